@@ -1,0 +1,293 @@
+/**
+ * Hot-loop interpolation kernels over one scalar plane of pixels (x fastest), at a continuous INDEX.
+ *
+ * Domain (ITK v4's IsInsideBuffer): a point is inside iff −0.5 ≤ ci ≤ size − 0.5 on every axis. Outside, the
+ * kernels return NaN and, when `grad` is given, fill it with 0. Inside, neighbours beyond the edge are clamped
+ * to the edge pixel, so the value is extended as a constant across the outer half pixel (gradient 0 there
+ * along that axis).
+ *
+ * `grad` (optional) receives the gradient in index units: ∂/∂x, ∂/∂y[, ∂/∂z]. Nearest is piecewise constant, so
+ * its gradient is 0. Linear and barycentric gradients are those of the cell (or simplex) holding the point,
+ * taken from floor(ci), so they jump across cell borders.
+ *
+ * These are plain monomorphic functions meant to be called per sample: callers pass Float32Array or Float64Array
+ * planes (see `interpolationPlane`) so that the element access stays monomorphic; no call allocates.
+ */
+
+/** The planes the kernels read: float32 or float64 pixel values, one component, x fastest. */
+export type Plane = Float32Array | Float64Array;
+
+function outside2d(grad: Float64Array | undefined): number {
+  if (grad) {
+    grad[0] = 0;
+    grad[1] = 0;
+  }
+  return NaN;
+}
+
+function outside3d(grad: Float64Array | undefined): number {
+  if (grad) {
+    grad[0] = 0;
+    grad[1] = 0;
+    grad[2] = 0;
+  }
+  return NaN;
+}
+
+/** Linear pixel index of the nearest pixel (round half up, clamped to the edge), or −1 outside the domain. */
+export function nearestIndex2d(nx: number, ny: number, x: number, y: number): number {
+  if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5)) return -1;
+  let i = Math.floor(x + 0.5);
+  let j = Math.floor(y + 0.5);
+  if (i > nx - 1) i = nx - 1;
+  if (j > ny - 1) j = ny - 1;
+  return i + nx * j;
+}
+
+/** Linear pixel index of the nearest voxel (round half up, clamped to the edge), or −1 outside the domain. */
+export function nearestIndex3d(nx: number, ny: number, nz: number, x: number, y: number, z: number): number {
+  if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) return -1;
+  let i = Math.floor(x + 0.5);
+  let j = Math.floor(y + 0.5);
+  let k = Math.floor(z + 0.5);
+  if (i > nx - 1) i = nx - 1;
+  if (j > ny - 1) j = ny - 1;
+  if (k > nz - 1) k = nz - 1;
+  return i + nx * (j + ny * k);
+}
+
+export function nearest2d(data: Plane, nx: number, ny: number, x: number, y: number, grad?: Float64Array): number {
+  const n = nearestIndex2d(nx, ny, x, y);
+  if (n < 0) return outside2d(grad);
+  if (grad) {
+    grad[0] = 0;
+    grad[1] = 0;
+  }
+  return data[n];
+}
+
+export function nearest3d(data: Plane, nx: number, ny: number, nz: number, x: number, y: number, z: number, grad?: Float64Array): number {
+  const n = nearestIndex3d(nx, ny, nz, x, y, z);
+  if (n < 0) return outside3d(grad);
+  if (grad) {
+    grad[0] = 0;
+    grad[1] = 0;
+    grad[2] = 0;
+  }
+  return data[n];
+}
+
+/** Bilinear interpolation. */
+export function linear2d(data: Plane, nx: number, ny: number, x: number, y: number, grad?: Float64Array): number {
+  if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5)) return outside2d(grad);
+  let x0 = Math.floor(x);
+  let y0 = Math.floor(y);
+  const fx = x - x0;
+  const fy = y - y0;
+  // Offsets to the +1 neighbour; 0 where that neighbour would lie beyond the edge (clamping).
+  let ox = 1;
+  let oy = nx;
+  if (x0 < 0) {
+    x0 = 0;
+    ox = 0;
+  } else if (x0 >= nx - 1) {
+    x0 = nx - 1;
+    ox = 0;
+  }
+  if (y0 < 0) {
+    y0 = 0;
+    oy = 0;
+  } else if (y0 >= ny - 1) {
+    y0 = ny - 1;
+    oy = 0;
+  }
+  const b = x0 + nx * y0;
+  const v00 = data[b];
+  const v10 = data[b + ox];
+  const v01 = data[b + oy];
+  const v11 = data[b + ox + oy];
+  const a0 = v00 + fx * (v10 - v00);
+  const a1 = v01 + fx * (v11 - v01);
+  if (grad) {
+    grad[0] = (1 - fy) * (v10 - v00) + fy * (v11 - v01);
+    grad[1] = a1 - a0;
+  }
+  return a0 + fy * (a1 - a0);
+}
+
+/** Trilinear interpolation. */
+export function linear3d(data: Plane, nx: number, ny: number, nz: number, x: number, y: number, z: number, grad?: Float64Array): number {
+  if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) return outside3d(grad);
+  let x0 = Math.floor(x);
+  let y0 = Math.floor(y);
+  let z0 = Math.floor(z);
+  const fx = x - x0;
+  const fy = y - y0;
+  const fz = z - z0;
+  const nxy = nx * ny;
+  let ox = 1;
+  let oy = nx;
+  let oz = nxy;
+  if (x0 < 0) {
+    x0 = 0;
+    ox = 0;
+  } else if (x0 >= nx - 1) {
+    x0 = nx - 1;
+    ox = 0;
+  }
+  if (y0 < 0) {
+    y0 = 0;
+    oy = 0;
+  } else if (y0 >= ny - 1) {
+    y0 = ny - 1;
+    oy = 0;
+  }
+  if (z0 < 0) {
+    z0 = 0;
+    oz = 0;
+  } else if (z0 >= nz - 1) {
+    z0 = nz - 1;
+    oz = 0;
+  }
+  const b = x0 + nx * y0 + nxy * z0;
+  const v000 = data[b];
+  const v100 = data[b + ox];
+  const v010 = data[b + oy];
+  const v110 = data[b + ox + oy];
+  const v001 = data[b + oz];
+  const v101 = data[b + ox + oz];
+  const v011 = data[b + oy + oz];
+  const v111 = data[b + ox + oy + oz];
+  // Interpolate along x, then y, then z.
+  const a00 = v000 + fx * (v100 - v000);
+  const a10 = v010 + fx * (v110 - v010);
+  const a01 = v001 + fx * (v101 - v001);
+  const a11 = v011 + fx * (v111 - v011);
+  const c0 = a00 + fy * (a10 - a00);
+  const c1 = a01 + fy * (a11 - a01);
+  if (grad) {
+    const gy = 1 - fy;
+    const gz = 1 - fz;
+    grad[0] = gz * (gy * (v100 - v000) + fy * (v110 - v010)) + fz * (gy * (v101 - v001) + fy * (v111 - v011));
+    grad[1] = gz * (a10 - a00) + fz * (a11 - a01);
+    grad[2] = c1 - c0;
+  }
+  return c0 + fz * (c1 - c0);
+}
+
+/**
+ * Barycentric (piecewise-linear on simplices) interpolation: each pixel square [x0,x0+1]×[y0,y0+1] is split along
+ * its (0,0)–(1,1) diagonal into two triangles; the gradient is constant on each triangle.
+ */
+export function barycentric2d(data: Plane, nx: number, ny: number, x: number, y: number, grad?: Float64Array): number {
+  if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5)) return outside2d(grad);
+  let x0 = Math.floor(x);
+  let y0 = Math.floor(y);
+  const fx = x - x0;
+  const fy = y - y0;
+  let ox = 1;
+  let oy = nx;
+  if (x0 < 0) {
+    x0 = 0;
+    ox = 0;
+  } else if (x0 >= nx - 1) {
+    x0 = nx - 1;
+    ox = 0;
+  }
+  if (y0 < 0) {
+    y0 = 0;
+    oy = 0;
+  } else if (y0 >= ny - 1) {
+    y0 = ny - 1;
+    oy = 0;
+  }
+  const b = x0 + nx * y0;
+  const v00 = data[b];
+  const v11 = data[b + ox + oy];
+  if (fx >= fy) {
+    // Triangle (0,0), (1,0), (1,1): weights 1−fx, fx−fy, fy.
+    const v10 = data[b + ox];
+    if (grad) {
+      grad[0] = v10 - v00;
+      grad[1] = v11 - v10;
+    }
+    return v00 + fx * (v10 - v00) + fy * (v11 - v10);
+  }
+  // Triangle (0,0), (0,1), (1,1): weights 1−fy, fy−fx, fx.
+  const v01 = data[b + oy];
+  if (grad) {
+    grad[0] = v11 - v01;
+    grad[1] = v01 - v00;
+  }
+  return v00 + fy * (v01 - v00) + fx * (v11 - v01);
+}
+
+/**
+ * Barycentric interpolation on the Kuhn (Freudenthal) split of each voxel cube into 6 tetrahedra: the tetrahedron
+ * holding fractional offsets (fx, fy, fz) is the path 000 → +e_a → +e_b → 111 with f_a ≥ f_b ≥ f_c, its weights
+ * 1−f_a, f_a−f_b, f_b−f_c, f_c. The gradient is constant on each tetrahedron.
+ */
+export function barycentric3d(data: Plane, nx: number, ny: number, nz: number, x: number, y: number, z: number, grad?: Float64Array): number {
+  if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) return outside3d(grad);
+  let x0 = Math.floor(x);
+  let y0 = Math.floor(y);
+  let z0 = Math.floor(z);
+  const fx = x - x0;
+  const fy = y - y0;
+  const fz = z - z0;
+  const nxy = nx * ny;
+  let ox = 1;
+  let oy = nx;
+  let oz = nxy;
+  if (x0 < 0) {
+    x0 = 0;
+    ox = 0;
+  } else if (x0 >= nx - 1) {
+    x0 = nx - 1;
+    ox = 0;
+  }
+  if (y0 < 0) {
+    y0 = 0;
+    oy = 0;
+  } else if (y0 >= ny - 1) {
+    y0 = ny - 1;
+    oy = 0;
+  }
+  if (z0 < 0) {
+    z0 = 0;
+    oz = 0;
+  } else if (z0 >= nz - 1) {
+    z0 = nz - 1;
+    oz = 0;
+  }
+  const b = x0 + nx * y0 + nxy * z0;
+  // Order the axes by decreasing fractional offset: a (largest), m (middle), c (smallest).
+  let fa: number, fm: number, fc: number;
+  let oa: number, om: number;
+  let ia: number, im: number, ic: number;
+  if (fx >= fy) {
+    if (fy >= fz) {
+      fa = fx; fm = fy; fc = fz; oa = ox; om = oy; ia = 0; im = 1; ic = 2;
+    } else if (fx >= fz) {
+      fa = fx; fm = fz; fc = fy; oa = ox; om = oz; ia = 0; im = 2; ic = 1;
+    } else {
+      fa = fz; fm = fx; fc = fy; oa = oz; om = ox; ia = 2; im = 0; ic = 1;
+    }
+  } else if (fx >= fz) {
+    fa = fy; fm = fx; fc = fz; oa = oy; om = ox; ia = 1; im = 0; ic = 2;
+  } else if (fy >= fz) {
+    fa = fy; fm = fz; fc = fx; oa = oy; om = oz; ia = 1; im = 2; ic = 0;
+  } else {
+    fa = fz; fm = fy; fc = fx; oa = oz; om = oy; ia = 2; im = 1; ic = 0;
+  }
+  const v0 = data[b];
+  const v1 = data[b + oa];
+  const v2 = data[b + oa + om];
+  const v3 = data[b + ox + oy + oz];
+  if (grad) {
+    grad[ia] = v1 - v0;
+    grad[im] = v2 - v1;
+    grad[ic] = v3 - v2;
+  }
+  return v0 + fa * (v1 - v0) + fm * (v2 - v1) + fc * (v3 - v2);
+}
