@@ -1,0 +1,284 @@
+// PNG ⇄ Image. fast-png does the codec; this module verifies chunk CRCs, reads ITK's sCAL spacing and maps
+// colour types onto coreg's scalar/vector pixels. Geometry: spacing from sCAL only (never pHYs, which ITK
+// ignores), origin 0, identity direction, x = column, y = row.
+import { decode, encode } from 'fast-png';
+import type { DecodedPng } from 'fast-png';
+import { CoregError } from '../errors.js';
+import { finiteRange, identityMatrix, pixelTypeOf, validateImage } from '../image/image.js';
+import type { Image, PixelArray } from '../image/image.js';
+import type { ReadContext } from './format.js';
+
+const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (ISO 3309, as PNG uses) of bytes[start, end). */
+function crc32(bytes: Uint8Array, start: number, end: number): number {
+  let c = 0xffffffff;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function chunkType(bytes: Uint8Array, at: number): string {
+  return String.fromCharCode(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]);
+}
+
+export function isPng(bytes: Uint8Array): boolean {
+  if (bytes.length < SIGNATURE.length) return false;
+  for (let i = 0; i < SIGNATURE.length; i++) if (bytes[i] !== SIGNATURE[i]) return false;
+  return true;
+}
+
+interface ChunkScan {
+  /** Spacing (mm) from sCAL, or undefined when absent/unusable. */
+  scal?: [number, number];
+  interlaced: boolean;
+}
+
+/** Walks the chunk list: checks structure and every CRC, and extracts sCAL. */
+function scanChunks(bytes: Uint8Array, ctx: ReadContext): ChunkScan {
+  if (!isPng(bytes)) throw new CoregError(ctx.name, 'not a PNG file (bad signature)');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const scan: ChunkScan = { interlaced: false };
+  let at = SIGNATURE.length;
+  let sawEnd = false;
+  while (!sawEnd) {
+    if (at + 8 > bytes.length) throw new CoregError(ctx.name, 'truncated PNG (no IEND chunk)');
+    const length = view.getUint32(at);
+    const type = chunkType(bytes, at + 4);
+    const dataStart = at + 8;
+    const dataEnd = dataStart + length;
+    if (dataEnd + 4 > bytes.length) throw new CoregError(ctx.name, `truncated PNG chunk ${type}`);
+    if (crc32(bytes, at + 4, dataEnd) !== view.getUint32(dataEnd)) throw new CoregError(ctx.name, `bad CRC in PNG chunk ${type}`);
+    if (type === 'IHDR' && length >= 13) scan.interlaced = bytes[dataStart + 12] !== 0;
+    else if (type === 'sCAL') scan.scal = parseScal(bytes.subarray(dataStart, dataEnd), ctx);
+    else if (type === 'IEND') sawEnd = true;
+    at = dataEnd + 4;
+  }
+  return scan;
+}
+
+/** sCAL = unit byte, ASCII x, NUL, ASCII y. ITK writes unit 0 (undefined by the spec) with mm values. */
+function parseScal(data: Uint8Array, ctx: ReadContext): [number, number] | undefined {
+  const unit = data[0];
+  const text = new TextDecoder('latin1').decode(data.subarray(1));
+  const parts = text.split('\0');
+  const x = Number(parts[0]);
+  const y = Number(parts[1]);
+  if (parts.length < 2 || !(x > 0) || !(y > 0) || !Number.isFinite(x) || !Number.isFinite(y)) {
+    ctx.warn?.(`${ctx.name}: ignoring unreadable sCAL chunk; spacing 1 mm`);
+    return undefined;
+  }
+  if (unit === 0) return [x, y];
+  if (unit === 1) return [x * 1000, y * 1000];
+  ctx.warn?.(`${ctx.name}: sCAL unit ${unit} is not a length; spacing 1 mm`);
+  return undefined;
+}
+
+/** Expands packed 1/2/4-bit samples (MSB first, rows byte-aligned) to one byte per sample. */
+function unpackLowBitDepth(packed: ArrayLike<number>, width: number, height: number, depth: number): Uint8Array {
+  const out = new Uint8Array(width * height);
+  const rowBytes = Math.ceil((width * depth) / 8);
+  const perByte = 8 / depth;
+  const mask = (1 << depth) - 1;
+  for (let y = 0; y < height; y++) {
+    const row = y * rowBytes;
+    const o = y * width;
+    for (let x = 0; x < width; x++) {
+      const byte = packed[row + Math.floor(x / perByte)];
+      const shift = 8 - depth * ((x % perByte) + 1);
+      out[o + x] = (byte >> shift) & mask;
+    }
+  }
+  return out;
+}
+
+/** True when every pixel's first three interleaved channels are equal. */
+function channelsAreGrey(data: ArrayLike<number>, channels: number, n: number): boolean {
+  for (let p = 0, i = 0; p < n; p++, i += channels) {
+    const r = data[i];
+    if (data[i + 1] !== r || data[i + 2] !== r) return false;
+  }
+  return true;
+}
+
+/** Copies channel `first`..`first+count-1` of each pixel into a new array of the same type. */
+function selectChannels(data: Uint8Array | Uint16Array, channels: number, first: number, count: number, n: number): Uint8Array | Uint16Array {
+  const out = data instanceof Uint16Array ? new Uint16Array(n * count) : new Uint8Array(n * count);
+  for (let p = 0; p < n; p++) {
+    const src = p * channels + first;
+    const dst = p * count;
+    for (let c = 0; c < count; c++) out[dst + c] = data[src + c];
+  }
+  return out;
+}
+
+function decodePixels(png: DecodedPng, ctx: ReadContext): { data: Uint8Array | Uint16Array; components: number } {
+  const { width, height, depth, channels } = png;
+  const n = width * height;
+  let raw: Uint8Array | Uint16Array = png.data instanceof Uint16Array ? png.data : new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length);
+
+  if (png.palette) {
+    const idx = depth < 8 ? unpackLowBitDepth(raw, width, height, depth) : (raw as Uint8Array);
+    const palette = png.palette;
+    let maxIndex = 0;
+    for (let i = 0; i < n; i++) if (idx[i] > maxIndex) maxIndex = idx[i];
+    if (maxIndex >= palette.length) throw new CoregError(ctx.name, `PNG palette index ${maxIndex} is outside the ${palette.length}-entry palette`);
+    const used = new Uint8Array(256);
+    for (let i = 0; i < n; i++) used[idx[i]] = 1;
+    let grey = true;
+    for (let k = 0; k < palette.length && grey; k++) {
+      if (used[k] && (palette[k][0] !== palette[k][1] || palette[k][0] !== palette[k][2])) grey = false;
+    }
+    if (palette.some((entry) => entry.length > 3 && entry[3] !== 255)) ctx.warn?.(`${ctx.name}: PNG transparency dropped`);
+    const components = grey ? 1 : 3;
+    const lut = new Uint8Array(256 * 3);
+    for (let k = 0; k < palette.length; k++) for (let c = 0; c < 3; c++) lut[k * 3 + c] = palette[k][c];
+    const out = new Uint8Array(n * components);
+    if (grey) for (let i = 0; i < n; i++) out[i] = lut[idx[i] * 3];
+    else for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) out[i * 3 + c] = lut[idx[i] * 3 + c];
+    return { data: out, components };
+  }
+
+  if (depth < 8) {
+    // libpng's expand_gray_1_2_4_to_8 (what ITK uses): replicate the bits, i.e. scale to 0..255.
+    const unpacked = unpackLowBitDepth(raw, width, height, depth);
+    const scale = 255 / ((1 << depth) - 1);
+    for (let i = 0; i < n; i++) unpacked[i] = unpacked[i] * scale;
+    raw = unpacked;
+  }
+  if (png.transparency) ctx.warn?.(`${ctx.name}: PNG transparency dropped`);
+
+  switch (channels) {
+    case 1:
+      return { data: raw, components: 1 };
+    case 2:
+      ctx.warn?.(`${ctx.name}: PNG alpha channel dropped`);
+      return { data: selectChannels(raw, 2, 0, 1, n), components: 1 };
+    case 3:
+      return channelsAreGrey(raw, 3, n) ? { data: selectChannels(raw, 3, 0, 1, n), components: 1 } : { data: raw, components: 3 };
+    case 4: {
+      ctx.warn?.(`${ctx.name}: PNG alpha channel dropped`);
+      const grey = channelsAreGrey(raw, 4, n);
+      return { data: selectChannels(raw, 4, 0, grey ? 1 : 3, n), components: grey ? 1 : 3 };
+    }
+    default:
+      throw new CoregError(ctx.name, `unsupported PNG with ${channels} channels`);
+  }
+}
+
+/** Decodes a PNG file's bytes into a 2D image (uint8 or uint16; 1 or 3 components). */
+export function readPng(bytes: Uint8Array, ctx: ReadContext): Image {
+  const scan = scanChunks(bytes, ctx);
+  let png: DecodedPng;
+  try {
+    png = decode(bytes);
+  } catch (e) {
+    throw new CoregError(ctx.name, `corrupt PNG (${(e as Error).message})`);
+  }
+  // fast-png's Adam7 path treats packed sub-byte samples as whole bytes.
+  if (scan.interlaced && png.depth < 8) throw new CoregError(ctx.name, `interlaced PNG with bit depth ${png.depth} is not supported`);
+  const { data, components } = decodePixels(png, ctx);
+  const img: Image = {
+    dimension: 2,
+    size: [png.width, png.height],
+    spacing: scan.scal ? scan.scal.slice() : [1, 1],
+    origin: [0, 0],
+    direction: identityMatrix(2),
+    components,
+    data,
+  };
+  validateImage(img);
+  return img;
+}
+
+export interface PngWriteOptions {
+  /** Output bit depth; default 16 for uint16 images (and 16/32-bit integers), else 8. */
+  bitDepth?: 8 | 16;
+  /** [low, high] mapped linearly onto 0..max (clamped). Default: unchanged for uint8/uint16, else finite min..max. */
+  window?: [number, number];
+  /** Names the file in error messages. */
+  fileName?: string;
+}
+
+function defaultBitDepth(img: Image): 8 | 16 {
+  const t = pixelTypeOf(img.data);
+  return t === 'uint16' || t === 'int16' || t === 'uint32' || t === 'int32' ? 16 : 8;
+}
+
+/** Linear window/level of data onto 0..top, clamped; NaN → 0. */
+function windowPixels(data: PixelArray, low: number, high: number, top: number, out: Uint8Array | Uint16Array): void {
+  const scale = high > low ? top / (high - low) : 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    let s = (v - low) * scale;
+    if (!(s > 0)) s = 0;
+    else if (s > top) s = top;
+    // A constant image (high ≤ low) maps values above the level to white.
+    if (scale === 0 && v > low) s = top;
+    out[i] = Math.round(s);
+  }
+}
+
+/**
+ * Encodes a 2D image as PNG: grey (1 component) or RGB (3 components, uint8/uint16 only). uint8 and uint16
+ * are stored unchanged unless a window is given; other types are window/levelled to the output bit depth.
+ * Spacing ≠ 1 is written as an sCAL chunk (unit byte 0, mm, as ITK does); origin and direction are not stored.
+ */
+export function writePng(img: Image, opts: PngWriteOptions = {}): Uint8Array {
+  const name = opts.fileName ?? 'PNG';
+  if (img.dimension !== 2) throw new CoregError(name, `PNG holds 2D images only; this image is ${img.size.join('x')}`);
+  const type = pixelTypeOf(img.data);
+  const [width, height] = img.size;
+  const depth = opts.bitDepth ?? defaultBitDepth(img);
+  const unchanged = !opts.window && ((type === 'uint8' && depth === 8) || (type === 'uint16' && depth === 16));
+  const rgb = img.components === 3 && unchanged;
+  if (img.components !== 1 && !rgb) {
+    throw new CoregError(name, `PNG holds scalar (or uint8/uint16 RGB) images only; this image has ${img.components} components of ${type}`);
+  }
+  let data: Uint8Array | Uint16Array;
+  if (unchanged) {
+    data = img.data as Uint8Array | Uint16Array;
+  } else {
+    data = depth === 16 ? new Uint16Array(img.data.length) : new Uint8Array(img.data.length);
+    let window = opts.window;
+    if (!window) {
+      const r = finiteRange(img.data);
+      window = r ? [r.min, r.max] : [0, 0];
+    }
+    if (!Number.isFinite(window[0]) || !Number.isFinite(window[1]) || window[1] < window[0]) {
+      throw new CoregError(name, `PNG window must be two finite numbers low ≤ high, got [${window}]`);
+    }
+    windowPixels(img.data, window[0], window[1], depth === 16 ? 65535 : 255, data);
+  }
+  const encoded = encode({ width, height, data, depth, channels: rgb ? 3 : 1 });
+  const [sx, sy] = img.spacing;
+  return sx === 1 && sy === 1 ? encoded : insertScal(encoded, sx, sy);
+}
+
+/** Inserts an sCAL chunk right after IHDR (it must precede IDAT). */
+function insertScal(png: Uint8Array, sx: number, sy: number): Uint8Array {
+  const text = new TextEncoder().encode(`${String(sx)}\0${String(sy)}`);
+  const length = 1 + text.length;
+  const chunk = new Uint8Array(12 + length);
+  const view = new DataView(chunk.buffer);
+  view.setUint32(0, length);
+  chunk.set([0x73, 0x43, 0x41, 0x4c], 4); // "sCAL"
+  chunk[8] = 0; // unit byte 0 + mm values, as ITK writes and reads
+  chunk.set(text, 9);
+  view.setUint32(8 + length, crc32(chunk, 4, 8 + length));
+  const ihdrEnd = SIGNATURE.length + 8 + 13 + 4;
+  const out = new Uint8Array(png.length + chunk.length);
+  out.set(png.subarray(0, ihdrEnd), 0);
+  out.set(chunk, ihdrEnd);
+  out.set(png.subarray(ihdrEnd), ihdrEnd + chunk.length);
+  return out;
+}
