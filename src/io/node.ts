@@ -1,0 +1,174 @@
+// The file system at the library's edge (Node only): reading images and text with clear errors, and atomic
+// writes so that a failed command never leaves a partial output file behind.
+import { closeSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { CoregError } from '../errors.js';
+import type { WarningSink } from '../errors.js';
+import type { Image } from '../image/image.js';
+import { decodeImage, encodeImage } from './image-io.js';
+
+/** A one-line reason for a failed file-system call. */
+function describeFsError(e: unknown, reading: boolean): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return reading ? 'no such file' : 'folder does not exist';
+    case 'ENOTDIR':
+      return 'a parent of this path is not a folder';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOSPC':
+      return 'no space left on device';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'EMFILE':
+    case 'ENFILE':
+      return 'too many open files';
+    default:
+      return `${reading ? 'cannot read' : 'cannot write'} (${code ?? (e as Error).message})`;
+  }
+}
+
+/** The whole file; CoregError(path, …) when it is missing, a directory, empty or unreadable. */
+export function readFileBytes(path: string): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    if (statSync(path).isDirectory()) throw new CoregError(path, 'is a directory');
+    const buf = readFileSync(path);
+    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  } catch (e) {
+    if (e instanceof CoregError) throw e;
+    throw new CoregError(path, describeFsError(e, true));
+  }
+  if (bytes.length === 0) throw new CoregError(path, 'empty file');
+  return bytes;
+}
+
+/** A UTF-8 text file (a leading BOM is dropped). */
+export function readTextFile(path: string): string {
+  const text = new TextDecoder('utf-8').decode(readFileBytes(path));
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** Reads an image file of any supported format; detached data files are looked up beside it. */
+export function readImageFile(path: string, opts: { warn?: WarningSink } = {}): Image {
+  const bytes = readFileBytes(path);
+  const folder = dirname(path);
+  return decodeImage(bytes, {
+    name: path,
+    warn: opts.warn,
+    // A missing data file is reported under its own path (format readers add which header wanted it).
+    readSibling: (relativePath: string) => readFileBytes(isAbsolute(relativePath) ? relativePath : join(folder, relativePath)),
+  });
+}
+
+function temporaryName(path: string): string {
+  return `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+function writeWhole(path: string, data: Uint8Array | string): void {
+  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  const fd = openSync(path, 'wx');
+  try {
+    let at = 0;
+    while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone or never created: nothing to clean up.
+  }
+}
+
+/**
+ * Writes several files so that either all of them appear or none: each goes to a temporary name in its own
+ * folder first, and only when every one is complete are they renamed (the first file, the main one, last).
+ */
+export function writeFilesAtomic(files: { path: string; data: Uint8Array | string }[]): void {
+  const temps: string[] = [];
+  let current = '';
+  try {
+    for (const f of files) {
+      current = f.path;
+      if (isDirectory(f.path)) throw new CoregError(f.path, 'is a directory');
+      const tmp = temporaryName(f.path);
+      temps.push(tmp);
+      writeWhole(tmp, f.data);
+    }
+    // Data files first, so that a header never appears without its data.
+    for (let i = files.length - 1; i >= 0; i--) {
+      current = files[i].path;
+      renameSync(temps[i], files[i].path);
+      temps[i] = '';
+    }
+  } catch (e) {
+    for (const t of temps) if (t) removeQuietly(t);
+    if (e instanceof CoregError) throw e;
+    throw new CoregError(current, describeFsError(e, false));
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Writes one file atomically (temporary name in the same folder, then rename). */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  writeFilesAtomic([{ path, data }]);
+}
+
+/** Writes an image (format from the extension) and its sibling data files, all or nothing. */
+export function writeImageFile(path: string, img: Image, opts: { compress?: boolean; warn?: WarningSink } = {}): void {
+  const encoded = encodeImage(img, path, { compress: opts.compress, warn: opts.warn });
+  const folder = dirname(path);
+  const main = encoded.filter((f) => f.name === '');
+  const siblings = encoded.filter((f) => f.name !== '');
+  writeFilesAtomic([...main.map((f) => ({ path, data: f.bytes })), ...siblings.map((f) => ({ path: join(folder, f.name), data: f.bytes }))]);
+}
+
+/** The canonical path of a file that may not exist yet (its folder resolved through symlinks). */
+function canonicalPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(resolve(path))), basename(path));
+    } catch {
+      return resolve(path);
+    }
+  }
+}
+
+/** device:inode of an existing file (catches hard links), or undefined. */
+function fileIdentity(path: string): string | undefined {
+  try {
+    const s = statSync(path);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuses to write `outputPath` when it is (through links or relative paths) one of the inputs. */
+export function assertNotInput(outputPath: string, inputPaths: string[], subject: string): void {
+  const out = canonicalPath(outputPath);
+  const outId = fileIdentity(outputPath);
+  for (const input of inputPaths) {
+    const inId = outId && fileIdentity(input);
+    if (canonicalPath(input) === out || (outId && inId === outId)) throw new CoregError(subject, `would overwrite the input ${input}; choose another output file`);
+  }
+}
