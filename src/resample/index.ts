@@ -1,0 +1,2 @@
+// Resampling onto a reference grid through a chain of fixed → moving transforms.
+export * from './resample.js';
