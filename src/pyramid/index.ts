@@ -1,0 +1,12 @@
+// Multi-resolution pyramids: Gaussian smoothing in mm, ITK-style shrinking, schedules and their CLI parsing.
+export { gaussianKernel, gaussianSmooth } from './smooth.js';
+export { shrinkImage, shrinkMask, shrunkGeometry, type ShrunkGeometry } from './shrink.js';
+export {
+  buildPyramid,
+  defaultSchedule,
+  MIN_SHRUNK_SIZE,
+  parseLevels,
+  parseSmoothing,
+  scheduleFromLevels,
+  type PyramidSchedule,
+} from './schedule.js';
