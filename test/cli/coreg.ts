@@ -1,0 +1,4 @@
+// Runs the CLI from source for the subprocess tests: node --import tsx test/cli/coreg.ts ARGS…
+import { run } from '../../src/cli/main.js';
+
+process.exitCode = await run(process.argv.slice(2));
