@@ -115,6 +115,14 @@ test('writeImageFile to PNG warns about lost origin and float rescaling', () => 
     assert.match(warnings[0], /origin/);
     assert.match(warnings[1], /float32/);
     assert.deepEqual(Array.from(readImageFile(join(dir, 'f.png')).data), [0, 85, 170, 255]);
+
+    const field = createImage([2, 1], 'float32', { components: 2 });
+    field.data.set([3, 4, 0, 0]);
+    const vectorWarnings: string[] = [];
+    writeImageFile(join(dir, 'v.png'), field, { warn: (m) => vectorWarnings.push(m) });
+    assert.equal(vectorWarnings.length, 1);
+    assert.match(vectorWarnings[0], /magnitude of the 2-component vectors/);
+    assert.deepEqual(Array.from(readImageFile(join(dir, 'v.png')).data), [255, 0]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
