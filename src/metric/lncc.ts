@@ -111,13 +111,13 @@ export function lnccDense(
   let total = 0;
   for (let i = 0; i < n; i++) {
     const cnt = sN[i];
-    const valid_i = cnt > 0 && (mask === null || mask[i] !== 0);
+    const counted = cnt > 0 && (mask === null || mask[i] !== 0);
     const sumF = sF[i];
     const sumM = sM[i];
     const A = sFM[i] - (sumF * sumM) / cnt;
     const B = sFF[i] - (sumF * sumF) / cnt;
     const C = sMM[i] - (sumM * sumM) / cnt;
-    if (valid_i && B > FLAT_RELATIVE * cnt * varF && C > FLAT_RELATIVE * cnt * varM) {
+    if (counted && B > FLAT_RELATIVE * cnt * varF && C > FLAT_RELATIVE * cnt * varM) {
       const invBC = 1 / (B * C);
       total += A * A * invBC;
       const alpha = 2 * A * invBC;
