@@ -111,6 +111,8 @@ export interface IterationState {
   value: number;
   /** Updates done so far. */
   iteration: number;
+  /** Set by a stepper that took a good step but must stop after it (e.g. a line search that met a NaN). */
+  stopAfterStep?: StopReason;
 }
 
 export interface Stepper {
@@ -205,6 +207,10 @@ export function* drive(
       break;
     }
     yield info;
+    if (state.stopAfterStep) {
+      reason = state.stopAfterStep;
+      break;
+    }
     throwIfAborted(signal);
     if (window > 0 && state.iteration >= window && windowConverged(history, window, convergenceTolerance)) {
       reason = 'convergence window';

@@ -22,7 +22,8 @@ function cubicStep(a: number, fa: number, da: number, b: number, fb: number, db:
   return 0.5 * (lo + hi);
 }
 
-type SearchStatus = 'ok' | 'failed' | 'non-finite';
+/** 'non-finite-after-progress': a trial was non-finite, but an earlier one (now in xT, gT) decreased the cost. */
+type SearchStatus = 'ok' | 'failed' | 'non-finite' | 'non-finite-after-progress';
 
 /** Line search along d from x0; on 'ok' the accepted point, gradient and value are in xT, gT and `value`. */
 class WolfeLineSearch {
@@ -63,11 +64,13 @@ class WolfeLineSearch {
     let alpha = alphaInit;
     // Bracketing: grow α until the interval (prev, α) must contain a strong-Wolfe point.
     let loA: number, loF: number, loS: number, hiA: number, hiF: number, hiS: number;
-    let haveLoPoint = false;
+    // The best sufficient-decrease point so far is kept in xLo, gLo (storedA = 0: none yet).
+    let storedA = 0;
+    let storedF = f0;
     while (true) {
       const f = this.phi(x0, d, alpha);
       evaluations++;
-      if (Number.isNaN(f)) return 'non-finite';
+      if (Number.isNaN(f)) return this.nonFinite(storedA, storedF);
       const slope = dot(gT, d);
       if (f > f0 + c1 * alpha * slope0 || (evaluations > 1 && f >= prevF)) {
         [loA, loF, loS, hiA, hiF, hiS] = [prevAlpha, prevF, prevSlope, alpha, f, slope];
@@ -77,7 +80,8 @@ class WolfeLineSearch {
       // α satisfies sufficient decrease: it is the best point so far.
       xLo.set(xT);
       gLo.set(gT);
-      haveLoPoint = true;
+      storedA = alpha;
+      storedF = f;
       if (slope >= 0) {
         [loA, loF, loS, hiA, hiF, hiS] = [alpha, f, slope, prevAlpha, prevF, prevSlope];
         break;
@@ -93,7 +97,7 @@ class WolfeLineSearch {
       alpha = cubicStep(loA, loF, loS, hiA, hiF, hiS);
       const f = this.phi(x0, d, alpha);
       evaluations++;
-      if (Number.isNaN(f)) return 'non-finite';
+      if (Number.isNaN(f)) return this.nonFinite(storedA, storedF);
       const slope = dot(gT, d);
       if (f > f0 + c1 * alpha * slope0 || f >= loF) {
         hiA = alpha;
@@ -111,16 +115,26 @@ class WolfeLineSearch {
         loS = slope;
         xLo.set(xT);
         gLo.set(gT);
-        haveLoPoint = true;
+        storedA = alpha;
+        storedF = f;
       }
     }
     // No strong-Wolfe point within the budget: settle for the best decrease found, if any.
-    if (haveLoPoint && loA > 0) {
+    if (storedA > 0) {
       xT.set(xLo);
       gT.set(gLo);
-      return this.accept(loF, loA);
+      return this.accept(storedF, storedA);
     }
     return 'failed';
+  }
+
+  /** A trial gave NaN/Inf: fall back to the best decrease found before it, if any, and report. */
+  private nonFinite(storedA: number, storedF: number): SearchStatus {
+    if (storedA === 0) return 'non-finite';
+    this.xT.set(this.xLo);
+    this.gT.set(this.gLo);
+    this.accept(storedF, storedA);
+    return 'non-finite-after-progress';
   }
 
   private accept(f: number, alpha: number): SearchStatus {
@@ -194,7 +208,7 @@ export function lbfgsSteps(cost: CostFunction, initial: ArrayLike<number>, optio
         steepest(g);
         slope = dot(d, g);
       }
-      let status: 'ok' | 'failed' | 'non-finite';
+      let status: SearchStatus;
       while (true) {
         const dNorm = norm(d);
         const alphaMax = maxStep / dNorm;
@@ -207,6 +221,7 @@ export function lbfgsSteps(cost: CostFunction, initial: ArrayLike<number>, optio
       }
       if (status === 'non-finite') return 'non-finite value';
       if (status === 'failed') return 'line search failed';
+      if (status === 'non-finite-after-progress') state.stopAfterStep = 'non-finite value';
       const { xT, gT } = search;
       const s = sNew;
       const y = yNew;
