@@ -75,7 +75,6 @@ interface NiftiHeader {
   headerSize: number;
   dim: number[];
   datatype: number;
-  intentCode: number;
   pixdim: number[];
   voxOffset: number;
   sclSlope: number;
@@ -118,7 +117,8 @@ export function readNifti(bytes: Uint8Array, ctx: ReadContext): Image {
   }
 
   // 2D when the file says so (dim[0] ≤ 2), or when a vector/time series has a single slice: that is how a 2D
-  // vector image is written (dim = [5, nx, ny, 1, 1, nc]). A plain 3D file with one slice stays 3D.
+  // vector image is written (dim = [5, nx, ny, 1, 1, nc]). A plain 3D file with one slice stays 3D, but a 3D
+  // vector image with one slice reads back as 2D. dim[5] is read as components whatever the intent code, as ITK does.
   const dimension: 2 | 3 = ndim <= 2 || (ndim >= 4 && n[3] === 1) ? 2 : 3;
   const size = dimension === 2 ? [n[1], n[2]] : [n[1], n[2], n[3]];
   const planes = n[4] * n[5] * n[6] * n[7];
@@ -165,10 +165,17 @@ export function readNifti(bytes: Uint8Array, ctx: ReadContext): Image {
   return img;
 }
 
-/** Encodes an image as NIfTI (v1 by default) the way ITK writes it; see the option and header notes below. */
+/**
+ * Encodes an image as a single-file NIfTI the way ITK writes it: qform and sform codes 1 (scanner), units mm,
+ * vox_offset 352 (v1) / 544 (v2), scl 1/0, vector images as dim[0] = 5 with intent 1007. Version 1 unless a
+ * dimension exceeds NIfTI-1's int16 limit; NIfTI-2 keeps the geometry in full double precision.
+ */
 export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 } = {}): Uint8Array {
   validateImage(img);
-  const version = opts.version ?? 1;
+  // NIfTI-1 stores dimensions as int16: larger images go to NIfTI-2 unless version 1 was asked for explicitly.
+  const fitsV1 = img.components <= 32767 && img.size.every((n) => n <= 32767);
+  const version = opts.version ?? (fitsV1 ? 1 : 2);
+  if (version === 1 && !fitsV1) throw new RangeError(`NIfTI-1 holds at most 32767 per dimension; size [${img.size}] × ${img.components} components needs NIfTI-2`);
   const type = pixelTypeOf(img.data);
   const bpe = bytesPerElement(type);
   const d = img.dimension;
@@ -321,7 +328,6 @@ function parseHeader(file: Uint8Array, name: string): NiftiHeader {
       headerSize,
       dim,
       datatype: view.getInt16(70, le),
-      intentCode: view.getInt16(68, le),
       pixdim,
       voxOffset: view.getFloat32(108, le),
       sclSlope: view.getFloat32(112, le),
@@ -349,7 +355,6 @@ function parseHeader(file: Uint8Array, name: string): NiftiHeader {
     headerSize,
     dim,
     datatype: view.getInt16(12, le),
-    intentCode: view.getInt32(504, le),
     pixdim,
     voxOffset: Number(view.getBigInt64(168, le)),
     sclSlope: view.getFloat64(176, le),

@@ -172,6 +172,17 @@ test('plain, native-endian, aligned data is a view (no copy); unaligned input is
   assert.deepEqual(Array.from(odd.data), Array.from(img.data));
 });
 
+test('images too large for NIfTI-1 int16 dimensions are written as NIfTI-2', () => {
+  const wide = createImage([40000, 1], 'uint8');
+  wide.data[39999] = 9;
+  const bytes = writeNifti(wide);
+  assert.equal(le(bytes).getInt32(0, true), 540);
+  const back = readNifti(bytes, { name: 'wide.nii' });
+  assert.deepEqual(back.size, [40000, 1]);
+  assert.equal(back.data[39999], 9);
+  assert.throws(() => writeNifti(wide, { version: 1 }), RangeError);
+});
+
 test('a 3D file with one slice stays 3D; dim[0] = 2 is 2D', () => {
   const img = createImage([4, 3, 1], 'uint8');
   const back = readNifti(writeNifti(img), { name: 'slab.nii' });
