@@ -213,6 +213,7 @@ export abstract class MatrixOffsetTransform implements ParametricTransform, Line
   clone(): MatrixOffsetTransform {
     const t = this.create();
     t.setFixedParameters(this.fixedParameters);
+    t.setCenter(this.center); // a translation's centre is not a fixed parameter but is kept too
     t.setParameters(this.parameters);
     return t;
   }

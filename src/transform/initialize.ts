@@ -1,0 +1,252 @@
+/**
+ * Transform initialisers in the manner of ITK's CenteredTransformInitializer: centre the transform on the fixed
+ * image and translate it onto the moving image (geometric centres or centres of mass), optionally rotating the
+ * fixed image's principal axes onto the moving image's.
+ */
+import { CoregError } from '../errors.js';
+import { type Image, indexToPhysicalMatrix, physicalCenter, physicalToIndexMatrix, sameGrid } from '../image/image.js';
+import { determinant, identity, matMul, symmetricEigen, transpose } from './linalg.js';
+import { MatrixOffsetTransform, TranslationTransform } from './linear.js';
+import type { ParametricTransform } from './transform.js';
+
+export type InitializerMode = 'geometry' | 'moments' | 'principal-axes';
+
+/** Physical centre (LPS mm) of the pixel-centre grid: ITK's GEOMETRY centre. */
+export function geometricCenter(img: Image): number[] {
+  return physicalCenter(img);
+}
+
+interface IndexMoments {
+  mass: number;
+  /** Mean continuous index (length d). */
+  mean: Float64Array;
+  /** Weighted index-space covariance (d×d row-major). */
+  covariance: Float64Array;
+}
+
+/**
+ * Intensity-weighted first and second moments in index space (exact; the physical ones follow by the affine
+ * index → physical map). Non-finite pixels are skipped; with a mask, only pixels whose nearest mask pixel is
+ * non-zero count (the mask may be on another grid).
+ */
+function indexMoments(img: Image, mask: Image | undefined, subject: string): IndexMoments {
+  const d = img.dimension;
+  if (img.components !== 1) throw new CoregError(subject, `moments need a scalar image, got ${img.components} components`);
+  if (mask && mask.dimension !== d) throw new CoregError(subject, `mask is ${mask.dimension}D but the image is ${d}D`);
+  if (mask && mask.components !== 1) throw new CoregError(subject, 'mask must be a scalar image');
+  const nx = img.size[0];
+  const ny = img.size[1];
+  const nz = d === 3 ? img.size[2] : 1;
+  // Centred indices keep the second-moment sums well conditioned.
+  const hx = (nx - 1) / 2;
+  const hy = (ny - 1) / 2;
+  const hz = (nz - 1) / 2;
+  const data = img.data;
+  const maskData = mask ? mask.data : undefined;
+  const direct = mask !== undefined && sameGrid(img, mask);
+  // image index → mask continuous index, padded to 3D: q = Q·i + q0.
+  const Q = new Float64Array(9);
+  const q0 = new Float64Array(3);
+  const msize = [1, 1, 1];
+  if (mask && !direct) {
+    const m = indexToPhysicalMatrix(img);
+    const n = physicalToIndexMatrix(mask);
+    const nm = matMul(n, m, d, d, d);
+    for (let r = 0; r < d; r++) {
+      for (let c = 0; c < d; c++) Q[r * 3 + c] = nm[r * d + c];
+      let s = 0;
+      for (let c = 0; c < d; c++) s += n[r * d + c] * (img.origin[c] - mask.origin[c]);
+      q0[r] = s;
+      msize[r] = mask.size[r];
+    }
+  }
+  const mnx = msize[0];
+  const mny = msize[1];
+  let w = 0;
+  let sx = 0, sy = 0, sz = 0;
+  let sxx = 0, syy = 0, szz = 0, sxy = 0, sxz = 0, syz = 0;
+  let n = 0;
+  for (let k = 0; k < nz; k++) {
+    const z = k - hz;
+    for (let j = 0; j < ny; j++) {
+      const y = j - hy;
+      for (let i = 0; i < nx; i++, n++) {
+        const v = data[n];
+        if (!Number.isFinite(v) || v === 0) continue;
+        if (maskData) {
+          if (direct) {
+            if (maskData[n] === 0) continue;
+          } else {
+            const mi = Math.round(Q[0] * i + Q[1] * j + Q[2] * k + q0[0]);
+            const mj = Math.round(Q[3] * i + Q[4] * j + Q[5] * k + q0[1]);
+            const mk = Math.round(Q[6] * i + Q[7] * j + Q[8] * k + q0[2]);
+            if (mi < 0 || mj < 0 || mk < 0 || mi >= mnx || mj >= mny || mk >= msize[2]) continue;
+            if (maskData[mi + mnx * (mj + mny * mk)] === 0) continue;
+          }
+        }
+        const x = i - hx;
+        w += v;
+        sx += v * x;
+        sy += v * y;
+        sz += v * z;
+        sxx += v * x * x;
+        syy += v * y * y;
+        szz += v * z * z;
+        sxy += v * x * y;
+        sxz += v * x * z;
+        syz += v * y * z;
+      }
+    }
+  }
+  if (!(w > 0)) throw new CoregError(subject, 'total intensity (inside the mask) is not positive; cannot compute a centre of mass');
+  const mx = sx / w;
+  const my = sy / w;
+  const mz = sz / w;
+  const c3 = [
+    sxx / w - mx * mx, sxy / w - mx * my, sxz / w - mx * mz,
+    sxy / w - mx * my, syy / w - my * my, syz / w - my * mz,
+    sxz / w - mx * mz, syz / w - my * mz, szz / w - mz * mz,
+  ];
+  const mean3 = [mx + hx, my + hy, mz + hz];
+  const mean = new Float64Array(d);
+  const covariance = new Float64Array(d * d);
+  for (let r = 0; r < d; r++) {
+    mean[r] = mean3[r];
+    for (let c = 0; c < d; c++) covariance[r * d + c] = c3[r * 3 + c];
+  }
+  return { mass: w, mean, covariance };
+}
+
+function physicalMean(img: Image, meanIndex: Float64Array): number[] {
+  const d = img.dimension;
+  const m = indexToPhysicalMatrix(img);
+  const p = new Array<number>(d);
+  for (let r = 0; r < d; r++) {
+    let s = img.origin[r];
+    for (let c = 0; c < d; c++) s += m[r * d + c] * meanIndex[c];
+    p[r] = s;
+  }
+  return p;
+}
+
+/** Intensity-weighted centre of mass (LPS mm), optionally restricted to mask ≠ 0. */
+export function centerOfMass(img: Image, mask?: Image, subject = 'image'): number[] {
+  return physicalMean(img, indexMoments(img, mask, subject).mean);
+}
+
+export interface PrincipalAxes {
+  /** Centre of mass (LPS mm). */
+  center: number[];
+  /** d×d row-major; column i is the unit axis of moments[i]; right-handed (det +1). */
+  axes: Float64Array;
+  /** Intensity-weighted variances (mm²) along the axes, in DESCENDING order (major axis first). */
+  moments: number[];
+}
+
+/** Centre of mass and principal axes of the intensity distribution (physical space), optionally within a mask. */
+export function principalAxes(img: Image, mask?: Image, subject = 'image'): PrincipalAxes {
+  const d = img.dimension;
+  const mom = indexMoments(img, mask, subject);
+  const m = indexToPhysicalMatrix(img);
+  const cov = matMul(matMul(m, mom.covariance, d, d, d), transpose(m, d), d, d, d);
+  const { values, vectors } = symmetricEigen(cov, d);
+  // Deterministic signs: each axis points towards its largest positive component; then make it right-handed.
+  for (let c = 0; c < d; c++) {
+    let best = 0;
+    for (let r = 1; r < d; r++) if (Math.abs(vectors[r * d + c]) > Math.abs(vectors[best * d + c])) best = r;
+    if (vectors[best * d + c] < 0) for (let r = 0; r < d; r++) vectors[r * d + c] = -vectors[r * d + c];
+  }
+  if (determinant(vectors, d) < 0) for (let r = 0; r < d; r++) vectors[r * d + d - 1] = -vectors[r * d + d - 1];
+  return { center: physicalMean(img, mom.mean), axes: vectors, moments: Array.from(values) };
+}
+
+function permutations(d: number): number[][] {
+  if (d === 2) return [[0, 1], [1, 0]];
+  return [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+}
+
+/**
+ * The rotation R (det +1) taking the fixed axes onto the moving axes, R·f_i = ±m_π(i). Axes are paired by
+ * sorted moments; π may only swap axes whose moving moments agree within 5 % (there the order is arbitrary).
+ * Among the admissible signs and permutations the smallest rotation (largest trace) wins.
+ */
+export function rotationBetweenAxes(fixed: PrincipalAxes, moving: PrincipalAxes): Float64Array {
+  const d = fixed.center.length;
+  const mm = moving.moments;
+  let best: Float64Array | undefined;
+  let bestTrace = -Infinity;
+  const ft = transpose(fixed.axes, d);
+  for (const perm of permutations(d)) {
+    let admissible = true;
+    for (let i = 0; i < d; i++) {
+      const a = mm[perm[i]];
+      const b = mm[i];
+      if (perm[i] !== i && Math.abs(a - b) > 0.05 * Math.max(Math.abs(a), Math.abs(b))) admissible = false;
+    }
+    if (!admissible) continue;
+    for (let signs = 0; signs < 1 << d; signs++) {
+      const em = new Float64Array(d * d);
+      for (let i = 0; i < d; i++) {
+        const s = signs & (1 << i) ? -1 : 1;
+        for (let r = 0; r < d; r++) em[r * d + i] = s * moving.axes[r * d + perm[i]];
+      }
+      const r = matMul(em, ft, d, d, d);
+      if (determinant(r, d) <= 0) continue;
+      let tr = 0;
+      for (let i = 0; i < d; i++) tr += r[i * d + i];
+      if (tr > bestTrace + 1e-12) {
+        bestTrace = tr;
+        best = r;
+      }
+    }
+  }
+  return best ?? identity(d);
+}
+
+export interface InitializerMasks {
+  fixed?: Image;
+  moving?: Image;
+}
+
+/**
+ * Sets a linear transform's centre to the fixed image's centre c_f and its translation to c_m − c_f (so that
+ * T(c_f) = c_m, fixed → moving). 'geometry' uses geometric centres, 'moments' centres of mass, 'principal-axes'
+ * centres of mass plus the rotation of the fixed principal axes onto the moving ones (ignored by translations).
+ * Any rotation/scale already in the transform is reset.
+ */
+export function initializeCenteredTransform(
+  t: ParametricTransform,
+  fixed: Image,
+  moving: Image,
+  mode: InitializerMode,
+  masks: InitializerMasks = {},
+): void {
+  if (!(t instanceof MatrixOffsetTransform)) throw new CoregError('transform', `cannot centre-initialise a "${t.kind}" transform`);
+  if (fixed.dimension !== t.dimension || moving.dimension !== t.dimension) {
+    throw new CoregError('transform', `a ${t.dimension}D transform cannot relate ${fixed.dimension}D and ${moving.dimension}D images`);
+  }
+  const d = t.dimension;
+  let fc: number[];
+  let mc: number[];
+  let rotation = identity(d);
+  if (mode === 'geometry') {
+    fc = geometricCenter(fixed);
+    mc = geometricCenter(moving);
+  } else if (mode === 'moments') {
+    fc = centerOfMass(fixed, masks.fixed, 'fixed image');
+    mc = centerOfMass(moving, masks.moving, 'moving image');
+  } else if (mode === 'principal-axes') {
+    const fa = principalAxes(fixed, masks.fixed, 'fixed image');
+    const ma = principalAxes(moving, masks.moving, 'moving image');
+    fc = fa.center;
+    mc = ma.center;
+    rotation = rotationBetweenAxes(fa, ma);
+  } else {
+    throw new CoregError('--initial', `unknown initialisation mode "${String(mode)}"`);
+  }
+  t.setCenter(fc);
+  if (!(t instanceof TranslationTransform)) t.setMatrix(rotation);
+  const shift = new Float64Array(d);
+  for (let i = 0; i < d; i++) shift[i] = mc[i] - fc[i];
+  t.setTranslation(shift);
+}
