@@ -268,3 +268,15 @@ test('toAffine keeps the centre and mapping; Euler3D angles survive gimbal lock'
   back.setMatrix(e.matrix());
   assertArrayClose(back.matrix(), e.matrix(), 1e-12, 'gimbal lock sx = −1');
 });
+
+test('re-centring reproduces the documented ITK ground truth of BrainProtonDensitySliceR10X13Y17', () => {
+  // shared/data README: 10° with translation (13, 16) about (110.5, 128.5) = (13.09, 15.92) about (110, 128)
+  // = (12.45, 16.08) about ITK's centre of mass (111.204, 131.591).
+  const t = new Euler2DTransform();
+  t.setCenter([110.5, 128.5]);
+  t.setParameters([(10 * Math.PI) / 180, 13, 16]);
+  t.setCenterKeepingMapping([110, 128]);
+  assertArrayClose(t.getTranslation(), [13.09, 15.92], 0.006);
+  t.setCenterKeepingMapping([111.204, 131.591]);
+  assertArrayClose(t.getTranslation(), [12.45, 16.08], 0.006);
+});
