@@ -28,11 +28,27 @@ export function gaussianKernel(sigma: number): Float64Array {
   return w;
 }
 
+/** Source position along a line of `length` for each extended position e − radius, mirrored about the pixel edges. */
+function mirrorTable(length: number, radius: number): Int32Array {
+  const table = new Int32Array(length + 2 * radius);
+  const period = 2 * length;
+  for (let e = 0; e < table.length; e++) {
+    let m = (e - radius) % period;
+    if (m < 0) m += period;
+    table[e] = m >= length ? period - 1 - m : m;
+  }
+  return table;
+}
+
+/** Lines processed side by side along a strided axis, so memory is read in contiguous runs. */
+const LINES_PER_CHUNK = 32;
+
 /**
  * Convolves every line of `data` along one axis, in place. Lines start at base = block·stride·length + s and step
  * by `stride` (pixels); `components` interleaved values per pixel are filtered independently. Outside the line the
  * signal is mirrored about the pixel edges (… x1 x0 | x0 x1 …), which keeps constants and — because the resulting
- * operator is symmetric with unit row sums — the total sum exactly.
+ * operator is symmetric with unit row sums — the total sum exactly. Up to LINES_PER_CHUNK neighbouring lines
+ * (consecutive s) are copied into `extended` (position-major) and filtered together.
  */
 function convolveAxis(
   data: Float32Array,
@@ -41,25 +57,47 @@ function convolveAxis(
   stride: number,
   components: number,
   kernel: Float64Array,
+  mirror: Int32Array,
   extended: Float64Array,
+  acc: Float64Array,
 ): void {
-  const radius = (kernel.length - 1) >> 1;
-  const period = 2 * length;
+  const taps = kernel.length;
+  const extendedLength = mirror.length;
   const blocks = total / (stride * length);
-  for (let block = 0; block < blocks; block++) {
-    for (let s = 0; s < stride; s++) {
-      const base = block * stride * length + s;
+  if (stride === 1) {
+    // Contiguous lines: one at a time.
+    for (let block = 0; block < blocks; block++) {
+      const base = block * length;
       for (let c = 0; c < components; c++) {
-        for (let e = 0; e < length + 2 * radius; e++) {
-          let m = (e - radius) % period;
-          if (m < 0) m += period;
-          if (m >= length) m = period - 1 - m;
-          extended[e] = data[(base + m * stride) * components + c];
+        for (let e = 0; e < extendedLength; e++) extended[e] = data[(base + mirror[e]) * components + c];
+        for (let t = 0; t < length; t++) {
+          let sum = 0;
+          for (let k = 0; k < taps; k++) sum += kernel[k] * extended[t + k];
+          data[(base + t) * components + c] = sum;
+        }
+      }
+    }
+    return;
+  }
+  for (let block = 0; block < blocks; block++) {
+    const base = block * stride * length;
+    for (let s0 = 0; s0 < stride; s0 += LINES_PER_CHUNK) {
+      const lines = Math.min(LINES_PER_CHUNK, stride - s0);
+      for (let c = 0; c < components; c++) {
+        for (let e = 0; e < extendedLength; e++) {
+          const src = (base + mirror[e] * stride + s0) * components + c;
+          const row = e * lines;
+          for (let u = 0; u < lines; u++) extended[row + u] = data[src + u * components];
         }
         for (let t = 0; t < length; t++) {
-          let acc = 0;
-          for (let k = 0; k < kernel.length; k++) acc += kernel[k] * extended[t + k];
-          data[(base + t * stride) * components + c] = acc;
+          for (let u = 0; u < lines; u++) acc[u] = 0;
+          for (let k = 0; k < taps; k++) {
+            const w = kernel[k];
+            const row = (t + k) * lines;
+            for (let u = 0; u < lines; u++) acc[u] += w * extended[row + u];
+          }
+          const dst = (base + t * stride + s0) * components + c;
+          for (let u = 0; u < lines; u++) data[dst + u * components] = acc[u];
         }
       }
     }
@@ -91,8 +129,10 @@ export function gaussianSmooth(img: Image, sigmaMm: number | readonly number[]):
     const sigmaVoxels = sigmas[a] / img.spacing[a];
     if (sigmaVoxels > 0 && length > 1) {
       const kernel = gaussianKernel(sigmaVoxels);
-      const extended = new Float64Array(length + kernel.length - 1);
-      convolveAxis(data, total, length, stride, img.components, kernel, extended);
+      const mirror = mirrorTable(length, (kernel.length - 1) >> 1);
+      const extended = new Float64Array(mirror.length * LINES_PER_CHUNK);
+      const acc = new Float64Array(LINES_PER_CHUNK);
+      convolveAxis(data, total, length, stride, img.components, kernel, mirror, extended, acc);
     }
     stride *= length;
   }

@@ -1,0 +1,227 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertArrayClose, assertClose } from '../helpers.js';
+import { CoregError } from '../../src/errors.js';
+import { createImage, indexToPhysical, numberOfPixels, physicalBoundingBox, type Image } from '../../src/image/image.js';
+import {
+  buildPyramid,
+  defaultSchedule,
+  gaussianSmooth,
+  parseLevels,
+  parseSmoothing,
+  scheduleFromLevels,
+  shrinkImage,
+  shrinkMask,
+} from '../../src/pyramid/index.js';
+
+/** Deterministic pseudo-random values in [0, 1). */
+function fillRandom(img: Image, seed = 12345): void {
+  let s = seed;
+  for (let i = 0; i < img.data.length; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    img.data[i] = s / 2147483648;
+  }
+}
+
+function sum(data: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < data.length; i++) s += data[i];
+  return s;
+}
+
+// Rotated 3D geometry with anisotropic spacing, used by several tests.
+const c = Math.cos(0.3);
+const s = Math.sin(0.3);
+const rotated = { spacing: [0.8, 1.1, 2.5], origin: [-12, 30, 4], direction: [c, -s, 0, s, c, 0, 0, 0, 1] };
+
+test('smoothing keeps a constant image constant and preserves the sum (mirrored edges)', () => {
+  const img = createImage([9, 7, 5], 'int16', rotated);
+  img.data.fill(42);
+  const out = gaussianSmooth(img, [2, 3, 4]);
+  assert.ok(out.data instanceof Float32Array);
+  for (const v of out.data) assertClose(v, 42, 1e-4, 'constant');
+
+  const noise = createImage([13, 6, 4], 'float32', rotated);
+  fillRandom(noise);
+  const smoothed = gaussianSmooth(noise, [1.5, 5, 6]); // kernels wider than the small axes
+  assertClose(sum(smoothed.data), sum(noise.data), 1e-4 * sum(noise.data), 'sum');
+  let spread = 0;
+  for (let i = 1; i < smoothed.data.length; i++) spread = Math.max(spread, Math.abs(smoothed.data[i] - smoothed.data[0]));
+  assert.ok(spread > 0, 'smoothing is not the identity');
+});
+
+test('a smoothed delta has variance σ² in mm along each axis, with anisotropic spacing', () => {
+  const spacing = [0.5, 2];
+  const img = createImage([81, 41], 'float32', { spacing, origin: [3, -7] });
+  const centre = [40, 20];
+  img.data[centre[0] + 81 * centre[1]] = 1;
+  const sigma = [3, 4]; // 6 and 2 voxels
+  const out = gaussianSmooth(img, sigma);
+  const mass = sum(out.data);
+  assertClose(mass, 1, 1e-6, 'mass');
+  for (let axis = 0; axis < 2; axis++) {
+    let mean = 0;
+    let second = 0;
+    for (let j = 0; j < 41; j++) {
+      for (let i = 0; i < 81; i++) {
+        const w = out.data[i + 81 * j];
+        const x = ((axis === 0 ? i : j) - centre[axis]) * spacing[axis];
+        mean += w * x;
+        second += w * x * x;
+      }
+    }
+    assertClose(mean, 0, 1e-6, `mean ${axis}`);
+    assertClose(second, sigma[axis] ** 2, 0.005 * sigma[axis] ** 2, `variance ${axis}`);
+  }
+});
+
+test('σ = 0 copies to float32; bad sigmas are CoregErrors', () => {
+  const img = createImage([4, 3], 'uint8');
+  img.data.forEach((_, i) => (img.data[i] = i * 7));
+  const out = gaussianSmooth(img, 0);
+  assert.ok(out.data instanceof Float32Array);
+  assert.deepEqual(Array.from(out.data), Array.from(img.data));
+  assert.throws(() => gaussianSmooth(img, [-1, 0]), CoregError);
+  assert.throws(() => gaussianSmooth(img, [1, 1, 1]), CoregError);
+});
+
+test('shrink geometry: ITK size and spacing, and the pixel-edge box keeps its centre', () => {
+  const img = createImage([12, 8, 3], 'float32', rotated); // axis 0: an odd margin, so a half-pixel shift
+  const out = shrinkImage(img, [2, 3, 4]);
+  assert.deepEqual(out.size, [6, 2, 1]);
+  assertArrayClose(out.spacing, [1.6, 3.3, 10], 1e-12, 'spacing');
+  assert.deepEqual(out.direction, img.direction);
+  const a = physicalBoundingBox(img, true);
+  const b = physicalBoundingBox(out, true);
+  for (let k = 0; k < 3; k++) assertClose((a.min[k] + a.max[k]) / 2, (b.min[k] + b.max[k]) / 2, 1e-9, `centre ${k}`);
+});
+
+test('a linear ramp in physical space keeps its value at the new pixel centres', () => {
+  const ramp = (p: ArrayLike<number>) => 0.3 * p[0] - 0.7 * p[1] + 0.2 * p[2] + 5;
+  for (const size of [
+    [12, 9, 7],
+    [13, 10, 3],
+  ]) {
+    const img = createImage(size, 'float32', rotated);
+    const p = [0, 0, 0];
+    for (let k = 0; k < size[2]; k++)
+      for (let j = 0; j < size[1]; j++)
+        for (let i = 0; i < size[0]; i++) img.data[i + size[0] * (j + size[1] * k)] = ramp(indexToPhysical(img, [i, j, k], p));
+    const out = shrinkImage(img, [3, 2, 4]); // odd margins, and an axis shorter than its factor
+    for (let k = 0; k < out.size[2]; k++)
+      for (let j = 0; j < out.size[1]; j++)
+        for (let i = 0; i < out.size[0]; i++) {
+          const v = out.data[i + out.size[0] * (j + out.size[1] * k)];
+          assertClose(v, ramp(indexToPhysical(out, [i, j, k], p)), 1e-4, `ramp at ${i},${j},${k}`);
+        }
+  }
+});
+
+test('shrinking keeps interleaved vector components apart', () => {
+  const img = createImage([6, 4], 'float32', { components: 2 });
+  for (let i = 0; i < 24; i++) {
+    img.data[2 * i] = 1;
+    img.data[2 * i + 1] = -3;
+  }
+  const out = shrinkImage(img, [2, 2]);
+  assert.equal(out.data.length, 3 * 2 * 2);
+  for (let i = 0; i < 6; i++) assert.deepEqual([out.data[2 * i], out.data[2 * i + 1]], [1, -3]);
+});
+
+test('shrinkMask votes by majority, never blends labels and keeps the pixel type and geometry', () => {
+  const mask = createImage([8, 6, 4], 'uint8', rotated);
+  // Left half label 3, right half label 7, one z-slab of background.
+  for (let k = 0; k < 4; k++)
+    for (let j = 0; j < 6; j++)
+      for (let i = 0; i < 8; i++) mask.data[i + 8 * (j + 6 * k)] = k === 3 ? 0 : i < 4 ? 3 : 7;
+  // A single stray voxel is outvoted.
+  mask.data[1 + 8 * (1 + 6 * 1)] = 9;
+  const out = shrinkMask(mask, [2, 2, 2]);
+  assert.ok(out.data instanceof Uint8Array);
+  const geometry = shrinkImage(mask, [2, 2, 2]);
+  assert.deepEqual([out.size, out.spacing, out.origin], [geometry.size, geometry.spacing, geometry.origin]);
+  for (let k = 0; k < 2; k++)
+    for (let j = 0; j < 3; j++)
+      for (let i = 0; i < 4; i++) {
+        // Block k = 1 holds slices 2 (labelled) and 3 (background): a tie, won by the larger value.
+        assert.equal(out.data[i + 4 * (j + 3 * k)], i < 2 ? 3 : 7, `${i},${j},${k}`);
+      }
+  const background = createImage([4, 4], 'uint8');
+  background.data[0] = 1;
+  assert.deepEqual(Array.from(shrinkMask(background, [2, 2]).data), [0, 0, 0, 0]);
+});
+
+test('default schedule: factors 2^(L−1−l) that respect small axes, σ = f/2 voxels, none at full resolution', () => {
+  const img = createImage([256, 40, 5], 'uint8', { spacing: [0.5, 1, 3] });
+  const s = defaultSchedule(img, 3);
+  assert.deepEqual(s.shrink, [
+    [4, 2, 1],
+    [2, 2, 1],
+    [1, 1, 1],
+  ]);
+  assert.deepEqual(s.sigmasMm, [
+    [1, 1, 0],
+    [0.5, 1, 0],
+    [0, 0, 0],
+  ]);
+  const pyramid = buildPyramid(img, s);
+  assert.deepEqual(
+    pyramid.map((p) => p.size),
+    [
+      [64, 20, 5],
+      [128, 20, 5],
+      [256, 40, 5],
+    ],
+  );
+  assert.throws(() => defaultSchedule(img, 0), CoregError);
+});
+
+test('buildPyramid smooths before shrinking and ends with the image itself', () => {
+  const img = createImage([40, 36], 'uint16', { spacing: [1, 2] });
+  fillRandom(img);
+  for (let i = 0; i < img.data.length; i++) img.data[i] = Math.floor(img.data[i] * 1000);
+  const levels = buildPyramid(img, { shrink: [[2, 2], [1, 1]], sigmasMm: [[1, 2], [0, 0]] });
+  assert.deepEqual(Array.from(levels[1].data), Array.from(img.data));
+  const expected = shrinkImage(gaussianSmooth(img, [1, 2]), [2, 2]);
+  assert.deepEqual(Array.from(levels[0].data), Array.from(expected.data));
+  assert.equal(numberOfPixels(levels[0]), 20 * 18);
+  assert.throws(() => buildPyramid(img, { shrink: [[1, 1]], sigmasMm: [] }), CoregError);
+});
+
+test('CLI level lists: parsing, units and per-axis schedule', () => {
+  assert.deepEqual(parseLevels('4x2x1'), [4, 2, 1]);
+  assert.deepEqual(parseLevels('1.5x0'), [1.5, 0]);
+  assert.deepEqual(parseLevels('200', '--iterations', true), [200]);
+  for (const bad of ['', 'x', '4x', '4x-1', '4xa', '2 1']) {
+    assert.throws(
+      () => parseLevels(bad, '--shrink'),
+      (e: unknown) => e instanceof CoregError && e.subject === '--shrink' && e.exitCode === 2,
+      bad,
+    );
+  }
+  assert.throws(() => parseLevels('1.5', '--iterations', true), CoregError);
+  assert.deepEqual(parseSmoothing('2x1x0'), { sigmas: [2, 1, 0], unit: 'vox' });
+  assert.deepEqual(parseSmoothing('2x1x0vox'), { sigmas: [2, 1, 0], unit: 'vox' });
+  assert.deepEqual(parseSmoothing('4x2x0mm'), { sigmas: [4, 2, 0], unit: 'mm' });
+
+  const img = createImage([128, 128, 6], 'uint8', { spacing: [0.5, 0.5, 4] });
+  const vox = scheduleFromLevels(img, [4, 2, 1], [2, 1, 0]);
+  assert.deepEqual(vox.shrink, [
+    [4, 4, 1],
+    [2, 2, 1],
+    [1, 1, 1],
+  ]);
+  // Voxels of the original image; the thin axis is neither shrunk nor smoothed.
+  assert.deepEqual(vox.sigmasMm, [
+    [1, 1, 0],
+    [0.5, 0.5, 0],
+    [0, 0, 0],
+  ]);
+  const mm = scheduleFromLevels(img, [2, 1], [3, 1], 'mm');
+  assert.deepEqual(mm.sigmasMm, [
+    [3, 3, 0],
+    [1, 1, 1],
+  ]);
+  assert.throws(() => scheduleFromLevels(img, [4, 2], [1]), (e: unknown) => e instanceof CoregError && e.subject === '--smooth' && e.exitCode === 2);
+  assert.throws(() => scheduleFromLevels(img, [1.5], [1]), (e: unknown) => e instanceof CoregError && e.subject === '--shrink');
+});
