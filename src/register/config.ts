@@ -1,0 +1,152 @@
+/**
+ * All registration settings as one plain, JSON-able object, shared by the library, the command line
+ * (`--config FILE.json`, with command-line options overriding) and the browser app (SimpleITK/greedy style).
+ */
+import { CoregError } from '../errors.js';
+import { OPTIMIZER_NAMES, type OptimizerName } from '../optimize/index.js';
+
+export const TRANSFORM_KINDS = ['translation', 'rigid', 'similarity', 'affine', 'bspline', 'syn'] as const;
+export type TransformKind = (typeof TRANSFORM_KINDS)[number];
+export const LINEAR_KINDS: readonly TransformKind[] = ['translation', 'rigid', 'similarity', 'affine'];
+
+export const METRIC_NAMES = ['sad', 'mse', 'nssd', 'ncc', 'lncc', 'mi', 'nmi', 'jointEntropy'] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+export { OPTIMIZER_NAMES, type OptimizerName } from '../optimize/index.js';
+
+export type SamplingStrategy = 'all' | 'regular' | 'random';
+export type Initializer = 'none' | 'geometry' | 'moments' | 'principal-axes';
+
+/** One resolution level: shrink factor (per axis, capped where an axis is small), smoothing σ in voxels of the input, iterations. */
+export interface LevelConfig {
+  shrink: number;
+  smooth: number;
+  iterations: number;
+}
+
+export interface StageConfig {
+  transform: TransformKind;
+  metric: MetricName;
+  /** Levels, coarse to fine. Omitted: chosen from the image size. */
+  levels?: LevelConfig[];
+  optimizer?: OptimizerName;
+  /** Learning rate (gradient-descent, adam) or first step length (regular-step), in scaled units (≈ mm). */
+  learningRate?: number;
+  sampling?: SamplingStrategy;
+  /** Fraction of fixed voxels sampled for 'regular' and 'random' (0, 1]. */
+  samplingPercentage?: number;
+  /** Jitter samples inside their voxels (default: on for the histogram metrics mi, nmi, jointEntropy). */
+  jitter?: boolean;
+  /** Moving-image interpolation inside the metric. */
+  interpolation?: 'linear' | 'bspline';
+  /** Histogram bins (mi, nmi, jointEntropy). */
+  bins?: number;
+  /** Window radius in voxels (lncc). */
+  radius?: number;
+  /** B-spline control-point spacing in mm (bspline stages). */
+  gridSpacing?: number;
+  convergenceWindow?: number;
+  convergenceTolerance?: number;
+  gradientTolerance?: number;
+}
+
+export interface RegistrationConfig {
+  stages: StageConfig[];
+  /** How the first stage starts when no initial transform is given. */
+  initializer?: Initializer;
+  /** Coarse search over rotations at the coarsest level before the first rotation-capable stage. */
+  rotationSearch?: boolean;
+  /** Seed of every random choice (sampling): the same seed gives the same result. */
+  seed?: number;
+  /** Worker threads (results do not depend on it). */
+  threads?: number;
+}
+
+export const DEFAULT_SEED = 121212;
+
+/** The default configuration for a comma list of stages and one metric per stage. */
+export function defaultConfig(transforms: TransformKind[] = ['rigid', 'affine'], metrics: MetricName[] = ['mi']): RegistrationConfig {
+  if (metrics.length !== 1 && metrics.length !== transforms.length) {
+    throw new CoregError('--metric', `give one metric for all stages or one per stage (${transforms.length}), got ${metrics.length}`, 2);
+  }
+  return {
+    stages: transforms.map((transform, i) => ({ transform, metric: metrics.length === 1 ? metrics[0] : metrics[i] })),
+    initializer: 'moments',
+    seed: DEFAULT_SEED,
+  };
+}
+
+export function parseTransformList(text: string, subject = '--transform'): TransformKind[] {
+  const list = text.split(',').map((s) => s.trim());
+  for (const t of list) {
+    if (!(TRANSFORM_KINDS as readonly string[]).includes(t)) {
+      throw new CoregError(subject, `unknown transform "${t}" (expected ${TRANSFORM_KINDS.join(', ')})`, 2);
+    }
+  }
+  return list as TransformKind[];
+}
+
+export function parseMetricList(text: string, subject = '--metric'): MetricName[] {
+  const list = text.split(',').map((s) => s.trim());
+  for (const m of list) {
+    if (!(METRIC_NAMES as readonly string[]).includes(m)) {
+      throw new CoregError(subject, `unknown metric "${m}" (expected ${METRIC_NAMES.join(', ')})`, 2);
+    }
+  }
+  return list as MetricName[];
+}
+
+/** "200x100x50" → [200, 100, 50]. */
+export function parseLevelList(text: string, subject: string, integer: boolean): number[] {
+  const parts = text.split('x').map((s) => s.trim());
+  const out = parts.map(Number);
+  if (parts.some((p) => p === '') || out.some((v) => !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v)))) {
+    throw new CoregError(subject, `expected numbers separated by "x" (e.g. 4x2x1), got "${text}"`, 2);
+  }
+  return out;
+}
+
+/** Default levels for a stage from the fixed image's size: coarse-to-fine, the last always at full resolution. */
+export function defaultLevels(kind: TransformKind, size: readonly number[]): LevelConfig[] {
+  const minSize = Math.min(...size.filter((s) => s > 8));
+  const maxLevels = Math.max(1, Math.min(size.length === 3 ? 4 : 3, Math.floor(Math.log2(Math.max(1, minSize / 24))) + 1));
+  const levels: LevelConfig[] = [];
+  const iterations = kind === 'bspline' || kind === 'syn' ? [100, 100, 70, 50] : [300, 200, 100, 100];
+  for (let l = maxLevels - 1; l >= 0; l--) {
+    const f = 2 ** l;
+    levels.push({ shrink: f, smooth: l === 0 ? 0 : f / 2, iterations: iterations[maxLevels - 1 - l] ?? 100 });
+  }
+  return levels;
+}
+
+/** Checks a configuration (from JSON or the command line) and fills defaults; throws CoregError on nonsense. */
+export function validateConfig(config: RegistrationConfig, subject = 'config'): RegistrationConfig {
+  if (!config || !Array.isArray(config.stages) || config.stages.length === 0) {
+    throw new CoregError(subject, 'needs at least one stage', 2);
+  }
+  for (const [i, s] of config.stages.entries()) {
+    const where = `${subject}: stage ${i + 1}`;
+    if (!(TRANSFORM_KINDS as readonly string[]).includes(s.transform)) throw new CoregError(where, `unknown transform "${s.transform}"`, 2);
+    if (!(METRIC_NAMES as readonly string[]).includes(s.metric)) throw new CoregError(where, `unknown metric "${s.metric}"`, 2);
+    if (s.optimizer !== undefined && !(OPTIMIZER_NAMES as readonly string[]).includes(s.optimizer)) {
+      throw new CoregError(where, `unknown optimizer "${s.optimizer}" (expected ${OPTIMIZER_NAMES.join(', ')})`, 2);
+    }
+    if (s.levels) {
+      if (s.levels.length === 0) throw new CoregError(where, 'levels must not be empty', 2);
+      for (const l of s.levels) {
+        if (!(Number.isInteger(l.shrink) && l.shrink >= 1)) throw new CoregError(where, `shrink factors must be integers ≥ 1, got ${l.shrink}`, 2);
+        if (!(Number.isFinite(l.smooth) && l.smooth >= 0)) throw new CoregError(where, `smoothing sigmas must be ≥ 0, got ${l.smooth}`, 2);
+        if (!(Number.isInteger(l.iterations) && l.iterations >= 0)) throw new CoregError(where, `iterations must be integers ≥ 0, got ${l.iterations}`, 2);
+      }
+    }
+    if (s.samplingPercentage !== undefined && !(s.samplingPercentage > 0 && s.samplingPercentage <= 1)) {
+      throw new CoregError(where, `samplingPercentage must be in (0, 1], got ${s.samplingPercentage}`, 2);
+    }
+    if (s.bins !== undefined && !(Number.isInteger(s.bins) && s.bins >= 4 && s.bins <= 1024)) {
+      throw new CoregError(where, `bins must be an integer in [4, 1024], got ${s.bins}`, 2);
+    }
+    if (s.gridSpacing !== undefined && !(s.gridSpacing > 0)) throw new CoregError(where, `gridSpacing must be > 0 mm, got ${s.gridSpacing}`, 2);
+  }
+  if (config.seed !== undefined && !Number.isInteger(config.seed)) throw new CoregError(subject, `seed must be an integer, got ${config.seed}`, 2);
+  return config;
+}

@@ -1,0 +1,320 @@
+/**
+ * The cost of a linear (matrix–offset) transform over a fixed sample set: the seed lecture's chain rule
+ * ∂cost/∂p = Σ_i ∂cost/∂m_i · ∇M(T(x_i)) · ∂T(x_i)/∂p, evaluated in one pass that returns value and gradient.
+ *
+ * Every transform here has a Jacobian that is affine in the point, J(x) = J(0) + Σ_j x_j (J(e_j) − J(0)), so the
+ * per-sample work is d·(d+1) multiply–adds into a small moment matrix G = Σ_i v_i [x_i; 1]ᵀ (v_i = ∂cost/∂m_i ∇M),
+ * contracted with the transform's Jacobian at d+1 points once per evaluation.
+ *
+ * The hot loops (`sampleMovingLinear*`) are plain functions over typed arrays with no allocation per sample.
+ */
+import type { Image } from '../image/image.js';
+import { physicalToIndexMatrix } from '../image/image.js';
+import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
+import { linear2d, linear3d, interpolationPlane, type Plane } from '../interpolate/index.js';
+import { METRICS, type MetricOptions, type MetricState, type SampledMetric } from '../metric/index.js';
+import { lnccDense, type LnccWorkspace } from '../metric/lncc.js';
+import type { CostFunction } from '../optimize/types.js';
+import type { LinearTransform, ParametricTransform } from '../transform/transform.js';
+import { maskAt, type SampleSet } from './sampling.js';
+import type { MetricName } from './config.js';
+import { CoregError } from '../errors.js';
+
+/** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
+export interface MovingSampler {
+  dimension: 2 | 3;
+  size: number[];
+  origin: number[];
+  /** physical → index matrix N (row-major d×d). */
+  N: Float64Array;
+  kind: 'linear' | 'bspline';
+  plane: Plane;
+}
+
+export function prepareMovingSampler(moving: Image, kind: 'linear' | 'bspline'): MovingSampler {
+  const plane = kind === 'bspline' ? bsplineCoefficients(moving.data, moving.size, moving.components, 0) : interpolationPlane(moving, 0);
+  return { dimension: moving.dimension, size: moving.size.slice(), origin: moving.origin.slice(), N: physicalToIndexMatrix(moving), kind, plane };
+}
+
+/**
+ * Samples the moving image at T(x_i) = A x_i + t for all samples: writes values m_i and PHYSICAL gradients g_i
+ * (n×d) and returns the number of valid samples; invalid samples (outside the moving image or its mask) are
+ * dropped by packing the valid ones to the front (`index` maps packed → original sample).
+ */
+export function sampleMovingLinear(
+  s: MovingSampler,
+  A: Float64Array,
+  t: Float64Array,
+  points: Float64Array,
+  count: number,
+  outValues: Float64Array,
+  outGrad: Float64Array,
+  outIndex: Int32Array,
+  movingMask: Image | null,
+  movingMaskN: Float64Array | null,
+): number {
+  const d = s.dimension;
+  const N = s.N;
+  const o = s.origin;
+  // ci = N (A x + t − o) = (N A) x + N (t − o)
+  const B = new Float64Array(d * d);
+  const c = new Float64Array(d);
+  for (let r = 0; r < d; r++) {
+    let acc = 0;
+    for (let k = 0; k < d; k++) acc += N[r * d + k] * (t[k] - o[k]);
+    c[r] = acc;
+    for (let col = 0; col < d; col++) {
+      let sum = 0;
+      for (let k = 0; k < d; k++) sum += N[r * d + k] * A[k * d + col];
+      B[r * d + col] = sum;
+    }
+  }
+  const g = new Float64Array(3);
+  const y = new Float64Array(d);
+  const plane = s.plane;
+  const nx = s.size[0];
+  const ny = s.size[1];
+  const bsp = s.kind === 'bspline';
+  let valid = 0;
+  if (d === 2) {
+    for (let i = 0; i < count; i++) {
+      const px = points[2 * i];
+      const py = points[2 * i + 1];
+      const x = B[0] * px + B[1] * py + c[0];
+      const yy = B[2] * px + B[3] * py + c[1];
+      const v = bsp ? bspline2d(plane as Float64Array, nx, ny, x, yy, g) : linear2d(plane, nx, ny, x, yy, g);
+      if (v !== v) continue;
+      if (movingMask) {
+        y[0] = A[0] * px + A[1] * py + t[0];
+        y[1] = A[2] * px + A[3] * py + t[1];
+        if (!maskAt(movingMask, movingMaskN!, y)) continue;
+      }
+      outValues[valid] = v;
+      // physical gradient = Nᵀ · index gradient
+      outGrad[2 * valid] = N[0] * g[0] + N[2] * g[1];
+      outGrad[2 * valid + 1] = N[1] * g[0] + N[3] * g[1];
+      outIndex[valid] = i;
+      valid++;
+    }
+    return valid;
+  }
+  const nz = s.size[2];
+  for (let i = 0; i < count; i++) {
+    const px = points[3 * i];
+    const py = points[3 * i + 1];
+    const pz = points[3 * i + 2];
+    const x = B[0] * px + B[1] * py + B[2] * pz + c[0];
+    const yy = B[3] * px + B[4] * py + B[5] * pz + c[1];
+    const z = B[6] * px + B[7] * py + B[8] * pz + c[2];
+    const v = bsp ? bspline3d(plane as Float64Array, nx, ny, nz, x, yy, z, g) : linear3d(plane, nx, ny, nz, x, yy, z, g);
+    if (v !== v) continue;
+    if (movingMask) {
+      y[0] = A[0] * px + A[1] * py + A[2] * pz + t[0];
+      y[1] = A[3] * px + A[4] * py + A[5] * pz + t[1];
+      y[2] = A[6] * px + A[7] * py + A[8] * pz + t[2];
+      if (!maskAt(movingMask, movingMaskN!, y)) continue;
+    }
+    outValues[valid] = v;
+    outGrad[3 * valid] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
+    outGrad[3 * valid + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
+    outGrad[3 * valid + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
+    outIndex[valid] = i;
+    valid++;
+  }
+  return valid;
+}
+
+/**
+ * G (d × (d+1), row-major) += Σ_k w_k g_k [x_k; 1]ᵀ over packed samples k in [0, n), with w_k = ∂cost/∂m_k.
+ */
+export function accumulateMoments(
+  d: number,
+  n: number,
+  dValue: Float64Array,
+  grad: Float64Array,
+  index: Int32Array,
+  points: Float64Array,
+  G: Float64Array,
+): void {
+  const w = d + 1;
+  G.fill(0);
+  for (let k = 0; k < n; k++) {
+    const s = dValue[k];
+    if (s === 0) continue;
+    const i = index[k];
+    for (let r = 0; r < d; r++) {
+      const v = s * grad[k * d + r];
+      for (let col = 0; col < d; col++) G[r * w + col] += v * points[i * d + col];
+      G[r * w + d] += v;
+    }
+  }
+}
+
+/** Minimum fraction of samples that must map inside the moving image before the cost is declared undefined. */
+const MIN_VALID_FRACTION = 0.01;
+
+export interface LinearCostOptions {
+  metric: MetricName;
+  metricOptions: MetricOptions;
+  /** lncc window radius in voxels. */
+  radius?: number;
+  /** For lncc: the fixed grid's size (samples must then be 'all' in grid order). */
+  gridSize?: number[];
+  movingMask?: Image;
+}
+
+/** CostFunction (ITK v4 style: the optimiser only sees parameter vectors) for a linear transform. */
+export class LinearRegistrationCost implements CostFunction {
+  readonly transform: ParametricTransform & LinearTransform;
+  private readonly samples: SampleSet;
+  private readonly sampler: MovingSampler;
+  private readonly metric: SampledMetric<MetricState> | null;
+  private readonly state: MetricState | null;
+  private readonly values: Float64Array;
+  private readonly fixedPacked: Float64Array;
+  private readonly grads: Float64Array;
+  private readonly index: Int32Array;
+  private readonly dValue: Float64Array;
+  private readonly G: Float64Array;
+  private readonly J: Float64Array;
+  private readonly jacobianBasis: Float64Array[];
+  private readonly opts: LinearCostOptions;
+  private readonly maskN: Float64Array | null;
+  private lnccFixed: Float32Array | null = null;
+  private lnccMoving: Float32Array | null = null;
+  private lnccMask: Uint8Array | null = null;
+  private lnccDerivative: Float64Array | null = null;
+  private readonly lnccWorkspace: LnccWorkspace = { buffers: [] };
+  /** Valid samples in the last evaluation. */
+  lastValidCount = 0;
+  evaluations = 0;
+
+  constructor(transform: ParametricTransform & LinearTransform, samples: SampleSet, sampler: MovingSampler, opts: LinearCostOptions) {
+    this.transform = transform;
+    this.samples = samples;
+    this.sampler = sampler;
+    this.opts = opts;
+    const n = samples.count;
+    const d = samples.dimension;
+    if (opts.metric === 'lncc') {
+      if (!opts.gridSize) throw new Error('lncc needs the fixed grid size');
+      this.metric = null;
+      this.state = null;
+    } else {
+      this.metric = METRICS[opts.metric] as SampledMetric<MetricState>;
+      this.state = this.metric.createState(opts.metricOptions);
+    }
+    this.values = new Float64Array(n);
+    this.fixedPacked = new Float64Array(n);
+    this.grads = new Float64Array(n * d);
+    this.index = new Int32Array(n);
+    this.dValue = new Float64Array(n);
+    this.G = new Float64Array(d * (d + 1));
+    this.J = new Float64Array(d * transform.numberOfParameters);
+    this.jacobianBasis = [];
+    this.maskN = opts.movingMask ? physicalToIndexMatrix(opts.movingMask) : null;
+    // J(0) and J(e_j) − J(0): the Jacobian is affine in the point for matrix–offset transforms.
+    const P = transform.numberOfParameters;
+    const x = new Float64Array(d);
+    const J0 = new Float64Array(d * P);
+    transform.jacobian(x, J0);
+    this.jacobianBasis.push(J0);
+    for (let j = 0; j < d; j++) {
+      x.fill(0);
+      x[j] = 1;
+      const Jj = new Float64Array(d * P);
+      transform.jacobian(x, Jj);
+      for (let k = 0; k < Jj.length; k++) Jj[k] -= J0[k];
+      this.jacobianBasis.push(Jj);
+    }
+  }
+
+  /** Jacobian basis depends on the parameters for rotations: refresh it at the current parameters. */
+  private refreshJacobianBasis(): void {
+    const d = this.samples.dimension;
+    const x = new Float64Array(d);
+    const J0 = this.jacobianBasis[0];
+    this.transform.jacobian(x, J0);
+    for (let j = 0; j < d; j++) {
+      x.fill(0);
+      x[j] = 1;
+      const Jj = this.jacobianBasis[j + 1];
+      this.transform.jacobian(x, Jj);
+      for (let k = 0; k < Jj.length; k++) Jj[k] -= J0[k];
+    }
+  }
+
+  evaluate(params: Float64Array, gradient: Float64Array): number {
+    this.evaluations++;
+    const t = this.transform;
+    t.setParameters(params);
+    const d = this.samples.dimension;
+    const n = this.samples.count;
+    const A = t.matrix();
+    const off = t.offset();
+    const valid = sampleMovingLinear(this.sampler, A, off, this.samples.points, n, this.values, this.grads, this.index, this.opts.movingMask ?? null, this.maskN);
+    this.lastValidCount = valid;
+    if (valid < Math.max(2, MIN_VALID_FRACTION * n)) {
+      throw new CoregError('registration', `only ${valid} of ${n} samples map inside the moving image: the images do not overlap (try --initial or another initializer)`);
+    }
+    let value: number;
+    if (this.opts.metric === 'lncc') {
+      value = this.evaluateLncc(valid);
+    } else {
+      const f = this.fixedPacked;
+      const fixedValues = this.samples.values;
+      for (let k = 0; k < valid; k++) f[k] = fixedValues[this.index[k]];
+      const metric = this.metric!;
+      const state = this.state!;
+      metric.reset(state);
+      metric.accumulate(state, f, this.values, null, 0, valid);
+      value = metric.finalize(state);
+      metric.derivative(state, f, this.values, null, 0, valid, this.dValue);
+    }
+    accumulateMoments(d, valid, this.dValue, this.grads, this.index, this.samples.points, this.G);
+    this.refreshJacobianBasis();
+    const P = t.numberOfParameters;
+    gradient.fill(0);
+    const G = this.G;
+    const w = d + 1;
+    // Σ_k v_kᵀ J(x_k) = (Σ v_k)ᵀ J(0) + Σ_j (Σ_k x_kj v_k)ᵀ (J(e_j) − J(0))
+    for (let r = 0; r < d; r++) {
+      const J0 = this.jacobianBasis[0];
+      const vsum = G[r * w + d];
+      for (let p = 0; p < P; p++) gradient[p] += vsum * J0[r * P + p];
+      for (let j = 0; j < d; j++) {
+        const Jj = this.jacobianBasis[j + 1];
+        const gx = G[r * w + j];
+        if (gx === 0) continue;
+        for (let p = 0; p < P; p++) gradient[p] += gx * Jj[r * P + p];
+      }
+    }
+    return value;
+  }
+
+  /** lncc works on the dense fixed grid: scatter the valid samples back into grid arrays. */
+  private evaluateLncc(valid: number): number {
+    const size = this.opts.gridSize!;
+    const total = size.reduce((a, b) => a * b, 1);
+    const voxels = this.samples.voxels;
+    if (!this.lnccFixed) {
+      this.lnccFixed = new Float32Array(total);
+      for (let s = 0; s < this.samples.count; s++) this.lnccFixed[voxels[s]] = this.samples.values[s];
+      this.lnccMoving = new Float32Array(total);
+      this.lnccMask = new Uint8Array(total);
+      this.lnccDerivative = new Float64Array(total);
+    }
+    const m = this.lnccMoving!;
+    const mask = this.lnccMask!;
+    mask.fill(0);
+    m.fill(0);
+    for (let k = 0; k < valid; k++) {
+      const v = voxels[this.index[k]];
+      m[v] = this.values[k];
+      mask[v] = 1;
+    }
+    const value = lnccDense(this.lnccFixed, m, mask, size, this.opts.radius ?? 2, this.lnccDerivative, this.lnccWorkspace);
+    for (let k = 0; k < valid; k++) this.dValue[k] = this.lnccDerivative![voxels[this.index[k]]];
+    return value;
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * `register(fixed, moving, config, options)`: intensity-based registration as a list of stages, each coarse to
+ * fine over a Gaussian pyramid, each starting from the previous stage's result. The result maps FIXED → MOVING
+ * physical points: moving(T(x)) ≈ fixed(x).
+ *
+ * Layering (ITK v4): the cost function (metric over samples, chain rule) only sees images and a transform; the
+ * optimiser only sees parameter vectors; the transform applies its own updates. No global state: everything a run
+ * needs is in its arguments.
+ */
+import { CoregError, type WarningSink } from '../errors.js';
+import { type Image, finiteRange, numberOfPixels, physicalCenter } from '../image/image.js';
+import { optimizerSteps, estimateScalesFromPhysicalShift, type OptimizerName, type AnyOptimizerOptions } from '../optimize/index.js';
+import { gaussianSmooth, shrinkImage, shrinkMask, scheduleFromLevels } from '../pyramid/index.js';
+import { composeLinear, createTransform, fitTransformFrom, type MatrixOffsetTransform, type LinearKind } from '../transform/linear.js';
+import { initializeCenteredTransform } from '../transform/initialize.js';
+import { isLinear, type Transform } from '../transform/transform.js';
+import {
+  type LevelConfig,
+  type MetricName,
+  type RegistrationConfig,
+  type StageConfig,
+  type TransformKind,
+  DEFAULT_SEED,
+  LINEAR_KINDS,
+  defaultLevels,
+  validateConfig,
+} from './config.js';
+import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
+import { sampleFixedImage, type SampleSet } from './sampling.js';
+
+export interface ProgressEvent {
+  stage: number;
+  stageCount: number;
+  transform: TransformKind;
+  metric: MetricName;
+  level: number;
+  levelCount: number;
+  iteration: number;
+  maxIterations: number;
+  value: number;
+}
+
+export interface RegisterOptions {
+  fixedMask?: Image;
+  movingMask?: Image;
+  /** Start from this chain (fixed → moving, first applies first), like elastix -t0 / ANTs -r. */
+  initial?: Transform[];
+  onProgress?: (event: ProgressEvent) => void;
+  signal?: AbortSignal;
+  warn?: WarningSink;
+}
+
+export interface LevelLog {
+  iterations: number;
+  value: number;
+  seconds: number;
+  stopReason: string;
+  samples: number;
+  shrink: number[];
+  smoothMm: number[];
+}
+
+export interface StageLog {
+  transform: TransformKind;
+  metric: MetricName;
+  levels: LevelLog[];
+}
+
+export interface RegistrationResult {
+  /** The chain, in the order it applies to a fixed-space point: T(x) = Tn(…T1(x)). */
+  transforms: Transform[];
+  stages: StageLog[];
+  seconds: number;
+}
+
+/** Most samples a 3D level uses by default (random subset); 2D levels use every pixel. */
+const DEFAULT_MAX_SAMPLES_3D = 150_000;
+
+function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+function checkInputs(fixed: Image, moving: Image, opts: RegisterOptions): void {
+  if (fixed.dimension !== moving.dimension) {
+    throw new CoregError('--moving', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
+  }
+  for (const [img, name] of [
+    [fixed, '--fixed'],
+    [moving, '--moving'],
+  ] as const) {
+    if (img.components !== 1) throw new CoregError(name, `has ${img.components} components per pixel; registration needs a scalar image`);
+    const range = finiteRange(img.data);
+    if (!range) throw new CoregError(name, 'has no finite pixel value');
+    if (range.min === range.max) throw new CoregError(name, `image is constant (all pixels ${range.min}): the similarity measure is undefined`);
+    for (let i = 0; i < img.data.length; i++) {
+      if (!Number.isFinite(img.data[i])) {
+        throw new CoregError(name, 'contains NaN or infinite pixel values; replace them (e.g. by 0) before registering');
+      }
+    }
+  }
+  for (const [mask, name, img] of [
+    [opts.fixedMask, '--fixed-mask', fixed],
+    [opts.movingMask, '--moving-mask', moving],
+  ] as const) {
+    if (!mask) continue;
+    if (mask.dimension !== img.dimension) throw new CoregError(name, `is ${mask.dimension}D but the image is ${img.dimension}D`);
+    let any = false;
+    for (let i = 0; i < mask.data.length && !any; i++) any = mask.data[i] > 0;
+    if (!any) throw new CoregError(name, 'is empty (no voxel > 0)');
+  }
+}
+
+interface LevelImages {
+  fixed: Image;
+  moving: Image;
+  fixedMask?: Image;
+  movingMask?: Image;
+  shrink: number[];
+  smoothMm: number[];
+}
+
+/** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
+function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: Map<string, LevelImages>): LevelImages {
+  const key = `${level.shrink}/${level.smooth}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], 'vox');
+  const ms = scheduleFromLevels(moving, [level.shrink], [level.smooth], 'vox');
+  const shrinkOrSmooth = (img: Image, factors: number[], sigmas: number[]): Image => {
+    const smoothed = sigmas.some((s) => s > 0) ? gaussianSmooth(img, sigmas) : img;
+    return factors.some((f) => f > 1) ? shrinkImage(smoothed, factors) : smoothed;
+  };
+  const out: LevelImages = {
+    fixed: shrinkOrSmooth(fixed, fs.shrink[0], fs.sigmasMm[0]),
+    moving: shrinkOrSmooth(moving, ms.shrink[0], ms.sigmasMm[0]),
+    fixedMask: opts.fixedMask && fs.shrink[0].some((f) => f > 1) ? shrinkMask(opts.fixedMask, fs.shrink[0]) : opts.fixedMask,
+    movingMask: opts.movingMask,
+    shrink: fs.shrink[0],
+    smoothMm: fs.sigmasMm[0],
+  };
+  cache.set(key, out);
+  return out;
+}
+
+/** Chooses the level's samples from the stage's sampling settings (defaults: 2D all pixels, 3D a random subset). */
+function levelSamples(images: LevelImages, stage: StageConfig, seed: number): SampleSet {
+  const n = numberOfPixels(images.fixed);
+  const d = images.fixed.dimension;
+  let strategy = stage.sampling ?? (d === 2 || n <= DEFAULT_MAX_SAMPLES_3D ? 'all' : 'random');
+  let percentage = stage.samplingPercentage ?? (strategy === 'all' ? 1 : Math.min(1, DEFAULT_MAX_SAMPLES_3D / n));
+  if (stage.metric === 'lncc') {
+    // lncc compares windows on the dense fixed grid.
+    strategy = 'all';
+    percentage = 1;
+  }
+  const histogram = stage.metric === 'mi' || stage.metric === 'nmi' || stage.metric === 'jointEntropy';
+  const jitter = stage.metric !== 'lncc' && (stage.jitter ?? histogram);
+  return sampleFixedImage(images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter });
+}
+
+/** A first transform of `kind`: from the initial chain, or centred by the initializer. */
+function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions): MatrixOffsetTransform {
+  const d = fixed.dimension;
+  const center = physicalCenter(fixed);
+  if (opts.initial && opts.initial.length > 0) {
+    const linear = opts.initial.filter(isLinear);
+    if (linear.length !== opts.initial.length) {
+      throw new CoregError('--initial', 'an initial transform for a linear stage must be linear (translation, rigid, similarity or affine)');
+    }
+    for (const t of linear) if (t.dimension !== d) throw new CoregError('--initial', `is ${t.dimension}D but the images are ${d}D`);
+    return fitTransformFrom(kind, composeLinear(linear), center);
+  }
+  const t = createTransform(kind, d);
+  const mode = config.initializer ?? 'moments';
+  if (mode === 'none') {
+    t.setCenter(center);
+  } else {
+    initializeCenteredTransform(t, fixed, moving, mode, { fixed: opts.fixedMask, moving: opts.movingMask });
+  }
+  return t;
+}
+
+function optimizerOptions(stage: StageConfig, maxIterations: number, scales: Float64Array): { method: OptimizerName; options: AnyOptimizerOptions } {
+  const method: OptimizerName = stage.optimizer ?? 'lbfgs';
+  const options: AnyOptimizerOptions = {
+    maxIterations,
+    scales,
+    gradientTolerance: stage.gradientTolerance ?? 1e-7,
+    convergenceWindow: stage.convergenceWindow ?? 10,
+    convergenceTolerance: stage.convergenceTolerance ?? 1e-7,
+    returnBest: true,
+  };
+  if (method === 'regular-step') {
+    // Scaled units ≈ mm of mean point motion: start with steps of a few mm, stop at a thousandth of one.
+    options.initialStepLength = stage.learningRate ?? 2;
+    options.minimumStepLength = 1e-4;
+    options.relaxationFactor = 0.6;
+  } else if (method === 'gradient-descent' || method === 'adam') {
+    options.learningRate = stage.learningRate ?? (method === 'adam' ? 0.5 : 1);
+    options.maximumStepLength = 5;
+  } else {
+    // L-BFGS: keep the first trial step within a few mm of motion.
+    options.maximumStepLength = 10;
+  }
+  return { method, options };
+}
+
+/** Coarse search over rotations (about the transform's centre) before optimising, for large misalignments. */
+function searchRotations(cost: LinearRegistrationCost, t: MatrixOffsetTransform): void {
+  const d = t.dimension;
+  const base = t.matrix();
+  const offset0 = t.offset();
+  const center = t.getCenter();
+  const grad = new Float64Array(t.numberOfParameters);
+  const candidates: number[][] = [];
+  if (d === 2) {
+    for (let a = -180; a < 180; a += 10) candidates.push([a]);
+  } else {
+    const steps = [-30, -15, 0, 15, 30];
+    for (const ax of steps) for (const ay of steps) for (const az of steps) candidates.push([ax, ay, az]);
+  }
+  let bestValue = Infinity;
+  let bestParams = Float64Array.from(t.parameters);
+  const probe = t.clone() as MatrixOffsetTransform;
+  for (const angles of candidates) {
+    const R = rotationMatrix(d, angles.map((a) => (a * Math.PI) / 180));
+    // new matrix = base · R about the centre, keeping T(c) fixed
+    const M = new Float64Array(d * d);
+    for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += base[r * d + k] * R[k * d + c];
+      M[r * d + c] = s;
+    }
+    const o = new Float64Array(d);
+    for (let r = 0; r < d; r++) {
+      let tc = offset0[r];
+      let mc = 0;
+      for (let k = 0; k < d; k++) {
+        tc += base[r * d + k] * center[k];
+        mc += M[r * d + k] * center[k];
+      }
+      o[r] = tc - mc;
+    }
+    probe.fitMapping(M, o);
+    let value: number;
+    try {
+      value = cost.evaluate(Float64Array.from(probe.parameters), grad);
+    } catch {
+      continue;
+    }
+    if (value < bestValue) {
+      bestValue = value;
+      bestParams = Float64Array.from(probe.parameters);
+    }
+  }
+  t.setParameters(bestParams);
+}
+
+function rotationMatrix(d: number, angles: number[]): Float64Array {
+  if (d === 2) {
+    const c = Math.cos(angles[0]);
+    const s = Math.sin(angles[0]);
+    return Float64Array.from([c, -s, s, c]);
+  }
+  const [ax, ay, az] = angles;
+  const cx = Math.cos(ax), sx = Math.sin(ax), cy = Math.cos(ay), sy = Math.sin(ay), cz = Math.cos(az), sz = Math.sin(az);
+  // R = Rz · Rx · Ry (ITK Euler3D order)
+  const Rx = [1, 0, 0, 0, cx, -sx, 0, sx, cx];
+  const Ry = [cy, 0, sy, 0, 1, 0, -sy, 0, cy];
+  const Rz = [cz, -sz, 0, sz, cz, 0, 0, 0, 1];
+  const mul = (a: number[], b: number[]): number[] => {
+    const out = new Array<number>(9).fill(0);
+    for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) for (let k = 0; k < 3; k++) out[r * 3 + c] += a[r * 3 + k] * b[k * 3 + c];
+    return out;
+  };
+  return Float64Array.from(mul(mul(Rz, Rx), Ry));
+}
+
+/**
+ * Registers `moving` to `fixed`. Resolves with the transform chain (fixed → moving) and a per-stage, per-level log.
+ * Cancel with `options.signal` (rejects with an Error named 'AbortError').
+ */
+export async function register(fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions = {}): Promise<RegistrationResult> {
+  const t0 = now();
+  validateConfig(config);
+  checkInputs(fixed, moving, opts);
+  const seed = config.seed ?? DEFAULT_SEED;
+  const cache = new Map<string, LevelImages>();
+  const stages: StageLog[] = [];
+  let current: MatrixOffsetTransform | null = null;
+
+  for (const [si, stage] of config.stages.entries()) {
+    if (!LINEAR_KINDS.includes(stage.transform)) {
+      throw new CoregError('--transform', `"${stage.transform}" stages are not available in this version of coreg (linear stages only: ${LINEAR_KINDS.join(', ')})`);
+    }
+    const kind = stage.transform as LinearKind;
+    const t: MatrixOffsetTransform = current ? fitTransformFrom(kind, current, current.getCenter()) : initialTransform(kind, fixed, moving, config, opts);
+    const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
+    const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
+    for (const [li, level] of levels.entries()) {
+      const tl = now();
+      const images = levelImages(fixed, moving, level, opts, cache);
+      const samples = levelSamples(images, stage, seed + 7919 * li + 104729 * si);
+      const movingRange = finiteRange(images.moving.data)!;
+      const fixedRange = finiteRange(samples.values);
+      if (!fixedRange || fixedRange.min === fixedRange.max) {
+        throw new CoregError(opts.fixedMask ? '--fixed-mask' : '--fixed', 'the sampled fixed intensities are constant: the similarity measure is undefined');
+      }
+      const sampler = prepareMovingSampler(images.moving, stage.interpolation ?? 'linear');
+      const cost = new LinearRegistrationCost(t, samples, sampler, {
+        metric: stage.metric,
+        metricOptions: { bins: stage.bins, fixedRange, movingRange },
+        radius: stage.radius,
+        gridSize: images.fixed.size,
+        movingMask: images.movingMask,
+      });
+      if (si === 0 && li === 0 && config.rotationSearch && kind !== 'translation') searchRotations(cost, t);
+      // Parameter scales from physical shifts of (a subset of) the sample points.
+      const stride = Math.max(1, Math.floor(samples.count / 2000));
+      const sub = new Float64Array(Math.ceil(samples.count / stride) * samples.dimension);
+      let m = 0;
+      for (let i = 0; i < samples.count; i += stride) for (let a = 0; a < samples.dimension; a++) sub[m++] = samples.points[i * samples.dimension + a];
+      const scales = estimateScalesFromPhysicalShift(t, sub.subarray(0, m));
+      const { method, options } = optimizerOptions(stage, level.iterations, scales);
+      options.signal = opts.signal;
+      let result;
+      if (level.iterations === 0) {
+        const g = new Float64Array(t.numberOfParameters);
+        const value = cost.evaluate(Float64Array.from(t.parameters), g);
+        result = { parameters: Float64Array.from(t.parameters), value, iterations: 0, stopReason: 'maximum iterations' };
+      } else {
+        const steps = optimizerSteps(method, cost, Float64Array.from(t.parameters), options);
+        let lastYield = now();
+        for (;;) {
+          const r = steps.next();
+          if (r.done) {
+            result = r.value;
+            break;
+          }
+          opts.onProgress?.({
+            stage: si,
+            stageCount: config.stages.length,
+            transform: stage.transform,
+            metric: stage.metric,
+            level: li,
+            levelCount: levels.length,
+            iteration: r.value.iteration,
+            maxIterations: level.iterations,
+            value: r.value.value,
+          });
+          if (now() - lastYield > 100) {
+            // Let timers, aborts and progress output run (the browser worker and the CLI's progress bar).
+            await yieldToEventLoop();
+            lastYield = now();
+          }
+        }
+      }
+      if (!result.parameters.every(Number.isFinite)) {
+        opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the optimiser diverged; keeping the last good transform`);
+      } else {
+        t.setParameters(result.parameters);
+      }
+      if (result.stopReason === 'non-finite value') {
+        opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the metric became undefined; kept the last good transform`);
+      }
+      log.levels.push({
+        iterations: result.iterations,
+        value: result.value,
+        seconds: (now() - tl) / 1000,
+        stopReason: result.stopReason,
+        samples: cost.lastValidCount,
+        shrink: images.shrink,
+        smoothMm: images.smoothMm,
+      });
+    }
+    stages.push(log);
+    current = t;
+  }
+  return { transforms: [current!], stages, seconds: (now() - t0) / 1000 };
+}
