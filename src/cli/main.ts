@@ -5,9 +5,10 @@ import { bindContext, createContext, reportError } from './common.js';
 import type { CliIO } from './common.js';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
+import { registerCommand } from './commands/register.js';
 
 /** Every command, one factory each (src/cli/commands/<name>.ts). Add new commands here. */
-const COMMANDS: (() => Command)[] = [infoCommand, convertCommand];
+const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.

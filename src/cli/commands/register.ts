@@ -1,0 +1,279 @@
+// `coreg register`: register MOVING to FIXED and write the transform chain (fixed → moving), the warped image
+// and a JSON log into an output folder.
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { CoregError } from '../../errors.js';
+import type { Image } from '../../image/image.js';
+import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
+import { resample } from '../../resample/resample.js';
+import { formatItkTransformFile } from '../../transform/itk-tfm.js';
+import { loadTransformChain } from '../../transform/chain-io.js';
+import { nodeTransformFiles } from '../transform-files.js';
+import {
+  type LevelConfig,
+  type RegistrationConfig,
+  type StageConfig,
+  defaultConfig,
+  defaultLevels,
+  parseLevelList,
+  parseMetricList,
+  parseTransformList,
+  validateConfig,
+} from '../../register/config.js';
+import { register, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
+import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
+
+interface RegisterCliOptions {
+  fixed: string;
+  moving: string;
+  out: string;
+  transform?: string;
+  metric?: string;
+  initial?: string;
+  initializer?: string;
+  iterations?: string;
+  shrink?: string;
+  smooth?: string;
+  gridSpacing?: string;
+  fixedMask?: string;
+  movingMask?: string;
+  config?: string;
+  threads?: number;
+  seed?: number;
+  optimizer?: string;
+  sampling?: string;
+  samplingPercentage?: string;
+  bins?: number;
+  radius?: number;
+  rotationSearch?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+function readConfigFile(path: string): Partial<RegistrationConfig> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readTextFile(path));
+  } catch (e) {
+    if (e instanceof CoregError) throw e;
+    throw new CoregError(path, `not valid JSON (${(e as Error).message})`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CoregError(path, 'must hold a JSON object');
+  return parsed as Partial<RegistrationConfig>;
+}
+
+/** Config file first, then command-line options on top (the contract: options override --config). */
+export function buildConfig(opts: RegisterCliOptions, fixedSize: number[]): RegistrationConfig {
+  const fromFile = opts.config ? readConfigFile(opts.config) : {};
+  const transforms = opts.transform ? parseTransformList(opts.transform) : fromFile.stages?.map((s) => s.transform) ?? ['rigid', 'affine'];
+  const metricsGiven = opts.metric ? parseMetricList(opts.metric) : null;
+  if (metricsGiven && metricsGiven.length !== 1 && metricsGiven.length !== transforms.length) {
+    throw usageError('--metric', `give one metric for all stages or one per stage (${transforms.length}), got ${metricsGiven.length}`);
+  }
+  const base = defaultConfig(transforms, ['mi']);
+  const config: RegistrationConfig = { ...base, ...fromFile, stages: [] };
+  for (const [i, kind] of transforms.entries()) {
+    const fileStage: Partial<StageConfig> = fromFile.stages?.[i]?.transform === kind ? fromFile.stages[i] : {};
+    const stage: StageConfig = { ...base.stages[i], ...fileStage, transform: kind };
+    if (metricsGiven) stage.metric = metricsGiven.length === 1 ? metricsGiven[0] : metricsGiven[i];
+    if (opts.optimizer) stage.optimizer = opts.optimizer as StageConfig['optimizer'];
+    if (opts.sampling) {
+      if (!['all', 'regular', 'random'].includes(opts.sampling)) throw usageError('--sampling', `expected all, regular or random, got "${opts.sampling}"`);
+      stage.sampling = opts.sampling as StageConfig['sampling'];
+    }
+    if (opts.samplingPercentage !== undefined) stage.samplingPercentage = Number(opts.samplingPercentage);
+    if (opts.bins !== undefined) stage.bins = opts.bins;
+    if (opts.radius !== undefined) stage.radius = opts.radius;
+    if (opts.gridSpacing !== undefined) {
+      const g = Number(opts.gridSpacing);
+      if (!(g > 0)) throw usageError('--grid-spacing', `expected a positive number of mm, got "${opts.gridSpacing}"`);
+      stage.gridSpacing = g;
+    }
+    if (opts.iterations || opts.shrink || opts.smooth) stage.levels = levelsFromOptions(opts, kind, fixedSize, stage.levels);
+    config.stages.push(stage);
+  }
+  if (opts.seed !== undefined) config.seed = opts.seed;
+  if (opts.threads !== undefined) config.threads = opts.threads;
+  if (opts.rotationSearch) config.rotationSearch = true;
+  if (opts.initializer) {
+    if (!['none', 'geometry', 'moments', 'principal-axes'].includes(opts.initializer)) {
+      throw usageError('--initializer', `expected none, geometry, moments or principal-axes, got "${opts.initializer}"`);
+    }
+    config.initializer = opts.initializer as RegistrationConfig['initializer'];
+  }
+  return validateConfig(config, opts.config ?? 'config');
+}
+
+/** --iterations/--shrink/--smooth per level for all stages; lists given must have the same length. */
+function levelsFromOptions(opts: RegisterCliOptions, kind: StageConfig['transform'], size: number[], current?: LevelConfig[]): LevelConfig[] {
+  const its = opts.iterations ? parseLevelList(opts.iterations, '--iterations', true) : null;
+  const shrink = opts.shrink ? parseLevelList(opts.shrink, '--shrink', true) : null;
+  const smooth = opts.smooth ? parseLevelList(opts.smooth, '--smooth', false) : null;
+  const lengths = [its, shrink, smooth].filter((x): x is number[] => x !== null).map((x) => x.length);
+  if (lengths.some((n) => n !== lengths[0])) {
+    const names = [its && '--iterations', shrink && '--shrink', smooth && '--smooth'].filter(Boolean).join(', ');
+    throw usageError(opts.iterations ? '--iterations' : '--shrink', `${names} need the same number of levels (got ${lengths.join(', ')})`);
+  }
+  const n = lengths[0];
+  const defaults = current && current.length === n ? current : defaultLevels(kind, size);
+  const levels: LevelConfig[] = [];
+  for (let l = 0; l < n; l++) {
+    const f = shrink ? shrink[l] : defaults.length === n ? defaults[l].shrink : 2 ** (n - 1 - l);
+    if (shrink && f < 1) throw usageError('--shrink', 'factors must be ≥ 1');
+    levels.push({
+      shrink: f,
+      smooth: smooth ? smooth[l] : defaults.length === n ? defaults[l].smooth : f > 1 ? f / 2 : 0,
+      iterations: its ? its[l] : defaults.length === n ? defaults[l].iterations : 100,
+    });
+  }
+  return levels;
+}
+
+function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: ProgressEvent) => void; stop(): void } {
+  const stderr = process.stderr;
+  if (quiet || !stderr.isTTY || ctx.io.stderr !== process.stderr) return { stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'stage {stage} {transform}/{metric} level {level} |{bar}| it {value}/{total} metric {metric_value}',
+      hideCursor: true,
+      clearOnComplete: true,
+      stream: stderr,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let key = '';
+  let started = false;
+  return {
+    onProgress: (e) => {
+      const k = `${e.stage}/${e.level}`;
+      const payload = {
+        stage: `${e.stage + 1}/${e.stageCount}`,
+        transform: e.transform,
+        metric: e.metric,
+        level: `${e.level + 1}/${e.levelCount}`,
+        metric_value: e.value.toPrecision(6),
+      };
+      if (!started) {
+        bar.start(e.maxIterations, e.iteration, payload);
+        started = true;
+      } else if (k !== key) {
+        bar.setTotal(e.maxIterations);
+      }
+      key = k;
+      bar.update(e.iteration, payload);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+export interface RegisterOutputs {
+  warped: string;
+  transform: string | null;
+  result: string;
+}
+
+/** Writes DIR/transform.tfm (or one file per chain element), DIR/warped.nii.gz and DIR/result.json. */
+export function writeRegistrationOutputs(dir: string, fixed: Image, moving: Image, result: RegistrationResult, extra: Record<string, unknown>): object {
+  const files: string[] = [];
+  if (result.transforms.length === 1) {
+    writeFileAtomic(join(dir, 'transform.tfm'), formatItkTransformFile(result.transforms));
+    files.push('transform.tfm');
+  } else {
+    result.transforms.forEach((t, i) => {
+      const name = `transform${i + 1}.tfm`;
+      writeFileAtomic(join(dir, name), formatItkTransformFile([t]));
+      files.push(name);
+    });
+  }
+  const warped = resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' });
+  writeImageFile(join(dir, 'warped.nii.gz'), warped);
+  const json = {
+    stages: result.stages.map((s) => ({
+      transform: s.transform,
+      metric: s.metric,
+      levels: s.levels.map((l) => ({
+        iterations: l.iterations,
+        value: l.value,
+        seconds: round(l.seconds),
+        stopReason: l.stopReason,
+        samples: l.samples,
+        shrink: l.shrink,
+        smoothMm: l.smoothMm.map(round),
+      })),
+    })),
+    seconds: round(result.seconds),
+    transforms: files,
+    ...extra,
+  };
+  writeFileAtomic(join(dir, 'result.json'), JSON.stringify(json, null, 2) + '\n');
+  return json;
+}
+
+function round(v: number): number {
+  return Math.round(v * 1e4) / 1e4;
+}
+
+export function registerCommand(): Command {
+  return new Command('register')
+    .description(
+      'register MOVING to FIXED; the result maps FIXED → MOVING physical points (moving(T(x)) ≈ fixed(x)), as ITK and elastix do.\n' +
+        'Writes DIR/warped.nii.gz (moving resampled on the fixed grid), DIR/transform.tfm (ITK) and DIR/result.json.',
+    )
+    .requiredOption('--fixed <F>', 'fixed (reference) image')
+    .requiredOption('--moving <M>', 'moving image (resampled onto the fixed grid)')
+    .requiredOption('--out <DIR>', 'output folder (created if missing)')
+    .option('--transform <STAGES>', 'comma list run in order: translation,rigid,similarity,affine (default rigid,affine)')
+    .option('--metric <M>', 'mse|ncc|lncc|mi|nmi|sad|nssd|jointEntropy, one for all stages or one per stage (default mi)')
+    .option('--initial <T>', 'start from a transform (.tfm file or a register output folder), like elastix -t0 / ANTs -r')
+    .option('--initializer <MODE>', 'without --initial: none|geometry|moments|principal-axes (default moments: centres of mass)')
+    .option('--iterations <LIST>', 'iterations per level, e.g. 200x100x50 (all stages)')
+    .option('--shrink <LIST>', 'shrink factors per level, e.g. 4x2x1')
+    .option('--smooth <LIST>', 'Gaussian sigmas per level in voxels, e.g. 2x1x0')
+    .option('--grid-spacing <MM>', 'B-spline control-point spacing in mm (bspline stages)')
+    .option('--fixed-mask <FM>', 'only fixed voxels where this mask is > 0 are compared')
+    .option('--moving-mask <MM>', 'only moving points where this mask is > 0 are compared')
+    .option('--optimizer <NAME>', 'lbfgs (default), regular-step, gradient-descent or adam')
+    .option('--sampling <S>', 'all|regular|random (default: all in 2D, a random subset of 150000 voxels in 3D)')
+    .option('--sampling-percentage <P>', 'fraction of voxels for regular/random sampling, in (0, 1]')
+    .option('--bins <N>', 'histogram bins for mi/nmi (default 32)', parseIntegerOption('--bins', 4))
+    .option('--radius <R>', 'lncc window radius in voxels (default 2)', parseIntegerOption('--radius', 1))
+    .option('--rotation-search', 'try a coarse grid of rotations first (large misalignments)')
+    .option('--config <FILE.json>', 'all settings as JSON (see README); options given here override it')
+    .option('--threads <N>', 'worker threads (results never depend on it; this version computes on one thread)', parseIntegerOption('--threads', 1))
+    .option('--seed <S>', 'random seed for sampling (default 121212)', parseIntegerOption('--seed', 0))
+    .option('--quiet', 'no progress bar')
+    .option('--json', 'print result.json on stdout')
+    .action(
+      commandAction<RegisterCliOptions>(async (ctx, opts) => {
+        const out = resolve(opts.out);
+        if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
+        const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config].filter((x): x is string => Boolean(x));
+        for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json']) assertNotInput(join(out, name), inputs, join(opts.out, name));
+        const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
+        const moving = readImageFile(opts.moving, { warn: ctx.warn });
+        const config = buildConfig(opts, fixed.size);
+        const fixedMask = opts.fixedMask ? readImageFile(opts.fixedMask, { warn: ctx.warn }) : undefined;
+        const movingMask = opts.movingMask ? readImageFile(opts.movingMask, { warn: ctx.warn }) : undefined;
+        const initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles) : undefined;
+        const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
+        let result: RegistrationResult;
+        try {
+          result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, warn: ctx.warn });
+        } finally {
+          progress.stop();
+        }
+        mkdirSync(out, { recursive: true });
+        const json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config });
+        if (opts.json) ctx.print(JSON.stringify(json, null, 2));
+        else if (!opts.quiet) {
+          const last = result.stages[result.stages.length - 1];
+          ctx.print(`registered in ${result.seconds.toFixed(1)} s: ${result.stages.map((s) => `${s.transform}/${s.metric}`).join(' → ')}; final metric ${last.levels[last.levels.length - 1].value.toPrecision(6)}; wrote ${opts.out}/`);
+        }
+      }),
+    );
+}
+

@@ -1,0 +1,17 @@
+// Node file access for transform chains (src/transform/chain-io.ts stays browser-safe).
+import { statSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import type { TransformFileAccess } from '../transform/chain-io.js';
+import { readFileBytes } from '../io/node.js';
+
+export const nodeTransformFiles: TransformFileAccess = {
+  readBytes: (path) => readFileBytes(path),
+  isDirectory: (path) => {
+    try {
+      return statSync(path).isDirectory();
+    } catch {
+      return false;
+    }
+  },
+  sibling: (path, relative) => (isAbsolute(relative) ? relative : join(dirname(path), relative)),
+};
