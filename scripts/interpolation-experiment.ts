@@ -10,34 +10,9 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { physicalCenter, indexToPhysical, type Image } from '../src/image/image.js';
-import type { LinearTransform } from '../src/transform/transform.js';
+import { Euler2DTransform } from '../src/transform/linear.js';
 import { ensureFloat32, resample, type ResampleInterpolation } from '../src/resample/resample.js';
 import { readImageFile } from '../src/io/node.js';
-
-/** Fixed → moving rotation by `angle` (radians) about `centre` in 2D. */
-class Rotation2D implements LinearTransform {
-  readonly kind = 'rotation';
-  readonly dimension = 2 as const;
-  private readonly a: Float64Array;
-  private readonly t: Float64Array;
-  constructor(angle: number, centre: readonly number[]) {
-    const c = Math.cos(angle);
-    const s = Math.sin(angle);
-    this.a = Float64Array.of(c, -s, s, c);
-    // x ↦ R(x − centre) + centre.
-    this.t = Float64Array.of(centre[0] - c * centre[0] + s * centre[1], centre[1] - s * centre[0] - c * centre[1]);
-  }
-  matrix(): Float64Array {
-    return this.a.slice();
-  }
-  offset(): Float64Array {
-    return this.t.slice();
-  }
-  transformPoint(p: ArrayLike<number>, out: Float64Array | number[]): void {
-    out[0] = this.a[0] * p[0] + this.a[1] * p[1] + this.t[0];
-    out[1] = this.a[2] * p[0] + this.a[3] * p[1] + this.t[1];
-  }
-}
 
 /** RMSE between two same-grid scalar images over pixels within `radius` mm of `centre`. */
 function rmseInDisc(a: Image, b: Image, centre: readonly number[], radius: number): { rmse: number; count: number } {
@@ -77,8 +52,14 @@ const centre = physicalCenter(original);
 const inscribed = Math.min(...original.size.map((s, a) => ((s - 1) / 2) * original.spacing[a]));
 const radius = values.radius !== undefined ? Number(values.radius) : inscribed - 3 * Math.max(...original.spacing);
 const angle = (angleDeg * Math.PI) / 180;
-const forward = new Rotation2D(angle, centre);
-const back = new Rotation2D(-angle, centre);
+function rotation(radians: number): Euler2DTransform {
+  const t = new Euler2DTransform();
+  t.setCenter(centre);
+  t.setParameters([radians, 0, 0]);
+  return t;
+}
+const forward = rotation(angle);
+const back = rotation(-angle);
 
 const kinds: ResampleInterpolation[] = ['nearest', 'linear', 'barycentric', 'bspline'];
 const checkpoints = [1, 5, 10, 20];
@@ -101,6 +82,19 @@ for (const kind of kinds) {
   seconds.push((performance.now() - t0) / 1000);
 }
 
+// Second reading of the experiment: N rotations forward, then N back (errors accumulate over 2N resamplings
+// without intermediate cancellation).
+const sequenceRows = new Map<number, string[]>();
+for (const kind of kinds) {
+  for (const n of checkpoints) {
+    let current: Image = original;
+    for (let k = 0; k < n; k++) current = resample(current, original, forward, { interpolation: kind, outputType: 'float32' });
+    for (let k = 0; k < n; k++) current = resample(current, original, back, { interpolation: kind, outputType: 'float32' });
+    if (!sequenceRows.has(n)) sequenceRows.set(n, []);
+    sequenceRows.get(n)!.push(rmseInDisc(current, original, centre, radius).rmse.toFixed(3));
+  }
+}
+
 console.log(`Image: ${imagePath} (${original.size.join('x')}), rotation ±${angleDeg}° about (${centre.map((c) => c.toFixed(1)).join(', ')}),`);
 console.log(`RMSE (grey levels) against the original over the disc of radius ${radius.toFixed(1)} mm (${pixels} pixels).`);
 console.log('');
@@ -108,3 +102,7 @@ console.log(`| forward+back pairs N | ${kinds.join(' | ')} |`);
 console.log(`|---|${kinds.map(() => '---').join('|')}|`);
 for (const n of checkpoints) console.log(`| ${n} | ${rows.get(n)!.join(' | ')} |`);
 console.log(`| seconds for ${2 * checkpoints[checkpoints.length - 1]} resamplings | ${seconds.map((s) => s.toFixed(2)).join(' | ')} |`);
+console.log('');
+console.log(`| N forward, then N back | ${kinds.join(' | ')} |`);
+console.log(`|---|${kinds.map(() => '---').join('|')}|`);
+for (const n of checkpoints) console.log(`| ${n} | ${sequenceRows.get(n)!.join(' | ')} |`);

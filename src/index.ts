@@ -1,4 +1,28 @@
-// Public library API of coreg (no Node-only imports here: Node I/O lives in src/io/node.ts and src/cli).
+/**
+ * coreg's library API (browser-safe: no Node-only imports here; Node file I/O is in `coreg/node`, i.e.
+ * src/io/node.ts, and the command line in src/cli).
+ *
+ * Conventions: physical space is ITK's LPS in mm; matrices are flat row-major arrays; transforms map FIXED →
+ * MOVING points (moving(T(x)) ≈ fixed(x)); chains apply first-first.
+ */
 export * from './image/image.js';
 export * from './errors.js';
 export * from './transform/transform.js';
+export * from './transform/linear.js';
+export * from './transform/itk-tfm.js';
+export * from './transform/initialize.js';
+export * from './transform/chain-io.js';
+export * from './transform/displacement-field.js';
+export { readNifti, writeNifti } from './io/nifti.js';
+export { readMetaImage, writeMetaImage } from './io/metaimage.js';
+export { readNrrd, writeNrrd } from './io/nrrd.js';
+export { readPng, writePng } from './io/png.js';
+export * from './io/image-io.js';
+export type { ReadContext, EncodedFile } from './io/format.js';
+export * from './interpolate/index.js';
+export * from './resample/index.js';
+export * from './metric/index.js';
+export * from './optimize/index.js';
+export * from './pyramid/index.js';
+export * from './register/config.js';
+export { register, type RegisterOptions, type RegistrationResult, type ProgressEvent, type StageLog, type LevelLog } from './register/register.js';
