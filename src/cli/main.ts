@@ -5,10 +5,13 @@ import { bindContext, createContext, reportError } from './common.js';
 import type { CliIO } from './common.js';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
+import { applyCommand } from './commands/apply.js';
+import { evalCommand } from './commands/eval.js';
+import { pointsCommand } from './commands/points.js';
 import { registerCommand } from './commands/register.js';
 
 /** Every command, one factory each (src/cli/commands/<name>.ts). Add new commands here. */
-const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand];
+const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.
