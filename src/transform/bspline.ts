@@ -147,6 +147,9 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
 
   /** Physical → continuous grid index: g = toGrid · (x − gridOrigin); d×d row-major. */
   private readonly toGrid: Float64Array;
+  /** Typed copies of gridOrigin and gridSize for the per-point paths. */
+  private readonly origin: Float64Array;
+  private readonly sizes: Int32Array;
   /** Grid sizes padded to 3 axes (2D: nz = 1). */
   private readonly nx: number;
   private readonly ny: number;
@@ -185,6 +188,8 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
     this.gridDirection = Array.from(direction);
     this.toGrid = new Float64Array(d * d);
     for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) this.toGrid[r * d + c] = inv[r * d + c] / this.gridSpacing[r];
+    this.origin = Float64Array.from(this.gridOrigin);
+    this.sizes = Int32Array.from(this.gridSize);
     this.nx = this.gridSize[0];
     this.ny = this.gridSize[1];
     this.nz = d === 3 ? this.gridSize[2] : 1;
@@ -283,21 +288,21 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
     const m = this.toGrid;
     const g = this.g;
     if (d === 2) {
-      const x = p[0] - this.gridOrigin[0];
-      const y = p[1] - this.gridOrigin[1];
+      const x = p[0] - this.origin[0];
+      const y = p[1] - this.origin[1];
       g[0] = m[0] * x + m[1] * y;
       g[1] = m[2] * x + m[3] * y;
     } else {
-      const x = p[0] - this.gridOrigin[0];
-      const y = p[1] - this.gridOrigin[1];
-      const z = p[2] - this.gridOrigin[2];
+      const x = p[0] - this.origin[0];
+      const y = p[1] - this.origin[1];
+      const z = p[2] - this.origin[2];
       g[0] = m[0] * x + m[1] * y + m[2] * z;
       g[1] = m[3] * x + m[4] * y + m[5] * z;
       g[2] = m[6] * x + m[7] * y + m[8] * z;
     }
     for (let a = 0; a < d; a++) {
       const u = g[a];
-      const n = this.gridSize[a];
+      const n = this.sizes[a];
       // Written so that NaN fails too.
       if (!(u >= 1 - EDGE_TOLERANCE && u <= n - 2 + EDGE_TOLERANCE)) return false;
       let s = Math.floor(u) - 1;
