@@ -11,6 +11,8 @@ import { decodeImage, isImageFileName } from '../io/image-io.js';
 import { DisplacementFieldTransform } from './displacement-field.js';
 import { parseItkTransformFile } from './itk-tfm.js';
 import { composeLinear, invertLinear } from './linear.js';
+// For its side effect: registers the B-spline .tfm reader, so that chains may hold B-spline files.
+import './bspline.js';
 import { isLinear, type LinearTransform, type Transform } from './transform.js';
 
 /** How chain loading reads files. Paths are whatever the caller uses (relative or absolute). */

@@ -10,6 +10,8 @@ import { DisplacementFieldTransform, jacobianDeterminantImage, summarizeJacobian
 import { AffineTransform, TranslationTransform } from '../../src/transform/linear.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
 import { CoregError } from '../../src/errors.js';
+import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
+import { formatItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { assertArrayClose, assertClose } from '../helpers.js';
 
 /** A smooth 2D field u(x) = (a·sin(y/7), b·cos(x/9)) on a 40×30 grid, spacing (1.5, 2), origin (−5, 3). */
@@ -111,4 +113,27 @@ test('Jacobian determinant: constant for linear chains, det(I + ∂u/∂x) for a
   assert.equal(s.foldedCount, 0);
   const folded = summarizeJacobian(Float32Array.from([1, -1, 0, 2]));
   assert.deepEqual([folded.foldedCount, folded.foldedPercent], [2, 50]);
+});
+
+test('a B-spline .tfm in a chain loads and inverts iteratively', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'coreg-bspline-'));
+  try {
+    const grid = createImage([40, 40], 'uint8');
+    const b = createBSplineTransformForImage(grid, 10);
+    const p = new Float64Array(b.numberOfParameters);
+    for (let i = 0; i < p.length; i++) p[i] = 0.8 * Math.sin(i);
+    b.setParameters(p);
+    writeFileSync(join(dir, 'b.tfm'), formatItkTransformFile([b]));
+    const [loaded] = loadTransformChain(join(dir, 'b.tfm'), nodeTransformFiles);
+    const a = new Float64Array(2);
+    const c = new Float64Array(2);
+    b.transformPoint([12.5, 20], a);
+    loaded.transformPoint([12.5, 20], c);
+    assertArrayClose(c, a, 1e-9);
+    const x = new Float64Array(2);
+    assert.ok(createChainInverse([loaded])(a, x));
+    assertArrayClose(x, [12.5, 20], 1e-5);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
