@@ -28,6 +28,23 @@ export const BLOBS_3D: Blob[] = [
   { center: [8, 15, 15], sigma: 1.8, amplitude: 0.4 },
 ];
 
+/**
+ * Blobs plus a faint texture: blob-only images leave most samples in a flat background, where histogram metrics
+ * settle a few hundredths of a voxel off (their optimum itself is biased by the sparse joint histogram).
+ */
+export function scene2d(p: ArrayLike<number>): number {
+  return blobValue(BLOBS_2D, p) + 0.15 * Math.sin(0.21 * p[0] + 0.3) * Math.cos(0.17 * p[1] - 0.2);
+}
+
+export function scene3d(p: ArrayLike<number>): number {
+  return blobValue(BLOBS_3D, p) + 0.15 * Math.sin(0.31 * p[0] + 0.3) * Math.cos(0.27 * p[1] - 0.2) * Math.cos(0.23 * p[2] + 0.1);
+}
+
+/** A non-monotonic intensity map (over the scene's range −0.15 … 1.3), for the multi-modal cases. */
+export function otherModality(v: number): number {
+  return Math.sin(1.2 * Math.PI * v) + 0.3 * v;
+}
+
 export function blobValue(blobs: Blob[], p: ArrayLike<number>): number {
   let v = 0;
   for (const b of blobs) {
