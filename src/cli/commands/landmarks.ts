@@ -1,0 +1,127 @@
+// `coreg landmarks`: fit a fixed → moving transform to corresponding points and write it (plus, on request, its
+// displacement field on a reference grid and the moving image resampled there) into an output folder.
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { CoregError } from '../../errors.js';
+import type { Image } from '../../image/image.js';
+import { encodeImage } from '../../io/image-io.js';
+import { assertNotInput, readImageFile, readTextFile, writeFilesAtomic } from '../../io/node.js';
+import { displacementFieldOnGrid } from '../../landmarks/field.js';
+import { fitLandmarks, LANDMARK_KINDS, landmarkResiduals, type LandmarkKind } from '../../landmarks/fit.js';
+import { parsePointSet, type PointSet } from '../../landmarks/point-io.js';
+import { TPS_KERNELS, type TpsKernel } from '../../landmarks/tps.js';
+import { resample } from '../../resample/resample.js';
+import { formatItkTransformFile } from '../../transform/itk-tfm.js';
+import { isLinear } from '../../transform/transform.js';
+import { commandAction, usageError } from '../common.js';
+
+interface LandmarksOptions {
+  fixedPoints: string;
+  movingPoints: string;
+  transform: string;
+  out: string;
+  reference?: string;
+  moving?: string;
+  kernel?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const HELP = `
+The fit maps FIXED → MOVING points (T(p) ≈ q for each pair), as register does, so \`coreg apply --reference F
+--moving M --transform DIR\` resamples the moving image onto the fixed grid. Pairs are matched by order.
+  rigid       Kabsch (rotation + translation; never a reflection)       Euler2D/Euler3D .tfm
+  similarity  Umeyama (+ isotropic scale)                               Similarity2D/Similarity3D .tfm
+  affine      least squares                                             AffineTransform .tfm
+  tps         thin-plate spline through every pair (r²·log r in 2D,     ITK kernel transform .tfm
+              r in 3D; --kernel r gives ITK's ThinPlateSplineKernelTransform in 2D too)
+Point files: CSV x,y[,z] (LPS mm), Slicer .fcsv/.mrk.json, elastix point files ("index" points use --reference
+for the fixed points and --moving for the moving points), plain whitespace-separated coordinates.
+`;
+
+function readPoints(path: string, reference: Image | undefined, referenceOption: string): PointSet {
+  return parsePointSet(readTextFile(path), path, { reference, referenceOption });
+}
+
+export function landmarksCommand(): Command {
+  return new Command('landmarks')
+    .description('fit a fixed → moving transform to corresponding landmarks (rigid, similarity, affine or thin-plate spline)')
+    .requiredOption('--fixed-points <P>', 'points in the fixed image')
+    .requiredOption('--moving-points <Q>', 'the corresponding points in the moving image, in the same order')
+    .requiredOption('--transform <KIND>', `${LANDMARK_KINDS.join('|')}`)
+    .requiredOption('--out <DIR>', 'output folder (created if missing)')
+    .option('--reference <F>', 'fixed image: also write displacement.nii.gz on its grid')
+    .option('--moving <M>', 'moving image (needs --reference): also write warped.nii.gz, M resampled on the reference grid')
+    .option('--kernel <K>', `tps kernel: ${TPS_KERNELS.join('|')} (default r2logr in 2D, r in 3D)`)
+    .option('--json', 'print result.json on stdout')
+    .option('--quiet', 'print nothing on success')
+    .addHelpText('after', HELP)
+    .action(
+      commandAction<LandmarksOptions>((ctx, opts) => {
+        const kind = opts.transform as LandmarkKind;
+        if (!LANDMARK_KINDS.includes(kind)) throw usageError('--transform', `expected ${LANDMARK_KINDS.join(', ')}; got "${opts.transform}"`);
+        if (opts.kernel !== undefined) {
+          if (!TPS_KERNELS.includes(opts.kernel as TpsKernel)) throw usageError('--kernel', `expected ${TPS_KERNELS.join(' or ')}; got "${opts.kernel}"`);
+          if (kind !== 'tps') throw usageError('--kernel', 'only applies to --transform tps');
+        }
+        if (opts.moving && !opts.reference) throw usageError('--moving', 'needs --reference (the grid to resample the moving image on)');
+        const out = resolve(opts.out);
+        if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
+        const transformName = kind === 'tps' ? 'tps.tfm' : 'transform.tfm';
+        const inputs = [opts.fixedPoints, opts.movingPoints, opts.reference, opts.moving].filter((x): x is string => Boolean(x));
+        const outputs = ['result.json', transformName, ...(opts.reference ? ['displacement.nii.gz'] : []), ...(opts.moving ? ['warped.nii.gz'] : [])];
+        for (const name of outputs) assertNotInput(join(out, name), inputs, join(opts.out, name));
+
+        const reference = opts.reference ? readImageFile(opts.reference, { warn: ctx.warn }) : undefined;
+        const moving = opts.moving ? readImageFile(opts.moving, { warn: ctx.warn }) : undefined;
+        const fixedSet = readPoints(opts.fixedPoints, reference, '--reference');
+        const movingSet = readPoints(opts.movingPoints, moving, '--moving');
+        const d = fixedSet.dimension;
+        if (movingSet.dimension !== d) throw new CoregError(opts.movingPoints, `holds ${movingSet.dimension}D points but ${opts.fixedPoints} holds ${d}D points`);
+        if (reference && reference.dimension !== d) throw new CoregError(opts.reference!, `is a ${reference.dimension}D image but the points are ${d}D`);
+        if (moving && moving.dimension !== d) throw new CoregError(opts.moving!, `is a ${moving.dimension}D image but the points are ${d}D`);
+
+        const transform = fitLandmarks(kind, fixedSet.points, movingSet.points, {
+          fixedName: opts.fixedPoints,
+          movingName: opts.movingPoints,
+          kernel: opts.kernel as TpsKernel | undefined,
+        });
+        const residuals = landmarkResiduals(transform, fixedSet.points, movingSet.points);
+
+        const tfm = formatItkTransformFile([transform]);
+        const files: { path: string; data: Uint8Array | string }[] = [{ path: join(out, transformName), data: tfm }];
+        const extra: Record<string, unknown> = {};
+        if (reference) {
+          const field = displacementFieldOnGrid(transform, reference);
+          for (const f of encodeImage(field, 'displacement.nii.gz')) files.push({ path: join(out, 'displacement.nii.gz'), data: f.bytes });
+          extra.displacementField = 'displacement.nii.gz';
+        }
+        if (reference && moving) {
+          const warped = resample(moving, reference, [transform], { interpolation: 'linear', outputType: 'float32' });
+          for (const f of encodeImage(warped, 'warped.nii.gz')) files.push({ path: join(out, 'warped.nii.gz'), data: f.bytes });
+          extra.warped = 'warped.nii.gz';
+        }
+        const json = {
+          transform: kind,
+          points: fixedSet.points.length,
+          residual: { mean: residuals.mean, max: residuals.max, rms: residuals.rms },
+          transforms: [transformName],
+          dimension: d,
+          itkType: /^Transform: (.*)$/m.exec(tfm)![1],
+          linear: isLinear(transform),
+          fixedPoints: opts.fixedPoints,
+          movingPoints: opts.movingPoints,
+          residuals: residuals.distances,
+          ...extra,
+        };
+        mkdirSync(out, { recursive: true });
+        // result.json first: writeFilesAtomic renames it last, so a folder with result.json is complete.
+        writeFilesAtomic([{ path: join(out, 'result.json'), data: JSON.stringify(json, null, 2) + '\n' }, ...files]);
+        if (opts.json) ctx.print(JSON.stringify(json, null, 2));
+        else if (!opts.quiet) {
+          ctx.print(`${kind} fit to ${json.points} landmark pairs: residual mean ${residuals.mean.toPrecision(4)} mm, max ${residuals.max.toPrecision(4)} mm; wrote ${opts.out}/`);
+        }
+      }),
+    );
+}
