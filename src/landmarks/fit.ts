@@ -61,19 +61,14 @@ function checkDetermined(kind: LandmarkKind, pairs: PointPairs, fixedName: strin
   if (n < min) throw new CoregError(fixedName, `a ${kind} fit needs at least ${min} point pairs in ${d}D, got ${n}`);
   const rank = pointRank(pairs.p, n, d);
   if (kind === 'affine' || kind === 'tps') {
-    if (rank < d) throw new CoregError(fixedName, `points are ${rank === 0 ? 'all the same point' : d === 2 || rank === 1 ? 'collinear' : 'coplanar'}: an ${kind} fit needs them to span the ${d}D space`);
+    if (rank < d) throw new CoregError(fixedName, `points are ${rank === 0 ? 'all the same point' : d === 2 || rank === 1 ? 'collinear' : 'coplanar'}: ${kind === 'affine' ? 'an affine' : 'a tps'} fit needs them to span the ${d}D space`);
     return;
   }
   // A rotation is fixed once the points span d−1 directions (a line in 2D, a plane in 3D), in both images.
-  for (const [flat, name] of [
-    [pairs.p, fixedName],
-    [pairs.q, movingName],
-  ] as const) {
-    const r = flat === pairs.p ? rank : pointRank(flat, n, d);
-    if (r < d - 1) {
-      throw new CoregError(name, r === 0 ? `points all coincide: a ${kind} fit needs points that spread out` : `points are collinear: the rotation about their line is undetermined`);
-    }
-  }
+  const describe = (r: number): string => (r === 0 ? `points all coincide: a ${kind} fit needs points that spread out` : 'points are collinear: the rotation about their line is undetermined');
+  if (rank < d - 1) throw new CoregError(fixedName, describe(rank));
+  const movingRank = pointRank(pairs.q, n, d);
+  if (movingRank < d - 1) throw new CoregError(movingName, describe(movingRank));
 }
 
 function centroidOf(flat: Float64Array, n: number, d: number): Float64Array {
