@@ -1,0 +1,303 @@
+/**
+ * Atlas-based segmentation: register each atlas image (moving) to the target (fixed), carry its labels onto the
+ * target grid with label interpolation, and fuse the warped labels.
+ *
+ * Atlases are processed one at a time (`processAtlas`), each independent of the others, so running them in
+ * workers later only changes the loop in `segment`.
+ */
+import { CoregError, type WarningSink } from '../errors.js';
+import { createImageLike, pixelTypeOf, sameGrid, type Image, type PixelType } from '../image/image.js';
+import type { RegistrationConfig } from '../register/config.js';
+import { register, type ProgressEvent } from '../register/register.js';
+import { resample } from '../resample/resample.js';
+import {
+  jointLabelFusion,
+  locallyWeightedVote,
+  majorityVote,
+  staple,
+  FUSION_METHODS,
+  type FusionMethod,
+  type FusionResult,
+  type JointFusionOptions,
+  type WeightedVoteOptions,
+  type StapleOptions,
+} from './fusion.js';
+import { rankAtlases, selectBest, type AtlasRank, type SelectionMeasure } from './select.js';
+
+export interface Atlas {
+  image: Image;
+  labels: Image;
+  /** Shown in reports and errors (e.g. the image file). */
+  name: string;
+  /** What errors about the label image name (e.g. the labels file); default "<name> labels". */
+  labelsName?: string;
+}
+
+export interface SegmentProgress {
+  phase: 'select' | 'register' | 'fuse';
+  /** Input index of the atlas being processed (−1 while fusing). */
+  atlas: number;
+  atlasCount: number;
+  name: string;
+  /** The registration's own progress (select and register phases). */
+  registration?: ProgressEvent;
+}
+
+export interface SegmentOptions {
+  fusion: FusionMethod;
+  /** Keep the best `select` atlases after a cheap affine ranking (omitted or ≥ the atlas count: use all). */
+  select?: number;
+  /** Similarity used to rank atlases (default 'ncc'). */
+  selectMeasure?: SelectionMeasure;
+  /** Registration of each atlas image to the target. */
+  config: RegistrationConfig;
+  /** Also return one probability map per label. */
+  probabilities?: boolean;
+  /** Also return each atlas' warped image (always kept internally for 'weighted' and 'jlf'). */
+  keepWarpedImages?: boolean;
+  weighted?: WeightedVoteOptions;
+  jlf?: JointFusionOptions;
+  staple?: StapleOptions;
+  onProgress?: (event: SegmentProgress) => void;
+  signal?: AbortSignal;
+  warn?: WarningSink;
+}
+
+export interface LabelVolume {
+  label: number;
+  voxels: number;
+  /** mm³ (mm² for 2D images). */
+  volume: number;
+}
+
+export interface FailedAtlas {
+  name: string;
+  phase: 'select' | 'register';
+  error: string;
+}
+
+export interface SegmentReport {
+  fusion: FusionMethod;
+  /** Names of the atlases whose labels were fused, in input order. */
+  selected: string[];
+  /** The selection ranking, best first (null without selection). */
+  ranking: AtlasRank[] | null;
+  failed: FailedAtlas[];
+  timings: {
+    selectionSeconds: number;
+    registrations: { name: string; seconds: number }[];
+    fusionSeconds: number;
+    totalSeconds: number;
+  };
+  /** Labels other than 0 in the result, ascending. */
+  volumes: LabelVolume[];
+  /** STAPLE only: EM iterations, convergence and each atlas' mean sensitivity (P(says s | truth s) averaged over labels). */
+  staple?: { iterations: number; converged: boolean; meanSensitivity: { name: string; value: number }[] };
+}
+
+export interface WarpedAtlas {
+  name: string;
+  labels: Image;
+  /** float32, when kept. */
+  image?: Image;
+}
+
+export interface SegmentResult {
+  /** Fused labels on the target grid, in the atlas labels' pixel type. */
+  labels: Image;
+  probabilities?: { label: number; image: Image }[];
+  warped: WarpedAtlas[];
+  report: SegmentReport;
+}
+
+function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}
+
+function isAbort(err: unknown, signal?: AbortSignal): boolean {
+  return Boolean(signal?.aborted) || (err instanceof Error && err.name === 'AbortError');
+}
+
+function labelsSubject(atlas: Atlas): string {
+  return atlas.labelsName ?? `${atlas.name} labels`;
+}
+
+/** Throws CoregError for an atlas that cannot be used with `target`. */
+export function validateAtlas(target: Image, atlas: Atlas): void {
+  const subject = labelsSubject(atlas);
+  if (atlas.image.dimension !== target.dimension) throw new CoregError(atlas.name, `is ${atlas.image.dimension}D but the target is ${target.dimension}D`);
+  if (atlas.image.components !== 1) throw new CoregError(atlas.name, `has ${atlas.image.components} components per pixel; atlas images must be scalar`);
+  if (atlas.labels.components !== 1) throw new CoregError(subject, `has ${atlas.labels.components} components per pixel; a label image needs 1`);
+  if (!sameGrid(atlas.image, atlas.labels)) {
+    throw new CoregError(subject, `is not on the same grid as its atlas image ${atlas.name} (size, spacing, origin or direction differ)`);
+  }
+  const data = atlas.labels.data;
+  for (let v = 0; v < data.length; v++) {
+    const x = data[v];
+    if (x !== Math.floor(x)) throw new CoregError(subject, `labels must be integers (found ${x})`);
+  }
+}
+
+/** The pixel type of the result: the atlases' common label type, else int32. */
+function outputLabelType(atlases: readonly Atlas[]): PixelType {
+  const types = new Set(atlases.map((a) => pixelTypeOf(a.labels.data)));
+  return types.size === 1 ? [...types][0] : 'int32';
+}
+
+interface AtlasOutcome {
+  warped?: WarpedAtlas;
+  seconds: number;
+  error?: string;
+}
+
+/** Registers one atlas to the target and warps its labels (label interpolation) and, if asked, its image. */
+export async function processAtlas(
+  target: Image,
+  atlas: Atlas,
+  index: number,
+  atlasCount: number,
+  options: Pick<SegmentOptions, 'config' | 'onProgress' | 'signal' | 'warn'> & { warpImage: boolean },
+): Promise<AtlasOutcome> {
+  const t0 = now();
+  try {
+    const result = await register(target, atlas.image, options.config, {
+      signal: options.signal,
+      warn: options.warn,
+      onProgress: options.onProgress ? (e) => options.onProgress!({ phase: 'register', atlas: index, atlasCount, name: atlas.name, registration: e }) : undefined,
+    });
+    const labels = resample(atlas.labels, target, result.transforms, { interpolation: 'label' });
+    const image = options.warpImage ? resample(atlas.image, target, result.transforms, { interpolation: 'linear', outputType: 'float32' }) : undefined;
+    return { warped: { name: atlas.name, labels, ...(image ? { image } : {}) }, seconds: (now() - t0) / 1000 };
+  } catch (err) {
+    if (isAbort(err, options.signal)) throw err;
+    return { seconds: (now() - t0) / 1000, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function fuse(method: FusionMethod, target: Image, warped: readonly WarpedAtlas[], options: SegmentOptions): FusionResult {
+  const votes = warped.map((w) => w.labels.data);
+  const probabilities = Boolean(options.probabilities);
+  if (method === 'majority') return majorityVote(votes, { probabilities });
+  if (method === 'staple') return staple(votes, { ...options.staple, probabilities });
+  const targetData = Float32Array.from(target.data as ArrayLike<number>);
+  const images = warped.map((w) => w.image!.data as Float32Array);
+  if (method === 'weighted') return locallyWeightedVote(votes, images, targetData, target.size, { ...options.weighted, probabilities });
+  return jointLabelFusion(votes, images, targetData, target.size, { ...options.jlf, probabilities });
+}
+
+/** Per-label voxel counts and volumes of a label image, labels other than 0, ascending. */
+export function labelVolumes(labels: Image): LabelVolume[] {
+  const counts = new Map<number, number>();
+  const data = labels.data;
+  for (let v = 0; v < data.length; v++) {
+    const l = data[v];
+    if (l !== 0) counts.set(l, (counts.get(l) ?? 0) + 1);
+  }
+  const voxelVolume = labels.spacing.reduce((a, b) => a * b, 1);
+  return [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([label, voxels]) => ({ label, voxels, volume: voxels * voxelVolume }));
+}
+
+/**
+ * Segments `target` from labelled atlases. An atlas whose registration throws is reported in `report.failed` and
+ * left out; it is an error only when every atlas fails. Cancel with `options.signal`.
+ */
+export async function segment(target: Image, atlases: readonly Atlas[], options: SegmentOptions): Promise<SegmentResult> {
+  const t0 = now();
+  if (!(FUSION_METHODS as readonly string[]).includes(options.fusion)) {
+    throw new CoregError('--fusion', `unknown fusion "${String(options.fusion)}" (expected ${FUSION_METHODS.join(', ')})`, 2);
+  }
+  if (atlases.length === 0) throw new CoregError('--atlas', 'at least one atlas is needed', 2);
+  if (target.components !== 1) throw new CoregError('--target', `has ${target.components} components per pixel; the target must be scalar`);
+  if (options.select !== undefined && !(Number.isInteger(options.select) && options.select >= 1)) {
+    throw new CoregError('--select', `must be an integer ≥ 1, got ${options.select}`, 2);
+  }
+  for (const atlas of atlases) validateAtlas(target, atlas);
+  const outputType = outputLabelType(atlases);
+  const failed: FailedAtlas[] = [];
+
+  // Selection.
+  let chosen = atlases.map((_, i) => i);
+  let ranking: AtlasRank[] | null = null;
+  let selectionSeconds = 0;
+  if (options.select !== undefined && options.select < atlases.length) {
+    const ts = now();
+    ranking = await rankAtlases(target, atlases, {
+      measure: options.selectMeasure,
+      signal: options.signal,
+      warn: options.warn,
+      onProgress: options.onProgress
+        ? (i, e) => options.onProgress!({ phase: 'select', atlas: i, atlasCount: atlases.length, name: atlases[i].name, registration: e })
+        : undefined,
+    });
+    for (const r of ranking) {
+      if (r.score !== null) continue;
+      failed.push({ name: r.name, phase: 'select', error: r.error ?? 'could not be scored' });
+      options.warn?.(`atlas ${r.name}: left out (selection failed: ${r.error})`);
+    }
+    chosen = selectBest(ranking, options.select).sort((a, b) => a - b);
+    selectionSeconds = (now() - ts) / 1000;
+  }
+
+  // Registration and warping, one atlas at a time.
+  const warpImage = options.fusion === 'weighted' || options.fusion === 'jlf' || Boolean(options.keepWarpedImages);
+  const warped: WarpedAtlas[] = [];
+  const registrations: { name: string; seconds: number }[] = [];
+  for (const i of chosen) {
+    options.signal?.throwIfAborted();
+    const atlas = atlases[i];
+    const outcome = await processAtlas(target, atlas, i, atlases.length, { ...options, warpImage });
+    registrations.push({ name: atlas.name, seconds: outcome.seconds });
+    if (outcome.warped) {
+      warped.push(outcome.warped);
+    } else {
+      failed.push({ name: atlas.name, phase: 'register', error: outcome.error! });
+      options.warn?.(`atlas ${atlas.name}: left out (registration failed: ${outcome.error})`);
+    }
+  }
+  if (warped.length === 0) {
+    const first = failed[0];
+    throw new CoregError('--atlas', `all ${failed.length} atlases failed (${first.name}: ${first.error})`);
+  }
+
+  // Fusion.
+  options.onProgress?.({ phase: 'fuse', atlas: -1, atlasCount: atlases.length, name: options.fusion });
+  const tf = now();
+  const fused = fuse(options.fusion, target, warped, options);
+  const labels = createImageLike(target, outputType, 1);
+  const out = labels.data;
+  for (let v = 0; v < out.length; v++) out[v] = fused.labels[v];
+  let probabilities: { label: number; image: Image }[] | undefined;
+  if (fused.probabilities) {
+    probabilities = [];
+    for (const [k, p] of fused.probabilities.entries()) {
+      const image = createImageLike(target, 'float32', 1);
+      image.data.set(p);
+      probabilities.push({ label: fused.labelValues[k], image });
+    }
+  }
+  const fusionSeconds = (now() - tf) / 1000;
+
+  const report: SegmentReport = {
+    fusion: options.fusion,
+    selected: warped.map((w) => w.name),
+    ranking,
+    failed,
+    timings: { selectionSeconds, registrations, fusionSeconds, totalSeconds: (now() - t0) / 1000 },
+    volumes: labelVolumes(labels),
+  };
+  if (options.fusion === 'staple' && 'confusion' in fused) {
+    const s = fused as ReturnType<typeof staple>;
+    const L = s.labelValues.length;
+    report.staple = {
+      iterations: s.iterations,
+      converged: s.converged,
+      meanSensitivity: s.confusion.map((c, j) => {
+        let sum = 0;
+        for (let l = 0; l < L; l++) sum += c[l * L + l];
+        return { name: warped[j].name, value: sum / L };
+      }),
+    };
+  }
+  if (!options.keepWarpedImages) for (const w of warped) delete w.image;
+  return { labels, ...(probabilities ? { probabilities } : {}), warped, report };
+}
