@@ -1,0 +1,174 @@
+// `npm run bench`: linear registration accuracy (TRE against known ground truths) and speed, coreg beside
+// elastix. Prints one markdown table and writes bench/out/results.json. See docs/bench.md.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Image } from '../src/image/image.js';
+import { readImageFile } from '../src/io/node.js';
+import { foregroundPoints, targetRegistrationError } from './lib/affine.js';
+import { type BenchCase, type BenchPaths, cases2d, cases3d } from './lib/cases.js';
+import { coregUnavailable, defaultCoregBin, distIsStale, runCoreg } from './lib/coreg.js';
+import { ELASTIX_INSTALL_HINT, elastixVersion, runElastix } from './lib/elastix.js';
+import { HAVE_GNU_TIME, median } from './lib/process.js';
+import { type CaseResult, judge, markdownTable } from './lib/table.js';
+
+const USAGE = `usage: npm run bench -- [--only 2d|3d] [--no-peers] [--cases N] [--no-d1] [--repeat R] [--threads T]
+                         [--filter TEXT] [--out DIR] [--coreg FILE]
+  --only 2d|3d   run only the 2D ITK slices or only the 3D ch2bet cases
+  --no-peers     do not run elastix
+  --cases N      number of random 3D affine cases (seeds 1..N; default 4)
+  --no-d1        leave out the shared 3D d1 case
+  --repeat R     runs per tool and case; times are medians (default 1)
+  --threads T    threads for coreg and elastix (default 2)
+  --filter TEXT  only cases whose name, metric or transform contains TEXT
+  --out DIR      where results.json and coreg's outputs go (default bench/out)
+  --coreg FILE   the coreg entry script to measure (default bin/coreg.js, which runs dist/: \`npm run build\` first)`;
+
+function usage(message: string): never {
+  console.error(`bench: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function positiveInt(v: string | undefined, name: string, fallback: number, min = 1): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) usage(`${name} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      only: { type: 'string' },
+      'no-peers': { type: 'boolean' },
+      cases: { type: 'string' },
+      'no-d1': { type: 'boolean' },
+      repeat: { type: 'string' },
+      threads: { type: 'string' },
+      filter: { type: 'string' },
+      coreg: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
+} catch (e) {
+  usage((e as Error).message);
+}
+if (parsed.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (parsed.only !== undefined && parsed.only !== '2d' && parsed.only !== '3d') usage(`--only must be 2d or 3d, got "${parsed.only}"`);
+const only = parsed.only as '2d' | '3d' | undefined;
+const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
+const repeat = positiveInt(parsed.repeat, '--repeat', 1);
+const threads = positiveInt(parsed.threads, '--threads', 2);
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const paths: BenchPaths = {
+  repoRoot,
+  data: join(repoRoot, '..', 'shared', 'data'),
+  peers: join(repoRoot, '..', 'shared', 'peers'),
+  cache: join(repoRoot, 'bench', 'cache'),
+};
+const outDir = parsed.out ? resolve(parsed.out) : join(repoRoot, 'bench', 'out');
+const notes: string[] = [];
+
+const cases: BenchCase[] = [];
+if (only !== '3d') {
+  const c = cases2d(paths);
+  if (typeof c === 'string') notes.push(`2D cases skipped: ${c}`);
+  else cases.push(...c);
+}
+if (only !== '2d') {
+  const seeds = Array.from({ length: nSeeds }, (_, i) => i + 1);
+  const c = cases3d(paths, seeds, !parsed['no-d1']);
+  for (const s of c.skipped) notes.push(`3D cases skipped: ${s}`);
+  cases.push(...c.cases);
+}
+const filter = parsed.filter?.toLowerCase();
+const selected = filter ? cases.filter((c) => `${c.name} ${c.metric} ${c.stages}`.toLowerCase().includes(filter)) : cases;
+
+const coregBin = parsed.coreg ? resolve(parsed.coreg) : defaultCoregBin(repoRoot);
+const coregMissing = coregUnavailable(repoRoot, coregBin);
+if (coregMissing) notes.push(`coreg not run: ${coregMissing}`);
+else if (!parsed.coreg && distIsStale(repoRoot)) notes.push('warning: src/ changed after the last `npm run build`; dist/ (what bin/coreg.js runs) may be stale');
+let elastix: string | undefined;
+let elastixMissing: string | undefined;
+if (parsed['no-peers']) elastixMissing = 'off (--no-peers)';
+else if (!existsSync(join(paths.peers, 'elastix-params'))) elastixMissing = `${join(paths.peers, 'elastix-params')} is absent`;
+else if (!(elastix = elastixVersion())) elastixMissing = ELASTIX_INSTALL_HINT;
+if (elastixMissing && !parsed['no-peers']) notes.push(`elastix not run: ${elastixMissing}`);
+if (!HAVE_GNU_TIME) notes.push('peak memory not measured: /usr/bin/time is absent (Debian package `time`)');
+for (const n of notes) console.error(`bench: ${n}`);
+
+const fixedCache = new Map<string, { image: Image; points: Float64Array }>();
+function fixedOf(c: BenchCase): { image: Image; points: Float64Array } {
+  const key = `${c.fixed}|${c.foreground}`;
+  let f = fixedCache.get(key);
+  if (!f) {
+    const image = readImageFile(c.fixed);
+    f = { image, points: foregroundPoints(image, c.foreground) };
+    fixedCache.set(key, f);
+  }
+  return f;
+}
+
+const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+const results: CaseResult[] = [];
+for (const [i, c] of selected.entries()) {
+  const label = `${c.name} | ${c.metric} | ${c.stages}`;
+  console.error(`bench: [${i + 1}/${selected.length}] ${label}`);
+  const { image, points } = fixedOf(c);
+  const gt = c.groundTruth(image);
+  const r: CaseResult = { case: c.name, dimension: c.dimension, metric: c.metric, stages: c.stages, peerNote: elastixMissing ? undefined : c.peerNote, target: c.target, peerMargin: c.peerMargin, pass: null, verdict: '' };
+
+  if (elastix) {
+    try {
+      const parameters = readFileSync(join(paths.peers, 'elastix-params', c.elastixParams), 'utf8');
+      const e = runElastix({ fixed: c.fixed, moving: c.moving, parameters, threads, repeat, cacheDir: paths.cache, version: elastix });
+      r.elastix = { tre: targetRegistrationError(points, e.affine, gt), seconds: e.seconds, medianSeconds: median(e.seconds), peakRssMB: e.peakRssMB, cached: e.cached };
+    } catch (e) {
+      r.elastixMissing = `error: ${(e as Error).message}`;
+    }
+  } else r.elastixMissing = elastixMissing;
+
+  let coregFailed = false;
+  if (!coregMissing) {
+    try {
+      const seconds: number[] = [];
+      let last;
+      for (let k = 0; k < repeat; k++) {
+        last = runCoreg({ coregBin, fixed: c.fixed, moving: c.moving, stages: c.stages, metric: c.metric, threads, seed: 1, outDir: join(outDir, 'runs', slug(`${c.name}-${c.metric}-${c.stages}`)) });
+        seconds.push(last.seconds);
+      }
+      r.coreg = { tre: targetRegistrationError(points, last!.transform, gt), seconds, medianSeconds: median(seconds), peakRssMB: last!.peakRssMB, iterations: last!.iterations };
+    } catch (e) {
+      coregFailed = true;
+      r.coregMissing = `error: ${(e as Error).message}`;
+    }
+  } else r.coregMissing = 'not run';
+
+  Object.assign(r, judge(r, coregFailed));
+  const fmt = (t?: { tre: { mean: number }; medianSeconds: number }): string => (t ? `${t.tre.mean.toFixed(3)} mm in ${t.medianSeconds.toFixed(2)} s` : '—');
+  console.error(`bench:     coreg ${fmt(r.coreg)}, elastix ${fmt(r.elastix)}: ${r.verdict}`);
+  results.push(r);
+}
+
+console.log(markdownTable(results));
+console.log('');
+console.log('TRE = |T_est(x) − T_true(x)| over the fixed foreground (2D: pixels > 20; 3D: ch2bet > 0), LPS mm. Times: wall clock of the whole process' + (repeat > 1 ? `, median of ${repeat}` : '') + `; ${threads} threads.` + (results.some((r) => r.elastix?.cached) ? ' * = elastix time from its cached run (bench/cache).' : ''));
+for (const n of notes) console.log(`- ${n}`);
+const failed = results.filter((r) => r.pass === false).length;
+const passed = results.filter((r) => r.pass === true).length;
+console.log(`\n${passed} pass, ${failed} FAIL, ${results.length - passed - failed} not judged (of ${results.length} cases)${failed ? '  <-- FAIL' : ''}`);
+
+mkdirSync(outDir, { recursive: true });
+writeFileSync(
+  join(outDir, 'results.json'),
+  JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, elastix: elastix ?? null, options: { only: only ?? null, repeat, threads, seeds: nSeeds, d1: !parsed['no-d1'], peers: !parsed['no-peers'], filter: parsed.filter ?? null, coreg: coregBin }, notes, results }, null, 1) + '\n',
+);
+console.error(`bench: wrote ${join(outDir, 'results.json')}`);
