@@ -134,7 +134,7 @@ for (const [i, c] of selected.entries()) {
     } catch (e) {
       r.elastixMissing = `error: ${(e as Error).message}`;
     }
-  } else r.elastixMissing = elastixMissing;
+  } else r.elastixMissing = elastixMissing === ELASTIX_INSTALL_HINT ? 'not installed' : elastixMissing;
 
   let coregFailed = false;
   if (!coregMissing) {
