@@ -96,6 +96,8 @@ export interface SegmentReport {
 }
 
 export interface WarpedAtlas {
+  /** Position in the input list. */
+  index: number;
   name: string;
   labels: Image;
   /** float32, when kept. */
@@ -167,7 +169,7 @@ export async function processAtlas(
     });
     const labels = resample(atlas.labels, target, result.transforms, { interpolation: 'label' });
     const image = options.warpImage ? resample(atlas.image, target, result.transforms, { interpolation: 'linear', outputType: 'float32' }) : undefined;
-    return { warped: { name: atlas.name, labels, ...(image ? { image } : {}) }, seconds: (now() - t0) / 1000 };
+    return { warped: { index, name: atlas.name, labels, ...(image ? { image } : {}) }, seconds: (now() - t0) / 1000 };
   } catch (err) {
     if (isAbort(err, options.signal)) throw err;
     return { seconds: (now() - t0) / 1000, error: err instanceof Error ? err.message : String(err) };

@@ -1,0 +1,214 @@
+// `coreg segment`: multi-atlas segmentation of a target image: register each atlas image to the target, warp its
+// labels, fuse them, and write the labels (plus optional probability maps, warped atlases and a JSON report).
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { CoregError } from '../../errors.js';
+import type { Image } from '../../image/image.js';
+import { imageFormatOf } from '../../io/image-io.js';
+import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
+import { defaultConfig, parseMetricList, parseTransformList } from '../../register/config.js';
+import { FUSION_METHODS, type FusionMethod } from '../../segment/fusion.js';
+import { checkLabelTable, labelName, parseLabelTable, type LabelTable } from '../../segment/label-table.js';
+import { segment, type Atlas, type SegmentProgress, type SegmentResult } from '../../segment/segment.js';
+import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
+
+interface SegmentCliOptions {
+  target: string;
+  atlas?: string[];
+  out: string;
+  fusion: FusionMethod;
+  select?: number;
+  transform: string;
+  metric: string;
+  probabilities?: string;
+  keepWarped?: string;
+  report?: string;
+  labelTable?: string;
+  quiet?: boolean;
+}
+
+function collectAtlas(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** "IMG,LABELS" → [IMG, LABELS]. */
+export function parseAtlasOption(value: string): [string, string] {
+  const parts = value.split(',').map((s) => s.trim());
+  if (parts.length !== 2 || parts[0] === '' || parts[1] === '') throw usageError('--atlas', `expected IMAGE,LABELS (two files separated by a comma), got "${value}"`);
+  return [parts[0], parts[1]];
+}
+
+/** "brain_T1.nii.gz" → "brain_T1". */
+function stem(path: string): string {
+  return basename(path).replace(/\.(nii\.gz|nii|mha|mhd|nrrd|nhdr|png)$/i, '');
+}
+
+function labelSet(img: Image): Set<number> {
+  const set = new Set<number>();
+  const data = img.data;
+  for (let v = 0; v < data.length; v++) set.add(data[v]);
+  return set;
+}
+
+function checkDirectory(path: string): void {
+  if (existsSync(path) && !statSync(path).isDirectory()) throw new CoregError(path, 'exists and is not a folder');
+}
+
+function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: SegmentProgress) => void; stop(): void } {
+  const stderr = process.stderr;
+  if (quiet || !stderr.isTTY || ctx.io.stderr !== process.stderr) return { stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: '{phase} atlas {atlas} {name} |{bar}| it {value}/{total}',
+      hideCursor: true,
+      clearOnComplete: true,
+      stream: stderr,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let key = '';
+  let started = false;
+  return {
+    onProgress: (e) => {
+      const payload = { phase: e.phase, atlas: e.atlas >= 0 ? `${e.atlas + 1}/${e.atlasCount}` : '', name: e.name };
+      const it = e.registration?.iteration ?? 0;
+      const total = e.registration?.maxIterations ?? 1;
+      const k = `${e.phase}/${e.atlas}/${e.registration?.stage}/${e.registration?.level}`;
+      if (!started) {
+        bar.start(total, it, payload);
+        started = true;
+      } else if (k !== key) {
+        bar.setTotal(total);
+      }
+      key = k;
+      bar.update(e.phase === 'fuse' ? total : it, payload);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+function round(v: number): number {
+  return Math.round(v * 1e4) / 1e4;
+}
+
+/** The JSON report: settings, selection, failures, timings and per-label volumes (named with a label table). */
+export function segmentReportJson(result: SegmentResult, opts: SegmentCliOptions, atlasFiles: [string, string][], stages: string[], table?: LabelTable): object {
+  const r = result.report;
+  return {
+    target: opts.target,
+    out: opts.out,
+    fusion: r.fusion,
+    transform: stages,
+    atlases: atlasFiles.map(([image, labels]) => ({ image, labels })),
+    selected: r.selected,
+    ranking: r.ranking?.map((x) => ({ name: x.name, score: x.score, seconds: round(x.seconds), ...(x.error ? { error: x.error } : {}) })) ?? null,
+    failed: r.failed,
+    timings: {
+      selectionSeconds: round(r.timings.selectionSeconds),
+      registrations: r.timings.registrations.map((x) => ({ name: x.name, seconds: round(x.seconds) })),
+      fusionSeconds: round(r.timings.fusionSeconds),
+      totalSeconds: round(r.timings.totalSeconds),
+    },
+    volumes: r.volumes.map((v) => {
+      const name = labelName(table, v.label);
+      return { label: v.label, ...(name !== undefined ? { name } : {}), voxels: v.voxels, volumeMm3: round(v.volume) };
+    }),
+    ...(r.staple ? { staple: r.staple } : {}),
+    ...(opts.labelTable ? { labelTable: opts.labelTable } : {}),
+  };
+}
+
+export function segmentCommand(): Command {
+  return new Command('segment')
+    .description(
+      'multi-atlas segmentation: register each atlas image (moving) to TARGET (fixed), warp its labels with label\n' +
+        'interpolation and fuse them. An atlas whose registration fails is reported and left out.',
+    )
+    .requiredOption('--target <IMG>', 'image to segment')
+    .option('--atlas <IMG,LABELS>', 'an atlas image and its label image on the same grid; repeat for each atlas', collectAtlas)
+    .requiredOption('--out <SEG>', 'output label image (.nii.gz, .nii, .mha, .mhd, .nrrd, .nhdr), in the atlas labels\' pixel type')
+    .addOption(
+      new Option('--fusion <M>', 'majority vote, locally weighted vote, STAPLE, or joint label fusion').choices([...FUSION_METHODS]).default('jlf'),
+    )
+    .option('--select <K>', 'keep the K atlases most similar to the target after a quick affine registration', parseIntegerOption('--select', 1))
+    .option('--transform <STAGES>', 'registration stages, comma list (translation,rigid,similarity,affine,bspline,syn)', 'affine,bspline')
+    .option('--metric <M>', 'similarity measure for registration, one for all stages or one per stage', 'mi')
+    .option('--probabilities <DIR>', 'write one probability map per label: DIR/label_<value>.nii.gz (float32)')
+    .option('--keep-warped <DIR>', 'write each atlas\' warped labels and image: DIR/<n>_<atlas>_labels.nii.gz, DIR/<n>_<atlas>_image.nii.gz')
+    .option('--report <FILE.json>', 'write a JSON report: selection ranking, failed atlases, timings, per-label volumes (mm³)')
+    .option('--label-table <FILE>', 'label names (AAL .txt, ITK-SNAP label description, FreeSurfer colour table) for the report')
+    .option('--quiet', 'no progress bar and no summary line')
+    .addHelpText('after', '\nExample:\n  coreg segment --target t1.nii.gz --atlas a1.nii.gz,a1_seg.nii.gz --atlas a2.nii.gz,a2_seg.nii.gz --out seg.nii.gz\n')
+    .action(
+      commandAction<SegmentCliOptions>(async (ctx, opts) => {
+        const atlasFiles = (opts.atlas ?? []).map(parseAtlasOption);
+        if (atlasFiles.length === 0) throw usageError('--atlas', 'required option not given (at least one IMAGE,LABELS)');
+        const stages = parseTransformList(opts.transform);
+        const metrics = parseMetricList(opts.metric);
+        if (metrics.length !== 1 && metrics.length !== stages.length) {
+          throw usageError('--metric', `give one metric for all stages or one per stage (${stages.length}), got ${metrics.length}`);
+        }
+        imageFormatOf(opts.out);
+        const inputs = [opts.target, ...atlasFiles.flat(), ...(opts.labelTable ? [opts.labelTable] : [])];
+        assertNotInput(opts.out, inputs, opts.out);
+        if (opts.report) assertNotInput(opts.report, [...inputs, opts.out], opts.report);
+        for (const dir of [opts.probabilities, opts.keepWarped]) if (dir) checkDirectory(dir);
+
+        const table = opts.labelTable ? parseLabelTable(readTextFile(opts.labelTable), opts.labelTable) : undefined;
+        const target = readImageFile(opts.target, { warn: ctx.warn });
+        const atlases: Atlas[] = atlasFiles.map(([image, labels]) => ({
+          image: readImageFile(image, { warn: ctx.warn }),
+          labels: readImageFile(labels, { warn: ctx.warn }),
+          name: image,
+          labelsName: labels,
+        }));
+        if (table) {
+          for (const a of atlases) checkLabelTable(table, labelSet(a.labels), opts.labelTable!);
+        }
+        const progress = makeProgress(ctx, Boolean(opts.quiet));
+        let result: SegmentResult;
+        try {
+          result = await segment(target, atlases, {
+            fusion: opts.fusion,
+            select: opts.select,
+            config: defaultConfig(stages, metrics),
+            probabilities: Boolean(opts.probabilities),
+            keepWarpedImages: Boolean(opts.keepWarped),
+            onProgress: progress.onProgress,
+            warn: ctx.warn,
+          });
+        } finally {
+          progress.stop();
+        }
+
+        writeImageFile(opts.out, result.labels, { warn: ctx.warn });
+        if (opts.probabilities && result.probabilities) {
+          mkdirSync(opts.probabilities, { recursive: true });
+          for (const p of result.probabilities) writeImageFile(join(opts.probabilities, `label_${p.label}.nii.gz`), p.image, { warn: ctx.warn });
+        }
+        if (opts.keepWarped) {
+          mkdirSync(opts.keepWarped, { recursive: true });
+          for (const w of result.warped) {
+            const base = `${w.index + 1}_${stem(w.name)}`;
+            writeImageFile(join(opts.keepWarped, `${base}_labels.nii.gz`), w.labels, { warn: ctx.warn });
+            if (w.image) writeImageFile(join(opts.keepWarped, `${base}_image.nii.gz`), w.image, { warn: ctx.warn });
+          }
+        }
+        if (opts.report) {
+          const json = segmentReportJson(result, opts, atlasFiles, stages, table);
+          writeFileAtomic(opts.report, JSON.stringify(json, null, 2) + '\n');
+        }
+        if (!opts.quiet) {
+          const r = result.report;
+          ctx.print(
+            `segmented ${opts.target} with ${r.fusion} from ${r.selected.length} of ${atlases.length} atlases` +
+              `${r.failed.length ? ` (${r.failed.length} left out)` : ''} in ${r.timings.totalSeconds.toFixed(1)} s; wrote ${opts.out}`,
+          );
+        }
+      }),
+    );
+}

@@ -1,0 +1,5 @@
+// Atlas-based segmentation: label fusion, atlas selection, label tables and the segment() pipeline.
+export * from './fusion.js';
+export * from './select.js';
+export * from './label-table.js';
+export * from './segment.js';
