@@ -234,7 +234,6 @@ export async function segment(target: Image, atlases: readonly Atlas[], options:
     for (const r of ranking) {
       if (r.score !== null) continue;
       failed.push({ name: r.name, phase: 'select', error: r.error ?? 'could not be scored' });
-      options.warn?.(`atlas ${r.name}: left out (selection failed: ${r.error})`);
     }
     chosen = selectBest(ranking, options.select).sort((a, b) => a - b);
     selectionSeconds = (now() - ts) / 1000;
@@ -253,13 +252,14 @@ export async function segment(target: Image, atlases: readonly Atlas[], options:
       warped.push(outcome.warped);
     } else {
       failed.push({ name: atlas.name, phase: 'register', error: outcome.error! });
-      options.warn?.(`atlas ${atlas.name}: left out (registration failed: ${outcome.error})`);
     }
   }
   if (warped.length === 0) {
     const first = failed[0];
     throw new CoregError('--atlas', `all ${failed.length} atlases failed (${first.name}: ${first.error})`);
   }
+  // Warned only now: when every atlas fails, the error above is the one message.
+  for (const f of failed) options.warn?.(`atlas ${f.name}: left out (${f.phase === 'select' ? 'selection' : 'registration'} failed: ${f.error})`);
 
   // Fusion.
   options.onProgress?.({ phase: 'fuse', atlas: -1, atlasCount: atlases.length, name: options.fusion });
