@@ -230,8 +230,8 @@ function mirrorTable(length: number, radius: number): Int32Array {
   return table;
 }
 
-/** Neighbouring pixels filtered together along a strided axis, so memory is read in contiguous runs. */
-const SMOOTH_CHUNK = 32;
+/** Lines gathered and filtered together, so that reading strided axes touches memory in contiguous runs. */
+const SMOOTH_LINES = 32;
 
 /**
  * Gaussian smoothing of every component of the field, in place: σ in VOXELS of the grid (one number for all
@@ -251,19 +251,19 @@ export function smoothField(u: Float32Array, grid: GridLike, sigmaVoxels: number
     if (sigmas[a] > 0 && length > 1) {
       const kernel = gaussianKernel(sigmas[a]);
       const mirror = mirrorTable(length, (kernel.length - 1) >> 1);
-      const chunk = Math.min(SMOOTH_CHUNK, stride);
-      const extended = new Float64Array(mirror.length * chunk * d);
-      const acc = new Float64Array(chunk * d);
-      convolveFieldAxis(u, total, length, stride, d, chunk, kernel, mirror, extended, acc);
+      const extended = new Float64Array(mirror.length * SMOOTH_LINES * d);
+      const starts = new Int32Array(SMOOTH_LINES);
+      convolveFieldAxis(u, total, length, stride, d, kernel, mirror, extended, starts);
     }
     stride *= length;
   }
 }
 
 /**
- * Convolves every line along one axis in place. A line starts at pixel block·stride·length + s and steps by
- * `stride` pixels; `chunk` consecutive lines (s … s + chunk − 1) are gathered, all d components at once, as one
- * contiguous run per position, into `extended` (position-major), then filtered together.
+ * Convolves every line along one axis in place. Line q (of total/length) starts at pixel
+ * ⌊q/stride⌋·stride·length + q mod stride and steps by `stride` pixels. SMOOTH_LINES lines at a time are gathered
+ * (consecutive lines are neighbours in memory along strided axes), each component of each line into its own
+ * contiguous run of `extended`, then every output sample is one register sum over the symmetric kernel.
  */
 function convolveFieldAxis(
   u: Float32Array,
@@ -271,33 +271,41 @@ function convolveFieldAxis(
   length: number,
   stride: number,
   d: number,
-  chunk: number,
   kernel: Float64Array,
   mirror: Int32Array,
   extended: Float64Array,
-  acc: Float64Array,
+  starts: Int32Array,
 ): void {
-  const taps = kernel.length;
+  const radius = (kernel.length - 1) >> 1;
+  const centre = kernel[radius];
   const extendedLength = mirror.length;
-  const blocks = total / (stride * length);
-  for (let block = 0; block < blocks; block++) {
-    const base = block * stride * length;
-    for (let s0 = 0; s0 < stride; s0 += chunk) {
-      const width = Math.min(chunk, stride - s0) * d;
-      for (let e = 0; e < extendedLength; e++) {
-        const src = (base + mirror[e] * stride + s0) * d;
-        const row = e * width;
-        for (let q = 0; q < width; q++) extended[row + q] = u[src + q];
+  const lineCount = total / length;
+  for (let q0 = 0; q0 < lineCount; q0 += SMOOTH_LINES) {
+    const lines = Math.min(SMOOTH_LINES, lineCount - q0);
+    for (let l = 0; l < lines; l++) {
+      const q = q0 + l;
+      const block = Math.floor(q / stride);
+      starts[l] = block * stride * length + (q - block * stride);
+    }
+    for (let e = 0; e < extendedLength; e++) {
+      const offset = mirror[e] * stride;
+      for (let l = 0; l < lines; l++) {
+        const src = (starts[l] + offset) * d;
+        for (let c = 0; c < d; c++) extended[(l * d + c) * extendedLength + e] = u[src + c];
       }
-      for (let t = 0; t < length; t++) {
-        for (let q = 0; q < width; q++) acc[q] = 0;
-        for (let k = 0; k < taps; k++) {
-          const w = kernel[k];
-          const row = (t + k) * width;
-          for (let q = 0; q < width; q++) acc[q] += w * extended[row + q];
+    }
+    for (let l = 0; l < lines; l++) {
+      for (let c = 0; c < d; c++) {
+        const run = (l * d + c) * extendedLength;
+        let dst = starts[l] * d + c;
+        const step = stride * d;
+        for (let t = 0; t < length; t++, dst += step) {
+          // extended position t + radius is sample t; taps k and 2r − k share a weight
+          const at = run + t;
+          let sum = centre * extended[at + radius];
+          for (let k = 0; k < radius; k++) sum += kernel[k] * (extended[at + k] + extended[at + 2 * radius - k]);
+          u[dst] = sum;
         }
-        const dst = (base + t * stride + s0) * d;
-        for (let q = 0; q < width; q++) u[dst + q] = acc[q];
       }
     }
   }
