@@ -23,7 +23,8 @@
  *
  * Memory: seven float32 d-component fields (4 half fields and inverses, 1 update, 2 candidates), three float64
  * images (the two warped images and the metric derivative), a byte mask, and for lncc its six float64 window sums
- * (mse/mi: a float64 weight image instead). For 181×217×181 that is about 1.1 GB with lncc.
+ * (mse/mi: a float64 weight image instead). A 181×217×181 lncc run peaked at 1.38 GiB RSS (inputs and node
+ * included); a full-resolution iteration there takes tens of seconds on one core (update smoothing dominates).
  */
 import { CoregError, type WarningSink } from '../errors.js';
 import { finiteRange, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type Image } from '../image/image.js';
@@ -611,7 +612,7 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
     });
   }
 
-  // Accurate inverses of the final half fields, then forward = s2∘s1⁻¹-side composition and its mirror.
+  // Accurate inverses of the final half fields, then the two compositions through the middle.
   const g = grid!;
   invertField(s1, g, { initial: s1inv, maxIterations: 50 }, s1inv);
   invertField(s2, g, { initial: s2inv, maxIterations: 50 }, s2inv);
