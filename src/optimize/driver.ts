@@ -150,6 +150,7 @@ export function* drive(
   const gradientTolerance = numberOption('gradientTolerance', options.gradientTolerance, 0, (v) => v >= 0, 'a number ≥ 0');
   const window = numberOption('convergenceWindow', options.convergenceWindow, 0, (v) => Number.isInteger(v) && v >= 0 && v !== 1, 'an integer ≥ 2 (or 0 to disable)');
   const convergenceTolerance = numberOption('convergenceTolerance', options.convergenceTolerance, 1e-6, (v) => v >= 0, 'a number ≥ 0');
+  const relativeGradientTolerance = numberOption('relativeGradientTolerance', options.relativeGradientTolerance, 0, (v) => v >= 0, 'a number ≥ 0');
   const { onIteration, signal } = options;
 
   const state: IterationState = { q: new Float64Array(n), g: new Float64Array(n), value: NaN, iteration: 0 };
@@ -171,8 +172,10 @@ export function* drive(
   bestQ?.set(q);
 
   let reason: StopReason;
+  // A gradient tolerance relative to the first gradient does not depend on the units of the cost.
+  const gradientStop = Math.max(gradientTolerance, relativeGradientTolerance * norm(g));
   while (true) {
-    if (norm(g) <= gradientTolerance) {
+    if (norm(g) <= gradientStop && (state.iteration > 0 || gradientTolerance > 0 || norm(g) === 0)) {
       reason = 'gradient tolerance';
       break;
     }

@@ -49,6 +49,8 @@ export interface OptimizerOptions {
   maxIterations?: number;
   /** Stop when ‖gradient‖ in scaled space is ≤ this. Default 0 (only an exactly zero gradient stops). */
   gradientTolerance?: number;
+  /** Stop when ‖gradient‖ ≤ this × the initial ‖gradient‖ (unit-free; checked from the first iteration on). Default 0. */
+  relativeGradientTolerance?: number;
   /**
    * Window W (iterations) of the convergence test; 0 (default) disables it. The test: over the last W cost values,
    * (max − min) / |mean| ≤ convergenceTolerance. Checked once at least W iterations have been done.

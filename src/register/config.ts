@@ -43,8 +43,12 @@ export interface StageConfig {
   bins?: number;
   /** Window radius in voxels (lncc). */
   radius?: number;
-  /** B-spline control-point spacing in mm (bspline stages). */
+  /** Final B-spline control-point spacing in mm (bspline stages; default 10 mm in 3D, 16 mm in 2D). */
   gridSpacing?: number;
+  /** bspline: weight of the bending energy added to the cost (default 0). */
+  bendingWeight?: number;
+  /** bspline: weight of the penalty on Jacobian determinants below 0.1 (default 0; folding is always refused). */
+  jacobianWeight?: number;
   convergenceWindow?: number;
   convergenceTolerance?: number;
   gradientTolerance?: number;

@@ -153,49 +153,40 @@ export function accumulateMoments(
 /** Minimum fraction of samples that must map inside the moving image before the cost is declared undefined. */
 const MIN_VALID_FRACTION = 0.01;
 
-export interface LinearCostOptions {
+export interface SampledCostOptions {
   metric: MetricName;
   metricOptions: MetricOptions;
   /** lncc window radius in voxels. */
   radius?: number;
-  /** For lncc: the fixed grid's size (samples must then be 'all' in grid order). */
+  /** For lncc: the fixed grid's size (the samples' `voxels` index into it). */
   gridSize?: number[];
   movingMask?: Image;
 }
 
-/** CostFunction (ITK v4 style: the optimiser only sees parameter vectors) for a linear transform. */
-export class LinearRegistrationCost implements CostFunction {
-  readonly transform: ParametricTransform & LinearTransform;
-  private readonly samples: SampleSet;
-  private readonly sampler: MovingSampler;
+/**
+ * The metric part shared by every transform model: given the packed valid samples (moving values and the index
+ * of each in the sample set), the cost and ∂cost/∂m_k. lncc scatters the samples back onto the fixed grid.
+ */
+export class SampleMetricEvaluator {
+  readonly values: Float64Array;
+  readonly grads: Float64Array;
+  readonly index: Int32Array;
+  readonly dValue: Float64Array;
+  private readonly fixedPacked: Float64Array;
   private readonly metric: SampledMetric<MetricState> | null;
   private readonly state: MetricState | null;
-  private readonly values: Float64Array;
-  private readonly fixedPacked: Float64Array;
-  private readonly grads: Float64Array;
-  private readonly index: Int32Array;
-  private readonly dValue: Float64Array;
-  private readonly G: Float64Array;
-  private readonly J: Float64Array;
-  private readonly jacobianBasis: Float64Array[];
-  private readonly opts: LinearCostOptions;
-  private readonly maskN: Float64Array | null;
+  private readonly samples: SampleSet;
+  private readonly opts: SampledCostOptions;
   private lnccFixed: Float32Array | null = null;
   private lnccMoving: Float32Array | null = null;
   private lnccMask: Uint8Array | null = null;
   private lnccDerivative: Float64Array | null = null;
   private readonly lnccWorkspace: LnccWorkspace = { buffers: [] };
-  /** Valid samples in the last evaluation. */
-  lastValidCount = 0;
-  evaluations = 0;
 
-  constructor(transform: ParametricTransform & LinearTransform, samples: SampleSet, sampler: MovingSampler, opts: LinearCostOptions) {
-    this.transform = transform;
+  constructor(samples: SampleSet, opts: SampledCostOptions) {
     this.samples = samples;
-    this.sampler = sampler;
     this.opts = opts;
     const n = samples.count;
-    const d = samples.dimension;
     if (opts.metric === 'lncc') {
       if (!opts.gridSize) throw new Error('lncc needs the fixed grid size');
       this.metric = null;
@@ -206,93 +197,30 @@ export class LinearRegistrationCost implements CostFunction {
     }
     this.values = new Float64Array(n);
     this.fixedPacked = new Float64Array(n);
-    this.grads = new Float64Array(n * d);
+    this.grads = new Float64Array(n * samples.dimension);
     this.index = new Int32Array(n);
     this.dValue = new Float64Array(n);
-    this.G = new Float64Array(d * (d + 1));
-    this.J = new Float64Array(d * transform.numberOfParameters);
-    this.jacobianBasis = [];
-    this.maskN = opts.movingMask ? physicalToIndexMatrix(opts.movingMask) : null;
-    // J(0) and J(e_j) − J(0): the Jacobian is affine in the point for matrix–offset transforms.
-    const P = transform.numberOfParameters;
-    const x = new Float64Array(d);
-    const J0 = new Float64Array(d * P);
-    transform.jacobian(x, J0);
-    this.jacobianBasis.push(J0);
-    for (let j = 0; j < d; j++) {
-      x.fill(0);
-      x[j] = 1;
-      const Jj = new Float64Array(d * P);
-      transform.jacobian(x, Jj);
-      for (let k = 0; k < Jj.length; k++) Jj[k] -= J0[k];
-      this.jacobianBasis.push(Jj);
-    }
   }
 
-  /** Jacobian basis depends on the parameters for rotations: refresh it at the current parameters. */
-  private refreshJacobianBasis(): void {
-    const d = this.samples.dimension;
-    const x = new Float64Array(d);
-    const J0 = this.jacobianBasis[0];
-    this.transform.jacobian(x, J0);
-    for (let j = 0; j < d; j++) {
-      x.fill(0);
-      x[j] = 1;
-      const Jj = this.jacobianBasis[j + 1];
-      this.transform.jacobian(x, Jj);
-      for (let k = 0; k < Jj.length; k++) Jj[k] -= J0[k];
-    }
-  }
-
-  evaluate(params: Float64Array, gradient: Float64Array): number {
-    this.evaluations++;
-    const t = this.transform;
-    t.setParameters(params);
-    const d = this.samples.dimension;
+  /** Cost over the first `valid` packed samples; fills dValue. Throws when too few samples overlap. */
+  evaluate(valid: number): number {
     const n = this.samples.count;
-    const A = t.matrix();
-    const off = t.offset();
-    const valid = sampleMovingLinear(this.sampler, A, off, this.samples.points, n, this.values, this.grads, this.index, this.opts.movingMask ?? null, this.maskN);
-    this.lastValidCount = valid;
     if (valid < Math.max(2, MIN_VALID_FRACTION * n)) {
       throw new CoregError('registration', `only ${valid} of ${n} samples map inside the moving image: the images do not overlap (try --initial or another initializer)`);
     }
-    let value: number;
-    if (this.opts.metric === 'lncc') {
-      value = this.evaluateLncc(valid);
-    } else {
-      const f = this.fixedPacked;
-      const fixedValues = this.samples.values;
-      for (let k = 0; k < valid; k++) f[k] = fixedValues[this.index[k]];
-      const metric = this.metric!;
-      const state = this.state!;
-      metric.reset(state);
-      metric.accumulate(state, f, this.values, null, 0, valid);
-      value = metric.finalize(state);
-      metric.derivative(state, f, this.values, null, 0, valid, this.dValue);
-    }
-    accumulateMoments(d, valid, this.dValue, this.grads, this.index, this.samples.points, this.G);
-    this.refreshJacobianBasis();
-    const P = t.numberOfParameters;
-    gradient.fill(0);
-    const G = this.G;
-    const w = d + 1;
-    // Σ_k v_kᵀ J(x_k) = (Σ v_k)ᵀ J(0) + Σ_j (Σ_k x_kj v_k)ᵀ (J(e_j) − J(0))
-    for (let r = 0; r < d; r++) {
-      const J0 = this.jacobianBasis[0];
-      const vsum = G[r * w + d];
-      for (let p = 0; p < P; p++) gradient[p] += vsum * J0[r * P + p];
-      for (let j = 0; j < d; j++) {
-        const Jj = this.jacobianBasis[j + 1];
-        const gx = G[r * w + j];
-        if (gx === 0) continue;
-        for (let p = 0; p < P; p++) gradient[p] += gx * Jj[r * P + p];
-      }
-    }
+    if (this.opts.metric === 'lncc') return this.evaluateLncc(valid);
+    const f = this.fixedPacked;
+    const fixedValues = this.samples.values;
+    for (let k = 0; k < valid; k++) f[k] = fixedValues[this.index[k]];
+    const metric = this.metric!;
+    const state = this.state!;
+    metric.reset(state);
+    metric.accumulate(state, f, this.values, null, 0, valid);
+    const value = metric.finalize(state);
+    metric.derivative(state, f, this.values, null, 0, valid, this.dValue);
     return value;
   }
 
-  /** lncc works on the dense fixed grid: scatter the valid samples back into grid arrays. */
   private evaluateLncc(valid: number): number {
     const size = this.opts.gridSize!;
     const total = size.reduce((a, b) => a * b, 1);
@@ -317,4 +245,142 @@ export class LinearRegistrationCost implements CostFunction {
     for (let k = 0; k < valid; k++) this.dValue[k] = this.lnccDerivative![voxels[this.index[k]]];
     return value;
   }
+}
+
+/** CostFunction (ITK v4 style: the optimiser only sees parameter vectors) for a linear transform. */
+export class LinearRegistrationCost implements CostFunction {
+  readonly transform: ParametricTransform & LinearTransform;
+  private readonly samples: SampleSet;
+  private readonly sampler: MovingSampler;
+  private readonly evaluator: SampleMetricEvaluator;
+  private readonly G: Float64Array;
+  private readonly jacobianBasis: Float64Array[];
+  private readonly movingMask: Image | null;
+  private readonly maskN: Float64Array | null;
+  /** Valid samples in the last evaluation. */
+  lastValidCount = 0;
+  evaluations = 0;
+
+  constructor(transform: ParametricTransform & LinearTransform, samples: SampleSet, sampler: MovingSampler, opts: SampledCostOptions) {
+    this.transform = transform;
+    this.samples = samples;
+    this.sampler = sampler;
+    this.evaluator = new SampleMetricEvaluator(samples, opts);
+    const d = samples.dimension;
+    const P = transform.numberOfParameters;
+    this.G = new Float64Array(d * (d + 1));
+    this.jacobianBasis = [];
+    for (let j = 0; j <= d; j++) this.jacobianBasis.push(new Float64Array(d * P));
+    this.movingMask = opts.movingMask ?? null;
+    this.maskN = opts.movingMask ? physicalToIndexMatrix(opts.movingMask) : null;
+  }
+
+  /** J(0) and J(e_j) − J(0) at the current parameters (rotation Jacobians depend on the angles). */
+  private refreshJacobianBasis(): void {
+    const d = this.samples.dimension;
+    const x = new Float64Array(d);
+    const J0 = this.jacobianBasis[0];
+    this.transform.jacobian(x, J0);
+    for (let j = 0; j < d; j++) {
+      x.fill(0);
+      x[j] = 1;
+      const Jj = this.jacobianBasis[j + 1];
+      this.transform.jacobian(x, Jj);
+      for (let k = 0; k < Jj.length; k++) Jj[k] -= J0[k];
+    }
+  }
+
+  evaluate(params: Float64Array, gradient: Float64Array): number {
+    this.evaluations++;
+    const t = this.transform;
+    t.setParameters(params);
+    const d = this.samples.dimension;
+    const e = this.evaluator;
+    const valid = sampleMovingLinear(this.sampler, t.matrix(), t.offset(), this.samples.points, this.samples.count, e.values, e.grads, e.index, this.movingMask, this.maskN);
+    this.lastValidCount = valid;
+    const value = e.evaluate(valid);
+    accumulateMoments(d, valid, e.dValue, e.grads, e.index, this.samples.points, this.G);
+    this.refreshJacobianBasis();
+    const P = t.numberOfParameters;
+    gradient.fill(0);
+    const G = this.G;
+    const w = d + 1;
+    // Σ_k v_kᵀ J(x_k) = (Σ v_k)ᵀ J(0) + Σ_j (Σ_k x_kj v_k)ᵀ (J(e_j) − J(0))
+    for (let r = 0; r < d; r++) {
+      const J0 = this.jacobianBasis[0];
+      const vsum = G[r * w + d];
+      for (let p = 0; p < P; p++) gradient[p] += vsum * J0[r * P + p];
+      for (let j = 0; j < d; j++) {
+        const Jj = this.jacobianBasis[j + 1];
+        const gx = G[r * w + j];
+        if (gx === 0) continue;
+        for (let p = 0; p < P; p++) gradient[p] += gx * Jj[r * P + p];
+      }
+    }
+    return value;
+  }
+}
+
+/** Former name of SampledCostOptions. */
+export type LinearCostOptions = SampledCostOptions;
+
+/**
+ * Samples the moving image at given moving-space points Y (n×d): values, PHYSICAL gradients, packed valid samples
+ * (as sampleMovingLinear), for transforms that are not a single matrix.
+ */
+export function sampleMovingAtPoints(
+  s: MovingSampler,
+  Y: Float64Array,
+  count: number,
+  outValues: Float64Array,
+  outGrad: Float64Array,
+  outIndex: Int32Array,
+  movingMask: Image | null,
+  movingMaskN: Float64Array | null,
+): number {
+  const d = s.dimension;
+  const N = s.N;
+  const o = s.origin;
+  const g = new Float64Array(3);
+  const plane = s.plane;
+  const nx = s.size[0];
+  const ny = s.size[1];
+  const bsp = s.kind === 'bspline';
+  let valid = 0;
+  if (d === 2) {
+    for (let i = 0; i < count; i++) {
+      const dx = Y[2 * i] - o[0];
+      const dy = Y[2 * i + 1] - o[1];
+      const x = N[0] * dx + N[1] * dy;
+      const y = N[2] * dx + N[3] * dy;
+      const v = bsp ? bspline2d(plane as Float64Array, nx, ny, x, y, g) : linear2d(plane, nx, ny, x, y, g);
+      if (v !== v) continue;
+      if (movingMask && !maskAt(movingMask, movingMaskN!, Y.subarray(2 * i, 2 * i + 2))) continue;
+      outValues[valid] = v;
+      outGrad[2 * valid] = N[0] * g[0] + N[2] * g[1];
+      outGrad[2 * valid + 1] = N[1] * g[0] + N[3] * g[1];
+      outIndex[valid] = i;
+      valid++;
+    }
+    return valid;
+  }
+  const nz = s.size[2];
+  for (let i = 0; i < count; i++) {
+    const dx = Y[3 * i] - o[0];
+    const dy = Y[3 * i + 1] - o[1];
+    const dz = Y[3 * i + 2] - o[2];
+    const x = N[0] * dx + N[1] * dy + N[2] * dz;
+    const y = N[3] * dx + N[4] * dy + N[5] * dz;
+    const z = N[6] * dx + N[7] * dy + N[8] * dz;
+    const v = bsp ? bspline3d(plane as Float64Array, nx, ny, nz, x, y, z, g) : linear3d(plane, nx, ny, nz, x, y, z, g);
+    if (v !== v) continue;
+    if (movingMask && !maskAt(movingMask, movingMaskN!, Y.subarray(3 * i, 3 * i + 3))) continue;
+    outValues[valid] = v;
+    outGrad[3 * valid] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
+    outGrad[3 * valid + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
+    outGrad[3 * valid + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
+    outIndex[valid] = i;
+    valid++;
+  }
+  return valid;
 }

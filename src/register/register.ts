@@ -9,7 +9,10 @@
  */
 import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, finiteRange, numberOfPixels, physicalCenter } from '../image/image.js';
-import { optimizerSteps, estimateScalesFromPhysicalShift, type OptimizerName, type AnyOptimizerOptions } from '../optimize/index.js';
+import { optimizerSteps, estimateScalesFromPhysicalShift, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
+import { createBSplineTransformForImage, refineBSpline, type BSplineTransform } from '../transform/bspline.js';
+import { bsplineSamplePoints } from '../transform/bspline-regularizers.js';
+import { BSplineRegistrationCost } from './bspline-cost.js';
 import { gaussianSmooth, shrinkImage, shrinkMask, scheduleFromLevels } from '../pyramid/index.js';
 import { composeLinear, createTransform, fitTransformFrom, type MatrixOffsetTransform, type LinearKind } from '../transform/linear.js';
 import { initializeCenteredTransform } from '../transform/initialize.js';
@@ -189,7 +192,9 @@ function optimizerOptions(stage: StageConfig, maxIterations: number, scales: Flo
   const options: AnyOptimizerOptions = {
     maxIterations,
     scales,
-    gradientTolerance: stage.gradientTolerance ?? 1e-7,
+    // Relative to the level's first gradient: the cost's units (intensity², nats) must not matter.
+    gradientTolerance: stage.gradientTolerance ?? 0,
+    relativeGradientTolerance: 1e-6,
     convergenceWindow: stage.convergenceWindow ?? 10,
     convergenceTolerance: stage.convergenceTolerance ?? 1e-7,
     returnBest: true,
@@ -280,8 +285,168 @@ function rotationMatrix(d: number, angles: number[]): Float64Array {
   return Float64Array.from(mul(mul(Rz, Rx), Ry));
 }
 
+interface ProgressContext {
+  stage: number;
+  stageCount: number;
+  stageConfig: StageConfig;
+  level: number;
+  levelCount: number;
+  maxIterations: number;
+}
+
+interface LevelResult {
+  parameters: Float64Array;
+  value: number;
+  iterations: number;
+  stopReason: string;
+}
+
+/** Runs one optimisation, reporting progress and yielding to the event loop now and then (aborts, UI). */
+async function optimizeLevel(
+  cost: CostFunction,
+  initial: Float64Array,
+  method: OptimizerName,
+  options: AnyOptimizerOptions,
+  where: ProgressContext,
+  opts: RegisterOptions,
+): Promise<LevelResult> {
+  if (where.maxIterations === 0) {
+    const g = new Float64Array(initial.length);
+    const value = cost.evaluate(Float64Array.from(initial), g);
+    return { parameters: Float64Array.from(initial), value, iterations: 0, stopReason: 'maximum iterations' };
+  }
+  options.signal = opts.signal;
+  const steps = optimizerSteps(method, cost, initial, options);
+  let lastYield = now();
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    opts.onProgress?.({
+      stage: where.stage,
+      stageCount: where.stageCount,
+      transform: where.stageConfig.transform,
+      metric: where.stageConfig.metric,
+      level: where.level,
+      levelCount: where.levelCount,
+      iteration: r.value.iteration,
+      maxIterations: where.maxIterations,
+      value: r.value.value,
+    });
+    if (now() - lastYield > 100) {
+      // Let timers, aborts and progress output run (the browser worker and the CLI's progress bar).
+      await yieldToEventLoop();
+      lastYield = now();
+    }
+  }
+}
+
+/** Per-level set-up shared by every stage kind: images, samples, intensity ranges, moving sampler. */
+function prepareLevel(fixed: Image, moving: Image, stage: StageConfig, level: LevelConfig, seed: number, opts: RegisterOptions, cache: Map<string, LevelImages>) {
+  const images = levelImages(fixed, moving, level, opts, cache);
+  const samples = levelSamples(images, stage, seed);
+  const movingRange = finiteRange(images.moving.data)!;
+  const fixedRange = finiteRange(samples.values);
+  if (!fixedRange || fixedRange.min === fixedRange.max) {
+    throw new CoregError(opts.fixedMask ? '--fixed-mask' : '--fixed', 'the sampled fixed intensities are constant: the similarity measure is undefined');
+  }
+  // The B-spline moving interpolator makes the cost smooth, which the many-parameter L-BFGS of a bspline stage needs.
+  const sampler = prepareMovingSampler(images.moving, stage.interpolation ?? (stage.transform === 'bspline' ? 'bspline' : 'linear'));
+  const costOptions = {
+    metric: stage.metric,
+    metricOptions: { bins: stage.bins, fixedRange, movingRange },
+    radius: stage.radius,
+    gridSize: images.fixed.size,
+    movingMask: images.movingMask,
+  };
+  return { images, samples, sampler, costOptions };
+}
+
+function levelLog(result: LevelResult, seconds: number, samples: number, images: LevelImages): LevelLog {
+  return { iterations: result.iterations, value: result.value, seconds, stopReason: result.stopReason, samples, shrink: images.shrink, smoothMm: images.smoothMm };
+}
+
+/** Default final B-spline control-point spacing: 10 mm in 3D, 16 mm in 2D (elastix's usual), ≥ 4 voxels. */
+function defaultGridSpacing(fixed: Image): number {
+  const base = fixed.dimension === 3 ? 10 : 16;
+  return Math.max(base, 4 * Math.max(...fixed.spacing));
+}
+
+/** Smallest Jacobian determinant of T(x) = x + u(x) over the control points and cell centres. */
+function minimumDeterminant(t: BSplineTransform): number {
+  const pts = bsplineSamplePoints(t);
+  const d = t.dimension;
+  let min = Infinity;
+  const p = new Float64Array(d);
+  for (let i = 0; i < pts.length / d; i++) {
+    for (let a = 0; a < d; a++) p[a] = pts[i * d + a];
+    const det = t.jacobianDeterminant(p);
+    if (det < min) min = det;
+  }
+  return min;
+}
+
+async function runBSplineStage(
+  fixed: Image,
+  moving: Image,
+  stage: StageConfig,
+  si: number,
+  config: RegistrationConfig,
+  linear: MatrixOffsetTransform,
+  opts: RegisterOptions,
+  cache: Map<string, LevelImages>,
+  seed: number,
+): Promise<{ transform: BSplineTransform; log: StageLog }> {
+  const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
+  const finalSpacing = stage.gridSpacing ?? defaultGridSpacing(fixed);
+  let bs = createBSplineTransformForImage(fixed, finalSpacing * 2 ** (levels.length - 1), '--grid-spacing');
+  const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
+  for (const [li, level] of levels.entries()) {
+    if (li > 0) bs = refineBSpline(bs, 2);
+    const tl = now();
+    const { images, samples, sampler, costOptions } = prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache);
+    const cost = new BSplineRegistrationCost(bs, linear, samples, sampler, {
+      ...costOptions,
+      bendingWeight: stage.bendingWeight ?? 0,
+      jacobianWeight: stage.jacobianWeight ?? 0,
+    });
+    const before = Float64Array.from(bs.parameters);
+    const options: AnyOptimizerOptions = {
+      maxIterations: level.iterations,
+      gradientTolerance: stage.gradientTolerance ?? 0,
+      relativeGradientTolerance: 1e-6,
+      convergenceWindow: stage.convergenceWindow ?? 10,
+      convergenceTolerance: stage.convergenceTolerance ?? 1e-6,
+      returnBest: true,
+      // One scaled unit = 1 mm of control-point motion; never move the whole grid by more than a few voxels at once.
+      maximumStepLength: 2 * Math.sqrt(bs.numberOfParameters),
+    };
+    const method: OptimizerName = stage.optimizer ?? 'lbfgs';
+    if (method === 'regular-step') options.initialStepLength = stage.learningRate ?? 1;
+    if (method === 'gradient-descent' || method === 'adam') options.learningRate = stage.learningRate ?? (method === 'adam' ? 0.05 : 1);
+    const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
+    const result = await optimizeLevel(cost, before, method, options, where, opts);
+    let stopReason = result.stopReason;
+    if (result.parameters.every(Number.isFinite)) {
+      bs.setParameters(result.parameters);
+      if (minimumDeterminant(bs) <= 0) {
+        // A folding deformation is not a registration result: keep the last good one.
+        opts.warn?.(`stage ${si + 1} (bspline) level ${li + 1}: the deformation started to fold (Jacobian determinant ≤ 0); kept the last good transform (try a larger --grid-spacing or "jacobianWeight")`);
+        bs.setParameters(before);
+        stopReason = 'folding';
+      }
+    } else {
+      opts.warn?.(`stage ${si + 1} (bspline) level ${li + 1}: the optimiser diverged; keeping the last good transform`);
+      bs.setParameters(before);
+    }
+    log.levels.push(levelLog({ ...result, stopReason }, (now() - tl) / 1000, cost.lastValidCount, images));
+  }
+  return { transform: bs, log };
+}
+
 /**
  * Registers `moving` to `fixed`. Resolves with the transform chain (fixed → moving) and a per-stage, per-level log.
+ * Linear stages each start from the previous result; a `bspline` stage adds a free-form deformation in fixed
+ * space before the linear part: T(x) = A(x + u(x)), the chain [bspline, linear].
  * Cancel with `options.signal` (rejects with an Error named 'AbortError').
  */
 export async function register(fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions = {}): Promise<RegistrationResult> {
@@ -292,32 +457,30 @@ export async function register(fixed: Image, moving: Image, config: Registration
   const cache = new Map<string, LevelImages>();
   const stages: StageLog[] = [];
   let current: MatrixOffsetTransform | null = null;
+  let deformation: BSplineTransform | null = null;
 
   for (const [si, stage] of config.stages.entries()) {
-    if (!LINEAR_KINDS.includes(stage.transform)) {
-      throw new CoregError('--transform', `"${stage.transform}" stages are not available in this version of coreg (linear stages only: ${LINEAR_KINDS.join(', ')})`);
+    if (stage.transform === 'bspline') {
+      if (deformation) throw new CoregError('--transform', 'only one bspline stage is supported');
+      const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts);
+      const { transform, log } = await runBSplineStage(fixed, moving, stage, si, config, linear, opts, cache, seed);
+      deformation = transform;
+      current = linear;
+      stages.push(log);
+      continue;
     }
+    if (!LINEAR_KINDS.includes(stage.transform)) {
+      throw new CoregError('--transform', `"${stage.transform}" stages are not available in this version of coreg (use ${[...LINEAR_KINDS, 'bspline'].join(', ')})`);
+    }
+    if (deformation) throw new CoregError('--transform', 'linear stages must come before the non-rigid stage (e.g. rigid,affine,bspline)');
     const kind = stage.transform as LinearKind;
     const t: MatrixOffsetTransform = current ? fitTransformFrom(kind, current, current.getCenter()) : initialTransform(kind, fixed, moving, config, opts);
     const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
     const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
     for (const [li, level] of levels.entries()) {
       const tl = now();
-      const images = levelImages(fixed, moving, level, opts, cache);
-      const samples = levelSamples(images, stage, seed + 7919 * li + 104729 * si);
-      const movingRange = finiteRange(images.moving.data)!;
-      const fixedRange = finiteRange(samples.values);
-      if (!fixedRange || fixedRange.min === fixedRange.max) {
-        throw new CoregError(opts.fixedMask ? '--fixed-mask' : '--fixed', 'the sampled fixed intensities are constant: the similarity measure is undefined');
-      }
-      const sampler = prepareMovingSampler(images.moving, stage.interpolation ?? 'linear');
-      const cost = new LinearRegistrationCost(t, samples, sampler, {
-        metric: stage.metric,
-        metricOptions: { bins: stage.bins, fixedRange, movingRange },
-        radius: stage.radius,
-        gridSize: images.fixed.size,
-        movingMask: images.movingMask,
-      });
+      const { images, samples, sampler, costOptions } = prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache);
+      const cost = new LinearRegistrationCost(t, samples, sampler, costOptions);
       if (si === 0 && li === 0 && config.rotationSearch && kind !== 'translation') searchRotations(cost, t);
       // Parameter scales from physical shifts of (a subset of) the sample points.
       const stride = Math.max(1, Math.floor(samples.count / 2000));
@@ -326,39 +489,8 @@ export async function register(fixed: Image, moving: Image, config: Registration
       for (let i = 0; i < samples.count; i += stride) for (let a = 0; a < samples.dimension; a++) sub[m++] = samples.points[i * samples.dimension + a];
       const scales = estimateScalesFromPhysicalShift(t, sub.subarray(0, m));
       const { method, options } = optimizerOptions(stage, level.iterations, scales);
-      options.signal = opts.signal;
-      let result;
-      if (level.iterations === 0) {
-        const g = new Float64Array(t.numberOfParameters);
-        const value = cost.evaluate(Float64Array.from(t.parameters), g);
-        result = { parameters: Float64Array.from(t.parameters), value, iterations: 0, stopReason: 'maximum iterations' };
-      } else {
-        const steps = optimizerSteps(method, cost, Float64Array.from(t.parameters), options);
-        let lastYield = now();
-        for (;;) {
-          const r = steps.next();
-          if (r.done) {
-            result = r.value;
-            break;
-          }
-          opts.onProgress?.({
-            stage: si,
-            stageCount: config.stages.length,
-            transform: stage.transform,
-            metric: stage.metric,
-            level: li,
-            levelCount: levels.length,
-            iteration: r.value.iteration,
-            maxIterations: level.iterations,
-            value: r.value.value,
-          });
-          if (now() - lastYield > 100) {
-            // Let timers, aborts and progress output run (the browser worker and the CLI's progress bar).
-            await yieldToEventLoop();
-            lastYield = now();
-          }
-        }
-      }
+      const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
+      const result = await optimizeLevel(cost, Float64Array.from(t.parameters), method, options, where, opts);
       if (!result.parameters.every(Number.isFinite)) {
         opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the optimiser diverged; keeping the last good transform`);
       } else {
@@ -367,18 +499,11 @@ export async function register(fixed: Image, moving: Image, config: Registration
       if (result.stopReason === 'non-finite value') {
         opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the metric became undefined; kept the last good transform`);
       }
-      log.levels.push({
-        iterations: result.iterations,
-        value: result.value,
-        seconds: (now() - tl) / 1000,
-        stopReason: result.stopReason,
-        samples: cost.lastValidCount,
-        shrink: images.shrink,
-        smoothMm: images.smoothMm,
-      });
+      log.levels.push(levelLog(result, (now() - tl) / 1000, cost.lastValidCount, images));
     }
     stages.push(log);
     current = t;
   }
-  return { transforms: [current!], stages, seconds: (now() - t0) / 1000 };
+  const transforms: Transform[] = deformation ? [deformation, current!] : [current!];
+  return { transforms, stages, seconds: (now() - t0) / 1000 };
 }
