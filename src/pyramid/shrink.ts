@@ -133,7 +133,10 @@ export function shrinkMask(mask: Image, factors: readonly number[]): Image {
   const f = [1, 1, 1];
   const m = [1, 1, 1];
   const first = [0, 0, 0];
+  // Factors padded to 3 axes (a 2D mask has no z factor).
+  const step = [1, 1, 1];
   for (let a = 0; a < d; a++) {
+    step[a] = factors[a];
     n[a] = mask.size[a];
     m[a] = geometry.size[a];
     // Whole blocks of f input pixels centred on the output pixel (rounded down when the margin is odd).
@@ -147,11 +150,11 @@ export function shrinkMask(mask: Image, factors: readonly number[]): Image {
   const sliceSize = n[0] * n[1];
   let o = 0;
   for (let k = 0; k < m[2]; k++) {
-    const z0 = first[2] + k * factors[2];
+    const z0 = first[2] + k * step[2];
     for (let j = 0; j < m[1]; j++) {
-      const y0 = first[1] + j * factors[1];
+      const y0 = first[1] + j * step[1];
       for (let i = 0; i < m[0]; i++) {
-        const x0 = first[0] + i * factors[0];
+        const x0 = first[0] + i * step[0];
         let b = 0;
         for (let z = z0; z < z0 + f[2]; z++) {
           for (let y = y0; y < y0 + f[1]; y++) {

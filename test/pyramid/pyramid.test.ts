@@ -149,6 +149,10 @@ test('shrinkMask votes by majority, never blends labels and keeps the pixel type
   const background = createImage([4, 4], 'uint8');
   background.data[0] = 1;
   assert.deepEqual(Array.from(shrinkMask(background, [2, 2]).data), [0, 0, 0, 0]);
+  // 2D masks vote too (a missing z factor once left every block empty).
+  const square = createImage([4, 4], 'uint8');
+  for (const v of [0, 1, 4, 5, 10, 11, 14]) square.data[v] = 255;
+  assert.deepEqual(Array.from(shrinkMask(square, [2, 2]).data), [255, 0, 0, 255]);
 });
 
 test('default schedule: factors 2^(L−1−l) that respect small axes, σ = f/2 voxels, none at full resolution', () => {
