@@ -657,15 +657,85 @@ export function jointFusionWeights(diffs: Float64Array, N: number, P: number, be
   for (let i = 0; i < N; i++) out[i] /= sum;
 }
 
-/** Offsets of a cube of radius r (z radius 0 in 2D), centre first so that ties keep the unshifted position. */
-function cubeOffsets(r: number, rz: number): { dx: Int32Array; dy: Int32Array; dz: Int32Array } {
+interface Offsets {
+  dx: Int32Array;
+  dy: Int32Array;
+  dz: Int32Array;
+  /** dx + nx·dy + nx·ny·dz. */
+  linear: Int32Array;
+}
+
+/**
+ * Offsets of a cube of radius r (z radius rz), centre first so that ties keep the unshifted position (search),
+ * with their linear offsets in an nx × ny grid.
+ */
+function cubeOffsets(r: number, rz: number, nx: number, ny: number): Offsets {
   const list: number[][] = [[0, 0, 0]];
   for (let z = -rz; z <= rz; z++) for (let y = -r; y <= r; y++) for (let x = -r; x <= r; x++) if (x !== 0 || y !== 0 || z !== 0) list.push([x, y, z]);
   return {
     dx: Int32Array.from(list, (o) => o[0]),
     dy: Int32Array.from(list, (o) => o[1]),
     dz: Int32Array.from(list, (o) => o[2]),
+    linear: Int32Array.from(list, (o) => o[0] + nx * o[1] + nx * ny * o[2]),
   };
+}
+
+/**
+ * Squared distance between the (normalised, when asked) patch of `img` at (x, y, z) and the prepared target patch
+ * `tp` (Σ tp² = tSumSq), in one pass without storing the candidate: with tp of zero mean,
+ * Σ(â − tp)² = Σâ² + Σtp² − 2·Σ a·tp / σa, where Σâ² is P (0 for a flat patch, which normalises to zeros).
+ */
+function patchDistance(
+  img: Float32Array,
+  nx: number,
+  ny: number,
+  nz: number,
+  x: number,
+  y: number,
+  z: number,
+  patch: Offsets,
+  interior: boolean,
+  tp: Float64Array,
+  tSumSq: number,
+  normalize: boolean,
+): number {
+  const P = tp.length;
+  let sa = 0;
+  let saa = 0;
+  let sat = 0;
+  if (interior) {
+    const lin = patch.linear;
+    const c = x + nx * (y + ny * z);
+    for (let k = 0; k < P; k++) {
+      const a = img[c + lin[k]];
+      sa += a;
+      saa += a * a;
+      sat += a * tp[k];
+    }
+  } else {
+    const nxy = nx * ny;
+    for (let k = 0; k < P; k++) {
+      let xx = x + patch.dx[k];
+      let yy = y + patch.dy[k];
+      let zz = z + patch.dz[k];
+      if (xx < 0) xx = 0;
+      else if (xx >= nx) xx = nx - 1;
+      if (yy < 0) yy = 0;
+      else if (yy >= ny) yy = ny - 1;
+      if (zz < 0) zz = 0;
+      else if (zz >= nz) zz = nz - 1;
+      const a = img[xx + nx * yy + nxy * zz];
+      sa += a;
+      saa += a * a;
+      sat += a * tp[k];
+    }
+  }
+  if (!normalize) return saa - 2 * sat + tSumSq;
+  const mean = sa / P;
+  const sd = Math.sqrt(Math.max(0, saa / P - mean * mean));
+  // Same flatness test as gatherPatch.
+  if (!(sd > 1e-6 * (Math.abs(mean) + 1))) return tSumSq;
+  return P + tSumSq - (2 * sat) / sd;
 }
 
 /**
@@ -744,8 +814,9 @@ export function jointLabelFusion(
   const L = values.length;
   const probs = allocateProbabilities(L, n, options.probabilities);
 
-  const patch = cubeOffsets(pr, nz > 1 ? pr : 0);
-  const search = cubeOffsets(sr, nz > 1 ? sr : 0);
+  const prz = nz > 1 ? pr : 0;
+  const patch = cubeOffsets(pr, prz, nx, ny);
+  const search = cubeOffsets(sr, nz > 1 ? sr : 0, nx, ny);
   const P = patch.dx.length;
   const S = search.dx.length;
   const targetPatch = new Float64Array(P);
@@ -771,29 +842,31 @@ export function jointLabelFusion(
           continue;
         }
         gatherPatch(target, nx, ny, nz, x, y, z, patch.dx, patch.dy, patch.dz, targetPatch, 0, normalize);
+        let targetSumSq = 0;
+        for (let k = 0; k < P; k++) targetSumSq += targetPatch[k] * targetPatch[k];
         for (let i = 0; i < N; i++) {
           const img = images[i];
-          let bestSsd = Infinity;
-          let bestAt = v;
+          let bestCost = Infinity;
+          let bestS = 0;
           for (let s = 0; s < S; s++) {
             const xs = x + search.dx[s];
             const ys = y + search.dy[s];
             const zs = z + search.dz[s];
             if (xs < 0 || xs >= nx || ys < 0 || ys >= ny || zs < 0 || zs >= nz) continue;
-            gatherPatch(img, nx, ny, nz, xs, ys, zs, patch.dx, patch.dy, patch.dz, candidate, 0, normalize);
-            let ssd = 0;
-            for (let k = 0; k < P && ssd < bestSsd; k++) {
-              const d = candidate[k] - targetPatch[k];
-              ssd += d * d;
-            }
-            if (ssd < bestSsd) {
-              bestSsd = ssd;
-              bestAt = xs + nx * ys + nxy * zs;
-              const row = i * P;
-              for (let k = 0; k < P; k++) diffs[row + k] = Math.abs(candidate[k] - targetPatch[k]);
+            const interior = xs >= pr && xs < nx - pr && ys >= pr && ys < ny - pr && zs >= prz && zs < nz - prz;
+            const cost = patchDistance(img, nx, ny, nz, xs, ys, zs, patch, interior, targetPatch, targetSumSq, normalize);
+            if (cost < bestCost) {
+              bestCost = cost;
+              bestS = s;
             }
           }
-          voted[i] = index[i][bestAt];
+          const xs = x + search.dx[bestS];
+          const ys = y + search.dy[bestS];
+          const zs = z + search.dz[bestS];
+          gatherPatch(img, nx, ny, nz, xs, ys, zs, patch.dx, patch.dy, patch.dz, candidate, 0, normalize);
+          const row = i * P;
+          for (let k = 0; k < P; k++) diffs[row + k] = Math.abs(candidate[k] - targetPatch[k]);
+          voted[i] = index[i][xs + nx * ys + nxy * zs];
         }
         jointFusionWeights(diffs, N, P, beta, alpha, weights, scratch);
         let nt = 0;

@@ -283,6 +283,8 @@ test('joint label fusion with local search corrects atlases misregistered by one
   const withSearch = jointLabelFusion(votes, images, target, [nx, ny], { patchRadius: 1, searchRadius: 1 });
   assert.ok(errorRate(noSearch.labels, truth) > 0, 'without search the misregistered boundary is wrong somewhere');
   assert.equal(errorRate(withSearch.labels, truth), 0);
+  const rawSearch = jointLabelFusion(votes, images, target, [nx, ny], { patchRadius: 2, searchRadius: 2, normalize: false });
+  assert.equal(errorRate(rawSearch.labels, truth), 0, 'raw-intensity patches find the same matches');
   // 3D: the same along z.
   const n3 = n * 3;
   const rep = <T extends Float32Array | Int32Array>(a: T): T => {
