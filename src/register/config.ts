@@ -45,6 +45,10 @@ export interface StageConfig {
   radius?: number;
   /** Final B-spline control-point spacing in mm (bspline stages; default 10 mm in 3D, 16 mm in 2D). */
   gridSpacing?: number;
+  /** syn: σ in voxels of the Gaussian applied to each update field (default 3). */
+  gradientSigma?: number;
+  /** syn: σ in voxels of the Gaussian applied to the total fields (default 0). */
+  totalSigma?: number;
   /** bspline: weight of the bending energy added to the cost (default 0). */
   bendingWeight?: number;
   /** bspline: weight of the penalty on Jacobian determinants below 0.1 (default 0; folding is always refused). */

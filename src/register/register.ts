@@ -13,6 +13,8 @@ import { optimizerSteps, estimateScalesFromPhysicalShift, type OptimizerName, ty
 import { createBSplineTransformForImage, refineBSpline, type BSplineTransform } from '../transform/bspline.js';
 import { bsplineSamplePoints } from '../transform/bspline-regularizers.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
+import { synRegister } from './syn.js';
+import { DisplacementFieldTransform } from '../transform/displacement-field.js';
 import { gaussianSmooth, shrinkImage, shrinkMask, scheduleFromLevels } from '../pyramid/index.js';
 import { composeLinear, createTransform, fitTransformFrom, type MatrixOffsetTransform, type LinearKind } from '../transform/linear.js';
 import { initializeCenteredTransform } from '../transform/initialize.js';
@@ -72,6 +74,11 @@ export interface StageLog {
 export interface RegistrationResult {
   /** The chain, in the order it applies to a fixed-space point: T(x) = Tn(…T1(x)). */
   transforms: Transform[];
+  /**
+   * For a syn stage: the inverse of the chain's dense field (on the fixed grid), so that moving → fixed is
+   * [linear⁻¹, inverseField]. Undefined otherwise.
+   */
+  inverseField?: Image;
   stages: StageLog[];
   seconds: number;
 }
@@ -443,6 +450,71 @@ async function runBSplineStage(
   return { transform: bs, log };
 }
 
+/** Symmetric diffeomorphic (SyN) stage after the linear part: chain [field, linear], T(x) = A(x + u(x)). */
+async function runSynStage(
+  fixed: Image,
+  moving: Image,
+  stage: StageConfig,
+  si: number,
+  config: RegistrationConfig,
+  linear: MatrixOffsetTransform,
+  opts: RegisterOptions,
+): Promise<{ transform: Transform; inverse: Image; log: StageLog }> {
+  if (stage.metric !== 'mse' && stage.metric !== 'lncc' && stage.metric !== 'mi') {
+    throw new CoregError('--metric', `a syn stage takes mse, lncc or mi, not ${stage.metric}`, 2);
+  }
+  if (opts.fixedMask || opts.movingMask) opts.warn?.('masks are not used by the syn stage');
+  const levels = stage.levels;
+  const result = await synRegister(
+    fixed,
+    moving,
+    {
+      metric: stage.metric,
+      radius: stage.radius,
+      bins: stage.bins,
+      shrink: levels?.map((l) => l.shrink),
+      smooth: levels?.map((l) => l.smooth),
+      iterations: levels?.map((l) => l.iterations),
+      gradientSigma: stage.gradientSigma,
+      totalSigma: stage.totalSigma,
+      stepSize: stage.learningRate,
+      convergenceWindow: stage.convergenceWindow,
+      convergenceThreshold: stage.convergenceTolerance,
+    },
+    {
+      initial: linear,
+      signal: opts.signal,
+      warn: opts.warn,
+      onProgress: (e) =>
+        opts.onProgress?.({
+          stage: si,
+          stageCount: config.stages.length,
+          transform: 'syn',
+          metric: stage.metric,
+          level: e.level,
+          levelCount: e.levelCount,
+          iteration: e.iteration,
+          maxIterations: e.maxIterations,
+          value: e.value,
+        }),
+    },
+  );
+  const log: StageLog = {
+    transform: 'syn',
+    metric: stage.metric,
+    levels: result.levels.map((l) => ({
+      iterations: l.iterations,
+      value: l.value,
+      seconds: l.seconds,
+      stopReason: l.stopReason,
+      samples: l.size.reduce((a, b) => a * b, 1),
+      shrink: l.shrink,
+      smoothMm: l.smoothMm,
+    })),
+  };
+  return { transform: new DisplacementFieldTransform(result.forward, 'warp.nii.gz'), inverse: result.inverse, log };
+}
+
 /**
  * Registers `moving` to `fixed`. Resolves with the transform chain (fixed → moving) and a per-stage, per-level log.
  * Linear stages each start from the previous result; a `bspline` stage adds a free-form deformation in fixed
@@ -457,11 +529,22 @@ export async function register(fixed: Image, moving: Image, config: Registration
   const cache = new Map<string, LevelImages>();
   const stages: StageLog[] = [];
   let current: MatrixOffsetTransform | null = null;
-  let deformation: BSplineTransform | null = null;
+  let deformation: Transform | null = null;
+  let inverseField: Image | undefined;
 
   for (const [si, stage] of config.stages.entries()) {
+    if (stage.transform === 'syn') {
+      if (deformation) throw new CoregError('--transform', 'only one non-rigid stage (bspline or syn) is supported');
+      const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts);
+      const { transform, inverse, log } = await runSynStage(fixed, moving, stage, si, config, linear, opts);
+      deformation = transform;
+      inverseField = inverse;
+      current = linear;
+      stages.push(log);
+      continue;
+    }
     if (stage.transform === 'bspline') {
-      if (deformation) throw new CoregError('--transform', 'only one bspline stage is supported');
+      if (deformation) throw new CoregError('--transform', 'only one non-rigid stage (bspline or syn) is supported');
       const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts);
       const { transform, log } = await runBSplineStage(fixed, moving, stage, si, config, linear, opts, cache, seed);
       deformation = transform;
@@ -505,5 +588,5 @@ export async function register(fixed: Image, moving: Image, config: Registration
     current = t;
   }
   const transforms: Transform[] = deformation ? [deformation, current!] : [current!];
-  return { transforms, stages, seconds: (now() - t0) / 1000 };
+  return { transforms, inverseField, stages, seconds: (now() - t0) / 1000 };
 }

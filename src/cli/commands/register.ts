@@ -9,6 +9,8 @@ import type { Image } from '../../image/image.js';
 import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
 import { resample } from '../../resample/resample.js';
 import { formatItkTransformFile } from '../../transform/itk-tfm.js';
+import { DisplacementFieldTransform } from '../../transform/displacement-field.js';
+import { isLinear } from '../../transform/transform.js';
 import { loadTransformChain } from '../../transform/chain-io.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import {
@@ -176,18 +178,28 @@ export interface RegisterOutputs {
   result: string;
 }
 
-/** Writes DIR/transform.tfm (or one file per chain element), DIR/warped.nii.gz and DIR/result.json. */
+/**
+ * Writes the chain: DIR/transform.tfm when it is all linear; otherwise one file per element (B-spline .tfm,
+ * displacement field NIfTI, the linear part as its own .tfm), listed in result.json in the order they apply.
+ * A syn stage also writes DIR/inverse-warp.nii.gz (moving → fixed after the linear part's inverse).
+ */
 export function writeRegistrationOutputs(dir: string, fixed: Image, moving: Image, result: RegistrationResult, extra: Record<string, unknown>): object {
   const files: string[] = [];
-  if (result.transforms.length === 1) {
+  if (result.transforms.every(isLinear)) {
     writeFileAtomic(join(dir, 'transform.tfm'), formatItkTransformFile(result.transforms));
     files.push('transform.tfm');
   } else {
-    result.transforms.forEach((t, i) => {
-      const name = `transform${i + 1}.tfm`;
-      writeFileAtomic(join(dir, name), formatItkTransformFile([t]));
-      files.push(name);
-    });
+    for (const t of result.transforms) {
+      if (t instanceof DisplacementFieldTransform) {
+        writeImageFile(join(dir, 'warp.nii.gz'), t.field);
+        files.push('warp.nii.gz');
+      } else {
+        const name = t.kind === 'bspline' ? 'bspline.tfm' : `${t.kind}.tfm`;
+        writeFileAtomic(join(dir, name), formatItkTransformFile([t]));
+        files.push(name);
+      }
+    }
+    if (result.inverseField) writeImageFile(join(dir, 'inverse-warp.nii.gz'), result.inverseField);
   }
   const warped = resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' });
   writeImageFile(join(dir, 'warped.nii.gz'), warped);
@@ -226,14 +238,14 @@ export function registerCommand(): Command {
     .requiredOption('--fixed <F>', 'fixed (reference) image')
     .requiredOption('--moving <M>', 'moving image (resampled onto the fixed grid)')
     .requiredOption('--out <DIR>', 'output folder (created if missing)')
-    .option('--transform <STAGES>', 'comma list run in order: translation,rigid,similarity,affine (default rigid,affine)')
+    .option('--transform <STAGES>', 'comma list run in order: translation,rigid,similarity,affine,bspline,syn (default rigid,affine)')
     .option('--metric <M>', 'mse|ncc|lncc|mi|nmi|sad|nssd|jointEntropy, one for all stages or one per stage (default mi)')
     .option('--initial <T>', 'start from a transform (.tfm file or a register output folder), like elastix -t0 / ANTs -r')
     .option('--initializer <MODE>', 'without --initial: none|geometry|moments|principal-axes (default moments: centres of mass)')
     .option('--iterations <LIST>', 'iterations per level, e.g. 200x100x50 (all stages)')
     .option('--shrink <LIST>', 'shrink factors per level, e.g. 4x2x1')
     .option('--smooth <LIST>', 'Gaussian sigmas per level in voxels, e.g. 2x1x0')
-    .option('--grid-spacing <MM>', 'B-spline control-point spacing in mm (bspline stages)')
+    .option('--grid-spacing <MM>', 'final B-spline control-point spacing in mm (bspline stages; default 10 in 3D, 16 in 2D)')
     .option('--fixed-mask <FM>', 'only fixed voxels where this mask is > 0 are compared')
     .option('--moving-mask <MM>', 'only moving points where this mask is > 0 are compared')
     .option('--optimizer <NAME>', 'lbfgs (default), regular-step, gradient-descent or adam')
@@ -252,7 +264,7 @@ export function registerCommand(): Command {
         const out = resolve(opts.out);
         if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
         const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config].filter((x): x is string => Boolean(x));
-        for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json']) assertNotInput(join(out, name), inputs, join(opts.out, name));
+        for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json', 'warp.nii.gz', 'inverse-warp.nii.gz']) assertNotInput(join(out, name), inputs, join(opts.out, name));
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
         const config = buildConfig(opts, fixed.size);
