@@ -27,9 +27,9 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly samples: SampleSet;
   private readonly sampler: MovingSampler;
   private readonly evaluator: SampleMetricEvaluator;
-  private readonly support: number;
-  private readonly counts: Uint8Array;
-  private readonly indices: Int32Array;
+  /** Per sample: linear index of the first supporting control point, or −1 outside the B-spline domain. */
+  private readonly bases: Int32Array;
+  /** Per sample: 4 cubic weights per axis (separable), 4·d numbers. */
   private readonly weights: Float32Array;
   private readonly Y: Float64Array;
   private readonly regGrad: Float64Array;
@@ -49,22 +49,17 @@ export class BSplineRegistrationCost implements CostFunction {
     this.evaluator = new SampleMetricEvaluator(samples, opts);
     const d = samples.dimension;
     const n = samples.count;
-    const S = d === 2 ? 16 : 64;
-    this.support = S;
-    this.counts = new Uint8Array(n);
-    this.indices = new Int32Array(n * S);
-    this.weights = new Float32Array(n * S);
-    const w = new Float64Array(S);
-    const idx = new Int32Array(S);
+    // Separable supports (a base index and 4 weights per axis) take 13 numbers per 3D sample instead of 128.
+    const W = 4 * d;
+    this.bases = new Int32Array(n);
+    this.weights = new Float32Array(n * W);
+    const w = new Float64Array(W);
     const p = new Float64Array(d);
     for (let i = 0; i < n; i++) {
       for (let a = 0; a < d; a++) p[a] = samples.points[i * d + a];
-      const c = bspline.sparseJacobian(p, w, idx);
-      this.counts[i] = c;
-      for (let j = 0; j < c; j++) {
-        this.indices[i * S + j] = idx[j];
-        this.weights[i * S + j] = w[j];
-      }
+      const base = bspline.separableSupport(p, w);
+      this.bases[i] = base;
+      if (base >= 0) for (let k = 0; k < W; k++) this.weights[i * W + k] = w[k];
     }
     this.Y = new Float64Array(n * d);
     this.regGrad = new Float64Array(bspline.numberOfParameters);
@@ -80,39 +75,63 @@ export class BSplineRegistrationCost implements CostFunction {
     const nC = bs.numberOfControlPoints;
     const d = this.samples.dimension;
     const n = this.samples.count;
-    const S = this.support;
     const A = this.A;
     const t = this.t;
     const X = this.samples.points;
     const Y = this.Y;
-    const counts = this.counts;
-    const indices = this.indices;
-    const weights = this.weights;
+    const bases = this.bases;
+    const W = this.weights;
+    const [nx, nxy] = bs.gridStrides;
     // Y_i = A (x_i + u(x_i)) + t
-    for (let i = 0; i < n; i++) {
-      let ux = 0;
-      let uy = 0;
-      let uz = 0;
-      const base = i * S;
-      const m = counts[i];
-      if (d === 2) {
-        for (let j = 0; j < m; j++) {
-          const k = indices[base + j];
-          const wj = weights[base + j];
-          ux += wj * c[k];
-          uy += wj * c[nC + k];
+    if (d === 2) {
+      for (let i = 0; i < n; i++) {
+        let ux = 0;
+        let uy = 0;
+        const base = bases[i];
+        if (base >= 0) {
+          const o = 8 * i;
+          for (let ky = 0; ky < 4; ky++) {
+            const wy = W[o + 4 + ky];
+            const row = base + ky * nx;
+            const w0 = wy * W[o];
+            const w1 = wy * W[o + 1];
+            const w2 = wy * W[o + 2];
+            const w3 = wy * W[o + 3];
+            ux += w0 * c[row] + w1 * c[row + 1] + w2 * c[row + 2] + w3 * c[row + 3];
+            const r = row + nC;
+            uy += w0 * c[r] + w1 * c[r + 1] + w2 * c[r + 2] + w3 * c[r + 3];
+          }
         }
         const x = X[2 * i] + ux;
         const y = X[2 * i + 1] + uy;
         Y[2 * i] = A[0] * x + A[1] * y + t[0];
         Y[2 * i + 1] = A[2] * x + A[3] * y + t[1];
-      } else {
-        for (let j = 0; j < m; j++) {
-          const k = indices[base + j];
-          const wj = weights[base + j];
-          ux += wj * c[k];
-          uy += wj * c[nC + k];
-          uz += wj * c[2 * nC + k];
+      }
+    } else {
+      const nC2 = 2 * nC;
+      for (let i = 0; i < n; i++) {
+        let ux = 0;
+        let uy = 0;
+        let uz = 0;
+        const base = bases[i];
+        if (base >= 0) {
+          const o = 12 * i;
+          for (let kz = 0; kz < 4; kz++) {
+            const wz = W[o + 8 + kz];
+            for (let ky = 0; ky < 4; ky++) {
+              const wyz = wz * W[o + 4 + ky];
+              const row = base + kz * nxy + ky * nx;
+              const w0 = wyz * W[o];
+              const w1 = wyz * W[o + 1];
+              const w2 = wyz * W[o + 2];
+              const w3 = wyz * W[o + 3];
+              ux += w0 * c[row] + w1 * c[row + 1] + w2 * c[row + 2] + w3 * c[row + 3];
+              const r1 = row + nC;
+              uy += w0 * c[r1] + w1 * c[r1 + 1] + w2 * c[r1 + 2] + w3 * c[r1 + 3];
+              const r2 = row + nC2;
+              uz += w0 * c[r2] + w1 * c[r2 + 1] + w2 * c[r2 + 2] + w3 * c[r2 + 3];
+            }
+          }
         }
         const x = X[3 * i] + ux;
         const y = X[3 * i + 1] + uy;
@@ -133,20 +152,23 @@ export class BSplineRegistrationCost implements CostFunction {
       const s = dv[k];
       if (s === 0) continue;
       const i = e.index[k];
-      const m = counts[i];
-      if (m === 0) continue;
-      const base = i * S;
+      const base = bases[i];
+      if (base < 0) continue;
       if (d === 2) {
         const gx = s * G[2 * k];
         const gy = s * G[2 * k + 1];
-        // v = Aᵀ (s g)
+        // v = Aᵀ (s g), spread over the support with the sample's weights
         const vx = A[0] * gx + A[2] * gy;
         const vy = A[1] * gx + A[3] * gy;
-        for (let j = 0; j < m; j++) {
-          const kk = indices[base + j];
-          const wj = weights[base + j];
-          gradient[kk] += wj * vx;
-          gradient[nC + kk] += wj * vy;
+        const o = 8 * i;
+        for (let ky = 0; ky < 4; ky++) {
+          const wy = W[o + 4 + ky];
+          const row = base + ky * nx;
+          for (let kx = 0; kx < 4; kx++) {
+            const wj = wy * W[o + kx];
+            gradient[row + kx] += wj * vx;
+            gradient[nC + row + kx] += wj * vy;
+          }
         }
       } else {
         const gx = s * G[3 * k];
@@ -155,12 +177,19 @@ export class BSplineRegistrationCost implements CostFunction {
         const vx = A[0] * gx + A[3] * gy + A[6] * gz;
         const vy = A[1] * gx + A[4] * gy + A[7] * gz;
         const vz = A[2] * gx + A[5] * gy + A[8] * gz;
-        for (let j = 0; j < m; j++) {
-          const kk = indices[base + j];
-          const wj = weights[base + j];
-          gradient[kk] += wj * vx;
-          gradient[nC + kk] += wj * vy;
-          gradient[2 * nC + kk] += wj * vz;
+        const o = 12 * i;
+        for (let kz = 0; kz < 4; kz++) {
+          const wz = W[o + 8 + kz];
+          for (let ky = 0; ky < 4; ky++) {
+            const wyz = wz * W[o + 4 + ky];
+            const row = base + kz * nxy + ky * nx;
+            for (let kx = 0; kx < 4; kx++) {
+              const wj = wyz * W[o + kx];
+              gradient[row + kx] += wj * vx;
+              gradient[nC + row + kx] += wj * vy;
+              gradient[2 * nC + row + kx] += wj * vz;
+            }
+          }
         }
       }
     }

@@ -35,6 +35,8 @@ export interface StageConfig {
   sampling?: SamplingStrategy;
   /** Fraction of fixed voxels sampled for 'regular' and 'random' (0, 1]. */
   samplingPercentage?: number;
+  /** Number of samples per level for 'random'/'regular' when no percentage is given (3D default 150 000). */
+  samples?: number;
   /** Jitter samples inside their voxels (default: on for the histogram metrics mi, nmi, jointEntropy). */
   jitter?: boolean;
   /** Moving-image interpolation inside the metric. */

@@ -160,8 +160,9 @@ function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: Regi
 function levelSamples(images: LevelImages, stage: StageConfig, seed: number): SampleSet {
   const n = numberOfPixels(images.fixed);
   const d = images.fixed.dimension;
-  let strategy = stage.sampling ?? (d === 2 || n <= DEFAULT_MAX_SAMPLES_3D ? 'all' : 'random');
-  let percentage = stage.samplingPercentage ?? (strategy === 'all' ? 1 : Math.min(1, DEFAULT_MAX_SAMPLES_3D / n));
+  const wanted = stage.samples ?? DEFAULT_MAX_SAMPLES_3D;
+  let strategy = stage.sampling ?? (d === 2 || n <= wanted ? 'all' : 'random');
+  let percentage = stage.samplingPercentage ?? (strategy === 'all' ? 1 : Math.min(1, wanted / n));
   if (stage.metric === 'lncc') {
     // lncc compares windows on the dense fixed grid.
     strategy = 'all';

@@ -357,6 +357,23 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
   }
 
   /**
+   * The separable support of p: per-axis cubic weights (4 per axis, axis-major, into weightsOut of length 4·d) and
+   * the linear index of the first supporting control point (x fastest). Returns −1 outside the domain. The 4^d
+   * supporting points are base + kx + nx·(ky + ny·kz) with weight wx[kx]·wy[ky]·wz[kz].
+   */
+  separableSupport(p: ArrayLike<number>, weightsOut: Float64Array | Float32Array): number {
+    if (!this.locate(p, 0)) return -1;
+    const d = this.dimension;
+    for (let k = 0; k < 4 * d; k++) weightsOut[k] = this.w[k];
+    return this.start[0] + this.nx * (this.start[1] + (d === 3 ? this.ny * this.start[2] : 0));
+  }
+
+  /** Control points per grid row and per grid slice (for walking a separable support). */
+  get gridStrides(): [number, number] {
+    return [this.nx, this.nx * this.ny];
+  }
+
+  /**
    * ∂T/∂parameters at p in sparse form: the 4^d supporting control points' linear indices and weights. The
    * jacobian row of axis a holds weightsOut[n] at column a·numberOfControlPoints + indicesOut[n]. Returns the
    * count (4^d), or 0 outside the domain (where the jacobian is zero).
