@@ -26,6 +26,9 @@ import {
 } from '../../register/config.js';
 import { register, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
+import { readPointFile } from './points.js';
+import { fitLinearLandmarks } from '../../landmarks/fit.js';
+import type { Transform } from '../../transform/transform.js';
 
 interface RegisterCliOptions {
   fixed: string;
@@ -41,6 +44,8 @@ interface RegisterCliOptions {
   gridSpacing?: string;
   fixedMask?: string;
   movingMask?: string;
+  fixedPoints?: string;
+  movingPoints?: string;
   config?: string;
   threads?: number;
   seed?: number;
@@ -131,6 +136,19 @@ function levelsFromOptions(opts: RegisterCliOptions, kind: StageConfig['transfor
     });
   }
   return levels;
+}
+
+/**
+ * The closed-form landmark fit that starts the registration (elastix/ANTs users' "landmark initialisation"): the
+ * first stage's kind where landmarks determine it (translation uses a rigid fit's mapping), affine for non-linear
+ * first stages.
+ */
+function landmarkInitializer(fixedPath: string, movingPath: string, config: RegistrationConfig, ctx: CliContext): Transform {
+  const p = readPointFile(fixedPath, ctx);
+  const q = readPointFile(movingPath, ctx);
+  const first = config.stages[0].transform;
+  const kind = first === 'similarity' || first === 'affine' ? first : first === 'bspline' || first === 'syn' ? 'affine' : 'rigid';
+  return fitLinearLandmarks(kind, p.points, q.points, { fixedName: fixedPath, movingName: movingPath });
 }
 
 function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: ProgressEvent) => void; stop(): void } {
@@ -248,6 +266,8 @@ export function registerCommand(): Command {
     .option('--grid-spacing <MM>', 'final B-spline control-point spacing in mm (bspline stages; default 10 in 3D, 16 in 2D)')
     .option('--fixed-mask <FM>', 'only fixed voxels where this mask is > 0 are compared')
     .option('--moving-mask <MM>', 'only moving points where this mask is > 0 are compared')
+    .option('--fixed-points <P>', 'landmarks in the fixed image (CSV x,y[,z] LPS mm, .fcsv, .mrk.json, elastix points); with --moving-points they initialise the first stage')
+    .option('--moving-points <Q>', 'the corresponding landmarks in the moving image, same order')
     .option('--optimizer <NAME>', 'lbfgs (default), regular-step, gradient-descent or adam')
     .option('--sampling <S>', 'all|regular|random (default: all in 2D, a random subset of 150000 voxels in 3D)')
     .option('--sampling-percentage <P>', 'fraction of voxels for regular/random sampling, in (0, 1]')
@@ -263,14 +283,19 @@ export function registerCommand(): Command {
       commandAction<RegisterCliOptions>(async (ctx, opts) => {
         const out = resolve(opts.out);
         if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
-        const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config].filter((x): x is string => Boolean(x));
+        const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
         for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json', 'warp.nii.gz', 'inverse-warp.nii.gz']) assertNotInput(join(out, name), inputs, join(opts.out, name));
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
         const config = buildConfig(opts, fixed.size);
         const fixedMask = opts.fixedMask ? readImageFile(opts.fixedMask, { warn: ctx.warn }) : undefined;
         const movingMask = opts.movingMask ? readImageFile(opts.movingMask, { warn: ctx.warn }) : undefined;
-        const initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles) : undefined;
+        if (Boolean(opts.fixedPoints) !== Boolean(opts.movingPoints)) {
+          throw usageError(opts.fixedPoints ? '--moving-points' : '--fixed-points', 'landmarks need both --fixed-points and --moving-points');
+        }
+        if (opts.initial && opts.fixedPoints) throw usageError('--fixed-points', 'give either --initial or landmarks, not both');
+        let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles) : undefined;
+        if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx)];
         const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
         let result: RegistrationResult;
         try {
