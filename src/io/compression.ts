@@ -10,7 +10,7 @@ export function gunzip(bytes: Uint8Array): Uint8Array {
   try {
     return gunzipSync(bytes);
   } catch (e) {
-    throw new Error(`truncated or corrupt gzip data (${(e as Error).message})`);
+    throw new Error(`truncated or corrupt gzip data (${(e as Error).message})`, { cause: e });
   }
 }
 
@@ -23,7 +23,7 @@ export function inflateZlib(bytes: Uint8Array): Uint8Array {
   try {
     return isGzip(bytes) ? gunzipSync(bytes) : bytes.length >= 2 && (bytes[0] & 0x0f) === 8 && ((bytes[0] << 8) | bytes[1]) % 31 === 0 ? unzlibSync(bytes) : decompressSync(bytes);
   } catch (e) {
-    throw new Error(`truncated or corrupt compressed data (${(e as Error).message})`);
+    throw new Error(`truncated or corrupt compressed data (${(e as Error).message})`, { cause: e });
   }
 }
 
