@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoregError } from '../../src/errors.js';
-import { createImage, indexToPhysical, type Image } from '../../src/image/image.js';
+import { createImage, type Image } from '../../src/image/image.js';
 import { register, type RegistrationResult } from '../../src/register/register.js';
 import type { RegistrationConfig, StageConfig } from '../../src/register/config.js';
 import { BSplineTransform } from '../../src/transform/bspline.js';
