@@ -9,12 +9,16 @@
  *
  * The derivative is exact, including the neighbours' windows: m_y enters every window W(x) ∋ y, so
  *   ∂/∂m_y Σ_x A²/(BC) = Σ_{x ∈ W(y)} α(x)(f_y − f̄(x)) − β(x)(m_y − m̄(x)),  α = 2A/(BC), β = 2A²/(BC²),
- * and those window sums are box filters like the others. Every box filter is a running sum along each axis,
- * so the cost is O(N·d) whatever the radius.
+ * and those window sums are box filters like the others. The mirror-image derivative ∂/∂f_y follows by swapping
+ * the roles of f and m, from the same window sums, so both halves of a symmetric registration cost one pass.
+ *
+ * The grid is streamed slice by slice along z: window sums of a slice need only the 2r_z + 1 slices around it,
+ * so the working memory is a few rings of slices (O(N/n_z)) instead of full-size sum images, and each slice's
+ * in-plane box filters (running sums along x and y) stay in cache.
  */
 import { CoregError } from '../errors.js';
 
-/** Reusable scratch memory for lnccDense (about 48 bytes per voxel); start with `{ buffers: [] }`. */
+/** Reusable scratch memory for lnccDense (a few rings of slices, not full images); start with `{ buffers: [] }`. */
 export interface LnccWorkspace {
   buffers: Float64Array[];
 }
@@ -22,18 +26,40 @@ export interface LnccWorkspace {
 // A window whose variance is below this fraction of the global one is treated as flat (running-sum noise).
 const FLAT_RELATIVE = 1e-9;
 
+/** Window-sum channels: Σf, Σm, Σf², Σm², Σfm, count (f and m centred on their global means). */
+const SUMS = 6;
+
+type Values = Float32Array | Float64Array;
+
 /**
  * Returns the lncc cost of `moving` against `fixed` (both x-fastest grids of `size`), over voxels where
  * `mask` is non-zero (null = all), with window radius `radius` voxels (one number or one per axis).
  * When `derivative` is given, writes ∂cost/∂moving[y] into it (0 at invalid voxels).
  */
 export function lnccDense(
-  fixed: Float32Array | Float64Array,
-  moving: Float32Array | Float64Array,
+  fixed: Values,
+  moving: Values,
   mask: Uint8Array | null,
   size: readonly number[],
   radius: number | readonly number[],
   derivative: Float64Array | null = null,
+  workspace: LnccWorkspace = { buffers: [] },
+): number {
+  return lnccDenseDerivatives(fixed, moving, mask, size, radius, null, derivative, workspace);
+}
+
+/**
+ * As lnccDense, writing ∂cost/∂fixed[y] into `derivativeFixed` and ∂cost/∂moving[y] into `derivativeMoving`
+ * (either may be null; 0 at invalid voxels). Both come from one set of window sums.
+ */
+export function lnccDenseDerivatives(
+  fixed: Values,
+  moving: Values,
+  mask: Uint8Array | null,
+  size: readonly number[],
+  radius: number | readonly number[],
+  derivativeFixed: Values | null,
+  derivativeMoving: Values | null,
   workspace: LnccWorkspace = { buffers: [] },
 ): number {
   const d = size.length;
@@ -47,15 +73,15 @@ export function lnccDense(
     throw new CoregError('metric', `lncc grid of ${n} voxels does not match the images (${fixed.length} and ${moving.length} values)`);
   }
   if (mask !== null && mask.length !== n) throw new CoregError('metric', `lncc mask has ${mask.length} values, expected ${n}`);
-  if (derivative !== null && derivative.length !== n) {
-    throw new CoregError('metric', `lncc derivative array has ${derivative.length} values, expected ${n}`);
+  for (const out of [derivativeFixed, derivativeMoving]) {
+    if (out !== null && out.length !== n) throw new CoregError('metric', `lncc derivative array has ${out.length} values, expected ${n}`);
   }
   const radii = typeof radius === 'number' ? new Array<number>(d).fill(radius) : Array.from(radius);
   if (radii.length !== d || radii.some((r) => !Number.isInteger(r) || r < 0) || radii.every((r) => r === 0)) {
     throw new CoregError('metric', `lncc radius must be whole voxels ≥ 0, not all 0, got [${radii}]`);
   }
 
-  // Global means and variances over valid voxels: centring keeps the running sums small, and a constant image
+  // Global means and variances over valid voxels: centring keeps the window sums small, and a constant image
   // has no correlation to measure.
   let valid = 0;
   let meanF = 0;
@@ -84,138 +110,207 @@ export function lnccDense(
     throw new CoregError('metric', 'image is constant: lncc is undefined');
   }
 
-  while (workspace.buffers.length < 7) workspace.buffers.push(new Float64Array(0));
-  for (let b = 0; b < 6; b++) if (workspace.buffers[b].length < n) workspace.buffers[b] = new Float64Array(n);
-  const scratchNeeded = scratchLength(size, radii);
-  if (workspace.buffers[6].length < scratchNeeded) workspace.buffers[6] = new Float64Array(scratchNeeded);
-  const [sF, sM, sFF, sMM, sFM, sN, scratch] = workspace.buffers;
-
-  for (let i = 0; i < n; i++) {
-    if (mask !== null && mask[i] === 0) {
-      sF[i] = sM[i] = sFF[i] = sMM[i] = sFM[i] = sN[i] = 0;
-      continue;
-    }
-    const a = fixed[i] - meanF;
-    const b = moving[i] - meanM;
-    sF[i] = a;
-    sM[i] = b;
-    sFF[i] = a * a;
-    sMM[i] = b * b;
-    sFM[i] = a * b;
-    sN[i] = 1;
-  }
-  for (const buf of [sF, sM, sFF, sMM, sFM, sN]) boxFilter(buf, size, radii, scratch);
-
-  // Per window: accumulate ncc² and turn the sums into the derivative's coefficients in place
-  // (sF ← α, sM ← α·f̄, sFF ← β, sMM ← β·m̄).
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const cnt = sN[i];
-    const counted = cnt > 0 && (mask === null || mask[i] !== 0);
-    const sumF = sF[i];
-    const sumM = sM[i];
-    const A = sFM[i] - (sumF * sumM) / cnt;
-    const B = sFF[i] - (sumF * sumF) / cnt;
-    const C = sMM[i] - (sumM * sumM) / cnt;
-    if (counted && B > FLAT_RELATIVE * cnt * varF && C > FLAT_RELATIVE * cnt * varM) {
-      const invBC = 1 / (B * C);
-      total += A * A * invBC;
-      const alpha = 2 * A * invBC;
-      const beta = (alpha * A) / C;
-      sF[i] = alpha;
-      sM[i] = (alpha * sumF) / cnt;
-      sFF[i] = beta;
-      sMM[i] = (beta * sumM) / cnt;
-    } else {
-      sF[i] = sM[i] = sFF[i] = sMM[i] = 0;
-    }
-  }
-  const value = -total / valid;
-  if (derivative === null) return value;
-
-  for (const buf of [sF, sM, sFF, sMM]) boxFilter(buf, size, radii, scratch);
-  const scale = -1 / valid;
-  for (let i = 0; i < n; i++) {
-    if (mask !== null && mask[i] === 0) {
-      derivative[i] = 0;
-      continue;
-    }
-    const a = fixed[i] - meanF;
-    const b = moving[i] - meanM;
-    derivative[i] = scale * (a * sF[i] - sM[i] - b * sFF[i] + sMM[i]);
-  }
-  return value;
-}
-
-// Columns handled together when summing along a strided axis: rows of this many doubles stay in cache.
-const CHUNK = 256;
-
-/** Scratch doubles boxFilter needs for this grid and radius. */
-function scratchLength(size: readonly number[], radii: readonly number[]): number {
-  return Math.max(Math.max(...size), (Math.max(...radii) + 2) * CHUNK);
+  const nx = size[0];
+  const ny = size[1];
+  const nz = d === 3 ? size[2] : 1;
+  const rx = Math.min(radii[0], nx - 1);
+  const ry = Math.min(radii[1], ny - 1);
+  const rz = d === 3 ? Math.min(radii[2], nz - 1) : 0;
+  const coefficients = (derivativeMoving !== null ? 4 : 0) + (derivativeFixed !== null ? 3 : 0) + (derivativeMoving === null && derivativeFixed !== null ? 1 : 0);
+  const nxy = nx * ny;
+  const ring = 2 * rz + 1;
+  while (workspace.buffers.length < 4) workspace.buffers.push(new Float64Array(0));
+  const needs = [SUMS * ring * nxy, coefficients * ring * nxy, Math.max(nxy, nx), Math.max(SUMS, coefficients) * nxy];
+  for (let b = 0; b < 4; b++) if (workspace.buffers[b].length < needs[b]) workspace.buffers[b] = new Float64Array(needs[b]);
+  const [sums, coefs, scratch, planes] = workspace.buffers;
+  const geometry = Int32Array.of(nx, ny, nz, rx, ry, rz);
+  const stats = Float64Array.of(meanF, meanM, FLAT_RELATIVE * varF, FLAT_RELATIVE * varM, -1 / valid);
+  const total = lnccStream(fixed, moving, mask, geometry, stats, sums, coefs, scratch, planes, derivativeFixed, derivativeMoving);
+  return -total / valid;
 }
 
 /**
- * In place: every value becomes the sum over the box of radius `radii` around it, clipped at the edges.
- * Separable running sums, one axis at a time. Along x each line is copied to `scratch` first; along the
- * strided axes whole row segments of CHUNK columns slide together, with the last r + 1 original rows kept
- * in a ring (they are overwritten before the window leaves them).
+ * The streaming core. For t = 0 … nz − 1 + 2rz: slice t's centred products enter the first ring (box-filtered in
+ * plane); slice t − rz gets its window sums by adding its ring neighbours along z, and its per-window
+ * derivative coefficients enter the second ring (box-filtered in plane); slice t − 2rz gets its derivatives the
+ * same way. Returns Σ ncc² over counted windows.
  */
-function boxFilter(data: Float64Array, size: readonly number[], radii: readonly number[], scratch: Float64Array): void {
-  let total = 1;
-  for (const s of size) total *= s;
-  const nx = size[0];
-  const rx = radii[0];
-  if (rx > 0 && nx > 1) {
-    const first = rx < nx - 1 ? rx : nx - 1;
-    for (let start = 0; start < total; start += nx) {
-      for (let i = 0; i < nx; i++) scratch[i] = data[start + i];
-      let sum = 0;
-      for (let i = 0; i <= first; i++) sum += scratch[i];
-      data[start] = sum;
-      for (let i = 1; i < nx; i++) {
-        if (i + rx < nx) sum += scratch[i + rx];
-        if (i - rx - 1 >= 0) sum -= scratch[i - rx - 1];
-        data[start + i] = sum;
+function lnccStream(
+  fixed: Values,
+  moving: Values,
+  mask: Uint8Array | null,
+  geometry: Int32Array,
+  stats: Float64Array,
+  sums: Float64Array,
+  coefs: Float64Array,
+  scratch: Float64Array,
+  planes: Float64Array,
+  dF: Values | null,
+  dM: Values | null,
+): number {
+  const nx = geometry[0];
+  const ny = geometry[1];
+  const nz = geometry[2];
+  const rx = geometry[3];
+  const ry = geometry[4];
+  const rz = geometry[5];
+  const meanF = stats[0];
+  const meanM = stats[1];
+  const flatF = stats[2];
+  const flatM = stats[3];
+  const scale = stats[4];
+  const nxy = nx * ny;
+  const ring = 2 * rz + 1;
+  const sumPlane = ring * nxy; // channel c of ring slot q starts at c·sumPlane + q·nxy
+  const hasM = dM !== null;
+  const hasF = dF !== null;
+  const nCoef = (hasM ? 4 : 0) + (hasF ? 3 : 0) + (!hasM && hasF ? 1 : 0);
+  // coefficient channels: 0 α, 1 α·f̄, 2 β_m, 3 β_m·m̄ (moving); α·m̄, β_f, β_f·f̄ (fixed) at fBase…fBase+2
+  const fBase = hasM ? 4 : 1;
+  let total = 0;
+  for (let t = 0; t < nz + 2 * rz; t++) {
+    if (t < nz) {
+      const slot = (t % ring) * nxy;
+      const base = t * nxy;
+      for (let i = 0; i < nxy; i++) {
+        const at = slot + i;
+        if (mask !== null && mask[base + i] === 0) {
+          sums[at] = sums[at + sumPlane] = sums[at + 2 * sumPlane] = sums[at + 3 * sumPlane] = sums[at + 4 * sumPlane] = sums[at + 5 * sumPlane] = 0;
+          continue;
+        }
+        const a = fixed[base + i] - meanF;
+        const b = moving[base + i] - meanM;
+        sums[at] = a;
+        sums[at + sumPlane] = b;
+        sums[at + 2 * sumPlane] = a * a;
+        sums[at + 3 * sumPlane] = b * b;
+        sums[at + 4 * sumPlane] = a * b;
+        sums[at + 5 * sumPlane] = 1;
+      }
+      for (let c = 0; c < SUMS; c++) boxFilterPlane(sums, c * sumPlane + slot, nx, ny, rx, ry, scratch);
+    }
+    const k = t - rz;
+    if (k >= 0 && k < nz) {
+      const k0 = k - rz > 0 ? k - rz : 0;
+      const k1 = k + rz < nz - 1 ? k + rz : nz - 1;
+      const slot = (k % ring) * nxy;
+      const base = k * nxy;
+      sumAlongZ(sums, SUMS, sumPlane, nxy, ring, k0, k1, planes);
+      for (let i = 0; i < nxy; i++) {
+        const sF = planes[i];
+        const sM = planes[i + nxy];
+        const sFF = planes[i + 2 * nxy];
+        const sMM = planes[i + 3 * nxy];
+        const sFM = planes[i + 4 * nxy];
+        const cnt = planes[i + 5 * nxy];
+        const counted = cnt > 0 && (mask === null || mask[base + i] !== 0);
+        const invCnt = 1 / cnt;
+        const localF = sF * invCnt;
+        const localM = sM * invCnt;
+        const A = sFM - sF * localM;
+        const B = sFF - sF * localF;
+        const C = sMM - sM * localM;
+        const at = slot + i;
+        if (counted && B > flatF * cnt && C > flatM * cnt) {
+          const invBC = 1 / (B * C);
+          const alpha = 2 * A * invBC;
+          total += 0.5 * alpha * A;
+          coefs[at] = alpha;
+          if (hasM) {
+            const betaM = alpha * A * B * invBC; // α·A/C
+            coefs[at + sumPlane] = alpha * localF;
+            coefs[at + 2 * sumPlane] = betaM;
+            coefs[at + 3 * sumPlane] = betaM * localM;
+          }
+          if (hasF) {
+            const betaF = alpha * A * C * invBC; // α·A/B
+            coefs[at + fBase * sumPlane] = alpha * localM;
+            coefs[at + (fBase + 1) * sumPlane] = betaF;
+            coefs[at + (fBase + 2) * sumPlane] = betaF * localF;
+          }
+        } else {
+          for (let c = 0; c < nCoef; c++) coefs[at + c * sumPlane] = 0;
+        }
+      }
+      for (let c = 0; c < nCoef; c++) boxFilterPlane(coefs, c * sumPlane + slot, nx, ny, rx, ry, scratch);
+    }
+    const q = t - 2 * rz;
+    if (q >= 0 && q < nz && nCoef > 0) {
+      const k0 = q - rz > 0 ? q - rz : 0;
+      const k1 = q + rz < nz - 1 ? q + rz : nz - 1;
+      const base = q * nxy;
+      sumAlongZ(coefs, nCoef, sumPlane, nxy, ring, k0, k1, planes);
+      const f0 = fBase * nxy;
+      for (let i = 0; i < nxy; i++) {
+        const v = base + i;
+        if (mask !== null && mask[v] === 0) {
+          if (hasM) dM[v] = 0;
+          if (hasF) dF[v] = 0;
+          continue;
+        }
+        const a = fixed[v] - meanF;
+        const b = moving[v] - meanM;
+        const q0 = planes[i];
+        if (hasM) dM[v] = scale * (a * q0 - planes[i + nxy] - b * planes[i + 2 * nxy] + planes[i + 3 * nxy]);
+        if (hasF) dF[v] = scale * (b * q0 - planes[i + f0] - a * planes[i + f0 + nxy] + planes[i + f0 + 2 * nxy]);
       }
     }
   }
-  let stride = nx;
-  for (let axis = 1; axis < size.length; axis++) {
-    const len = size[axis];
-    const r = radii[axis];
-    const block = len * stride;
-    if (r > 0 && len > 1) {
-      const first = r < len - 1 ? r : len - 1;
-      // scratch layout: acc at [0, CHUNK), ring slot q at [(q + 1)·CHUNK, (q + 2)·CHUNK)
-      for (let outer = 0; outer < total; outer += block) {
-        for (let col = 0; col < stride; col += CHUNK) {
-          const width = Math.min(CHUNK, stride - col);
-          const base = outer + col;
-          for (let j = 0; j < width; j++) scratch[j] = 0;
-          for (let i = 0; i <= first; i++) {
-            const row = base + i * stride;
-            for (let j = 0; j < width; j++) scratch[j] += data[row + j];
-          }
-          for (let i = 0; i < len; i++) {
-            const row = base + i * stride;
-            const slot = ((i % (r + 1)) + 1) * CHUNK;
-            for (let j = 0; j < width; j++) {
-              scratch[slot + j] = data[row + j];
-              data[row + j] = scratch[j];
-            }
-            if (i + r + 1 < len) {
-              const next = base + (i + r + 1) * stride;
-              for (let j = 0; j < width; j++) scratch[j] += data[next + j];
-            }
-            if (i - r >= 0) {
-              const leaving = (((i - r) % (r + 1)) + 1) * CHUNK;
-              for (let j = 0; j < width; j++) scratch[j] -= scratch[leaving + j];
-            }
-          }
-        }
+  return total;
+}
+
+/** planes[c·nxy + i] ← Σ over ring slices k0…k1 of channel c (channels `channelStride` apart in `ring`). */
+function sumAlongZ(rings: Float64Array, channels: number, channelStride: number, nxy: number, ring: number, k0: number, k1: number, planes: Float64Array): void {
+  for (let c = 0; c < channels; c++) {
+    const out = c * nxy;
+    const first = c * channelStride + (k0 % ring) * nxy;
+    for (let i = 0; i < nxy; i++) planes[out + i] = rings[first + i];
+    for (let kk = k0 + 1; kk <= k1; kk++) {
+      const from = c * channelStride + (kk % ring) * nxy;
+      for (let i = 0; i < nxy; i++) planes[out + i] += rings[from + i];
+    }
+  }
+}
+
+/**
+ * In place: every value of the nx×ny plane at data[start…] becomes the sum over the (2rx+1)×(2ry+1) box around
+ * it, clipped at the edges (rx < nx, ry < ny). Running sums along x (each row copied to scratch first), then
+ * along y over whole rows (the plane copied to scratch first).
+ */
+function boxFilterPlane(data: Float64Array, start: number, nx: number, ny: number, rx: number, ry: number, scratch: Float64Array): void {
+  if (rx > 0) {
+    for (let row = start; row < start + nx * ny; row += nx) {
+      for (let i = 0; i < nx; i++) scratch[i] = data[row + i];
+      let sum = 0;
+      for (let i = 0; i <= rx; i++) sum += scratch[i];
+      data[row] = sum;
+      for (let i = 1; i < nx; i++) {
+        if (i + rx < nx) sum += scratch[i + rx];
+        if (i - rx - 1 >= 0) sum -= scratch[i - rx - 1];
+        data[row + i] = sum;
       }
     }
-    stride = block;
+  }
+  if (ry > 0) {
+    const nxy = nx * ny;
+    for (let i = 0; i < nxy; i++) scratch[i] = data[start + i];
+    // row 0: rows 0…ry; then add the row entering at j + ry and remove the one leaving at j − ry − 1
+    for (let i = 0; i < nx; i++) {
+      let sum = 0;
+      for (let j = 0; j <= ry; j++) sum += scratch[i + nx * j];
+      data[start + i] = sum;
+    }
+    for (let j = 1; j < ny; j++) {
+      const out = start + nx * j;
+      const prev = out - nx;
+      const entering = j + ry < ny ? nx * (j + ry) : -1;
+      const leaving = j - ry - 1 >= 0 ? nx * (j - ry - 1) : -1;
+      for (let i = 0; i < nx; i++) {
+        let sum = data[prev + i];
+        if (entering >= 0) sum += scratch[entering + i];
+        if (leaving >= 0) sum -= scratch[leaving + i];
+        data[out + i] = sum;
+      }
+    }
   }
 }
