@@ -230,8 +230,10 @@ function mirrorTable(length: number, radius: number): Int32Array {
   return table;
 }
 
-/** Lines gathered and filtered together, so that reading strided axes touches memory in contiguous runs. */
+/** Lines gathered and filtered together along x, so that each line's components sit in contiguous runs. */
 const SMOOTH_LINES = 32;
+/** Values per row chunk along the strided axes (y, z): the chunk's extended column stays in L2 cache. */
+const SMOOTH_CHUNK = 256;
 
 /**
  * Gaussian smoothing of every component of the field, in place: σ in VOXELS of the grid (one number for all
@@ -251,9 +253,15 @@ export function smoothField(u: Float32Array, grid: GridLike, sigmaVoxels: number
     if (sigmas[a] > 0 && length > 1) {
       const kernel = gaussianKernel(sigmas[a]);
       const mirror = mirrorTable(length, (kernel.length - 1) >> 1);
-      const extended = new Float64Array(mirror.length * SMOOTH_LINES * d);
-      const starts = new Int32Array(SMOOTH_LINES);
-      convolveFieldAxis(u, total, length, stride, d, kernel, mirror, extended, starts);
+      if (stride === 1) {
+        const extended = new Float64Array(mirror.length * SMOOTH_LINES * d);
+        const starts = new Int32Array(SMOOTH_LINES);
+        convolveFieldAxis(u, total, length, stride, d, kernel, mirror, extended, starts);
+      } else {
+        const extended = new Float32Array(mirror.length * SMOOTH_CHUNK);
+        const sums = new Float64Array(SMOOTH_CHUNK);
+        convolveFieldRows(u, total * d, length, stride * d, kernel, mirror, extended, sums);
+      }
     }
     stride *= length;
   }
@@ -306,6 +314,51 @@ function convolveFieldAxis(
           for (let k = 0; k < radius; k++) sum += kernel[k] * (extended[at + k] + extended[at + 2 * radius - k]);
           u[dst] = sum;
         }
+      }
+    }
+  }
+}
+
+/**
+ * Convolves along a strided axis in place, treating the `rowLength` contiguous values between two steps along
+ * the axis as one row: for each block of `length` rows and each chunk of SMOOTH_CHUNK columns, the chunk's
+ * mirrored column is gathered into `extended` (row e at e·SMOOTH_CHUNK), and each output row is a weighted sum of
+ * extended rows, accumulated column-wise in `sums` so that every inner loop runs over contiguous memory.
+ */
+function convolveFieldRows(
+  u: Float32Array,
+  values: number,
+  length: number,
+  rowLength: number,
+  kernel: Float64Array,
+  mirror: Int32Array,
+  extended: Float32Array,
+  sums: Float64Array,
+): void {
+  const radius = (kernel.length - 1) >> 1;
+  const centre = kernel[radius];
+  const extendedLength = mirror.length;
+  const blockLength = length * rowLength;
+  for (let block = 0; block < values; block += blockLength) {
+    for (let col = 0; col < rowLength; col += SMOOTH_CHUNK) {
+      const width = Math.min(SMOOTH_CHUNK, rowLength - col);
+      const first = block + col;
+      for (let e = 0; e < extendedLength; e++) {
+        const src = first + mirror[e] * rowLength;
+        const dst = e * SMOOTH_CHUNK;
+        for (let j = 0; j < width; j++) extended[dst + j] = u[src + j];
+      }
+      for (let t = 0; t < length; t++) {
+        const mid = (t + radius) * SMOOTH_CHUNK;
+        for (let j = 0; j < width; j++) sums[j] = centre * extended[mid + j];
+        for (let k = 0; k < radius; k++) {
+          const w = kernel[k];
+          const lo = (t + k) * SMOOTH_CHUNK;
+          const hi = (t + 2 * radius - k) * SMOOTH_CHUNK;
+          for (let j = 0; j < width; j++) sums[j] += w * (extended[lo + j] + extended[hi + j]);
+        }
+        const out = first + t * rowLength;
+        for (let j = 0; j < width; j++) u[out + j] = sums[j];
       }
     }
   }

@@ -247,3 +247,44 @@ test('field utilities: border zeroing, voxel norms, image and transform views, s
   assert.throws(() => checkField(new Float32Array(7), grid), CoregError);
   assert.deepEqual(Array.from(physicalToIndexMatrix(grid)), [0.5, 0, 0, 2]);
 });
+
+test('smoothField along strided axes equals a direct mirrored convolution (rows longer than one chunk)', () => {
+  const grid: GridLike = { dimension: 3, size: [100, 9, 8], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
+  const u = createField(grid);
+  let seed = 5;
+  for (let i = 0; i < u.length; i++) u[i] = (seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5;
+  const expected = Float64Array.from(u);
+  const sigmas = [0, 1.2, 0.8];
+  const [nx, ny, nz] = grid.size;
+  const strides = [1, nx, nx * ny];
+  // reference: each strided axis in turn, sampled Gaussian truncated at ⌈4σ⌉, indices mirrored about the edges
+  for (const axis of [1, 2]) {
+    const s = sigmas[axis];
+    const r = Math.ceil(4 * s);
+    const w = Array.from({ length: 2 * r + 1 }, (_, k) => Math.exp(-((k - r) ** 2) / (2 * s * s)));
+    const sum = w.reduce((a, b) => a + b, 0);
+    const len = grid.size[axis];
+    const mirror = (e: number): number => {
+      const period = 2 * len;
+      const m = ((e % period) + period) % period;
+      return m >= len ? period - 1 - m : m;
+    };
+    const source = Float64Array.from(expected);
+    for (let k = 0; k < nz; k++)
+      for (let j = 0; j < ny; j++)
+        for (let i = 0; i < nx; i++) {
+          const idx = [i, j, k];
+          const p = i + nx * j + nx * ny * k;
+          for (let c = 0; c < 3; c++) {
+            let acc = 0;
+            for (let t = -r; t <= r; t++) {
+              const q = p + (mirror(idx[axis] + t) - idx[axis]) * strides[axis];
+              acc += (w[t + r] / sum) * source[3 * q + c];
+            }
+            expected[3 * p + c] = acc;
+          }
+        }
+  }
+  smoothField(u, grid, sigmas);
+  for (let i = 0; i < u.length; i++) assertClose(u[i], expected[i], 1e-6);
+});
