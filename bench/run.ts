@@ -1,5 +1,6 @@
-// `npm run bench`: linear registration accuracy (TRE against known ground truths) and speed, coreg beside
-// elastix. Prints one markdown table and writes bench/out/results.json. See docs/bench.md.
+// `npm run bench`: registration accuracy (TRE against known ground truths) and speed, coreg beside elastix (and
+// DIPY for SyN). Linear cases by default (bench/out/results.json); the non-rigid cases (bench/out/nonrigid.json)
+// and atlas segmentation (bench/out/atlas.json) with --only nonrigid|atlas or --all. See docs/bench.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,14 +14,21 @@ import { coregUnavailable, defaultCoregBin, distIsStale, runCoreg } from './lib/
 import { ELASTIX_INSTALL_HINT, elastixVersion, runElastix } from './lib/elastix.js';
 import { HAVE_GNU_TIME, median } from './lib/process.js';
 import { type CaseResult, judge, markdownTable } from './lib/table.js';
+import { atlasTable, runAtlas } from './suites/atlas.js';
+import { nonrigidTable, runNonrigid } from './suites/nonrigid.js';
 
-const USAGE = `usage: npm run bench -- [--only 2d|3d] [--no-peers] [--cases N] [--no-d1] [--repeat R] [--threads T]
-                         [--filter TEXT] [--out DIR] [--coreg FILE]
-  --only 2d|3d   run only the 2D ITK slices or only the 3D ch2bet cases
-  --no-peers     do not run elastix
+const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
+                         [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
+  (default: the linear 2D and 3D cases)
+  --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
+  --only nonrigid  the non-rigid cases (2D B-spline, 3D d2): coreg, elastix, DIPY (2D; 3D with --dipy)
+  --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix
+  --all          linear, non-rigid and atlas (about an hour on 2 cores the first time; peers are cached)
+  --no-peers     do not run elastix or DIPY
+  --dipy         also run DIPY's 3D SyN on the d2 case (about 11 minutes, single-threaded; cached)
   --cases N      number of random 3D affine cases (seeds 1..N; default 4)
   --no-d1        leave out the shared 3D d1 case
-  --repeat R     runs per tool and case; times are medians (default 1)
+  --repeat R     runs per tool and case for the linear cases; times are medians (default 1)
   --threads T    threads for coreg and elastix (default 2)
   --filter TEXT  only cases whose name, metric or transform contains TEXT
   --out DIR      where results.json and coreg's outputs go (default bench/out)
@@ -44,6 +52,8 @@ try {
     options: {
       only: { type: 'string' },
       'no-peers': { type: 'boolean' },
+      all: { type: 'boolean' },
+      dipy: { type: 'boolean' },
       cases: { type: 'string' },
       'no-d1': { type: 'boolean' },
       repeat: { type: 'string' },
@@ -61,8 +71,14 @@ if (parsed.help) {
   console.log(USAGE);
   process.exit(0);
 }
-if (parsed.only !== undefined && parsed.only !== '2d' && parsed.only !== '3d') usage(`--only must be 2d or 3d, got "${parsed.only}"`);
-const only = parsed.only as '2d' | '3d' | undefined;
+const ONLY = ['2d', '3d', 'nonrigid', 'atlas'] as const;
+type Only = (typeof ONLY)[number];
+if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid or atlas, got "${parsed.only}"`);
+if (parsed.only !== undefined && parsed.all) usage('--only and --all exclude each other');
+const only = parsed.only as Only | undefined;
+const runLinear = parsed.all || only === undefined || only === '2d' || only === '3d';
+const runNonrigidSuite = parsed.all || only === 'nonrigid';
+const runAtlasSuite = parsed.all || only === 'atlas';
 const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
 const repeat = positiveInt(parsed.repeat, '--repeat', 1);
 const threads = positiveInt(parsed.threads, '--threads', 2);
@@ -78,12 +94,12 @@ const outDir = parsed.out ? resolve(parsed.out) : join(repoRoot, 'bench', 'out')
 const notes: string[] = [];
 
 const cases: BenchCase[] = [];
-if (only !== '3d') {
+if (runLinear && only !== '3d') {
   const c = cases2d(paths);
   if (typeof c === 'string') notes.push(`2D cases skipped: ${c}`);
   else cases.push(...c);
 }
-if (only !== '2d') {
+if (runLinear && only !== '2d') {
   const seeds = Array.from({ length: nSeeds }, (_, i) => i + 1);
   const c = cases3d(paths, seeds, !parsed['no-d1']);
   for (const s of c.skipped) notes.push(`3D cases skipped: ${s}`);
@@ -158,17 +174,46 @@ for (const [i, c] of selected.entries()) {
   results.push(r);
 }
 
-console.log(markdownTable(results));
-console.log('');
-console.log('TRE = |T_est(x) − T_true(x)| over the fixed foreground (2D: pixels > 20; 3D: ch2bet > 0), LPS mm. Times: wall clock of the whole process' + (repeat > 1 ? `, median of ${repeat}` : '') + `; ${threads} threads.` + (results.some((r) => r.elastix?.cached) ? ' * = elastix time from its cached run (bench/cache).' : ''));
-for (const n of notes) console.log(`- ${n}`);
-const failed = results.filter((r) => r.pass === false).length;
-const passed = results.filter((r) => r.pass === true).length;
-console.log(`\n${passed} pass, ${failed} FAIL, ${results.length - passed - failed} not judged (of ${results.length} cases)${failed ? '  <-- FAIL' : ''}`);
-
 mkdirSync(outDir, { recursive: true });
-writeFileSync(
-  join(outDir, 'results.json'),
-  JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, elastix: elastix ?? null, options: { only: only ?? null, repeat, threads, seeds: nSeeds, d1: !parsed['no-d1'], peers: !parsed['no-peers'], filter: parsed.filter ?? null, coreg: coregBin }, notes, results }, null, 1) + '\n',
-);
-console.error(`bench: wrote ${join(outDir, 'results.json')}`);
+const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, elastix: elastix ?? null };
+if (runLinear) {
+  console.log(markdownTable(results));
+  console.log('');
+  console.log('TRE = |T_est(x) − T_true(x)| over the fixed foreground (2D: pixels > 20; 3D: ch2bet > 0), LPS mm. Times: wall clock of the whole process' + (repeat > 1 ? `, median of ${repeat}` : '') + `; ${threads} threads.` + (results.some((r) => r.elastix?.cached) ? ' * = elastix time from its cached run (bench/cache).' : ''));
+  for (const n of notes) console.log(`- ${n}`);
+  const failed = results.filter((r) => r.pass === false).length;
+  const passed = results.filter((r) => r.pass === true).length;
+  console.log(`\n${passed} pass, ${failed} FAIL, ${results.length - passed - failed} not judged (of ${results.length} cases)${failed ? '  <-- FAIL' : ''}`);
+
+  writeFileSync(
+    join(outDir, 'results.json'),
+    JSON.stringify({ ...meta, options: { only: only ?? null, repeat, threads, seeds: nSeeds, d1: !parsed['no-d1'], peers: !parsed['no-peers'], filter: parsed.filter ?? null, coreg: coregBin }, notes, results }, null, 1) + '\n',
+  );
+  console.error(`bench: wrote ${join(outDir, 'results.json')}`);
+}
+
+const peerOptions = { elastix, elastixMissing: elastixMissing === ELASTIX_INSTALL_HINT ? 'not installed' : elastixMissing };
+if (runNonrigidSuite) {
+  const dipy = parsed['no-peers'] ? 'off' : parsed.dipy ? 'all' : '2d';
+  const nr = runNonrigid({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, dipy, threads, filter });
+  console.log('\n## Non-rigid registration\n');
+  console.log(nonrigidTable(nr.rows, nr.baseline));
+  console.log('');
+  console.log('TRE = |T_est(x) − T_true(x)| over the fixed foreground (2D: pixels > 20; 3D: ch2bet > 0), LPS mm; elastix and DIPY through their dense fixed → moving fields (transformix -def all; DIPY P(x + b(x))). Folded = voxels with det ∂T/∂x ≤ 0 (`coreg eval jacobian`). Times: wall clock of the whole registration process; * = from the peer cache.');
+  for (const n of nr.notes) console.log(`- ${n}`);
+  const judged = nr.rows.filter((r) => r.tool === 'coreg');
+  const bad = judged.filter((r) => r.pass === false).length;
+  console.log(`\nnon-rigid: ${judged.filter((r) => r.pass === true).length} pass, ${bad} FAIL, ${judged.filter((r) => r.pass === null).length} not judged${bad ? '  <-- FAIL' : ''}`);
+  writeFileSync(join(outDir, 'nonrigid.json'), JSON.stringify({ ...meta, options: { threads, dipy, filter: parsed.filter ?? null, coreg: coregBin }, notes: nr.notes, noRegistration: nr.baseline, rows: nr.rows }, null, 1) + '\n');
+  console.error(`bench: wrote ${join(outDir, 'nonrigid.json')}`);
+}
+if (runAtlasSuite) {
+  const at = runAtlas({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, threads, selectK: [1, 2, 3, 4, 5] });
+  console.log('\n## Atlas segmentation (atlases subj1–5 → target subj6, AAL, 2 mm)\n');
+  console.log(atlasTable(at.rows, at.checks));
+  console.log('');
+  console.log('Dice = mean over the target\'s labels (other than 0) of 2|A∩B|/(|A|+|B|) against subj6_aal. coreg times: the whole `coreg segment` process (5 registrations, label warping, fusion); elastix: its 5 registrations + 5 transformix label warps + the vote; * = from the peer cache.');
+  for (const n of at.notes) console.log(`- ${n}`);
+  writeFileSync(join(outDir, 'atlas.json'), JSON.stringify({ ...meta, options: { threads, coreg: coregBin }, notes: at.notes, rows: at.rows, checks: at.checks }, null, 1) + '\n');
+  console.error(`bench: wrote ${join(outDir, 'atlas.json')}`);
+}

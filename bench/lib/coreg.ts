@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTextFile } from '../../src/io/node.js';
+import { nodeTransformFiles } from '../../src/cli/transform-files.js';
+import { loadTransformChain } from '../../src/transform/chain-io.js';
 import { parseItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { composeLinear } from '../../src/transform/linear.js';
 import { isLinear, type Transform } from '../../src/transform/transform.js';
@@ -95,4 +97,53 @@ export function runCoreg(job: CoregJob): CoregRun {
     throw new Error(`coreg failed: ${line}`);
   }
   return { transform: readTransformChain(tfm), seconds: r.seconds, peakRssMB: r.peakRssMB, iterations: iterationsOf(join(job.outDir, 'result.json')) };
+}
+
+export interface CoregChainJob extends CoregJob {
+  /** --grid-spacing (mm) for B-spline stages, when not coreg's default. */
+  gridSpacing?: number;
+}
+
+export interface CoregChainRun {
+  /** The whole result as first-first chain (result.json's "transforms"). */
+  chain: Transform[];
+  seconds: number;
+  peakRssMB?: number;
+  iterations: string;
+  /** coreg's warnings (e.g. a folding guard that stopped a level). */
+  warnings: string[];
+}
+
+/** Runs `coreg register` with any stages (non-rigid too) and loads the chain its result.json lists. */
+export function runCoregChain(job: CoregChainJob): CoregChainRun {
+  rmSync(job.outDir, { recursive: true, force: true });
+  const args = [
+    job.coregBin, 'register',
+    '--fixed', job.fixed, '--moving', job.moving, '--out', job.outDir,
+    '--transform', job.stages, '--metric', job.metric,
+    '--seed', String(job.seed), '--threads', String(job.threads), '--quiet',
+  ];
+  if (job.gridSpacing !== undefined) args.push('--grid-spacing', String(job.gridSpacing));
+  const r = runTimed(process.execPath, args);
+  const result = join(job.outDir, 'result.json');
+  if (r.status !== 0 || !existsSync(result)) {
+    const line = (r.stderr.trim().split('\n').find((l) => l.startsWith('coreg: error')) ?? r.stderr.trim().split('\n').pop()) || `exit status ${r.status}`;
+    throw new Error(`coreg failed: ${line}`);
+  }
+  const warnings = r.stderr.split('\n').filter((l) => l.startsWith('coreg: warning')).map((l) => l.trim());
+  return { chain: loadTransformChain(job.outDir, nodeTransformFiles), seconds: r.seconds, peakRssMB: r.peakRssMB, iterations: iterationsOf(result), warnings };
+}
+
+export interface JacobianSummary {
+  min: number;
+  max: number;
+  foldedCount: number;
+  foldedPercent: number;
+}
+
+/** `coreg eval jacobian RESULT --reference FIXED --json`: the determinant's range and folded voxels. */
+export function coregJacobian(coregBin: string, result: string, reference: string): JacobianSummary {
+  const r = spawnSync(process.execPath, [coregBin, 'eval', 'jacobian', result, '--reference', reference, '--json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`coreg eval jacobian failed: ${(r.stderr ?? '').trim().split('\n').pop() ?? `exit ${r.status}`}`);
+  return JSON.parse(r.stdout) as JacobianSummary;
 }
