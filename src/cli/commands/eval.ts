@@ -1,9 +1,10 @@
-// `coreg eval tre|dice|jacobian`: registration accuracy (landmark errors), label overlap and transform regularity.
+// `coreg eval tre|dice|jacobian|difference`: registration accuracy (landmark errors), label overlap and transform regularity.
 import { Command } from 'commander';
 import { CoregError } from '../../errors.js';
 import { imageFormatOf } from '../../io/image-io.js';
 import { assertNotInput, readImageFile, writeImageFile } from '../../io/node.js';
 import { labelOverlap, summarizeDistances, type OverlapReport } from '../../report/overlap.js';
+import { differenceImage } from '../../report/difference.js';
 import { jacobianDeterminantImage, summarizeJacobian, transformChainPoint } from '../../transform/displacement-field.js';
 import { loadTransformChainList } from '../../transform/chain-io.js';
 import { commandAction } from '../common.js';
@@ -162,5 +163,52 @@ export function evalCommand(): Command {
     .description('evaluate a registration: tre (landmark errors), dice (label overlap), jacobian (transform regularity)')
     .addCommand(treCommand())
     .addCommand(diceCommand())
-    .addCommand(jacobianCommand());
+    .addCommand(jacobianCommand())
+    .addCommand(differenceCommand());
+}
+
+interface DifferenceOptions {
+  fixed: string;
+  moving: string;
+  transform?: string[];
+  out?: string;
+  outBefore?: string;
+  json?: boolean;
+}
+
+function differenceCommand(): Command {
+  return new Command('difference')
+    .description('intensity difference fixed − moving on the fixed grid, before (images overlaid in physical space) and after the transform')
+    .requiredOption('--fixed <F>', 'fixed image')
+    .requiredOption('--moving <M>', 'moving image')
+    .option('--transform <T>', 'register output folder or transform file (fixed → moving); repeat to chain', collectValues)
+    .option('--out <D>', 'write the difference after registration (float32, 0 where the moving image is undefined)')
+    .option('--out-before <D>', 'write the difference before registration')
+    .option('--json', 'print {"before":{"rms","meanAbs","ncc","voxels"},"after":{…}}')
+    .action(
+      commandAction<DifferenceOptions>((ctx, opts) => {
+        for (const o of [opts.out, opts.outBefore]) if (o) {
+          imageFormatOf(o);
+          assertNotInput(o, [opts.fixed, opts.moving], o);
+        }
+        const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
+        const moving = readImageFile(opts.moving, { warn: ctx.warn });
+        const chain = opts.transform ? loadTransformChainList(opts.transform, nodeTransformFiles) : [];
+        const before = differenceImage(fixed, moving, []);
+        const after = chain.length > 0 ? differenceImage(fixed, moving, chain) : before;
+        if (opts.out) writeImageFile(opts.out, after.difference, { warn: ctx.warn });
+        if (opts.outBefore) writeImageFile(opts.outBefore, before.difference, { warn: ctx.warn });
+        const report = { before: before.stats, after: after.stats };
+        if (opts.json) {
+          ctx.print(JSON.stringify(report));
+          return;
+        }
+        for (const line of table([
+          ['', 'rms', 'mean |d|', 'ncc', 'voxels'],
+          ['before', fmt(before.stats.rms), fmt(before.stats.meanAbs), fmt(before.stats.ncc), fmt(before.stats.voxels)],
+          ['after', fmt(after.stats.rms), fmt(after.stats.meanAbs), fmt(after.stats.ncc), fmt(after.stats.voxels)],
+        ]))
+          ctx.print(line);
+      }),
+    );
 }
