@@ -36,4 +36,6 @@ export * from './landmarks/field.js';
 export * from './landmarks/pairs.js';
 export * from './landmarks/point-io.js';
 export * from './report/overlap.js';
+export * from './report/difference.js';
+export * from './report/difference.js';
 export * from './segment/index.js';
