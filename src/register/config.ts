@@ -157,6 +157,19 @@ export function validateConfig(config: RegistrationConfig, subject = 'config'): 
     }
     if (s.gridSpacing !== undefined && !(s.gridSpacing > 0)) throw new CoregError(where, `gridSpacing must be > 0 mm, got ${s.gridSpacing}`, 2);
   }
+  // Stage order, checked before anything runs: linear stages first, then at most one non-rigid stage.
+  let nonRigid = -1;
+  for (const [i, s] of config.stages.entries()) {
+    if (s.transform === 'bspline' || s.transform === 'syn') {
+      if (nonRigid >= 0) throw new CoregError(subject, `only one non-rigid stage (bspline or syn) is supported, got stages ${nonRigid + 1} and ${i + 1}`, 2);
+      nonRigid = i;
+      if (s.transform === 'syn' && s.metric !== 'mse' && s.metric !== 'lncc' && s.metric !== 'mi') {
+        throw new CoregError(subject, `stage ${i + 1}: a syn stage takes mse, lncc or mi, not ${s.metric}`, 2);
+      }
+    } else if (nonRigid >= 0) {
+      throw new CoregError(subject, `stage ${i + 1}: linear stages must come before the non-rigid stage (e.g. rigid,affine,bspline)`, 2);
+    }
+  }
   if (config.seed !== undefined && !Number.isInteger(config.seed)) throw new CoregError(subject, `seed must be an integer, got ${config.seed}`, 2);
   return config;
 }

@@ -296,19 +296,20 @@ async function rejects(config: RegistrationConfig, subject: string, pattern: Reg
   });
 }
 
-test('syn with a metric it does not support is a CoregError about --metric', async () => {
+// Checked by validateConfig before any stage runs (subject: the config).
+test('syn with a metric it does not support is a CoregError about the config', async () => {
   for (const metric of ['ncc', 'nmi', 'sad'] as const) {
-    await rejects({ stages: [{ transform: 'syn', metric, levels: NO_ITERATIONS }] }, '--metric', new RegExp(`syn.*${metric}`));
+    await rejects({ stages: [{ transform: 'syn', metric, levels: NO_ITERATIONS }] }, 'config', new RegExp(`syn.*${metric}`));
   }
 });
 
-test('a second non-rigid stage, or a linear stage after a non-rigid one, is a CoregError about --transform', async () => {
+test('a second non-rigid stage, or a linear stage after a non-rigid one, is a CoregError about the config', async () => {
   const bspline: StageConfig = { transform: 'bspline', metric: 'mse', gridSpacing: 16, levels: NO_ITERATIONS };
   const syn: StageConfig = { transform: 'syn', metric: 'mse', levels: NO_ITERATIONS };
   const affine: StageConfig = { transform: 'affine', metric: 'mse', levels: NO_ITERATIONS };
-  await rejects({ stages: [bspline, bspline] }, '--transform', /non-rigid/);
-  await rejects({ stages: [syn, bspline] }, '--transform', /non-rigid/);
-  await rejects({ stages: [bspline, syn] }, '--transform', /non-rigid/);
-  await rejects({ stages: [bspline, affine] }, '--transform', /before the non-rigid/);
-  await rejects({ stages: [syn, { ...affine, transform: 'rigid' }] }, '--transform', /before the non-rigid/);
+  await rejects({ stages: [bspline, bspline] }, 'config', /non-rigid/);
+  await rejects({ stages: [syn, bspline] }, 'config', /non-rigid/);
+  await rejects({ stages: [bspline, syn] }, 'config', /non-rigid/);
+  await rejects({ stages: [bspline, affine] }, 'config', /before the non-rigid/);
+  await rejects({ stages: [syn, { ...affine, transform: 'rigid' }] }, 'config', /before the non-rigid/);
 });
