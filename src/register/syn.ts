@@ -9,8 +9,9 @@
  * gradient of the warped image by central differences (physical units), smooths δ with `gradientSigma` voxels,
  * zeroes it on the grid border, scales it so its largest displacement is `stepSize` voxels and composes it on the
  * right of the half field: s ← s∘(id + δ), i.e. s(x) ← δ(x) + s(x + δ(x)). The new half fields may then be smoothed
- * with `totalSigma`; the inverse half fields (φ₁ = fixed → middle, φ₂ = moving → middle) are refreshed by
- * warm-started fixed-point inversion every iteration.
+ * with `totalSigma`. The inverse half fields (φ₁ = fixed → middle, φ₂ = moving → middle) are not tracked per
+ * iteration (nothing inside a level needs them): they are computed by fixed-point inversion once at the end of
+ * each level, warm-started from the previous level's, and the last level's are the final ones.
  *
  * Result, on the full-resolution fixed grid: forward u(x) = φ₂⁻¹∘φ₁ − id (fixed → pre-aligned moving) and
  * inverse v = φ₁⁻¹∘φ₂ − id (pre-aligned moving → fixed), so that x + v(x) undoes y ↦ y + u(y).
@@ -21,15 +22,17 @@
  * Folding guard: a level stops (with a warning, keeping the last good fields) as soon as an update would make
  * either half field's Jacobian determinant ≤ 0 anywhere.
  *
- * Memory: seven float32 d-component fields (4 half fields and inverses, 1 update, 2 candidates), three float64
- * images (the two warped images and the metric derivative), a byte mask, and for lncc its six float64 window sums
- * (mse/mi: a float64 weight image instead). A 181×217×181 lncc run peaked at 1.38 GiB RSS (inputs and node
- * included); a full-resolution iteration there takes tens of seconds on one core (update smoothing dominates).
+ * Memory per voxel of a level (3D): five float32 3-component fields (two half fields, the update, two
+ * candidates: 60 B), the two warped images and their two metric derivatives in float32 and a byte mask (17 B);
+ * lncc streams its window sums through rings of slices (a few MB). At the end of the last level the level's
+ * buffers are released before the two inverse fields are allocated. Cost per iteration is linear in the voxel
+ * count (warps, lncc box sums, two update smoothings, two compositions, two Jacobian checks).
  */
 import { CoregError, type WarningSink } from '../errors.js';
 import { finiteRange, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type Image } from '../image/image.js';
 import { linear2d, linear3d } from '../interpolate/kernels.js';
-import { DEFAULT_BINS, METRICS, lnccDense, type LnccWorkspace, type MetricState, type SampledMetric } from '../metric/index.js';
+import { DEFAULT_BINS, METRICS, type MetricState, type SampledMetric } from '../metric/index.js';
+import { lnccDenseDerivatives, type LnccWorkspace } from '../metric/lncc.js';
 import { abortError } from '../optimize/driver.js';
 import { gaussianSmooth, scheduleFromLevels, shrinkImage, type PyramidSchedule } from '../pyramid/index.js';
 import type { GridLike } from '../resample/resample.js';
@@ -267,7 +270,7 @@ function warp2d(
   g: Float64Array,
   h: Float64Array,
   c: Float64Array,
-  out: Float64Array,
+  out: Float32Array,
   mask: Uint8Array,
   first: boolean,
 ): void {
@@ -303,7 +306,7 @@ function warp3d(
   g: Float64Array,
   h: Float64Array,
   c: Float64Array,
-  out: Float64Array,
+  out: Float32Array,
   mask: Uint8Array,
   first: boolean,
 ): void {
@@ -338,7 +341,7 @@ function warp3d(
  * out ← −dC(x)·∇I(x) in mm: ∇I by central differences along the grid (one-sided on the border), converted to
  * physical units with Nᵀ (N = physical → index, padded 3×3).
  */
-function descent2d(warped: Float64Array, dC: Float64Array, nx: number, ny: number, n: Float64Array, out: Float32Array): void {
+function descent2d(warped: Float32Array, dC: Float32Array, nx: number, ny: number, n: Float64Array, out: Float32Array): void {
   let p = 0;
   for (let j = 0; j < ny; j++) {
     const jm = j > 0 ? j - 1 : j;
@@ -362,7 +365,7 @@ function descent2d(warped: Float64Array, dC: Float64Array, nx: number, ny: numbe
   }
 }
 
-function descent3d(warped: Float64Array, dC: Float64Array, nx: number, ny: number, nz: number, n: Float64Array, out: Float32Array): void {
+function descent3d(warped: Float32Array, dC: Float32Array, nx: number, ny: number, nz: number, n: Float64Array, out: Float32Array): void {
   const nxy = nx * ny;
   let p = 0;
   for (let k = 0; k < nz; k++) {
@@ -396,13 +399,23 @@ function descent3d(warped: Float64Array, dC: Float64Array, nx: number, ny: numbe
   }
 }
 
-/** Evaluates the level's metric on dense warped images: the cost and ∂cost/∂(second image) per voxel. */
+/** Voxels per block when a sampled metric (mse, mi) runs over the dense images through float64 scratch. */
+const METRIC_BLOCK = 65536;
+
+/**
+ * Evaluates the level's metric on the dense warped images at the midpoint: the cost and its derivative with
+ * respect to each of the two images. lncc gets both from one set of window sums; mse and mi run twice (the
+ * second time with the roles of the images swapped) over float64 blocks of METRIC_BLOCK voxels.
+ */
 class DenseMetric {
   private readonly lnccWorkspace: LnccWorkspace = { buffers: [] };
   private readonly sampled: SampledMetric<MetricState> | null;
   private readonly forwardState: MetricState | null;
   private readonly swappedState: MetricState | null;
-  private readonly weights: Float64Array | null;
+  private readonly blockA = new Float64Array(0);
+  private readonly blockB = new Float64Array(0);
+  private readonly blockW = new Float64Array(0);
+  private readonly blockOut = new Float64Array(0);
 
   constructor(
     private readonly opts: ResolvedOptions,
@@ -411,29 +424,59 @@ class DenseMetric {
     movingRange: { min: number; max: number },
   ) {
     if (opts.metric === 'lncc') {
-      this.sampled = this.forwardState = this.swappedState = this.weights = null;
+      this.sampled = this.forwardState = this.swappedState = null;
     } else {
       this.sampled = METRICS[opts.metric];
       const bins = opts.bins;
       this.forwardState = this.sampled.createState({ bins, fixedRange, movingRange });
       // ∂C/∂F_mid: the same measure with the roles of the images swapped
       this.swappedState = this.sampled.createState({ bins, fixedRange: movingRange, movingRange: fixedRange });
-      this.weights = new Float64Array(numberOfPixels({ size }));
+      const block = Math.min(METRIC_BLOCK, numberOfPixels({ size }));
+      this.blockA = new Float64Array(block);
+      this.blockB = new Float64Array(block);
+      this.blockW = new Float64Array(block);
+      this.blockOut = new Float64Array(block);
     }
   }
 
-  /** cost(a, b) and ∂cost/∂b into `out`; `swapped` says a is the moving side (so b is the fixed side). */
-  evaluate(a: Float64Array, b: Float64Array, mask: Uint8Array, swapped: boolean, out: Float64Array): number {
-    if (this.sampled === null) return lnccDense(a, b, mask, this.size, this.opts.radius, out, this.lnccWorkspace);
-    const state = swapped ? this.swappedState! : this.forwardState!;
-    const w = this.weights!;
-    const n = w.length;
-    for (let i = 0; i < n; i++) w[i] = mask[i];
-    this.sampled.reset(state);
-    this.sampled.accumulate(state, a, b, w, 0, n);
-    const value = this.sampled.finalize(state);
-    this.sampled.derivative(state, a, b, w, 0, n, out);
+  /** cost(fixedMid, movingMid); ∂cost/∂fixedMid into `dFixed` and ∂cost/∂movingMid into `dMoving`. */
+  evaluate(fixedMid: Float32Array, movingMid: Float32Array, mask: Uint8Array, dFixed: Float32Array, dMoving: Float32Array): number {
+    if (this.sampled === null) {
+      return lnccDenseDerivatives(fixedMid, movingMid, mask, this.size, this.opts.radius, dFixed, dMoving, this.lnccWorkspace);
+    }
+    const value = this.sampledDerivative(this.forwardState!, fixedMid, movingMid, mask, dMoving);
+    this.sampledDerivative(this.swappedState!, movingMid, fixedMid, mask, dFixed);
     return value;
+  }
+
+  private sampledDerivative(state: MetricState, a: Float32Array, b: Float32Array, mask: Uint8Array, out: Float32Array): number {
+    const metric = this.sampled!;
+    const n = a.length;
+    const block = this.blockA.length;
+    metric.reset(state);
+    for (let start = 0; start < n; start += block) {
+      const count = this.fillBlock(a, b, mask, start, Math.min(n, start + block));
+      metric.accumulate(state, this.blockA, this.blockB, this.blockW, 0, count);
+    }
+    const value = metric.finalize(state);
+    for (let start = 0; start < n; start += block) {
+      const count = this.fillBlock(a, b, mask, start, Math.min(n, start + block));
+      metric.derivative(state, this.blockA, this.blockB, this.blockW, 0, count, this.blockOut);
+      for (let i = 0; i < count; i++) out[start + i] = this.blockOut[i];
+    }
+    return value;
+  }
+
+  private fillBlock(a: Float32Array, b: Float32Array, mask: Uint8Array, start: number, end: number): number {
+    const ba = this.blockA;
+    const bb = this.blockB;
+    const bw = this.blockW;
+    for (let i = start; i < end; i++) {
+      ba[i - start] = a[i];
+      bb[i - start] = b[i];
+      bw[i - start] = mask[i];
+    }
+    return end - start;
   }
 }
 
@@ -450,6 +493,139 @@ function fittedSlope(values: Float64Array, count: number): { slope: number; mean
     den += (i - tMean) * (i - tMean);
   }
   return { slope: num / den, mean };
+}
+
+/** What one level hands on: the half fields (possibly the same arrays as given) and its log entry. */
+interface LevelOutcome {
+  s1: Float32Array;
+  s2: Float32Array;
+  stopReason: SynStopReason;
+  iterations: number;
+  value: number;
+}
+
+/** Mutable clock shared by the levels, so the event loop gets a turn every ~100 ms across level boundaries. */
+interface YieldClock {
+  last: number;
+}
+
+/**
+ * Runs one level's iterations on `grid` from the half fields s1, s2 (middle → fixed, middle → pre-aligned
+ * moving). Everything full-size it allocates is dropped when it returns, before the caller inverts the fields.
+ */
+async function runLevel(
+  level: number,
+  levelCount: number,
+  opts: ResolvedOptions,
+  grid: GridLike,
+  fixedLevel: Image<Float32Array>,
+  movingLevel: Image<Float32Array>,
+  affineMatrix: Float64Array,
+  affineOffset: Float64Array,
+  s1: Float32Array,
+  s2: Float32Array,
+  run: SynRunOptions,
+  clock: YieldClock,
+): Promise<LevelOutcome> {
+  const d = grid.dimension;
+  const n = numberOfPixels(grid);
+  const [nx, ny] = grid.size;
+  const nz = d === 3 ? grid.size[2] : 1;
+  const update = createField(grid);
+  let next1: Float32Array = createField(grid);
+  let next2: Float32Array = createField(grid);
+  const fixedMid = new Float32Array(n);
+  const movingMid = new Float32Array(n);
+  const dFixed = new Float32Array(n);
+  const dMoving = new Float32Array(n);
+  const mask = new Uint8Array(n);
+  const metric = new DenseMetric(opts, grid.size, finiteRange(fixedLevel.data)!, finiteRange(movingLevel.data)!);
+  const toIndex = physicalToIndexMatrix(grid);
+  const nPad = new Float64Array(9);
+  for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) nPad[r * 3 + c] = toIndex[r * d + c];
+  const fixedMap = samplingMap(grid, fixedLevel, identity(d), new Float64Array(d));
+  const movingMap = samplingMap(grid, movingLevel, affineMatrix, affineOffset);
+  const maxIterations = opts.iterations[level];
+  const history = new Float64Array(opts.window);
+  let stopReason: SynStopReason = 'maximum iterations';
+  let value = NaN;
+  let iterations = 0;
+
+  // update ← the smoothed descent direction of one half, scaled to `stepSize` voxels; false when it is zero.
+  const descend = (warped: Float32Array, dC: Float32Array): boolean => {
+    if (d === 2) descent2d(warped, dC, nx, ny, nPad, update);
+    else descent3d(warped, dC, nx, ny, nz, nPad, update);
+    if (opts.gradientSigma > 0) smoothField(update, grid, opts.gradientSigma);
+    zeroFieldBorder(update, grid);
+    const max = maxDisplacementVoxels(update, grid);
+    if (!(max > 0)) return false;
+    scaleField(update, opts.stepSize / max);
+    return true;
+  };
+
+  for (let it = 0; it < maxIterations; it++) {
+    if (run.signal?.aborted) throw abortError();
+    if (d === 2) {
+      warp2d(fixedLevel.data, fixedLevel.size[0], fixedLevel.size[1], s1, nx, ny, fixedMap.g, fixedMap.h, fixedMap.c, fixedMid, mask, true);
+      warp2d(movingLevel.data, movingLevel.size[0], movingLevel.size[1], s2, nx, ny, movingMap.g, movingMap.h, movingMap.c, movingMid, mask, false);
+    } else {
+      const [fx, fy, fz] = fixedLevel.size;
+      const [mx, my, mz] = movingLevel.size;
+      warp3d(fixedLevel.data, fx, fy, fz, s1, nx, ny, nz, fixedMap.g, fixedMap.h, fixedMap.c, fixedMid, mask, true);
+      warp3d(movingLevel.data, mx, my, mz, s2, nx, ny, nz, movingMap.g, movingMap.h, movingMap.c, movingMid, mask, false);
+    }
+    value = metric.evaluate(fixedMid, movingMid, mask, dFixed, dMoving);
+    if (!Number.isFinite(value)) {
+      stopReason = 'non-finite value';
+      run.warn?.(`syn level ${level + 1}: the metric became undefined; keeping the last good fields`);
+      break;
+    }
+    const movingMoves = descend(movingMid, dMoving);
+    if (movingMoves) composeFields(s2, update, grid, next2);
+    const fixedMoves = descend(fixedMid, dFixed);
+    if (fixedMoves) composeFields(s1, update, grid, next1);
+    if (!movingMoves && !fixedMoves) {
+      stopReason = 'no gradient';
+      break;
+    }
+    if (!movingMoves) next2.set(s2);
+    if (!fixedMoves) next1.set(s1);
+    if (opts.totalSigma > 0) {
+      smoothField(next1, grid, opts.totalSigma);
+      zeroFieldBorder(next1, grid);
+      smoothField(next2, grid, opts.totalSigma);
+      zeroFieldBorder(next2, grid);
+    }
+    const minJ = Math.min(minJacobianDeterminant(next1, grid), minJacobianDeterminant(next2, grid));
+    if (!(minJ > 0)) {
+      stopReason = 'folding';
+      run.warn?.(
+        `syn level ${level + 1}, iteration ${it + 1}: the update would fold the deformation (Jacobian determinant ${minJ.toPrecision(3)}); ` +
+          'stopping this level with the last good fields',
+      );
+      break;
+    }
+    [s1, next1] = [next1, s1];
+    [s2, next2] = [next2, s2];
+    iterations = it + 1;
+
+    run.onProgress?.({ level, levelCount, iteration: iterations, maxIterations, value });
+    history.copyWithin(0, 1);
+    history[opts.window - 1] = value;
+    if (iterations >= opts.window) {
+      const { slope, mean } = fittedSlope(history, opts.window);
+      if (-slope <= opts.threshold * Math.abs(mean)) {
+        stopReason = 'converged';
+        break;
+      }
+    }
+    if (now() - clock.last > 100) {
+      // Let timers, aborts and progress output run (the browser worker and the CLI's progress bar).
+      await yieldToEventLoop();
+      clock.last = now();
+    }
+  }
+  return { s1, s2, stopReason, iterations, value };
 }
 
 /**
@@ -471,154 +647,70 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
   const fullGrid = gridOfImage(fixed);
 
   let grid: GridLike | null = null;
-  // s1: middle → fixed, s2: middle → pre-aligned moving; s1inv, s2inv their inverses (fixed/moving → middle).
+  // s1: middle → fixed, s2: middle → pre-aligned moving; s1inv, s2inv their inverses (fixed/moving → middle),
+  // computed once per level at its end (warm-started from the previous level's) rather than tracked per iteration.
   let s1: Float32Array = new Float32Array(0);
   let s2: Float32Array = new Float32Array(0);
-  let s1inv: Float32Array = new Float32Array(0);
-  let s2inv: Float32Array = new Float32Array(0);
+  let s1inv: Float32Array | null = null;
+  let s2inv: Float32Array | null = null;
   const levels: SynLevelLog[] = [];
-  let lastYield = now();
+  const clock: YieldClock = { last: now() };
 
   for (let level = 0; level < levelCount; level++) {
     const tl = now();
     const fixedLevel = levelImage(fixed, fixedSchedule, level);
-    const movingLevel = levelImage(moving, movingSchedule, level);
     const levelGrid = gridOfImage(fixedLevel);
-    if (grid === null) {
+    const fromGrid: GridLike | null = grid;
+    if (fromGrid === null) {
       s1 = createField(levelGrid);
       s2 = createField(levelGrid);
-      s1inv = createField(levelGrid);
-      s2inv = createField(levelGrid);
     } else {
-      s1 = upsampleField(s1, grid, levelGrid);
-      s2 = upsampleField(s2, grid, levelGrid);
-      s1inv = upsampleField(s1inv, grid, levelGrid);
-      s2inv = upsampleField(s2inv, grid, levelGrid);
+      s1 = upsampleField(s1, fromGrid, levelGrid);
+      s2 = upsampleField(s2, fromGrid, levelGrid);
     }
     grid = levelGrid;
-    const n = numberOfPixels(grid);
-    const [nx, ny] = grid.size;
-    const nz = d === 3 ? grid.size[2] : 1;
-    const update = createField(grid);
-    let next1: Float32Array = createField(grid);
-    let next2: Float32Array = createField(grid);
-    const fixedMid = new Float64Array(n);
-    const movingMid = new Float64Array(n);
-    const dC = new Float64Array(n);
-    const mask = new Uint8Array(n);
-    const metric = new DenseMetric(opts, grid.size, finiteRange(fixedLevel.data)!, finiteRange(movingLevel.data)!);
-    const toIndex = physicalToIndexMatrix(grid);
-    const nPad = new Float64Array(9);
-    for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) nPad[r * 3 + c] = toIndex[r * d + c];
-    const fixedMap = samplingMap(grid, fixedLevel, identity(d), new Float64Array(d));
-    const movingMap = samplingMap(grid, movingLevel, affineMatrix, affineOffset);
-    const maxIterations = opts.iterations[level];
-    const trackingTolerance = 0.01 * Math.min(...grid.spacing);
-    const history = new Float64Array(opts.window);
-    let stopReason: SynStopReason = 'maximum iterations';
-    let value = NaN;
-    let iterations = 0;
-    let inverseResidual = 0;
-
-    const descend = (warped: Float64Array): boolean => {
-      if (d === 2) descent2d(warped, dC, nx, ny, nPad, update);
-      else descent3d(warped, dC, nx, ny, nz, nPad, update);
-      if (opts.gradientSigma > 0) smoothField(update, grid!, opts.gradientSigma);
-      zeroFieldBorder(update, grid!);
-      const max = maxDisplacementVoxels(update, grid!);
-      if (!(max > 0)) return false;
-      scaleField(update, opts.stepSize / max);
-      return true;
-    };
-
-    for (let it = 0; it < maxIterations; it++) {
-      if (run.signal?.aborted) throw abortError();
-      if (d === 2) {
-        warp2d(fixedLevel.data, fixedLevel.size[0], fixedLevel.size[1], s1, nx, ny, fixedMap.g, fixedMap.h, fixedMap.c, fixedMid, mask, true);
-        warp2d(movingLevel.data, movingLevel.size[0], movingLevel.size[1], s2, nx, ny, movingMap.g, movingMap.h, movingMap.c, movingMid, mask, false);
-      } else {
-        const [fx, fy, fz] = fixedLevel.size;
-        const [mx, my, mz] = movingLevel.size;
-        warp3d(fixedLevel.data, fx, fy, fz, s1, nx, ny, nz, fixedMap.g, fixedMap.h, fixedMap.c, fixedMid, mask, true);
-        warp3d(movingLevel.data, mx, my, mz, s2, nx, ny, nz, movingMap.g, movingMap.h, movingMap.c, movingMid, mask, false);
-      }
-      // Moving half first (∂C/∂M_mid), then the fixed half with the roles swapped (∂C/∂F_mid).
-      value = metric.evaluate(fixedMid, movingMid, mask, false, dC);
-      if (!Number.isFinite(value)) {
-        stopReason = 'non-finite value';
-        run.warn?.(`syn level ${level + 1}: the metric became undefined; keeping the last good fields`);
-        break;
-      }
-      const movingMoves = descend(movingMid);
-      if (movingMoves) composeFields(s2, update, grid, next2);
-      metric.evaluate(movingMid, fixedMid, mask, true, dC);
-      const fixedMoves = descend(fixedMid);
-      if (fixedMoves) composeFields(s1, update, grid, next1);
-      if (!movingMoves && !fixedMoves) {
-        stopReason = 'no gradient';
-        break;
-      }
-      if (!movingMoves) next2.set(s2);
-      if (!fixedMoves) next1.set(s1);
-      if (opts.totalSigma > 0) {
-        smoothField(next1, grid, opts.totalSigma);
-        zeroFieldBorder(next1, grid);
-        smoothField(next2, grid, opts.totalSigma);
-        zeroFieldBorder(next2, grid);
-      }
-      const minJ = Math.min(minJacobianDeterminant(next1, grid), minJacobianDeterminant(next2, grid));
-      if (!(minJ > 0)) {
-        stopReason = 'folding';
-        run.warn?.(
-          `syn level ${level + 1}, iteration ${it + 1}: the update would fold the deformation (Jacobian determinant ${minJ.toPrecision(3)}); ` +
-            'stopping this level with the last good fields',
-        );
-        break;
-      }
-      [s1, next1] = [next1, s1];
-      [s2, next2] = [next2, s2];
-      // Tracking the inverses with a loose tolerance keeps every warm start close; the final inversion is exact.
-      const r1 = invertField(s1, grid, { initial: s1inv, maxIterations: 10, tolerance: trackingTolerance }, s1inv);
-      const r2 = invertField(s2, grid, { initial: s2inv, maxIterations: 10, tolerance: trackingTolerance }, s2inv);
-      inverseResidual = Math.max(r1.maxResidual, r2.maxResidual);
-      iterations = it + 1;
-
-      run.onProgress?.({ level, levelCount, iteration: iterations, maxIterations, value });
-      history.copyWithin(0, 1);
-      history[opts.window - 1] = value;
-      if (iterations >= opts.window) {
-        const { slope, mean } = fittedSlope(history, opts.window);
-        if (-slope <= opts.threshold * Math.abs(mean)) {
-          stopReason = 'converged';
-          break;
-        }
-      }
-      if (now() - lastYield > 100) {
-        // Let timers, aborts and progress output run (the browser worker and the CLI's progress bar).
-        await yieldToEventLoop();
-        lastYield = now();
-      }
-    }
+    const outcome = await runLevel(
+      level,
+      levelCount,
+      opts,
+      grid,
+      fixedLevel,
+      levelImage(moving, movingSchedule, level),
+      affineMatrix,
+      affineOffset,
+      s1,
+      s2,
+      run,
+      clock,
+    );
+    s1 = outcome.s1;
+    s2 = outcome.s2;
+    // The last level's inverses are the final ones, so they are exact; coarser levels only warm-start the next.
+    const last = level === levelCount - 1;
+    const inversion = last ? { maxIterations: 50 } : { maxIterations: 20, tolerance: 0.01 * Math.min(...grid.spacing) };
+    const warm1: Float32Array | undefined = s1inv && fromGrid ? upsampleField(s1inv, fromGrid, grid) : undefined;
+    const r1 = invertField(s1, grid, { ...inversion, initial: warm1 }, warm1);
+    const warm2: Float32Array | undefined = s2inv && fromGrid ? upsampleField(s2inv, fromGrid, grid) : undefined;
+    const r2 = invertField(s2, grid, { ...inversion, initial: warm2 }, warm2);
+    s1inv = r1.field;
+    s2inv = r2.field;
     levels.push({
       size: grid.size.slice(),
       shrink: fixedSchedule.shrink[level].slice(),
       smoothMm: fixedSchedule.sigmasMm[level].slice(),
-      iterations,
-      value,
-      stopReason,
+      iterations: outcome.iterations,
+      value: outcome.value,
+      stopReason: outcome.stopReason,
       minJacobian: Math.min(minJacobianDeterminant(s1, grid), minJacobianDeterminant(s2, grid)),
-      inverseResidual,
+      inverseResidual: Math.max(r1.maxResidual, r2.maxResidual),
       seconds: (now() - tl) / 1000,
     });
   }
 
-  // Accurate inverses of the final half fields, then the two compositions through the middle.
-  const g = grid!;
-  invertField(s1, g, { initial: s1inv, maxIterations: 50 }, s1inv);
-  invertField(s2, g, { initial: s2inv, maxIterations: 50 }, s2inv);
   // forward(x) = s1inv(x) + s2(x + s1inv(x)): fixed → middle → moving; inverse mirrors it.
-  let forward = composeFields(s2, s1inv, g, s1inv);
-  let inverse = composeFields(s1, s2inv, g, s2inv);
+  const g = grid!;
+  let forward = composeFields(s2, s1inv!, g, s1inv!);
+  let inverse = composeFields(s1, s2inv!, g, s2inv!);
   if (!sameGridShape(g, fullGrid)) {
     forward = upsampleField(forward, g, fullGrid);
     inverse = upsampleField(inverse, g, fullGrid);
