@@ -67,6 +67,75 @@ export class BSplineRegistrationCost implements CostFunction {
     this.maskN = opts.movingMask ? physicalToIndexMatrix(opts.movingMask) : null;
   }
 
+  /**
+   * Per-parameter scales for the optimiser: the diagonal of a Gauss–Newton approximation of the Hessian,
+   * Σ_i (β_k(x_i) (Aᵀ∇M)_a)², normalised to mean 1 over the parameters that samples reach, with a floor for the
+   * others. Control points over flat or empty regions then take no huge steps, and the many-parameter problem is
+   * much better conditioned.
+   */
+  parameterScales(params: Float64Array): Float64Array {
+    const grad = new Float64Array(params.length);
+    this.evaluate(params, grad);
+    const e = this.evaluator;
+    const d = this.samples.dimension;
+    const A = this.A;
+    const W = this.weights;
+    const [nx, nxy] = this.bspline.gridStrides;
+    const nC = this.bspline.numberOfControlPoints;
+    const diag = new Float64Array(params.length);
+    for (let k = 0; k < this.lastValidCount; k++) {
+      const i = e.index[k];
+      const base = this.bases[i];
+      if (base < 0) continue;
+      let v0: number;
+      let v1: number;
+      let v2 = 0;
+      if (d === 2) {
+        const gx = e.grads[2 * k];
+        const gy = e.grads[2 * k + 1];
+        v0 = A[0] * gx + A[2] * gy;
+        v1 = A[1] * gx + A[3] * gy;
+      } else {
+        const gx = e.grads[3 * k];
+        const gy = e.grads[3 * k + 1];
+        const gz = e.grads[3 * k + 2];
+        v0 = A[0] * gx + A[3] * gy + A[6] * gz;
+        v1 = A[1] * gx + A[4] * gy + A[7] * gz;
+        v2 = A[2] * gx + A[5] * gy + A[8] * gz;
+      }
+      v0 *= v0;
+      v1 *= v1;
+      v2 *= v2;
+      const o = 4 * d * i;
+      const kzEnd = d === 3 ? 4 : 1;
+      for (let kz = 0; kz < kzEnd; kz++) {
+        const wz = d === 3 ? W[o + 8 + kz] : 1;
+        for (let ky = 0; ky < 4; ky++) {
+          const wyz = wz * W[o + 4 + ky];
+          const row = base + kz * nxy + ky * nx;
+          for (let kx = 0; kx < 4; kx++) {
+            const w = wyz * W[o + kx];
+            const w2 = w * w;
+            diag[row + kx] += w2 * v0;
+            diag[nC + row + kx] += w2 * v1;
+            if (d === 3) diag[2 * nC + row + kx] += w2 * v2;
+          }
+        }
+      }
+    }
+    let sum = 0;
+    let count = 0;
+    for (const v of diag) if (v > 0) {
+      sum += v;
+      count++;
+    }
+    const mean = count > 0 ? sum / count : 1;
+    // Never amplify steps (a control point with no information must not wander off): scales ≥ 1.
+    const floor = 1;
+    for (let p = 0; p < diag.length; p++) diag[p] = Math.max(floor, diag[p] / mean);
+    return diag;
+  }
+
   evaluate(params: Float64Array, gradient: Float64Array): number {
     this.evaluations++;
     const bs = this.bspline;

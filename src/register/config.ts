@@ -51,6 +51,8 @@ export interface StageConfig {
   gradientSigma?: number;
   /** syn: σ in voxels of the Gaussian applied to the total fields (default 0). */
   totalSigma?: number;
+  /** bspline: scale parameters by a Gauss–Newton diagonal (default true). */
+  preconditioner?: boolean;
   /** bspline: weight of the bending energy added to the cost (default 0). */
   bendingWeight?: number;
   /** bspline: weight of the penalty on Jacobian determinants below 0.1 (default 0; folding is always refused). */

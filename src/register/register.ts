@@ -420,6 +420,7 @@ async function runBSplineStage(
     const before = Float64Array.from(bs.parameters);
     const options: AnyOptimizerOptions = {
       maxIterations: level.iterations,
+      scales: stage.preconditioner === false ? undefined : cost.parameterScales(before),
       gradientTolerance: stage.gradientTolerance ?? 0,
       relativeGradientTolerance: 1e-6,
       convergenceWindow: stage.convergenceWindow ?? 10,
@@ -461,16 +462,14 @@ async function runSynStage(
   linear: MatrixOffsetTransform,
   opts: RegisterOptions,
 ): Promise<{ transform: Transform; inverse: Image; log: StageLog }> {
-  if (stage.metric !== 'mse' && stage.metric !== 'lncc' && stage.metric !== 'mi') {
-    throw new CoregError('--metric', `a syn stage takes mse, lncc or mi, not ${stage.metric}`, 2);
-  }
+  const metric = stage.metric as 'mse' | 'lncc' | 'mi'; // checked by validateConfig
   if (opts.fixedMask || opts.movingMask) opts.warn?.('masks are not used by the syn stage');
   const levels = stage.levels;
   const result = await synRegister(
     fixed,
     moving,
     {
-      metric: stage.metric,
+      metric,
       radius: stage.radius,
       bins: stage.bins,
       shrink: levels?.map((l) => l.shrink),
@@ -534,8 +533,8 @@ export async function register(fixed: Image, moving: Image, config: Registration
   let inverseField: Image | undefined;
 
   for (const [si, stage] of config.stages.entries()) {
+    // validateConfig has checked the order: linear stages, then at most one non-rigid stage.
     if (stage.transform === 'syn') {
-      if (deformation) throw new CoregError('--transform', 'only one non-rigid stage (bspline or syn) is supported');
       const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts);
       const { transform, inverse, log } = await runSynStage(fixed, moving, stage, si, config, linear, opts);
       deformation = transform;
@@ -545,7 +544,6 @@ export async function register(fixed: Image, moving: Image, config: Registration
       continue;
     }
     if (stage.transform === 'bspline') {
-      if (deformation) throw new CoregError('--transform', 'only one non-rigid stage (bspline or syn) is supported');
       const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts);
       const { transform, log } = await runBSplineStage(fixed, moving, stage, si, config, linear, opts, cache, seed);
       deformation = transform;
@@ -556,7 +554,6 @@ export async function register(fixed: Image, moving: Image, config: Registration
     if (!LINEAR_KINDS.includes(stage.transform)) {
       throw new CoregError('--transform', `"${stage.transform}" stages are not available in this version of coreg (use ${[...LINEAR_KINDS, 'bspline'].join(', ')})`);
     }
-    if (deformation) throw new CoregError('--transform', 'linear stages must come before the non-rigid stage (e.g. rigid,affine,bspline)');
     const kind = stage.transform as LinearKind;
     const t: MatrixOffsetTransform = current ? fitTransformFrom(kind, current, current.getCenter()) : initialTransform(kind, fixed, moving, config, opts);
     const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
