@@ -16,12 +16,14 @@ export {
   regularStepGradientDescentSteps,
 } from './gradient-descent.js';
 export { lbfgsSteps, optimizeLbfgs } from './lbfgs.js';
+export { stochasticGradientDescentSteps, optimizeStochasticGradientDescent, type StochasticGradientOptions } from './stochastic.js';
+import { stochasticGradientDescentSteps, type StochasticGradientOptions } from './stochastic.js';
 export { estimateLearningRateForMaxShift, estimateScalesFromPhysicalShift, estimateStepForMaxShift, imageCornerPoints } from './scales.js';
 
-export const OPTIMIZER_NAMES = ['gradient-descent', 'regular-step', 'adam', 'lbfgs'] as const;
+export const OPTIMIZER_NAMES = ['gradient-descent', 'regular-step', 'adam', 'lbfgs', 'stochastic'] as const;
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
 /** Options of every optimiser; each reads only its own and the shared ones. */
-export type AnyOptimizerOptions = GradientDescentOptions & RegularStepOptions & AdamOptions & LbfgsOptions;
+export type AnyOptimizerOptions = GradientDescentOptions & RegularStepOptions & AdamOptions & LbfgsOptions & StochasticGradientOptions;
 
 /** The generator of the named optimiser (yields after every iteration). */
 export function optimizerSteps(
@@ -39,6 +41,8 @@ export function optimizerSteps(
       return adamSteps(cost, initial, options);
     case 'lbfgs':
       return lbfgsSteps(cost, initial, options);
+    case 'stochastic':
+      return stochasticGradientDescentSteps(cost, initial, options);
     default:
       throw new CoregError('optimizer', `unknown optimizer '${String(method)}' (expected ${OPTIMIZER_NAMES.join(', ')})`);
   }

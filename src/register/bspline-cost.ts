@@ -12,12 +12,19 @@ import { bendingEnergy, jacobianDeterminantPenalty } from '../transform/bspline-
 import type { LinearTransform } from '../transform/transform.js';
 import { SampleMetricEvaluator, sampleMovingAtPoints, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import type { SampleSet } from './sampling.js';
+import { createRandom } from './random.js';
 
 export interface BSplineCostOptions extends SampledCostOptions {
   /** Weight of the bending energy (added to the metric's cost). */
   bendingWeight?: number;
   /** Weight of the penalty on Jacobian determinants below 0.1 (keeps the deformation from folding). */
   jacobianWeight?: number;
+  /**
+   * Use a fresh random subset of this many samples at every evaluation (stochastic optimisation, as elastix's
+   * random sampler with new samples every iteration); the subsets follow `subsetSeed`, so runs repeat exactly.
+   */
+  subsetSize?: number;
+  subsetSeed?: number;
 }
 
 export class BSplineRegistrationCost implements CostFunction {
@@ -38,6 +45,10 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly maskN: Float64Array | null;
   lastValidCount = 0;
   evaluations = 0;
+  /** Sample indices used by the current evaluation (all samples, or a random subset). */
+  private readonly active: Int32Array;
+  private readonly subsetRandom: (() => number) | null;
+  private useSubsets: boolean;
 
   constructor(bspline: BSplineTransform, linear: LinearTransform, samples: SampleSet, sampler: MovingSampler, opts: BSplineCostOptions) {
     this.bspline = bspline;
@@ -62,6 +73,10 @@ export class BSplineRegistrationCost implements CostFunction {
       if (base >= 0) for (let k = 0; k < W; k++) this.weights[i * W + k] = w[k];
     }
     this.Y = new Float64Array(n * d);
+    const m = opts.subsetSize !== undefined && opts.subsetSize < n && opts.metric !== 'lncc' ? opts.subsetSize : n;
+    this.active = new Int32Array(m);
+    this.subsetRandom = m < n ? createRandom(opts.subsetSeed ?? 1) : null;
+    this.useSubsets = m < n;
     this.regGrad = new Float64Array(bspline.numberOfParameters);
     this.movingMask = opts.movingMask ?? null;
     this.maskN = opts.movingMask ? physicalToIndexMatrix(opts.movingMask) : null;
@@ -75,7 +90,13 @@ export class BSplineRegistrationCost implements CostFunction {
    */
   parameterScales(params: Float64Array): Float64Array {
     const grad = new Float64Array(params.length);
-    this.evaluate(params, grad);
+    const subsets = this.useSubsets;
+    this.useSubsets = false;
+    try {
+      this.evaluate(params, grad);
+    } finally {
+      this.useSubsets = subsets;
+    }
     const e = this.evaluator;
     const d = this.samples.dimension;
     const A = this.A;
@@ -151,9 +172,22 @@ export class BSplineRegistrationCost implements CostFunction {
     const bases = this.bases;
     const W = this.weights;
     const [nx, nxy] = bs.gridStrides;
-    // Y_i = A (x_i + u(x_i)) + t
+    // The samples of this evaluation: all of them, or a fresh random subset (sorted, for memory locality).
+    const active = this.active;
+    let m: number;
+    if (this.useSubsets && this.subsetRandom) {
+      m = active.length;
+      const rand = this.subsetRandom;
+      for (let j = 0; j < m; j++) active[j] = Math.floor(rand() * n);
+      active.sort();
+    } else {
+      m = n;
+    }
+    const all = !(this.useSubsets && this.subsetRandom);
+    // Y_j = A (x_i + u(x_i)) + t for the j-th sample i of this evaluation
     if (d === 2) {
-      for (let i = 0; i < n; i++) {
+      for (let j = 0; j < m; j++) {
+        const i = all ? j : active[j];
         let ux = 0;
         let uy = 0;
         const base = bases[i];
@@ -173,12 +207,13 @@ export class BSplineRegistrationCost implements CostFunction {
         }
         const x = X[2 * i] + ux;
         const y = X[2 * i + 1] + uy;
-        Y[2 * i] = A[0] * x + A[1] * y + t[0];
-        Y[2 * i + 1] = A[2] * x + A[3] * y + t[1];
+        Y[2 * j] = A[0] * x + A[1] * y + t[0];
+        Y[2 * j + 1] = A[2] * x + A[3] * y + t[1];
       }
     } else {
       const nC2 = 2 * nC;
-      for (let i = 0; i < n; i++) {
+      for (let j = 0; j < m; j++) {
+        const i = all ? j : active[j];
         let ux = 0;
         let uy = 0;
         let uz = 0;
@@ -205,15 +240,16 @@ export class BSplineRegistrationCost implements CostFunction {
         const x = X[3 * i] + ux;
         const y = X[3 * i + 1] + uy;
         const z = X[3 * i + 2] + uz;
-        Y[3 * i] = A[0] * x + A[1] * y + A[2] * z + t[0];
-        Y[3 * i + 1] = A[3] * x + A[4] * y + A[5] * z + t[1];
-        Y[3 * i + 2] = A[6] * x + A[7] * y + A[8] * z + t[2];
+        Y[3 * j] = A[0] * x + A[1] * y + A[2] * z + t[0];
+        Y[3 * j + 1] = A[3] * x + A[4] * y + A[5] * z + t[1];
+        Y[3 * j + 2] = A[6] * x + A[7] * y + A[8] * z + t[2];
       }
     }
     const e = this.evaluator;
-    const valid = sampleMovingAtPoints(this.sampler, Y, n, e.values, e.grads, e.index, this.movingMask, this.maskN);
+    const valid = sampleMovingAtPoints(this.sampler, Y, m, e.values, e.grads, e.index, this.movingMask, this.maskN);
+    if (!all) for (let k = 0; k < valid; k++) e.index[k] = active[e.index[k]];
     this.lastValidCount = valid;
-    let value = e.evaluate(valid);
+    let value = e.evaluate(valid, m);
     gradient.fill(0);
     const dv = e.dValue;
     const G = e.grads;

@@ -51,6 +51,8 @@ export interface StageConfig {
   gradientSigma?: number;
   /** syn: σ in voxels of the Gaussian applied to the total fields (default 0). */
   totalSigma?: number;
+  /** bspline with the 'stochastic' optimizer: samples drawn afresh at every iteration (default 5000 in 3D, 2000 in 2D). */
+  subsetSize?: number;
   /** bspline: scale parameters by a Gauss–Newton diagonal (default true). */
   preconditioner?: boolean;
   /** bspline: weight of the bending energy added to the cost (default 0). */

@@ -202,9 +202,9 @@ export class SampleMetricEvaluator {
     this.dValue = new Float64Array(n);
   }
 
-  /** Cost over the first `valid` packed samples; fills dValue. Throws when too few samples overlap. */
-  evaluate(valid: number): number {
-    const n = this.samples.count;
+  /** Cost over the first `valid` packed samples (of `tried`); fills dValue. Throws when too few samples overlap. */
+  evaluate(valid: number, tried = this.samples.count): number {
+    const n = tried;
     if (valid < Math.max(2, MIN_VALID_FRACTION * n)) {
       throw new CoregError('registration', `only ${valid} of ${n} samples map inside the moving image: the images do not overlap (try --initial or another initializer)`);
     }

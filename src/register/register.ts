@@ -412,15 +412,20 @@ async function runBSplineStage(
     if (li > 0) bs = refineBSpline(bs, 2);
     const tl = now();
     const { images, samples, sampler, costOptions } = prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache);
+    const method: OptimizerName = stage.optimizer ?? 'lbfgs';
+    const stochastic = method === 'stochastic';
     const cost = new BSplineRegistrationCost(bs, linear, samples, sampler, {
       ...costOptions,
       bendingWeight: stage.bendingWeight ?? 0,
       jacobianWeight: stage.jacobianWeight ?? 0,
+      subsetSize: stochastic ? (stage.subsetSize ?? (fixed.dimension === 3 ? 5000 : 2000)) : undefined,
+      subsetSeed: seed + 31 * li + 1009 * si,
     });
     const before = Float64Array.from(bs.parameters);
+    const scales = stage.preconditioner === false ? undefined : cost.parameterScales(before);
     const options: AnyOptimizerOptions = {
       maxIterations: level.iterations,
-      scales: stage.preconditioner === false ? undefined : cost.parameterScales(before),
+      scales,
       gradientTolerance: stage.gradientTolerance ?? 0,
       relativeGradientTolerance: 1e-6,
       convergenceWindow: stage.convergenceWindow ?? 10,
@@ -429,7 +434,19 @@ async function runBSplineStage(
       // One scaled unit = 1 mm of control-point motion; never move the whole grid by more than a few voxels at once.
       maximumStepLength: 2 * Math.sqrt(bs.numberOfParameters),
     };
-    const method: OptimizerName = stage.optimizer ?? 'lbfgs';
+    if (stochastic) {
+      // Gain such that the first step moves the most-driven control point by about one voxel of this level
+      // (elastix's automatic step estimate), from the gradient over all samples.
+      const g0 = new Float64Array(bs.numberOfParameters);
+      const tmp = new BSplineRegistrationCost(bs, linear, samples, sampler, { ...costOptions });
+      tmp.evaluate(before, g0);
+      let largest = 0;
+      for (let p = 0; p < g0.length; p++) largest = Math.max(largest, Math.abs(g0[p] / (scales ? scales[p] : 1)));
+      const voxel = Math.max(...images.fixed.spacing);
+      options.learningRate = stage.learningRate ?? (largest > 0 ? voxel / largest : 1);
+      options.maximumParameterStep = voxel;
+      bs.setParameters(before);
+    }
     if (method === 'regular-step') options.initialStepLength = stage.learningRate ?? 1;
     if (method === 'gradient-descent' || method === 'adam') options.learningRate = stage.learningRate ?? (method === 'adam' ? 0.05 : 1);
     const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };

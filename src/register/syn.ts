@@ -9,9 +9,9 @@
  * gradient of the warped image by central differences (physical units), smooths δ with `gradientSigma` voxels,
  * zeroes it on the grid border, scales it so its largest displacement is `stepSize` voxels and composes it on the
  * right of the half field: s ← s∘(id + δ), i.e. s(x) ← δ(x) + s(x + δ(x)). The new half fields may then be smoothed
- * with `totalSigma`. The inverse half fields (φ₁ = fixed → middle, φ₂ = moving → middle) are not tracked per
- * iteration (nothing inside a level needs them): they are computed by fixed-point inversion once at the end of
- * each level, warm-started from the previous level's, and the last level's are the final ones.
+ * with `totalSigma`. The inverse half fields (φ₁ = fixed → middle, φ₂ = moving → middle) follow each step to
+ * first order, s⁻¹ ← (id − δ)∘s⁻¹ (one composition, as ANTs composes small steps, instead of a full fixed-point
+ * inversion per iteration), and are refined by warm-started fixed-point inversion once at the end of each level.
  *
  * Result, on the full-resolution fixed grid: forward u(x) = φ₂⁻¹∘φ₁ − id (fixed → pre-aligned moving) and
  * inverse v = φ₁⁻¹∘φ₂ − id (pre-aligned moving → fixed), so that x + v(x) undoes y ↦ y + u(y).
@@ -22,10 +22,9 @@
  * Folding guard: a level stops (with a warning, keeping the last good fields) as soon as an update would make
  * either half field's Jacobian determinant ≤ 0 anywhere.
  *
- * Memory per voxel of a level (3D): five float32 3-component fields (two half fields, the update, two
- * candidates: 60 B), the two warped images and their two metric derivatives in float32 and a byte mask (17 B);
- * lncc streams its window sums through rings of slices (a few MB). At the end of the last level the level's
- * buffers are released before the two inverse fields are allocated. Cost per iteration is linear in the voxel
+ * Memory per voxel of a level (3D): seven float32 3-component fields (two half fields and their inverses, the
+ * update, two candidates: 84 B), the two warped images and their two metric derivatives in float32 and a byte mask (17 B);
+ * lncc streams its window sums through rings of slices (a few MB). Cost per iteration is linear in the voxel
  * count (warps, lncc box sums, two update smoothings, two compositions, two Jacobian checks).
  */
 import { CoregError, type WarningSink } from '../errors.js';
@@ -60,11 +59,15 @@ export interface SynOptions {
   radius?: number;
   /** Histogram bins for mi (default 32). */
   bins?: number;
-  /** Shrink factor per level, coarsest first (default 4x2x1 in 2D, 8x4x2x1 in 3D; capped as in scheduleFromLevels). */
+  /** Shrink factor per level, coarsest first (default 4x2x1; capped as in scheduleFromLevels). */
   shrink?: number[];
-  /** Smoothing sigma per level in voxels of the original images (default log2(shrink): 2x1x0, 3x2x1x0). */
+  /** Smoothing sigma per level in voxels of the original images (default log2(shrink): 2x1x0). */
   smooth?: number[];
-  /** Iterations per level (default 100x70x40 in 2D, 100x70x50x20 in 3D). */
+  /**
+   * Iterations per level (default 100x70x40 in 2D; 50x30x10 in 3D, where a full-resolution iteration of a
+   * 181×217×181 brain costs seconds and the coarse levels already recover smooth deformations: see
+   * bench/syn-speed.ts).
+   */
   iterations?: number[];
   /** σ (voxels) of the Gaussian applied to each update field (default 3). ANTs' SyN[·, 3, 0] passes a variance. */
   gradientSigma?: number;
@@ -156,7 +159,7 @@ function numberIn(value: number | undefined, fallback: number, name: string, ok:
 function resolveOptions(options: SynOptions, d: number): ResolvedOptions {
   const metric = options.metric ?? 'lncc';
   if (!SYN_METRICS.includes(metric)) throw new CoregError('--metric', `syn supports ${SYN_METRICS.join(', ')}, got "${String(metric)}"`, 2);
-  const defaultIterations = d === 3 ? [100, 70, 50, 20] : [100, 70, 40];
+  const defaultIterations = d === 3 ? [50, 30, 10] : [100, 70, 40];
   const levelCount = options.iterations?.length ?? options.shrink?.length ?? options.smooth?.length ?? defaultIterations.length;
   const shrink = options.shrink ?? Array.from({ length: levelCount }, (_, l) => 2 ** (levelCount - 1 - l));
   const smooth = options.smooth ?? shrink.map((f) => Math.log2(f));
@@ -524,6 +527,8 @@ async function runLevel(
   affineOffset: Float64Array,
   s1: Float32Array,
   s2: Float32Array,
+  s1inv: Float32Array,
+  s2inv: Float32Array,
   run: SynRunOptions,
   clock: YieldClock,
 ): Promise<LevelOutcome> {
@@ -580,10 +585,20 @@ async function runLevel(
       run.warn?.(`syn level ${level + 1}: the metric became undefined; keeping the last good fields`);
       break;
     }
+    // Each inverse follows its half field by composing the small step's first-order inverse id − δ on the left:
+    // s⁻¹ ← (id − δ)∘s⁻¹. It only has to stay a good warm start for the inversion at the end of the level.
     const movingMoves = descend(movingMid, dMoving);
-    if (movingMoves) composeFields(s2, update, grid, next2);
+    if (movingMoves) {
+      composeFields(s2, update, grid, next2);
+      scaleField(update, -1);
+      composeFields(update, s2inv, grid, s2inv);
+    }
     const fixedMoves = descend(fixedMid, dFixed);
-    if (fixedMoves) composeFields(s1, update, grid, next1);
+    if (fixedMoves) {
+      composeFields(s1, update, grid, next1);
+      scaleField(update, -1);
+      composeFields(update, s1inv, grid, s1inv);
+    }
     if (!movingMoves && !fixedMoves) {
       stopReason = 'no gradient';
       break;
@@ -648,11 +663,11 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
 
   let grid: GridLike | null = null;
   // s1: middle → fixed, s2: middle → pre-aligned moving; s1inv, s2inv their inverses (fixed/moving → middle),
-  // computed once per level at its end (warm-started from the previous level's) rather than tracked per iteration.
+  // followed cheaply during a level and inverted accurately at its end.
   let s1: Float32Array = new Float32Array(0);
   let s2: Float32Array = new Float32Array(0);
-  let s1inv: Float32Array | null = null;
-  let s2inv: Float32Array | null = null;
+  let s1inv: Float32Array = new Float32Array(0);
+  let s2inv: Float32Array = new Float32Array(0);
   const levels: SynLevelLog[] = [];
   const clock: YieldClock = { last: now() };
 
@@ -664,9 +679,13 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
     if (fromGrid === null) {
       s1 = createField(levelGrid);
       s2 = createField(levelGrid);
+      s1inv = createField(levelGrid);
+      s2inv = createField(levelGrid);
     } else {
       s1 = upsampleField(s1, fromGrid, levelGrid);
       s2 = upsampleField(s2, fromGrid, levelGrid);
+      s1inv = upsampleField(s1inv, fromGrid, levelGrid);
+      s2inv = upsampleField(s2inv, fromGrid, levelGrid);
     }
     grid = levelGrid;
     const outcome = await runLevel(
@@ -680,6 +699,8 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
       affineOffset,
       s1,
       s2,
+      s1inv,
+      s2inv,
       run,
       clock,
     );
@@ -688,12 +709,8 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
     // The last level's inverses are the final ones, so they are exact; coarser levels only warm-start the next.
     const last = level === levelCount - 1;
     const inversion = last ? { maxIterations: 50 } : { maxIterations: 20, tolerance: 0.01 * Math.min(...grid.spacing) };
-    const warm1: Float32Array | undefined = s1inv && fromGrid ? upsampleField(s1inv, fromGrid, grid) : undefined;
-    const r1 = invertField(s1, grid, { ...inversion, initial: warm1 }, warm1);
-    const warm2: Float32Array | undefined = s2inv && fromGrid ? upsampleField(s2inv, fromGrid, grid) : undefined;
-    const r2 = invertField(s2, grid, { ...inversion, initial: warm2 }, warm2);
-    s1inv = r1.field;
-    s2inv = r2.field;
+    const r1 = invertField(s1, grid, { ...inversion, initial: s1inv }, s1inv);
+    const r2 = invertField(s2, grid, { ...inversion, initial: s2inv }, s2inv);
     levels.push({
       size: grid.size.slice(),
       shrink: fixedSchedule.shrink[level].slice(),
@@ -709,8 +726,8 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
 
   // forward(x) = s1inv(x) + s2(x + s1inv(x)): fixed → middle → moving; inverse mirrors it.
   const g = grid!;
-  let forward = composeFields(s2, s1inv!, g, s1inv!);
-  let inverse = composeFields(s1, s2inv!, g, s2inv!);
+  let forward = composeFields(s2, s1inv, g, s1inv);
+  let inverse = composeFields(s1, s2inv, g, s2inv);
   if (!sameGridShape(g, fullGrid)) {
     forward = upsampleField(forward, g, fullGrid);
     inverse = upsampleField(inverse, g, fullGrid);

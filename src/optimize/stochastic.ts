@@ -1,0 +1,55 @@
+/**
+ * Stochastic gradient descent with a Robbins–Monro decaying gain, for costs that change their samples every
+ * evaluation (elastix's (A)SGD habit for B-spline registration): p ← p − a_k g/s with a_k = a / (1 + k/A)^α.
+ * No line search and no value-based stopping (values of different sample subsets are not comparable): it runs
+ * maxIterations steps.
+ */
+import { drive, numberOption, runToEnd, ScaledProblem, type Stepper } from './driver.js';
+import type { CostFunction, IterationInfo, OptimizerOptions, OptimizerResult } from './types.js';
+
+export interface StochasticGradientOptions extends OptimizerOptions {
+  /** Initial gain a (scaled units per unit of scaled gradient). Default 1. */
+  learningRate?: number;
+  /** A: iterations over which the gain halves roughly (default 20, elastix's SP_A). */
+  decayOffset?: number;
+  /** α: decay exponent (default 0.602, elastix's SP_alpha). */
+  decayExponent?: number;
+  /** Largest change of any single (scaled) parameter in one step (default unlimited). */
+  maximumParameterStep?: number;
+}
+
+export function stochasticGradientDescentSteps(
+  cost: CostFunction,
+  initial: ArrayLike<number>,
+  options: StochasticGradientOptions = {},
+): Generator<IterationInfo, OptimizerResult, void> {
+  const problem = new ScaledProblem(cost, initial.length, options.scales);
+  const a = numberOption('learningRate', options.learningRate, 1, (v) => v > 0 && Number.isFinite(v), 'a finite number > 0');
+  const A = numberOption('decayOffset', options.decayOffset, 20, (v) => v > 0, 'a number > 0');
+  const alpha = numberOption('decayExponent', options.decayExponent, 0.602, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+  const maxParam = numberOption('maximumParameterStep', options.maximumParameterStep, Infinity, (v) => v > 0, 'a number > 0');
+  let k = 0;
+  const stepper: Stepper = {
+    step(state) {
+      const { q, g } = state;
+      const gain = a / Math.pow(1 + k / A, alpha);
+      k++;
+      let largest = 0;
+      for (let i = 0; i < g.length; i++) largest = Math.max(largest, Math.abs(g[i]));
+      const factor = gain * largest > maxParam ? maxParam / largest : gain;
+      let length = 0;
+      for (let i = 0; i < q.length; i++) {
+        const step = factor * g[i];
+        q[i] -= step;
+        length += step * step;
+      }
+      state.value = problem.evaluate(q, g);
+      return Math.sqrt(length);
+    },
+  };
+  return drive(problem, initial, { ...options, convergenceWindow: 0, returnBest: false }, stepper);
+}
+
+export function optimizeStochasticGradientDescent(cost: CostFunction, initial: ArrayLike<number>, options: StochasticGradientOptions = {}): OptimizerResult {
+  return runToEnd(stochasticGradientDescentSteps(cost, initial, options));
+}
