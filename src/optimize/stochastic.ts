@@ -16,6 +16,11 @@ export interface StochasticGradientOptions extends OptimizerOptions {
   decayExponent?: number;
   /** Largest change of any single (scaled) parameter in one step (default unlimited). */
   maximumParameterStep?: number;
+  /**
+   * Return the average of the iterates over this final fraction of the iterations (Polyak–Ruppert averaging:
+   * the noise of the single iterates averages out). Default 0 (the last iterate).
+   */
+  averageFraction?: number;
 }
 
 export function stochasticGradientDescentSteps(
@@ -28,6 +33,11 @@ export function stochasticGradientDescentSteps(
   const A = numberOption('decayOffset', options.decayOffset, 20, (v) => v > 0, 'a number > 0');
   const alpha = numberOption('decayExponent', options.decayExponent, 0.602, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
   const maxParam = numberOption('maximumParameterStep', options.maximumParameterStep, Infinity, (v) => v > 0, 'a number > 0');
+  const fraction = numberOption('averageFraction', options.averageFraction, 0, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+  const total = numberOption('maxIterations', options.maxIterations, 100, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0');
+  const averageFrom = fraction > 0 ? Math.max(1, Math.floor(total * (1 - fraction))) : Infinity;
+  const average = new Float64Array(initial.length);
+  let averaged = 0;
   let k = 0;
   const stepper: Stepper = {
     step(state) {
@@ -42,6 +52,18 @@ export function stochasticGradientDescentSteps(
         const step = factor * g[i];
         q[i] -= step;
         length += step * step;
+      }
+      if (k >= averageFrom) {
+        averaged++;
+        for (let i = 0; i < q.length; i++) average[i] += (q[i] - average[i]) / averaged;
+        if (k === total) {
+          // The last step returns the averaged iterate.
+          length = 0;
+          for (let i = 0; i < q.length; i++) {
+            length += (average[i] - q[i]) ** 2;
+            q[i] = average[i];
+          }
+        }
       }
       state.value = problem.evaluate(q, g);
       return Math.sqrt(length);

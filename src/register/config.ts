@@ -53,6 +53,8 @@ export interface StageConfig {
   totalSigma?: number;
   /** bspline with the 'stochastic' optimizer: samples drawn afresh at every iteration (default 5000 in 3D, 2000 in 2D). */
   subsetSize?: number;
+  /** bspline with 'stochastic': return the average of the iterates over this final fraction (default 0). */
+  averageFraction?: number;
   /** bspline: scale parameters by a Gauss–Newton diagonal (default true). */
   preconditioner?: boolean;
   /** bspline: weight of the bending energy added to the cost (default 0). */

@@ -445,6 +445,7 @@ async function runBSplineStage(
       const voxel = Math.max(...images.fixed.spacing);
       options.learningRate = stage.learningRate ?? (largest > 0 ? voxel / largest : 1);
       options.maximumParameterStep = voxel;
+      options.averageFraction = stage.averageFraction ?? 0;
       bs.setParameters(before);
     }
     if (method === 'regular-step') options.initialStepLength = stage.learningRate ?? 1;
