@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { indexToPhysical, type Image } from '../src/image/image.js';
 import { readImageFile } from '../src/io/node.js';
-import { minJacobianDeterminant } from '../src/register/field.js';
+import { jacobianDeterminantField } from '../src/register/field.js';
 import { defaultConfig, type LevelConfig, type MetricName } from '../src/register/config.js';
 import { register } from '../src/register/register.js';
 import { DisplacementFieldTransform } from '../src/transform/displacement-field.js';
@@ -124,7 +124,24 @@ for (let k = 0; k < nz; k++)
     }
 
 const field = result.transforms[0];
-const minJ = field instanceof DisplacementFieldTransform ? minJacobianDeterminant(field.field.data as Float32Array, field.field) : NaN;
+let minJ = NaN;
+let folded = 0;
+let foldedInBrain = 0;
+let worst = -1;
+if (field instanceof DisplacementFieldTransform) {
+  const det = jacobianDeterminantField(field.field.data as Float32Array, field.field).data;
+  minJ = Infinity;
+  for (let i = 0; i < det.length; i++) {
+    if (det[i] < minJ) {
+      minJ = det[i];
+      worst = i;
+    }
+    if (det[i] <= 0) {
+      folded++;
+      if (fixed.data[i] > 0) foldedInBrain++;
+    }
+  }
+}
 const synLog = result.stages[1];
 const report = {
   size: fixed.size,
@@ -133,6 +150,9 @@ const report = {
   treMeanMm: +(sum / count).toFixed(4),
   treMaxMm: +max.toFixed(3),
   minJacobian: +minJ.toFixed(4),
+  minJacobianAt: [worst % nx, Math.floor(worst / nx) % ny, Math.floor(worst / (nx * ny))],
+  foldedVoxels: folded,
+  foldedVoxelsInBrain: foldedInBrain,
   seconds: +seconds.toFixed(1),
   cpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(1),
   affineSeconds: +result.stages[0].levels.reduce((s, l) => s + l.seconds, 0).toFixed(1),
