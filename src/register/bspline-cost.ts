@@ -13,6 +13,10 @@ import type { LinearTransform } from '../transform/transform.js';
 import { SampleMetricEvaluator, sampleMovingAtPoints, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import type { SampleSet } from './sampling.js';
 import { createRandom } from './random.js';
+import { indexToPhysicalMatrix } from '../image/image.js';
+import { interpolationPlane } from '../interpolate/interpolator.js';
+import { linear2d, linear3d } from '../interpolate/kernels.js';
+import { maskAt } from './sampling.js';
 
 export interface BSplineCostOptions extends SampledCostOptions {
   /** Weight of the bending energy (added to the metric's cost). */
@@ -20,11 +24,12 @@ export interface BSplineCostOptions extends SampledCostOptions {
   /** Weight of the penalty on Jacobian determinants below 0.1 (keeps the deformation from folding). */
   jacobianWeight?: number;
   /**
-   * Use a fresh random subset of this many samples at every evaluation (stochastic optimisation, as elastix's
-   * random sampler with new samples every iteration); the subsets follow `subsetSeed`, so runs repeat exactly.
+   * Draw `count` fresh random samples from `image` (within `mask`) at every evaluation instead of using the given
+   * sample set (stochastic optimisation, as elastix's random-coordinate sampler with new samples every iteration):
+   * over many iterations the whole image is seen, with no fixed set to over-fit. The draws follow `seed`, so runs
+   * repeat exactly.
    */
-  subsetSize?: number;
-  subsetSeed?: number;
+  fresh?: { image: Image; mask?: Image; count: number; seed: number };
 }
 
 export class BSplineRegistrationCost implements CostFunction {
@@ -45,15 +50,17 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly maskN: Float64Array | null;
   lastValidCount = 0;
   evaluations = 0;
-  /** Sample indices used by the current evaluation (all samples, or a random subset). */
-  private readonly active: Int32Array;
-  private readonly subsetRandom: (() => number) | null;
-  private useSubsets: boolean;
+  private readonly fresh: FreshSampler | null;
+  /** Redraw the samples at every evaluation (off while estimating scales on one draw). */
+  private redrawing: boolean;
 
   constructor(bspline: BSplineTransform, linear: LinearTransform, samples: SampleSet, sampler: MovingSampler, opts: BSplineCostOptions) {
     this.bspline = bspline;
     this.A = linear.matrix();
     this.t = linear.offset();
+    this.fresh = opts.fresh && opts.metric !== 'lncc' ? new FreshSampler(opts.fresh.image, opts.fresh.mask, opts.fresh.count, opts.fresh.seed) : null;
+    this.redrawing = this.fresh !== null;
+    if (this.fresh) samples = this.fresh.samples;
     this.samples = samples;
     this.sampler = sampler;
     this.opts = opts;
@@ -61,22 +68,12 @@ export class BSplineRegistrationCost implements CostFunction {
     const d = samples.dimension;
     const n = samples.count;
     // Separable supports (a base index and 4 weights per axis) take 13 numbers per 3D sample instead of 128.
-    const W = 4 * d;
     this.bases = new Int32Array(n);
-    this.weights = new Float32Array(n * W);
-    const w = new Float64Array(W);
-    const p = new Float64Array(d);
-    for (let i = 0; i < n; i++) {
-      for (let a = 0; a < d; a++) p[a] = samples.points[i * d + a];
-      const base = bspline.separableSupport(p, w);
-      this.bases[i] = base;
-      if (base >= 0) for (let k = 0; k < W; k++) this.weights[i * W + k] = w[k];
-    }
+    this.weights = new Float32Array(n * 4 * d);
+    if (this.fresh) this.fresh.draw(bspline, this.bases, this.weights);
+    else computeSupports(bspline, samples, 0, n, this.bases, this.weights);
     this.Y = new Float64Array(n * d);
-    const m = opts.subsetSize !== undefined && opts.subsetSize < n && opts.metric !== 'lncc' ? opts.subsetSize : n;
-    this.active = new Int32Array(m);
-    this.subsetRandom = m < n ? createRandom(opts.subsetSeed ?? 1) : null;
-    this.useSubsets = m < n;
+
     this.regGrad = new Float64Array(bspline.numberOfParameters);
     this.movingMask = opts.movingMask ?? null;
     this.maskN = opts.movingMask ? physicalToIndexMatrix(opts.movingMask) : null;
@@ -90,12 +87,12 @@ export class BSplineRegistrationCost implements CostFunction {
    */
   parameterScales(params: Float64Array): Float64Array {
     const grad = new Float64Array(params.length);
-    const subsets = this.useSubsets;
-    this.useSubsets = false;
+    const redrawing = this.redrawing;
+    this.redrawing = false;
     try {
       this.evaluate(params, grad);
     } finally {
-      this.useSubsets = subsets;
+      this.redrawing = redrawing;
     }
     const e = this.evaluator;
     const d = this.samples.dimension;
@@ -172,22 +169,12 @@ export class BSplineRegistrationCost implements CostFunction {
     const bases = this.bases;
     const W = this.weights;
     const [nx, nxy] = bs.gridStrides;
-    // The samples of this evaluation: all of them, or a fresh random subset (sorted, for memory locality).
-    const active = this.active;
-    let m: number;
-    if (this.useSubsets && this.subsetRandom) {
-      m = active.length;
-      const rand = this.subsetRandom;
-      for (let j = 0; j < m; j++) active[j] = Math.floor(rand() * n);
-      active.sort();
-    } else {
-      m = n;
-    }
-    const all = !(this.useSubsets && this.subsetRandom);
-    // Y_j = A (x_i + u(x_i)) + t for the j-th sample i of this evaluation
+    if (this.redrawing && this.evaluations > 1) this.fresh!.draw(bs, this.bases, this.weights);
+    const m = n;
+    // Y_i = A (x_i + u(x_i)) + t
     if (d === 2) {
-      for (let j = 0; j < m; j++) {
-        const i = all ? j : active[j];
+      for (let i = 0; i < m; i++) {
+        const j = i;
         let ux = 0;
         let uy = 0;
         const base = bases[i];
@@ -212,8 +199,8 @@ export class BSplineRegistrationCost implements CostFunction {
       }
     } else {
       const nC2 = 2 * nC;
-      for (let j = 0; j < m; j++) {
-        const i = all ? j : active[j];
+      for (let i = 0; i < m; i++) {
+        const j = i;
         let ux = 0;
         let uy = 0;
         let uz = 0;
@@ -247,9 +234,8 @@ export class BSplineRegistrationCost implements CostFunction {
     }
     const e = this.evaluator;
     const valid = sampleMovingAtPoints(this.sampler, Y, m, e.values, e.grads, e.index, this.movingMask, this.maskN);
-    if (!all) for (let k = 0; k < valid; k++) e.index[k] = active[e.index[k]];
     this.lastValidCount = valid;
-    let value = e.evaluate(valid, m);
+    let value = e.evaluate(valid, this.fresh ? this.fresh.drawn : m);
     gradient.fill(0);
     const dv = e.dValue;
     const G = e.grads;
@@ -311,5 +297,80 @@ export class BSplineRegistrationCost implements CostFunction {
       for (let p = 0; p < P; p++) gradient[p] += wj * rg[p];
     }
     return value;
+  }
+}
+
+/** Separable B-spline supports of samples [start, end) (base index, or −1 outside the domain; 4·d weights). */
+function computeSupports(bspline: BSplineTransform, samples: SampleSet, start: number, end: number, bases: Int32Array, weights: Float32Array): void {
+  const d = samples.dimension;
+  const W = 4 * d;
+  const w = new Float64Array(W);
+  const p = new Float64Array(d);
+  for (let i = start; i < end; i++) {
+    for (let a = 0; a < d; a++) p[a] = samples.points[i * d + a];
+    const base = bspline.separableSupport(p, w);
+    bases[i] = base;
+    if (base >= 0) for (let k = 0; k < W; k++) weights[i * W + k] = w[k];
+  }
+}
+
+/** Uniform random positions in the fixed image (optionally within a mask), fixed values by linear interpolation. */
+class FreshSampler {
+  readonly samples: SampleSet;
+  /** Samples actually drawn by the last draw (fewer than asked only when the mask is nearly empty). */
+  drawn = 0;
+  private readonly image: Image;
+  private readonly mask: Image | null;
+  private readonly maskN: Float64Array | null;
+  private readonly plane: Float32Array | Float64Array;
+  private readonly M: Float64Array;
+  private readonly random: () => number;
+
+  constructor(image: Image, mask: Image | undefined, count: number, seed: number) {
+    const d = image.dimension;
+    this.image = image;
+    this.mask = mask ?? null;
+    this.maskN = mask ? physicalToIndexMatrix(mask) : null;
+    this.plane = interpolationPlane(image, 0);
+    this.M = indexToPhysicalMatrix(image);
+    this.random = createRandom(seed);
+    this.samples = { dimension: d, count, points: new Float64Array(count * d), values: new Float64Array(count), voxels: new Int32Array(count) };
+  }
+
+  draw(bspline: BSplineTransform, bases: Int32Array, weights: Float32Array): void {
+    const { image, plane, M, random } = this;
+    const d = image.dimension;
+    const [nx, ny] = image.size;
+    const nz = d === 3 ? image.size[2] : 1;
+    const o = image.origin;
+    const pts = this.samples.points;
+    const vals = this.samples.values;
+    const m = this.samples.count;
+    const ci = new Float64Array(3);
+    const p = new Float64Array(d);
+    let j = 0;
+    for (let tries = 0; j < m && tries < 50 * m; tries++) {
+      ci[0] = random() * nx - 0.5;
+      ci[1] = random() * ny - 0.5;
+      ci[2] = d === 3 ? random() * nz - 0.5 : 0;
+      for (let r = 0; r < d; r++) {
+        let acc = o[r];
+        for (let c = 0; c < d; c++) acc += M[r * d + c] * ci[c];
+        p[r] = acc;
+      }
+      if (this.mask && !maskAt(this.mask, this.maskN!, p)) continue;
+      const v = d === 2 ? linear2d(plane, nx, ny, ci[0], ci[1]) : linear3d(plane, nx, ny, nz, ci[0], ci[1], ci[2]);
+      if (v !== v) continue;
+      for (let a = 0; a < d; a++) pts[j * d + a] = p[a];
+      vals[j] = v;
+      j++;
+    }
+    // Too few found (a nearly empty mask): repeat the found ones so every array entry is valid.
+    for (let k = j; k < m && j > 0; k++) {
+      for (let a = 0; a < d; a++) pts[k * d + a] = pts[(k % j) * d + a];
+      vals[k] = vals[k % j];
+    }
+    this.drawn = j;
+    computeSupports(bspline, this.samples, 0, m, bases, weights);
   }
 }

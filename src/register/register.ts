@@ -418,8 +418,9 @@ async function runBSplineStage(
       ...costOptions,
       bendingWeight: stage.bendingWeight ?? 0,
       jacobianWeight: stage.jacobianWeight ?? 0,
-      subsetSize: stochastic ? (stage.subsetSize ?? (fixed.dimension === 3 ? 5000 : 2000)) : undefined,
-      subsetSeed: seed + 31 * li + 1009 * si,
+      fresh: stochastic
+        ? { image: images.fixed, mask: images.fixedMask, count: stage.subsetSize ?? (fixed.dimension === 3 ? 5000 : 2000), seed: seed + 31 * li + 1009 * si }
+        : undefined,
     });
     const before = Float64Array.from(bs.parameters);
     const scales = stage.preconditioner === false ? undefined : cost.parameterScales(before);
