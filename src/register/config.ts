@@ -53,7 +53,7 @@ export interface StageConfig {
   totalSigma?: number;
   /** bspline with the 'stochastic' optimizer: samples drawn afresh at every iteration (default 5000 in 3D, 2000 in 2D). */
   subsetSize?: number;
-  /** bspline with 'stochastic': return the average of the iterates over this final fraction (default 0). */
+  /** bspline with 'stochastic': return the average of the iterates over this final fraction (default 0.3). */
   averageFraction?: number;
   /** bspline: scale parameters by a Gauss–Newton diagonal (default true). */
   preconditioner?: boolean;

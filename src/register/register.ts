@@ -404,7 +404,15 @@ async function runBSplineStage(
   cache: Map<string, LevelImages>,
   seed: number,
 ): Promise<{ transform: BSplineTransform; log: StageLog }> {
-  const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
+  // 3D default: elastix's habit — stochastic gradient descent on fresh random samples, 4 levels of 500 iterations
+  // (the grid spacing halves per level); 2D: L-BFGS on all pixels.
+  const method: OptimizerName = stage.optimizer ?? (fixed.dimension === 3 ? 'stochastic' : 'lbfgs');
+  const stochastic = method === 'stochastic';
+  const levels =
+    stage.levels ??
+    (stochastic
+      ? [8, 4, 2, 1].map((f) => ({ shrink: f, smooth: f > 1 ? f / 2 : 0, iterations: 500 }))
+      : defaultLevels(stage.transform, fixed.size));
   const finalSpacing = stage.gridSpacing ?? defaultGridSpacing(fixed);
   let bs = createBSplineTransformForImage(fixed, finalSpacing * 2 ** (levels.length - 1), '--grid-spacing');
   const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
@@ -412,8 +420,6 @@ async function runBSplineStage(
     if (li > 0) bs = refineBSpline(bs, 2);
     const tl = now();
     const { images, samples, sampler, costOptions } = prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache);
-    const method: OptimizerName = stage.optimizer ?? 'lbfgs';
-    const stochastic = method === 'stochastic';
     const cost = new BSplineRegistrationCost(bs, linear, samples, sampler, {
       ...costOptions,
       bendingWeight: stage.bendingWeight ?? 0,
@@ -446,7 +452,7 @@ async function runBSplineStage(
       const voxel = Math.max(...images.fixed.spacing);
       options.learningRate = stage.learningRate ?? (largest > 0 ? voxel / largest : 1);
       options.maximumParameterStep = voxel;
-      options.averageFraction = stage.averageFraction ?? 0;
+      options.averageFraction = stage.averageFraction ?? 0.3;
       bs.setParameters(before);
     }
     if (method === 'regular-step') options.initialStepLength = stage.learningRate ?? 1;

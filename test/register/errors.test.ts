@@ -147,7 +147,7 @@ test('validateConfig accepts a full configuration unchanged and rejects each kin
     [{} as RegistrationConfig, /needs at least one stage/],
     [{ stages: [{ transform: 'warp', metric: 'mse' }] } as unknown as RegistrationConfig, /unknown transform "warp"/],
     [{ stages: [{ transform: 'affine', metric: 'cc' }] } as unknown as RegistrationConfig, /unknown metric "cc"/],
-    [stage({ optimizer: 'newton' as StageConfig['optimizer'] }), /unknown optimizer "newton" \(expected gradient-descent, regular-step, adam, lbfgs\)/],
+    [stage({ optimizer: 'newton' as StageConfig['optimizer'] }), /unknown optimizer "newton" \(expected gradient-descent, regular-step, adam, lbfgs, stochastic\)/],
     [stage({ levels: [] }), /levels must not be empty/],
     [stage({ levels: [{ shrink: 0, smooth: 0, iterations: 5 }] }), /shrink factors must be integers ≥ 1, got 0/],
     [stage({ levels: [{ shrink: 1.5, smooth: 0, iterations: 5 }] }), /shrink factors must be integers ≥ 1, got 1.5/],

@@ -268,7 +268,7 @@ export function registerCommand(): Command {
     .option('--moving-mask <MM>', 'only moving points where this mask is > 0 are compared')
     .option('--fixed-points <P>', 'landmarks in the fixed image (CSV x,y[,z] LPS mm, .fcsv, .mrk.json, elastix points); with --moving-points they initialise the first stage')
     .option('--moving-points <Q>', 'the corresponding landmarks in the moving image, same order')
-    .option('--optimizer <NAME>', 'lbfgs (default), regular-step, gradient-descent or adam')
+    .option('--optimizer <NAME>', 'lbfgs (default; 3D bspline stages: stochastic), stochastic, regular-step, gradient-descent or adam')
     .option('--sampling <S>', 'all|regular|random (default: all in 2D, a random subset of 150000 voxels in 3D)')
     .option('--sampling-percentage <P>', 'fraction of voxels for regular/random sampling, in (0, 1]')
     .option('--bins <N>', 'histogram bins for mi/nmi (default 32)', parseIntegerOption('--bins', 4))
