@@ -51,9 +51,9 @@ export interface StageConfig {
   gradientSigma?: number;
   /** syn: σ in voxels of the Gaussian applied to the total fields (default 0). */
   totalSigma?: number;
-  /** bspline with the 'stochastic' optimizer: samples drawn afresh at every iteration (default 5000 in 3D, 2000 in 2D). */
+  /** bspline with the 'stochastic' optimizer: samples drawn afresh at every iteration (default 10000 in 3D, 2000 in 2D). */
   subsetSize?: number;
-  /** bspline with 'stochastic': return the average of the iterates over this final fraction (default 0.3). */
+  /** bspline with 'stochastic': return the average of the iterates over this final fraction (default 0.5). */
   averageFraction?: number;
   /** bspline: scale parameters by a Gauss–Newton diagonal (default true). */
   preconditioner?: boolean;

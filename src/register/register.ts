@@ -425,7 +425,7 @@ async function runBSplineStage(
       bendingWeight: stage.bendingWeight ?? 0,
       jacobianWeight: stage.jacobianWeight ?? 0,
       fresh: stochastic
-        ? { image: images.fixed, mask: images.fixedMask, count: stage.subsetSize ?? (fixed.dimension === 3 ? 5000 : 2000), seed: seed + 31 * li + 1009 * si }
+        ? { image: images.fixed, mask: images.fixedMask, count: stage.subsetSize ?? (fixed.dimension === 3 ? 10000 : 2000), seed: seed + 31 * li + 1009 * si }
         : undefined,
     });
     const before = Float64Array.from(bs.parameters);
@@ -452,7 +452,7 @@ async function runBSplineStage(
       const voxel = Math.max(...images.fixed.spacing);
       options.learningRate = stage.learningRate ?? (largest > 0 ? voxel / largest : 1);
       options.maximumParameterStep = voxel;
-      options.averageFraction = stage.averageFraction ?? 0.3;
+      options.averageFraction = stage.averageFraction ?? 0.5;
       bs.setParameters(before);
     }
     if (method === 'regular-step') options.initialStepLength = stage.learningRate ?? 1;
