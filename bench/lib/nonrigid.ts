@@ -1,8 +1,9 @@
-// Non-rigid ground truths and errors: the 2D ITK B-spline warp (BSplineWarping1's set-up) and the 3D d2 map
-// T(x) = A·(x + u(x)) + b with Gaussian bumps u, both fixed → moving in LPS mm; TRE of any point map against them.
+// Non-rigid ground truths and errors: the 2D ITK B-spline warp (BSplineWarping1's set-up) and the 3D maps
+// T(x) = A·(x + u(x)) + b with Gaussian bumps u (d2 and the random nr_<seed> cases), all fixed → moving in LPS mm;
+// TRE of any point map against them.
 import { createBSplineTransformFromDomain, readBSplineCoefficientsText } from '../../src/transform/bspline.js';
 import type { Transform } from '../../src/transform/transform.js';
-import type { Affine, Tre } from './affine.js';
+import { type Affine, affineFromRows, type Tre } from './affine.js';
 
 /** out = T(p) for a d-vector p; `out` never aliases `p`. */
 export type PointMap = (p: Float64Array, out: Float64Array) => void;
@@ -26,12 +27,15 @@ export interface GaussianBump {
   sigma: number;
 }
 
-/** The bumps as make_cases.py stores them in cases_gt.json ("bumps_3d": [[centre, amplitude, sigma], …]). */
-export function bumpsFromJson(raw: unknown): GaussianBump[] {
-  if (!Array.isArray(raw) || raw.length === 0) throw new Error('cases_gt.json: "bumps_3d" is missing or empty');
+/**
+ * Bumps stored as [[centre, amplitude, sigma], …]: make_cases.py's "bumps_3d" in cases_gt.json (the default
+ * `what`) and make-nonrigid-cases.py's "bumps" in nr_<seed>.json.
+ */
+export function bumpsFromJson(raw: unknown, what = 'cases_gt.json: bumps_3d'): GaussianBump[] {
+  if (!Array.isArray(raw) || raw.length === 0) throw new Error(`${what} is missing or empty`);
   return raw.map((b: unknown, i) => {
-    const ok = Array.isArray(b) && b.length === 3 && Array.isArray(b[0]) && b[0].length === 3 && Array.isArray(b[1]) && b[1].length === 3 && typeof b[2] === 'number';
-    if (!ok) throw new Error(`cases_gt.json: bumps_3d[${i}] is not [centre, amplitude, sigma]`);
+    const ok = Array.isArray(b) && b.length === 3 && Array.isArray(b[0]) && b[0].length === 3 && Array.isArray(b[1]) && b[1].length === 3 && typeof b[2] === 'number' && b[2] > 0;
+    if (!ok) throw new Error(`${what}[${i}] is not [centre, amplitude, sigma]`);
     const [c, a, s] = b as [number[], number[], number];
     return { centre: [c[0], c[1], c[2]], amplitude: [a[0], a[1], a[2]], sigma: s };
   });
@@ -66,6 +70,50 @@ export function affineWithBumps(affine: Affine, bumps: GaussianBump[]): PointMap
     out[0] = A[0] * y0 + A[1] * y1 + A[2] * y2 + b[0];
     out[1] = A[3] * y0 + A[4] * y1 + A[5] * y2 + b[1];
     out[2] = A[6] * y0 + A[7] * y1 + A[8] * y2 + b[2];
+  };
+}
+
+/** What make-nonrigid-cases.py records about one random case (nr_<seed>.json), as the bench uses it. */
+export interface RandomNonrigidTruth {
+  seed: number;
+  /** T(x) = A·(x + u(x)) + b, fixed → moving, LPS mm. */
+  gt: PointMap;
+  bumps: GaussianBump[];
+  /** Mean / max |u| over the brain (mm). */
+  nonrigidMean: number;
+  nonrigidMax: number;
+  /** Largest |x + u(x) − A⁻¹(y − b)| of the generator's per-voxel inverse (mm). */
+  inverseResidual: number;
+  noiseSigma: number;
+}
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** Parses nr_<seed>.json; `file` names it in errors. */
+export function randomNonrigidTruth(text: string, file: string): RandomNonrigidTruth {
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${file}: not JSON (${(e as Error).message})`, { cause: e });
+  }
+  const A = j.A;
+  const b = j.b;
+  const rows = Array.isArray(A) && A.length === 3 && A.every((r: unknown) => Array.isArray(r) && r.length === 3 && r.every(finite));
+  if (!rows || !Array.isArray(b) || b.length !== 3 || !b.every(finite)) throw new Error(`${file}: "A" (3×3) or "b" (3) is missing or malformed`);
+  const nr = j.nonrigid_over_brain_mm as { mean?: unknown; max?: unknown } | undefined;
+  if (!finite(j.seed) || !finite(nr?.mean) || !finite(nr?.max) || !finite(j.inverse_residual_mm) || !finite(j.noise_sigma)) {
+    throw new Error(`${file}: "seed", "nonrigid_over_brain_mm", "inverse_residual_mm" or "noise_sigma" is missing`);
+  }
+  const bumps = bumpsFromJson(j.bumps, `${file}: bumps`);
+  return {
+    seed: j.seed,
+    gt: affineWithBumps(affineFromRows(A as number[][], b as number[]), bumps),
+    bumps,
+    nonrigidMean: nr.mean as number,
+    nonrigidMax: nr.max as number,
+    inverseResidual: j.inverse_residual_mm,
+    noiseSigma: j.noise_sigma,
   };
 }
 
