@@ -21,12 +21,12 @@ const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas] [--all] [--
                          [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
   (default: the linear 2D and 3D cases)
   --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
-  --only nonrigid  the non-rigid cases (2D B-spline, 3D d2): coreg, elastix, DIPY (2D; 3D with --dipy)
+  --only nonrigid  the non-rigid cases (2D B-spline, 3D d2, random 3D nr_1..nr_3): coreg, elastix, DIPY (2D; d2 with --dipy)
   --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix
   --all          linear, non-rigid and atlas (about an hour on 2 cores the first time; peers are cached)
   --no-peers     do not run elastix or DIPY
   --dipy         also run DIPY's 3D SyN on the d2 case (about 11 minutes, single-threaded; cached)
-  --cases N      number of random 3D affine cases (seeds 1..N; default 4)
+  --cases N      number of random 3D cases, seeds 1..N: affine (default 4) and non-rigid nr_<seed> (default 3)
   --no-d1        leave out the shared 3D d1 case
   --repeat R     runs per tool and case for the linear cases; times are medians (default 1)
   --threads T    threads for coreg and elastix (default 2)
@@ -80,6 +80,7 @@ const runLinear = parsed.all || only === undefined || only === '2d' || only === 
 const runNonrigidSuite = parsed.all || only === 'nonrigid';
 const runAtlasSuite = parsed.all || only === 'atlas';
 const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
+const nNonrigidSeeds = positiveInt(parsed.cases, '--cases', 3, 0);
 const repeat = positiveInt(parsed.repeat, '--repeat', 1);
 const threads = positiveInt(parsed.threads, '--threads', 2);
 
@@ -195,7 +196,8 @@ if (runLinear) {
 const peerOptions = { elastix, elastixMissing: elastixMissing === ELASTIX_INSTALL_HINT ? 'not installed' : elastixMissing };
 if (runNonrigidSuite) {
   const dipy = parsed['no-peers'] ? 'off' : parsed.dipy ? 'all' : '2d';
-  const nr = runNonrigid({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, dipy, threads, filter });
+  const seeds = Array.from({ length: nNonrigidSeeds }, (_, i) => i + 1);
+  const nr = runNonrigid({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, dipy, threads, filter, seeds });
   console.log('\n## Non-rigid registration\n');
   console.log(nonrigidTable(nr.rows, nr.baseline));
   console.log('');
@@ -204,7 +206,7 @@ if (runNonrigidSuite) {
   const judged = nr.rows.filter((r) => r.tool === 'coreg');
   const bad = judged.filter((r) => r.pass === false).length;
   console.log(`\nnon-rigid: ${judged.filter((r) => r.pass === true).length} pass, ${bad} FAIL, ${judged.filter((r) => r.pass === null).length} not judged${bad ? '  <-- FAIL' : ''}`);
-  writeFileSync(join(outDir, 'nonrigid.json'), JSON.stringify({ ...meta, options: { threads, dipy, filter: parsed.filter ?? null, coreg: coregBin }, notes: nr.notes, noRegistration: nr.baseline, rows: nr.rows }, null, 1) + '\n');
+  writeFileSync(join(outDir, 'nonrigid.json'), JSON.stringify({ ...meta, options: { threads, dipy, filter: parsed.filter ?? null, seeds: nNonrigidSeeds, coreg: coregBin }, notes: nr.notes, noRegistration: nr.baseline, rows: nr.rows }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'nonrigid.json')}`);
 }
 if (runAtlasSuite) {

@@ -1,6 +1,7 @@
-// Non-rigid accuracy (issue 5): the 2D ITK B-spline case and the 3D d2 case (affine + Gaussian bumps), coreg's
-// affine,bspline and SyN chains beside elastix (affine + B-spline) and DIPY (affine + SyN), TRE against the
-// known maps; for coreg also the folded voxels of its result, wall time and peak RSS.
+// Non-rigid accuracy (issue 5): the 2D ITK B-spline case, the 3D d2 case (affine + Gaussian bumps) and random 3D
+// cases nr_<seed> (bench/make-nonrigid-cases.py: random affine + bumps + noise), coreg's affine,bspline and SyN
+// chains beside elastix (affine + B-spline) and DIPY (affine + SyN), TRE against the known maps; for coreg also the
+// folded voxels of its result, wall time and peak RSS.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import type { BenchPaths } from '../lib/cases.js';
 import { coregJacobian, runCoregChain } from '../lib/coreg.js';
 import { DIPY_INSTALL_HINT, dipyVersion, runDipySyn } from '../lib/dipy.js';
 import { elastixDeformationField, runElastixChain } from '../lib/elastix-chain.js';
-import { affineWithBumps, bumpsFromJson, chainMap, displacementStats, itkBSpline2d, judgeNonrigid, mapTre, type PointMap } from '../lib/nonrigid.js';
+import { affineWithBumps, bumpsFromJson, chainMap, displacementStats, itkBSpline2d, judgeNonrigid, mapTre, type PointMap, randomNonrigidTruth } from '../lib/nonrigid.js';
 
 export interface NonrigidOptions {
   paths: BenchPaths;
@@ -25,6 +26,8 @@ export interface NonrigidOptions {
   dipy: 'off' | '2d' | 'all';
   threads: number;
   filter?: string;
+  /** Seeds of the random 3D cases nr_<seed> (generated under bench/cache/nonrigid3d when missing). */
+  seeds: number[];
 }
 
 export interface NonrigidRow {
@@ -55,7 +58,9 @@ interface CoregSetting {
   maxRssMB?: number;
 }
 
-interface NonrigidCase {
+export interface NonrigidCase {
+  /** Short and unique: names coreg's output folder. */
+  id: string;
   name: string;
   dimension: 2 | 3;
   fixed: string;
@@ -70,7 +75,7 @@ interface NonrigidCase {
 
 const PEER_MARGIN = 0.01;
 
-function cases(p: BenchPaths, dipy: NonrigidOptions['dipy'], skipped: string[]): NonrigidCase[] {
+function sharedCases(p: BenchPaths, dipy: NonrigidOptions['dipy'], skipped: string[]): NonrigidCase[] {
   const out: NonrigidCase[] = [];
   const dir = join(p.cache, 'cases');
   const truthFile = join(dir, 'cases_gt.json');
@@ -91,6 +96,7 @@ function cases(p: BenchPaths, dipy: NonrigidOptions['dipy'], skipped: string[]):
   const coefficients = join(p.data, 'itk', 'BSplineDisplacements1.txt');
   if (existsSync(coefficients)) {
     out.push({
+      id: '2d',
       name: '2D B-spline (Border20 warped by BSplineDisplacements1)',
       dimension: 2,
       fixed: join(dir, 'BrainPD_Border20_BSplineDisplacements1.mha'),
@@ -110,6 +116,7 @@ function cases(p: BenchPaths, dipy: NonrigidOptions['dipy'], skipped: string[]):
   const ch2bet = join(p.data, 'mni', 'ch2bet.nii.gz');
   if (existsSync(ch2bet)) {
     out.push({
+      id: 'd2',
       name: '3D d2 (ch2bet, affine + bumps ≤ 5.2 mm)',
       dimension: 3,
       fixed: ch2bet,
@@ -128,6 +135,58 @@ function cases(p: BenchPaths, dipy: NonrigidOptions['dipy'], skipped: string[]):
   return out;
 }
 
+const RANDOM_STAGES = 'affine,bspline affine,syn';
+const randomCaseName = (seed: number): string => `nr_${seed} (ch2bet, random affine + bumps ≤ 6 mm, noise)`;
+
+/** Whether a case (its name and coreg's stage lists) passes --filter. */
+function selected(name: string, stages: string, filter: string | undefined): boolean {
+  return !filter || `${name} ${stages}`.toLowerCase().includes(filter);
+}
+
+/**
+ * The random 3D cases nr_<seed> that pass `filter`: ch2bet against bench/make-nonrigid-cases.py's moving images
+ * (generated for missing seeds, cached in bench/cache/nonrigid3d), judged by issue 5's absolute targets.
+ */
+export function randomCases(p: BenchPaths, seeds: readonly number[], filter: string | undefined, skipped: string[]): NonrigidCase[] {
+  const wanted = seeds.filter((s) => selected(randomCaseName(s), RANDOM_STAGES, filter));
+  if (wanted.length === 0) return [];
+  const ch2bet = join(p.data, 'mni', 'ch2bet.nii.gz');
+  if (!existsSync(ch2bet)) {
+    skipped.push(`${ch2bet} is absent`);
+    return [];
+  }
+  const dir = join(p.cache, 'nonrigid3d');
+  const missing = wanted.filter((s) => !existsSync(join(dir, `nr_${s}.nii.gz`)) || !existsSync(join(dir, `nr_${s}.json`)));
+  if (missing.length > 0) {
+    console.error(`bench: generating the random non-rigid cases nr_${missing.join(', nr_')} (about 40 s each, once; cached under bench/cache/nonrigid3d) …`);
+    const r = spawnPython([join(p.repoRoot, 'bench', 'make-nonrigid-cases.py'), ch2bet, dir, ...missing.map(String)]);
+    if (r) {
+      skipped.push(`${r} (needs Debian's python3-numpy, python3-scipy, python3-nibabel)`);
+      return [];
+    }
+  }
+  return wanted.map((seed) => {
+    const file = join(dir, `nr_${seed}.json`);
+    const truth = randomNonrigidTruth(readFileSync(file, 'utf8'), file);
+    return {
+      id: `nr_${seed}`,
+      name: randomCaseName(seed),
+      dimension: 3,
+      fixed: ch2bet,
+      moving: join(dir, `nr_${seed}.nii.gz`),
+      foreground: 0,
+      gt: truth.gt,
+      coreg: [
+        { stages: 'affine,bspline', metric: 'mi', target: 0.08, versus: [] },
+        { stages: 'affine,syn', metric: 'mi,lncc', target: 0.12, versus: [], maxRssMB: 1536 },
+      ],
+      elastixParams: ['3d_affine_mi.txt', '3d_bspline_mi.txt'],
+      dipy: false,
+      checkFolding: true,
+    };
+  });
+}
+
 /** Runs Debian's python on a generator script; a reason on failure. */
 function spawnPython(args: string[]): string | undefined {
   const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8' });
@@ -142,7 +201,8 @@ const fmt = (t?: Tre): string => (t ? `${t.mean.toFixed(3)} / ${t.max.toFixed(3)
 export function runNonrigid(o: NonrigidOptions): { rows: NonrigidRow[]; notes: string[]; baseline: { case: string; tre: Tre }[] } {
   const notes: string[] = [];
   const skipped: string[] = [];
-  const list = cases(o.paths, o.dipy, skipped).filter((c) => !o.filter || `${c.name} ${c.coreg.map((s) => s.stages).join(' ')}`.toLowerCase().includes(o.filter));
+  const shared = sharedCases(o.paths, o.dipy, skipped).filter((c) => selected(c.name, c.coreg.map((s) => s.stages).join(' '), o.filter));
+  const list = [...shared, ...randomCases(o.paths, o.seeds, o.filter, skipped)];
   for (const s of skipped) notes.push(`non-rigid case skipped: ${s}`);
   const dipy = o.dipy !== 'off' ? dipyVersion() : undefined;
   if (o.dipy !== 'off' && !dipy) notes.push(`DIPY not run: ${DIPY_INSTALL_HINT}`);
@@ -188,7 +248,7 @@ export function runNonrigid(o: NonrigidOptions): { rows: NonrigidRow[]; notes: s
       let failed = false;
       if (o.coregBin) {
         console.error(`bench: ${c.name} | coreg ${setting}`);
-        const outDir = join(o.outDir, 'runs', slug(`nonrigid-${c.dimension}d-${s.stages}-${s.metric}`));
+        const outDir = join(o.outDir, 'runs', slug(`nonrigid-${c.id}-${s.stages}-${s.metric}`));
         try {
           const r = runCoregChain({ coregBin: o.coregBin, fixed: c.fixed, moving: c.moving, stages: s.stages, metric: s.metric, threads: o.threads, seed: 1, outDir });
           Object.assign(row, { tre: mapTre(points, c.dimension, chainMap(r.chain), c.gt), seconds: r.seconds, peakRssMB: r.peakRssMB, iterations: r.iterations, warnings: r.warnings });
