@@ -24,5 +24,7 @@ coreg('register', '--fixed', ex('BrainT1SliceBorder20.png'), '--moving', ex('Bra
 console.log(readFileSync(join(out, 'multimodal', 'transform.tfm'), 'utf8'));
 console.log('Ground truth: translation (13, 17) mm (T1 fixed, PD moving: mutual information)\n');
 coreg('apply', '--reference', ex('BrainProtonDensitySliceBorder20.png'), '--moving', ex('BrainProtonDensitySliceR10X13Y17.png'),
-  '--transform', join(out, 'rigid'), '--out', join(out, 'rigid', 'warped.png'));
+  '--transform', join(out, 'rigid'), '--out', join(out, 'rigid', 'warped-bspline.nii.gz'), '--interpolation', 'bspline');
+coreg('eval', 'difference', '--fixed', ex('BrainProtonDensitySliceBorder20.png'), '--moving', ex('BrainProtonDensitySliceR10X13Y17.png'),
+  '--transform', join(out, 'rigid'), '--out', join(out, 'rigid', 'difference.nii.gz'));
 console.log(`outputs in ${out}`);
