@@ -321,9 +321,6 @@ export class LinearRegistrationCost implements CostFunction {
   }
 }
 
-/** Former name of SampledCostOptions. */
-export type LinearCostOptions = SampledCostOptions;
-
 /**
  * Samples the moving image at given moving-space points Y (n×d): values, PHYSICAL gradients, packed valid samples
  * (as sampleMovingLinear), for transforms that are not a single matrix.
