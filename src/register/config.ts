@@ -49,7 +49,7 @@ export interface StageConfig {
   gridSpacing?: number;
   /** syn: σ in voxels of the Gaussian applied to each update field (default 3). */
   gradientSigma?: number;
-  /** syn: σ in voxels of the Gaussian applied to the total fields (default 0). */
+  /** syn: σ in voxels of the Gaussian applied to the total fields (default 1). */
   totalSigma?: number;
   /** bspline with the 'stochastic' optimizer: samples drawn afresh at every iteration (default 20000 in 3D, 2000 in 2D). */
   subsetSize?: number;

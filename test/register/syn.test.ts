@@ -191,7 +191,7 @@ test('syn reports progress per iteration, warns and keeps the last good fields w
   const result = await synRegister(
     P2.fixed,
     P2.moving,
-    { metric: 'mse', shrink: [2, 1], smooth: [1, 0], iterations: [5, 200], gradientSigma: 0, stepSize: 4, convergenceWindow: 1000 },
+    { metric: 'mse', shrink: [2, 1], smooth: [1, 0], iterations: [5, 200], gradientSigma: 0, totalSigma: 0, stepSize: 4, convergenceWindow: 1000 },
     { onProgress: (e) => events.push(e), warn: (m) => warnings.push(m) },
   );
   assert.deepEqual(
