@@ -8,7 +8,7 @@ import { createImageLike, type Image } from '../image/image.js';
 import { nccSimilarity } from '../metric/index.js';
 import { resample } from '../resample/resample.js';
 import type { Transform } from '../transform/transform.js';
-import { IdentityMappingTransform } from './identity.js';
+import { TranslationTransform } from '../transform/linear.js';
 
 export interface DifferenceStats {
   /** Root mean square of fixed − warped moving over the overlap. */
@@ -30,7 +30,8 @@ export interface DifferenceResult {
 export function differenceImage(fixed: Image, moving: Image, chain: readonly Transform[]): DifferenceResult {
   if (fixed.components !== 1 || moving.components !== 1) throw new CoregError('difference', 'needs scalar images');
   if (fixed.dimension !== moving.dimension) throw new CoregError('difference', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
-  const transforms = chain.length > 0 ? chain : [new IdentityMappingTransform(fixed.dimension)];
+  // A zero translation is the identity: "before" overlays the images in physical space.
+  const transforms = chain.length > 0 ? chain : [new TranslationTransform(fixed.dimension)];
   // NaN outside marks the voxels the moving image does not cover.
   const warped = resample(moving, fixed, transforms, { interpolation: 'linear', defaultValue: NaN, outputType: 'float32' });
   const out = createImageLike(fixed, 'float32');
