@@ -1,65 +1,37 @@
-// Fusion and --select K comparison on ONE set of registrations: reads the warped atlases that
-// `npm run bench -- --only atlas` keeps from its majority run (bench/out/runs/atlas/warped, registrations do not
-// depend on the fusion), fuses them with every method, ranks the atlases as `--select` does and reports Dice
-// against the target's true labels and the time `--select K` would take (ranking + the K registrations).
-//   node --import tsx bench/atlas-fusion.ts
+// Every fusion and the --select K trade-off again from the warped atlases that `npm run bench -- --only atlas`
+// kept for one target (bench/out/runs/atlas/target<T>/warped and its jlf.json report), without registering:
+// for trying fusion settings. Dice against the target's true labels; seconds of the fusion alone.
+//   node --import tsx bench/atlas-fusion.ts [TARGET]        (default 6)
 import { existsSync, readFileSync } from 'node:fs';
 import { readImageFile } from '../src/io/node.js';
-import { createImageLike } from '../src/image/image.js';
-import { labelOverlap } from '../src/report/overlap.js';
-import { jointLabelFusion, locallyWeightedVote, majorityVote, staple } from '../src/segment/fusion.js';
 import { rankAtlases } from '../src/segment/select.js';
+import { fuseKept, readKeptWarped, selectionTradeoff } from './lib/atlas-warped.js';
+import { diceScores } from './lib/labels.js';
 
-const W = 'bench/out/runs/atlas/warped/';
-const C = 'bench/cache/atlas/cases/';
-const REPORT = 'bench/out/runs/atlas/default-majority.json';
-if (!existsSync(W) || !existsSync(REPORT)) {
-  console.error('atlas-fusion: run `npm run bench -- --only atlas` first (it keeps the warped atlases)');
-  process.exit(0);
+const target = Number(process.argv[2] ?? 6);
+const run = `bench/out/runs/atlas/target${target}/`;
+const cases = 'bench/cache/atlas/cases/';
+if (!existsSync(`${run}warped`) || !existsSync(`${run}jlf.json`)) {
+  console.error(`atlas-fusion: no kept warps for target ${target}: run \`npm run bench -- --only atlas --targets ${target}\` first`);
+  process.exit(1);
 }
-const ids = [1, 2, 3, 4, 5];
-const target = readImageFile(`${C}subj6_t1.nii.gz`);
-const truth = readImageFile(`${C}subj6_aal.nii.gz`);
-const votes = ids.map((i) => readImageFile(`${W}${i}_subj${i}_t1_labels.nii.gz`).data as ArrayLike<number>);
-const images = ids.map((i) => Float32Array.from(readImageFile(`${W}${i}_subj${i}_t1_image.nii.gz`).data as ArrayLike<number>));
-const tgt = Float32Array.from(target.data as ArrayLike<number>);
-const report = JSON.parse(readFileSync(REPORT, 'utf8')) as { timings: { registrations: { seconds: number }[] } };
-const registrationSeconds = report.timings.registrations.map((r) => r.seconds);
+const truth = readImageFile(`${cases}subj${target}_aal.nii.gz`);
+const image = readImageFile(`${cases}subj${target}_t1.nii.gz`);
+const dice = (labels: ArrayLike<number>): number => diceScores(labels, truth.data).mean;
+const kept = readKeptWarped(`${run}warped`);
+const report = JSON.parse(readFileSync(`${run}jlf.json`, 'utf8')) as { timings: { registrations: { name: string; seconds: number }[] } };
+const registrationSeconds = kept.map((a) => report.timings.registrations.find((r) => r.name.includes(`subj${a.subject}_`))?.seconds ?? NaN);
 
-function dice(labels: ArrayLike<number>): number {
-  const img = createImageLike(truth, 'int32');
-  for (let i = 0; i < img.data.length; i++) img.data[i] = labels[i];
-  return labelOverlap(img, truth).mean ?? 0;
-}
-function timed<T>(f: () => T): [T, number] {
-  const t = performance.now();
-  const r = f();
-  return [r, (performance.now() - t) / 1000];
-}
-
-console.log('| method | mean Dice (116 AAL labels) | fusion seconds |');
-console.log('|---|---|---|');
-ids.forEach((id, i) => console.log(`| single atlas ${id} | ${dice(votes[i]).toFixed(4)} | |`));
-for (const [name, fuse] of [
-  ['majority', () => majorityVote(votes).labels],
-  ['locally weighted', () => locallyWeightedVote(votes, images, tgt, target.size).labels],
-  ['STAPLE', () => staple(votes).labels],
-  ['joint label fusion', () => jointLabelFusion(votes, images, tgt, target.size).labels],
-] as const) {
-  const [labels, s] = timed(fuse);
-  console.log(`| ${name} | ${dice(labels).toFixed(4)} | ${s.toFixed(1)} |`);
-}
+console.log(`| target subj${target} | mean Dice | fusion seconds |\n|---|---|---|`);
+for (const a of kept) console.log(`| single atlas ${a.subject} | ${dice(a.labels).toFixed(4)} | |`);
+for (const f of fuseKept(kept, truth, ['majority', 'weighted', 'staple', 'jlf'])) console.log(`| ${f.method} | ${dice(f.labels).toFixed(4)} | ${f.seconds.toFixed(1)} |`);
 
 const t0 = performance.now();
-const ranking = await rankAtlases(target, ids.map((i) => ({ image: readImageFile(`${C}subj${i}_t1.nii.gz`), name: `subj${i}` })));
-const rankSeconds = (performance.now() - t0) / 1000;
-console.log(`\nranking (NCC after a cheap affine, ${rankSeconds.toFixed(1)} s): ${ranking.map((r) => `${r.name} ${r.score?.toFixed(4)}`).join(', ')}\n`);
-console.log('| --select K | atlases | majority Dice | JLF Dice | seconds (ranking + K registrations) |');
-console.log('|---|---|---|---|---|');
-for (let k = 1; k <= ids.length; k++) {
-  const sel = ranking.slice(0, k).map((r) => r.index);
-  const majority = dice(majorityVote(sel.map((i) => votes[i])).labels);
-  const jlf = k >= 2 ? dice(jointLabelFusion(sel.map((i) => votes[i]), sel.map((i) => images[i]), tgt, target.size).labels) : majority;
-  const seconds = rankSeconds + sel.reduce((s, i) => s + registrationSeconds[i], 0);
-  console.log(`| ${k} | ${sel.map((i) => ids[i]).join(', ')} | ${majority.toFixed(4)} | ${jlf.toFixed(4)} | ${seconds.toFixed(0)} |`);
+const ranking = await rankAtlases(image, kept.map((a) => ({ image: readImageFile(`${cases}subj${a.subject}_t1.nii.gz`), name: `subj${a.subject}` })));
+const rankingSeconds = (performance.now() - t0) / 1000;
+console.log(`\nranking (${rankingSeconds.toFixed(1)} s): ${ranking.map((r) => `${r.name} ${r.score?.toFixed(4) ?? 'failed'}`).join(', ')}\n`);
+const order = ranking.filter((r) => r.score !== null).map((r) => r.index);
+console.log('| --select K | atlases | majority Dice | JLF Dice | JLF seconds (ranking + K registrations + fusion) |\n|---|---|---|---|---|');
+for (const p of selectionTradeoff(kept, truth, order, registrationSeconds, rankingSeconds, dice)) {
+  console.log(`| ${p.k} | ${p.subjects.join(', ')} | ${p.majorityDice.toFixed(4)} | ${p.jlfDice.toFixed(4)} | ${p.jlfSeconds.toFixed(0)} |`);
 }

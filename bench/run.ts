@@ -14,15 +14,18 @@ import { coregUnavailable, defaultCoregBin, distIsStale, runCoreg } from './lib/
 import { ELASTIX_INSTALL_HINT, elastixVersion, runElastix } from './lib/elastix.js';
 import { HAVE_GNU_TIME, median } from './lib/process.js';
 import { type CaseResult, judge, markdownTable } from './lib/table.js';
-import { atlasTable, runAtlas } from './suites/atlas.js';
+import { summarize } from './lib/atlas-table.js';
+import { atlasReport, DEFAULT_TARGETS, runAtlas, SUBJECTS } from './suites/atlas.js';
 import { nonrigidTable, runNonrigid } from './suites/nonrigid.js';
 
 const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
-                         [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
+                         [--loo | --targets LIST] [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
   (default: the linear 2D and 3D cases)
   --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
   --only nonrigid  the non-rigid cases (2D B-spline, 3D d2, random 3D nr_1..nr_3): coreg, elastix, DIPY (2D; d2 with --dipy)
-  --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix
+  --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix (target 6, ~8 min)
+  --loo          atlas: leave-one-out, each of the 6 subjects segmented from the other 5 (~45–55 min on 2 cores)
+  --targets LIST atlas: these targets only, e.g. 2,6 (default 6)
   --all          linear, non-rigid and atlas (about an hour on 2 cores the first time; peers are cached)
   --no-peers     do not run elastix or DIPY
   --dipy         also run DIPY's 3D SyN on the d2 case (about 11 minutes, single-threaded; cached)
@@ -55,6 +58,8 @@ try {
       all: { type: 'boolean' },
       dipy: { type: 'boolean' },
       cases: { type: 'string' },
+      loo: { type: 'boolean' },
+      targets: { type: 'string' },
       'no-d1': { type: 'boolean' },
       repeat: { type: 'string' },
       threads: { type: 'string' },
@@ -83,6 +88,9 @@ const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
 const nNonrigidSeeds = positiveInt(parsed.cases, '--cases', 3, 0);
 const repeat = positiveInt(parsed.repeat, '--repeat', 1);
 const threads = positiveInt(parsed.threads, '--threads', 2);
+if (parsed.loo && parsed.targets !== undefined) usage('--loo and --targets exclude each other');
+const atlasTargets = parsed.loo ? SUBJECTS : parsed.targets === undefined ? DEFAULT_TARGETS : [...new Set(parsed.targets.split(',').map((v) => positiveInt(v.trim(), '--targets', 1)))];
+if (!atlasTargets.every((t) => SUBJECTS.includes(t))) usage(`--targets must list subjects ${SUBJECTS.join(', ')}, got "${parsed.targets}"`);
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const paths: BenchPaths = {
@@ -210,12 +218,9 @@ if (runNonrigidSuite) {
   console.error(`bench: wrote ${join(outDir, 'nonrigid.json')}`);
 }
 if (runAtlasSuite) {
-  const at = runAtlas({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, threads, selectK: [1, 2, 3, 4, 5] });
-  console.log('\n## Atlas segmentation (atlases subj1–5 → target subj6, AAL, 2 mm)\n');
-  console.log(atlasTable(at.rows, at.checks));
-  console.log('');
-  console.log('Dice = mean over the target\'s labels (other than 0) of 2|A∩B|/(|A|+|B|) against subj6_aal. coreg times: the whole `coreg segment` process (5 registrations, label warping, fusion); elastix: its 5 registrations + 5 transformix label warps + the vote; * = from the peer cache.');
-  for (const n of at.notes) console.log(`- ${n}`);
-  writeFileSync(join(outDir, 'atlas.json'), JSON.stringify({ ...meta, options: { threads, coreg: coregBin }, notes: at.notes, rows: at.rows, checks: at.checks }, null, 1) + '\n');
+  const at = await runAtlas({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, threads, targets: atlasTargets });
+  console.log(`\n## Atlas segmentation (AAL, 2 mm; each target from the other 5 subjects: ${atlasTargets.map((t) => `subj${t}`).join(', ')})\n`);
+  console.log(atlasReport(at, threads));
+  writeFileSync(join(outDir, 'atlas.json'), JSON.stringify({ ...meta, options: { threads, targets: atlasTargets, coreg: coregBin }, notes: at.notes, targets: at.targets, summary: summarize(at.targets) }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'atlas.json')}`);
 }
