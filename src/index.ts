@@ -39,3 +39,4 @@ export * from './report/overlap.js';
 export * from './report/difference.js';
 export * from './report/difference.js';
 export * from './segment/index.js';
+export * from './parallel/index.js';

@@ -3,3 +3,4 @@ export * from './fusion.js';
 export * from './select.js';
 export * from './label-table.js';
 export * from './segment.js';
+export * from './tasks.js';

@@ -2,14 +2,18 @@
  * Atlas-based segmentation: register each atlas image (moving) to the target (fixed), carry its labels onto the
  * target grid with label interpolation, and fuse the warped labels.
  *
- * Atlases are processed one at a time (`processAtlas`), each independent of the others, so running them in
- * workers later only changes the loop in `segment`.
+ * Atlases are independent (`processAtlas`): without a pool they run one at a time in this thread; with a
+ * WorkerPool (src/parallel) as many at once as the pool has workers, the target's pixels shared, not copied.
+ * Results do not depend on the pool: each atlas' registration runs whole in one thread with the same seed.
  */
 import { CoregError, type WarningSink } from '../errors.js';
 import { createImageLike, pixelTypeOf, sameGrid, type Image, type PixelType } from '../image/image.js';
 import type { RegistrationConfig } from '../register/config.js';
 import { register, type ProgressEvent } from '../register/register.js';
 import { resample } from '../resample/resample.js';
+import type { WorkerPool } from '../parallel/pool.js';
+import { shareImage } from '../parallel/shared.js';
+import type { AtlasTaskEvent, AtlasTaskInput, RankTaskInput } from './tasks.js';
 import {
   jointLabelFusion,
   locallyWeightedVote,
@@ -22,7 +26,7 @@ import {
   type WeightedVoteOptions,
   type StapleOptions,
 } from './fusion.js';
-import { rankAtlases, selectBest, type AtlasRank, type SelectionMeasure } from './select.js';
+import { rankAtlases, selectBest, type AtlasRank, type RemoteScorer, type SelectionMeasure } from './select.js';
 
 export interface Atlas {
   image: Image;
@@ -61,6 +65,12 @@ export interface SegmentOptions {
   onProgress?: (event: SegmentProgress) => void;
   signal?: AbortSignal;
   warn?: WarningSink;
+  /**
+   * Workers serving SEGMENT_TASKS (src/segment/tasks.ts), e.g. createNodeWorkerPool() from src/parallel/node.ts:
+   * atlases are ranked and registered as many at once as it runs; memory grows with its size, not the atlas
+   * count. Without one, atlases run one after another in this thread.
+   */
+  pool?: WorkerPool;
 }
 
 export interface LabelVolume {
@@ -146,7 +156,7 @@ function outputLabelType(atlases: readonly Atlas[]): PixelType {
   return types.size === 1 ? [...types][0] : 'int32';
 }
 
-interface AtlasOutcome {
+export interface AtlasOutcome {
   warped?: WarpedAtlas;
   seconds: number;
   error?: string;
@@ -199,6 +209,54 @@ export function labelVolumes(labels: Image): LabelVolume[] {
   return [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([label, voxels]) => ({ label, voxels, volume: voxels * voxelVolume }));
 }
 
+interface SharedInputs {
+  target: Image;
+  /** Atlas images on shared memory, made once and posted to ranking and registration. */
+  images: Map<number, Image>;
+}
+
+function sharedAtlasImage(shared: SharedInputs, atlases: readonly Atlas[], i: number): Image {
+  let img = shared.images.get(i);
+  if (!img) shared.images.set(i, (img = shareImage(atlases[i].image)));
+  return img;
+}
+
+function taskEvents(options: SegmentOptions, phase: 'select' | 'register', atlases: readonly Atlas[], i: number): (e: unknown) => void {
+  return (raw) => {
+    const e = raw as AtlasTaskEvent;
+    if (e.kind === 'warn') options.warn?.(`${atlases[i].name}: ${e.message}`);
+    else options.onProgress?.({ phase, atlas: i, atlasCount: atlases.length, name: atlases[i].name, registration: e.event });
+  };
+}
+
+/** processAtlas in a worker; a worker that dies fails its atlas only. */
+async function remoteAtlas(pool: WorkerPool, shared: SharedInputs, atlases: readonly Atlas[], i: number, warpImage: boolean, options: SegmentOptions): Promise<AtlasOutcome> {
+  const t0 = now();
+  const input: AtlasTaskInput = {
+    target: shared.target,
+    image: sharedAtlasImage(shared, atlases, i),
+    labels: atlases[i].labels,
+    name: atlases[i].name,
+    index: i,
+    atlasCount: atlases.length,
+    config: options.config,
+    warpImage,
+  };
+  try {
+    return await pool.run<AtlasOutcome>('segment.atlas', input, { onEvent: taskEvents(options, 'register', atlases, i), signal: options.signal });
+  } catch (err) {
+    if (isAbort(err, options.signal)) throw err;
+    return { seconds: (now() - t0) / 1000, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function remoteScorer(pool: WorkerPool, shared: SharedInputs, atlases: readonly Atlas[], options: SegmentOptions): RemoteScorer {
+  return (i, config, measure) => {
+    const input: RankTaskInput = { target: shared.target, image: sharedAtlasImage(shared, atlases, i), name: atlases[i].name, config, measure };
+    return pool.run<number>('segment.rank', input, { onEvent: taskEvents(options, 'select', atlases, i), signal: options.signal });
+  };
+}
+
 /**
  * Segments `target` from labelled atlases. An atlas whose registration throws is reported in `report.failed` and
  * left out; it is an error only when every atlas fails. Cancel with `options.signal`.
@@ -216,6 +274,8 @@ export async function segment(target: Image, atlases: readonly Atlas[], options:
   for (const atlas of atlases) validateAtlas(target, atlas);
   const outputType = outputLabelType(atlases);
   const failed: FailedAtlas[] = [];
+  const pool = options.pool;
+  const shared = pool ? { target: shareImage(target), images: new Map<number, Image>() } : null;
 
   // Selection.
   let chosen = atlases.map((_, i) => i);
@@ -224,6 +284,7 @@ export async function segment(target: Image, atlases: readonly Atlas[], options:
   if (options.select !== undefined && options.select < atlases.length) {
     const ts = now();
     ranking = await rankAtlases(target, atlases, {
+      remote: pool ? remoteScorer(pool, shared!, atlases, options) : undefined,
       measure: options.selectMeasure,
       signal: options.signal,
       warn: options.warn,
@@ -239,21 +300,23 @@ export async function segment(target: Image, atlases: readonly Atlas[], options:
     selectionSeconds = (now() - ts) / 1000;
   }
 
-  // Registration and warping, one atlas at a time.
+  // Registration and warping: in this thread one atlas at a time, or in the pool's workers.
   const warpImage = options.fusion === 'weighted' || options.fusion === 'jlf' || Boolean(options.keepWarpedImages);
+  const runOne = (i: number): Promise<AtlasOutcome> => {
+    options.signal?.throwIfAborted();
+    return pool ? remoteAtlas(pool, shared!, atlases, i, warpImage, options) : processAtlas(target, atlases[i], i, atlases.length, { ...options, warpImage });
+  };
+  const outcomes: AtlasOutcome[] = [];
+  if (pool) outcomes.push(...(await Promise.all(chosen.map(runOne))));
+  else for (const i of chosen) outcomes.push(await runOne(i));
   const warped: WarpedAtlas[] = [];
   const registrations: { name: string; seconds: number }[] = [];
-  for (const i of chosen) {
-    options.signal?.throwIfAborted();
-    const atlas = atlases[i];
-    const outcome = await processAtlas(target, atlas, i, atlases.length, { ...options, warpImage });
-    registrations.push({ name: atlas.name, seconds: outcome.seconds });
-    if (outcome.warped) {
-      warped.push(outcome.warped);
-    } else {
-      failed.push({ name: atlas.name, phase: 'register', error: outcome.error! });
-    }
-  }
+  chosen.forEach((i, k) => {
+    const outcome = outcomes[k];
+    registrations.push({ name: atlases[i].name, seconds: outcome.seconds });
+    if (outcome.warped) warped.push(outcome.warped);
+    else failed.push({ name: atlases[i].name, phase: 'register', error: outcome.error! });
+  });
   if (warped.length === 0) {
     const first = failed[0];
     throw new CoregError('--atlas', `all ${failed.length} atlases failed (${first.name}: ${first.error})`);

@@ -82,32 +82,61 @@ function now(): number {
 }
 
 /**
- * Scores every atlas and returns the ranking, best first (equal scores keep input order; atlases that could not
- * be scored come last). One atlas at a time, so memory stays at one warped image.
+ * Registers one atlas cheaply to the target and scores it (`mask` from foregroundMask(target)). Throws when it
+ * cannot be scored.
  */
-export async function rankAtlases(target: Image, atlases: readonly { image: Image; name: string }[], options: RankOptions = {}): Promise<AtlasRank[]> {
+export async function scoreAtlas(
+  target: Image,
+  atlas: { image: Image; name: string },
+  mask: Uint8Array,
+  measure: SelectionMeasure,
+  config: RegistrationConfig,
+  options: { onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal; warn?: WarningSink } = {},
+): Promise<number> {
+  const result = await register(target, atlas.image, config, options);
+  const warped = resample(atlas.image, target, result.transforms, { interpolation: 'linear', outputType: 'float32' });
+  const score = foregroundSimilarity(target, warped, mask, measure);
+  if (!Number.isFinite(score)) throw new CoregError(atlas.name, `${measure} is undefined after registration`);
+  return score;
+}
+
+/** Scores one atlas in a worker of `pool` (the 'segment.rank' task of tasks.ts). */
+export type RemoteScorer = (index: number, config: RegistrationConfig, measure: SelectionMeasure) => Promise<number>;
+
+/**
+ * Scores every atlas and returns the ranking, best first (equal scores keep input order; atlases that could not
+ * be scored come last). In this thread one atlas at a time, so memory stays at one warped image; with
+ * `remote`, as many at once as its pool runs.
+ */
+export async function rankAtlases(
+  target: Image,
+  atlases: readonly { image: Image; name: string }[],
+  options: RankOptions & { remote?: RemoteScorer } = {},
+): Promise<AtlasRank[]> {
   const measure = options.measure ?? 'ncc';
   if (measure !== 'ncc' && measure !== 'mi') throw new CoregError('--select', `unknown selection measure "${String(measure)}" (expected ncc or mi)`);
   const config = options.config ?? selectionConfig(target);
-  const mask = foregroundMask(target);
-  const ranks: AtlasRank[] = [];
-  for (const [index, atlas] of atlases.entries()) {
+  const mask = options.remote ? null : foregroundMask(target);
+  const rankOne = async (index: number): Promise<AtlasRank> => {
+    const atlas = atlases[index];
     const t0 = now();
     try {
-      const result = await register(target, atlas.image, config, {
-        signal: options.signal,
-        warn: options.warn,
-        onProgress: options.onProgress ? (e) => options.onProgress!(index, e) : undefined,
-      });
-      const warped = resample(atlas.image, target, result.transforms, { interpolation: 'linear', outputType: 'float32' });
-      const score = foregroundSimilarity(target, warped, mask, measure);
-      if (!Number.isFinite(score)) throw new CoregError(atlas.name, `${measure} is undefined after registration`);
-      ranks.push({ index, name: atlas.name, score, seconds: (now() - t0) / 1000 });
+      const score = options.remote
+        ? await options.remote(index, config, measure)
+        : await scoreAtlas(target, atlas, mask!, measure, config, {
+            signal: options.signal,
+            warn: options.warn,
+            onProgress: options.onProgress ? (e) => options.onProgress!(index, e) : undefined,
+          });
+      return { index, name: atlas.name, score, seconds: (now() - t0) / 1000 };
     } catch (err) {
       if (isAbort(err, options.signal)) throw err;
-      ranks.push({ index, name: atlas.name, score: null, seconds: (now() - t0) / 1000, error: err instanceof Error ? err.message : String(err) });
+      return { index, name: atlas.name, score: null, seconds: (now() - t0) / 1000, error: err instanceof Error ? err.message : String(err) };
     }
-  }
+  };
+  const ranks: AtlasRank[] = [];
+  if (options.remote) ranks.push(...(await Promise.all(atlases.map((_, i) => rankOne(i)))));
+  else for (let i = 0; i < atlases.length; i++) ranks.push(await rankOne(i));
   return ranks.sort((a, b) => {
     if (a.score === null || b.score === null) return a.score === b.score ? a.index - b.index : a.score === null ? 1 : -1;
     return b.score - a.score || a.index - b.index;

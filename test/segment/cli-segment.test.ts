@@ -119,3 +119,20 @@ test('coreg segment errors: one line, exit codes, no output left behind', async 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('coreg segment --threads: worker threads give the same labels as one thread; 0 is bad usage', async () => {
+  const { dir, atlasArgs } = setup();
+  try {
+    const base = ['segment', '--target', join(dir, 'target.nii.gz'), ...atlasArgs, '--transform', 'affine', '--fusion', 'jlf', '--quiet'];
+    const one = await coreg([...base, '--threads', '1', '--out', join(dir, 'one.nii.gz')]);
+    const three = await coreg([...base, '--threads', '3', '--out', join(dir, 'three.nii.gz')]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(three.code, 0, three.stderr);
+    assert.deepEqual([...readImageFile(join(dir, 'three.nii.gz')).data], [...readImageFile(join(dir, 'one.nii.gz')).data]);
+    const bad = await coreg([...base, '--threads', '0', '--out', join(dir, 'bad.nii.gz')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^coreg: error: --threads: must be at least 1/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

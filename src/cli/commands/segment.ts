@@ -12,6 +12,7 @@ import { defaultConfig, parseMetricList, parseTransformList } from '../../regist
 import { FUSION_METHODS, type FusionMethod } from '../../segment/fusion.js';
 import { checkLabelTable, labelName, parseLabelTable, type LabelTable } from '../../segment/label-table.js';
 import { segment, type Atlas, type SegmentProgress, type SegmentResult } from '../../segment/segment.js';
+import { createNodeWorkerPool, defaultThreadCount } from '../../parallel/node.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 
 interface SegmentCliOptions {
@@ -26,6 +27,7 @@ interface SegmentCliOptions {
   keepWarped?: string;
   report?: string;
   labelTable?: string;
+  threads?: number;
   quiet?: boolean;
 }
 
@@ -56,37 +58,53 @@ function checkDirectory(path: string): void {
   if (existsSync(path) && !statSync(path).isDirectory()) throw new CoregError(path, 'exists and is not a folder');
 }
 
+/** One bar per atlas in progress (several at once with worker threads), on a terminal only. */
 function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: SegmentProgress) => void; stop(): void } {
   const stderr = process.stderr;
   if (quiet || !stderr.isTTY || ctx.io.stderr !== process.stderr) return { stop() {} };
-  const bar = new cliProgress.SingleBar(
+  const multi = new cliProgress.MultiBar(
     {
-      format: '{phase} atlas {atlas} {name} |{bar}| it {value}/{total}',
+      format: '{phase} atlas {atlas} {name} |{bar}| {stage} level {level} it {value}/{total}',
       hideCursor: true,
       clearOnComplete: true,
       stream: stderr,
     },
     cliProgress.Presets.shades_classic,
   );
-  let key = '';
-  let started = false;
+  const bars = new Map<string, { bar: cliProgress.SingleBar; key: string }>();
   return {
     onProgress: (e) => {
-      const payload = { phase: e.phase, atlas: e.atlas >= 0 ? `${e.atlas + 1}/${e.atlasCount}` : '', name: e.name };
-      const it = e.registration?.iteration ?? 0;
-      const total = e.registration?.maxIterations ?? 1;
-      const k = `${e.phase}/${e.atlas}/${e.registration?.stage}/${e.registration?.level}`;
-      if (!started) {
-        bar.start(total, it, payload);
-        started = true;
-      } else if (k !== key) {
-        bar.setTotal(total);
+      const id = e.phase === 'fuse' ? 'fuse' : `${e.phase}/${e.atlas}`;
+      const r = e.registration;
+      const payload = {
+        phase: e.phase,
+        atlas: e.atlas >= 0 ? `${e.atlas + 1}/${e.atlasCount}` : '',
+        name: stem(e.name),
+        stage: r ? `${r.transform} ${r.stage + 1}/${r.stageCount}` : '',
+        level: r ? `${r.level + 1}/${r.levelCount}` : '',
+      };
+      const it = r?.iteration ?? 0;
+      const total = r?.maxIterations ?? 1;
+      const key = `${r?.stage}/${r?.level}`;
+      let entry = bars.get(id);
+      if (!entry) {
+        // A bar finished at the last level of the last stage is removed when its atlas' next phase starts.
+        for (const [other, b] of bars) {
+          if (other !== id && other.endsWith(`/${e.atlas}`)) {
+            multi.remove(b.bar);
+            bars.delete(other);
+          }
+        }
+        entry = { bar: multi.create(total, it, payload), key };
+        bars.set(id, entry);
+      } else if (entry.key !== key) {
+        entry.bar.setTotal(total);
+        entry.key = key;
       }
-      key = k;
-      bar.update(e.phase === 'fuse' ? total : it, payload);
+      entry.bar.update(e.phase === 'fuse' ? total : it, payload);
     },
     stop() {
-      if (started) bar.stop();
+      multi.stop();
     },
   };
 }
@@ -141,6 +159,7 @@ export function segmentCommand(): Command {
     .option('--keep-warped <DIR>', 'write each atlas\' warped labels and image: DIR/<n>_<atlas>_labels.nii.gz, DIR/<n>_<atlas>_image.nii.gz')
     .option('--report <FILE.json>', 'write a JSON report: selection ranking, failed atlases, timings, per-label volumes (mm³)')
     .option('--label-table <FILE>', 'label names (AAL .txt, ITK-SNAP label description, FreeSurfer colour table) for the report')
+    .option('--threads <N>', 'atlases registered at once, each in its own worker thread (default: every core); results never depend on it', parseIntegerOption('--threads', 1))
     .option('--quiet', 'no progress bar and no summary line')
     .addHelpText('after', '\nExample:\n  coreg segment --target t1.nii.gz --atlas a1.nii.gz,a1_seg.nii.gz --atlas a2.nii.gz,a2_seg.nii.gz --out seg.nii.gz\n')
     .action(
@@ -170,6 +189,8 @@ export function segmentCommand(): Command {
           for (const a of atlases) checkLabelTable(table, labelSet(a.labels), opts.labelTable!);
         }
         const progress = makeProgress(ctx, Boolean(opts.quiet));
+        const threads = Math.min(opts.threads ?? defaultThreadCount(), atlases.length);
+        const pool = threads > 1 ? createNodeWorkerPool(threads) : undefined;
         let result: SegmentResult;
         try {
           result = await segment(target, atlases, {
@@ -180,9 +201,11 @@ export function segmentCommand(): Command {
             keepWarpedImages: Boolean(opts.keepWarped),
             onProgress: progress.onProgress,
             warn: ctx.warn,
+            pool,
           });
         } finally {
           progress.stop();
+          await pool?.close();
         }
 
         writeImageFile(opts.out, result.labels, { warn: ctx.warn });

@@ -1,0 +1,4 @@
+export * from './pool.js';
+export * from './serve.js';
+export * from './shared.js';
+export * from './browser.js';
