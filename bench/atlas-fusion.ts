@@ -24,7 +24,7 @@ const registrationSeconds = kept.map((a) => report.timings.registrations.find((r
 
 console.log(`| target subj${target} | mean Dice | fusion seconds |\n|---|---|---|`);
 for (const a of kept) console.log(`| single atlas ${a.subject} | ${dice(a.labels).toFixed(4)} | |`);
-for (const f of fuseKept(kept, truth, ['majority', 'weighted', 'staple', 'jlf'])) console.log(`| ${f.method} | ${dice(f.labels).toFixed(4)} | ${f.seconds.toFixed(1)} |`);
+for (const f of fuseKept(kept, image, ['majority', 'weighted', 'staple', 'jlf'])) console.log(`| ${f.method} | ${dice(f.labels).toFixed(4)} | ${f.seconds.toFixed(1)} |`);
 
 const t0 = performance.now();
 const ranking = await rankAtlases(image, kept.map((a) => ({ image: readImageFile(`${cases}subj${a.subject}_t1.nii.gz`), name: `subj${a.subject}` })));
@@ -32,6 +32,6 @@ const rankingSeconds = (performance.now() - t0) / 1000;
 console.log(`\nranking (${rankingSeconds.toFixed(1)} s): ${ranking.map((r) => `${r.name} ${r.score?.toFixed(4) ?? 'failed'}`).join(', ')}\n`);
 const order = ranking.filter((r) => r.score !== null).map((r) => r.index);
 console.log('| --select K | atlases | majority Dice | JLF Dice | JLF seconds (ranking + K registrations + fusion) |\n|---|---|---|---|---|');
-for (const p of selectionTradeoff(kept, truth, order, registrationSeconds, rankingSeconds, dice)) {
+for (const p of selectionTradeoff(kept, image, order, registrationSeconds, rankingSeconds, dice)) {
   console.log(`| ${p.k} | ${p.subjects.join(', ')} | ${p.majorityDice.toFixed(4)} | ${p.jlfDice.toFixed(4)} | ${p.jlfSeconds.toFixed(0)} |`);
 }

@@ -45,21 +45,21 @@ export interface Fused {
   seconds: number;
 }
 
-/** Fuses the atlases with each method (library defaults, as `coreg segment --fusion M` uses them), timed. */
-export function fuseKept(atlases: readonly KeptAtlas[], target: Image, methods: readonly FusionMethod[]): Fused[] {
+/** Fuses the atlases with each method (library defaults, as `coreg segment --fusion M` uses them), timed; `targetImage` is the target's intensities (not its labels). */
+export function fuseKept(atlases: readonly KeptAtlas[], targetImage: Image, methods: readonly FusionMethod[]): Fused[] {
   const votes = atlases.map((a) => a.labels);
   const images = atlases.map((a) => a.image);
-  const t = float32(target);
+  const t = float32(targetImage);
   return methods.map((method) => {
     const start = performance.now();
     const labels =
       method === 'majority'
         ? majorityVote(votes).labels
         : method === 'weighted'
-          ? locallyWeightedVote(votes, images, t, target.size).labels
+          ? locallyWeightedVote(votes, images, t, targetImage.size).labels
           : method === 'staple'
             ? staple(votes).labels
-            : jointLabelFusion(votes, images, t, target.size).labels;
+            : jointLabelFusion(votes, images, t, targetImage.size).labels;
     return { method, labels, seconds: (performance.now() - start) / 1000 };
   });
 }
@@ -81,7 +81,7 @@ export interface SelectionPoint {
  */
 export function selectionTradeoff(
   atlases: readonly KeptAtlas[],
-  target: Image,
+  targetImage: Image,
   order: readonly number[],
   registrationSeconds: readonly number[],
   rankingSeconds: number,
@@ -98,7 +98,7 @@ export function selectionTradeoff(
       points.push({ k, subjects, majorityDice: d, jlfDice: d, majoritySeconds: base, jlfSeconds: base });
       continue;
     }
-    const [majority, jlf] = fuseKept(chosen, target, ['majority', 'jlf']);
+    const [majority, jlf] = fuseKept(chosen, targetImage, ['majority', 'jlf']);
     points.push({ k, subjects, majorityDice: dice(majority.labels), jlfDice: dice(jlf.labels), majoritySeconds: base + majority.seconds, jlfSeconds: base + jlf.seconds });
   }
   return points;

@@ -173,28 +173,30 @@ export async function runAtlas(o: AtlasOptions): Promise<AtlasResult> {
         const rows: AtlasRow[] = kept.map((a, i) => ({ group: 'single atlas', tool: 'coreg', method: `atlas ${a.subject} (affine,bspline, MI)`, dice: dice(a.labels), seconds: registrationSeconds[i] }));
         singles.push(...rows, { key: KEY.coregBestSingle, group: 'single atlas', tool: 'coreg', method: 'best single atlas', dice: best(rows) });
 
+        const targetImage = readImageFile(file(target, 't1'));
         const registrationsOnly = jlf.seconds - jlf.report.timings.fusionSeconds;
         const names = { majority: 'majority', weighted: 'locally weighted vote', staple: 'STAPLE' } as const;
-        for (const f of fuseKept(kept, truth, ['majority', 'weighted', 'staple'])) {
+        for (const f of fuseKept(kept, targetImage, ['majority', 'weighted', 'staple'])) {
           const key = f.method === 'majority' ? KEY.coregMajority : `coreg:${f.method}`;
           fusions.push({ key, group: 'fusion', tool: 'coreg', method: `${names[f.method as keyof typeof names]} (affine,bspline; fused from the JLF run's warps)`, dice: dice(f.labels), seconds: registrationsOnly + f.seconds, estimated: true });
         }
         fusions.push({ key: KEY.coregJlf, group: 'fusion', tool: 'coreg', method: `JLF: \`coreg segment\` (${kept.length} atlases, affine,bspline)`, dice: dice(jlf.labels), seconds: jlf.seconds, peakRssMB: jlf.peakRssMB });
 
         // --select K from the same warps, ranked as `segment --select` ranks.
-        const targetImage = readImageFile(file(target, 't1'));
         const start = performance.now();
         const ranking = await rankAtlases(targetImage, atlases.map((s) => ({ image: readImageFile(file(s, 't1')), name: `subj${s}` })));
         const rankingSeconds = (performance.now() - start) / 1000;
         const order = ranking.filter((r) => r.score !== null).map((r) => kept.findIndex((a) => a.subject === atlases[r.index])).filter((i) => i >= 0);
         t.notes.push(`ranking (NCC after a cheap affine, in-process, ${rankingSeconds.toFixed(1)} s): ${ranking.map((r) => `subj${atlases[r.index]} ${r.score?.toFixed(4) ?? 'failed'}`).join(', ')}`);
-        const points = selectionTradeoff(kept, truth, order, registrationSeconds, rankingSeconds, dice);
+        const points = selectionTradeoff(kept, targetImage, order, registrationSeconds, rankingSeconds, dice);
         for (const p of points) {
           const what = `--select ${p.k}`;
           selection.push({ key: `select:${p.k}:majority`, group: 'selection', tool: 'coreg', method: `${what}, majority`, dice: p.majorityDice, seconds: p.majoritySeconds, estimated: true });
           selection.push({ key: `select:${p.k}:jlf`, group: 'selection', tool: 'coreg', method: `${what}, JLF`, dice: p.jlfDice, seconds: p.jlfSeconds, estimated: true });
         }
         t.notes.push(`--select K keeps atlases (best first): ${points.map((p) => `K=${p.k}: ${p.subjects.join(',')}`).join('; ')}`);
+        const all = points[points.length - 1];
+        if (all.k === kept.length) t.notes.push(`in-process JLF of all ${all.k} kept warps: Dice ${all.jlfDice.toFixed(4)} (the \`coreg segment\` run's: ${dice(jlf.labels).toFixed(4)}; they should agree)`);
 
         if (target === measuredSelectTarget && kept.length > MEASURED_SELECT) {
           const k = MEASURED_SELECT;
