@@ -129,6 +129,15 @@ test('coreg segment --threads: worker threads give the same labels as one thread
     assert.equal(one.code, 0, one.stderr);
     assert.equal(three.code, 0, three.stderr);
     assert.deepEqual([...readImageFile(join(dir, 'three.nii.gz')).data], [...readImageFile(join(dir, 'one.nii.gz')).data]);
+    // --config supplies the stages when --transform is not given.
+    writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ stages: [{ transform: 'rigid', metric: 'ncc', levels: [{ shrink: 1, smooth: 0, iterations: 30 }] }] }));
+    const cfgArgs = ['segment', '--target', join(dir, 'target.nii.gz'), ...atlasArgs, '--config', join(dir, 'cfg.json'), '--fusion', 'majority', '--quiet'];
+    const fromFile = await coreg([...cfgArgs, '--out', join(dir, 'cfg.nii.gz'), '--report', join(dir, 'cfg-report.json')]);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'cfg-report.json'), 'utf8')).transform, ['rigid']);
+    const missing = await coreg(['segment', '--target', join(dir, 'target.nii.gz'), ...atlasArgs, '--config', join(dir, 'nope.json'), '--out', join(dir, 'x.nii.gz')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /nope\.json/);
     const bad = await coreg([...base, '--threads', '0', '--out', join(dir, 'bad.nii.gz')]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^coreg: error: --threads: must be at least 1/);

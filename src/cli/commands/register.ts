@@ -59,7 +59,7 @@ interface RegisterCliOptions {
   json?: boolean;
 }
 
-function readConfigFile(path: string): Partial<RegistrationConfig> {
+export function readConfigFile(path: string): Partial<RegistrationConfig> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readTextFile(path));
@@ -72,7 +72,7 @@ function readConfigFile(path: string): Partial<RegistrationConfig> {
 }
 
 /** Config file first, then command-line options on top (the contract: options override --config). */
-export function buildConfig(opts: RegisterCliOptions, fixedSize: number[]): RegistrationConfig {
+export function buildConfig(opts: Partial<RegisterCliOptions>, fixedSize: number[]): RegistrationConfig {
   const fromFile = opts.config ? readConfigFile(opts.config) : {};
   const transforms = opts.transform ? parseTransformList(opts.transform) : fromFile.stages?.map((s) => s.transform) ?? ['rigid', 'affine'];
   const metricsGiven = opts.metric ? parseMetricList(opts.metric) : null;
@@ -114,7 +114,7 @@ export function buildConfig(opts: RegisterCliOptions, fixedSize: number[]): Regi
 }
 
 /** --iterations/--shrink/--smooth per level for all stages; lists given must have the same length. */
-function levelsFromOptions(opts: RegisterCliOptions, kind: StageConfig['transform'], size: number[], current?: LevelConfig[]): LevelConfig[] {
+function levelsFromOptions(opts: Partial<RegisterCliOptions>, kind: StageConfig['transform'], size: number[], current?: LevelConfig[]): LevelConfig[] {
   const its = opts.iterations ? parseLevelList(opts.iterations, '--iterations', true) : null;
   const shrink = opts.shrink ? parseLevelList(opts.shrink, '--shrink', true) : null;
   const smooth = opts.smooth ? parseLevelList(opts.smooth, '--smooth', false) : null;

@@ -8,7 +8,7 @@ import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
 import { imageFormatOf } from '../../io/image-io.js';
 import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
-import { defaultConfig, parseMetricList, parseTransformList } from '../../register/config.js';
+import { buildConfig, readConfigFile } from './register.js';
 import { FUSION_METHODS, type FusionMethod } from '../../segment/fusion.js';
 import { checkLabelTable, labelName, parseLabelTable, type LabelTable } from '../../segment/label-table.js';
 import { segment, type Atlas, type SegmentProgress, type SegmentResult } from '../../segment/segment.js';
@@ -21,8 +21,10 @@ interface SegmentCliOptions {
   out: string;
   fusion: FusionMethod;
   select?: number;
-  transform: string;
-  metric: string;
+  transform?: string;
+  metric?: string;
+  config?: string;
+  seed?: number;
   probabilities?: string;
   keepWarped?: string;
   report?: string;
@@ -153,8 +155,10 @@ export function segmentCommand(): Command {
       new Option('--fusion <M>', 'majority vote, locally weighted vote, STAPLE, or joint label fusion').choices([...FUSION_METHODS]).default('jlf'),
     )
     .option('--select <K>', 'keep the K atlases most similar to the target after a quick affine registration', parseIntegerOption('--select', 1))
-    .option('--transform <STAGES>', 'registration stages, comma list (translation,rigid,similarity,affine,bspline,syn)', 'affine,bspline')
-    .option('--metric <M>', 'similarity measure for registration, one for all stages or one per stage', 'mi')
+    .option('--transform <STAGES>', 'registration stages, comma list (translation,rigid,similarity,affine,bspline,syn; default affine,bspline)')
+    .option('--metric <M>', 'similarity measure for registration, one for all stages or one per stage (default mi)')
+    .option('--config <FILE.json>', 'registration settings as for `coreg register --config` (options given here override it)')
+    .option('--seed <S>', 'random seed of the registrations', parseIntegerOption('--seed', 0))
     .option('--probabilities <DIR>', 'write one probability map per label: DIR/label_<value>.nii.gz (float32)')
     .option('--keep-warped <DIR>', 'write each atlas\' warped labels and image: DIR/<n>_<atlas>_labels.nii.gz, DIR/<n>_<atlas>_image.nii.gz')
     .option('--report <FILE.json>', 'write a JSON report: selection ranking, failed atlases, timings, per-label volumes (mm³)')
@@ -166,19 +170,19 @@ export function segmentCommand(): Command {
       commandAction<SegmentCliOptions>(async (ctx, opts) => {
         const atlasFiles = (opts.atlas ?? []).map(parseAtlasOption);
         if (atlasFiles.length === 0) throw usageError('--atlas', 'required option not given (at least one IMAGE,LABELS)');
-        const stages = parseTransformList(opts.transform);
-        const metrics = parseMetricList(opts.metric);
-        if (metrics.length !== 1 && metrics.length !== stages.length) {
-          throw usageError('--metric', `give one metric for all stages or one per stage (${stages.length}), got ${metrics.length}`);
-        }
+        // Stages: --transform, else the config file's, else affine,bspline.
+        const fileStages = opts.config ? readConfigFile(opts.config).stages : undefined;
+        const transform = opts.transform ?? (fileStages?.length ? undefined : 'affine,bspline');
         imageFormatOf(opts.out);
-        const inputs = [opts.target, ...atlasFiles.flat(), ...(opts.labelTable ? [opts.labelTable] : [])];
+        const inputs = [opts.target, ...atlasFiles.flat(), ...(opts.labelTable ? [opts.labelTable] : []), ...(opts.config ? [opts.config] : [])];
         assertNotInput(opts.out, inputs, opts.out);
         if (opts.report) assertNotInput(opts.report, [...inputs, opts.out], opts.report);
         for (const dir of [opts.probabilities, opts.keepWarped]) if (dir) checkDirectory(dir);
 
         const table = opts.labelTable ? parseLabelTable(readTextFile(opts.labelTable), opts.labelTable) : undefined;
         const target = readImageFile(opts.target, { warn: ctx.warn });
+        const config = buildConfig({ transform, metric: opts.metric, config: opts.config, seed: opts.seed }, target.size);
+        const stages = config.stages.map((s) => s.transform);
         const atlases: Atlas[] = atlasFiles.map(([image, labels]) => ({
           image: readImageFile(image, { warn: ctx.warn }),
           labels: readImageFile(labels, { warn: ctx.warn }),
@@ -196,7 +200,7 @@ export function segmentCommand(): Command {
           result = await segment(target, atlases, {
             fusion: opts.fusion,
             select: opts.select,
-            config: defaultConfig(stages, metrics),
+            config,
             probabilities: Boolean(opts.probabilities),
             keepWarpedImages: Boolean(opts.keepWarped),
             onProgress: progress.onProgress,
