@@ -78,6 +78,8 @@ export interface SelectionPoint {
 /**
  * Dice of majority and JLF over the best K atlases for K = 1…N. `order` holds indices into `atlases`, best first;
  * `registrationSeconds[i]` is atlas i's registration time. With one atlas both fusions are that atlas' labels.
+ * `concurrency` is how many registrations the measured run overlapped on average (Σ registration seconds / its
+ * registration wall time): K registrations overlap at most K-fold, and the one-thread ranking as much as the run.
  */
 export function selectionTradeoff(
   atlases: readonly KeptAtlas[],
@@ -86,12 +88,14 @@ export function selectionTradeoff(
   registrationSeconds: readonly number[],
   rankingSeconds: number,
   dice: (labels: ArrayLike<number>) => number,
+  concurrency = 1,
 ): SelectionPoint[] {
+  const c = Math.max(1, concurrency);
   const points: SelectionPoint[] = [];
   for (let k = 1; k <= order.length; k++) {
     const chosen = order.slice(0, k).map((i) => atlases[i]);
     // `segment` ranks only when K is below the atlas count.
-    const base = (k < atlases.length ? rankingSeconds : 0) + order.slice(0, k).reduce((s, i) => s + registrationSeconds[i], 0);
+    const base = (k < atlases.length ? rankingSeconds / c : 0) + order.slice(0, k).reduce((s, i) => s + registrationSeconds[i], 0) / Math.min(c, k);
     const subjects = chosen.map((a) => a.subject);
     if (k === 1) {
       const d = dice(chosen[0].labels);

@@ -134,4 +134,10 @@ test('fuseKept and selectionTradeoff: every method, best-K curves, ranking time 
   assert.equal(points[2].majorityDice, 1);
   assert.ok(points[1].jlfSeconds >= 5 + 60 && points[1].jlfSeconds < 5 + 60 + 5);
   assert.ok(points[2].majoritySeconds >= 70 && points[2].majoritySeconds < 75, 'all atlases: no ranking');
+
+  // Registrations overlapped 2-fold: K = 1 cannot overlap, K ≥ 2 and the ranking run twice as fast.
+  const overlapped = selectionTradeoff(kept, targetImage, [1, 2, 0], [10, 20, 40], 5, dice, 2);
+  assert.equal(overlapped[0].majoritySeconds, 2.5 + 20);
+  assert.ok(overlapped[1].majoritySeconds >= 2.5 + 30 && overlapped[1].majoritySeconds < 2.5 + 30 + 5);
+  assert.ok(overlapped[2].majoritySeconds >= 35 && overlapped[2].majoritySeconds < 40);
 });
