@@ -5,18 +5,17 @@
  * computed once per level. Chain rule: ∂cost/∂c_{k,a} = Σ_i β_k(x_i) · (Aᵀ ∂cost/∂m_i ∇M(T(x_i)))_a.
  */
 import type { Image } from '../image/image.js';
-import { physicalToIndexMatrix } from '../image/image.js';
+import { indexToPhysicalMatrix, physicalToIndexMatrix } from '../image/image.js';
+import { bspline2d, bspline3d } from '../interpolate/bspline.js';
+import { interpolationPlane } from '../interpolate/interpolator.js';
+import { linear2d, linear3d, type Plane } from '../interpolate/kernels.js';
 import type { CostFunction } from '../optimize/types.js';
 import type { BSplineTransform } from '../transform/bspline.js';
 import { bendingEnergy, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
 import type { LinearTransform } from '../transform/transform.js';
-import { SampleMetricEvaluator, sampleMovingAtPoints, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
-import type { SampleSet } from './sampling.js';
+import { SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import { createRandom } from './random.js';
-import { indexToPhysicalMatrix } from '../image/image.js';
-import { interpolationPlane } from '../interpolate/interpolator.js';
-import { linear2d, linear3d } from '../interpolate/kernels.js';
-import { maskAt } from './sampling.js';
+import { maskAt, type SampleSet } from './sampling.js';
 
 export interface BSplineCostOptions extends SampledCostOptions {
   /** Weight of the bending energy (added to the metric's cost). */
@@ -43,7 +42,16 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly bases: Int32Array;
   /** Per sample: 4 cubic weights per axis (separable), 4·d numbers. */
   private readonly weights: Float32Array;
-  private readonly Y: Float64Array;
+  /** Samples grouped by B-spline cell (see orderByCell), and the counting sort's bucket starts. */
+  private readonly order: Int32Array;
+  private readonly cellStarts: Int32Array;
+  /** Per sample (not packed): moving value at T(x_i), NaN when invalid, and its physical gradient. */
+  private readonly movingValues: Float64Array;
+  private readonly movingGrads: Float64Array;
+  /** Parameters and gradient with the d components of each control point side by side. */
+  private readonly cInterleaved: Float64Array;
+  private readonly gInterleaved: Float64Array;
+  private readonly scratch = new Float64Array(6);
   private readonly regGrad: Float64Array;
   private readonly opts: BSplineCostOptions;
   private readonly movingMask: Image | null;
@@ -70,9 +78,16 @@ export class BSplineRegistrationCost implements CostFunction {
     // Separable supports (a base index and 4 weights per axis) take 13 numbers per 3D sample instead of 128.
     this.bases = new Int32Array(n);
     this.weights = new Float32Array(n * 4 * d);
+    this.order = new Int32Array(n);
+    this.cellStarts = new Int32Array(bspline.numberOfControlPoints + 1);
     if (this.fresh) this.fresh.draw(bspline, this.bases, this.weights);
-    else computeSupports(bspline, samples, 0, n, this.bases, this.weights);
-    this.Y = new Float64Array(n * d);
+    else bspline.separableSupports(samples.points, n, this.bases, this.weights);
+    orderByCell(this.bases, n, this.cellStarts, this.order);
+    if (this.fresh) this.fresh.fillDeferredValues(this.order);
+    this.movingValues = new Float64Array(n);
+    this.movingGrads = new Float64Array(n * d);
+    this.cInterleaved = new Float64Array(bspline.numberOfParameters);
+    this.gInterleaved = new Float64Array(bspline.numberOfParameters);
 
     this.regGrad = new Float64Array(bspline.numberOfParameters);
     this.movingMask = opts.movingMask ?? null;
@@ -161,129 +176,35 @@ export class BSplineRegistrationCost implements CostFunction {
     const c = bs.parameters;
     const nC = bs.numberOfControlPoints;
     const d = this.samples.dimension;
-    const n = this.samples.count;
-    const A = this.A;
-    const t = this.t;
-    const X = this.samples.points;
-    const Y = this.Y;
+    const m = this.samples.count;
     const bases = this.bases;
     const W = this.weights;
     const [nx, nxy] = bs.gridStrides;
-    if (this.redrawing && this.evaluations > 1) this.fresh!.draw(bs, this.bases, this.weights);
-    const m = n;
-    // Y_i = A (x_i + u(x_i)) + t
-    if (d === 2) {
-      for (let i = 0; i < m; i++) {
-        const j = i;
-        let ux = 0;
-        let uy = 0;
-        const base = bases[i];
-        if (base >= 0) {
-          const o = 8 * i;
-          for (let ky = 0; ky < 4; ky++) {
-            const wy = W[o + 4 + ky];
-            const row = base + ky * nx;
-            const w0 = wy * W[o];
-            const w1 = wy * W[o + 1];
-            const w2 = wy * W[o + 2];
-            const w3 = wy * W[o + 3];
-            ux += w0 * c[row] + w1 * c[row + 1] + w2 * c[row + 2] + w3 * c[row + 3];
-            const r = row + nC;
-            uy += w0 * c[r] + w1 * c[r + 1] + w2 * c[r + 2] + w3 * c[r + 3];
-          }
-        }
-        const x = X[2 * i] + ux;
-        const y = X[2 * i + 1] + uy;
-        Y[2 * j] = A[0] * x + A[1] * y + t[0];
-        Y[2 * j + 1] = A[2] * x + A[3] * y + t[1];
-      }
-    } else {
-      const nC2 = 2 * nC;
-      for (let i = 0; i < m; i++) {
-        const j = i;
-        let ux = 0;
-        let uy = 0;
-        let uz = 0;
-        const base = bases[i];
-        if (base >= 0) {
-          const o = 12 * i;
-          for (let kz = 0; kz < 4; kz++) {
-            const wz = W[o + 8 + kz];
-            for (let ky = 0; ky < 4; ky++) {
-              const wyz = wz * W[o + 4 + ky];
-              const row = base + kz * nxy + ky * nx;
-              const w0 = wyz * W[o];
-              const w1 = wyz * W[o + 1];
-              const w2 = wyz * W[o + 2];
-              const w3 = wyz * W[o + 3];
-              ux += w0 * c[row] + w1 * c[row + 1] + w2 * c[row + 2] + w3 * c[row + 3];
-              const r1 = row + nC;
-              uy += w0 * c[r1] + w1 * c[r1 + 1] + w2 * c[r1 + 2] + w3 * c[r1 + 3];
-              const r2 = row + nC2;
-              uz += w0 * c[r2] + w1 * c[r2 + 1] + w2 * c[r2 + 2] + w3 * c[r2 + 3];
-            }
-          }
-        }
-        const x = X[3 * i] + ux;
-        const y = X[3 * i + 1] + uy;
-        const z = X[3 * i + 2] + uz;
-        Y[3 * j] = A[0] * x + A[1] * y + A[2] * z + t[0];
-        Y[3 * j + 1] = A[3] * x + A[4] * y + A[5] * z + t[1];
-        Y[3 * j + 2] = A[6] * x + A[7] * y + A[8] * z + t[2];
-      }
+    const fresh = this.fresh;
+    if (fresh && this.redrawing && this.evaluations > 1) {
+      fresh.draw(bs, bases, W);
+      orderByCell(bases, m, this.cellStarts, this.order);
+      fresh.fillDeferredValues(this.order);
     }
+    const cI = this.cInterleaved;
+    interleave(c, nC, d, cI);
     const e = this.evaluator;
-    const valid = sampleMovingAtPoints(this.sampler, Y, m, e.values, e.grads, e.index, this.movingMask, this.maskN);
-    this.lastValidCount = valid;
-    let value = e.evaluate(valid, this.fresh ? this.fresh.drawn : m);
-    gradient.fill(0);
-    const dv = e.dValue;
-    const G = e.grads;
-    for (let k = 0; k < valid; k++) {
-      const s = dv[k];
-      if (s === 0) continue;
-      const i = e.index[k];
-      const base = bases[i];
-      if (base < 0) continue;
-      if (d === 2) {
-        const gx = s * G[2 * k];
-        const gy = s * G[2 * k + 1];
-        // v = Aᵀ (s g), spread over the support with the sample's weights
-        const vx = A[0] * gx + A[2] * gy;
-        const vy = A[1] * gx + A[3] * gy;
-        const o = 8 * i;
-        for (let ky = 0; ky < 4; ky++) {
-          const wy = W[o + 4 + ky];
-          const row = base + ky * nx;
-          for (let kx = 0; kx < 4; kx++) {
-            const wj = wy * W[o + kx];
-            gradient[row + kx] += wj * vx;
-            gradient[nC + row + kx] += wj * vy;
-          }
-        }
-      } else {
-        const gx = s * G[3 * k];
-        const gy = s * G[3 * k + 1];
-        const gz = s * G[3 * k + 2];
-        const vx = A[0] * gx + A[3] * gy + A[6] * gz;
-        const vy = A[1] * gx + A[4] * gy + A[7] * gz;
-        const vz = A[2] * gx + A[5] * gy + A[8] * gz;
-        const o = 12 * i;
-        for (let kz = 0; kz < 4; kz++) {
-          const wz = W[o + 8 + kz];
-          for (let ky = 0; ky < 4; ky++) {
-            const wyz = wz * W[o + 4 + ky];
-            const row = base + kz * nxy + ky * nx;
-            for (let kx = 0; kx < 4; kx++) {
-              const wj = wyz * W[o + kx];
-              gradient[row + kx] += wj * vx;
-              gradient[nC + row + kx] += wj * vy;
-              gradient[2 * nC + row + kx] += wj * vz;
-            }
-          }
-        }
-      }
+    const mv = this.movingValues;
+    const mg = this.movingGrads;
+    const s = this.sampler;
+    if (d === 2) {
+      mapAndSample2d(this.order, m, this.samples.points, bases, W, cI, nx, this.A, this.t, s, s.plane, s.kind === 'bspline', mv, mg, this.movingMask, this.maskN, this.scratch);
+    } else {
+      mapAndSample3d(this.order, m, this.samples.points, bases, W, cI, nx, nxy, this.A, this.t, s, s.plane, s.kind === 'bspline', mv, mg, this.movingMask, this.maskN, this.scratch);
     }
+    const valid = packValid(d, m, mv, mg, e.values, e.grads, e.index);
+    this.lastValidCount = valid;
+    let value = e.evaluate(valid, fresh ? fresh.drawn : m);
+    const gI = this.gInterleaved;
+    gI.fill(0);
+    if (d === 2) scatter2d(valid, e.dValue, e.grads, e.index, bases, W, this.A, nx, gI);
+    else scatter3d(valid, e.dValue, e.grads, e.index, bases, W, this.A, nx, nxy, gI);
+    deinterleave(gI, nC, d, gradient);
     const rg = this.regGrad;
     const P = bs.numberOfParameters;
     if (this.opts.bendingWeight) {
@@ -300,21 +221,338 @@ export class BSplineRegistrationCost implements CostFunction {
   }
 }
 
-/** Separable B-spline supports of samples [start, end) (base index, or −1 outside the domain; 4·d weights). */
-function computeSupports(bspline: BSplineTransform, samples: SampleSet, start: number, end: number, bases: Int32Array, weights: Float32Array): void {
-  const d = samples.dimension;
-  const W = 4 * d;
-  const w = new Float64Array(W);
-  const p = new Float64Array(d);
-  for (let i = start; i < end; i++) {
-    for (let a = 0; a < d; a++) p[a] = samples.points[i * d + a];
-    const base = bspline.separableSupport(p, w);
-    bases[i] = base;
-    if (base >= 0) for (let k = 0; k < W; k++) weights[i * W + k] = w[k];
+// --- per-evaluation passes (plain functions over typed arrays: the hot path) ---------------------------
+
+/**
+ * Groups the samples by their first supporting control point (stable counting sort; outside samples first):
+ * the per-sample passes then walk the control grid and both images in spatial order, which keeps their
+ * neighbourhoods in cache (random sample order missed the cache on most samples of the finest level).
+ * Results are still stored per sample, and every sum runs in sample order, so the order changes no number.
+ */
+function orderByCell(bases: Int32Array, m: number, starts: Int32Array, order: Int32Array): void {
+  starts.fill(0);
+  for (let i = 0; i < m; i++) starts[bases[i] + 1]++;
+  let sum = 0;
+  for (let b = 0; b < starts.length; b++) {
+    const n = starts[b];
+    starts[b] = sum;
+    sum += n;
+  }
+  for (let i = 0; i < m; i++) order[starts[bases[i] + 1]++] = i;
+}
+
+/** Coefficients component-interleaved per control point: a support row is then 4·d adjacent numbers. */
+function interleave(c: Float64Array, nC: number, d: number, out: Float64Array): void {
+  if (d === 2) {
+    for (let k = 0; k < nC; k++) {
+      out[2 * k] = c[k];
+      out[2 * k + 1] = c[nC + k];
+    }
+  } else {
+    const nC2 = 2 * nC;
+    for (let k = 0; k < nC; k++) {
+      out[3 * k] = c[k];
+      out[3 * k + 1] = c[nC + k];
+      out[3 * k + 2] = c[nC2 + k];
+    }
   }
 }
 
-/** Uniform random positions in the fixed image (optionally within a mask), fixed values by linear interpolation. */
+function deinterleave(g: Float64Array, nC: number, d: number, out: Float64Array): void {
+  if (d === 2) {
+    for (let k = 0; k < nC; k++) {
+      out[k] = g[2 * k];
+      out[nC + k] = g[2 * k + 1];
+    }
+  } else {
+    const nC2 = 2 * nC;
+    for (let k = 0; k < nC; k++) {
+      out[k] = g[3 * k];
+      out[nC + k] = g[3 * k + 1];
+      out[nC2 + k] = g[3 * k + 2];
+    }
+  }
+}
+
+/**
+ * For samples in `order`: y = A (x + u(x)) + t, then the moving value and PHYSICAL gradient at y into mv[i] and
+ * mg[d·i …] (mv[i] = NaN when y is outside the moving image or its mask). `cI` is interleaved (see interleave);
+ * `g` is scratch of ≥ 6 numbers.
+ */
+function mapAndSample3d(
+  order: Int32Array,
+  m: number,
+  X: Float64Array,
+  bases: Int32Array,
+  W: Float32Array,
+  cI: Float64Array,
+  nx: number,
+  nxy: number,
+  A: Float64Array,
+  t: Float64Array,
+  s: MovingSampler,
+  plane: Plane,
+  bsp: boolean,
+  mv: Float64Array,
+  mg: Float64Array,
+  movingMask: Image | null,
+  maskN: Float64Array | null,
+  g: Float64Array,
+): void {
+  const N = s.N;
+  const o0 = s.origin[0];
+  const o1 = s.origin[1];
+  const o2 = s.origin[2];
+  const snx = s.size[0];
+  const sny = s.size[1];
+  const snz = s.size[2];
+  const coef = plane as Float64Array;
+  const y = g.subarray(3, 6);
+  for (let q = 0; q < m; q++) {
+    const i = order[q];
+    let ux = 0;
+    let uy = 0;
+    let uz = 0;
+    const base = bases[i];
+    if (base >= 0) {
+      const o = 12 * i;
+      const wx0 = W[o];
+      const wx1 = W[o + 1];
+      const wx2 = W[o + 2];
+      const wx3 = W[o + 3];
+      for (let kz = 0; kz < 4; kz++) {
+        const wz = W[o + 8 + kz];
+        for (let ky = 0; ky < 4; ky++) {
+          const wyz = wz * W[o + 4 + ky];
+          const r = 3 * (base + kz * nxy + ky * nx);
+          const w0 = wyz * wx0;
+          const w1 = wyz * wx1;
+          const w2 = wyz * wx2;
+          const w3 = wyz * wx3;
+          ux += w0 * cI[r] + w1 * cI[r + 3] + w2 * cI[r + 6] + w3 * cI[r + 9];
+          uy += w0 * cI[r + 1] + w1 * cI[r + 4] + w2 * cI[r + 7] + w3 * cI[r + 10];
+          uz += w0 * cI[r + 2] + w1 * cI[r + 5] + w2 * cI[r + 8] + w3 * cI[r + 11];
+        }
+      }
+    }
+    const px = X[3 * i] + ux;
+    const py = X[3 * i + 1] + uy;
+    const pz = X[3 * i + 2] + uz;
+    const yx = A[0] * px + A[1] * py + A[2] * pz + t[0];
+    const yy = A[3] * px + A[4] * py + A[5] * pz + t[1];
+    const yz = A[6] * px + A[7] * py + A[8] * pz + t[2];
+    const dx = yx - o0;
+    const dy = yy - o1;
+    const dz = yz - o2;
+    const cx = N[0] * dx + N[1] * dy + N[2] * dz;
+    const cy = N[3] * dx + N[4] * dy + N[5] * dz;
+    const cz = N[6] * dx + N[7] * dy + N[8] * dz;
+    const v = bsp ? bspline3d(coef, snx, sny, snz, cx, cy, cz, g) : linear3d(plane, snx, sny, snz, cx, cy, cz, g);
+    if (v !== v) {
+      mv[i] = NaN;
+      continue;
+    }
+    if (movingMask) {
+      y[0] = yx;
+      y[1] = yy;
+      y[2] = yz;
+      if (!maskAt(movingMask, maskN!, y)) {
+        mv[i] = NaN;
+        continue;
+      }
+    }
+    mv[i] = v;
+    mg[3 * i] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
+    mg[3 * i + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
+    mg[3 * i + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
+  }
+}
+
+function mapAndSample2d(
+  order: Int32Array,
+  m: number,
+  X: Float64Array,
+  bases: Int32Array,
+  W: Float32Array,
+  cI: Float64Array,
+  nx: number,
+  A: Float64Array,
+  t: Float64Array,
+  s: MovingSampler,
+  plane: Plane,
+  bsp: boolean,
+  mv: Float64Array,
+  mg: Float64Array,
+  movingMask: Image | null,
+  maskN: Float64Array | null,
+  g: Float64Array,
+): void {
+  const N = s.N;
+  const o0 = s.origin[0];
+  const o1 = s.origin[1];
+  const snx = s.size[0];
+  const sny = s.size[1];
+  const coef = plane as Float64Array;
+  const y = g.subarray(3, 5);
+  for (let q = 0; q < m; q++) {
+    const i = order[q];
+    let ux = 0;
+    let uy = 0;
+    const base = bases[i];
+    if (base >= 0) {
+      const o = 8 * i;
+      const wx0 = W[o];
+      const wx1 = W[o + 1];
+      const wx2 = W[o + 2];
+      const wx3 = W[o + 3];
+      for (let ky = 0; ky < 4; ky++) {
+        const wy = W[o + 4 + ky];
+        const r = 2 * (base + ky * nx);
+        const w0 = wy * wx0;
+        const w1 = wy * wx1;
+        const w2 = wy * wx2;
+        const w3 = wy * wx3;
+        ux += w0 * cI[r] + w1 * cI[r + 2] + w2 * cI[r + 4] + w3 * cI[r + 6];
+        uy += w0 * cI[r + 1] + w1 * cI[r + 3] + w2 * cI[r + 5] + w3 * cI[r + 7];
+      }
+    }
+    const px = X[2 * i] + ux;
+    const py = X[2 * i + 1] + uy;
+    const yx = A[0] * px + A[1] * py + t[0];
+    const yy = A[2] * px + A[3] * py + t[1];
+    const dx = yx - o0;
+    const dy = yy - o1;
+    const cx = N[0] * dx + N[1] * dy;
+    const cy = N[2] * dx + N[3] * dy;
+    const v = bsp ? bspline2d(coef, snx, sny, cx, cy, g) : linear2d(plane, snx, sny, cx, cy, g);
+    if (v !== v) {
+      mv[i] = NaN;
+      continue;
+    }
+    if (movingMask) {
+      y[0] = yx;
+      y[1] = yy;
+      if (!maskAt(movingMask, maskN!, y)) {
+        mv[i] = NaN;
+        continue;
+      }
+    }
+    mv[i] = v;
+    mg[2 * i] = N[0] * g[0] + N[2] * g[1];
+    mg[2 * i + 1] = N[1] * g[0] + N[3] * g[1];
+  }
+}
+
+/** Packs the valid samples to the front in sample order (the metric's input), as sampleMovingAtPoints does. */
+function packValid(d: number, m: number, mv: Float64Array, mg: Float64Array, values: Float64Array, grads: Float64Array, index: Int32Array): number {
+  let valid = 0;
+  for (let i = 0; i < m; i++) {
+    const v = mv[i];
+    if (v !== v) continue;
+    values[valid] = v;
+    if (d === 2) {
+      grads[2 * valid] = mg[2 * i];
+      grads[2 * valid + 1] = mg[2 * i + 1];
+    } else {
+      grads[3 * valid] = mg[3 * i];
+      grads[3 * valid + 1] = mg[3 * i + 1];
+      grads[3 * valid + 2] = mg[3 * i + 2];
+    }
+    index[valid] = i;
+    valid++;
+  }
+  return valid;
+}
+
+/**
+ * gI (interleaved) += Σ_k β(x_k) Aᵀ (∂cost/∂m_k ∇M_k) over the packed valid samples, in sample order (so each
+ * parameter's sum adds the same terms in the same order as a plain per-parameter loop).
+ */
+function scatter3d(valid: number, dv: Float64Array, G: Float64Array, index: Int32Array, bases: Int32Array, W: Float32Array, A: Float64Array, nx: number, nxy: number, gI: Float64Array): void {
+  for (let k = 0; k < valid; k++) {
+    const s = dv[k];
+    if (s === 0) continue;
+    const i = index[k];
+    const base = bases[i];
+    if (base < 0) continue;
+    const gx = s * G[3 * k];
+    const gy = s * G[3 * k + 1];
+    const gz = s * G[3 * k + 2];
+    const vx = A[0] * gx + A[3] * gy + A[6] * gz;
+    const vy = A[1] * gx + A[4] * gy + A[7] * gz;
+    const vz = A[2] * gx + A[5] * gy + A[8] * gz;
+    const o = 12 * i;
+    const wx0 = W[o];
+    const wx1 = W[o + 1];
+    const wx2 = W[o + 2];
+    const wx3 = W[o + 3];
+    for (let kz = 0; kz < 4; kz++) {
+      const wz = W[o + 8 + kz];
+      for (let ky = 0; ky < 4; ky++) {
+        const wyz = wz * W[o + 4 + ky];
+        const r = 3 * (base + kz * nxy + ky * nx);
+        let w = wyz * wx0;
+        gI[r] += w * vx;
+        gI[r + 1] += w * vy;
+        gI[r + 2] += w * vz;
+        w = wyz * wx1;
+        gI[r + 3] += w * vx;
+        gI[r + 4] += w * vy;
+        gI[r + 5] += w * vz;
+        w = wyz * wx2;
+        gI[r + 6] += w * vx;
+        gI[r + 7] += w * vy;
+        gI[r + 8] += w * vz;
+        w = wyz * wx3;
+        gI[r + 9] += w * vx;
+        gI[r + 10] += w * vy;
+        gI[r + 11] += w * vz;
+      }
+    }
+  }
+}
+
+function scatter2d(valid: number, dv: Float64Array, G: Float64Array, index: Int32Array, bases: Int32Array, W: Float32Array, A: Float64Array, nx: number, gI: Float64Array): void {
+  for (let k = 0; k < valid; k++) {
+    const s = dv[k];
+    if (s === 0) continue;
+    const i = index[k];
+    const base = bases[i];
+    if (base < 0) continue;
+    const gx = s * G[2 * k];
+    const gy = s * G[2 * k + 1];
+    const vx = A[0] * gx + A[2] * gy;
+    const vy = A[1] * gx + A[3] * gy;
+    const o = 8 * i;
+    const wx0 = W[o];
+    const wx1 = W[o + 1];
+    const wx2 = W[o + 2];
+    const wx3 = W[o + 3];
+    for (let ky = 0; ky < 4; ky++) {
+      const wy = W[o + 4 + ky];
+      const r = 2 * (base + ky * nx);
+      let w = wy * wx0;
+      gI[r] += w * vx;
+      gI[r + 1] += w * vy;
+      w = wy * wx1;
+      gI[r + 2] += w * vx;
+      gI[r + 3] += w * vy;
+      w = wy * wx2;
+      gI[r + 4] += w * vx;
+      gI[r + 5] += w * vy;
+      w = wy * wx3;
+      gI[r + 6] += w * vx;
+      gI[r + 7] += w * vy;
+    }
+  }
+}
+
+/**
+ * Uniform random positions in the fixed image (optionally within a mask), fixed values by linear interpolation.
+ * When the fixed image is finite everywhere no draw (always inside the image) can give NaN, so the values are
+ * computed after the draw, in the cost's cache-friendly order (fillDeferredValues): the random stream and the
+ * values are the same either way.
+ */
 class FreshSampler {
   readonly samples: SampleSet;
   /** Samples actually drawn by the last draw (fewer than asked only when the mask is nearly empty). */
@@ -325,6 +563,10 @@ class FreshSampler {
   private readonly plane: Float32Array | Float64Array;
   private readonly M: Float64Array;
   private readonly random: () => number;
+  /** Continuous fixed index of each sample (d per sample), kept for the deferred values. */
+  private readonly index: Float64Array;
+  private readonly deferValues: boolean;
+  private readonly point = new Float64Array(3);
 
   constructor(image: Image, mask: Image | undefined, count: number, seed: number) {
     const d = image.dimension;
@@ -335,6 +577,8 @@ class FreshSampler {
     this.M = indexToPhysicalMatrix(image);
     this.random = createRandom(seed);
     this.samples = { dimension: d, count, points: new Float64Array(count * d), values: new Float64Array(count), voxels: new Int32Array(count) };
+    this.index = new Float64Array(count * d);
+    this.deferValues = allFinite(this.plane);
   }
 
   draw(bspline: BSplineTransform, bases: Int32Array, weights: Float32Array): void {
@@ -345,32 +589,79 @@ class FreshSampler {
     const o = image.origin;
     const pts = this.samples.points;
     const vals = this.samples.values;
+    const ci = this.index;
     const m = this.samples.count;
-    const ci = new Float64Array(3);
-    const p = new Float64Array(d);
+    const p = this.point;
+    const mask = this.mask;
+    const defer = this.deferValues;
     let j = 0;
     for (let tries = 0; j < m && tries < 50 * m; tries++) {
-      ci[0] = random() * nx - 0.5;
-      ci[1] = random() * ny - 0.5;
-      ci[2] = d === 3 ? random() * nz - 0.5 : 0;
-      for (let r = 0; r < d; r++) {
-        let acc = o[r];
-        for (let c = 0; c < d; c++) acc += M[r * d + c] * ci[c];
-        p[r] = acc;
+      // The same draws (x, y[, z]) and sums in the same order for every path: a seed gives the same samples.
+      const cx = random() * nx - 0.5;
+      const cy = random() * ny - 0.5;
+      let cz = 0;
+      if (d === 2) {
+        p[0] = o[0] + M[0] * cx + M[1] * cy;
+        p[1] = o[1] + M[2] * cx + M[3] * cy;
+      } else {
+        cz = random() * nz - 0.5;
+        p[0] = o[0] + M[0] * cx + M[1] * cy + M[2] * cz;
+        p[1] = o[1] + M[3] * cx + M[4] * cy + M[5] * cz;
+        p[2] = o[2] + M[6] * cx + M[7] * cy + M[8] * cz;
       }
-      if (this.mask && !maskAt(this.mask, this.maskN!, p)) continue;
-      const v = d === 2 ? linear2d(plane, nx, ny, ci[0], ci[1]) : linear3d(plane, nx, ny, nz, ci[0], ci[1], ci[2]);
-      if (v !== v) continue;
-      for (let a = 0; a < d; a++) pts[j * d + a] = p[a];
-      vals[j] = v;
+      if (mask && !maskAt(mask, this.maskN!, p)) continue;
+      if (!defer) {
+        const v = d === 2 ? linear2d(plane, nx, ny, cx, cy) : linear3d(plane, nx, ny, nz, cx, cy, cz);
+        if (v !== v) continue;
+        vals[j] = v;
+      }
+      ci[d * j] = cx;
+      ci[d * j + 1] = cy;
+      pts[d * j] = p[0];
+      pts[d * j + 1] = p[1];
+      if (d === 3) {
+        ci[3 * j + 2] = cz;
+        pts[3 * j + 2] = p[2];
+      }
       j++;
     }
     // Too few found (a nearly empty mask): repeat the found ones so every array entry is valid.
     for (let k = j; k < m && j > 0; k++) {
-      for (let a = 0; a < d; a++) pts[k * d + a] = pts[(k % j) * d + a];
+      for (let a = 0; a < d; a++) {
+        pts[k * d + a] = pts[(k % j) * d + a];
+        ci[k * d + a] = ci[(k % j) * d + a];
+      }
       vals[k] = vals[k % j];
     }
     this.drawn = j;
-    computeSupports(bspline, this.samples, 0, m, bases, weights);
+    bspline.separableSupports(pts, m, bases, weights);
   }
+
+  /** The fixed values of the last draw, visiting the samples in `order` (a no-op unless values are deferred). */
+  fillDeferredValues(order: Int32Array): void {
+    if (!this.deferValues) return;
+    const image = this.image;
+    const [nx, ny] = image.size;
+    const plane = this.plane;
+    const ci = this.index;
+    const vals = this.samples.values;
+    const m = this.samples.count;
+    if (image.dimension === 2) {
+      for (let q = 0; q < m; q++) {
+        const i = order[q];
+        vals[i] = linear2d(plane, nx, ny, ci[2 * i], ci[2 * i + 1]);
+      }
+    } else {
+      const nz = image.size[2];
+      for (let q = 0; q < m; q++) {
+        const i = order[q];
+        vals[i] = linear3d(plane, nx, ny, nz, ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
+      }
+    }
+  }
+}
+
+function allFinite(a: Float32Array | Float64Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
 }
