@@ -42,12 +42,6 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly bases: Int32Array;
   /** Per sample: 4 cubic weights per axis (separable), 4·d numbers. */
   private readonly weights: Float32Array;
-  /** Samples grouped by B-spline cell (see orderByCell), and the counting sort's bucket starts. */
-  private readonly order: Int32Array;
-  private readonly cellStarts: Int32Array;
-  /** Per sample (not packed): moving value at T(x_i), NaN when invalid, and its physical gradient. */
-  private readonly movingValues: Float64Array;
-  private readonly movingGrads: Float64Array;
   /** Parameters and gradient with the d components of each control point side by side. */
   private readonly cInterleaved: Float64Array;
   private readonly gInterleaved: Float64Array;
@@ -66,7 +60,7 @@ export class BSplineRegistrationCost implements CostFunction {
     this.bspline = bspline;
     this.A = linear.matrix();
     this.t = linear.offset();
-    this.fresh = opts.fresh && opts.metric !== 'lncc' ? new FreshSampler(opts.fresh.image, opts.fresh.mask, opts.fresh.count, opts.fresh.seed) : null;
+    this.fresh = opts.fresh && opts.metric !== 'lncc' ? new FreshSampler(opts.fresh.image, opts.fresh.mask, opts.fresh.count, opts.fresh.seed, bspline) : null;
     this.redrawing = this.fresh !== null;
     if (this.fresh) samples = this.fresh.samples;
     this.samples = samples;
@@ -78,14 +72,8 @@ export class BSplineRegistrationCost implements CostFunction {
     // Separable supports (a base index and 4 weights per axis) take 13 numbers per 3D sample instead of 128.
     this.bases = new Int32Array(n);
     this.weights = new Float32Array(n * 4 * d);
-    this.order = new Int32Array(n);
-    this.cellStarts = new Int32Array(bspline.numberOfControlPoints + 1);
     if (this.fresh) this.fresh.draw(bspline, this.bases, this.weights);
     else bspline.separableSupports(samples.points, n, this.bases, this.weights);
-    orderByCell(this.bases, n, this.cellStarts, this.order);
-    if (this.fresh) this.fresh.fillDeferredValues(this.order);
-    this.movingValues = new Float64Array(n);
-    this.movingGrads = new Float64Array(n * d);
     this.cInterleaved = new Float64Array(bspline.numberOfParameters);
     this.gInterleaved = new Float64Array(bspline.numberOfParameters);
 
@@ -181,23 +169,15 @@ export class BSplineRegistrationCost implements CostFunction {
     const W = this.weights;
     const [nx, nxy] = bs.gridStrides;
     const fresh = this.fresh;
-    if (fresh && this.redrawing && this.evaluations > 1) {
-      fresh.draw(bs, bases, W);
-      orderByCell(bases, m, this.cellStarts, this.order);
-      fresh.fillDeferredValues(this.order);
-    }
+    if (fresh && this.redrawing && this.evaluations > 1) fresh.draw(bs, bases, W);
     const cI = this.cInterleaved;
     interleave(c, nC, d, cI);
     const e = this.evaluator;
-    const mv = this.movingValues;
-    const mg = this.movingGrads;
     const s = this.sampler;
-    if (d === 2) {
-      mapAndSample2d(this.order, m, this.samples.points, bases, W, cI, nx, this.A, this.t, s, s.plane, s.kind === 'bspline', mv, mg, this.movingMask, this.maskN, this.scratch);
-    } else {
-      mapAndSample3d(this.order, m, this.samples.points, bases, W, cI, nx, nxy, this.A, this.t, s, s.plane, s.kind === 'bspline', mv, mg, this.movingMask, this.maskN, this.scratch);
-    }
-    const valid = packValid(d, m, mv, mg, e.values, e.grads, e.index);
+    const valid =
+      d === 2
+        ? mapAndSample2d(m, this.samples.points, bases, W, cI, nx, this.A, this.t, s, s.plane, s.kind === 'bspline', e.values, e.grads, e.index, this.movingMask, this.maskN, this.scratch)
+        : mapAndSample3d(m, this.samples.points, bases, W, cI, nx, nxy, this.A, this.t, s, s.plane, s.kind === 'bspline', e.values, e.grads, e.index, this.movingMask, this.maskN, this.scratch);
     this.lastValidCount = valid;
     let value = e.evaluate(valid, fresh ? fresh.drawn : m);
     const gI = this.gInterleaved;
@@ -222,24 +202,6 @@ export class BSplineRegistrationCost implements CostFunction {
 }
 
 // --- per-evaluation passes (plain functions over typed arrays: the hot path) ---------------------------
-
-/**
- * Groups the samples by their first supporting control point (stable counting sort; outside samples first):
- * the per-sample passes then walk the control grid and both images in spatial order, which keeps their
- * neighbourhoods in cache (random sample order missed the cache on most samples of the finest level).
- * Results are still stored per sample, and every sum runs in sample order, so the order changes no number.
- */
-function orderByCell(bases: Int32Array, m: number, starts: Int32Array, order: Int32Array): void {
-  starts.fill(0);
-  for (let i = 0; i < m; i++) starts[bases[i] + 1]++;
-  let sum = 0;
-  for (let b = 0; b < starts.length; b++) {
-    const n = starts[b];
-    starts[b] = sum;
-    sum += n;
-  }
-  for (let i = 0; i < m; i++) order[starts[bases[i] + 1]++] = i;
-}
 
 /** Coefficients component-interleaved per control point: a support row is then 4·d adjacent numbers. */
 function interleave(c: Float64Array, nC: number, d: number, out: Float64Array): void {
@@ -275,12 +237,12 @@ function deinterleave(g: Float64Array, nC: number, d: number, out: Float64Array)
 }
 
 /**
- * For samples in `order`: y = A (x + u(x)) + t, then the moving value and PHYSICAL gradient at y into mv[i] and
- * mg[d·i …] (mv[i] = NaN when y is outside the moving image or its mask). `cI` is interleaved (see interleave);
- * `g` is scratch of ≥ 6 numbers.
+ * For every sample: y = A (x + u(x)) + t, then the moving value and PHYSICAL gradient at y, packed to the front
+ * over the valid samples (outside the moving image or its mask: dropped), with `index` mapping packed → sample,
+ * as sampleMovingAtPoints does. `cI` is interleaved (see interleave); `g` is scratch of ≥ 6 numbers. Returns the
+ * number of valid samples.
  */
 function mapAndSample3d(
-  order: Int32Array,
   m: number,
   X: Float64Array,
   bases: Int32Array,
@@ -293,12 +255,13 @@ function mapAndSample3d(
   s: MovingSampler,
   plane: Plane,
   bsp: boolean,
-  mv: Float64Array,
-  mg: Float64Array,
+  values: Float64Array,
+  grads: Float64Array,
+  index: Int32Array,
   movingMask: Image | null,
   maskN: Float64Array | null,
   g: Float64Array,
-): void {
+): number {
   const N = s.N;
   const o0 = s.origin[0];
   const o1 = s.origin[1];
@@ -308,8 +271,8 @@ function mapAndSample3d(
   const snz = s.size[2];
   const coef = plane as Float64Array;
   const y = g.subarray(3, 6);
-  for (let q = 0; q < m; q++) {
-    const i = order[q];
+  let valid = 0;
+  for (let i = 0; i < m; i++) {
     let ux = 0;
     let uy = 0;
     let uz = 0;
@@ -348,28 +311,24 @@ function mapAndSample3d(
     const cy = N[3] * dx + N[4] * dy + N[5] * dz;
     const cz = N[6] * dx + N[7] * dy + N[8] * dz;
     const v = bsp ? bspline3d(coef, snx, sny, snz, cx, cy, cz, g) : linear3d(plane, snx, sny, snz, cx, cy, cz, g);
-    if (v !== v) {
-      mv[i] = NaN;
-      continue;
-    }
+    if (v !== v) continue;
     if (movingMask) {
       y[0] = yx;
       y[1] = yy;
       y[2] = yz;
-      if (!maskAt(movingMask, maskN!, y)) {
-        mv[i] = NaN;
-        continue;
-      }
+      if (!maskAt(movingMask, maskN!, y)) continue;
     }
-    mv[i] = v;
-    mg[3 * i] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
-    mg[3 * i + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
-    mg[3 * i + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
+    values[valid] = v;
+    grads[3 * valid] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
+    grads[3 * valid + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
+    grads[3 * valid + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
+    index[valid] = i;
+    valid++;
   }
+  return valid;
 }
 
 function mapAndSample2d(
-  order: Int32Array,
   m: number,
   X: Float64Array,
   bases: Int32Array,
@@ -381,12 +340,13 @@ function mapAndSample2d(
   s: MovingSampler,
   plane: Plane,
   bsp: boolean,
-  mv: Float64Array,
-  mg: Float64Array,
+  values: Float64Array,
+  grads: Float64Array,
+  index: Int32Array,
   movingMask: Image | null,
   maskN: Float64Array | null,
   g: Float64Array,
-): void {
+): number {
   const N = s.N;
   const o0 = s.origin[0];
   const o1 = s.origin[1];
@@ -394,8 +354,8 @@ function mapAndSample2d(
   const sny = s.size[1];
   const coef = plane as Float64Array;
   const y = g.subarray(3, 5);
-  for (let q = 0; q < m; q++) {
-    const i = order[q];
+  let valid = 0;
+  for (let i = 0; i < m; i++) {
     let ux = 0;
     let uy = 0;
     const base = bases[i];
@@ -425,39 +385,15 @@ function mapAndSample2d(
     const cx = N[0] * dx + N[1] * dy;
     const cy = N[2] * dx + N[3] * dy;
     const v = bsp ? bspline2d(coef, snx, sny, cx, cy, g) : linear2d(plane, snx, sny, cx, cy, g);
-    if (v !== v) {
-      mv[i] = NaN;
-      continue;
-    }
+    if (v !== v) continue;
     if (movingMask) {
       y[0] = yx;
       y[1] = yy;
-      if (!maskAt(movingMask, maskN!, y)) {
-        mv[i] = NaN;
-        continue;
-      }
+      if (!maskAt(movingMask, maskN!, y)) continue;
     }
-    mv[i] = v;
-    mg[2 * i] = N[0] * g[0] + N[2] * g[1];
-    mg[2 * i + 1] = N[1] * g[0] + N[3] * g[1];
-  }
-}
-
-/** Packs the valid samples to the front in sample order (the metric's input), as sampleMovingAtPoints does. */
-function packValid(d: number, m: number, mv: Float64Array, mg: Float64Array, values: Float64Array, grads: Float64Array, index: Int32Array): number {
-  let valid = 0;
-  for (let i = 0; i < m; i++) {
-    const v = mv[i];
-    if (v !== v) continue;
     values[valid] = v;
-    if (d === 2) {
-      grads[2 * valid] = mg[2 * i];
-      grads[2 * valid + 1] = mg[2 * i + 1];
-    } else {
-      grads[3 * valid] = mg[3 * i];
-      grads[3 * valid + 1] = mg[3 * i + 1];
-      grads[3 * valid + 2] = mg[3 * i + 2];
-    }
+    grads[2 * valid] = N[0] * g[0] + N[2] * g[1];
+    grads[2 * valid + 1] = N[1] * g[0] + N[3] * g[1];
     index[valid] = i;
     valid++;
   }
@@ -549,9 +485,10 @@ function scatter2d(valid: number, dv: Float64Array, G: Float64Array, index: Int3
 
 /**
  * Uniform random positions in the fixed image (optionally within a mask), fixed values by linear interpolation.
- * When the fixed image is finite everywhere no draw (always inside the image) can give NaN, so the values are
- * computed after the draw, in the cost's cache-friendly order (fillDeferredValues): the random stream and the
- * values are the same either way.
+ * Each draw is then stored grouped by B-spline cell (a stable counting sort on the first supporting control
+ * point; points outside the grid first): every per-sample pass then walks the control grid and both images in
+ * spatial order, where random order missed the cache on most samples of the finest level. The set of samples is
+ * the same as in drawing order; only the order of the sums over them changes (by rounding).
  */
 class FreshSampler {
   readonly samples: SampleSet;
@@ -563,12 +500,23 @@ class FreshSampler {
   private readonly plane: Float32Array | Float64Array;
   private readonly M: Float64Array;
   private readonly random: () => number;
-  /** Continuous fixed index of each sample (d per sample), kept for the deferred values. */
+  /** Continuous fixed index of each sample (d per sample), in drawing order and sorted. */
+  private readonly drawnIndex: Float64Array;
   private readonly index: Float64Array;
+  /** Points and (when not deferred) values in drawing order. */
+  private readonly drawnPoints: Float64Array;
+  private readonly drawnValues: Float64Array;
+  /** Per drawn sample: its cell (first supporting control point, −1 outside); bucket starts of the sort. */
+  private readonly cells: Int32Array;
+  private readonly cellStarts: Int32Array;
+  /**
+   * With a finite fixed image no draw (always inside the image) can give NaN, so the values are interpolated
+   * after sorting, in spatial order; otherwise during the draw, to reject NaN.
+   */
   private readonly deferValues: boolean;
   private readonly point = new Float64Array(3);
 
-  constructor(image: Image, mask: Image | undefined, count: number, seed: number) {
+  constructor(image: Image, mask: Image | undefined, count: number, seed: number, bspline: BSplineTransform) {
     const d = image.dimension;
     this.image = image;
     this.mask = mask ?? null;
@@ -577,26 +525,31 @@ class FreshSampler {
     this.M = indexToPhysicalMatrix(image);
     this.random = createRandom(seed);
     this.samples = { dimension: d, count, points: new Float64Array(count * d), values: new Float64Array(count), voxels: new Int32Array(count) };
+    this.drawnIndex = new Float64Array(count * d);
     this.index = new Float64Array(count * d);
+    this.drawnPoints = new Float64Array(count * d);
+    this.drawnValues = new Float64Array(count);
+    this.cells = new Int32Array(count);
+    this.cellStarts = new Int32Array(bspline.numberOfControlPoints + 1);
     this.deferValues = allFinite(this.plane);
   }
 
+  /** Draws the next samples (sorted by cell) and their B-spline supports into bases and weights. */
   draw(bspline: BSplineTransform, bases: Int32Array, weights: Float32Array): void {
     const { image, plane, M, random } = this;
     const d = image.dimension;
     const [nx, ny] = image.size;
     const nz = d === 3 ? image.size[2] : 1;
     const o = image.origin;
-    const pts = this.samples.points;
-    const vals = this.samples.values;
-    const ci = this.index;
+    const pts = this.drawnPoints;
+    const vals = this.drawnValues;
+    const ci = this.drawnIndex;
     const m = this.samples.count;
     const p = this.point;
     const mask = this.mask;
     const defer = this.deferValues;
     let j = 0;
     for (let tries = 0; j < m && tries < 50 * m; tries++) {
-      // The same draws (x, y[, z]) and sums in the same order for every path: a seed gives the same samples.
       const cx = random() * nx - 0.5;
       const cy = random() * ny - 0.5;
       let cz = 0;
@@ -634,12 +587,14 @@ class FreshSampler {
       vals[k] = vals[k % j];
     }
     this.drawn = j;
-    bspline.separableSupports(pts, m, bases, weights);
+    bspline.supportBases(pts, m, this.cells);
+    sortByCell(d, m, this.cells, this.cellStarts, pts, ci, defer ? null : vals, this.samples.points, this.index, this.samples.values);
+    bspline.separableSupports(this.samples.points, m, bases, weights);
+    if (defer) this.interpolateValues();
   }
 
-  /** The fixed values of the last draw, visiting the samples in `order` (a no-op unless values are deferred). */
-  fillDeferredValues(order: Int32Array): void {
-    if (!this.deferValues) return;
+  /** Fixed values at the (sorted) samples. */
+  private interpolateValues(): void {
     const image = this.image;
     const [nx, ny] = image.size;
     const plane = this.plane;
@@ -647,17 +602,45 @@ class FreshSampler {
     const vals = this.samples.values;
     const m = this.samples.count;
     if (image.dimension === 2) {
-      for (let q = 0; q < m; q++) {
-        const i = order[q];
-        vals[i] = linear2d(plane, nx, ny, ci[2 * i], ci[2 * i + 1]);
-      }
+      for (let i = 0; i < m; i++) vals[i] = linear2d(plane, nx, ny, ci[2 * i], ci[2 * i + 1]);
     } else {
       const nz = image.size[2];
-      for (let q = 0; q < m; q++) {
-        const i = order[q];
-        vals[i] = linear3d(plane, nx, ny, nz, ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
-      }
+      for (let i = 0; i < m; i++) vals[i] = linear3d(plane, nx, ny, nz, ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
     }
+  }
+}
+
+/**
+ * Stable counting sort of m samples by cell (−1 first): points and continuous indices (d per sample) and values
+ * (when given) from the drawn arrays into the sorted ones.
+ */
+function sortByCell(
+  d: number,
+  m: number,
+  cells: Int32Array,
+  starts: Int32Array,
+  points: Float64Array,
+  ci: Float64Array,
+  values: Float64Array | null,
+  pointsOut: Float64Array,
+  ciOut: Float64Array,
+  valuesOut: Float64Array,
+): void {
+  starts.fill(0);
+  for (let i = 0; i < m; i++) starts[cells[i] + 1]++;
+  let sum = 0;
+  for (let b = 0; b < starts.length; b++) {
+    const n = starts[b];
+    starts[b] = sum;
+    sum += n;
+  }
+  for (let i = 0; i < m; i++) {
+    const q = starts[cells[i] + 1]++;
+    for (let a = 0; a < d; a++) {
+      pointsOut[q * d + a] = points[i * d + a];
+      ciOut[q * d + a] = ci[i * d + a];
+    }
+    if (values) valuesOut[q] = values[i];
   }
 }
 
