@@ -136,3 +136,16 @@ test('segment() input errors', async () => {
   controller.abort();
   await assert.rejects(segment(target.image, [a], { fusion: 'majority', config: AFFINE, signal: controller.signal }), (e: unknown) => (e as Error).name === 'AbortError');
 });
+
+test('withAtlasDefaults: 3D B-spline stages draw fewer samples unless told; other stages and 2D unchanged', async () => {
+  const { withAtlasDefaults, ATLAS_BSPLINE_SAMPLES } = await import('../../src/segment/segment.js');
+  const config: RegistrationConfig = { stages: [{ transform: 'affine', metric: 'mi' }, { transform: 'bspline', metric: 'mi' }], seed: 1 };
+  const t3 = createImage([8, 8, 8], 'float32');
+  const filled = withAtlasDefaults(config, t3);
+  assert.equal(filled.stages[1].subsetSize, ATLAS_BSPLINE_SAMPLES);
+  assert.equal(filled.stages[0].subsetSize, undefined);
+  assert.equal(config.stages[1].subsetSize, undefined, 'the input is not changed');
+  const told: RegistrationConfig = { ...config, stages: [config.stages[0], { ...config.stages[1], subsetSize: 3000 }] };
+  assert.equal(withAtlasDefaults(told, t3).stages[1].subsetSize, 3000);
+  assert.equal(withAtlasDefaults(config, createImage([8, 8], 'float32')), config);
+});

@@ -11,7 +11,7 @@ import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImag
 import { buildConfig, readConfigFile } from './register.js';
 import { FUSION_METHODS, type FusionMethod } from '../../segment/fusion.js';
 import { checkLabelTable, labelName, parseLabelTable, type LabelTable } from '../../segment/label-table.js';
-import { segment, type Atlas, type SegmentProgress, type SegmentResult } from '../../segment/segment.js';
+import { segment, withAtlasDefaults, type Atlas, type SegmentProgress, type SegmentResult } from '../../segment/segment.js';
 import { createNodeWorkerPool, defaultThreadCount } from '../../parallel/node.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 
@@ -181,7 +181,7 @@ export function segmentCommand(): Command {
 
         const table = opts.labelTable ? parseLabelTable(readTextFile(opts.labelTable), opts.labelTable) : undefined;
         const target = readImageFile(opts.target, { warn: ctx.warn });
-        const config = buildConfig({ transform, metric: opts.metric, config: opts.config, seed: opts.seed }, target.size);
+        const config = withAtlasDefaults(buildConfig({ transform, metric: opts.metric, config: opts.config, seed: opts.seed }, target.size), target);
         const stages = config.stages.map((s) => s.transform);
         const atlases: Atlas[] = atlasFiles.map(([image, labels]) => ({
           image: readImageFile(image, { warn: ctx.warn }),
