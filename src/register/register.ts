@@ -8,7 +8,7 @@
  * needs is in its arguments.
  */
 import { CoregError, type WarningSink } from '../errors.js';
-import { type Image, finiteRange, numberOfPixels, physicalCenter } from '../image/image.js';
+import { type Image, finiteRange, numberOfPixels, physicalCenter, physicalToIndexMatrix } from '../image/image.js';
 import { optimizerSteps, estimateScalesFromPhysicalShift, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
 import { createBSplineTransformForImage, refineBSpline, type BSplineTransform } from '../transform/bspline.js';
 import { bsplineSamplePoints } from '../transform/bspline-regularizers.js';
@@ -379,18 +379,71 @@ function defaultGridSpacing(fixed: Image): number {
   return Math.max(base, 4 * Math.max(...fixed.spacing));
 }
 
-/** Smallest Jacobian determinant of T(x) = x + u(x) over the control points and cell centres. */
-function minimumDeterminant(t: BSplineTransform): number {
-  const pts = bsplineSamplePoints(t);
-  const d = t.dimension;
-  let min = Infinity;
-  const p = new Float64Array(d);
-  for (let i = 0; i < pts.length / d; i++) {
-    for (let a = 0; a < d; a++) p[a] = pts[i * d + a];
-    const det = t.jacobianDeterminant(p);
-    if (det < min) min = det;
+/** Whether physical point p lies on the fixed image (continuous index within [−0.5, n − 0.5] on every axis). */
+function insideImage(fixed: Image, toIndex: Float64Array, p: Float64Array, idx: Float64Array): boolean {
+  const d = fixed.dimension;
+  for (let r = 0; r < d; r++) {
+    let s = 0;
+    for (let c = 0; c < d; c++) s += toIndex[r * d + c] * (p[c] - fixed.origin[c]);
+    idx[r] = s;
+    if (!(s >= -0.5 && s <= fixed.size[r] - 0.5)) return false;
   }
-  return min;
+  return true;
+}
+
+/**
+ * Sets `bs` to `after`, or, where that folds (det ∂T/∂x ≤ 0 at a bsplineSamplePoints point inside the fixed image:
+ * the grid reaches beyond it, and nothing is resampled there), halves this level's
+ * update (after − before) of the control points supporting each folded point, repeatedly (10 rounds, then 0),
+ * until nothing folds. Gives up (repaired false, `bs` left as is) when more than 10 % of the control points would
+ * be touched: that is a diverged optimisation, not a local defect. `before` must not fold.
+ */
+function repairFolding(bs: BSplineTransform, before: Float64Array, after: Float64Array, fixed: Image): { repaired: boolean; pulledBack: number } {
+  const d = bs.dimension;
+  const toIndex = physicalToIndexMatrix(fixed);
+  const idx = new Float64Array(d);
+  const nC = bs.numberOfControlPoints;
+  const [nx, nxy] = bs.gridStrides;
+  const params = Float64Array.from(after);
+  const share = new Float64Array(nC).fill(1);
+  const lo = new Int32Array(d);
+  const p = new Float64Array(d);
+  let touched = 0;
+  for (let round = 0; round <= 11; round++) {
+    bs.setParameters(params);
+    const pts = bsplineSamplePoints(bs);
+    let folded = 0;
+    const hit = new Set<number>();
+    for (let i = 0; i < pts.length / d; i++) {
+      for (let a = 0; a < d; a++) p[a] = pts[i * d + a];
+      if (!insideImage(fixed, toIndex, p, idx) || bs.jacobianDeterminant(p) > 0) continue;
+      folded++;
+      // The 4^d control points around the point's continuous grid index u (cubic support: ⌊u⌋−1 … ⌊u⌋+2),
+      // clamped to the grid: the folded points may lie outside the image but never outside the grid.
+      for (let a = 0; a < d; a++) {
+        let u = 0;
+        for (let r = 0; r < d; r++) u += bs.gridDirection[r * d + a] * (p[r] - bs.gridOrigin[r]);
+        lo[a] = Math.floor(u / bs.gridSpacing[a]) - 1;
+      }
+      const zEnd = d === 3 ? 4 : 1;
+      for (let kz = 0; kz < zEnd; kz++) {
+        const iz = d === 3 ? Math.min(bs.gridSize[2] - 1, Math.max(0, lo[2] + kz)) : 0;
+        for (let ky = 0; ky < 4; ky++) {
+          const iy = Math.min(bs.gridSize[1] - 1, Math.max(0, lo[1] + ky));
+          for (let kx = 0; kx < 4; kx++) hit.add(iz * nxy + iy * nx + Math.min(bs.gridSize[0] - 1, Math.max(0, lo[0] + kx)));
+        }
+      }
+    }
+    if (folded === 0) return { repaired: true, pulledBack: touched };
+    if (round === 11 || hit.size === 0) break;
+    for (const c of hit) {
+      if (share[c] === 1) touched++;
+      share[c] = round < 10 ? share[c] * 0.5 : 0;
+      for (let a = 0; a < d; a++) params[a * nC + c] = before[a * nC + c] + share[c] * (after[a * nC + c] - before[a * nC + c]);
+    }
+    if (touched > 0.1 * nC) break;
+  }
+  return { repaired: false, pulledBack: touched };
 }
 
 async function runBSplineStage(
@@ -461,11 +514,16 @@ async function runBSplineStage(
     const result = await optimizeLevel(cost, before, method, options, where, opts);
     let stopReason = result.stopReason;
     if (result.parameters.every(Number.isFinite)) {
-      bs.setParameters(result.parameters);
-      if (minimumDeterminant(bs) <= 0) {
-        // A folding deformation is not a registration result: keep the last good one.
-        opts.warn?.(`stage ${si + 1} (bspline) level ${li + 1}: the deformation started to fold (Jacobian determinant ≤ 0); kept the last good transform (try a larger --grid-spacing or "jacobianWeight")`);
-        bs.setParameters(before);
+      const repair = repairFolding(bs, before, result.parameters, images.fixed);
+      if (repair.pulledBack > 0 || !repair.repaired) {
+        // A folding deformation is not a registration result. A local fold (a few control points) is undone
+        // locally so the rest of the level's work stays; a widespread one discards the level.
+        opts.warn?.(
+          repair.repaired
+            ? `stage ${si + 1} (bspline) level ${li + 1}: the deformation started to fold (Jacobian determinant ≤ 0) in places; scaled back the update of ${repair.pulledBack} of ${bs.numberOfControlPoints} control points there`
+            : `stage ${si + 1} (bspline) level ${li + 1}: the deformation started to fold (Jacobian determinant ≤ 0); kept the last good transform (try a larger --grid-spacing or "jacobianWeight")`,
+        );
+        if (!repair.repaired) bs.setParameters(before);
         stopReason = 'folding';
       }
     } else {
