@@ -398,7 +398,7 @@ function insideImage(fixed: Image, toIndex: Float64Array, p: Float64Array, idx: 
  * until nothing folds. Gives up (repaired false, `bs` left as is) when more than 10 % of the control points would
  * be touched: that is a diverged optimisation, not a local defect. `before` must not fold.
  */
-function repairFolding(bs: BSplineTransform, before: Float64Array, after: Float64Array, fixed: Image): { repaired: boolean; pulledBack: number } {
+export function repairFolding(bs: BSplineTransform, before: Float64Array, after: Float64Array, fixed: Image): { repaired: boolean; pulledBack: number } {
   const d = bs.dimension;
   const toIndex = physicalToIndexMatrix(fixed);
   const idx = new Float64Array(d);

@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createImage } from '../../src/image/image.js';
+import { repairFolding } from '../../src/register/register.js';
+import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
+import { jacobianDeterminantImage, summarizeJacobian } from '../../src/transform/displacement-field.js';
+
+// 160×160 image, 1 mm; control grid 8 mm (23×23 control points).
+const fixed = createImage([160, 160], 'float32');
+
+function setup(): { bs: ReturnType<typeof createBSplineTransformForImage>; before: Float64Array; after: Float64Array; nC: number; gx: number } {
+  const bs = createBSplineTransformForImage(fixed, 8);
+  const nC = bs.numberOfControlPoints;
+  const gx = bs.gridSize[0];
+  const before = new Float64Array(bs.numberOfParameters);
+  // A gentle smooth update everywhere (never folds) …
+  const after = new Float64Array(bs.numberOfParameters);
+  for (let c = 0; c < nC; c++) after[c] = 0.5 * Math.sin(c / 3);
+  return { bs, before, after, nC, gx };
+}
+
+test('repairFolding: a local fold is undone around it only; the rest of the update stays', () => {
+  const { bs, before, after, nC, gx } = setup();
+  // … and one control point in the middle pushed 20 mm past its neighbours along x: a local fold.
+  const centre = 11 * gx + 11;
+  after[centre] += 20;
+  bs.setParameters(after);
+  assert.ok(summarizeJacobian(jacobianDeterminantImage([bs], fixed).data).foldedCount > 0, 'the update folds');
+  const r = repairFolding(bs, before, after, fixed);
+  assert.equal(r.repaired, true);
+  assert.ok(r.pulledBack >= 1 && r.pulledBack <= 64, `pulled back ${r.pulledBack}`);
+  assert.equal(summarizeJacobian(jacobianDeterminantImage([bs], fixed).data).foldedCount, 0, 'nothing folds on the image');
+  // Control points far from the fold keep their whole update.
+  let kept = 0;
+  for (let c = 0; c < nC; c++) if (bs.parameters[c] === after[c] && bs.parameters[nC + c] === after[nC + c]) kept++;
+  assert.ok(kept >= nC - r.pulledBack, `${kept} of ${nC} kept`);
+  assert.ok(bs.parameters[centre] < after[centre], 'the offending control point was scaled back');
+});
+
+test('repairFolding: no fold, nothing changes; widespread folding gives up', () => {
+  const { bs, before, after } = setup();
+  const r = repairFolding(bs, before, after, fixed);
+  assert.deepEqual(r, { repaired: true, pulledBack: 0 });
+  assert.deepEqual([...bs.parameters], [...after]);
+  // Every other control point pushed far: more than 10 % of the grid would be touched.
+  const wild = Float64Array.from(after, (v, i) => v + (i % 2 ? 40 : -40));
+  assert.equal(repairFolding(bs, before, wild, fixed).repaired, false);
+});
