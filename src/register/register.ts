@@ -8,10 +8,9 @@
  * needs is in its arguments.
  */
 import { CoregError, type WarningSink } from '../errors.js';
-import { type Image, finiteRange, numberOfPixels, physicalCenter, physicalToIndexMatrix } from '../image/image.js';
+import { type Image, finiteRange, numberOfPixels, physicalCenter } from '../image/image.js';
 import { optimizerSteps, estimateScalesFromPhysicalShift, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
 import { createBSplineTransformForImage, refineBSpline, type BSplineTransform } from '../transform/bspline.js';
-import { bsplineSamplePoints } from '../transform/bspline-regularizers.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
 import { synRegister } from './syn.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
@@ -379,29 +378,36 @@ function defaultGridSpacing(fixed: Image): number {
   return Math.max(base, 4 * Math.max(...fixed.spacing));
 }
 
-/** Whether physical point p lies on the fixed image (continuous index within [−0.5, n − 0.5] on every axis). */
-function insideImage(fixed: Image, toIndex: Float64Array, p: Float64Array, idx: Float64Array): boolean {
+/**
+ * Where folding is checked: the centres of every `stride`-th voxel of the full-resolution fixed image (LPS mm,
+ * interleaved). The same points at every level, so a level's start (checked at the level before; refinement is
+ * exact) never folds there.
+ */
+export function foldCheckPoints(fixed: Image, stride = 2): Float64Array {
   const d = fixed.dimension;
-  for (let r = 0; r < d; r++) {
-    let s = 0;
-    for (let c = 0; c < d; c++) s += toIndex[r * d + c] * (p[c] - fixed.origin[c]);
-    idx[r] = s;
-    if (!(s >= -0.5 && s <= fixed.size[r] - 0.5)) return false;
+  const counts = fixed.size.map((n) => Math.ceil(n / stride));
+  const total = counts.reduce((a, b) => a * b, 1);
+  const out = new Float64Array(total * d);
+  const m = new Float64Array(d * d);
+  for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) m[r * d + c] = fixed.direction[r * d + c] * fixed.spacing[c] * stride;
+  const idx = new Array<number>(d).fill(0);
+  for (let n = 0; n < total; n++) {
+    let rest = n;
+    for (let a = 0; a < d; a++) {
+      idx[a] = rest % counts[a];
+      rest = Math.floor(rest / counts[a]);
+    }
+    for (let r = 0; r < d; r++) {
+      let v = fixed.origin[r];
+      for (let c = 0; c < d; c++) v += m[r * d + c] * idx[c];
+      out[n * d + r] = v;
+    }
   }
-  return true;
+  return out;
 }
 
-/**
- * Sets `bs` to `after`, or, where that folds (det ∂T/∂x ≤ 0 at a bsplineSamplePoints point inside the fixed image:
- * the grid reaches beyond it, and nothing is resampled there), halves this level's
- * update (after − before) of the control points supporting each folded point, repeatedly (10 rounds, then 0),
- * until nothing folds. Gives up (repaired false, `bs` left as is) when more than 10 % of the control points would
- * be touched: that is a diverged optimisation, not a local defect. `before` must not fold.
- */
-export function repairFolding(bs: BSplineTransform, before: Float64Array, after: Float64Array, fixed: Image): { repaired: boolean; pulledBack: number } {
+export function repairFolding(bs: BSplineTransform, before: Float64Array, after: Float64Array, pts: Float64Array): { repaired: boolean; pulledBack: number } {
   const d = bs.dimension;
-  const toIndex = physicalToIndexMatrix(fixed);
-  const idx = new Float64Array(d);
   const nC = bs.numberOfControlPoints;
   const [nx, nxy] = bs.gridStrides;
   const params = Float64Array.from(after);
@@ -411,12 +417,11 @@ export function repairFolding(bs: BSplineTransform, before: Float64Array, after:
   let touched = 0;
   for (let round = 0; round <= 11; round++) {
     bs.setParameters(params);
-    const pts = bsplineSamplePoints(bs);
     let folded = 0;
     const hit = new Set<number>();
     for (let i = 0; i < pts.length / d; i++) {
       for (let a = 0; a < d; a++) p[a] = pts[i * d + a];
-      if (!insideImage(fixed, toIndex, p, idx) || bs.jacobianDeterminant(p) > 0) continue;
+      if (bs.jacobianDeterminant(p) > 0) continue;
       folded++;
       // The 4^d control points around the point's continuous grid index u (cubic support: ⌊u⌋−1 … ⌊u⌋+2),
       // clamped to the grid: the folded points may lie outside the image but never outside the grid.
@@ -469,6 +474,7 @@ async function runBSplineStage(
   const finalSpacing = stage.gridSpacing ?? defaultGridSpacing(fixed);
   let bs = createBSplineTransformForImage(fixed, finalSpacing * 2 ** (levels.length - 1), '--grid-spacing');
   const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
+  const foldPoints = foldCheckPoints(fixed);
   for (const [li, level] of levels.entries()) {
     if (li > 0) bs = refineBSpline(bs, 2);
     const tl = now();
@@ -514,7 +520,7 @@ async function runBSplineStage(
     const result = await optimizeLevel(cost, before, method, options, where, opts);
     let stopReason = result.stopReason;
     if (result.parameters.every(Number.isFinite)) {
-      const repair = repairFolding(bs, before, result.parameters, images.fixed);
+      const repair = repairFolding(bs, before, result.parameters, foldPoints);
       if (repair.pulledBack > 0 || !repair.repaired) {
         // A folding deformation is not a registration result. A local fold (a few control points) is undone
         // locally so the rest of the level's work stays; a widespread one discards the level.

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImage } from '../../src/image/image.js';
-import { repairFolding } from '../../src/register/register.js';
+import { foldCheckPoints, repairFolding } from '../../src/register/register.js';
 import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
 import { jacobianDeterminantImage, summarizeJacobian } from '../../src/transform/displacement-field.js';
 
@@ -26,7 +26,7 @@ test('repairFolding: a local fold is undone around it only; the rest of the upda
   after[centre] += 20;
   bs.setParameters(after);
   assert.ok(summarizeJacobian(jacobianDeterminantImage([bs], fixed).data).foldedCount > 0, 'the update folds');
-  const r = repairFolding(bs, before, after, fixed);
+  const r = repairFolding(bs, before, after, foldCheckPoints(fixed, 1));
   assert.equal(r.repaired, true);
   assert.ok(r.pulledBack >= 1 && r.pulledBack <= 64, `pulled back ${r.pulledBack}`);
   assert.equal(summarizeJacobian(jacobianDeterminantImage([bs], fixed).data).foldedCount, 0, 'nothing folds on the image');
@@ -39,10 +39,10 @@ test('repairFolding: a local fold is undone around it only; the rest of the upda
 
 test('repairFolding: no fold, nothing changes; widespread folding gives up', () => {
   const { bs, before, after } = setup();
-  const r = repairFolding(bs, before, after, fixed);
+  const r = repairFolding(bs, before, after, foldCheckPoints(fixed, 1));
   assert.deepEqual(r, { repaired: true, pulledBack: 0 });
   assert.deepEqual([...bs.parameters], [...after]);
   // Every other control point pushed far: more than 10 % of the grid would be touched.
   const wild = Float64Array.from(after, (v, i) => v + (i % 2 ? 40 : -40));
-  assert.equal(repairFolding(bs, before, wild, fixed).repaired, false);
+  assert.equal(repairFolding(bs, before, wild, foldCheckPoints(fixed, 1)).repaired, false);
 });
