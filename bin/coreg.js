@@ -8,5 +8,6 @@ if (!existsSync(fileURLToPath(main))) {
   process.stderr.write('coreg: error: dist/cli/main.js: not built; run `npm run build` (or `npm ci`) first\n');
   process.exit(1);
 }
-const { run } = await import(main.href);
+const { run, installProcessHandlers } = await import(main.href);
+installProcessHandlers();
 process.exitCode = await run(process.argv.slice(2));

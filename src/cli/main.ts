@@ -11,6 +11,8 @@ import { pointsCommand } from './commands/points.js';
 import { registerCommand } from './commands/register.js';
 import { landmarksCommand } from './commands/landmarks.js';
 import { segmentCommand } from './commands/segment.js';
+import { pathPolicy, trackInputs } from '../io/node.js';
+export { installProcessHandlers } from './process.js';
 
 /** Every command, one factory each (src/cli/commands/<name>.ts). Add new commands here. */
 const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand];
@@ -39,6 +41,7 @@ export function buildProgram(): Command {
     .description('Image registration for 2D and 3D medical images in physical space (LPS mm)')
     .version(packageVersion(), '-V, --version', 'print the version')
     .option('--debug', 'print stack traces with errors')
+    .option('--allow-outside-paths', 'let files named inside other files (data files, result.json transforms) lie outside their folder (trusted files only)')
     .helpCommand(false);
   for (const make of COMMANDS) program.addCommand(make());
   return program;
@@ -53,8 +56,12 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     configureTree(program, io);
     const ctx = createContext(io, debug);
     bindContext(program, ctx);
+    // Every file read is recorded, so that no output can overwrite an input (see assertNotOverwritingInputs).
+    trackInputs(true);
+    pathPolicy.allowOutsidePaths = false;
     program.hook('preAction', () => {
       debug = ctx.debug = Boolean(program.opts().debug) || debug;
+      pathPolicy.allowOutsidePaths = Boolean(program.opts().allowOutsidePaths);
     });
     await program.parseAsync(argv, { from: 'user' });
     return 0;

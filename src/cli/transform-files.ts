@@ -1,11 +1,10 @@
 // Node file access for transform chains (src/transform/chain-io.ts stays browser-safe).
 import { statSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
 import type { TransformFileAccess } from '../transform/chain-io.js';
-import { readFileBytes } from '../io/node.js';
+import { readFileBytes, resolveNamedFile } from '../io/node.js';
 
 export const nodeTransformFiles: TransformFileAccess = {
-  readBytes: (path) => readFileBytes(path),
+  readBytes: (path, maxBytes) => readFileBytes(path, maxBytes),
   isDirectory: (path) => {
     try {
       return statSync(path).isDirectory();
@@ -13,5 +12,6 @@ export const nodeTransformFiles: TransformFileAccess = {
       return false;
     }
   },
-  sibling: (path, relative) => (isAbsolute(relative) ? relative : join(dirname(path), relative)),
+  // Files named inside result.json (or a field's header) obey the path policy: inside the naming file's folder.
+  sibling: (path, relative) => resolveNamedFile(path, relative, /result\.json$/i.test(path) ? 'transform file' : 'data file'),
 };

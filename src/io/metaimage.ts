@@ -2,8 +2,8 @@
 // The small byte/number helpers exported at the top are shared with the NRRD codec (src/io/nrrd.ts).
 import { CoregError } from '../errors.js';
 import { allocatePixels, bytesPerElement, pixelTypeOf, validateImage, type Image, type PixelArray, type PixelType } from '../image/image.js';
-import { deflateZlib, inflateZlib } from './compression.js';
-import { MAX_PIXEL_ELEMENTS, type EncodedFile, type ReadContext } from './format.js';
+import { deflateZlib, inflateZlibBounded } from './compression.js';
+import { MAX_PIXEL_ELEMENTS, dataFileBound, type EncodedFile, type ReadContext } from './format.js';
 
 // ---- helpers shared with nrrd.ts ------------------------------------------------------------------
 
@@ -124,11 +124,12 @@ export function baseName(path: string): string {
 }
 
 /** Reads a detached data file through the context, turning a failure into a message that names the file. */
-export function readDataFile(ctx: ReadContext, fileName: string): Uint8Array {
+export function readDataFile(ctx: ReadContext, fileName: string, maxBytes?: number): Uint8Array {
   if (!ctx.readSibling) throw new CoregError(ctx.name, `pixel data is in the separate file "${fileName}", which cannot be read here`);
   try {
-    return ctx.readSibling(fileName);
+    return ctx.readSibling(fileName, maxBytes);
   } catch (e) {
+    if (e instanceof CoregError && e.subject === ctx.name) throw e;
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new CoregError(ctx.name, `cannot read its data file "${fileName}" (${clip(why, 120)})`);
   }
@@ -312,16 +313,25 @@ export function readMetaImage(bytes: Uint8Array, ctx: ReadContext): Image {
   } else if (/^LIST(\s|$)/i.test(dataFile)) {
     if (listedFiles.length === 0) throw new CoregError(name, 'ElementDataFile = LIST but no file names follow');
     if (byteCount % listedFiles.length !== 0) throw new CoregError(name, `${listedFiles.length} listed data files do not split the image evenly`);
-    const parts = listedFiles.map((f) => dataPart(readDataFile(ctx, f), f, byteCount / listedFiles.length, compressed, undefined, headerSize, binary));
+    const part = byteCount / listedFiles.length;
+    const parts = listedFiles.map((f) => dataPart(readDataFile(ctx, f, dataBound(part, compressed, headerSize, binary, count / listedFiles.length)), f, part, compressed, undefined, headerSize, binary));
     payload = concatenate(parts);
   } else if (/%\d*d/.test(dataFile) && dataFile.split(/\s+/).length >= 3) {
     throw new CoregError(name, `ElementDataFile pattern "${clip(dataFile)}" is not supported; use one data file or LIST`);
   } else {
-    payload = dataPart(readDataFile(ctx, dataFile), dataFile, byteCount, compressed, compressedSize, headerSize, binary);
+    const bound = compressedSize !== undefined && headerSize >= 0 ? headerSize + compressedSize : dataBound(byteCount, compressed, headerSize, binary, count);
+    payload = dataPart(readDataFile(ctx, dataFile, bound), dataFile, byteCount, compressed, compressedSize, headerSize, binary);
   }
 
   const data = binary ? decodePixels(payload, 0, type, count, !bigEndian) : parseAsciiPixels(name, payload, type, count);
   return { dimension: d, size, spacing, origin, direction, components, data };
+}
+
+/** The largest data file the header allows (undefined: HeaderSize -1 puts the data at the end of a file of any size). */
+function dataBound(byteCount: number, compressed: boolean, headerSize: number, binary: boolean, count: number): number | undefined {
+  if (headerSize === -1) return undefined;
+  // ASCII pixels: at most ~40 characters per value ("-1.2345678901234567e-308 ").
+  return binary ? dataFileBound(byteCount, compressed, headerSize) : dataFileBound(count * 40, compressed, headerSize);
 }
 
 /** The (decompressed) pixel bytes of one data file, checked against the size the header promises. */
@@ -336,9 +346,10 @@ function dataPart(src: Uint8Array, srcName: string, byteCount: number, compresse
     }
     let raw: Uint8Array;
     try {
-      raw = inflateZlib(src.subarray(start, end));
+      raw = inflateZlibBounded(src.subarray(start, end), binary ? byteCount : byteCount * 40, 'the header declares');
     } catch (e) {
-      throw new CoregError(srcName, `corrupt compressed pixel data: ${(e as Error).message}`);
+      const m = (e as Error).message;
+      throw new CoregError(srcName, /^(too large|size mismatch)/.test(m) ? m : `corrupt compressed pixel data: ${m}`);
     }
     if (raw.length < byteCount) throw new CoregError(srcName, `compressed pixel data holds ${raw.length} bytes but the header promises ${byteCount}`);
     return raw;

@@ -16,7 +16,7 @@ import {
   pixelView,
   validateImage,
 } from '../image/image.js';
-import { gunzip, gzip, isGzip } from './compression.js';
+import { gunzipBounded, gunzipPrefix, gzip, isGzip } from './compression.js';
 import { type ReadContext, MAX_PIXEL_ELEMENTS } from './format.js';
 
 const NIFTI_INTENT_VECTOR = 1007;
@@ -98,7 +98,9 @@ interface Geometry {
 export function readNifti(bytes: Uint8Array, ctx: ReadContext): Image {
   const name = ctx.name;
   if (bytes.length === 0) throw new CoregError(name, 'empty file');
-  const file = decompress(bytes, name);
+  // A gzipped file is inflated in two steps: the header first, then no more than the size it declares.
+  const gzipped = isGzip(bytes);
+  let file = gzipped ? decompressPrefix(bytes, name, 544) : bytes;
   const hdr = parseHeader(file, name);
 
   const ndim = hdr.dim[0];
@@ -139,10 +141,8 @@ export function readNifti(bytes: Uint8Array, ctx: ReadContext): Image {
 
   const bpe = bytesPerElement(info.type);
   const dataBytes = elements * bpe;
-  let source = file;
   let offset: number;
   if (hdr.pairedFiles) {
-    source = readPairedImage(name, ctx);
     offset = hdr.voxOffset;
   } else {
     // Some writers (e.g. old SPM) leave vox_offset 0 in single files; the data then follows the header and the
@@ -150,6 +150,11 @@ export function readNifti(bytes: Uint8Array, ctx: ReadContext): Image {
     offset = hdr.voxOffset < hdr.headerSize ? hdr.headerSize + 4 : hdr.voxOffset;
   }
   if (!Number.isInteger(offset) || offset < 0) throw new CoregError(name, `vox_offset ${hdr.voxOffset} is not a valid byte offset`);
+  if (gzipped) {
+    // A separate .hdr holds the header and its extensions only; a single file holds exactly offset + data bytes.
+    file = decompress(bytes, name, hdr.pairedFiles ? Math.max(offset, hdr.headerSize + 4) + MAX_EXTENSION_BYTES : offset + dataBytes);
+  }
+  const source = hdr.pairedFiles ? readPairedImage(name, ctx, offset + dataBytes) : file;
   if (offset + dataBytes > source.length) {
     throw new CoregError(
       name,
@@ -267,16 +272,29 @@ export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 }
 
 // --- reading helpers ------------------------------------------------------------------------------
 
-function decompress(bytes: Uint8Array, name: string): Uint8Array {
+/** Header extensions allowed in a separate gzipped .hdr beyond vox_offset. */
+const MAX_EXTENSION_BYTES = 1 << 24;
+
+/** gunzip of at most `limit` bytes (the size the header declares), CRC and ISIZE checked. */
+function decompress(bytes: Uint8Array, name: string, limit: number): Uint8Array {
   if (!isGzip(bytes)) return bytes;
   try {
-    return gunzip(bytes);
+    return gunzipBounded(bytes, limit, 'the header declares');
   } catch (e) {
     throw new CoregError(name, (e as Error).message);
   }
 }
 
-function readPairedImage(name: string, ctx: ReadContext): Uint8Array {
+/** The first `n` bytes of a gzipped file (the header). */
+function decompressPrefix(bytes: Uint8Array, name: string, n: number): Uint8Array {
+  try {
+    return gunzipPrefix(bytes, n);
+  } catch (e) {
+    throw new CoregError(name, (e as Error).message);
+  }
+}
+
+function readPairedImage(name: string, ctx: ReadContext, declaredBytes: number): Uint8Array {
   const base = name.replace(/^.*[\\/]/, '');
   const m = /^(.*)\.(hdr)(\.gz)?$/i.exec(base);
   if (!m) throw new CoregError(name, 'a "ni1"/"ni2" header must be named .hdr so that its .img file can be found');
@@ -288,12 +306,12 @@ function readPairedImage(name: string, ctx: ReadContext): Uint8Array {
   for (const candidate of candidates) {
     let bytes: Uint8Array;
     try {
-      bytes = ctx.readSibling(candidate);
+      bytes = ctx.readSibling(candidate, declaredBytes);
     } catch (e) {
       firstError ??= e;
       continue;
     }
-    return decompress(bytes, candidate);
+    return decompress(bytes, candidate, declaredBytes);
   }
   throw firstError;
 }

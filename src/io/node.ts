@@ -1,8 +1,8 @@
 // The file system at the library's edge (Node only): reading images and text with clear errors, and atomic
 // writes so that a failed command never leaves a partial output file behind.
 import { gzipSync } from 'node:zlib';
-import { closeSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { closeSync, mkdirSync, readFileSync, constants as fsConstants, fstatSync, fsyncSync, openSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CoregError } from '../errors.js';
 import type { WarningSink } from '../errors.js';
@@ -34,18 +34,101 @@ function describeFsError(e: unknown, reading: boolean): string {
   }
 }
 
-/** The whole file; CoregError(path, …) when it is missing, a directory, empty or unreadable. */
-export function readFileBytes(path: string): Uint8Array {
-  let bytes: Uint8Array;
+// ---- reading: the path policy, regular files only, a size bound before every read ---------------------
+
+/** The largest file coreg reads (2 GiB − 1, Node's limit for one read); readers pass tighter bounds. */
+export const MAX_FILE_BYTES = 2 ** 31 - 1;
+
+/**
+ * The policy for files named inside other files (MetaImage ElementDataFile, NRRD "data file", result.json's
+ * "transforms", elastix chains): by default they must resolve inside the folder of the file that names them
+ * (subfolders allowed, symbolic links followed and checked); `allowOutsidePaths` (the CLI's
+ * --allow-outside-paths) lifts that for trusted layouts.
+ */
+export const pathPolicy = { allowOutsidePaths: false };
+
+const ABSOLUTE = /^(?:[\\/]|[A-Za-z]:)/;
+
+/**
+ * Resolves `name`, as written inside `namingFile`, against the folder of `namingFile` under the path policy.
+ * Throws CoregError(namingFile, …) for absolute paths, `..` paths leaving the folder and links out of it; the
+ * check is made on the text first, so nothing is learnt about files outside the folder. `what` names the entry
+ * in the message (e.g. 'data file').
+ */
+export function resolveNamedFile(namingFile: string, name: string, what = 'file', opts: { allowOutsidePaths?: boolean } = {}): string {
+  const folder = dirname(namingFile);
+  if (name === '' || name.includes('\0')) throw new CoregError(namingFile, `names an empty or invalid ${what} path`);
+  if (opts.allowOutsidePaths ?? pathPolicy.allowOutsidePaths) return isAbsolute(name) ? name : join(folder, name);
+  const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
+  const refuse = (why: string) =>
+    new CoregError(namingFile, `${what} "${shown}" ${why}; files named inside a file must be in its folder (--allow-outside-paths lifts this for trusted files)`);
+  if (ABSOLUTE.test(name)) throw refuse('is an absolute path');
+  const base = resolve(folder);
+  const candidate = resolve(base, name);
+  if (!candidate.startsWith(base.endsWith(sep) ? base : base + sep)) throw refuse('is outside the folder');
+  let real: string;
   try {
-    if (statSync(path).isDirectory()) throw new CoregError(path, 'is a directory');
-    const buf = readFileSync(path);
-    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    real = realpathSync(candidate);
+  } catch {
+    return candidate; // missing: the read reports it under the path inside the folder
+  }
+  const realBase = realpathSync(base);
+  if (!real.startsWith(realBase.endsWith(sep) ? realBase : realBase + sep)) throw refuse('links outside the folder');
+  return candidate;
+}
+
+/**
+ * For elastix-style chains (InitialTransformParametersFileName holds whatever path elastix was given): the file
+ * with the same base name in the folder of `namingFile`, whatever folder the name points to.
+ */
+export function resolveByBaseName(namingFile: string, name: string): string {
+  const base = name.slice(Math.max(name.lastIndexOf('/'), name.lastIndexOf('\\')) + 1);
+  if (base === '' || base === '.' || base === '..') throw new CoregError(namingFile, `names an invalid file "${name}"`);
+  return join(dirname(namingFile), base);
+}
+
+/** Canonical paths and identities of the files read so far, when tracking is on (the CLI turns it on). */
+const inputsRead = new Map<string, string>();
+let trackingInputs = false;
+
+/** Records every file read from now on, so that outputs can be checked against all inputs (CLI only). */
+export function trackInputs(on = true): void {
+  trackingInputs = on;
+  inputsRead.clear();
+}
+
+/**
+ * The whole file; CoregError(path, …) when it is missing, not a regular file (a folder, device, FIFO or socket
+ * is never opened for reading), larger than `maxBytes` (checked before reading), empty or unreadable.
+ */
+export function readFileBytes(path: string, maxBytes = MAX_FILE_BYTES): Uint8Array {
+  let bytes: Uint8Array;
+  let fd = -1;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new CoregError(path, 'is a directory');
+    if (!st.isFile()) throw new CoregError(path, 'not a regular file (devices, FIFOs and sockets are not read)');
+    const limit = Math.min(maxBytes, MAX_FILE_BYTES);
+    if (st.size > limit) throw new CoregError(path, `too large: ${st.size} bytes, more than the ${limit} bytes allowed here`);
+    // O_NONBLOCK: should the file be swapped for a FIFO after the check, opening it still cannot hang.
+    fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+    const fst = fstatSync(fd);
+    if (!fst.isFile() || fst.size > limit) throw new CoregError(path, 'changed while being opened');
+    bytes = new Uint8Array(fst.size);
+    let at = 0;
+    while (at < bytes.length) {
+      const n = readSync(fd, bytes, at, bytes.length - at, null);
+      if (n === 0) throw new CoregError(path, 'changed while being read (shorter than its size)');
+      at += n;
+    }
   } catch (e) {
     if (e instanceof CoregError) throw e;
     throw new CoregError(path, describeFsError(e, true));
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
   if (bytes.length === 0) throw new CoregError(path, 'empty file');
+  if (trackingInputs) inputsRead.set(canonicalPath(path), path);
   return bytes;
 }
 
@@ -58,17 +141,91 @@ export function readTextFile(path: string): string {
 /** Reads an image file of any supported format; detached data files are looked up beside it. */
 export function readImageFile(path: string, opts: { warn?: WarningSink } = {}): Image {
   const bytes = readFileBytes(path);
-  const folder = dirname(path);
   return decodeImage(bytes, {
     name: path,
     warn: opts.warn,
     // A missing data file is reported under its own path (format readers add which header wanted it).
-    readSibling: (relativePath: string) => readFileBytes(isAbsolute(relativePath) ? relativePath : join(folder, relativePath)),
+    readSibling: (relativePath: string, maxBytes?: number) => readFileBytes(resolveNamedFile(path, relativePath, 'data file'), maxBytes),
   });
 }
 
 function temporaryName(path: string): string {
   return `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+/** Temporary files being written right now (removed by removeTemporaries on a signal). */
+const liveTemporaries = new Set<string>();
+/** Lock files this process holds (released by releaseOutputLocks). */
+const heldLocks = new Set<string>();
+
+/** Removes every temporary file this process is writing and every output lock it holds (signal handlers). */
+export function removeTemporaries(): void {
+  for (const t of liveTemporaries) removeQuietly(t);
+  liveTemporaries.clear();
+  releaseOutputLocks();
+}
+
+/** The lock that keeps a second coreg run out of an output folder while this one writes there. */
+export const LOCK_NAME = '.coreg.lock';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Creates `dir` if needed and takes its lock (`dir/.coreg.lock` holding this process id), before any work: this
+ * also proves that the folder can be written. A lock held by a live process is an error naming it; a stale one
+ * (its process is gone) is taken over. Release with releaseOutputLock (signal handlers release all).
+ */
+export function acquireOutputLock(dir: string, subject = dir): string {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new CoregError(subject, describeFsError(e, false));
+  }
+  if (!statSync(dir).isDirectory()) throw new CoregError(subject, 'exists and is not a folder');
+  const lock = join(dir, LOCK_NAME);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(lock, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CoregError(subject, describeFsError(e, false));
+      let pid = NaN;
+      try {
+        pid = Number(readFileSync(lock, 'utf8').trim());
+      } catch {
+        // Vanished meanwhile: try again.
+      }
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+        throw new CoregError(subject, `in use by another coreg run (process ${pid}); wait for it to finish (or remove ${lock} if that process is not coreg)`);
+      }
+      removeQuietly(lock);
+      continue;
+    }
+    try {
+      writeSync(fd, `${process.pid}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    heldLocks.add(lock);
+    return lock;
+  }
+  throw new CoregError(subject, `cannot take the lock ${lock}`);
+}
+
+export function releaseOutputLock(lock: string): void {
+  if (heldLocks.delete(lock)) removeQuietly(lock);
+}
+
+export function releaseOutputLocks(): void {
+  for (const l of heldLocks) removeQuietly(l);
+  heldLocks.clear();
 }
 
 function writeWhole(path: string, data: Uint8Array | string): void {
@@ -98,22 +255,35 @@ function removeQuietly(path: string): void {
 export function writeFilesAtomic(files: { path: string; data: Uint8Array | string }[]): void {
   const temps: string[] = [];
   let current = '';
+  // Every target is checked before anything is written: no folder in the way, no input overwritten, no file twice.
+  for (const f of files) if (isDirectory(f.path)) throw new CoregError(f.path, 'is a directory');
+  assertNotOverwritingInputs(files.map((f) => f.path));
+  const seen = new Set<string>();
+  for (const f of files) {
+    const c = canonicalPath(f.path);
+    if (seen.has(c)) throw new CoregError(f.path, 'would be written twice by this command; choose different output names');
+    seen.add(c);
+  }
   try {
     for (const f of files) {
       current = f.path;
-      if (isDirectory(f.path)) throw new CoregError(f.path, 'is a directory');
       const tmp = temporaryName(f.path);
       temps.push(tmp);
+      liveTemporaries.add(tmp);
       writeWhole(tmp, f.data);
     }
     // Data files first, so that a header never appears without its data.
     for (let i = files.length - 1; i >= 0; i--) {
       current = files[i].path;
       renameSync(temps[i], files[i].path);
+      liveTemporaries.delete(temps[i]);
       temps[i] = '';
     }
   } catch (e) {
-    for (const t of temps) if (t) removeQuietly(t);
+    for (const t of temps) {
+      if (t) removeQuietly(t);
+      liveTemporaries.delete(t);
+    }
     if (e instanceof CoregError) throw e;
     throw new CoregError(current, describeFsError(e, false));
   }
@@ -134,6 +304,14 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
 
 /** Writes an image (format from the extension) and its sibling data files, all or nothing. */
 export function writeImageFile(path: string, img: Image, opts: { compress?: boolean; warn?: WarningSink } = {}): void {
+  writeFilesAtomic(imageFileParts(path, img, opts));
+}
+
+/**
+ * The files that make up an image file (the main file first, then detached data files), ready for
+ * writeFilesAtomic: a command stages all its outputs in one call so that they appear together or not at all.
+ */
+export function imageFileParts(path: string, img: Image, opts: { compress?: boolean; warn?: WarningSink } = {}): { path: string; data: Uint8Array }[] {
   let encoded;
   if (/\.nii\.gz$/i.test(path)) {
     // Node's native zlib deflates several times faster than the pure-JS codec the browser build uses.
@@ -144,7 +322,7 @@ export function writeImageFile(path: string, img: Image, opts: { compress?: bool
   const folder = dirname(path);
   const main = encoded.filter((f) => f.name === '');
   const siblings = encoded.filter((f) => f.name !== '');
-  writeFilesAtomic([...main.map((f) => ({ path, data: f.bytes })), ...siblings.map((f) => ({ path: join(folder, f.name), data: f.bytes }))]);
+  return [...main.map((f) => ({ path, data: f.bytes })), ...siblings.map((f) => ({ path: join(folder, f.name), data: f.bytes }))];
 }
 
 /** The canonical path of a file that may not exist yet (its folder resolved through symlinks). */
@@ -168,6 +346,15 @@ function fileIdentity(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Refuses outputs that are (through links, hard links or relative paths) any file read so far (when tracking is
+ * on: images, their detached data files, transform files and the files a result.json names) or one of
+ * `inputPaths`. CoregError(output, …), exit 1.
+ */
+export function assertNotOverwritingInputs(outputPaths: string[], inputPaths: string[] = []): void {
+  for (const o of outputPaths) assertNotInput(o, [...inputsRead.values(), ...inputPaths], o);
 }
 
 /** Refuses to write `outputPath` when it is (through links or relative paths) one of the inputs. */

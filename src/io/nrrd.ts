@@ -1,8 +1,8 @@
 // NRRD (.nrrd attached / .nhdr detached) reader and writer. Geometry is converted to LPS at this edge.
 import { CoregError } from '../errors.js';
 import { allocatePixels, bytesPerElement, pixelTypeOf, type Image, type PixelArray, type PixelType } from '../image/image.js';
-import { gzip, inflateZlib } from './compression.js';
-import { type EncodedFile, type ReadContext } from './format.js';
+import { gzip, inflateZlibBounded } from './compression.js';
+import { dataFileBound, type EncodedFile, type ReadContext } from './format.js';
 import {
   HEADER_BYTE_LIMIT,
   baseName,
@@ -300,7 +300,10 @@ export function readNrrd(bytes: Uint8Array, ctx: ReadContext): Image {
     const tokens = dataFileText.split(/\s+/);
     if (tokens.length >= 4 && tokens[0].includes('%')) throw new CoregError(name, `NRRD "data file" pattern "${clip(dataFileText)}" (one file per slice) is not supported; use a single data file`);
     srcName = dataFileText;
-    src = readDataFile(ctx, dataFileText);
+    const textual = encoding === 'ascii' || encoding === 'text' || encoding === 'txt' || encoding === 'hex';
+    // Skipped lines and bytes come on top of the data; a file larger than that is refused before it is read.
+    const bound = byteSkip === -1 || lineSkip > 0 ? undefined : dataFileBound(textual ? count * 40 : byteCount, encoding === 'gzip' || encoding === 'gz', byteSkip);
+    src = readDataFile(ctx, dataFileText, bound);
   } else {
     src = bytes.subarray(dataStart);
     if (src.length === 0) throw new CoregError(name, 'NRRD has no attached pixel data (no blank line after the header, or nothing after it) and no "data file" field');
@@ -319,9 +322,10 @@ export function readNrrd(bytes: Uint8Array, ctx: ReadContext): Image {
     if (encoding !== 'raw') {
       if (byteSkip === -1) throw new CoregError(name, '"byte skip: -1" is only allowed with raw encoding');
       try {
-        raw = inflateZlib(src);
+        raw = inflateZlibBounded(src, byteSkip + byteCount, 'the header declares');
       } catch (e) {
-        throw new CoregError(srcName, `corrupt gzip pixel data: ${(e as Error).message}`);
+        const m = (e as Error).message;
+        throw new CoregError(srcName, /^(too large|size mismatch)/.test(m) ? m : `corrupt gzip pixel data: ${m}`);
       }
     }
     const offset = byteSkip === -1 ? raw.length - byteCount : byteSkip;

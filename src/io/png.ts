@@ -6,7 +6,8 @@ import type { DecodedPng } from 'fast-png';
 import { CoregError } from '../errors.js';
 import { finiteRange, identityMatrix, pixelTypeOf, validateImage } from '../image/image.js';
 import type { Image, PixelArray } from '../image/image.js';
-import type { ReadContext } from './format.js';
+import { MAX_DECODED_BYTES, type ReadContext } from './format.js';
+import { inflateZlibBounded } from './compression.js';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -41,13 +42,45 @@ interface ChunkScan {
   /** Spacing (mm) from sCAL, or undefined when absent/unusable. */
   scal?: [number, number];
   interlaced: boolean;
+  /** IHDR: width, height, bit depth, colour type. */
+  width: number;
+  height: number;
+  depth: number;
+  colorType: number;
+  /** The IDAT chunks' data. */
+  idat: Uint8Array[];
+}
+
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/** Bytes of the filtered scanlines IHDR declares (all seven Adam7 passes when interlaced). */
+function declaredScanlineBytes(s: ChunkScan): number {
+  const bitsPerPixel = (CHANNELS[s.colorType] ?? 4) * s.depth;
+  const rowBytes = (w: number) => (w === 0 ? 0 : 1 + Math.ceil((w * bitsPerPixel) / 8));
+  if (!s.interlaced) return s.height * rowBytes(s.width);
+  const passes = [
+    [0, 0, 8, 8],
+    [4, 0, 8, 8],
+    [0, 4, 4, 8],
+    [2, 0, 4, 4],
+    [0, 2, 2, 4],
+    [1, 0, 2, 2],
+    [0, 1, 1, 2],
+  ];
+  let n = 0;
+  for (const [x0, y0, dx, dy] of passes) {
+    const w = Math.ceil((s.width - x0) / dx);
+    const h = Math.ceil((s.height - y0) / dy);
+    if (w > 0 && h > 0) n += h * rowBytes(w);
+  }
+  return n;
 }
 
 /** Walks the chunk list: checks structure and every CRC, and extracts sCAL. */
 function scanChunks(bytes: Uint8Array, ctx: ReadContext): ChunkScan {
   if (!isPng(bytes)) throw new CoregError(ctx.name, 'not a PNG file (bad signature)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const scan: ChunkScan = { interlaced: false };
+  const scan: ChunkScan = { interlaced: false, width: 0, height: 0, depth: 8, colorType: 0, idat: [] };
   let at = SIGNATURE.length;
   let sawEnd = false;
   while (!sawEnd) {
@@ -58,7 +91,13 @@ function scanChunks(bytes: Uint8Array, ctx: ReadContext): ChunkScan {
     const dataEnd = dataStart + length;
     if (dataEnd + 4 > bytes.length) throw new CoregError(ctx.name, `truncated PNG chunk ${type}`);
     if (crc32(bytes, at + 4, dataEnd) !== view.getUint32(dataEnd)) throw new CoregError(ctx.name, `bad CRC in PNG chunk ${type}`);
-    if (type === 'IHDR' && length >= 13) scan.interlaced = bytes[dataStart + 12] !== 0;
+    if (type === 'IHDR' && length >= 13) {
+      scan.width = view.getUint32(dataStart);
+      scan.height = view.getUint32(dataStart + 4);
+      scan.depth = bytes[dataStart + 8];
+      scan.colorType = bytes[dataStart + 9];
+      scan.interlaced = bytes[dataStart + 12] !== 0;
+    } else if (type === 'IDAT') scan.idat.push(bytes.subarray(dataStart, dataEnd));
     else if (type === 'sCAL') scan.scal = parseScal(bytes.subarray(dataStart, dataEnd), ctx);
     else if (type === 'IEND') sawEnd = true;
     at = dataEnd + 4;
@@ -178,6 +217,22 @@ function decodePixels(png: DecodedPng, ctx: ReadContext): { data: Uint8Array | U
 /** Decodes a PNG file's bytes into a 2D image (uint8 or uint16; 1 or 3 components). */
 export function readPng(bytes: Uint8Array, ctx: ReadContext): Image {
   const scan = scanChunks(bytes, ctx);
+  // The size IHDR declares bounds everything: refuse absurd images, and inflate no more than the scanlines
+  // it declares before the codec runs (a small file must not decompress into gigabytes).
+  const pixelBytes = scan.width * scan.height * (CHANNELS[scan.colorType] ?? 4) * Math.max(1, scan.depth / 8);
+  if (pixelBytes > MAX_DECODED_BYTES) throw new CoregError(ctx.name, `too large: ${scan.width}x${scan.height} PNG of ${pixelBytes} bytes exceeds the limit of ${MAX_DECODED_BYTES} bytes`);
+  const declared = declaredScanlineBytes(scan);
+  let compressed = 0;
+  for (const c of scan.idat) compressed += c.length;
+  const joined = new Uint8Array(compressed);
+  for (let i = 0, at = 0; i < scan.idat.length; at += scan.idat[i].length, i++) joined.set(scan.idat[i], at);
+  let inflated: Uint8Array;
+  try {
+    inflated = inflateZlibBounded(joined, declared, `its ${scan.width}x${scan.height} header declares`);
+  } catch (e) {
+    throw new CoregError(ctx.name, /^too large/.test((e as Error).message) ? (e as Error).message : `corrupt PNG (${(e as Error).message})`);
+  }
+  if (inflated.length !== declared) throw new CoregError(ctx.name, `size mismatch: the image data holds ${inflated.length} bytes, its header declares ${declared}`);
   let png: DecodedPng;
   try {
     png = decode(bytes);

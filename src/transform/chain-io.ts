@@ -17,8 +17,8 @@ import { isLinear, type LinearTransform, type Transform } from './transform.js';
 
 /** How chain loading reads files. Paths are whatever the caller uses (relative or absolute). */
 export interface TransformFileAccess {
-  /** The whole file; throws CoregError(path, …) when it cannot be read. */
-  readBytes(path: string): Uint8Array;
+  /** The whole file (refused when larger than `maxBytes`); throws CoregError(path, …) when it cannot be read. */
+  readBytes(path: string, maxBytes?: number): Uint8Array;
   isDirectory(path: string): boolean;
   /** `relative` resolved against the folder that holds `path` (absolute `relative` is returned as is). */
   sibling(path: string, relative: string): string;
@@ -37,7 +37,7 @@ export function parseTransformFile(bytes: Uint8Array, path: string, files: Trans
     throw new CoregError(path, 'binary/HDF5/MINC transform files are not supported; save the transform as an ITK text .tfm file');
   }
   if (isImageFileName(path)) {
-    const field = decodeImage(bytes, { name: path, readSibling: (rel: string) => files.readBytes(files.sibling(path, rel)) });
+    const field = decodeImage(bytes, { name: path, readSibling: (rel: string, maxBytes?: number) => files.readBytes(files.sibling(path, rel), maxBytes) });
     return [new DisplacementFieldTransform(field, path)];
   }
   const text = new TextDecoder('utf-8').decode(bytes);

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { CoregError } from '../../errors.js';
 import { imageFormatOf } from '../../io/image-io.js';
-import { assertNotInput, readImageFile, writeImageFile } from '../../io/node.js';
+import { assertNotInput, assertNotOverwritingInputs, readImageFile, writeImageFile } from '../../io/node.js';
 import { resample, type ResampleInterpolation } from '../../resample/resample.js';
 import { loadTransformChainList } from '../../transform/chain-io.js';
 import { commandAction, usageError } from '../common.js';
@@ -58,6 +58,8 @@ export function applyCommand(): Command {
         if (chain.length > 0 && chain[0].dimension !== moving.dimension) {
           throw new CoregError('--transform', `the transforms are ${chain[0].dimension}D but the images are ${moving.dimension}D`);
         }
+        // Every input is read now (also the files a result.json names, and detached data files): check before the work.
+        assertNotOverwritingInputs([opts.out]);
         const out = resample(moving, reference, chain, { interpolation: opts.interpolation });
         writeImageFile(opts.out, out, { warn: ctx.warn });
       }),

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { CoregError } from '../../errors.js';
 import { imageFormatOf } from '../../io/image-io.js';
-import { assertNotInput, readImageFile, writeImageFile } from '../../io/node.js';
+import { assertNotInput, assertNotOverwritingInputs, imageFileParts, readImageFile, writeFilesAtomic, writeImageFile } from '../../io/node.js';
 import { labelOverlap, summarizeDistances, type OverlapReport } from '../../report/overlap.js';
 import { differenceImage } from '../../report/difference.js';
 import { jacobianDeterminantImage, summarizeJacobian, transformChainPoint } from '../../transform/displacement-field.js';
@@ -139,6 +139,8 @@ function jacobianCommand(): Command {
         }
         const chain = loadTransformChainList(paths, nodeTransformFiles);
         const reference = readImageFile(opts.reference, { warn: ctx.warn });
+        // Every input is read now (also the files a result.json names): check before the work.
+        if (opts.out) assertNotOverwritingInputs([opts.out]);
         const det = jacobianDeterminantImage(chain, reference);
         const s = summarizeJacobian(det.data);
         if (opts.out) writeImageFile(opts.out, det, { warn: ctx.warn });
@@ -194,10 +196,15 @@ function differenceCommand(): Command {
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
         const chain = opts.transform ? loadTransformChainList(opts.transform, nodeTransformFiles) : [];
+        const outputs = [opts.out, opts.outBefore].filter((o): o is string => Boolean(o));
+        assertNotOverwritingInputs(outputs);
         const before = differenceImage(fixed, moving, []);
         const after = chain.length > 0 ? differenceImage(fixed, moving, chain) : before;
-        if (opts.out) writeImageFile(opts.out, after.difference, { warn: ctx.warn });
-        if (opts.outBefore) writeImageFile(opts.outBefore, before.difference, { warn: ctx.warn });
+        // Both files appear together or neither does.
+        writeFilesAtomic([
+          ...(opts.out ? imageFileParts(opts.out, after.difference, { warn: ctx.warn }) : []),
+          ...(opts.outBefore ? imageFileParts(opts.outBefore, before.difference, { warn: ctx.warn }) : []),
+        ]);
         const report = { before: before.stats, after: after.stats };
         if (opts.json) {
           ctx.print(JSON.stringify(report));

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { CoregError } from '../../errors.js';
 import type { Transform } from '../../transform/transform.js';
-import { readImageFile, readTextFile, writeFileAtomic, assertNotInput } from '../../io/node.js';
+import { readImageFile, readTextFile, writeFileAtomic, assertNotInput, assertNotOverwritingInputs } from '../../io/node.js';
 import { formatPointSet, parsePointSet, type PointReferenceGrid, type PointSet } from '../../landmarks/point-io.js';
 import { createChainInverse, loadTransformChainList } from '../../transform/chain-io.js';
 import { transformChainPoint } from '../../transform/displacement-field.js';
@@ -89,6 +89,7 @@ export function pointsCommand(): Command {
         assertNotInput(opts.out, [opts.in, ...(opts.transform ?? []), ...(opts.reference ? [opts.reference] : [])], opts.out);
         const set = readPointFile(opts.in, ctx, opts.reference);
         checkPointDimension(set, chain, opts.in);
+        assertNotOverwritingInputs([opts.out]);
         const { points, unconverged } = mapPoints(set.points, chain, Boolean(opts.inverse));
         if (unconverged > 0) {
           ctx.warn(`${unconverged} of ${points.length} points did not converge to 1e-6 mm in 100 inverse iterations (the field may fold there); their last estimates are written`);

@@ -1,12 +1,12 @@
 // `coreg register`: register MOVING to FIXED and write the transform chain (fixed → moving), the warped image
 // and a JSON log into an output folder.
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
-import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
+import { acquireOutputLock, assertNotOverwritingInputs, imageFileParts, readImageFile, readTextFile, releaseOutputLock, writeFilesAtomic } from '../../io/node.js';
 import { resample } from '../../resample/resample.js';
 import { formatItkTransformFile } from '../../transform/itk-tfm.js';
 import { DisplacementFieldTransform } from '../../transform/displacement-field.js';
@@ -197,30 +197,48 @@ export interface RegisterOutputs {
 }
 
 /**
+ * The names `register` may write into its folder for this configuration (checked against every input before
+ * the registration runs): transform.tfm for an all-linear chain, else the non-rigid part's file(s) and one .tfm
+ * per linear kind.
+ */
+export function registrationOutputNames(config: RegistrationConfig): string[] {
+  const names = ['result.json', 'warped.nii.gz'];
+  const kinds = config.stages.map((s) => s.transform);
+  if (kinds.includes('syn')) names.push('warp.nii.gz', 'inverse-warp.nii.gz');
+  else if (kinds.includes('bspline')) names.push('bspline.tfm');
+  else return [...names, 'transform.tfm'];
+  for (const k of ['translation', 'rigid', 'similarity', 'affine', 'euler', 'versor']) names.push(`${k}.tfm`);
+  return names;
+}
+
+/**
  * Writes the chain: DIR/transform.tfm when it is all linear; otherwise one file per element (B-spline .tfm,
  * displacement field NIfTI, the linear part as its own .tfm), listed in result.json in the order they apply.
  * A syn stage also writes DIR/inverse-warp.nii.gz (moving → fixed after the linear part's inverse).
+ * Every file is staged under a temporary name and all are renamed into place together, result.json last: the
+ * folder holds the earlier result or the complete new one, never a mix.
  */
 export function writeRegistrationOutputs(dir: string, fixed: Image, moving: Image, result: RegistrationResult, extra: Record<string, unknown>): object {
   const files: string[] = [];
+  const staged: { path: string; data: Uint8Array | string }[] = [];
   if (result.transforms.every(isLinear)) {
-    writeFileAtomic(join(dir, 'transform.tfm'), formatItkTransformFile(result.transforms));
+    staged.push({ path: join(dir, 'transform.tfm'), data: formatItkTransformFile(result.transforms) });
     files.push('transform.tfm');
   } else {
     for (const t of result.transforms) {
       if (t instanceof DisplacementFieldTransform) {
-        writeImageFile(join(dir, 'warp.nii.gz'), t.field);
+        staged.push(...imageFileParts(join(dir, 'warp.nii.gz'), t.field));
         files.push('warp.nii.gz');
       } else {
         const name = t.kind === 'bspline' ? 'bspline.tfm' : `${t.kind}.tfm`;
-        writeFileAtomic(join(dir, name), formatItkTransformFile([t]));
+        staged.push({ path: join(dir, name), data: formatItkTransformFile([t]) });
         files.push(name);
       }
     }
-    if (result.inverseField) writeImageFile(join(dir, 'inverse-warp.nii.gz'), result.inverseField);
+    if (result.inverseField) staged.push(...imageFileParts(join(dir, 'inverse-warp.nii.gz'), result.inverseField));
   }
   const warped = resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' });
-  writeImageFile(join(dir, 'warped.nii.gz'), warped);
+  staged.push(...imageFileParts(join(dir, 'warped.nii.gz'), warped));
   const json = {
     stages: result.stages.map((s) => ({
       transform: s.transform,
@@ -239,7 +257,8 @@ export function writeRegistrationOutputs(dir: string, fixed: Image, moving: Imag
     transforms: files,
     ...extra,
   };
-  writeFileAtomic(join(dir, 'result.json'), JSON.stringify(json, null, 2) + '\n');
+  // result.json first: writeFilesAtomic renames the first file last.
+  writeFilesAtomic([{ path: join(dir, 'result.json'), data: JSON.stringify(json, null, 2) + '\n' }, ...staged]);
   return json;
 }
 
@@ -284,7 +303,6 @@ export function registerCommand(): Command {
         const out = resolve(opts.out);
         if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
         const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
-        for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json', 'warp.nii.gz', 'inverse-warp.nii.gz']) assertNotInput(join(out, name), inputs, join(opts.out, name));
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
         const config = buildConfig(opts, fixed.size);
@@ -296,15 +314,26 @@ export function registerCommand(): Command {
         if (opts.initial && opts.fixedPoints) throw usageError('--fixed-points', 'give either --initial or landmarks, not both');
         let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles) : undefined;
         if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx)];
-        const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
+        // Before any work: no output may overwrite an input (including the files --initial's result.json names),
+        // and the folder must be writable and not in use by another run (the lock proves both).
+        assertNotOverwritingInputs(
+          registrationOutputNames(config).map((n) => join(out, n)),
+          inputs,
+        );
+        const lock = acquireOutputLock(out, opts.out);
+        let json: object;
         let result: RegistrationResult;
         try {
-          result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, warn: ctx.warn });
+          const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
+          try {
+            result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, warn: ctx.warn });
+          } finally {
+            progress.stop();
+          }
+          json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config });
         } finally {
-          progress.stop();
+          releaseOutputLock(lock);
         }
-        mkdirSync(out, { recursive: true });
-        const json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config });
         if (opts.json) ctx.print(JSON.stringify(json, null, 2));
         else if (!opts.quiet) {
           const last = result.stages[result.stages.length - 1];

@@ -7,7 +7,7 @@ import cliProgress from 'cli-progress';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
 import { imageFormatOf } from '../../io/image-io.js';
-import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
+import { assertNotInput, assertNotOverwritingInputs, imageFileParts, readImageFile, readTextFile, writeFilesAtomic } from '../../io/node.js';
 import { buildConfig, readConfigFile } from './register.js';
 import { FUSION_METHODS, type FusionMethod } from '../../segment/fusion.js';
 import { checkLabelTable, labelName, parseLabelTable, type LabelTable } from '../../segment/label-table.js';
@@ -192,6 +192,21 @@ export function segmentCommand(): Command {
         if (table) {
           for (const a of atlases) checkLabelTable(table, labelSet(a.labels), opts.labelTable!);
         }
+        // Before any work: no output (including every label's probability map and every kept warp) may
+        // overwrite an input, e.g. atlas labels that live in the --probabilities folder.
+        const planned = [opts.out, ...(opts.report ? [opts.report] : [])];
+        if (opts.probabilities) {
+          const labels = new Set<number>();
+          for (const a of atlases) for (const l of labelSet(a.labels)) labels.add(l);
+          for (const l of labels) planned.push(join(opts.probabilities, `label_${l}.nii.gz`));
+        }
+        if (opts.keepWarped) {
+          for (const [i, [image]] of atlasFiles.entries()) {
+            const base = `${i + 1}_${stem(image)}`;
+            planned.push(join(opts.keepWarped, `${base}_labels.nii.gz`), join(opts.keepWarped, `${base}_image.nii.gz`));
+          }
+        }
+        assertNotOverwritingInputs(planned, inputs);
         const progress = makeProgress(ctx, Boolean(opts.quiet));
         const threads = Math.min(opts.threads ?? defaultThreadCount(), atlases.length);
         const pool = threads > 1 ? createNodeWorkerPool(threads) : undefined;
@@ -212,23 +227,25 @@ export function segmentCommand(): Command {
           await pool?.close();
         }
 
-        writeImageFile(opts.out, result.labels, { warn: ctx.warn });
+        // Every output is staged and renamed into place together (the segmentation last).
+        const staged: { path: string; data: Uint8Array | string }[] = imageFileParts(opts.out, result.labels, { warn: ctx.warn });
+        if (opts.report) {
+          const json = segmentReportJson(result, opts, atlasFiles, stages, table);
+          staged.push({ path: opts.report, data: JSON.stringify(json, null, 2) + '\n' });
+        }
         if (opts.probabilities && result.probabilities) {
           mkdirSync(opts.probabilities, { recursive: true });
-          for (const p of result.probabilities) writeImageFile(join(opts.probabilities, `label_${p.label}.nii.gz`), p.image, { warn: ctx.warn });
+          for (const p of result.probabilities) staged.push(...imageFileParts(join(opts.probabilities, `label_${p.label}.nii.gz`), p.image, { warn: ctx.warn }));
         }
         if (opts.keepWarped) {
           mkdirSync(opts.keepWarped, { recursive: true });
           for (const w of result.warped) {
             const base = `${w.index + 1}_${stem(w.name)}`;
-            writeImageFile(join(opts.keepWarped, `${base}_labels.nii.gz`), w.labels, { warn: ctx.warn });
-            if (w.image) writeImageFile(join(opts.keepWarped, `${base}_image.nii.gz`), w.image, { warn: ctx.warn });
+            staged.push(...imageFileParts(join(opts.keepWarped, `${base}_labels.nii.gz`), w.labels, { warn: ctx.warn }));
+            if (w.image) staged.push(...imageFileParts(join(opts.keepWarped, `${base}_image.nii.gz`), w.image, { warn: ctx.warn }));
           }
         }
-        if (opts.report) {
-          const json = segmentReportJson(result, opts, atlasFiles, stages, table);
-          writeFileAtomic(opts.report, JSON.stringify(json, null, 2) + '\n');
-        }
+        writeFilesAtomic(staged);
         if (!opts.quiet) {
           const r = result.report;
           ctx.print(
