@@ -10,6 +10,7 @@
  *   Vector pixels interleave their components: data[linear * components + c].
  * - physical point p = origin + direction · diag(spacing) · index.
  */
+import { CoregError } from '../errors.js';
 
 export type PixelType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
 
@@ -164,8 +165,13 @@ export function createImageLike(like: Image, type: PixelType = pixelTypeOf(like.
 
 /** Throws a descriptive Error when the image's fields are inconsistent. */
 export function validateImage(img: Image): void {
+  if (!img || typeof img !== 'object') throw new Error(`not an image object (got ${img === null ? 'null' : typeof img})`);
   const d = img.dimension;
   if (d !== 2 && d !== 3) throw new Error(`dimension must be 2 or 3, got ${d}`);
+  for (const key of ['size', 'spacing', 'origin', 'direction'] as const) {
+    const v = img[key] as unknown;
+    if (!Array.isArray(v) && !ArrayBuffer.isView(v)) throw new Error(`${key} is missing (expected a list of numbers)`);
+  }
   if (img.size.length !== d || img.spacing.length !== d || img.origin.length !== d || img.direction.length !== d * d) {
     throw new Error('size, spacing, origin and direction must match the dimension');
   }
@@ -174,8 +180,21 @@ export function validateImage(img: Image): void {
   for (const o of img.origin) if (!Number.isFinite(o)) throw new Error(`origin must be finite, got [${img.origin}]`);
   for (const v of img.direction) if (!Number.isFinite(v)) throw new Error('direction must be finite');
   if (!Number.isInteger(img.components) || img.components < 1) throw new Error(`components must be ≥ 1, got ${img.components}`);
+  if (!ArrayBuffer.isView(img.data) || img.data instanceof DataView) throw new Error('data is missing (expected a typed array of pixel values)');
   if (img.data.length !== numberOfPixels(img) * img.components) {
     throw new Error(`pixel data has ${img.data.length} elements, expected ${numberOfPixels(img) * img.components}`);
+  }
+}
+
+/**
+ * Validates an image handed to a library entry point, as the file readers do: CoregError naming the argument
+ * (e.g. 'fixed'), with the same messages the readers give for inconsistent files.
+ */
+export function checkImageArgument(img: Image, argument: string): void {
+  try {
+    validateImage(img);
+  } catch (e) {
+    throw new CoregError(argument, `invalid image: ${(e as Error).message}`);
   }
 }
 

@@ -132,9 +132,12 @@ export function readFileBytes(path: string, maxBytes = MAX_FILE_BYTES): Uint8Arr
   return bytes;
 }
 
-/** A UTF-8 text file (a leading BOM is dropped). */
-export function readTextFile(path: string): string {
-  const text = new TextDecoder('utf-8').decode(readFileBytes(path));
+/** The largest text file (points, settings, transforms) read by default: 512 MiB. */
+export const MAX_TEXT_BYTES = 2 ** 29;
+
+/** A UTF-8 text file (a leading BOM is dropped), refused when larger than `maxBytes`. */
+export function readTextFile(path: string, maxBytes = MAX_TEXT_BYTES): string {
+  const text = new TextDecoder('utf-8').decode(readFileBytes(path, maxBytes));
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 

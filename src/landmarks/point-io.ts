@@ -104,13 +104,21 @@ function formatNumber(v: number): string {
   return Object.is(v, -0) ? '0' : String(v);
 }
 
+/** Coordinates beyond ±1e9 mm (1000 km) are refused: no image is that large, and squares of them overflow. */
+export const MAX_COORDINATE_MM = 1e9;
+
+function checkRange(v: number, fileName: string, where: string): number {
+  if (Math.abs(v) > MAX_COORDINATE_MM) throw new CoregError(fileName, `${where} ${v} is out of range (|coordinate| ≤ ${MAX_COORDINATE_MM} mm)`);
+  return v;
+}
+
 function readCoordinates(fields: string[], columns: number[], fileName: string, lineNo: number): number[] {
   const p: number[] = [];
   for (let a = 0; a < columns.length; a++) {
     const raw = fields[columns[a]];
     const v = parseNumber(raw);
     if (!Number.isFinite(v)) throw new CoregError(fileName, `line ${lineNo}: ${AXES[a]} value "${raw.trim()}" is not a number`);
-    p.push(v);
+    p.push(checkRange(v, fileName, `line ${lineNo}: ${AXES[a]} value`));
   }
   return p;
 }
@@ -222,7 +230,7 @@ function parseMarkupsJson(text: string, fileName: string): PointSet {
       if (!Array.isArray(pos) || pos.length !== 3 || !pos.every((v) => typeof v === 'number' && Number.isFinite(v))) {
         throw new CoregError(fileName, `markups[${mi}].controlPoints[${ci}].position must be 3 numbers`);
       }
-      const p = (pos as number[]).slice();
+      const p = (pos as number[]).map((v) => checkRange(v, fileName, `markups[${mi}].controlPoints[${ci}].position`));
       points.push(system === 'RAS' ? rasToLps(p) : p);
       labels.push(typeof cp.label === 'string' ? cp.label : '');
     });
@@ -250,7 +258,7 @@ function readNumberRows(rows: { tokens: string[]; lineNo: number }[], fileName: 
     return tokens.map((tok, a) => {
       const v = parseNumber(tok);
       if (!Number.isFinite(v)) throw new CoregError(fileName, `line ${lineNo}: ${AXES[a]} value "${tok}" is not a number`);
-      return v;
+      return checkRange(v, fileName, `line ${lineNo}: ${AXES[a]} value`);
     });
   });
 }

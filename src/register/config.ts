@@ -135,8 +135,146 @@ export function defaultLevels(kind: TransformKind, size: readonly number[]): Lev
   return levels;
 }
 
+// ---- strict settings: every key known, every value of the right type and within a stated bound ---------
+
+type Check = (v: unknown) => string | null;
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const number =
+  (min: number, max: number, opts: { integer?: boolean; openMin?: boolean } = {}): Check =>
+  (v) => {
+    if (!isNum(v) || (opts.integer && !Number.isInteger(v))) return `must be ${opts.integer ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`;
+    if (opts.openMin ? v <= min : v < min) return `must be ${opts.openMin ? '>' : '≥'} ${min}, got ${v}`;
+    if (v > max) return `must be at most ${max}, got ${v}`;
+    return null;
+  };
+const oneOf =
+  (names: readonly string[]): Check =>
+  (v) =>
+    typeof v === 'string' && names.includes(v) ? null : `must be one of ${names.join(', ')}, got ${JSON.stringify(v)}`;
+const bool: Check = (v) => (typeof v === 'boolean' ? null : `must be true or false, got ${JSON.stringify(v)}`);
+
+/**
+ * Bounds on the settings (absurd values are bad usage, exit 2, rather than hours of work): the README lists them.
+ * A level's smoothing σ is at most 64 voxels, its shrink factor 1024 and its iterations 100 000.
+ */
+export const LEVEL_SETTINGS: Record<keyof LevelConfig, Check> = {
+  shrink: number(1, 1024, { integer: true }),
+  smooth: number(0, 64),
+  iterations: number(0, 100_000, { integer: true }),
+};
+
+export const STAGE_SETTINGS: Record<keyof StageConfig, Check> = {
+  transform: oneOf(TRANSFORM_KINDS),
+  metric: oneOf(METRIC_NAMES),
+  levels: () => null, // checked entry by entry
+  optimizer: oneOf(OPTIMIZER_NAMES),
+  learningRate: number(0, 1e6, { openMin: true }),
+  sampling: oneOf(['all', 'regular', 'random']),
+  samplingPercentage: number(0, 1, { openMin: true }),
+  samples: number(1, 1e9, { integer: true }),
+  jitter: bool,
+  interpolation: oneOf(['linear', 'bspline']),
+  bins: number(4, 1024, { integer: true }),
+  radius: number(1, 50, { integer: true }),
+  gridSpacing: number(0, 1e5, { openMin: true }),
+  gradientSigma: number(0, 64),
+  totalSigma: number(0, 64),
+  subsetSize: number(1, 1e9, { integer: true }),
+  averageFraction: number(0, 1),
+  preconditioner: bool,
+  bendingWeight: number(0, 1e12),
+  jacobianWeight: number(0, 1e12),
+  convergenceWindow: number(1, 100_000, { integer: true }),
+  convergenceTolerance: number(0, 1e6),
+  gradientTolerance: number(0, 1e6),
+};
+
+export const TOP_SETTINGS: Record<keyof RegistrationConfig, Check> = {
+  stages: () => null, // checked entry by entry
+  initializer: oneOf(['none', 'geometry', 'moments', 'principal-axes']),
+  rotationSearch: bool,
+  seed: number(0, Number.MAX_SAFE_INTEGER, { integer: true }),
+  threads: number(1, 1024, { integer: true }),
+};
+
+/** Levenshtein distance, case-insensitive (for "did you mean"). */
+function editDistance(a: string, b: string): number {
+  a = a.toLowerCase();
+  b = b.toLowerCase();
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** The closest valid name to `key` (always one: the message then says what was probably meant). */
+export function closestKey(key: string, valid: readonly string[]): string {
+  let best = valid[0];
+  let bestD = Infinity;
+  for (const v of valid) {
+    const d = editDistance(key, v);
+    if (d < bestD) [best, bestD] = [v, d];
+  }
+  return best;
+}
+
+function checkObject(obj: unknown, schema: Record<string, Check>, path: string, subject: string, keysOnly = false): Record<string, unknown> {
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new CoregError(subject, `${path || 'settings'}: must be a JSON object, got ${JSON.stringify(obj)}`, 2);
+  const rec = obj as Record<string, unknown>;
+  const valid = Object.keys(schema);
+  for (const [key, value] of Object.entries(rec)) {
+    const where = path ? `${path}.${key}` : key;
+    if (!Object.hasOwn(schema, key)) {
+      if (schema === TOP_SETTINGS && Object.hasOwn(STAGE_SETTINGS, key)) throw new CoregError(subject, `"${key}" is a stage setting: put it inside each entry of "stages"`, 2);
+      throw new CoregError(subject, `unknown setting "${where}" (did you mean "${closestKey(key, valid)}"?)`, 2);
+    }
+    if (value === undefined || keysOnly) continue;
+    const why = schema[key](value);
+    if (why) throw new CoregError(subject, `"${where}" ${why}`, 2);
+  }
+  return rec;
+}
+
+/**
+ * Checks a settings object key by key: unknown keys (with the closest valid one), wrong types and values out of
+ * their bounds are bad usage (CoregError(subject, …), exit 2) naming the key, e.g. `stages[1].gridspacing`.
+ * `partial`: stage fields may be missing (a --config file completed by the command line).
+ */
+export function checkSettings(config: unknown, subject = 'config', partial = false, keysOnly = false): void {
+  const top = checkObject(config, TOP_SETTINGS, '', subject, keysOnly);
+  if (top.stages === undefined) {
+    if (partial || keysOnly) return;
+    throw new CoregError(subject, '"stages" is missing', 2);
+  }
+  if (!Array.isArray(top.stages)) throw new CoregError(subject, `"stages" must be a list of stages, got ${JSON.stringify(top.stages)}`, 2);
+  for (const [i, stage] of top.stages.entries()) {
+    const path = `stages[${i}]`;
+    const st = checkObject(stage, STAGE_SETTINGS, path, subject, keysOnly);
+    if (!partial && !keysOnly) for (const k of ['transform', 'metric']) if (st[k] === undefined) throw new CoregError(subject, `"${path}.${k}" is missing`, 2);
+    if (st.levels === undefined) continue;
+    if (!Array.isArray(st.levels)) throw new CoregError(subject, `"${path}.levels" must be a list of levels, got ${JSON.stringify(st.levels)}`, 2);
+    for (const [l, level] of st.levels.entries()) {
+      const lp = `${path}.levels[${l}]`;
+      const lv = checkObject(level, LEVEL_SETTINGS, lp, subject, keysOnly);
+      if (!keysOnly) for (const k of ['shrink', 'smooth', 'iterations']) if (lv[k] === undefined) throw new CoregError(subject, `"${lp}.${k}" is missing`, 2);
+    }
+  }
+}
+
+/** One setting given on the command line, checked against the same bounds (CoregError(option, …), exit 2). */
+export function checkOptionValue(option: string, schema: Check, value: unknown): void {
+  const why = schema(value);
+  if (why) throw new CoregError(option, why, 2);
+}
+
 /** Checks a configuration (from JSON or the command line) and fills defaults; throws CoregError on nonsense. */
 export function validateConfig(config: RegistrationConfig, subject = 'config'): RegistrationConfig {
+  // Unknown keys first (a misspelt key must never be silently ignored), then the specific checks below, then
+  // every value's type and bound.
+  checkSettings(config, subject, false, true);
   if (!config || !Array.isArray(config.stages) || config.stages.length === 0) {
     throw new CoregError(subject, 'needs at least one stage', 2);
   }
@@ -177,5 +315,6 @@ export function validateConfig(config: RegistrationConfig, subject = 'config'): 
     }
   }
   if (config.seed !== undefined && !Number.isInteger(config.seed)) throw new CoregError(subject, `seed must be an integer, got ${config.seed}`, 2);
+  checkSettings(config, subject);
   return config;
 }

@@ -8,7 +8,7 @@
  * needs is in its arguments.
  */
 import { CoregError, type WarningSink } from '../errors.js';
-import { type Image, finiteRange, numberOfPixels, physicalCenter } from '../image/image.js';
+import { type Image, checkImageArgument, finiteRange, numberOfPixels, physicalCenter } from '../image/image.js';
 import { optimizerSteps, estimateScalesFromPhysicalShift, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
 import { createBSplineTransformForImage, refineBSpline, type BSplineTransform } from '../transform/bspline.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
@@ -612,6 +612,11 @@ async function runSynStage(
  */
 export async function register(fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions = {}): Promise<RegistrationResult> {
   const t0 = now();
+  // Images from user code are checked as the file readers check files (named by the argument).
+  checkImageArgument(fixed, 'fixed');
+  checkImageArgument(moving, 'moving');
+  if (opts.fixedMask) checkImageArgument(opts.fixedMask, 'fixedMask');
+  if (opts.movingMask) checkImageArgument(opts.movingMask, 'movingMask');
   validateConfig(config);
   checkInputs(fixed, moving, opts);
   const seed = config.seed ?? DEFAULT_SEED;

@@ -19,6 +19,7 @@ import {
   type Image,
   type PixelArray,
   type PixelType,
+  checkImageArgument,
 } from '../image/image.js';
 import { isLinear, type LinearTransform, type Transform } from '../transform/transform.js';
 import { barycentric2d, barycentric3d, linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
@@ -125,6 +126,7 @@ export function resample(moving: Image, reference: GridLike, transforms: Transfo
   if (!(RESAMPLE_INTERPOLATIONS as readonly string[]).includes(kind)) {
     throw new CoregError('--interpolation', `unknown interpolation '${String(kind)}' (expected ${RESAMPLE_INTERPOLATIONS.join(', ')})`, 2);
   }
+  checkImageArgument(moving, 'moving');
   const d = moving.dimension;
   if (reference.dimension !== d) throw new CoregError('--reference', `reference grid is ${reference.dimension}D but the moving image is ${d}D`);
   const chain: readonly Transform[] = Array.isArray(transforms) ? transforms : [transforms as Transform];

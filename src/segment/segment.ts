@@ -7,7 +7,7 @@
  * Results do not depend on the pool: each atlas' registration runs whole in one thread with the same seed.
  */
 import { CoregError, type WarningSink } from '../errors.js';
-import { createImageLike, pixelTypeOf, sameGrid, type Image, type PixelType } from '../image/image.js';
+import { checkImageArgument, createImageLike, pixelTypeOf, sameGrid, type Image, type PixelType } from '../image/image.js';
 import type { RegistrationConfig } from '../register/config.js';
 import { register, type ProgressEvent } from '../register/register.js';
 import { resample } from '../resample/resample.js';
@@ -284,6 +284,11 @@ export async function segment(target: Image, atlases: readonly Atlas[], options:
     throw new CoregError('--fusion', `unknown fusion "${String(options.fusion)}" (expected ${FUSION_METHODS.join(', ')})`, 2);
   }
   if (atlases.length === 0) throw new CoregError('--atlas', 'at least one atlas is needed', 2);
+  checkImageArgument(target, 'target');
+  for (const [i, a] of atlases.entries()) {
+    checkImageArgument(a.image, `atlases[${i}].image`);
+    checkImageArgument(a.labels, `atlases[${i}].labels`);
+  }
   if (target.components !== 1) throw new CoregError('--target', `has ${target.components} components per pixel; the target must be scalar`);
   if (options.select !== undefined && !(Number.isInteger(options.select) && options.select >= 1)) {
     throw new CoregError('--select', `must be an integer ≥ 1, got ${options.select}`, 2);

@@ -37,6 +37,13 @@ export class DisplacementFieldTransform implements Transform {
     if (field.components !== field.dimension) {
       throw new CoregError(name, `a displacement field needs ${field.dimension} components per pixel (one per axis), got ${field.components}`);
     }
+    // NaN would silently act as 0 inside the interpolation: a damaged field is an error, not an identity.
+    const data = field.data;
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) {
+        throw new CoregError(name, `holds a NaN or infinite displacement (voxel ${Math.floor(i / field.components)}); a displacement field must be finite everywhere`);
+      }
+    }
     this.dimension = field.dimension;
     this.field = field;
     this.planes = [];

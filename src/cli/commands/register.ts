@@ -17,6 +17,11 @@ import {
   type LevelConfig,
   type RegistrationConfig,
   type StageConfig,
+  LEVEL_SETTINGS,
+  STAGE_SETTINGS,
+  TOP_SETTINGS,
+  checkOptionValue,
+  checkSettings,
   defaultConfig,
   defaultLevels,
   parseLevelList,
@@ -62,20 +67,24 @@ interface RegisterCliOptions {
 export function readConfigFile(path: string): Partial<RegistrationConfig> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readTextFile(path));
+    parsed = JSON.parse(readTextFile(path, 1 << 24));
   } catch (e) {
+    // Unreadable: exit 1 (readTextFile's error); unparsable content is bad usage like any other bad setting.
     if (e instanceof CoregError) throw e;
-    throw new CoregError(path, `not valid JSON (${(e as Error).message})`);
+    throw new CoregError(path, `not valid JSON (${(e as Error).message})`, 2);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CoregError(path, 'must hold a JSON object');
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CoregError(path, 'must hold a JSON object of settings', 2);
+  // Strict: unknown keys (with the closest valid one), wrong types and out-of-bound values, naming the key.
+  checkSettings(parsed, path, true);
   return parsed as Partial<RegistrationConfig>;
 }
 
 /** Config file first, then command-line options on top (the contract: options override --config). */
 export function buildConfig(opts: Partial<RegisterCliOptions>, fixedSize: number[]): RegistrationConfig {
   const fromFile = opts.config ? readConfigFile(opts.config) : {};
-  const transforms = opts.transform ? parseTransformList(opts.transform) : fromFile.stages?.map((s) => s.transform) ?? ['rigid', 'affine'];
-  const metricsGiven = opts.metric ? parseMetricList(opts.metric) : null;
+  const transforms = opts.transform !== undefined ? parseTransformList(opts.transform) : fromFile.stages?.map((s) => s.transform) ?? ['rigid', 'affine'];
+  if (transforms.some((t) => t === undefined)) throw usageError(opts.config ?? '--transform', 'every stage of the config file needs a "transform" (or give --transform)');
+  const metricsGiven = opts.metric !== undefined ? parseMetricList(opts.metric) : null;
   if (metricsGiven && metricsGiven.length !== 1 && metricsGiven.length !== transforms.length) {
     throw usageError('--metric', `give one metric for all stages or one per stage (${transforms.length}), got ${metricsGiven.length}`);
   }
@@ -85,26 +94,39 @@ export function buildConfig(opts: Partial<RegisterCliOptions>, fixedSize: number
     const fileStage: Partial<StageConfig> = fromFile.stages?.[i]?.transform === kind ? fromFile.stages[i] : {};
     const stage: StageConfig = { ...base.stages[i], ...fileStage, transform: kind };
     if (metricsGiven) stage.metric = metricsGiven.length === 1 ? metricsGiven[0] : metricsGiven[i];
-    if (opts.optimizer) stage.optimizer = opts.optimizer as StageConfig['optimizer'];
-    if (opts.sampling) {
+    if (opts.optimizer !== undefined) {
+      checkOptionValue('--optimizer', STAGE_SETTINGS.optimizer, opts.optimizer);
+      stage.optimizer = opts.optimizer as StageConfig['optimizer'];
+    }
+    if (opts.sampling !== undefined) {
       if (!['all', 'regular', 'random'].includes(opts.sampling)) throw usageError('--sampling', `expected all, regular or random, got "${opts.sampling}"`);
       stage.sampling = opts.sampling as StageConfig['sampling'];
     }
-    if (opts.samplingPercentage !== undefined) stage.samplingPercentage = Number(opts.samplingPercentage);
+    if (opts.samplingPercentage !== undefined) {
+      const p = opts.samplingPercentage.trim() === '' ? NaN : Number(opts.samplingPercentage);
+      checkOptionValue('--sampling-percentage', STAGE_SETTINGS.samplingPercentage, p);
+      stage.samplingPercentage = p;
+    }
+    if (opts.bins !== undefined) checkOptionValue('--bins', STAGE_SETTINGS.bins, opts.bins);
+    if (opts.radius !== undefined) checkOptionValue('--radius', STAGE_SETTINGS.radius, opts.radius);
     if (opts.bins !== undefined) stage.bins = opts.bins;
     if (opts.radius !== undefined) stage.radius = opts.radius;
     if (opts.gridSpacing !== undefined) {
-      const g = Number(opts.gridSpacing);
+      const g = opts.gridSpacing.trim() === '' ? NaN : Number(opts.gridSpacing);
       if (!(g > 0)) throw usageError('--grid-spacing', `expected a positive number of mm, got "${opts.gridSpacing}"`);
+      checkOptionValue('--grid-spacing', STAGE_SETTINGS.gridSpacing, g);
       stage.gridSpacing = g;
     }
-    if (opts.iterations || opts.shrink || opts.smooth) stage.levels = levelsFromOptions(opts, kind, fixedSize, stage.levels);
+    if (opts.iterations !== undefined || opts.shrink !== undefined || opts.smooth !== undefined) stage.levels = levelsFromOptions(opts, kind, fixedSize, stage.levels);
     config.stages.push(stage);
   }
   if (opts.seed !== undefined) config.seed = opts.seed;
-  if (opts.threads !== undefined) config.threads = opts.threads;
+  if (opts.threads !== undefined) {
+    checkOptionValue('--threads', TOP_SETTINGS.threads, opts.threads);
+    config.threads = opts.threads;
+  }
   if (opts.rotationSearch) config.rotationSearch = true;
-  if (opts.initializer) {
+  if (opts.initializer !== undefined) {
     if (!['none', 'geometry', 'moments', 'principal-axes'].includes(opts.initializer)) {
       throw usageError('--initializer', `expected none, geometry, moments or principal-axes, got "${opts.initializer}"`);
     }
@@ -115,9 +137,17 @@ export function buildConfig(opts: Partial<RegisterCliOptions>, fixedSize: number
 
 /** --iterations/--shrink/--smooth per level for all stages; lists given must have the same length. */
 function levelsFromOptions(opts: Partial<RegisterCliOptions>, kind: StageConfig['transform'], size: number[], current?: LevelConfig[]): LevelConfig[] {
-  const its = opts.iterations ? parseLevelList(opts.iterations, '--iterations', true) : null;
-  const shrink = opts.shrink ? parseLevelList(opts.shrink, '--shrink', true) : null;
-  const smooth = opts.smooth ? parseLevelList(opts.smooth, '--smooth', false) : null;
+  const its = opts.iterations !== undefined ? parseLevelList(opts.iterations, '--iterations', true) : null;
+  const shrink = opts.shrink !== undefined ? parseLevelList(opts.shrink, '--shrink', true) : null;
+  const smooth = opts.smooth !== undefined ? parseLevelList(opts.smooth, '--smooth', false) : null;
+  // The same bounds as in a --config file, named by the option typed.
+  for (const [values, option, check] of [
+    [its, '--iterations', LEVEL_SETTINGS.iterations],
+    [shrink, '--shrink', LEVEL_SETTINGS.shrink],
+    [smooth, '--smooth', LEVEL_SETTINGS.smooth],
+  ] as const) {
+    for (const v of values ?? []) checkOptionValue(option, check, v);
+  }
   const lengths = [its, shrink, smooth].filter((x): x is number[] => x !== null).map((x) => x.length);
   if (lengths.some((n) => n !== lengths[0])) {
     const names = [its && '--iterations', shrink && '--shrink', smooth && '--smooth'].filter(Boolean).join(', ');
@@ -303,6 +333,8 @@ export function registerCommand(): Command {
         const out = resolve(opts.out);
         if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
         const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
+        // Settings first: a bad --config or option value is reported before any image is read.
+        buildConfig(opts, [64, 64, 64]);
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
         const config = buildConfig(opts, fixed.size);
