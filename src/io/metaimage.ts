@@ -3,7 +3,7 @@
 import { CoregError } from '../errors.js';
 import { allocatePixels, bytesPerElement, pixelTypeOf, validateImage, type Image, type PixelArray, type PixelType } from '../image/image.js';
 import { deflateZlib, inflateZlibBounded } from './compression.js';
-import { MAX_PIXEL_ELEMENTS, dataFileBound, type EncodedFile, type ReadContext } from './format.js';
+import { MAX_DECODED_BYTES, MAX_PIXEL_ELEMENTS, dataFileBound, type EncodedFile, type ReadContext } from './format.js';
 
 // ---- helpers shared with nrrd.ts ------------------------------------------------------------------
 
@@ -305,6 +305,7 @@ export function readMetaImage(bytes: Uint8Array, ctx: ReadContext): Image {
 
   const count = checkElementCount(name, size, components);
   const byteCount = count * bytesPerElement(type);
+  if (byteCount > MAX_DECODED_BYTES) throw new CoregError(name, `too large: image of ${byteCount} bytes exceeds the limit of ${MAX_DECODED_BYTES} bytes`);
 
   const dataFile = fields.get('elementdatafile')!;
   let payload: Uint8Array;

@@ -17,7 +17,7 @@ import {
   validateImage,
 } from '../image/image.js';
 import { gunzipBounded, gunzipPrefix, gzip, isGzip } from './compression.js';
-import { type ReadContext, MAX_PIXEL_ELEMENTS } from './format.js';
+import { type ReadContext, MAX_DECODED_BYTES, MAX_PIXEL_ELEMENTS } from './format.js';
 
 const NIFTI_INTENT_VECTOR = 1007;
 const NIFTI_XFORM_SCANNER_ANAT = 1;
@@ -141,6 +141,7 @@ export function readNifti(bytes: Uint8Array, ctx: ReadContext): Image {
 
   const bpe = bytesPerElement(info.type);
   const dataBytes = elements * bpe;
+  if (dataBytes > MAX_DECODED_BYTES) throw new CoregError(name, `too large: ${size.join('x')} image of ${dataBytes} bytes exceeds the limit of ${MAX_DECODED_BYTES} bytes`);
   let offset: number;
   if (hdr.pairedFiles) {
     offset = hdr.voxOffset;

@@ -168,6 +168,35 @@ export function removeTemporaries(): void {
   releaseOutputLocks();
 }
 
+/**
+ * mkdir -p, one level at a time from the deepest existing ancestor (Node's recursive mkdir can loop forever
+ * under /proc); CoregError(subject, …) with the reason (read-only file system, permission denied, …).
+ */
+export function makeFolder(dir: string, subject = dir): void {
+  const missing: string[] = [];
+  let p = resolve(dir);
+  for (;;) {
+    try {
+      statSync(p);
+      break;
+    } catch {
+      missing.push(p);
+      const parent = dirname(p);
+      if (parent === p) break;
+      p = parent;
+    }
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      mkdirSync(missing[i]);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new CoregError(subject, code === 'ENOENT' ? `cannot create the folder ${missing[i]} here` : `cannot create the folder ${missing[i]}: ${describeFsError(e, false)}`);
+    }
+  }
+}
+
 /** The lock that keeps a second coreg run out of an output folder while this one writes there. */
 export const LOCK_NAME = '.coreg.lock';
 
@@ -186,11 +215,7 @@ function processAlive(pid: number): boolean {
  * (its process is gone) is taken over. Release with releaseOutputLock (signal handlers release all).
  */
 export function acquireOutputLock(dir: string, subject = dir): string {
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new CoregError(subject, describeFsError(e, false));
-  }
+  makeFolder(dir, subject);
   if (!statSync(dir).isDirectory()) throw new CoregError(subject, 'exists and is not a folder');
   const lock = join(dir, LOCK_NAME);
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -357,7 +382,16 @@ function fileIdentity(path: string): string | undefined {
  * `inputPaths`. CoregError(output, …), exit 1.
  */
 export function assertNotOverwritingInputs(outputPaths: string[], inputPaths: string[] = []): void {
-  for (const o of outputPaths) assertNotInput(o, [...inputsRead.values(), ...inputPaths], o);
+  for (const o of outputPaths) {
+    // A folder where a file must go would stop the final renames: refuse it before any work, too.
+    if (isDirectory(o)) throw new CoregError(o, 'is a directory');
+    assertNotInput(o, [...inputsRead.values(), ...inputPaths], o);
+  }
+}
+
+/** The files read since tracking was turned on (as the paths they were read under). */
+export function inputsReadSoFar(): string[] {
+  return [...inputsRead.values()];
 }
 
 /** Refuses to write `outputPath` when it is (through links or relative paths) one of the inputs. */

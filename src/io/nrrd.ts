@@ -2,7 +2,7 @@
 import { CoregError } from '../errors.js';
 import { allocatePixels, bytesPerElement, pixelTypeOf, type Image, type PixelArray, type PixelType } from '../image/image.js';
 import { gzip, inflateZlibBounded } from './compression.js';
-import { dataFileBound, type EncodedFile, type ReadContext } from './format.js';
+import { MAX_DECODED_BYTES, dataFileBound, type EncodedFile, type ReadContext } from './format.js';
 import {
   HEADER_BYTE_LIMIT,
   baseName,
@@ -286,6 +286,7 @@ export function readNrrd(bytes: Uint8Array, ctx: ReadContext): Image {
   const count = checkElementCount(name, size, components);
   const width = bytesPerElement(type);
   const byteCount = count * width;
+  if (byteCount > MAX_DECODED_BYTES) throw new CoregError(name, `too large: image of ${byteCount} bytes exceeds the limit of ${MAX_DECODED_BYTES} bytes`);
   const endianText = fields.get('endian')?.toLowerCase();
   if (endianText !== undefined && endianText !== 'little' && endianText !== 'big') throw new CoregError(name, `NRRD "endian" must be little or big, got "${clip(endianText)}"`);
   const binaryEncoding = encoding === 'raw' || encoding === 'gzip' || encoding === 'gz' || encoding === 'hex';

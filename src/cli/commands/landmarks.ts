@@ -1,12 +1,12 @@
 // `coreg landmarks`: fit a fixed → moving transform to corresponding points and write it (plus, on request, its
 // displacement field on a reference grid and the moving image resampled there) into an output folder.
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
 import { encodeImage } from '../../io/image-io.js';
-import { assertNotInput, readImageFile, readTextFile, writeFilesAtomic } from '../../io/node.js';
+import { assertNotInput, makeFolder, readImageFile, readTextFile, writeFilesAtomic } from '../../io/node.js';
 import { displacementFieldOnGrid } from '../../landmarks/field.js';
 import { fitLandmarks, LANDMARK_KINDS, landmarkResiduals, type LandmarkKind } from '../../landmarks/fit.js';
 import { parsePointSet, type PointSet } from '../../landmarks/point-io.js';
@@ -115,7 +115,7 @@ export function landmarksCommand(): Command {
           residuals: residuals.distances,
           ...extra,
         };
-        mkdirSync(out, { recursive: true });
+        makeFolder(out, opts.out);
         // result.json first: writeFilesAtomic renames it last, so a folder with result.json is complete.
         writeFilesAtomic([{ path: join(out, 'result.json'), data: JSON.stringify(json, null, 2) + '\n' }, ...files]);
         if (opts.json) ctx.print(JSON.stringify(json, null, 2));

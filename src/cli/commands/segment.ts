@@ -1,13 +1,13 @@
 // `coreg segment`: multi-atlas segmentation of a target image: register each atlas image to the target, warp its
 // labels, fuse them, and write the labels (plus optional probability maps, warped atlases and a JSON report).
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
 import { imageFormatOf } from '../../io/image-io.js';
-import { assertNotInput, assertNotOverwritingInputs, imageFileParts, readImageFile, readTextFile, writeFilesAtomic } from '../../io/node.js';
+import { assertNotInput, assertNotOverwritingInputs, imageFileParts, makeFolder, readImageFile, readTextFile, writeFilesAtomic } from '../../io/node.js';
 import { buildConfig, readConfigFile } from './register.js';
 import { FUSION_METHODS, type FusionMethod } from '../../segment/fusion.js';
 import { checkLabelTable, labelName, parseLabelTable, type LabelTable } from '../../segment/label-table.js';
@@ -234,11 +234,11 @@ export function segmentCommand(): Command {
           staged.push({ path: opts.report, data: JSON.stringify(json, null, 2) + '\n' });
         }
         if (opts.probabilities && result.probabilities) {
-          mkdirSync(opts.probabilities, { recursive: true });
+          makeFolder(opts.probabilities);
           for (const p of result.probabilities) staged.push(...imageFileParts(join(opts.probabilities, `label_${p.label}.nii.gz`), p.image, { warn: ctx.warn }));
         }
         if (opts.keepWarped) {
-          mkdirSync(opts.keepWarped, { recursive: true });
+          makeFolder(opts.keepWarped);
           for (const w of result.warped) {
             const base = `${w.index + 1}_${stem(w.name)}`;
             staged.push(...imageFileParts(join(opts.keepWarped, `${base}_labels.nii.gz`), w.labels, { warn: ctx.warn }));
