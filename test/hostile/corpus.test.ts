@@ -41,7 +41,9 @@ test('hostile corpus: one error line, exit 1/2, bounded time and memory, nothing
     const before = new Map<string, Buffer>();
     for (const c of corpus.cases) for (const f of c.unchanged ?? []) before.set(f, readFileSync(f));
     const control = { name: 'control-png', args: ['info', join(root, 'png-ok-check', 'a.png')] };
-    const list = [...corpus.cases.map((c) => ({ name: c.name, args: c.args })), control];
+    // --allow-outside-paths lifts the policy for trusted layouts: the same ../ data file then reads.
+    const trusted = { name: 'control-trusted', args: ['--allow-outside-paths', 'info', join(root, 'mhd-dotdot', 'a.mhd')] };
+    const list = [...corpus.cases.map((c) => ({ name: c.name, args: c.args })), control, trusted];
     writeFileSync(join(root, 'cases.json'), JSON.stringify(list));
     const resultsPath = join(root, 'results.json');
     await new Promise<void>((resolve, reject) => {
@@ -54,6 +56,7 @@ test('hostile corpus: one error line, exit 1/2, bounded time and memory, nothing
     const byName = new Map(results.map((r) => [r.name, r]));
     const ctl = byName.get('control-png')!;
     assert.equal(ctl.code, 0, `a correct PNG still reads: ${ctl.stderr}`);
+    assert.equal(byName.get('control-trusted')!.code, 0, byName.get('control-trusted')!.stderr);
 
     for (const c of corpus.cases) {
       const r = byName.get(c.name)!;
