@@ -9,7 +9,8 @@
  */
 import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, finiteRange, numberOfPixels, physicalCenter } from '../image/image.js';
-import { optimizerSteps, estimateScalesFromPhysicalShift, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
+import { estimateScalesFromPhysicalShift } from './scales.js';
+import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
 import { createBSplineTransformForImage, refineBSpline, type BSplineTransform } from '../transform/bspline.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
 import { synRegister } from './syn.js';

@@ -2,5 +2,6 @@
 export * from './fusion.js';
 export * from './select.js';
 export * from './label-table.js';
+export { processAtlas, validateAtlas, type Atlas, type AtlasOutcome, type AtlasRunOptions, type SegmentProgress, type WarpedAtlas } from './atlas.js';
 export * from './segment.js';
 export * from './tasks.js';

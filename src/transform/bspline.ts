@@ -15,10 +15,8 @@
  *   domainOrigin − D·spacing (one grid cell before the domain) and spacing = physical size / M.
  */
 import { CoregError } from '../errors.js';
-import { registerItkTransformType, type ItkTransformBlock, type ItkWritable } from './itk-tfm.js';
-import type { ItkTransformData } from './linear.js';
 import { invertMatrixOrNull } from './linalg.js';
-import type { ParametricTransform } from './transform.js';
+import type { ItkTransformBlock, ItkTransformData, ItkWritable, ParametricTransform } from './transform.js';
 
 /** The geometry of an image grid (an Image or anything shaped like one). */
 export interface GridGeometry {
@@ -975,7 +973,7 @@ export function refineBSpline(t: BSplineTransform, factor = 2): BSplineTransform
 
 // --- ITK files --------------------------------------------------------------------------------------
 
-function readItkBSpline(block: ItkTransformBlock, fileName: string): BSplineTransform {
+export function readItkBSpline(block: ItkTransformBlock, fileName: string): BSplineTransform {
   const d = block.dimension;
   const label = `transform ${block.index} (${block.type})`;
   const fp = block.fixedParameters;
@@ -1003,9 +1001,6 @@ function readItkBSpline(block: ItkTransformBlock, fileName: string): BSplineTran
   return t;
 }
 
-registerItkTransformType('BSplineTransform', readItkBSpline);
-// ITK v3's class (plastimatch still writes it): same FixedParameters layout, same valid region.
-registerItkTransformType('BSplineDeformableTransform', readItkBSpline);
 
 /**
  * Reads ITK's example coefficient files (BSplineDisplacements*.txt): one line per grid row, each node's

@@ -14,10 +14,10 @@ import {
 } from '../image/image.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
 import { linear2d, linear3d, type Plane } from '../interpolate/kernels.js';
-import type { GridLike } from '../resample/resample.js';
 import { determinant } from './linalg.js';
 import { isLinear, type LinearTransform, type Transform } from './transform.js';
 import { composeLinear } from './linear.js';
+import type { GridLike } from '../image/image.js';
 
 export class DisplacementFieldTransform implements Transform {
   readonly kind = 'displacement-field';
