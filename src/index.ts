@@ -15,6 +15,8 @@ export * from './transform/chain.js';
 export * from './io/chain-io.js';
 export * from './transform/displacement-field.js';
 export * from './transform/bspline.js';
+export { bsplineDisplacementField } from './transform/bspline-field.js';
+export { refineBSpline } from './transform/bspline-refine.js';
 export * from './transform/bspline-regularizers.js';
 export { readNifti, writeNifti } from './io/nifti.js';
 export { readMetaImage, writeMetaImage } from './io/metaimage.js';

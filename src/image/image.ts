@@ -49,6 +49,16 @@ export interface GridLike {
   direction: number[];
 }
 
+/** The geometry of a grid, read only (an Image or a GridLike is one). */
+export interface GridGeometry {
+  dimension: 2 | 3;
+  size: readonly number[];
+  spacing: readonly number[];
+  origin: readonly number[];
+  /** d×d row-major; column c is the unit direction of axis c. */
+  direction: readonly number[];
+}
+
 /** A copy of an image's geometry. */
 export function gridOf(g: GridLike): GridLike {
   return { dimension: g.dimension, size: g.size.slice(), spacing: g.spacing.slice(), origin: g.origin.slice(), direction: g.direction.slice() };

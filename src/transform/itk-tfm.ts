@@ -19,7 +19,7 @@ import {
   TranslationTransform,
   VersorRigid3DTransform,
 } from './linear.js';
-import { readItkBSpline } from './bspline.js';
+import { readItkBSpline } from './bspline-tfm.js';
 import { readItkThinPlateSpline } from './tps.js';
 import { isLinear, type ItkTransformBlock, type ItkTransformData, type ItkTransformReader, type ItkWritable, type Transform } from './transform.js';
 
