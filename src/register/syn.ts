@@ -46,7 +46,7 @@ import {
   smoothField,
   upsampleField,
   zeroFieldBorder,
-} from './field.js';
+} from '../transform/dense-field.js';
 import type { GridLike } from '../image/image.js';
 
 export type SynMetric = 'mse' | 'lncc' | 'mi';

@@ -13,19 +13,11 @@ import type { WorkerPool } from '../parallel/pool.js';
 import { shareImage } from '../parallel/shared.js';
 import type { AtlasTaskEvent, AtlasTaskInput, RankTaskInput } from './tasks.js';
 import { isAbort, now, processAtlas, validateAtlas, type Atlas, type AtlasOutcome, type SegmentProgress, type WarpedAtlas } from './atlas.js';
-import {
-  jointLabelFusion,
-  locallyWeightedVote,
-  majorityVote,
-  staple,
-  FUSION_METHODS,
-  type FusionMethod,
-  type FusionResult,
-  type JointFusionOptions,
-  type WeightedVoteOptions,
-  type StapleOptions,
-} from './fusion.js';
+import { majorityVote, FUSION_METHODS, type FusionMethod, type FusionResult } from './fusion.js';
 import { rankAtlases, selectBest, type AtlasRank, type RemoteScorer, type SelectionMeasure } from './select.js';
+import { locallyWeightedVote, type WeightedVoteOptions } from './weighted-vote.js';
+import { staple, type StapleOptions } from './staple.js';
+import { jointLabelFusion, type JointFusionOptions } from './joint-fusion.js';
 
 export interface SegmentOptions {
   fusion: FusionMethod;

@@ -100,3 +100,13 @@ function iterateInverse(t: Transform, y: Float64Array, out: Float64Array, tx: Fl
   }
   return false;
 }
+
+/** Applies a chain first-first: out = Tn(…T1(p)). `scratch` (length ≥ d) avoids allocation per call. */
+export function transformChainPoint(chain: readonly Transform[], p: ArrayLike<number>, out: Float64Array, scratch: Float64Array): void {
+  const d = out.length;
+  for (let c = 0; c < d; c++) out[c] = p[c];
+  for (let s = 0; s < chain.length; s++) {
+    chain[s].transformPoint(out, scratch);
+    for (let c = 0; c < d; c++) out[c] = scratch[c];
+  }
+}

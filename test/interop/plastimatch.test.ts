@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { run } from '../../src/cli/main.js';
 import { createImage, indexToPhysical, sameGrid, type Image } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
-import { fieldImage } from '../../src/register/field.js';
+import { fieldImage } from '../../src/transform/dense-field.js';
 import { BSplineTransform } from '../../src/transform/bspline.js';
 import { formatItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { AffineTransform } from '../../src/transform/linear.js';

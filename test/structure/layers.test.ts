@@ -10,7 +10,7 @@ import { REPO_ROOT } from '../helpers.js';
 
 /**
  * Folders of src/ in layer order; a folder imports only from folders of an earlier rank (and from itself).
- * Entry files at the top of src/ (index.ts, node.ts) may import anything.
+ * Entry files at the top of src/ (index.ts, node.ts) may import anything; only the last layer may import them.
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['errors'],
@@ -103,7 +103,10 @@ test('imports run only against the layer order (type-only imports count)', () =>
       assert.ok(!to.startsWith('..'), `${from} imports '${spec}' from outside src/`);
       const toFolder = folderOf(to);
       if (folder === '' || toFolder === folder) continue;
-      if (toFolder === '') { wrong.push(`${from} imports the entry file ${to}`); continue; }
+      if (toFolder === '') {
+        if (!LAYERS[LAYERS.length - 1].includes(folder)) wrong.push(`${from} imports the entry file ${to}: only ${LAYERS[LAYERS.length - 1].join(' and ')} may`);
+        continue;
+      }
       if (ONLY_ERRORS.has(folder) && toFolder !== 'errors') { wrong.push(`${from} imports ${to}: ${folder}/ imports only errors`); continue; }
       if (!(rankOf(toFolder) < rankOf(folder))) wrong.push(`${from} imports ${to}: ${toFolder}/ is not before ${folder}/`);
     }

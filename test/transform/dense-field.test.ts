@@ -16,7 +16,7 @@ import {
   smoothField,
   upsampleField,
   zeroFieldBorder,
-} from '../../src/register/field.js';
+} from '../../src/transform/dense-field.js';
 import { assertClose } from '../helpers.js';
 import type { GridLike } from '../../src/image/image.js';
 
