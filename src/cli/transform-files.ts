@@ -1,7 +1,7 @@
-// Node file access for transform chains (src/transform/chain-io.ts stays browser-safe).
+// Node file access for transform chains (src/io/chain-io.ts stays browser-safe).
 import { statSync } from 'node:fs';
-import type { TransformFileAccess } from '../transform/chain-io.js';
 import { readFileBytes, resolveNamedFile } from '../io/node.js';
+import type { TransformFileAccess } from '../io/chain-io.js';
 
 export const nodeTransformFiles: TransformFileAccess = {
   readBytes: (path, maxBytes) => readFileBytes(path, maxBytes),

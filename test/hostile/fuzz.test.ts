@@ -10,7 +10,7 @@ import { join, sep } from 'node:path';
 import { CoregError } from '../../src/errors.js';
 import { createImage, validateImage, type Image } from '../../src/image/image.js';
 import { imageFileParts, inputsReadSoFar, readImageFile, trackInputs } from '../../src/io/node.js';
-import { loadTransformChain } from '../../src/transform/chain-io.js';
+import { loadTransformChain } from '../../src/io/chain-io.js';
 import { formatItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { AffineTransform } from '../../src/transform/linear.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
