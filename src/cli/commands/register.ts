@@ -132,7 +132,14 @@ export function buildConfig(opts: Partial<RegisterCliOptions>, fixedSize: number
     }
     config.initializer = opts.initializer as RegistrationConfig['initializer'];
   }
-  return validateConfig(config, opts.config ?? 'config');
+  if (opts.config) return validateConfig(config, opts.config);
+  // No file: whatever is wrong came from the options typed; name them, not "config".
+  try {
+    return validateConfig(config, 'config');
+  } catch (e) {
+    if (!(e instanceof CoregError)) throw e;
+    throw usageError(/metric|stage takes/i.test(e.message) ? '--metric' : '--transform', e.message);
+  }
 }
 
 /** --iterations/--shrink/--smooth per level for all stages; lists given must have the same length. */
