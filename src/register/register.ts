@@ -98,11 +98,11 @@ function yieldToEventLoop(): Promise<void> {
 
 function checkInputs(fixed: Image, moving: Image, opts: RegisterOptions): void {
   if (fixed.dimension !== moving.dimension) {
-    throw new CoregError('--moving', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
+    throw new CoregError('moving', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
   }
   for (const [img, name] of [
-    [fixed, '--fixed'],
-    [moving, '--moving'],
+    [fixed, 'fixed'],
+    [moving, 'moving'],
   ] as const) {
     if (img.components !== 1) throw new CoregError(name, `has ${img.components} components per pixel; registration needs a scalar image`);
     const range = finiteRange(img.data);
@@ -115,8 +115,8 @@ function checkInputs(fixed: Image, moving: Image, opts: RegisterOptions): void {
     }
   }
   for (const [mask, name, img] of [
-    [opts.fixedMask, '--fixed-mask', fixed],
-    [opts.movingMask, '--moving-mask', moving],
+    [opts.fixedMask, 'fixedMask', fixed],
+    [opts.movingMask, 'movingMask', moving],
   ] as const) {
     if (!mask) continue;
     if (mask.dimension !== img.dimension) throw new CoregError(name, `is ${mask.dimension}D but the image is ${img.dimension}D`);
@@ -182,9 +182,9 @@ function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config:
   if (opts.initial && opts.initial.length > 0) {
     const linear = opts.initial.filter(isLinear);
     if (linear.length !== opts.initial.length) {
-      throw new CoregError('--initial', 'an initial transform for a linear stage must be linear (translation, rigid, similarity or affine)');
+      throw new CoregError('initial', 'an initial transform for a linear stage must be linear (translation, rigid, similarity or affine)');
     }
-    for (const t of linear) if (t.dimension !== d) throw new CoregError('--initial', `is ${t.dimension}D but the images are ${d}D`);
+    for (const t of linear) if (t.dimension !== d) throw new CoregError('initial', `is ${t.dimension}D but the images are ${d}D`);
     return fitTransformFrom(kind, composeLinear(linear), center);
   }
   const t = createTransform(kind, d);
@@ -357,7 +357,7 @@ function prepareLevel(fixed: Image, moving: Image, stage: StageConfig, level: Le
   const movingRange = finiteRange(images.moving.data)!;
   const fixedRange = finiteRange(samples.values);
   if (!fixedRange || fixedRange.min === fixedRange.max) {
-    throw new CoregError(opts.fixedMask ? '--fixed-mask' : '--fixed', 'the sampled fixed intensities are constant: the similarity measure is undefined');
+    throw new CoregError(opts.fixedMask ? 'fixedMask' : 'fixed', 'the sampled fixed intensities are constant: the similarity measure is undefined');
   }
   // The B-spline moving interpolator makes the cost smooth, which the many-parameter L-BFGS of a bspline stage needs.
   const sampler = prepareMovingSampler(images.moving, stage.interpolation ?? (stage.transform === 'bspline' ? 'bspline' : 'linear'));

@@ -108,7 +108,7 @@ export function sampleFixedImage(fixed: Image, opts: SamplingOptions): SampleSet
     voxels[count++] = v;
   }
   if (count === 0) {
-    throw new CoregError(opts.mask ? '--fixed-mask' : 'fixed image', opts.mask ? 'the fixed mask selects no voxel of the fixed image' : 'no samples could be taken');
+    throw new CoregError(opts.mask ? 'fixedMask' : 'fixed image', opts.mask ? 'the fixed mask selects no voxel of the fixed image' : 'no samples could be taken');
   }
   const points = new Float64Array(count * d);
   const values = new Float64Array(count);

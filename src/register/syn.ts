@@ -192,11 +192,11 @@ function resolveOptions(options: SynOptions, d: number): ResolvedOptions {
 
 function checkImages(fixed: Image, moving: Image, initial: LinearTransform | undefined): void {
   if (fixed.dimension !== moving.dimension) {
-    throw new CoregError('--moving', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
+    throw new CoregError('moving', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
   }
   for (const [img, name] of [
-    [fixed, '--fixed'],
-    [moving, '--moving'],
+    [fixed, 'fixed'],
+    [moving, 'moving'],
   ] as const) {
     if (img.components !== 1) throw new CoregError(name, `has ${img.components} components per pixel; registration needs a scalar image`);
     for (let i = 0; i < img.data.length; i++) {
@@ -206,7 +206,7 @@ function checkImages(fixed: Image, moving: Image, initial: LinearTransform | und
     if (!range || range.min === range.max) throw new CoregError(name, 'image is constant: the similarity measure is undefined');
   }
   if (initial && initial.dimension !== fixed.dimension) {
-    throw new CoregError('--initial', `transform is ${initial.dimension}D but the images are ${fixed.dimension}D`);
+    throw new CoregError('initial', `transform is ${initial.dimension}D but the images are ${fixed.dimension}D`);
   }
 }
 

@@ -242,7 +242,7 @@ export function initializeCenteredTransform(
     mc = ma.center;
     rotation = rotationBetweenAxes(fa, ma);
   } else {
-    throw new CoregError('--initial', `unknown initialisation mode "${String(mode)}"`);
+    throw new CoregError('initializer', `unknown initialisation mode "${String(mode)}"`);
   }
   t.setCenter(fc);
   if (!(t instanceof TranslationTransform)) t.setMatrix(rotation);

@@ -425,6 +425,7 @@ export function buildCorpus(root: string): Corpus {
     add({ name: 'config-type', issue: 'invalid --config content: exit 2 naming the key', args: ['register', '--fixed', join(d, 'f.nii'), '--moving', join(d, 'f.nii'), '--out', join(d, 'r'), '--config', join(d, 'type.json')], code: 2, message: /"stages\[0\]\.bins" must be an integer/, absent: [join(d, 'r')] });
     writeFileSync(join(d, 'broken.json'), '{"stages": [');
     add({ name: 'config-json', issue: '--config errors exit 1 or 2 inconsistently (bad JSON: 2)', args: ['register', '--fixed', join(d, 'f.nii'), '--moving', join(d, 'f.nii'), '--out', join(d, 'r'), '--config', join(d, 'broken.json')], code: 2, message: /broken\.json: not valid JSON/, absent: [join(d, 'r')] });
+    add({ name: 'option-named', issue: 'option errors named "config" instead of the option', args: ['register', '--fixed', join(d, 'f.nii'), '--moving', join(d, 'f.nii'), '--out', join(d, 'r'), '--transform', 'syn', '--metric', 'ncc'], code: 2, message: /^coreg: error: --metric: stage 1: a syn stage takes/, absent: [join(d, 'r')] });
     add({ name: 'config-missing', issue: 'an unreadable config file: exit 1', args: ['register', '--fixed', join(d, 'f.nii'), '--moving', join(d, 'f.nii'), '--out', join(d, 'r'), '--config', join(d, 'nope.json')], code: 1, message: /nope\.json: no such file/, absent: [join(d, 'r')] });
   }
   {

@@ -47,49 +47,49 @@ function withData(img: Image, fill: (data: Image['data']) => void): Image {
 
 test('images of different dimensions are rejected', async () => {
   const moving3d = imageFromFunction({ size: [16, 16, 16] }, scene3d);
-  await assert.rejects(register(FIXED, moving3d, QUICK), coregError('--moving', /fixed image is 2D but the moving image is 3D/));
+  await assert.rejects(register(FIXED, moving3d, QUICK), coregError('moving', /fixed image is 2D but the moving image is 3D/));
 });
 
 test('vector images are rejected: registration needs scalars', async () => {
   const rgb = createImage([32, 32], 'float32', { components: 3 });
   for (let i = 0; i < rgb.data.length; i++) rgb.data[i] = i % 7;
-  await assert.rejects(register(FIXED, rgb, QUICK), coregError('--moving', /3 components per pixel.*scalar/));
-  await assert.rejects(register(rgb, MOVING, QUICK), coregError('--fixed', /3 components per pixel/));
+  await assert.rejects(register(FIXED, rgb, QUICK), coregError('moving', /3 components per pixel.*scalar/));
+  await assert.rejects(register(rgb, MOVING, QUICK), coregError('fixed', /3 components per pixel/));
 });
 
 test('constant images are rejected (the similarity is undefined)', async () => {
   const flat = withData(FIXED, (d) => d.fill(5));
-  await assert.rejects(register(flat, MOVING, QUICK), coregError('--fixed', /constant \(all pixels 5\)/));
-  await assert.rejects(register(FIXED, flat, QUICK), coregError('--moving', /constant/));
+  await assert.rejects(register(flat, MOVING, QUICK), coregError('fixed', /constant \(all pixels 5\)/));
+  await assert.rejects(register(FIXED, flat, QUICK), coregError('moving', /constant/));
 });
 
 test('NaN or infinite pixels are rejected with a hint', async () => {
   const withNaN = withData(MOVING, (d) => (d[100] = NaN));
   const withInf = withData(FIXED, (d) => (d[5] = Infinity));
   const allNaN = withData(MOVING, (d) => d.fill(NaN));
-  await assert.rejects(register(FIXED, withNaN, QUICK), coregError('--moving', /NaN or infinite/));
-  await assert.rejects(register(withInf, MOVING, QUICK), coregError('--fixed', /NaN or infinite/));
-  await assert.rejects(register(FIXED, allNaN, QUICK), coregError('--moving', /no finite pixel value/));
+  await assert.rejects(register(FIXED, withNaN, QUICK), coregError('moving', /NaN or infinite/));
+  await assert.rejects(register(withInf, MOVING, QUICK), coregError('fixed', /NaN or infinite/));
+  await assert.rejects(register(FIXED, allNaN, QUICK), coregError('moving', /no finite pixel value/));
 });
 
 test('empty masks, a mask of the wrong dimension, or a mask over a flat region are rejected', async () => {
   const empty = createImage([32, 32], 'uint8');
-  await assert.rejects(register(FIXED, MOVING, QUICK, { fixedMask: empty }), coregError('--fixed-mask', /empty/));
-  await assert.rejects(register(FIXED, MOVING, QUICK, { movingMask: empty }), coregError('--moving-mask', /empty/));
+  await assert.rejects(register(FIXED, MOVING, QUICK, { fixedMask: empty }), coregError('fixedMask', /empty/));
+  await assert.rejects(register(FIXED, MOVING, QUICK, { movingMask: empty }), coregError('movingMask', /empty/));
   const mask3d = createImage([8, 8, 8], 'uint8');
   mask3d.data.fill(1);
-  await assert.rejects(register(FIXED, MOVING, QUICK, { fixedMask: mask3d }), coregError('--fixed-mask', /3D but the image is 2D/));
+  await assert.rejects(register(FIXED, MOVING, QUICK, { fixedMask: mask3d }), coregError('fixedMask', /3D but the image is 2D/));
   // A mask that only covers pixels outside the fixed image selects nothing.
   const elsewhere = createImage([8, 8], 'uint8', { origin: [500, 500] });
   elsewhere.data.fill(1);
-  await assert.rejects(register(FIXED, MOVING, QUICK, { fixedMask: elsewhere }), coregError('--fixed-mask', /selects no voxel/));
+  await assert.rejects(register(FIXED, MOVING, QUICK, { fixedMask: elsewhere }), coregError('fixedMask', /selects no voxel/));
   // A mask over a flat patch of the fixed image: nothing to compare.
   const patched = withData(FIXED, (d) => {
     for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) d[y * 32 + x] = 0.25;
   });
   const corner = createImage([32, 32], 'uint8');
   for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) corner.data[y * 32 + x] = 1;
-  await assert.rejects(register(patched, MOVING, QUICK, { fixedMask: corner }), coregError('--fixed-mask', /sampled fixed intensities are constant/));
+  await assert.rejects(register(patched, MOVING, QUICK, { fixedMask: corner }), coregError('fixedMask', /sampled fixed intensities are constant/));
 });
 
 test('images that do not overlap are rejected, not answered with a NaN transform', async () => {
@@ -107,9 +107,9 @@ test('images that do not overlap are rejected, not answered with a NaN transform
 
 test('a bad initial chain is rejected', async () => {
   const notLinear: Transform = { kind: 'warp', dimension: 2, transformPoint: (p, out) => ((out[0] = p[0] + Math.sin(p[1])), (out[1] = p[1])) };
-  await assert.rejects(register(FIXED, MOVING, QUICK, { initial: [notLinear] }), coregError('--initial', /must be linear/));
+  await assert.rejects(register(FIXED, MOVING, QUICK, { initial: [notLinear] }), coregError('initial', /must be linear/));
   const shift3d = new TranslationTransform(3);
-  await assert.rejects(register(FIXED, MOVING, QUICK, { initial: [shift3d] }), coregError('--initial', /is 3D but the images are 2D/));
+  await assert.rejects(register(FIXED, MOVING, QUICK, { initial: [shift3d] }), coregError('initial', /is 3D but the images are 2D/));
 });
 
 test('register validates its configuration first', async () => {

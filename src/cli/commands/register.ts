@@ -337,48 +337,68 @@ export function registerCommand(): Command {
     .option('--json', 'print result.json on stdout')
     .action(
       commandAction<RegisterCliOptions>(async (ctx, opts) => {
-        const out = resolve(opts.out);
-        if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
-        const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
-        // Settings first: a bad --config or option value is reported before any image is read.
-        buildConfig(opts, [64, 64, 64]);
-        const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
-        const moving = readImageFile(opts.moving, { warn: ctx.warn });
-        const config = buildConfig(opts, fixed.size);
-        const fixedMask = opts.fixedMask ? readImageFile(opts.fixedMask, { warn: ctx.warn }) : undefined;
-        const movingMask = opts.movingMask ? readImageFile(opts.movingMask, { warn: ctx.warn }) : undefined;
-        if (Boolean(opts.fixedPoints) !== Boolean(opts.movingPoints)) {
-          throw usageError(opts.fixedPoints ? '--moving-points' : '--fixed-points', 'landmarks need both --fixed-points and --moving-points');
-        }
-        if (opts.initial && opts.fixedPoints) throw usageError('--fixed-points', 'give either --initial or landmarks, not both');
-        let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles) : undefined;
-        if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx)];
-        // Before any work: no output may overwrite an input (including the files --initial's result.json names),
-        // and the folder must be writable and not in use by another run (the lock proves both).
-        assertNotOverwritingInputs(
-          registrationOutputNames(config).map((n) => join(out, n)),
-          inputs,
-        );
-        const lock = acquireOutputLock(out, opts.out);
-        let json: object;
-        let result: RegistrationResult;
         try {
-          const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
-          try {
-            result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, warn: ctx.warn });
-          } finally {
-            progress.stop();
-          }
-          json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config });
-        } finally {
-          releaseOutputLock(lock);
-        }
-        if (opts.json) ctx.print(JSON.stringify(json, null, 2));
-        else if (!opts.quiet) {
-          const last = result.stages[result.stages.length - 1];
-          ctx.print(`registered in ${result.seconds.toFixed(1)} s: ${result.stages.map((s) => `${s.transform}/${s.metric}`).join(' → ')}; final metric ${last.levels[last.levels.length - 1].value.toPrecision(6)}; wrote ${opts.out}/`);
+          await runRegister(ctx, opts);
+        } catch (e) {
+          // The library names its arguments (fixed, movingMask, …); here they are the options typed.
+          if (e instanceof CoregError && Object.hasOwn(ARGUMENT_OPTIONS, e.subject)) throw new CoregError(ARGUMENT_OPTIONS[e.subject], e.message, e.exitCode);
+          throw e;
         }
       }),
     );
+}
+
+/** Library argument names → the command-line options that supply them. */
+const ARGUMENT_OPTIONS: Record<string, string> = {
+  fixed: '--fixed',
+  moving: '--moving',
+  fixedMask: '--fixed-mask',
+  movingMask: '--moving-mask',
+  initial: '--initial',
+  initializer: '--initializer',
+};
+
+async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<void> {
+  const out = resolve(opts.out);
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
+  const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
+  // Settings first: a bad --config or option value is reported before any image is read.
+  buildConfig(opts, [64, 64, 64]);
+  const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
+  const moving = readImageFile(opts.moving, { warn: ctx.warn });
+  const config = buildConfig(opts, fixed.size);
+  const fixedMask = opts.fixedMask ? readImageFile(opts.fixedMask, { warn: ctx.warn }) : undefined;
+  const movingMask = opts.movingMask ? readImageFile(opts.movingMask, { warn: ctx.warn }) : undefined;
+  if (Boolean(opts.fixedPoints) !== Boolean(opts.movingPoints)) {
+    throw usageError(opts.fixedPoints ? '--moving-points' : '--fixed-points', 'landmarks need both --fixed-points and --moving-points');
+  }
+  if (opts.initial && opts.fixedPoints) throw usageError('--fixed-points', 'give either --initial or landmarks, not both');
+  let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles) : undefined;
+  if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx)];
+  // Before any work: no output may overwrite an input (including the files --initial's result.json names),
+  // and the folder must be writable and not in use by another run (the lock proves both).
+  assertNotOverwritingInputs(
+    registrationOutputNames(config).map((n) => join(out, n)),
+    inputs,
+  );
+  const lock = acquireOutputLock(out, opts.out);
+  let json: object;
+  let result: RegistrationResult;
+  try {
+    const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
+    try {
+      result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, warn: ctx.warn });
+    } finally {
+      progress.stop();
+    }
+    json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config });
+  } finally {
+    releaseOutputLock(lock);
+  }
+  if (opts.json) ctx.print(JSON.stringify(json, null, 2));
+  else if (!opts.quiet) {
+    const last = result.stages[result.stages.length - 1];
+    ctx.print(`registered in ${result.seconds.toFixed(1)} s: ${result.stages.map((s) => `${s.transform}/${s.metric}`).join(' → ')}; final metric ${last.levels[last.levels.length - 1].value.toPrecision(6)}; wrote ${opts.out}/`);
+  }
 }
 
