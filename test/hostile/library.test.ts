@@ -6,7 +6,10 @@ import { CoregError } from '../../src/errors.js';
 import { createImage, type Image } from '../../src/image/image.js';
 import { register } from '../../src/register/register.js';
 import { resample } from '../../src/resample/resample.js';
-import { defaultConfig, type RegistrationConfig } from '../../src/register/config.js';
+import { LEVEL_SETTINGS, STAGE_SETTINGS, TOP_SETTINGS, defaultConfig, type RegistrationConfig } from '../../src/register/config.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../helpers.js';
 import { resolveByBaseName, resolveNamedFile } from '../../src/io/node.js';
 
 function img(): Image {
@@ -45,4 +48,11 @@ test('the path policy helper: inside the naming file\'s folder, or by base name 
   assert.equal(resolveNamedFile('/data/a/x.mhd', '/etc/passwd', 'file', { allowOutsidePaths: true }), '/etc/passwd');
   assert.equal(resolveByBaseName('/data/a/TransformParameters.1.txt', '/tmp/elastix-out/TransformParameters.0.txt'), '/data/a/TransformParameters.0.txt');
   assert.equal(resolveByBaseName('/data/a/TP.1.txt', 'C:\\run\\TP.0.txt'), '/data/a/TP.0.txt');
+});
+
+test('every accepted settings key is documented in the README', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  for (const key of [...Object.keys(TOP_SETTINGS), ...Object.keys(STAGE_SETTINGS), ...Object.keys(LEVEL_SETTINGS)]) {
+    assert.ok(readme.includes(`\`${key}\``) || readme.includes(`"${key}"`), `README does not document "${key}"`);
+  }
 });
