@@ -109,13 +109,11 @@ test('SIGINT/SIGTERM at several points of a registration: folder complete or wit
       }
       const state = assertCompleteOrAbsent(out, ['notes.txt'], `${plan.signal} after ${plan.delay} ms`);
       assert.equal(readFileSync(join(out, 'notes.txt'), 'utf8'), 'not coreg\n', 'a file coreg did not write was touched');
-      if (plan.earlier) {
-        assert.equal(state, 'complete', 'the earlier result must survive');
-        if (r.code !== 0) assert.equal(readFileSync(join(out, 'result.json'), 'utf8'), earlierJson, 'interrupted: the earlier result stays as it was');
-      } else if (r.code !== 0) {
-        assert.equal(state, 'absent');
-      }
-      outcomes.push(`${plan.signal}+${plan.delay}${plan.earlier ? ' (earlier result)' : ''}: exit ${r.code}, ${state}`);
+      // A signal that lands during the final (synchronous) renames is handled after them: the new result is then
+      // complete. Either way: the earlier result or the complete new one, never a mix (assertCompleteOrAbsent).
+      if (plan.earlier) assert.equal(state, 'complete', 'the earlier result (or the new one) must be there');
+      const kept = plan.earlier && readFileSync(join(out, 'result.json'), 'utf8') === earlierJson;
+      outcomes.push(`${plan.signal}+${plan.delay}${plan.earlier ? ' (earlier result)' : ''}: exit ${r.code}, ${state}${kept ? ' (earlier kept)' : ''}`);
     }),
   );
   console.log(outcomes.join('; '));
