@@ -155,8 +155,8 @@ class BoundedOutput {
  * Inflates the raw DEFLATE stream starting at byte `start` of `src`, appending to `out`. Returns the byte offset
  * just after the stream. With `stopAt`, returns early (-1) once `out` holds that many bytes.
  */
-function inflateRaw(src: Uint8Array, start: number, out: BoundedOutput, stopAt = Infinity): number {
-  const totalBits = src.length * 8;
+function inflateRaw(src: Uint8Array, srcLength: number, start: number, out: BoundedOutput, stopAt = Infinity): number {
+  const totalBits = srcLength * 8;
   let p = start * 8; // bit position
   const memberStart = out.length;
   let o = out.length;
@@ -185,12 +185,12 @@ function inflateRaw(src: Uint8Array, start: number, out: BoundedOutput, stopAt =
     const type = readBits(2);
     if (type === 0) {
       let i = (p + 7) >>> 3;
-      if (i + 4 > src.length) throw corrupt('truncated');
+      if (i + 4 > srcLength) throw corrupt('truncated');
       const len = src[i] | (src[i + 1] << 8);
       const nlen = src[i + 2] | (src[i + 3] << 8);
       if (len !== (~nlen & 0xffff)) throw corrupt('stored block length check');
       i += 4;
-      if (i + len > src.length) throw corrupt('truncated');
+      if (i + len > srcLength) throw corrupt('truncated');
       buf = out.reserve(o + len);
       buf.set(src.subarray(i, i + len), o);
       o += len;
@@ -237,9 +237,18 @@ function inflateRaw(src: Uint8Array, start: number, out: BoundedOutput, stopAt =
     } else {
       throw corrupt('invalid block type');
     }
+    // The hot loop, with the bit reads inlined (src is padded, so reading 4 bytes past a position is safe).
+    const lt = lit.table;
+    const lmask = (1 << lit.bits) - 1;
+    const dt = dist.table;
+    const dmask = (1 << dist.bits) - 1;
     for (;;) {
       if (p > totalBits) throw corrupt('truncated');
-      const sym = decode(lit);
+      let i = p >>> 3;
+      let e = lt[((src[i] | (src[i + 1] << 8) | (src[i + 2] << 16) | (src[i + 3] << 24)) >>> (p & 7)) & lmask];
+      if ((e & 15) === 0) throw corrupt('invalid Huffman code');
+      p += e & 15;
+      const sym = e >> 4;
       if (sym < 256) {
         if (o >= buf.length) buf = out.reserve(o + 1);
         buf[o++] = sym;
@@ -248,13 +257,36 @@ function inflateRaw(src: Uint8Array, start: number, out: BoundedOutput, stopAt =
       } else {
         const li = sym - 257;
         if (li >= 29) throw corrupt('invalid length code');
-        const len = LENGTH_BASE[li] + readBits(LENGTH_EXTRA[li]);
-        const di = decode(dist);
+        let len = LENGTH_BASE[li];
+        const lx = LENGTH_EXTRA[li];
+        i = p >>> 3;
+        let w = ((src[i] | (src[i + 1] << 8) | (src[i + 2] << 16) | (src[i + 3] << 24)) >>> (p & 7)) >>> 0;
+        if (lx) {
+          len += w & ((1 << lx) - 1);
+          p += lx;
+          w >>>= lx;
+        }
+        // lx ≤ 5 and p & 7 ≤ 7: at least 20 bits are left in w for the distance code (≤ 15 bits).
+        e = dt[w & dmask];
+        if ((e & 15) === 0) throw corrupt('invalid Huffman code');
+        p += e & 15;
+        const di = e >> 4;
         if (di >= 30) throw corrupt('invalid distance code');
-        const d = DIST_BASE[di] + readBits(DIST_EXTRA[di]);
+        let d = DIST_BASE[di];
+        const dx = DIST_EXTRA[di];
+        if (dx) {
+          i = p >>> 3;
+          d += (((src[i] | (src[i + 1] << 8) | (src[i + 2] << 16) | (src[i + 3] << 24)) >>> (p & 7)) >>> 0) & ((1 << dx) - 1);
+          p += dx;
+        }
         if (d > o - memberStart) throw corrupt('distance too far back');
         if (o + len > buf.length) buf = out.reserve(o + len);
-        for (let k = 0; k < len; k++, o++) buf[o] = buf[o - d];
+        if (d >= len && len > 8) {
+          buf.copyWithin(o, o - d, o - d + len);
+          o += len;
+        } else {
+          for (let k = 0; k < len; k++, o++) buf[o] = buf[o - d];
+        }
       }
       if (o >= stopAt) {
         out.length = o;
@@ -266,6 +298,13 @@ function inflateRaw(src: Uint8Array, start: number, out: BoundedOutput, stopAt =
   if (p > totalBits) throw corrupt('truncated');
   out.length = o;
   return (p + 7) >>> 3;
+}
+
+/** A copy with 8 zero bytes after the data, so that the inflater may read 4 bytes past any position. */
+function padded(bytes: Uint8Array): Uint8Array {
+  const p = new Uint8Array(bytes.length + 8);
+  p.set(bytes);
+  return p;
 }
 
 // ---- gzip (RFC 1952) and zlib (RFC 1950) -------------------------------------------------------------
@@ -299,10 +338,11 @@ function readUint32LE(bytes: Uint8Array, at: number): number {
  */
 export function gunzipBounded(bytes: Uint8Array, limit: number, what = 'allowed'): Uint8Array {
   const out = new BoundedOutput(limit, Math.min(limit, Math.max(bytes.length * 4, 1 << 16)), what);
+  const src = padded(bytes);
   let at = 0;
   do {
     const begin = out.length;
-    const end = inflateRaw(bytes, gzipHeaderEnd(bytes, at), out);
+    const end = inflateRaw(src, bytes.length, gzipHeaderEnd(bytes, at), out);
     if (end + 8 > bytes.length) throw corrupt('truncated: no gzip trailer');
     const crc = readUint32LE(bytes, end);
     const isize = readUint32LE(bytes, end + 4);
@@ -319,7 +359,7 @@ export function gunzipBounded(bytes: Uint8Array, limit: number, what = 'allowed'
 /** The first `n` decompressed bytes of a gzip stream (fewer if it is shorter); no checksum (it is partial). */
 export function gunzipPrefix(bytes: Uint8Array, n: number): Uint8Array {
   const out = new BoundedOutput(n + (1 << 17), n, 'allowed');
-  inflateRaw(bytes, gzipHeaderEnd(bytes, 0), out, n);
+  inflateRaw(padded(bytes.subarray(0, Math.min(bytes.length, n * 4 + 65536))), Math.min(bytes.length, n * 4 + 65536), gzipHeaderEnd(bytes, 0), out, n);
   return out.result().subarray(0, Math.min(n, out.length));
 }
 
@@ -328,12 +368,13 @@ export function inflateZlibBounded(bytes: Uint8Array, limit: number, what = 'all
   if (isGzip(bytes)) return gunzipBounded(bytes, limit, what);
   const out = new BoundedOutput(limit, Math.min(limit, Math.max(bytes.length * 4, 1 << 16)), what);
   const zlib = bytes.length >= 2 && (bytes[0] & 0x0f) === 8 && ((bytes[0] << 8) | bytes[1]) % 31 === 0;
+  const src = padded(bytes);
   if (!zlib) {
-    inflateRaw(bytes, 0, out);
+    inflateRaw(src, bytes.length, 0, out);
     return out.result();
   }
   if (bytes[1] & 0x20) throw corrupt('zlib preset dictionary is not supported');
-  const end = inflateRaw(bytes, 2, out);
+  const end = inflateRaw(src, bytes.length, 2, out);
   if (end + 4 > bytes.length) throw corrupt('truncated: no zlib checksum');
   const sum = ((bytes[end] << 24) | (bytes[end + 1] << 16) | (bytes[end + 2] << 8) | bytes[end + 3]) >>> 0;
   if (adler32(out.buf, 0, out.length) !== sum) throw new Error('corrupt compressed data (zlib Adler-32 mismatch: the data is damaged)');
