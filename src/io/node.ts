@@ -87,7 +87,7 @@ export function resolveByBaseName(namingFile: string, name: string): string {
   return join(dirname(namingFile), base);
 }
 
-/** Canonical paths and identities of the files read so far, when tracking is on (the CLI turns it on). */
+/** The files read so far (canonical path → path as given), when tracking is on (the CLI turns it on). */
 const inputsRead = new Map<string, string>();
 let trackingInputs = false;
 
