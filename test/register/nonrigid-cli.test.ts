@@ -177,7 +177,7 @@ test('register --transform affine,bspline: bspline.tfm + affine.tfm in result.js
   await ok(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', out, '--transform', 'affine,bspline', '--grid-spacing', '12', ...QUICK]);
   const json = readResult(out);
   assert.deepEqual(json.transforms, ['bspline.tfm', 'affine.tfm']);
-  assert.deepEqual(readdirSync(out).sort(), ['affine.tfm', 'bspline.tfm', 'result.json', 'warped.nii.gz']);
+  assert.deepEqual(readdirSync(out).sort(), ['affine.tfm', 'bspline.tfm', 'inverse-warped.nii.gz', 'result.json', 'warped.nii.gz']);
 
   const chain = loadTransformChain(out, nodeTransformFiles);
   assert.equal(chain.length, 2);

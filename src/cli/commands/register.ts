@@ -6,12 +6,13 @@ import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
-import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
+import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeFilesAtomic, writeImageFile } from '../../io/node.js';
 import { resample } from '../../resample/resample.js';
 import { formatItkTransformFile } from '../../transform/itk-tfm.js';
 import { DisplacementFieldTransform } from '../../transform/displacement-field.js';
 import { isLinear } from '../../transform/transform.js';
-import { loadTransformChain } from '../../transform/chain-io.js';
+import { formatTransformChainFiles, loadTransformChain, transformFormatOfName } from '../../transform/chain-io.js';
+import { describeNumericInverse, invertChain, storedInverses } from '../../transform/inverse.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import {
   type LevelConfig,
@@ -57,6 +58,7 @@ interface RegisterCliOptions {
   rotationSearch?: boolean;
   quiet?: boolean;
   json?: boolean;
+  composite?: string;
 }
 
 export function readConfigFile(path: string): Partial<RegistrationConfig> {
@@ -201,8 +203,20 @@ export interface RegisterOutputs {
  * displacement field NIfTI, the linear part as its own .tfm), listed in result.json in the order they apply.
  * A syn stage also writes DIR/inverse-warp.nii.gz (moving → fixed after the linear part's inverse).
  */
-export function writeRegistrationOutputs(dir: string, fixed: Image, moving: Image, result: RegistrationResult, extra: Record<string, unknown>): object {
+export function writeRegistrationOutputs(
+  dir: string,
+  fixed: Image,
+  moving: Image,
+  result: RegistrationResult,
+  extra: Record<string, unknown>,
+  opts: { composite?: string; note?: (line: string) => void } = {},
+): object {
   const files: string[] = [];
+  if (opts.composite) {
+    // Checked (and formatted) before anything is written, so that a bad name leaves nothing behind.
+    const composite = formatTransformChainFiles(result.transforms, opts.composite, { fixedGrid: fixed, movingGrid: moving, absolute: (p) => resolve(p) });
+    writeFilesAtomic(composite);
+  }
   if (result.transforms.every(isLinear)) {
     writeFileAtomic(join(dir, 'transform.tfm'), formatItkTransformFile(result.transforms));
     files.push('transform.tfm');
@@ -221,6 +235,14 @@ export function writeRegistrationOutputs(dir: string, fixed: Image, moving: Imag
   }
   const warped = resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' });
   writeImageFile(join(dir, 'warped.nii.gz'), warped);
+  // The fixed image on the moving grid, through the inverse chain (syn: its stored inverse field; B-spline:
+  // a numerically inverted field whose residual goes to result.json).
+  const forwardField = result.transforms.find((t) => t instanceof DisplacementFieldTransform);
+  if (forwardField && result.inverseField) storedInverses.set(forwardField, new DisplacementFieldTransform(result.inverseField, 'inverse-warp.nii.gz'));
+  const inverse = invertChain(result.transforms);
+  for (const r of inverse.numeric) opts.note?.(describeNumericInverse(r));
+  const inverseWarped = resample(fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' });
+  writeImageFile(join(dir, 'inverse-warped.nii.gz'), inverseWarped);
   const json = {
     stages: result.stages.map((s) => ({
       transform: s.transform,
@@ -237,6 +259,9 @@ export function writeRegistrationOutputs(dir: string, fixed: Image, moving: Imag
     })),
     seconds: round(result.seconds),
     transforms: files,
+    inverseWarped: 'inverse-warped.nii.gz',
+    ...(inverse.numeric.length ? { inverseResidualMm: inverse.numeric.map((r) => ({ transform: r.name, max: r.maxResidual, mean: r.meanResidual, grid: r.size })) } : {}),
+    ...(opts.composite ? { composite: resolve(opts.composite) } : {}),
     ...extra,
   };
   writeFileAtomic(join(dir, 'result.json'), JSON.stringify(json, null, 2) + '\n');
@@ -279,12 +304,14 @@ export function registerCommand(): Command {
     .option('--seed <S>', 'random seed for sampling (default 121212)', parseIntegerOption('--seed', 0))
     .option('--quiet', 'no progress bar')
     .option('--json', 'print result.json on stdout')
+    .option('--composite <FILE>', 'also write the whole chain as one file: .tfm (ITK composite; not for syn fields) or another format transform convert writes')
     .action(
       commandAction<RegisterCliOptions>(async (ctx, opts) => {
         const out = resolve(opts.out);
         if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
         const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
-        for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json', 'warp.nii.gz', 'inverse-warp.nii.gz']) assertNotInput(join(out, name), inputs, join(opts.out, name));
+        for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json', 'warp.nii.gz', 'inverse-warp.nii.gz', 'inverse-warped.nii.gz']) assertNotInput(join(out, name), inputs, join(opts.out, name));
+        if (opts.composite) assertNotInput(opts.composite, inputs, opts.composite);
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
         const config = buildConfig(opts, fixed.size);
@@ -294,7 +321,13 @@ export function registerCommand(): Command {
           throw usageError(opts.fixedPoints ? '--moving-points' : '--fixed-points', 'landmarks need both --fixed-points and --moving-points');
         }
         if (opts.initial && opts.fixedPoints) throw usageError('--fixed-points', 'give either --initial or landmarks, not both');
-        let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles) : undefined;
+        if (opts.composite) {
+          const format = transformFormatOfName(opts.composite);
+          if (format === 'itk' && config.stages.some((st) => st.transform === 'syn')) {
+            throw usageError('--composite', 'an ITK text file cannot hold the syn displacement field; use an elastix TransformParameters*.txt name or a field image (.nii.gz)');
+          }
+        }
+        let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles, { fixedGrid: fixed, movingGrid: moving }) : undefined;
         if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx)];
         const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
         let result: RegistrationResult;
@@ -304,7 +337,10 @@ export function registerCommand(): Command {
           progress.stop();
         }
         mkdirSync(out, { recursive: true });
-        const json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config });
+        const json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config }, {
+          composite: opts.composite,
+          note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
+        });
         if (opts.json) ctx.print(JSON.stringify(json, null, 2));
         else if (!opts.quiet) {
           const last = result.stages[result.stages.length - 1];
