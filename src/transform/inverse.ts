@@ -20,10 +20,16 @@ export interface NumericInverseReport {
   name: string;
   /** Grid size of the inverse field. */
   size: number[];
-  /** Largest and mean |T(T⁻¹(y)) − y| over the field's grid points and cell centres (mm). */
+  /**
+   * Largest and mean |T(T⁻¹(y)) − y| over the field's grid points and cell centres that have a preimage (mm).
+   * Points without one (where the forward map leaves a gap, typically at a B-spline domain's border where the
+   * displacement jumps to 0) are counted in `unconverged`.
+   */
   maxResidual: number;
   meanResidual: number;
-  /** Grid points whose iteration did not converge (their last estimate is kept). */
+  /** 99th percentile of the same residuals (mm): large maxima sit where the forward map is discontinuous. */
+  p99Residual: number;
+  /** Grid points without a preimage to the tolerance (their closest estimate is kept). */
   unconverged: number;
 }
 
@@ -207,12 +213,17 @@ export function invertToField(t: Transform, grid: GridGeometry, opts: InvertOpti
   let unconverged = 0;
   let maxResidual = 0;
   let sumResidual = 0;
+  let count = 0;
   let p = 0;
+  const ok = new Uint8Array(field.data.length / d);
+  const residuals = new Float32Array(2 * (field.data.length / d));
   for (let k = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
       for (let i = 0; i < nx; i++, p++) {
         for (let r = 0; r < d; r++) y[r] = field.origin[r] + m[r * d] * i + m[r * d + 1] * j + (d === 3 ? m[r * d + 2] * k : 0);
-        if (!solvePoint(t, y, x, scratch, tolerance, maxIterations)) unconverged++;
+        const converged = solvePoint(t, y, x, scratch, tolerance, maxIterations);
+        if (!converged) unconverged++;
+        ok[p] = converged ? 1 : 0;
         for (let c = 0; c < d; c++) {
           const v = Math.fround(x[c] - y[c]);
           data[p * d + c] = Number.isFinite(v) ? v : 0;
@@ -222,19 +233,29 @@ export function invertToField(t: Transform, grid: GridGeometry, opts: InvertOpti
         t.transformPoint(x, tx);
         let r2 = 0;
         for (let c = 0; c < d; c++) r2 += (tx[c] - y[c]) ** 2;
-        const r = Math.sqrt(r2);
-        if (r > maxResidual) maxResidual = r;
-        sumResidual += r;
+        if (converged) {
+          const r = Math.sqrt(r2);
+          if (r > maxResidual) maxResidual = r;
+          sumResidual += r;
+          residuals[count++] = r;
+        }
       }
     }
   }
   // Between grid points the stored inverse is interpolated linearly: measure there too (cell centres), so that
   // the reported residual is what a user of the field gets.
   const transform = new DisplacementFieldTransform(field, `inverse of ${t.kind}`);
-  let count = p;
+  // Cells with a corner without preimage (see below) are left out.
+  const sx = 1;
+  const sy = nx;
+  const sz = nx * ny;
   for (let k = 0; k < Math.max(1, nz - 1); k++) {
     for (let j = 0; j < ny - 1; j++) {
       for (let i = 0; i < nx - 1; i++) {
+        const base = i + nx * j + sz * k;
+        let corners = ok[base] & ok[base + sx] & ok[base + sy] & ok[base + sx + sy];
+        if (d === 3) corners &= ok[base + sz] & ok[base + sz + sx] & ok[base + sz + sy] & ok[base + sz + sx + sy];
+        if (!corners) continue;
         const kk = d === 3 ? k + 0.5 : 0;
         for (let r = 0; r < d; r++) y[r] = field.origin[r] + m[r * d] * (i + 0.5) + m[r * d + 1] * (j + 0.5) + (d === 3 ? m[r * d + 2] * kk : 0);
         transform.transformPoint(y, x);
@@ -244,19 +265,21 @@ export function invertToField(t: Transform, grid: GridGeometry, opts: InvertOpti
         const r = Math.sqrt(r2);
         if (r > maxResidual) maxResidual = r;
         sumResidual += r;
-        count++;
+        residuals[count++] = r;
       }
     }
   }
   const name = t.kind;
+  const sorted = residuals.subarray(0, count).sort();
+  const p99Residual = count ? sorted[Math.min(count - 1, Math.floor(0.99 * count))] : 0;
   return {
     transform,
     field,
-    report: { name, size: field.size.slice(), maxResidual, meanResidual: sumResidual / Math.max(1, count), unconverged },
+    report: { name, size: field.size.slice(), maxResidual, meanResidual: sumResidual / Math.max(1, count), p99Residual, unconverged },
   };
 }
 
 /** One line describing a numeric inverse, for logs. */
 export function describeNumericInverse(r: NumericInverseReport): string {
-  return `inverse of the ${r.name} transform: a displacement field on a ${r.size.join('×')} grid, residual |T(T⁻¹(y)) − y| at its points and cell centres: max ${r.maxResidual.toPrecision(3)} mm, mean ${r.meanResidual.toPrecision(3)} mm${r.unconverged ? ` (${r.unconverged} points did not converge)` : ''}`;
+  return `inverse of the ${r.name} transform: a displacement field on a ${r.size.join('×')} grid, residual |T(T⁻¹(y)) − y| at its points and cell centres: max ${r.maxResidual.toPrecision(3)} mm, 99th percentile ${r.p99Residual.toPrecision(3)} mm, mean ${r.meanResidual.toPrecision(3)} mm${r.unconverged ? `; ${r.unconverged} of ${r.size.reduce((a, b) => a * b, 1)} points have no preimage (the forward map leaves a gap there, e.g. at the B-spline domain's border): their closest estimate is kept` : ''}`;
 }

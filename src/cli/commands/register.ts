@@ -260,7 +260,7 @@ export function writeRegistrationOutputs(
     seconds: round(result.seconds),
     transforms: files,
     inverseWarped: 'inverse-warped.nii.gz',
-    ...(inverse.numeric.length ? { inverseResidualMm: inverse.numeric.map((r) => ({ transform: r.name, max: r.maxResidual, mean: r.meanResidual, grid: r.size })) } : {}),
+    ...(inverse.numeric.length ? { inverseResidualMm: inverse.numeric.map((r) => ({ transform: r.name, max: r.maxResidual, p99: r.p99Residual, mean: r.meanResidual, noPreimage: r.unconverged, grid: r.size })) } : {}),
     ...(opts.composite ? { composite: resolve(opts.composite) } : {}),
     ...extra,
   };
