@@ -10,7 +10,7 @@ import { loadTransformChainList } from '../../transform/chain-io.js';
 import { commandAction } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import { collectValues } from './apply.js';
-import { checkPointDimension, readPointFile, readTransformOption } from './points.js';
+import { checkPointDimension, RAS_HELP, readPointFile, readTransformOption } from './points.js';
 
 /** Short human form: integers as is, others to 6 significant digits. */
 function fmt(v: number | null): string {
@@ -29,6 +29,7 @@ interface TreOptions {
   fixedPoints: string;
   movingPoints: string;
   reference?: string;
+  ras?: boolean;
   json?: boolean;
 }
 
@@ -54,12 +55,13 @@ function treCommand(): Command {
     .requiredOption('--fixed-points <P>', 'points in the fixed image')
     .requiredOption('--moving-points <Q>', 'the corresponding points in the moving image')
     .option('--reference <F>', 'image that elastix "index" point files refer to')
+    .option('--ras', RAS_HELP)
     .option('--json', 'print {"mean","median","max","points","std","p95","errors"} (mm)')
     .action(
       commandAction<TreOptions>((ctx, opts) => {
         const chain = readTransformOption(opts.transform);
-        const fixed = readPointFile(opts.fixedPoints, ctx, opts.reference);
-        const moving = readPointFile(opts.movingPoints, ctx, opts.reference);
+        const fixed = readPointFile(opts.fixedPoints, ctx, opts.reference, Boolean(opts.ras));
+        const moving = readPointFile(opts.movingPoints, ctx, opts.reference, Boolean(opts.ras));
         checkPointDimension(fixed, chain, opts.fixedPoints);
         if (moving.dimension !== fixed.dimension) {
           throw new CoregError(opts.movingPoints, `holds ${moving.dimension}D points but ${opts.fixedPoints} holds ${fixed.dimension}D points`);

@@ -27,7 +27,7 @@ import {
 } from '../../register/config.js';
 import { register, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
-import { readPointFile } from './points.js';
+import { RAS_HELP, readPointFile } from './points.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
 
@@ -59,6 +59,7 @@ interface RegisterCliOptions {
   quiet?: boolean;
   json?: boolean;
   composite?: string;
+  ras?: boolean;
 }
 
 export function readConfigFile(path: string): Partial<RegistrationConfig> {
@@ -145,9 +146,9 @@ function levelsFromOptions(opts: Partial<RegisterCliOptions>, kind: StageConfig[
  * first stage's kind where landmarks determine it (translation uses a rigid fit's mapping), affine for non-linear
  * first stages.
  */
-function landmarkInitializer(fixedPath: string, movingPath: string, config: RegistrationConfig, ctx: CliContext): Transform {
-  const p = readPointFile(fixedPath, ctx);
-  const q = readPointFile(movingPath, ctx);
+function landmarkInitializer(fixedPath: string, movingPath: string, config: RegistrationConfig, ctx: CliContext, ras: boolean): Transform {
+  const p = readPointFile(fixedPath, ctx, undefined, ras);
+  const q = readPointFile(movingPath, ctx, undefined, ras);
   const first = config.stages[0].transform;
   const kind = first === 'similarity' || first === 'affine' ? first : first === 'bspline' || first === 'syn' ? 'affine' : 'rigid';
   return fitLinearLandmarks(kind, p.points, q.points, { fixedName: fixedPath, movingName: movingPath });
@@ -293,6 +294,7 @@ export function registerCommand(): Command {
     .option('--moving-mask <MM>', 'only moving points where this mask is > 0 are compared')
     .option('--fixed-points <P>', 'landmarks in the fixed image (CSV x,y[,z] LPS mm, .fcsv, .mrk.json, elastix points); with --moving-points they initialise the first stage')
     .option('--moving-points <Q>', 'the corresponding landmarks in the moving image, same order')
+    .option('--ras', RAS_HELP)
     .option('--optimizer <NAME>', 'lbfgs (default; 3D bspline stages: stochastic), stochastic, regular-step, gradient-descent or adam')
     .option('--sampling <S>', 'all|regular|random (default: all in 2D, a random subset of 150000 voxels in 3D)')
     .option('--sampling-percentage <P>', 'fraction of voxels for regular/random sampling, in (0, 1]')
@@ -328,7 +330,7 @@ export function registerCommand(): Command {
           }
         }
         let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles, { fixedGrid: fixed, movingGrid: moving }) : undefined;
-        if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx)];
+        if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx, Boolean(opts.ras))];
         const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
         let result: RegistrationResult;
         try {
