@@ -25,7 +25,7 @@ import {
   parseTransformList,
   validateConfig,
 } from '../../register/config.js';
-import { register, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
+import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 import { RAS_HELP, readPointFile } from './points.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
@@ -60,6 +60,7 @@ interface RegisterCliOptions {
   json?: boolean;
   composite?: string;
   ras?: boolean;
+  verbose?: boolean;
 }
 
 export function readConfigFile(path: string): Partial<RegistrationConfig> {
@@ -154,9 +155,29 @@ function landmarkInitializer(fixedPath: string, movingPath: string, config: Regi
   return fitLinearLandmarks(kind, p.points, q.points, { fixedName: fixedPath, movingName: movingPath });
 }
 
-function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: ProgressEvent) => void; stop(): void } {
+/**
+ * Progress on stderr. On a terminal: a progress bar (warnings are printed on their own line above it). Otherwise
+ * (batch logs): one line per finished level (stage, level, iterations, final metric, seconds, stop reason);
+ * --verbose adds one line per iteration (and replaces the bar). --quiet prints nothing but the error line.
+ */
+function makeProgress(ctx: CliContext, quiet: boolean, verbose: boolean): { onProgress?: (e: ProgressEvent) => void; onLevel?: (e: LevelEvent) => void; warn: (m: string) => void; stop(): void } {
   const stderr = process.stderr;
-  if (quiet || !stderr.isTTY || ctx.io.stderr !== process.stderr) return { stop() {} };
+  const err = ctx.io.stderr;
+  if (quiet) return { warn: () => undefined, stop() {} };
+  const where = (e: { stage: number; stageCount: number; transform: string; metric: string; level: number; levelCount: number }): string =>
+    `stage ${e.stage + 1}/${e.stageCount} ${e.transform}/${e.metric} level ${e.level + 1}/${e.levelCount}`;
+  const onLevel = (e: LevelEvent): void => {
+    const l = e.log;
+    err.write(`coreg: ${where(e)}: ${l.iterations} iterations, metric ${l.value.toPrecision(6)}, ${l.seconds.toFixed(2)} s, stop: ${l.stopReason}\n`);
+  };
+  if (verbose || !stderr.isTTY || err !== stderr) {
+    return {
+      onProgress: verbose ? (e) => err.write(`coreg: ${where(e)} iteration ${e.iteration}/${e.maxIterations} metric ${e.value.toPrecision(8)}\n`) : undefined,
+      onLevel,
+      warn: (m) => ctx.warn(m),
+      stop() {},
+    };
+  }
   const bar = new cliProgress.SingleBar(
     {
       format: 'stage {stage} {transform}/{metric} level {level} |{bar}| it {value}/{total} metric {metric_value}',
@@ -186,6 +207,11 @@ function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: Progr
       }
       key = k;
       bar.update(e.iteration, payload);
+    },
+    // A warning clears the bar's line first, so that it stands on its own line; the bar redraws below it.
+    warn: (m) => {
+      if (started) stderr.write('\r\x1b[2K');
+      ctx.warn(m);
     },
     stop() {
       if (started) bar.stop();
@@ -304,11 +330,14 @@ export function registerCommand(): Command {
     .option('--config <FILE.json>', 'all settings as JSON (see README); options given here override it')
     .option('--threads <N>', 'worker threads (results never depend on it; this version computes on one thread)', parseIntegerOption('--threads', 1))
     .option('--seed <S>', 'random seed for sampling (default 121212)', parseIntegerOption('--seed', 0))
-    .option('--quiet', 'no progress bar')
+    .option('--quiet', 'print nothing but an error line (no progress, no log lines, no summary)')
+    .option('--verbose', 'one stderr line per iteration (without a terminal, one line per level is the default)')
     .option('--json', 'print result.json on stdout')
     .option('--composite <FILE>', 'also write the whole chain as one file: .tfm (ITK composite; not for syn fields) or another format transform convert writes')
     .action(
       commandAction<RegisterCliOptions>(async (ctx, opts) => {
+        // --quiet: the error line (if any) is all there is on stderr.
+        if (opts.quiet) ctx.warn = () => undefined;
         const out = resolve(opts.out);
         if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
         const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
@@ -331,10 +360,10 @@ export function registerCommand(): Command {
         }
         let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles, { fixedGrid: fixed, movingGrid: moving }) : undefined;
         if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx, Boolean(opts.ras))];
-        const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
+        const progress = makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
         let result: RegistrationResult;
         try {
-          result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, warn: ctx.warn });
+          result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, onLevel: progress.onLevel, warn: progress.warn });
         } finally {
           progress.stop();
         }
