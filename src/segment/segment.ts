@@ -191,7 +191,7 @@ export async function processAtlas(
   try {
     const result = await register(target, atlas.image, options.config, {
       signal: options.signal,
-      warn: options.warn,
+      warn: options.warn ? (m) => options.warn!(`atlas ${atlas.name}: ${m}`) : undefined,
       onProgress: options.onProgress ? (e) => options.onProgress!({ phase: 'register', atlas: index, atlasCount, name: atlas.name, registration: e }) : undefined,
     });
     const labels = resample(atlas.labels, target, result.transforms, { interpolation: 'label' });
@@ -241,7 +241,8 @@ function sharedAtlasImage(shared: SharedInputs, atlases: readonly Atlas[], i: nu
 function taskEvents(options: SegmentOptions, phase: 'select' | 'register', atlases: readonly Atlas[], i: number): (e: unknown) => void {
   return (raw) => {
     const e = raw as AtlasTaskEvent;
-    if (e.kind === 'warn') options.warn?.(`${atlases[i].name}: ${e.message}`);
+    // processAtlas/scoreAtlas in the worker already name the atlas.
+    if (e.kind === 'warn') options.warn?.(e.message);
     else options.onProgress?.({ phase, atlas: i, atlasCount: atlases.length, name: atlases[i].name, registration: e.event });
   };
 }
