@@ -15,6 +15,7 @@ import { formatItkTransformFile, parseItkTransformFile } from './itk-tfm.js';
 import { composeLinear, invertLinear } from './linear.js';
 import { isLinear, type LinearTransform, type Transform } from './transform.js';
 import { formatElastixChain, isElastixTransformText, readElastixTransformChain } from './elastix.js';
+import { formatItkHdf5Transform, parseItkHdf5Transform } from './itk-hdf5.js';
 import { formatItkMatlabTransform, looksLikeMatlabV4, parseItkMatlabTransform } from './matlab.js';
 import { formatFslMatrix, formatRasMatrix, parseFslMatrix, parseRasMatrix, type VoxelGrid } from './world-matrices.js';
 import { defaultInverseGrid, storedInverses } from './inverse.js';
@@ -81,9 +82,7 @@ function readFieldImage(path: string, files: TransformFileAccess) {
  */
 export function parseTransformFile(bytes: Uint8Array, path: string, files: TransformFileAccess, opts: ChainLoadOptions = {}): Transform[] {
   const name = lowerName(path);
-  if (name.endsWith('.h5') || name.endsWith('.hdf5')) {
-    throw new CoregError(path, 'HDF5 transform files are not supported by this version; convert with ITK/ANTs to .tfm or .mat');
-  }
+  if (name.endsWith('.h5') || name.endsWith('.hdf5')) return parseItkHdf5Transform(bytes, path);
   if (name.endsWith('.xfm')) throw new CoregError(path, 'MINC transform files are not supported; save the transform as an ITK .tfm file');
   if (isImageFileName(path)) {
     const field = decodeImage(bytes, { name: path, readSibling: (rel: string) => files.readBytes(files.sibling(path, rel)) });
@@ -268,7 +267,7 @@ function iterateInverse(t: Transform, y: Float64Array, out: Float64Array, tx: Fl
 // --- writing ------------------------------------------------------------------------------------------
 
 /** Output formats; by default chosen from the file name (see transformFormatOfName). */
-export type TransformOutputFormat = 'itk' | 'itk-mat' | 'elastix' | 'fsl' | 'ras' | 'field';
+export type TransformOutputFormat = 'itk' | 'itk-h5' | 'itk-mat' | 'elastix' | 'fsl' | 'ras' | 'field';
 
 export interface ChainWriteOptions {
   /** Overrides the format the name implies. */
@@ -286,11 +285,11 @@ export function transformFormatOfName(path: string): TransformOutputFormat {
   const name = lowerName(path);
   if (isFlirtName(path)) return 'fsl';
   if (name.endsWith('.mat')) return 'itk-mat';
-  if (name.endsWith('.h5') || name.endsWith('.hdf5')) throw new CoregError(path, 'writing HDF5 transform files is not supported by this version (write .tfm, .mat or elastix files)');
+  if (name.endsWith('.h5') || name.endsWith('.hdf5')) return 'itk-h5';
   if (isElastixName(path)) return 'elastix';
   if (isImageFileName(path)) return 'field';
   if (name.endsWith('.tfm') || name.endsWith('.txt')) return 'itk';
-  throw new CoregError(path, 'unknown transform file type (use .tfm/.txt, .mat, .flirt.mat, TransformParameters*.txt or a displacement-field image name)');
+  throw new CoregError(path, 'unknown transform file type (use .tfm/.txt, .h5, .mat, .flirt.mat, TransformParameters*.txt or a displacement-field image name)');
 }
 
 function gridOf(g: VoxelGrid): VoxelGrid {
@@ -332,11 +331,13 @@ export function formatTransformChainFiles(chain: readonly Transform[], path: str
   switch (format) {
     case 'itk':
       for (const t of chain) {
-        if (t instanceof DisplacementFieldTransform) throw new CoregError(path, 'an ITK text file cannot hold a displacement field; write a field image (.nii.gz) or elastix files');
+        if (t instanceof DisplacementFieldTransform) throw new CoregError(path, 'an ITK text file cannot hold a displacement field; write .h5 (ITK HDF5), a field image (.nii.gz) or elastix files');
       }
       return [{ path, data: formatItkTransformFile(chain.slice()) }];
     case 'itk-mat':
       return [{ path, data: formatItkMatlabTransform(chain) }];
+    case 'itk-h5':
+      return [{ path, data: formatItkHdf5Transform(chain) }];
     case 'fsl':
       return [{ path, data: formatFslMatrix(chain, opts.fixedGrid, opts.movingGrid) }];
     case 'ras':

@@ -355,7 +355,7 @@ export function registerCommand(): Command {
         if (opts.composite) {
           const format = transformFormatOfName(opts.composite);
           if (format === 'itk' && config.stages.some((st) => st.transform === 'syn')) {
-            throw usageError('--composite', 'an ITK text file cannot hold the syn displacement field; use an elastix TransformParameters*.txt name or a field image (.nii.gz)');
+            throw usageError('--composite', 'an ITK text file cannot hold the syn displacement field; use .h5 (ITK HDF5), an elastix TransformParameters*.txt name or a field image (.nii.gz)');
           }
         }
         let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles, { fixedGrid: fixed, movingGrid: moving }) : undefined;

@@ -27,6 +27,7 @@ interface TransformOptions {
 const TO_FORMATS: Record<string, TransformOutputFormat> = {
   itk: 'itk',
   tfm: 'itk',
+  h5: 'itk-h5',
   mat: 'itk-mat',
   elastix: 'elastix',
   fsl: 'fsl',
@@ -56,6 +57,7 @@ export function writeTransformChain(chain: readonly Transform[], out: string, to
 const FORMATS_HELP = `
 Formats (from the file name, or --from/--to):
   .tfm / .txt               ITK text transform file (a chain becomes a CompositeTransform)
+  .h5 / .hdf5               ITK HDF5 transform file (ANTs composite files; displacement fields included)
   .mat                      ITK/ANTs binary MatrixOffsetTransformBase file (MATLAB v4; linear chains)
   TransformParameters*.txt  elastix parameter files; reading follows InitialTransformParametersFileName (looked up
                             by base name beside the file); writing puts earlier elements beside OUT as <OUT>.<i>.txt,
@@ -78,7 +80,7 @@ export function transformCommand(): Command {
     .option('--reference <FIXED>', 'the fixed image: transformix grid for elastix output, FLIRT -ref, grid of a field output')
     .option('--moving <MOVING>', 'the moving image (FLIRT -in)')
     .addOption(new Option('--from <FORMAT>', 'read IN as an FSL or RAS matrix').choices(['fsl', 'ras']))
-    .option('--to <FORMAT>', 'itk | mat | elastix | fsl | ras | field (default: from OUT\'s name)')
+    .option('--to <FORMAT>', 'itk | h5 | mat | elastix | fsl | ras | field (default: from OUT\'s name)')
     .addHelpText('after', FORMATS_HELP)
     .action(
       commandAction<TransformOptions>((ctx, opts, args) => {
@@ -98,11 +100,11 @@ export function transformCommand(): Command {
         'other non-linear parts as a numerically inverted displacement field (its residual is printed on stderr)',
     )
     .argument('<IN>', 'transform file or register output folder')
-    .argument('<OUT>', 'output transform file (format from its name or --to); non-linear inverses need a field-capable format (.nii.gz, elastix)')
+    .argument('<OUT>', 'output transform file (format from its name or --to); non-linear inverses need a field-capable format (.h5, .nii.gz, elastix)')
     .option('--reference <IMAGE>', 'the grid the inverse lives on (the original MOVING image): grid of numerically inverted fields, transformix grid, FLIRT -ref of the inverse')
     .option('--moving <IMAGE>', 'the original FIXED image (FLIRT -in of the inverse; with --from fsl it is the matrix\'s -ref)')
     .addOption(new Option('--from <FORMAT>', 'read IN as an FSL or RAS matrix').choices(['fsl', 'ras']))
-    .option('--to <FORMAT>', 'itk | mat | elastix | fsl | ras | field (default: from OUT\'s name)')
+    .option('--to <FORMAT>', 'itk | h5 | mat | elastix | fsl | ras | field (default: from OUT\'s name)')
     .option('--quiet', 'do not print the residual of numerically inverted parts')
     .addHelpText('after', FORMATS_HELP)
     .action(
