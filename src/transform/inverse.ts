@@ -40,7 +40,7 @@ export interface ChainInversion {
   numeric: NumericInverseReport[];
 }
 
-export interface InvertOptions {
+export interface ChainInvertOptions {
   /**
    * Grid for numerically inverted elements (in the space where the inverse is evaluated). Default: the
    * element's own grid (a field's grid; a B-spline's domain sampled at up to 8 points per control spacing).
@@ -54,7 +54,7 @@ export interface InvertOptions {
 }
 
 /** The inverse of a chain (see the module comment). */
-export function invertChain(chain: readonly Transform[], opts: InvertOptions = {}): ChainInversion {
+export function invertChain(chain: readonly Transform[], opts: ChainInvertOptions = {}): ChainInversion {
   const transforms: Transform[] = [];
   const numeric: NumericInverseReport[] = [];
   let i = chain.length - 1;
@@ -192,7 +192,7 @@ function solvePoint(t: Transform, y: Float64Array, x: Float64Array, s: SolveScra
 }
 
 /** The inverse of one non-linear transform as a displacement field on `grid`, with its residual. */
-export function invertToField(t: Transform, grid: GridGeometry, opts: InvertOptions = {}): { transform: DisplacementFieldTransform; field: Image; report: NumericInverseReport } {
+export function invertToField(t: Transform, grid: GridGeometry, opts: ChainInvertOptions = {}): { transform: DisplacementFieldTransform; field: Image; report: NumericInverseReport } {
   const d = t.dimension;
   const tolerance = opts.tolerance ?? 1e-5;
   const maxIterations = opts.maxIterations ?? 100;

@@ -195,7 +195,7 @@ function differenceCommand(): Command {
         }
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
-        const chain = opts.transform ? loadTransformChainList(opts.transform, nodeTransformFiles) : [];
+        const chain = opts.transform ? loadTransformChainList(opts.transform, nodeTransformFiles, { fixedGrid: fixed, movingGrid: moving }) : [];
         const before = differenceImage(fixed, moving, []);
         const after = chain.length > 0 ? differenceImage(fixed, moving, chain) : before;
         if (opts.out) writeImageFile(opts.out, after.difference, { warn: ctx.warn });
