@@ -127,6 +127,20 @@ export function parseResultTransformList(text: string, path: string): string[] {
 export function loadTransformChain(pathOrDir: string, files: TransformFileAccess, opts: ChainLoadOptions = {}): Transform[] {
   if (files.isDirectory(pathOrDir)) {
     const resultPath = `${pathOrDir.replace(/[\\/]+$/, '')}/result.json`;
+    // An elastix output folder (no result.json): its last TransformParameters.<n>.txt holds the whole chain.
+    if (!fileExists(files, resultPath)) {
+      let last: string | undefined;
+      for (let n = 0; n < 100; n++) {
+        const p = files.sibling(resultPath, `TransformParameters.${n}.txt`);
+        if (!fileExists(files, p)) break;
+        last = p;
+      }
+      if (last) {
+        const chain = parseTransformFile(files.readBytes(last), last, files, opts);
+        checkChainDimension(chain, pathOrDir);
+        return chain;
+      }
+    }
     const names = parseResultTransformList(new TextDecoder('utf-8').decode(files.readBytes(resultPath)), resultPath);
     const chain: Transform[] = [];
     for (const n of names) {

@@ -247,6 +247,9 @@ test('coreg reads a result folder elastix wrote (moved elsewhere) and maps point
   rmSync(out, { recursive: true });
   const chain = loadTransformChain(join(moved, 'TransformParameters.1.txt'), nodeTransformFiles);
   assert.equal(chain.length, 2);
+  // The folder itself works too (its last TransformParameters file).
+  const fromFolder = loadTransformChain(moved, nodeTransformFiles);
+  assert.deepEqual(fromFolder.map((t) => t.kind), ['affine', 'bspline']);
   assert.equal(chain[0].kind, 'affine');
   assert.equal(chain[1].kind, 'bspline');
   const ours = pts.map((p) => {

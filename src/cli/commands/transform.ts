@@ -67,7 +67,7 @@ Formats (from the file name, or --from/--to):
                             other plain-text matrices are read as this
   .nii.gz .nii .mha .nrrd   displacement field (ITK/ANTs: LPS mm, x ↦ x + u(x)); writing samples the whole chain
                             on --reference's grid
-IN may also be a register output folder (its whole chain).
+IN may also be a register output folder (its whole chain) or an elastix output folder (its last TransformParameters.<n>.txt).
 `;
 
 export function transformCommand(): Command {
