@@ -337,7 +337,7 @@ export function formatElastixChain(chain: readonly Transform[], opts: ElastixWri
       const fp = opts.fieldPaths?.[i];
       if (!fp) throw new RangeError('formatElastixChain: a displacement field needs a field path');
       field = t.field;
-      lines.push('(Transform "DeformationFieldTransform")', `(DeformationFieldFileName "${fp}")`, '(DeformationFieldInterpolationOrder 1)', '(NumberOfParameters 0)', '(TransformParameters)');
+      lines.push('(Transform "DeformationFieldTransform")', `(DeformationFieldFileName "${fp}")`, '(DeformationFieldInterpolationOrder 1)', '(NumberOfParameters 0)');
     } else {
       const e = elastixData(t);
       lines.push(`(Transform "${e.type}")`, `(NumberOfParameters ${e.params.length})`, `(TransformParameters ${fmt(e.params)})`);

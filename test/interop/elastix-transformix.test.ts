@@ -2,7 +2,7 @@
 // elastix parameter files (linear, B-spline, chains) as coreg maps them (≤ 1e-3 mm) and resamples images as
 // `coreg apply` does; coreg reads a result folder elastix wrote (moved elsewhere: the chained file is found by its
 // base name) and maps points as transformix does. Skips with a message when transformix is not installed.
-import { test, after } from 'node:test';
+import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,8 +13,9 @@ import { createImage, indexToPhysical, physicalToIndex, type Image } from '../..
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import { BSplineTransform } from '../../src/transform/bspline.js';
 import { loadTransformChain } from '../../src/transform/chain-io.js';
-import { transformChainPoint } from '../../src/transform/displacement-field.js';
+import { DisplacementFieldTransform, transformChainPoint } from '../../src/transform/displacement-field.js';
 import { formatItkTransformFile } from '../../src/transform/itk-tfm.js';
+import { formatItkHdf5Transform, initHdf5 } from '../../src/transform/itk-hdf5.js';
 import { AffineTransform, Euler2DTransform, Euler3DTransform, TranslationTransform } from '../../src/transform/linear.js';
 import type { Transform } from '../../src/transform/transform.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
@@ -130,19 +131,45 @@ const CASES: { name: string; fixed: Image; moving: Image; chain: Transform[] }[]
   CASES.push({ name: '3d', fixed, moving, chain: [tr, b, e] });
 }
 
+{
+  // 2D: a dense displacement field (DeformationFieldTransform, written as a MetaImage beside the file) then an affine.
+  const fixed = CASES[0].fixed;
+  const field = createImage([30, 26], 'float32', { spacing: [1.5, 1.25], origin: [-4, -6], components: 2 });
+  for (let j = 0; j < 26; j++) {
+    for (let i = 0; i < 30; i++) {
+      field.data[2 * (i + 30 * j)] = 1.5 * Math.sin(0.2 * i + 0.1 * j);
+      field.data[2 * (i + 30 * j) + 1] = -1.2 * Math.cos(0.15 * j - 0.05 * i);
+    }
+  }
+  const a = new AffineTransform(2);
+  a.setParameters([0.98, 0.03, -0.02, 1.02, 0.5, -0.8]);
+  CASES.push({ name: '2d-field', fixed, moving: CASES[0].moving, chain: [new DisplacementFieldTransform(field), a] });
+}
+
+/** Chains with a dense field go through an ITK .h5 file (a .tfm cannot hold one). */
+function chainExt(chain: Transform[]): string {
+  return chain.some((t) => t instanceof DisplacementFieldTransform) ? 'h5' : 'tfm';
+}
+
+function chainBytes(chain: Transform[]): string | Uint8Array {
+  return chainExt(chain) === 'h5' ? formatItkHdf5Transform(chain) : formatItkTransformFile(chain);
+}
+
+before(async () => initHdf5());
+
 for (const c of CASES) {
   test(`${c.name}: transformix maps points through coreg-written elastix files as coreg does (≤ 1e-3 mm)`, { skip: SKIP }, async () => {
     const dir = join(DIR, `w-${c.name}`);
     mkdirSync(dir);
     const fixedPath = join(dir, 'fixed.mha');
     writeImageFile(fixedPath, c.fixed);
-    const tfm = join(dir, 'chain.tfm');
-    writeFileSync(tfm, formatItkTransformFile(c.chain));
+    const tfm = join(dir, `chain.${chainExt(c.chain)}`);
+    writeFileSync(tfm, chainBytes(c.chain));
     const tp = join(dir, 'TransformParameters.x.txt');
     const r = await coreg(['transform', 'convert', tfm, tp, '--reference', fixedPath]);
     assert.equal(r.code, 0, r.stderr);
     // Earlier elements beside it, named by absolute path.
-    assert.equal(readdirSync(dir).filter((f) => f.startsWith('TransformParameters.x')).length, c.chain.length);
+    assert.equal(readdirSync(dir).filter((f) => f.startsWith('TransformParameters.x') && f.endsWith('.txt')).length, c.chain.length);
     assert.match(readFileSync(tp, 'utf8'), new RegExp(`InitialTransformParametersFileName "${dir}/`));
     const pts = insidePoints(c.fixed, 25, 2);
     const ours = pts.map((p) => {
@@ -169,9 +196,10 @@ for (const c of CASES) {
     const movingPath = join(dir, 'moving.mha');
     writeImageFile(fixedPath, c.fixed);
     writeImageFile(movingPath, c.moving);
-    writeFileSync(join(dir, 'chain.tfm'), formatItkTransformFile(c.chain));
+    const chainPath = join(dir, `chain.${chainExt(c.chain)}`);
+    writeFileSync(chainPath, chainBytes(c.chain));
     const tp = join(dir, 'TransformParameters.0.txt');
-    assert.equal((await coreg(['transform', 'convert', join(dir, 'chain.tfm'), tp, '--reference', fixedPath])).code, 0);
+    assert.equal((await coreg(['transform', 'convert', chainPath, tp, '--reference', fixedPath])).code, 0);
     transformix(['-in', movingPath, '-tp', tp, '-out', dir]);
     const theirs = readImageFile(join(dir, 'result.nii'));
     const oursPath = join(dir, 'ours.nii.gz');
