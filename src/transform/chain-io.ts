@@ -337,7 +337,7 @@ export function chainToDisplacementField(chain: readonly Transform[], grid: Voxe
 /**
  * The files that store `chain` at `path` (format from the name or opts.to): one file for most formats; an
  * elastix chain writes one parameter file per element (the last at `path`, earlier ones beside it as
- * `<name>.<i>.txt`, displacement fields as `<name>.field<i>.mha`).
+ * `<name>.chain<i>.txt` (never an elastix output name such as TransformParameters.0.txt), displacement fields as `<name>.field<i>.mha`).
  */
 export function formatTransformChainFiles(chain: readonly Transform[], path: string, opts: ChainWriteOptions = {}): { path: string; data: Uint8Array | string }[] {
   if (chain.length === 0) throw new CoregError(path, 'nothing to write (empty chain)');
@@ -374,7 +374,7 @@ export function formatTransformChainFiles(chain: readonly Transform[], path: str
       }
       if (!grid) throw new CoregError(path, 'an elastix file names the grid transformix resamples onto: give --reference FIXED');
       const stem = path.replace(/\.txt$/i, '');
-      const paths = chain.map((_, i) => (i === chain.length - 1 ? path : `${stem}.${i}.txt`));
+      const paths = chain.map((_, i) => (i === chain.length - 1 ? path : `${stem}.chain${i}.txt`));
       const fieldPaths = chain.map((t, i) => (t instanceof DisplacementFieldTransform ? `${stem}.field${i}.mha` : undefined));
       const files = formatElastixChain(chain, { grid, paths: paths.map(abs), fieldPaths: fieldPaths.map((p) => (p ? abs(p) : undefined)) });
       const out: { path: string; data: Uint8Array | string }[] = [];

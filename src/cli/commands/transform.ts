@@ -60,7 +60,7 @@ Formats (from the file name, or --from/--to):
   .h5 / .hdf5               ITK HDF5 transform file (ANTs composite files; displacement fields included)
   .mat                      ITK/ANTs binary MatrixOffsetTransformBase file (MATLAB v4; linear chains)
   TransformParameters*.txt  elastix parameter files; reading follows InitialTransformParametersFileName (looked up
-                            by base name beside the file); writing puts earlier elements beside OUT as <OUT>.<i>.txt,
+                            by base name beside the file); writing puts earlier elements beside OUT as <OUT>.chain<i>.txt,
                             named by absolute path (transformix 5.0.1), with --reference as transformix's grid
   *.flirt.mat, --from/--to fsl   FSL FLIRT matrix (input = moving, reference = fixed; needs --reference and --moving)
   --from/--to ras           greedy / c3d_affine_tool 4×4 (2D: 3×3) text matrix, fixed → moving in RAS mm;
