@@ -290,3 +290,29 @@ test('transform convert: every writer reads back as the same map; bad inputs fai
   // Writers refuse what they cannot hold.
   assert.throws(() => formatTransformChainFiles([a], join(DIR, 'x.flirt.mat')), /needs both images/);
 });
+
+test('apply and points read FSL matrices with their images (apply: --reference/--moving; points: --reference/--moving)', async () => {
+  const ref = createImage([12, 10, 8], 'float32', { spacing: [2, 2, 2], origin: [1, -2, 3] });
+  for (let i = 0; i < ref.data.length; i++) ref.data[i] = (i * 37) % 101;
+  const mov = createImage([10, 12, 9], 'float32', { spacing: [2.2, 1.8, 2], origin: [-1, 0, 2] });
+  for (let i = 0; i < mov.data.length; i++) mov.data[i] = (i * 53) % 97;
+  const refPath = join(DIR, 'fsl-ref.nii.gz');
+  const movPath = join(DIR, 'fsl-mov.nii.gz');
+  writeImageFile(refPath, ref);
+  writeImageFile(movPath, mov);
+  const flirt = join(DIR, 'reg.flirt.mat');
+  writeFileSync(flirt, formatFslMatrix([affine3()], readImageFile(refPath), readImageFile(movPath)));
+  const tfm = join(DIR, 'reg-from-fsl.tfm');
+  assert.equal((await coreg(['transform', 'convert', flirt, tfm, '--reference', refPath, '--moving', movPath])).code, 0);
+  const a = join(DIR, 'fsl-a.nii.gz');
+  const b = join(DIR, 'fsl-b.nii.gz');
+  assert.equal((await coreg(['apply', '--reference', refPath, '--moving', movPath, '--transform', flirt, '--out', a])).code, 0);
+  assert.equal((await coreg(['apply', '--reference', refPath, '--moving', movPath, '--transform', tfm, '--out', b])).code, 0);
+  assert.deepEqual(Array.from(readImageFile(a).data), Array.from(readImageFile(b).data));
+  const pin = join(DIR, 'fsl-in.csv');
+  writeFileSync(pin, 'x,y,z\n3,4,5\n');
+  const pout = join(DIR, 'fsl-out.csv');
+  assert.equal((await coreg(['points', '--transform', flirt, '--reference', refPath, '--moving', movPath, '--in', pin, '--out', pout])).code, 0);
+  const got = readFileSync(pout, 'utf8').trim().split('\n')[1].split(',').map(Number);
+  assertArrayClose(got, map([affine3()], [3, 4, 5]), 1e-9);
+});
