@@ -333,7 +333,7 @@ export function registerCommand(): Command {
     .option('--quiet', 'print nothing but an error line (no progress, no log lines, no summary)')
     .option('--verbose', 'one stderr line per iteration (without a terminal, one line per level is the default)')
     .option('--json', 'print result.json on stdout')
-    .option('--composite <FILE>', 'also write the whole chain as one file: .tfm (ITK composite; not for syn fields) or another format transform convert writes')
+    .option('--composite <FILE>', 'also write the whole chain as one file: .h5 (ITK HDF5, any chain), .tfm (ITK composite; not for syn fields) or another name transform convert writes')
     .action(
       commandAction<RegisterCliOptions>(async (ctx, opts) => {
         // --quiet: the error line (if any) is all there is on stderr.
