@@ -359,7 +359,7 @@ export function formatTransformChainFiles(chain: readonly Transform[], path: str
     case 'field': {
       let grid = opts.fixedGrid;
       if (!grid && chain.length === 1 && chain[0] instanceof DisplacementFieldTransform) grid = gridOf(chain[0].field);
-      if (!grid) throw new CoregError(path, 'a displacement-field output needs a grid: give --reference FIXED');
+      if (!grid) throw new CoregError(path, 'a displacement-field output needs a grid to sample the chain on: give --reference IMAGE');
       const field = chainToDisplacementField(chain, grid);
       return encodeImage(field, path).map((f) => ({ path: f.name === '' ? path : siblingPath(path, f.name), data: f.bytes }));
     }

@@ -286,7 +286,16 @@ test('register --composite writes the chain as one file; inverse-warped.nii.gz i
   assert.ok(num < 0.5 * den, `inverse-warped vs moving ${num} vs fixed vs moving ${den}`);
   // A syn result's inverse comes from its stored inverse field (nothing inverted numerically, nothing printed).
   const syn = join(DIR, 'syn-inverse');
-  await ok(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', syn, '--transform', 'affine,syn', ...QUICK]);
+  const synH5 = join(DIR, 'syn-chain.h5');
+  await ok(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', syn, '--transform', 'affine,syn', '--composite', synH5, ...QUICK]);
+  // The .h5 composite holds the dense field and the affine: the same map as the folder.
+  const synDir = loadTransformChain(syn, nodeTransformFiles);
+  const synFile = loadTransformChain(synH5, nodeTransformFiles);
+  assert.deepEqual(synFile.map((t) => t.kind), ['displacement-field', 'affine']);
+  for (const p of POINTS) {
+    const [a, b] = [applyChain(synFile, p), applyChain(synDir, p)];
+    assert.ok(Math.hypot(a[0] - b[0], a[1] - b[1]) < 1e-5, `${a} vs ${b}`);
+  }
   const rs = await coreg(['apply', '--reference', MOVING_PATH, '--moving', FIXED_PATH, '--transform', syn, '--inverse', '--out', join(DIR, 'syn-inv.nii.gz')]);
   assert.equal(rs.code, 0, rs.stderr);
   assert.equal(rs.stderr, '');
