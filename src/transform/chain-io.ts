@@ -101,7 +101,13 @@ export function parseTransformFile(bytes: Uint8Array, path: string, files: Trans
       readImage: (p) => readFieldImage(p, files),
     });
   }
-  if (/^[\s\d.eE+,-]+$/.test(text) && /\d/.test(text)) return parseRasMatrix(text, path);
+  if (/^[\s\d.eE+,-]+$/.test(text) && /\d/.test(text)) {
+    // FLIRT (-omat) and greedy/c3d both write plain matrices, often as .mat: a .mat must say which it is.
+    if (name.endsWith('.mat') && !/\.ras\.mat$/.test(name)) {
+      throw new CoregError(path, 'a plain-text matrix: name an FSL FLIRT matrix *.flirt.mat and a greedy/c3d RAS matrix *.ras.mat (or convert it with coreg transform convert --from fsl|ras)');
+    }
+    return parseRasMatrix(text, path);
+  }
   if (name.endsWith('.tfm') || name.endsWith('.txt')) return parseItkTransformFile(text, path);
   if (name.endsWith('.mat')) throw new CoregError(path, 'neither an ITK binary .mat transform nor a 4×4 text matrix');
   throw new CoregError(path, 'not a transform file (expected ITK .tfm/.mat, elastix TransformParameters, FSL/RAS matrix text, a displacement-field image or a register output folder)');
@@ -298,6 +304,7 @@ export interface ChainWriteOptions {
 export function transformFormatOfName(path: string): TransformOutputFormat {
   const name = lowerName(path);
   if (isFlirtName(path)) return 'fsl';
+  if (name.endsWith('.ras.mat')) return 'ras';
   if (name.endsWith('.mat')) return 'itk-mat';
   if (name.endsWith('.h5') || name.endsWith('.hdf5')) return 'itk-h5';
   if (isElastixName(path)) return 'elastix';

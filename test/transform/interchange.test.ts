@@ -123,7 +123,7 @@ test('FSL FLIRT: a hand-computed case (radiological flip of scaled voxels) and r
 
 test('greedy/c3d RAS matrices: LPS = diag(−1,−1,1)·RAS·diag(−1,−1,1), 3D and 2D', () => {
   // RAS translation (1, 2, 3) is LPS (−1, −2, 3); a RAS rotation about z is the same rotation in LPS.
-  const [t] = parseRasMatrix('1 0 0 1\n0 1 0 2\n0 0 1 3\n0 0 0 1\n', 'greedy.mat');
+  const [t] = parseRasMatrix('1 0 0 1\n0 1 0 2\n0 0 1 3\n0 0 0 1\n', 'greedy.ras.mat');
   assertArrayClose(map([t], [0, 0, 0]), [-1, -2, 3], 1e-12);
   const [r] = parseRasMatrix('0 -1 0 0\n1 0 0 0\n0 0 1 0\n0 0 0 1\n', 'rot.mat');
   assertArrayClose(map([r], [1, 0, 0]), [0, 1, 0], 1e-12);
@@ -254,6 +254,7 @@ test('transform convert: every writer reads back as the same map; bad inputs fai
     ['a3.mat', []],
     ['a3.flirt.mat', ['--reference', refPath, '--moving', movPath]],
     ['a3-ras.txt', ['--to', 'ras']],
+    ['a3.ras.mat', []],
     ['TransformParameters.a3.txt', ['--reference', refPath]],
     ['a3-copy.tfm', []],
   ] as [string, string[]][]) {
@@ -264,6 +265,14 @@ test('transform convert: every writer reads back as the same map; bad inputs fai
     const chain = loadTransformChain(path, nodeTransformFiles, { fixedGrid: ref, movingGrid: mov, ...from });
     for (const p of POINTS3) assertArrayClose(map(chain, p), map([a], p), 1e-8, out);
   }
+  // A plain-text .mat is ambiguous (FLIRT or greedy): refused with the way out; *.ras.mat is read as RAS.
+  const plain = join(DIR, 'plain.mat');
+  writeFileSync(plain, '1 0 0 1\n0 1 0 2\n0 0 1 3\n0 0 0 1\n');
+  assert.throws(() => loadTransformChain(plain, nodeTransformFiles), /\*\.flirt\.mat .*\*\.ras\.mat/);
+  const rasMat = join(DIR, 'plain.ras.mat');
+  writeFileSync(rasMat, '1 0 0 1\n0 1 0 2\n0 0 1 3\n0 0 0 1\n');
+  assertArrayClose(map(loadTransformChain(rasMat, nodeTransformFiles), [0, 0, 0]), [-1, -2, 3], 1e-12);
+  assertArrayClose(map(loadTransformChain(plain, nodeTransformFiles, { from: 'ras' }), [0, 0, 0]), [-1, -2, 3], 1e-12);
   // Wrong dimension: a 3D transform applied to 2D images.
   const img2 = join(DIR, 'two.mha');
   writeImageFile(img2, image2d([10, 10], [1, 1], [0, 0]));

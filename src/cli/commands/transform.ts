@@ -63,8 +63,9 @@ Formats (from the file name, or --from/--to):
                             by base name beside the file); writing puts earlier elements beside OUT as <OUT>.chain<i>.txt,
                             named by absolute path (transformix 5.0.1), with --reference as transformix's grid
   *.flirt.mat, --from/--to fsl   FSL FLIRT matrix (input = moving, reference = fixed; needs --reference and --moving)
-  --from/--to ras           greedy / c3d_affine_tool 4×4 (2D: 3×3) text matrix, fixed → moving in RAS mm;
-                            other plain-text matrices are read as this
+  *.ras.mat, --from/--to ras  greedy / c3d_affine_tool 4×4 (2D: 3×3) text matrix, fixed → moving in RAS mm;
+                            plain-text matrices with other names than *.mat are read as this (a plain .mat
+                            could be either: it needs *.flirt.mat, *.ras.mat or --from)
   .nii.gz .nii .mha .nrrd   displacement field (ITK/ANTs: LPS mm, x ↦ x + u(x)); writing samples the whole chain
                             on --reference's grid
 IN may also be a register output folder (its whole chain) or an elastix output folder (its last TransformParameters.<n>.txt).
