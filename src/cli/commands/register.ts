@@ -240,7 +240,7 @@ export function writeRegistrationOutputs(
 ): object {
   const files: string[] = [];
   if (opts.composite) {
-    // Checked (and formatted) before anything is written, so that a bad name leaves nothing behind.
+    // Formatted first: a chain the format cannot hold fails before the folder's own files are written.
     const composite = formatTransformChainFiles(result.transforms, opts.composite, { fixedGrid: fixed, movingGrid: moving, absolute: (p) => resolve(p) });
     writeFilesAtomic(composite);
   }
