@@ -6,7 +6,7 @@
  * found by iteration, and the field stores x − y. The residual |T(x) − y| at the grid points is reported.
  */
 import { createImage, indexToPhysicalMatrix, type Image } from '../image/image.js';
-import type { GridGeometry } from './bspline.js';
+import type { GridGeometry } from '../image/image.js';
 import { BSplineTransform } from './bspline.js';
 import { DisplacementFieldTransform } from './displacement-field.js';
 import { composeLinear, invertLinear } from './linear.js';

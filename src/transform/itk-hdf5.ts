@@ -14,8 +14,8 @@
 import { CoregError } from '../errors.js';
 import { createImage } from '../image/image.js';
 import { DisplacementFieldTransform } from './displacement-field.js';
-import { formatItkTransformFile, parseItkTransformFile, type ItkWritable } from './itk-tfm.js';
-import { isLinear, type Transform } from './transform.js';
+import { formatItkTransformFile, parseItkTransformFile } from './itk-tfm.js';
+import { isLinear, type ItkWritable, type Transform } from './transform.js';
 import { toAffine } from './linear.js';
 
 interface H5Entity {

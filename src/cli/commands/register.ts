@@ -11,7 +11,6 @@ import { resample } from '../../resample/resample.js';
 import { formatItkTransformFile } from '../../transform/itk-tfm.js';
 import { DisplacementFieldTransform } from '../../transform/displacement-field.js';
 import { isLinear } from '../../transform/transform.js';
-import { formatTransformChainFiles, loadTransformChain, transformFormatOfName } from '../../transform/chain-io.js';
 import { describeNumericInverse, invertChain, storedInverses } from '../../transform/inverse.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import {
@@ -30,6 +29,7 @@ import { commandAction, parseIntegerOption, usageError, type CliContext } from '
 import { RAS_HELP, readPointFile } from './points.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
+import { formatTransformChainFiles, loadTransformChain, transformFormatOfName } from '../../io/chain-io.js';
 
 interface RegisterCliOptions {
   fixed: string;

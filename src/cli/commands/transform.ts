@@ -10,7 +10,7 @@ import {
   type ChainLoadOptions,
   type TransformFormatHint,
   type TransformOutputFormat,
-} from '../../transform/chain-io.js';
+} from '../../io/chain-io.js';
 import { describeNumericInverse, invertChain } from '../../transform/inverse.js';
 import type { Transform } from '../../transform/transform.js';
 import { commandAction, usageError, type CliContext } from '../common.js';
