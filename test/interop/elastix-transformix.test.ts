@@ -212,6 +212,7 @@ for (const c of CASES) {
     const d = c.fixed.dimension;
     let compared = 0;
     let worst = 0;
+    let sum = 0;
     const out = new Float64Array(d);
     const n = ours.data.length;
     for (let p = 0; p < n; p++) {
@@ -225,9 +226,11 @@ for (const c of CASES) {
       const mi = physicalToIndex(c.moving, out);
       if (mi.some((v, a) => v < 1 || v > c.moving.size[a] - 2)) continue;
       compared++;
+      sum += theirs.data[p];
       worst = Math.max(worst, Math.abs(ours.data[p] - theirs.data[p]));
     }
     assert.ok(compared > n / 3, `compared ${compared} of ${n}`);
+    assert.ok(sum / compared > 15, 'transformix resampled the scene (not an empty image)');
     assert.ok(worst < 1e-3, `max |coreg − transformix| ${worst} (image range ~20…90)`);
   });
 }
