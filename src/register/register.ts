@@ -576,7 +576,9 @@ async function runBSplineStage(
   const finalSpacing = stage.gridSpacing ?? defaultGridSpacing(fixed);
   let bs = createBSplineTransformForImage(fixed, finalSpacing * 2 ** (levels.length - 1), '--grid-spacing');
   const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
-  const foldPoints = foldCheckPoints(fixed);
+  // Every voxel of the fixed image where that is affordable (≤ 2 M voxels: e.g. 2 mm heads), so that nothing folds
+  // between the check points; every second voxel of larger images.
+  const foldPoints = foldCheckPoints(fixed, numberOfPixels(fixed) <= 2_000_000 ? 1 : 2);
   for (const [li, level] of levels.entries()) {
     if (li > 0) bs = refineBSpline(bs, 2);
     const tl = now();
