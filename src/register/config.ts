@@ -39,7 +39,7 @@ export interface StageConfig {
   samples?: number;
   /** Jitter samples inside their voxels (default: on for the histogram metrics mi, nmi, jointEntropy). */
   jitter?: boolean;
-  /** Moving-image interpolation inside the metric. */
+  /** Moving-image interpolation inside the metric (default linear; bspline stages with L-BFGS: bspline). */
   interpolation?: 'linear' | 'bspline';
   /** Histogram bins (mi, nmi, jointEntropy). */
   bins?: number;
