@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Real-scan-like cases for coreg's bench (issue 10), made with an independent resampler (scipy), not coreg's.
 
-Usage: /usr/bin/python3 bench/make-realscan-cases.py MNI_DIR OUTDIR [--subjects N]
+Usage: /usr/bin/python3 bench/make-realscan-cases.py MNI_DIR OUTDIR [--subjects N] [--only CASE,CASE]
 MNI_DIR holds ch2.nii.gz (T1 with skull) and ch2bet.nii.gz (its brain), both on the same 1 mm grid.
 
 Phantoms on ch2's 1 mm grid (the "source" of every image below):
@@ -70,7 +70,6 @@ brain_class[brain] = 1 + np.argmin(np.abs(bv[:, None] - c[None, :]), axis=1)    
 outside = head & ~brain
 tissue = np.zeros(shape, np.int8)            # 0 air, 1 CSF, 2 GM, 3 WM, 4 soft, 5 fat, 6 bone
 tissue[brain] = brain_class[brain]
-ov = t1[outside]
 tissue[outside] = 4
 tissue[outside & (t1 < 0.30 * c[2])] = 6
 tissue[outside & (t1 > 0.95 * c[2])] = 5
