@@ -14,4 +14,11 @@ export const nodeTransformFiles: TransformFileAccess = {
   },
   // Files named inside result.json (or a field's header) obey the path policy: inside the naming file's folder.
   sibling: (path, relative) => resolveNamedFile(path, relative, /result\.json$/i.test(path) ? 'transform file' : 'data file'),
+  exists: (path) => {
+    try {
+      return statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  },
 };
