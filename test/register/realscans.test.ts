@@ -113,13 +113,13 @@ test('bad input: constant inside the mask and a mask selecting nothing are clear
   inAir.data[1] = 1;
   await assert.rejects(
     register(fixed, moving, { stages: [{ transform: 'rigid', metric: 'mi' }] }, { fixedMask: inAir }),
-    (e: unknown) => e instanceof CoregError && e.subject === '--fixed-mask' && /constant/.test(e.message),
+    (e: unknown) => e instanceof CoregError && e.subject === 'fixedMask' && /constant/.test(e.message),
   );
   const elsewhere = createImage([24, 24, 24], 'uint8', { origin: [500, 500, 500] });
   elsewhere.data.fill(1);
   await assert.rejects(
     register(fixed, moving, { stages: [{ transform: 'rigid', metric: 'mi' }] }, { movingMask: elsewhere }),
-    (e: unknown) => e instanceof CoregError && e.subject === '--moving-mask' && /no voxel/.test(e.message),
+    (e: unknown) => e instanceof CoregError && e.subject === 'movingMask' && /no voxel/.test(e.message),
   );
 });
 
