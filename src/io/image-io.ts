@@ -7,6 +7,7 @@ import type { EncodedFile, ReadContext } from './format.js';
 import { readMetaImage, writeMetaImage } from './metaimage.js';
 import { readNifti, writeNifti } from './nifti.js';
 import { readNrrd, writeNrrd } from './nrrd.js';
+import { hasDicomMagic, readDicom } from './dicom.js';
 import { readPng, writePng } from './png.js';
 
 export type ImageFormat = 'nifti' | 'metaimage' | 'nrrd' | 'png';
@@ -37,8 +38,11 @@ export function isImageFileName(fileName: string): boolean {
 
 /** Decodes an image file's bytes; the format comes from ctx.name. Anything malformed becomes a CoregError. */
 export function decodeImage(bytes: Uint8Array, ctx: ReadContext): Image {
-  const format = imageFormatOf(ctx.name);
+  // DICOM files are recognised by content ("DICM" at byte 128) or a .dcm/.ima name: scanners name them freely.
+  const dicom = hasDicomMagic(bytes) || /\.(dcm|dicom|ima)$/i.test(ctx.name);
+  const format = dicom ? 'dicom' : imageFormatOf(ctx.name);
   try {
+    if (format === 'dicom') return readDicom(bytes, ctx.name);
     switch (format) {
       case 'nifti':
         return readNifti(bytes, ctx);
