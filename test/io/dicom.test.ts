@@ -72,6 +72,26 @@ test('a pydicom series: oblique, row/column spacing, shuffled names, rescale', {
   }
 });
 
+test('an enhanced multi-frame object: per-frame positions and rescale, shared orientation and spacing, 12-bit signed', { skip: SKIP_NO_PYDICOM }, () => {
+  const dir = tempDir();
+  try {
+    makeSeries(dir, { enhanced: true, iop: OBLIQUE, origin: [1, 2, 3], slices: 5 });
+    const img = readImageFile(join(dir, 'enhanced.dcm'));
+    assert.deepEqual(img.size, [7, 5, 5]);
+    assertArrayClose(img.spacing, [1.3, 0.8, 2.5], 1e-5, 'spacing');
+    assertArrayClose(img.origin, [1, 2, 3], 1e-9, 'origin: the lowest frame along the normal, though stored last');
+    assert.ok(img.data instanceof Float32Array);
+    for (let k = 0; k < 5; k++) {
+      for (let j = 0; j < 5; j++) {
+        for (let i = 0; i < 7; i++) assert.equal(img.data[i + 7 * (j + 5 * k)], 1.5 * (i + 10 * j + 100 * k - 300) + (k - 5), `voxel ${i},${j},${k}`);
+      }
+    }
+    assert.deepEqual(readImageFile(dir).size, [7, 5, 5], 'the folder reads the same');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /** Every voxel of `a` equals the voxel of `b` at the same physical point (geometry and values agree). */
 function assertSameVolume(a: Image, b: Image, tol: number): void {
   assert.equal(numberOfPixels(a), numberOfPixels(b));
