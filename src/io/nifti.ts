@@ -314,7 +314,10 @@ function parseHeader(file: Uint8Array, name: string): NiftiHeader {
 
   if (headerSize === 348) {
     const magic = asciiAt(file, 344, 4);
-    if (magic !== 'n+1\0' && magic !== 'ni1\0') throw new CoregError(name, `not a NIfTI-1 file (magic ${JSON.stringify(magic)}, expected "n+1" or "ni1")`);
+    // Analyze 7.5 (.hdr/.img, no NIfTI magic) reads as ITK reads it: no qform/sform (the bytes there are Analyze's
+    // orient/originator fields), so spacing from pixdim, identity LPS direction, origin 0; data in the .img.
+    const analyze = magic !== 'n+1\0' && magic !== 'ni1\0' && /\.hdr(\.gz)?$/i.test(name);
+    if (magic !== 'n+1\0' && magic !== 'ni1\0' && !analyze) throw new CoregError(name, `not a NIfTI-1 file (magic ${JSON.stringify(magic)}, expected "n+1" or "ni1")`);
     const dim: number[] = [];
     for (let i = 0; i < 8; i++) dim.push(view.getInt16(40 + 2 * i, le));
     const pixdim: number[] = [];
@@ -324,7 +327,7 @@ function parseHeader(file: Uint8Array, name: string): NiftiHeader {
     return {
       version: 1,
       littleEndian,
-      pairedFiles: magic === 'ni1\0',
+      pairedFiles: magic === 'ni1\0' || analyze,
       headerSize,
       dim,
       datatype: view.getInt16(70, le),
@@ -332,8 +335,8 @@ function parseHeader(file: Uint8Array, name: string): NiftiHeader {
       voxOffset: view.getFloat32(108, le),
       sclSlope: view.getFloat32(112, le),
       sclInter: view.getFloat32(116, le),
-      qformCode: view.getInt16(252, le),
-      sformCode: view.getInt16(254, le),
+      qformCode: analyze ? 0 : view.getInt16(252, le),
+      sformCode: analyze ? 0 : view.getInt16(254, le),
       quatern: [view.getFloat32(256, le), view.getFloat32(260, le), view.getFloat32(264, le)],
       qoffset: [view.getFloat32(268, le), view.getFloat32(272, le), view.getFloat32(276, le)],
       srow,
