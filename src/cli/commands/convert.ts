@@ -6,7 +6,7 @@ import { commandAction } from '../common.js';
 
 export function convertCommand(): Command {
   return new Command('convert')
-    .description('convert an image to the format of OUT\'s extension (.nii, .nii.gz, .hdr, .mha, .mhd, .nrrd, .nhdr, .png)')
+    .description('convert an image to the format of OUT\'s extension (.nii, .nii.gz, .hdr, .mgh, .mgz, .mha, .mhd, .nrrd, .nhdr, .png)')
     .argument('<IN>', 'input image')
     .argument('<OUT>', 'output image')
     .option('--series <UID>', 'IN is a DICOM folder: read the series with this SeriesInstanceUID')
