@@ -38,6 +38,15 @@ export interface Image<T extends PixelArray = PixelArray> {
   /** Components per pixel (1 for scalar images). */
   components: number;
   data: T;
+  /** What a NIfTI file said about its space and meaning (kept so that outputs on this grid say the same). */
+  header?: ImageHeaderCodes;
+}
+
+/** NIfTI qform/sform codes (1 scanner, 2 aligned, 3 Talairach, 4 MNI, 5 template) and the intent code. */
+export interface ImageHeaderCodes {
+  qformCode: number;
+  sformCode: number;
+  intentCode: number;
 }
 
 export const PIXEL_TYPES: readonly PixelType[] = ['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'float64'];

@@ -17,6 +17,7 @@ import {
   pixelTypeOf,
   type Dimension,
   type Image,
+  type ImageHeaderCodes,
   type PixelArray,
   type PixelType,
 } from '../image/image.js';
@@ -32,6 +33,8 @@ export interface GridLike {
   spacing: number[];
   origin: number[];
   direction: number[];
+  /** NIfTI space codes and intent of the grid's image: outputs on this grid keep them. */
+  header?: ImageHeaderCodes;
 }
 
 export type ResampleInterpolation = 'nearest' | 'linear' | 'barycentric' | 'bspline' | 'label';
@@ -140,6 +143,7 @@ export function resample(moving: Image, reference: GridLike, transforms: Transfo
     direction: reference.direction,
     components: nc,
   });
+  if (reference.header) out.header = { ...reference.header };
 
   // What each component is sampled from: original interleaved pixels (nearest, label), float planes, or
   // B-spline coefficients.
