@@ -5,6 +5,7 @@
 import * as dicomParserNs from 'dicom-parser';
 import type { DataSet } from 'dicom-parser';
 import { inflateSync } from 'fflate';
+import { Decoder as JpegLosslessDecoder } from 'jpeg-lossless-decoder-js';
 import { CoregError } from '../errors.js';
 import type { Image, PixelArray } from '../image/image.js';
 import { MAX_PIXEL_ELEMENTS } from './format.js';
@@ -17,12 +18,11 @@ const EXPLICIT_LE = '1.2.840.10008.1.2.1';
 const DEFLATED_LE = '1.2.840.10008.1.2.1.99';
 const EXPLICIT_BE = '1.2.840.10008.1.2.2';
 const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
+const JPEG_LOSSLESS = new Set(['1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70']);
 
 const UNSUPPORTED_SYNTAXES: Record<string, string> = {
   '1.2.840.10008.1.2.4.50': 'JPEG Baseline',
   '1.2.840.10008.1.2.4.51': 'JPEG Extended',
-  '1.2.840.10008.1.2.4.57': 'JPEG Lossless',
-  '1.2.840.10008.1.2.4.70': 'JPEG Lossless SV1',
   '1.2.840.10008.1.2.4.80': 'JPEG-LS Lossless',
   '1.2.840.10008.1.2.4.81': 'JPEG-LS Near-Lossless',
   '1.2.840.10008.1.2.4.90': 'JPEG 2000 Lossless',
@@ -378,7 +378,7 @@ function decodeFrame(frame: Frame, out: Float64Array, at: number, n: number): vo
   let little = o.littleEndian;
   const syntax = o.transferSyntax;
   if (el.encapsulatedPixelData) {
-    if (syntax !== RLE_LOSSLESS) {
+    if (syntax !== RLE_LOSSLESS && !JPEG_LOSSLESS.has(syntax)) {
       const name = UNSUPPORTED_SYNTAXES[syntax] ?? 'an unknown compressed transfer syntax';
       throw new CoregError(o.name, `compressed DICOM (${name}, transfer syntax ${syntax}) is not supported; decompress it first (e.g. gdcmconv --raw or dcmdjpeg)`);
     }
@@ -388,14 +388,14 @@ function decodeFrame(frame: Frame, out: Float64Array, at: number, n: number): vo
       const nFragments = el.fragments?.length ?? 0;
       if (el.basicOffsetTable && el.basicOffsetTable.length > 0) fragment = dicomParser.readEncapsulatedImageFrame(ds, el, frame.index) as Uint8Array;
       else if (nFrames === 1) fragment = dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, nFragments) as Uint8Array;
-      // RLE puts each frame in one fragment.
+      // RLE (and usually JPEG) puts each frame in one fragment.
       else if (nFragments === nFrames) fragment = dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, frame.index, 1) as Uint8Array;
       else throw new Error(`${nFragments} fragments for ${nFrames} frames and no offset table`);
     } catch (e) {
-      throw new CoregError(o.name, `cannot read RLE frame ${frame.index} (${e instanceof Error ? e.message : String(e)})`);
+      throw new CoregError(o.name, `cannot read compressed frame ${frame.index} (${e instanceof Error ? e.message : String(e)})`);
     }
-    bytes = decodeRle(fragment, n, bytesPer, o.name);
-    little = true;
+    bytes = syntax === RLE_LOSSLESS ? decodeRle(fragment, n, bytesPer, o.name) : decodeJpegLossless(fragment, n, bytesPer, o.name);
+    little = syntax === RLE_LOSSLESS ? true : NATIVE_LITTLE_ENDIAN;
   } else {
     if (syntax && syntax !== IMPLICIT_LE && syntax !== EXPLICIT_LE && syntax !== EXPLICIT_BE && syntax !== DEFLATED_LE) {
       throw new CoregError(o.name, `unknown transfer syntax ${syntax}`);
@@ -452,6 +452,22 @@ export function decodeRle(frame: Uint8Array, n: number, bytesPer: number, name: 
     if (o < n) throw new CoregError(name, `truncated RLE segment (${o} of ${n} pixels)`);
   }
   return out;
+}
+
+const NATIVE_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** JPEG Lossless (processes 14 and 14 SV1) through jpeg-lossless-decoder-js; samples in platform byte order. */
+function decodeJpegLossless(fragment: Uint8Array, n: number, bytesPer: number, name: string): Uint8Array {
+  if (bytesPer > 2) throw new CoregError(name, `JPEG Lossless with ${bytesPer * 8}-bit samples is not supported`);
+  let decoded: Uint8Array | Uint16Array;
+  try {
+    const copy = fragment.slice();
+    decoded = new JpegLosslessDecoder().decode(copy.buffer, 0, copy.byteLength, bytesPer);
+  } catch (e) {
+    throw new CoregError(name, `corrupt JPEG Lossless frame (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (decoded.length < n) throw new CoregError(name, `JPEG Lossless frame holds ${decoded.length} of ${n} samples`);
+  return new Uint8Array(decoded.buffer, decoded.byteOffset, n * bytesPer);
 }
 
 /** Reads one DICOM file's bytes as an image (its own series). */

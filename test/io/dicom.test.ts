@@ -24,6 +24,7 @@ const SKIP_NO_PYDICOM: string | false = (() => {
   return r.status === 0 ? false : `pydicom is not importable by ${PYTHON} (install python3-pydicom)`;
 })();
 const SKIP_NO_DCM2NIIX: string | false = SKIP_NO_PYDICOM || (spawnSync('dcm2niix', ['-v']).error ? 'dcm2niix is not installed' : false);
+const SKIP_NO_DCMTK: string | false = !existsSync(PYDICOM_DATA) ? 'pydicom test files absent' : spawnSync('dcmcjpeg', ['--version']).error ? 'dcmcjpeg (Debian dcmtk) is not installed' : false;
 
 const OBLIQUE = [0.8660254, 0.5, 0, -0.3535534, 0.6123724, 0.7071068];
 
@@ -154,6 +155,25 @@ test("pydicom's test files: every transfer syntax coreg decodes matches pydicom'
   assertArrayClose(dose.spacing, [10, 10, 5], 1e-9, 'rtdose spacing');
   const rle = readImageFile(join(PYDICOM_DATA, 'rtdose_rle.dcm'));
   assertArrayClose(rle.data, dose.data, 0, 'RLE multi-frame = uncompressed');
+});
+
+test('JPEG Lossless (process 14 and SV1, written by dcmtk) decodes to the uncompressed values', { skip: SKIP_NO_DCMTK }, () => {
+  const dir = tempDir();
+  try {
+    for (const name of ['MR_small.dcm', 'CT_small.dcm']) {
+      const plain = readImageFile(join(PYDICOM_DATA, name));
+      for (const mode of ['+e1', '+el']) {
+        const out = join(dir, `${mode.slice(1)}-${name}`);
+        const r = spawnSync('dcmcjpeg', [mode, join(PYDICOM_DATA, name), out], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        const img = readImageFile(out);
+        assert.deepEqual(img.size, plain.size);
+        assertArrayClose(img.data, plain.data, 0, `${name} ${mode}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('RLE: PackBits literal and repeat runs, two byte planes (MSB first)', () => {
