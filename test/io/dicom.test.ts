@@ -14,7 +14,8 @@ import type { Image } from '../../src/image/image.js';
 import { readImageFile, listDicomSeries } from '../../src/io/node.js';
 import { decodeRle } from '../../src/io/dicom.js';
 import { CoregError } from '../../src/errors.js';
-import { assertArrayClose, REPO_ROOT } from '../helpers.js';
+import { assertArrayClose } from '../helpers.js';
+import { run } from '../../src/cli/main.js';
 
 const PYTHON = '/usr/bin/python3';
 const MAKE_SERIES = fileURLToPath(new URL('./make-dicom-series.py', import.meta.url));
@@ -37,9 +38,12 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'coreg-dicom-'));
 }
 
-function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/cli/coreg.ts'), ...args], { encoding: 'utf8', cwd: REPO_ROOT });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+/** The command line in process (no subprocess): exit code and what it printed. */
+async function runCli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const status = await run(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } });
+  return { status, stdout, stderr };
 }
 
 const unit = (v: number[]) => v.map((x) => x / Math.hypot(...v));
@@ -192,12 +196,12 @@ test('RLE: PackBits literal and repeat runs, two byte planes (MSB first)', () =>
   assert.throws(() => decodeRle(frame.subarray(0, 66), 4, 2, 'x'), CoregError);
 });
 
-test('DICOM bad input: one clear line, exit 1, nothing written', { skip: SKIP_NO_PYDICOM }, () => {
+test('DICOM bad input: one clear line, exit 1, nothing written', { skip: SKIP_NO_PYDICOM }, async () => {
   const dir = tempDir();
   try {
     const out = join(dir, 'out.nii.gz');
-    const expectFail = (input: string, pattern: RegExp, extra: string[] = []) => {
-      const r = runCli(['convert', input, out, ...extra]);
+    const expectFail = async (input: string, pattern: RegExp, extra: string[] = []) => {
+      const r = await runCli(['convert', input, out, ...extra]);
       assert.equal(r.status, 1, r.stderr);
       const lines = r.stderr.trim().split('\n');
       assert.equal(lines.length, 1, r.stderr);
@@ -210,13 +214,13 @@ test('DICOM bad input: one clear line, exit 1, nothing written', { skip: SKIP_NO
     const two = join(dir, 'two');
     makeSeries(join(two, 'a'), { series_uid: '1.2.3.4.1', description: 'T1 axial' });
     makeSeries(join(two, 'b'), { series_uid: '1.2.3.4.2', description: 'localizer', cols: 4 });
-    expectFail(two, /2 DICOM series.*1\.2\.3\.4\.1 \("T1 axial"\).*1\.2\.3\.4\.2 \("localizer"\)/);
-    const ok = runCli(['convert', two, out, '--series', '1.2.3.4.2']);
+    await expectFail(two, /2 DICOM series.*1\.2\.3\.4\.1 \("T1 axial"\).*1\.2\.3\.4\.2 \("localizer"\)/);
+    const ok = await runCli(['convert', two, out, '--series', '1.2.3.4.2']);
     assert.equal(ok.status, 0, ok.stderr);
     assert.deepEqual(readImageFile(out).size, [4, 5, 4]);
     rmSync(out);
-    expectFail(two, /--series: no series 9\.9/, ['--series', '9.9']);
-    const listed = runCli(['dicom', two, '--json']);
+    await expectFail(two, /--series: no series 9\.9/, ['--series', '9.9']);
+    const listed = await runCli(['dicom', two, '--json']);
     assert.equal(listed.status, 0, listed.stderr);
     const series = JSON.parse(listed.stdout) as { uid: string; description: string; files: number; size: number[]; spacing: number[]; modality: string; number: number }[];
     assert.deepEqual(series.map((s) => [s.uid, s.description, s.files, s.modality, s.number]), [['1.2.3.4.1', 'T1 axial', 4, 'MR', 3], ['1.2.3.4.2', 'localizer', 4, 'MR', 3]]);
@@ -226,45 +230,45 @@ test('DICOM bad input: one clear line, exit 1, nothing written', { skip: SKIP_NO
     const empty = join(dir, 'empty');
     mkdirSync(empty);
     writeFileSync(join(empty, 'notes.txt'), 'hello');
-    expectFail(empty, /no DICOM files/);
+    await expectFail(empty, /no DICOM files/);
     // Truncated and corrupt files.
     const trunc = join(dir, 'trunc');
     makeSeries(trunc, {});
     const first = join(trunc, 'IM0000');
     const bytes = readFileSync(first);
     writeFileSync(first, bytes.subarray(0, bytes.length - 20));
-    expectFail(trunc, /IM0000: (truncated|not a readable DICOM)/);
+    await expectFail(trunc, /IM0000: (truncated|not a readable DICOM)/);
     writeFileSync(first, Buffer.concat([bytes.subarray(0, 132), Buffer.alloc(50, 0xff)]));
-    expectFail(trunc, /IM0000: not a readable DICOM/);
+    await expectFail(trunc, /IM0000: not a readable DICOM/);
     // Mixed orientations, missing pixel data, gantry tilt, non-uniform spacing.
     const mixed = join(dir, 'mixed');
     makeSeries(mixed, { iop_last: [0, 1, 0, 0, 0, -1] });
-    expectFail(mixed, /mixed orientations/);
+    await expectFail(mixed, /mixed orientations/);
     const nopix = join(dir, 'nopix');
     makeSeries(nopix, { no_pixels: true });
-    expectFail(nopix, /missing pixel data/);
+    await expectFail(nopix, /missing pixel data/);
     const tilt = join(dir, 'tilt');
     makeSeries(tilt, { tilt: 15 });
-    expectFail(tilt, /gantry tilt/);
+    await expectFail(tilt, /gantry tilt/);
     const gap = join(dir, 'gap');
     makeSeries(gap, { gap_at: 2 });
-    expectFail(gap, /non-uniform slice spacing/);
+    await expectFail(gap, /non-uniform slice spacing/);
     // A compressed syntax coreg does not decode is named.
     if (existsSync(join(PYDICOM_DATA, 'JPEG2000.dcm'))) {
       const j2k = join(dir, 'j2k.dcm');
       copyFileSync(join(PYDICOM_DATA, 'JPEG2000.dcm'), j2k);
-      expectFail(j2k, /JPEG 2000.*1\.2\.840\.10008\.1\.2\.4\.91/);
+      await expectFail(j2k, /JPEG 2000.*1\.2\.840\.10008\.1\.2\.4\.91/);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('a DICOM folder works wherever an image does (info)', { skip: SKIP_NO_PYDICOM }, () => {
+test('a DICOM folder works wherever an image does (info)', { skip: SKIP_NO_PYDICOM }, async () => {
   const dir = tempDir();
   try {
     makeSeries(dir, { iop: OBLIQUE, slope: 1, intercept: -1024, modality: 'CT' });
-    const r = runCli(['info', dir, '--json']);
+    const r = await runCli(['info', dir, '--json']);
     assert.equal(r.status, 0, r.stderr);
     const info = JSON.parse(r.stdout) as { size: number[]; min: number; max: number };
     assert.deepEqual(info.size, [7, 5, 4]);
