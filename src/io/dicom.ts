@@ -230,7 +230,7 @@ export function summarizeDicomSeries(objects: DicomObject[]): DicomSeriesSummary
 /** The one-line error for a folder holding several series. */
 export function severalSeriesError(subject: string, summaries: DicomSeriesSummary[]): CoregError {
   const listed = summaries.map((s) => `${s.uid} (${s.description ? JSON.stringify(s.description) : 'no description'})`).join(', ');
-  return new CoregError(subject, `${summaries.length} DICOM series; pick one with --series UID: ${listed}`);
+  return new CoregError(subject, `${summaries.length} DICOM series (pick one with coreg convert FOLDER OUT --series UID): ${listed}`);
 }
 
 interface Geometry {
