@@ -1,6 +1,6 @@
 // New grids over the same field of view (for `coreg resample --spacing`).
 import { CoregError } from '../errors.js';
-import type { GridLike } from './resample.js';
+import type { GridLike } from '../image/image.js';
 
 /**
  * The grid with the given spacing over the same field of view as `grid`: same direction, size

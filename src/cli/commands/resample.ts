@@ -4,7 +4,8 @@ import { CoregError } from '../../errors.js';
 import { imageFormatOf } from '../../io/image-io.js';
 import { assertNotInput, readImageFile, writeImageFile } from '../../io/node.js';
 import { gridWithSpacing } from '../../resample/grid.js';
-import { resample, type GridLike, type ResampleInterpolation } from '../../resample/resample.js';
+import type { GridLike } from '../../image/image.js';
+import { resample, type ResampleInterpolation } from '../../resample/resample.js';
 import { commandAction, usageError } from '../common.js';
 
 interface ResampleOptions {
