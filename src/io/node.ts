@@ -61,7 +61,7 @@ export function readTextFile(path: string): string {
  * as one DICOM series (`series` picks one SeriesInstanceUID when the folder holds several). */
 export function readImageFile(path: string, opts: { warn?: WarningSink; series?: string } = {}): Image {
   if (isDirectory(path)) return readDicomFolder(path, opts.series);
-  if (opts.series !== undefined) throw new CoregError('--series', `${path} is a file, not a DICOM folder`);
+  if (opts.series !== undefined) throw new CoregError('--series', `${path} is a file, not a DICOM folder`, 2);
   const bytes = readFileBytes(path);
   const folder = dirname(path);
   return decodeImage(bytes, {
