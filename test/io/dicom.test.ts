@@ -278,3 +278,26 @@ test('a DICOM folder works wherever an image does (info)', { skip: SKIP_NO_PYDIC
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('register and apply take DICOM folders (fixed, moving and reference)', { skip: SKIP_NO_PYDICOM }, async () => {
+  const dir = tempDir();
+  try {
+    const series = join(dir, 'series');
+    makeSeries(series, { cols: 24, rows: 20, slices: 10, iop: OBLIQUE, shuffle: true, intercept: -1024, modality: 'CT' });
+    const nii = join(dir, 'copy.nii.gz');
+    let r = await runCli(['convert', series, nii]);
+    assert.equal(r.status, 0, r.stderr);
+    const out = join(dir, 'reg');
+    r = await runCli(['register', '--fixed', series, '--moving', nii, '--out', out, '--transform', 'translation', '--metric', 'mse', '--iterations', '20', '--shrink', '1', '--smooth', '0', '--initializer', 'geometry', '--quiet']);
+    assert.equal(r.status, 0, r.stderr);
+    const tfm = readFileSync(join(out, 'transform.tfm'), 'utf8');
+    const params = /Parameters: (.*)/.exec(tfm)![1].trim().split(/\s+/).map(Number);
+    assertArrayClose(params, [0, 0, 0], 1e-3, 'the same volume registers to itself');
+    const applied = join(dir, 'applied.nii.gz');
+    r = await runCli(['apply', '--reference', series, '--moving', series, '--transform', out, '--out', applied, '--interpolation', 'nearest']);
+    assert.equal(r.status, 0, r.stderr);
+    assertArrayClose(readImageFile(applied).data, readImageFile(series).data, 0, 'apply through the identity');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
