@@ -12,9 +12,10 @@ import { registerCommand } from './commands/register.js';
 import { landmarksCommand } from './commands/landmarks.js';
 import { segmentCommand } from './commands/segment.js';
 import { batchCommand } from './commands/batch.js';
+import { templateCommand } from './commands/template.js';
 
 /** Every command, one factory each (src/cli/commands/<name>.ts). Add new commands here. */
-const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, batchCommand];
+const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, batchCommand, templateCommand];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.
