@@ -308,3 +308,23 @@ test('Slurm refusing the job: every row fails with the reason, exit 1', { skip: 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('Slurm not available (no sbatch on PATH): every row fails with the reason, exit 1, nothing half-written', async () => {
+  const dir = makeCohort(false);
+  try {
+    const r = await new Promise<Result>((resolve) => {
+      execFile(process.execPath, ['--import', TSX, COREG, 'batch', 'manifest.csv', '--out', 'out', '--backend', 'slurm'], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '', PATH: join(dir, 'no-bin') } }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    assert.equal(r.code, 1, r.stderr);
+    for (const s of status(join(dir, 'out')).values()) {
+      assert.equal(s.state, 'failed');
+      assert.match(s.error, /sbatch: not installed/);
+    }
+    assert.deepEqual(readdirSync(join(dir, 'out')).sort(), ['.batch', 'status.csv']);
+    assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('coreg: error:')).length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
