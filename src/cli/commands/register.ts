@@ -11,7 +11,6 @@ import { resample } from '../../resample/resample.js';
 import { formatItkTransformFile } from '../../transform/itk-tfm.js';
 import { DisplacementFieldTransform } from '../../transform/displacement-field.js';
 import { isLinear } from '../../transform/transform.js';
-import { loadTransformChain } from '../../transform/chain-io.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import {
   type LevelConfig,
@@ -29,6 +28,7 @@ import { commandAction, parseIntegerOption, usageError, type CliContext } from '
 import { readPointFile } from './points.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
+import { loadTransformChain } from '../../io/chain-io.js';
 
 interface RegisterCliOptions {
   fixed: string;
