@@ -10,10 +10,10 @@
  * Browser-safe; the file handling is `coreg template` (src/cli/commands/template.ts).
  */
 import { CoregError } from '../errors.js';
-import { indexToPhysicalMatrix, numberOfPixels, type Image } from '../image/image.js';
-import { resample, type GridLike } from '../resample/resample.js';
+import { indexToPhysicalMatrix, numberOfPixels, type GridLike, type Image } from '../image/image.js';
+import { resample } from '../resample/resample.js';
 import type { Transform } from '../transform/transform.js';
-import { createField, fieldTransform, invertField, type InversionResult } from './field.js';
+import { createField, fieldTransform, invertField, type InversionResult } from '../transform/dense-field.js';
 
 function sameSize(a: GridLike, b: GridLike): boolean {
   return a.dimension === b.dimension && a.size.every((s, i) => s === b.size[i]);

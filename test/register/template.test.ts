@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createImage, type Image } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import { AffineTransform, TranslationTransform } from '../../src/transform/linear.js';
-import { fieldTransform } from '../../src/register/field.js';
+import { fieldTransform } from '../../src/transform/dense-field.js';
 import { averageImages, meanDisplacementNorm, meanMapDisplacement, relativeChange, shapeCorrect } from '../../src/register/template.js';
 import { slurmAnswers } from '../../src/cli/batch.js';
 import { REPO_ROOT } from '../helpers.js';

@@ -10,7 +10,7 @@ import { readImageFile, writeFileAtomic, writeImageFile } from '../../io/node.js
 import { parseTransformList } from '../../register/config.js';
 import { averageImages, foregroundMask, meanDisplacementNorm, meanMapDisplacement, relativeChange, shapeCorrect } from '../../register/template.js';
 import { resample } from '../../resample/resample.js';
-import { loadTransformChain } from '../../transform/chain-io.js';
+import { loadTransformChain } from '../../io/chain-io.js';
 import { coregVersion, defaultJobs, runBatch, splitShellWords, type BatchRow } from '../batch.js';
 import { commandAction, parseIntegerOption, usageError } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
