@@ -18,7 +18,7 @@ import { summarize } from './lib/atlas-table.js';
 import { atlasReport, DEFAULT_TARGETS, runAtlas, SUBJECTS } from './suites/atlas.js';
 import { nonrigidTable, runNonrigid } from './suites/nonrigid.js';
 
-const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
+const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|template] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
                          [--loo | --targets LIST] [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
   (default: the linear 2D and 3D cases)
   --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
