@@ -11,9 +11,11 @@ import { pointsCommand } from './commands/points.js';
 import { registerCommand } from './commands/register.js';
 import { landmarksCommand } from './commands/landmarks.js';
 import { segmentCommand } from './commands/segment.js';
+import { snapshotCommand } from './commands/snapshot.js';
+import { histogramCommand } from './commands/histogram.js';
 
 /** Every command, one factory each (src/cli/commands/<name>.ts). Add new commands here. */
-const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand];
+const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, snapshotCommand, histogramCommand];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.
