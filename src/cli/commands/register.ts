@@ -27,6 +27,7 @@ import {
 import { register, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 import { readPointFile } from './points.js';
+import { checkHtmlOut, writeReportFor } from './report.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
 
@@ -57,6 +58,7 @@ interface RegisterCliOptions {
   rotationSearch?: boolean;
   quiet?: boolean;
   json?: boolean;
+  html?: string;
 }
 
 export function readConfigFile(path: string): Partial<RegistrationConfig> {
@@ -279,12 +281,18 @@ export function registerCommand(): Command {
     .option('--seed <S>', 'random seed for sampling (default 121212)', parseIntegerOption('--seed', 0))
     .option('--quiet', 'no progress bar')
     .option('--json', 'print result.json on stdout')
+    .option('--html <REPORT.html>', 'also write a self-contained HTML report (pictures, metric per iteration, timings)')
     .action(
       commandAction<RegisterCliOptions>(async (ctx, opts) => {
         const out = resolve(opts.out);
         if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
         const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
         for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json', 'warp.nii.gz', 'inverse-warp.nii.gz']) assertNotInput(join(out, name), inputs, join(opts.out, name));
+        if (opts.html) checkHtmlOut(opts.html, inputs, '--html');
+        // Warnings go to stderr as always and into result.json (and the report).
+        const warnings: string[] = [];
+        const warn = ctx.warn;
+        ctx = { ...ctx, warn: (m: string) => (warnings.push(m), warn(m)) };
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
         const config = buildConfig(opts, fixed.size);
@@ -298,13 +306,33 @@ export function registerCommand(): Command {
         if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx)];
         const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
         let result: RegistrationResult;
+        // The metric value at each iteration, per stage and level (for the report's plot).
+        const history: number[][][] = [];
         try {
-          result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, warn: ctx.warn });
+          result = await register(fixed, moving, config, {
+            fixedMask,
+            movingMask,
+            initial,
+            onProgress: (e) => {
+              ((history[e.stage] ??= [])[e.level] ??= []).push(e.value);
+              progress.onProgress?.(e);
+            },
+            warn: ctx.warn,
+          });
         } finally {
           progress.stop();
         }
         mkdirSync(out, { recursive: true });
-        const json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config });
+        const json = writeRegistrationOutputs(out, fixed, moving, result, {
+          fixed: opts.fixed,
+          moving: opts.moving,
+          config,
+          ...(opts.fixedPoints ? { fixedPoints: opts.fixedPoints, movingPoints: opts.movingPoints } : {}),
+          history: Array.from(history, (levels) => Array.from(levels ?? [], (v) => v ?? [])),
+          warnings,
+          peakMemoryMb: Math.round(process.resourceUsage().maxRSS / 1024),
+        });
+        if (opts.html) writeReportFor(out, opts.html, ctx, {});
         if (opts.json) ctx.print(JSON.stringify(json, null, 2));
         else if (!opts.quiet) {
           const last = result.stages[result.stages.length - 1];
