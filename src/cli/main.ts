@@ -15,9 +15,10 @@ import { snapshotCommand } from './commands/snapshot.js';
 import { histogramCommand } from './commands/histogram.js';
 import { reportCommand } from './commands/report.js';
 import { changeCommand } from './commands/change.js';
+import { landscapeCommand } from './commands/landscape.js';
 
 /** Every command, one factory each (src/cli/commands/<name>.ts). Add new commands here. */
-const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, snapshotCommand, histogramCommand, reportCommand, changeCommand];
+const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, snapshotCommand, histogramCommand, reportCommand, changeCommand, landscapeCommand];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.

@@ -172,7 +172,7 @@ export function sampleView(img: Image, view: View, opts: { chain?: readonly Tran
   return out;
 }
 
-function sample2(data: ArrayLike<number>, nx: number, ny: number, x: number, y: number, nearest?: boolean): number {
+export function sample2(data: ArrayLike<number>, nx: number, ny: number, x: number, y: number, nearest?: boolean): number {
   if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5)) return NaN;
   if (nearest) return data[Math.min(ny - 1, Math.max(0, Math.round(y))) * nx + Math.min(nx - 1, Math.max(0, Math.round(x)))];
   const xc = Math.min(nx - 1, Math.max(0, x));
@@ -188,7 +188,7 @@ function sample2(data: ArrayLike<number>, nx: number, ny: number, x: number, y: 
   return a * (1 - fy) + b * fy;
 }
 
-function sample3(data: ArrayLike<number>, nx: number, ny: number, nz: number, x: number, y: number, z: number, nearest?: boolean): number {
+export function sample3(data: ArrayLike<number>, nx: number, ny: number, nz: number, x: number, y: number, z: number, nearest?: boolean): number {
   if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) return NaN;
   if (nearest) {
     const xi = Math.min(nx - 1, Math.max(0, Math.round(x)));

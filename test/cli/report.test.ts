@@ -154,4 +154,18 @@ test('snapshot, histogram and landscape write PNGs (and CSV) of the right shape'
       const lit = h.data[k] + h.data[k + 1] + h.data[k + 2] > 0;
       if (i !== j) assert.ok(!lit, `bin (${i}, ${j}) lit`);
     }
+  // The moving phantom is the fixed one moved 2 mm along +x: every measure is lowest at a shift of +2.
+  r = await coreg(['landscape', '--fixed', join(dir, 'f.nii.gz'), '--moving', join(dir, 'm.nii.gz'), '--metric', 'mse,ncc,mi', '--shift', 'x:-6:6', '--steps', '13', '--out', join(dir, 'land')]);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = readFileSync(join(dir, 'land', 'landscape.csv'), 'utf8').trim().split('\n');
+  assert.equal(rows[0], 'shift_x_mm,mse,ncc,mi');
+  const table = rows.slice(1).map((l) => l.split(',').map(Number));
+  for (let c = 1; c <= 3; c++) {
+    const best = table.reduce((a, b) => (b[c] < a[c] ? b : a));
+    assert.equal(best[0], 2, `column ${rows[0].split(',')[c]}`);
+  }
+  const png = decode(readFileSync(join(dir, 'land', 'landscape.png')));
+  assert.ok(png.width > 100 && png.height > 100);
+  r = await coreg(['landscape', '--fixed', join(dir, 'f.nii.gz'), '--moving', join(dir, 'm.nii.gz'), '--rotate', '-5:5', '--shift', 'x:1:2', '--out', join(dir, 'l2')]);
+  assert.equal(r.code, 2);
 }));
