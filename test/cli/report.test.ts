@@ -169,3 +169,20 @@ test('snapshot, histogram and landscape write PNGs (and CSV) of the right shape'
   r = await coreg(['landscape', '--fixed', join(dir, 'f.nii.gz'), '--moving', join(dir, 'm.nii.gz'), '--rotate', '-5:5', '--shift', 'x:1:2', '--out', join(dir, 'l2')]);
   assert.equal(r.code, 2);
 }));
+
+test('segment --html writes the segmentation report (contours, volumes); coreg report on its JSON adds Dice with --reference', { timeout: 120_000 }, withDir(async (dir) => {
+  const target = phantom([40, 36], [0, 0]);
+  const labels = createImage([40, 36], 'uint8');
+  for (let i = 0; i < target.data.length; i++) labels.data[i] = target.data[i] > 120 ? 2 : target.data[i] > 50 ? 1 : 0;
+  writeImageFile(join(dir, 't.nii.gz'), target);
+  writeImageFile(join(dir, 'a.nii.gz'), phantom([40, 36], [1, 0]));
+  writeImageFile(join(dir, 'l.nii.gz'), labels);
+  const r = await coreg(['segment', '--target', join(dir, 't.nii.gz'), '--atlas', `${join(dir, 'a.nii.gz')},${join(dir, 'l.nii.gz')}`, '--out', join(dir, 'seg.nii.gz'),
+    '--transform', 'translation', '--fusion', 'majority', '--threads', '1', '--quiet', '--report', join(dir, 'seg.json'), '--html', join(dir, 'seg.html')]);
+  assert.equal(r.code, 0, r.stderr);
+  const html = readFileSync(join(dir, 'seg.html'), 'utf8');
+  assert.ok(html.includes('Volumes per label') && html.includes('data:image/png;base64,'));
+  const again = await coreg(['report', join(dir, 'seg.json'), '--reference', join(dir, 'l.nii.gz'), '--out', join(dir, 'seg2.html')]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(readFileSync(join(dir, 'seg2.html'), 'utf8'), /mean Dice over the reference labels: 0\.[89]\d*|mean Dice over the reference labels: 1\.0000/);
+}));
