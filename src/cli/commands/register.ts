@@ -11,7 +11,6 @@ import { resample } from '../../resample/resample.js';
 import { formatItkTransformFile } from '../../transform/itk-tfm.js';
 import { DisplacementFieldTransform } from '../../transform/displacement-field.js';
 import { isLinear } from '../../transform/transform.js';
-import { loadTransformChain } from '../../transform/chain-io.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import {
   type LevelConfig,
@@ -30,6 +29,7 @@ import { readPointFile } from './points.js';
 import { checkHtmlOut, writeReportFor } from './report.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
+import { loadTransformChain } from '../../io/chain-io.js';
 
 interface RegisterCliOptions {
   fixed: string;
