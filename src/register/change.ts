@@ -16,7 +16,7 @@ import { CoregError } from '../errors.js';
 import { createImageLike, invertMatrix, physicalBoundingBox, type Image } from '../image/image.js';
 import { resample } from '../resample/resample.js';
 import { AffineTransform, composeLinear } from '../transform/linear.js';
-import { jacobianDeterminantImage } from '../transform/displacement-field.js';
+import { jacobianDeterminantImage } from '../transform/jacobian.js';
 import type { LinearTransform, Transform } from '../transform/transform.js';
 import type { RegistrationConfig } from './config.js';
 import { register, type RegisterOptions } from './register.js';

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { readImageFile, writeFileAtomic } from '../../io/node.js';
 import { encodeRasterPng, jointHistogram, jointHistogramPicture } from '../../report/picture.js';
-import { loadTransformChainList } from '../../transform/chain-io.js';
+import { loadTransformChainList } from '../../io/chain-io.js';
 import { commandAction, parseIntegerOption } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import { collectValues } from './apply.js';

@@ -21,8 +21,8 @@ import {
   overlayPicture,
   type ViewOptions,
 } from '../../report/picture.js';
-import { loadTransformChain } from '../../transform/chain-io.js';
-import { jacobianDeterminantImage, summarizeJacobian } from '../../transform/displacement-field.js';
+import { loadTransformChain } from '../../io/chain-io.js';
+import { jacobianDeterminantImage, summarizeJacobian } from '../../transform/jacobian.js';
 import { isLinear, type Transform } from '../../transform/transform.js';
 import { commandAction, usageError, type CliContext } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
