@@ -53,3 +53,7 @@ export * from './report/difference.js';
 export * from './report/difference.js';
 export * from './segment/index.js';
 export * from './parallel/index.js';
+export * from './report/picture.js';
+export * from './report/html.js';
+export * from './report/landscape.js';
+export { detectChange, halfTransform, matrixSqrt, type ChangeOptions, type ChangeResult, type RegionChange } from './register/change.js';

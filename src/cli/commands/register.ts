@@ -27,6 +27,7 @@ import {
 import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 import { RAS_HELP, readPointFile } from './points.js';
+import { checkHtmlOut, writeReportFor } from './report.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
 import { formatTransformChainFiles, loadTransformChain, transformFormatOfName } from '../../io/chain-io.js';
@@ -62,6 +63,7 @@ interface RegisterCliOptions {
   composite?: string;
   ras?: boolean;
   verbose?: boolean;
+  html?: string;
 }
 
 export function readConfigFile(path: string): Partial<RegistrationConfig> {
@@ -348,6 +350,7 @@ export function registerCommand(): Command {
     .option('--verbose', 'one stderr line per iteration (without a terminal, one line per level is the default)')
     .option('--json', 'print result.json on stdout')
     .option('--composite <FILE>', 'also write the whole chain as one file: .h5 (ITK HDF5, any chain), .tfm (ITK composite; not for syn fields) or another name transform convert writes')
+    .option('--html <REPORT.html>', 'also write a self-contained HTML report (pictures, metric per iteration, timings)')
     .action(
       commandAction<RegisterCliOptions>(async (ctx, opts) => {
         // --quiet: the error line (if any) is all there is on stderr.
@@ -357,6 +360,11 @@ export function registerCommand(): Command {
         const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
         for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json', 'warp.nii.gz', 'inverse-warp.nii.gz', 'inverse-warped.nii.gz']) assertNotInput(join(out, name), inputs, join(opts.out, name));
         if (opts.composite) assertNotInput(opts.composite, inputs, opts.composite);
+        if (opts.html) checkHtmlOut(opts.html, inputs, '--html');
+        // Warnings go to stderr as always and into result.json (and the report).
+        const warnings: string[] = [];
+        const warn = ctx.warn;
+        ctx = { ...ctx, warn: (m: string) => (warnings.push(m), warn(m)) };
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
         const config = buildConfig(opts, fixed.size);
@@ -376,16 +384,44 @@ export function registerCommand(): Command {
         if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx, Boolean(opts.ras))];
         const progress = makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
         let result: RegistrationResult;
+        // The metric value at each iteration, per stage and level (for the report's plot).
+        const history: number[][][] = [];
         try {
-          result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, onLevel: progress.onLevel, warn: progress.warn });
+          result = await register(fixed, moving, config, {
+            fixedMask,
+            movingMask,
+            initial,
+            onProgress: (e) => {
+              ((history[e.stage] ??= [])[e.level] ??= []).push(e.value);
+              progress.onProgress?.(e);
+            },
+            onLevel: progress.onLevel,
+            warn: progress.warn,
+          });
         } finally {
           progress.stop();
         }
         mkdirSync(out, { recursive: true });
-        const json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config }, {
-          composite: opts.composite,
-          note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
-        });
+        const json = writeRegistrationOutputs(
+          out,
+          fixed,
+          moving,
+          result,
+          {
+            fixed: opts.fixed,
+            moving: opts.moving,
+            config,
+            ...(opts.fixedPoints ? { fixedPoints: opts.fixedPoints, movingPoints: opts.movingPoints } : {}),
+            history: Array.from(history, (levels) => Array.from(levels ?? [], (v) => v ?? [])),
+            warnings,
+            peakMemoryMb: Math.round(process.resourceUsage().maxRSS / 1024),
+          },
+          {
+            composite: opts.composite,
+            note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
+          },
+        );
+        if (opts.html) writeReportFor(out, opts.html, ctx, {});
         if (opts.json) ctx.print(JSON.stringify(json, null, 2));
         else if (!opts.quiet) {
           const last = result.stages[result.stages.length - 1];
