@@ -27,4 +27,6 @@ coreg('apply', '--reference', ex('BrainProtonDensitySliceBorder20.png'), '--movi
   '--transform', join(out, 'rigid'), '--out', join(out, 'rigid', 'warped-bspline.nii.gz'), '--interpolation', 'bspline');
 coreg('eval', 'difference', '--fixed', ex('BrainProtonDensitySliceBorder20.png'), '--moving', ex('BrainProtonDensitySliceR10X13Y17.png'),
   '--transform', join(out, 'rigid'), '--out', join(out, 'rigid', 'difference.nii.gz'));
+coreg('report', join(out, 'rigid'), '--out', join(out, 'report.html'));
 console.log(`outputs in ${out}`);
+console.log(`report (open in a browser; self-contained, works offline): ${join(out, 'report.html')}`);

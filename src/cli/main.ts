@@ -14,10 +14,21 @@ import { segmentCommand } from './commands/segment.js';
 import { pathPolicy, trackInputs } from '../io/node.js';
 export { installProcessHandlers } from './process.js';
 import { transformCommand } from './commands/transform.js';
+import { dicomCommand } from './commands/dicom.js';
+import { resampleCommand } from './commands/resample.js';
 import { initHdf5 } from '../transform/itk-hdf5.js';
+import { batchCommand } from './commands/batch.js';
+import { templateCommand } from './commands/template.js';
+
+import { snapshotCommand } from './commands/snapshot.js';
+import { histogramCommand } from './commands/histogram.js';
+import { reportCommand } from './commands/report.js';
+import { changeCommand } from './commands/change.js';
+import { landscapeCommand } from './commands/landscape.js';
+
 
 /** Every command, one factory each (src/cli/commands/<name>.ts). Add new commands here. */
-const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, transformCommand];
+const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, transformCommand, dicomCommand, resampleCommand, batchCommand, templateCommand, snapshotCommand, histogramCommand, reportCommand, changeCommand, landscapeCommand];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.

@@ -32,6 +32,7 @@ import {
 import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 import { RAS_HELP, readPointFile } from './points.js';
+import { checkHtmlOut, writeReportFor } from './report.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
 import { formatTransformChainFiles, loadTransformChain, transformFormatOfName } from '../../io/chain-io.js';
@@ -67,6 +68,7 @@ interface RegisterCliOptions {
   composite?: string;
   ras?: boolean;
   verbose?: boolean;
+  html?: string;
 }
 
 export function readConfigFile(path: string): Partial<RegistrationConfig> {
@@ -403,6 +405,7 @@ export function registerCommand(): Command {
     .option('--verbose', 'one stderr line per iteration (without a terminal, one line per level is the default)')
     .option('--json', 'print result.json on stdout')
     .option('--composite <FILE>', 'also write the whole chain as one file: .h5 (ITK HDF5, any chain), .tfm (ITK composite; not for syn fields) or another name transform convert writes')
+    .option('--html <REPORT.html>', 'also write a self-contained HTML report (pictures, metric per iteration, timings)')
     .action(
       commandAction<RegisterCliOptions>(async (ctx, opts) => {
         try {
@@ -432,6 +435,11 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
   const out = resolve(opts.out);
   if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
   const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
+  if (opts.html) checkHtmlOut(opts.html, inputs, '--html');
+  // Warnings go to stderr as always and into result.json (and the report).
+  const warnings: string[] = [];
+  const warnLine = ctx.warn;
+  ctx = { ...ctx, warn: (m: string) => (warnings.push(m), warnLine(m)) };
   // Settings first: a bad --config or option value is reported before any image is read.
   buildConfig(opts, [64, 64, 64]);
   const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
@@ -460,17 +468,39 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
   const lock = acquireOutputLock(out, opts.out);
   let json: object;
   let result: RegistrationResult;
+  // The metric value at each iteration, per stage and level (for the report's plot).
+  const history: number[][][] = [];
   try {
     const progress = makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
     try {
-      result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, onLevel: progress.onLevel, warn: progress.warn });
+      result = await register(fixed, moving, config, {
+        fixedMask,
+        movingMask,
+        initial,
+        onProgress: (e) => {
+          ((history[e.stage] ??= [])[e.level] ??= []).push(e.value);
+          progress.onProgress?.(e);
+        },
+        onLevel: progress.onLevel,
+        warn: progress.warn,
+      });
     } finally {
       progress.stop();
     }
-    json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config }, {
+    json = writeRegistrationOutputs(out, fixed, moving, result, {
+      fixed: opts.fixed,
+      moving: opts.moving,
+      config,
+      ...(opts.fixedPoints ? { fixedPoints: opts.fixedPoints, movingPoints: opts.movingPoints } : {}),
+      history: Array.from(history, (levels) => Array.from(levels ?? [], (v) => v ?? [])),
+      warnings,
+      peakMemoryMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    }, {
       composite: opts.composite,
       note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
     });
+    // The HTML report reads the result just written, so it follows the staged set (inside the lock).
+    if (opts.html) writeReportFor(out, opts.html, ctx, {});
   } finally {
     releaseOutputLock(lock);
   }

@@ -1,5 +1,7 @@
 // `coreg segment`: multi-atlas segmentation of a target image: register each atlas image to the target, warp its
 // labels, fuse them, and write the labels (plus optional probability maps, warped atlases and a JSON report).
+import { checkHtmlOut, segmentationReport } from './report.js';
+import { renderReportHtml } from '../../report/html.js';
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command, Option } from 'commander';
@@ -30,6 +32,7 @@ interface SegmentCliOptions {
   probabilities?: string;
   keepWarped?: string;
   report?: string;
+  html?: string;
   labelTable?: string;
   threads?: number;
   quiet?: boolean;
@@ -167,6 +170,7 @@ export function segmentCommand(): Command {
     .option('--probabilities <DIR>', 'write one probability map per label: DIR/label_<value>.nii.gz (float32)')
     .option('--keep-warped <DIR>', 'write each atlas\' warped labels and image: DIR/<n>_<atlas>_labels.nii.gz, DIR/<n>_<atlas>_image.nii.gz')
     .option('--report <FILE.json>', 'write a JSON report: selection ranking, failed atlases, timings, per-label volumes (mm³)')
+    .option('--html <REPORT.html>', 'also write a self-contained HTML report (label contours, ranking, volumes, timings)')
     .option('--label-table <FILE>', 'label names (AAL .txt, ITK-SNAP label description, FreeSurfer colour table) for the report')
     .option('--threads <N>', 'atlases registered at once, each in its own worker thread (default: every core); results never depend on it', parseIntegerOption('--threads', 1))
     .option('--quiet', 'no progress bar and no summary line')
@@ -182,6 +186,7 @@ export function segmentCommand(): Command {
         const inputs = [opts.target, ...atlasFiles.flat(), ...(opts.labelTable ? [opts.labelTable] : []), ...(opts.config ? [opts.config] : [])];
         assertNotInput(opts.out, inputs, opts.out);
         if (opts.report) assertNotInput(opts.report, [...inputs, opts.out], opts.report);
+        if (opts.html) checkHtmlOut(opts.html, [...inputs, opts.out, ...(opts.report ? [opts.report] : [])], '--html');
         for (const dir of [opts.probabilities, opts.keepWarped]) if (dir) checkDirectory(dir);
 
         const table = opts.labelTable ? parseLabelTable(readTextFile(opts.labelTable), opts.labelTable) : undefined;
@@ -251,6 +256,11 @@ export function segmentCommand(): Command {
           }
         }
         writeFilesAtomic(staged);
+        // The HTML report reads the segmentation just written, so it follows the staged set.
+        if (opts.html) {
+          const report = segmentationReport(opts.report ?? opts.out, ctx, {}, undefined, segmentReportJson(result, opts, atlasFiles, stages, table));
+          writeFilesAtomic([{ path: opts.html, data: renderReportHtml(report) }]);
+        }
         if (!opts.quiet) {
           const r = result.report;
           ctx.print(

@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createImage, type Image } from '../../src/image/image.js';
+import { detectChange, halfTransform, matrixSqrt } from '../../src/register/change.js';
+import { defaultConfig } from '../../src/register/config.js';
+import { AffineTransform, Euler3DTransform } from '../../src/transform/linear.js';
+import { assertClose } from '../helpers.js';
+
+test('matrixSqrt squares back; halfTransform applied twice is the transform', () => {
+  const r = new Euler3DTransform();
+  r.setCenter([10, -5, 3]);
+  r.setParameters([0.1, -0.05, 0.2, 3, -2, 1.5]);
+  const h = halfTransform(r);
+  const p = new Float64Array([12, 7, -4]);
+  const once = new Float64Array(3);
+  const twice = new Float64Array(3);
+  const direct = new Float64Array(3);
+  h.transformPoint(p, once);
+  h.transformPoint(once, twice);
+  r.transformPoint(p, direct);
+  for (let k = 0; k < 3; k++) assertClose(twice[k], direct[k], 1e-9, `H(H(p))[${k}]`);
+  const a = [2, 1, 0, 3];
+  const s = matrixSqrt(a, 2);
+  const sq = [s[0] * s[0] + s[1] * s[2], s[0] * s[1] + s[1] * s[3], s[2] * s[0] + s[3] * s[2], s[2] * s[1] + s[3] * s[3]];
+  for (let k = 0; k < 4; k++) assertClose(sq[k], a[k], 1e-12, `sqrt² [${k}]`);
+  assert.ok(h instanceof AffineTransform);
+});
+
+/** A 2D head-like phantom whose inner disc (the structure) is scaled radially by psi(x) = c + (x − c)·g(r). */
+function phantom(a: number, sigma: number, shift: number[]): { img: Image; truth: number; mask: Image } {
+  const n = 72;
+  const img = createImage([n, n], 'float32');
+  const mask = createImage([n, n], 'uint8');
+  const c = [n / 2 - 4, n / 2];
+  const g = (r2: number) => 1 - a * Math.exp(-r2 / (2 * sigma * sigma));
+  const value = (x: number, y: number) => {
+    const r = Math.hypot(x - n / 2, y - n / 2);
+    const inner = Math.hypot(x - c[0], y - c[1]);
+    if (r > 28) return 0;
+    return inner < 9 ? 200 : 80 + 20 * Math.sin(x / 4) * Math.cos(y / 5);
+  };
+  let sum = 0;
+  let count = 0;
+  for (let y = 0; y < n; y++)
+    for (let x = 0; x < n; x++) {
+      // Follow-up point y' = psi(x) + shift: pull x = psi⁻¹(y' − shift) by fixed-point iteration.
+      const zx = x - shift[0];
+      const zy = y - shift[1];
+      let px = zx;
+      let py = zy;
+      for (let k = 0; k < 60; k++) {
+        const gg = g((px - c[0]) ** 2 + (py - c[1]) ** 2);
+        px = c[0] + (zx - c[0]) / gg;
+        py = c[1] + (zy - c[1]) / gg;
+      }
+      img.data[y * n + x] = value(px, py);
+      if (Math.hypot(x - c[0], y - c[1]) < 9) {
+        mask.data[y * n + x] = 1;
+        const r2 = (x - c[0]) ** 2 + (y - c[1]) ** 2;
+        const e = Math.exp(-r2 / (2 * sigma * sigma));
+        const gv = 1 - a * e;
+        sum += gv * (gv + (a * r2 / (sigma * sigma)) * e); // 2D: det = g (g + r g')
+        count++;
+      }
+    }
+  return { img, truth: 100 * (sum / count - 1), mask };
+}
+
+test('change: a structure shrunk by a known smooth deformation, symmetric under swapping', { timeout: 300_000 }, async () => {
+  const base = phantom(0, 8, [0, 0]);
+  const follow = phantom(0.06, 8, [1.5, -1]);
+  const configs = {
+    rigidConfig: { ...defaultConfig(['rigid'], ['mse']), seed: 1 },
+    nonrigidConfig: { ...defaultConfig(['bspline'], ['mse']), initializer: 'none' as const, seed: 1 },
+  };
+  configs.nonrigidConfig.stages[0].gridSpacing = 8;
+  const r = await detectChange(base.img, follow.img, { mask: base.mask, ...configs });
+  assert.ok(follow.truth < -5, `truth ${follow.truth}`);
+  console.log(`change: truth ${follow.truth.toFixed(3)} %, measured ${r.percentChange.toFixed(3)} % (forward ${r.percentChangeForward.toFixed(3)}, backward ${r.percentChangeBackward.toFixed(3)}, label count ${r.percentChangeLabelCount.toFixed(3)})`);
+  assertClose(r.percentChange, follow.truth, 0.5, 'percent change vs truth');
+  const followMask = createImage([72, 72], 'uint8');
+  // The structure in the follow-up: where the follow-up shows the structure's intensity.
+  for (let i = 0; i < followMask.data.length; i++) followMask.data[i] = follow.img.data[i] > 140 ? 1 : 0;
+  const s = await detectChange(follow.img, base.img, { mask: followMask, ...configs });
+  console.log(`swapped: ${s.percentChange.toFixed(3)} %`);
+  const product = (1 + r.percentChange / 100) * (1 + s.percentChange / 100);
+  assertClose(product, 1, 0.005, '(1 + p)(1 + p′)');
+  assert.ok(r.percentChangeLabelCount < 0);
+  // --labels: the same structure as label 5 (binary, not partial-volume weights) also finds the true change.
+  const labels = createImage([72, 72], 'uint8');
+  for (let i = 0; i < labels.data.length; i++) labels.data[i] = base.mask.data[i] ? 5 : base.img.data[i] > 0 ? 2 : 0;
+  const l = await detectChange(base.img, follow.img, { labels, ...configs });
+  assert.deepEqual(Object.keys(l.labels), ['2', '5']);
+  assertClose(l.labels['5'].percentChange, follow.truth, 0.5, 'label 5 vs the truth');
+});
