@@ -72,15 +72,6 @@ export function usageError(option: string, message: string): CoregError {
   return new CoregError(option, message, 2);
 }
 
-/** Option-value parser for Option.argParser(): a finite number. */
-export function parseNumberOption(option: string): (value: string) => number {
-  return (value: string) => {
-    const v = value.trim() === '' ? NaN : Number(value);
-    if (!Number.isFinite(v)) throw usageError(option, `expected a number, got '${value}'`);
-    return v;
-  };
-}
-
 /** Option-value parser for Option.argParser(): an integer ≥ min. */
 export function parseIntegerOption(option: string, min = -Infinity): (value: string) => number {
   return (value: string) => {

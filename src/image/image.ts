@@ -286,12 +286,6 @@ export function sameGrid(a: Image, b: Image, tolerance = 1e-6): boolean {
   return true;
 }
 
-/** A float32 (or float64) copy of a scalar image's pixels; the geometry arrays are copied too. */
-export function toFloat(img: Image, type: 'float32' | 'float64' = 'float32'): Image<Float32Array | Float64Array> {
-  const data = type === 'float32' ? Float32Array.from(img.data as ArrayLike<number>) : Float64Array.from(img.data as ArrayLike<number>);
-  return { ...img, size: img.size.slice(), spacing: img.spacing.slice(), origin: img.origin.slice(), direction: img.direction.slice(), data };
-}
-
 /** Min and max over finite pixel values (null when there are none). */
 export function finiteRange(data: ArrayLike<number>): { min: number; max: number } | null {
   let min = Infinity;

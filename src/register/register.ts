@@ -4,7 +4,7 @@
  * physical points: moving(T(x)) ≈ fixed(x).
  *
  * Layering (ITK v4): the cost function (metric over samples, chain rule) only sees images and a transform; the
- * optimiser only sees parameter vectors; the transform applies its own updates. No global state: everything a run
+ * optimiser only sees parameter vectors; registration sets the transform's parameters to the optimiser's. No global state: everything a run
  * needs is in its arguments.
  */
 import { CoregError, type WarningSink } from '../errors.js';

@@ -198,12 +198,6 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
     this.parameters.set(p);
   }
 
-  updateParameters(step: ArrayLike<number>): void {
-    if (step.length !== this.numberOfParameters) throw new RangeError(`step has ${step.length} values, expected ${this.numberOfParameters}`);
-    const c = this.parameters;
-    for (let i = 0; i < c.length; i++) c[i] += step[i];
-  }
-
   clone(): BSplineTransform {
     const t = new BSplineTransform(this.spec());
     t.parameters.set(this.parameters);

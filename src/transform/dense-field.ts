@@ -14,7 +14,6 @@
 import { CoregError } from '../errors.js';
 import { indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type Image } from '../image/image.js';
 import { gaussianKernel } from '../pyramid/index.js';
-import { DisplacementFieldTransform } from './displacement-field.js';
 import type { GridLike } from '../image/image.js';
 
 /** Checks that `u` has d values per voxel of `grid`; returns the voxel count. */
@@ -362,37 +361,6 @@ function convolveFieldRows(
       }
     }
   }
-}
-
-// --- exponentiation of a stationary velocity -----------------------------------------------------------
-
-export interface ExponentiateOptions {
-  /** Halve the velocity until its largest displacement is at most this many voxels (default 0.125). */
-  maxScaledVoxels?: number;
-}
-
-/**
- * exp(v) of a stationary velocity field by scaling and squaring: u₀ = v / 2^K with K the smallest integer making
- * max|u₀| ≤ maxScaledVoxels voxels, then K times u ← u∘u (composeFields). Returns the displacement of the
- * flow's time-1 map and K. The first-order start u₀ ≈ exp(v/2^K) − id costs an error of about |∇v|²·|x|/2^(K+1).
- */
-export function exponentiateVelocity(v: Float32Array, grid: GridLike, options: ExponentiateOptions = {}): { field: Float32Array; squarings: number } {
-  checkField(v, grid, 'velocity field');
-  const target = options.maxScaledVoxels ?? 0.125;
-  if (!(Number.isFinite(target) && target > 0)) throw new CoregError('maxScaledVoxels', `must be finite and > 0, got ${target}`);
-  const max = maxDisplacementVoxels(v, grid);
-  let squarings = 0;
-  while (max / 2 ** squarings > target && squarings < 40) squarings++;
-  let a = Float32Array.from(v);
-  scaleField(a, 1 / 2 ** squarings);
-  let b = new Float32Array(v.length);
-  for (let s = 0; s < squarings; s++) {
-    composeFields(a, a, grid, b);
-    const t = a;
-    a = b;
-    b = t;
-  }
-  return { field: a, squarings };
 }
 
 // --- inversion -----------------------------------------------------------------------------------------
@@ -759,7 +727,3 @@ export function fieldImage(u: Float32Array, grid: GridLike): Image<Float32Array>
   };
 }
 
-/** The field as a transform x ↦ x + u(x) (shares `u`); `name` is what its errors are about. */
-export function fieldTransform(u: Float32Array, grid: GridLike, name?: string): DisplacementFieldTransform {
-  return new DisplacementFieldTransform(fieldImage(u, grid), name);
-}

@@ -190,12 +190,6 @@ function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: Progr
   };
 }
 
-export interface RegisterOutputs {
-  warped: string;
-  transform: string | null;
-  result: string;
-}
-
 /**
  * Writes the chain: DIR/transform.tfm when it is all linear; otherwise one file per element (B-spline .tfm,
  * displacement field NIfTI, the linear part as its own .tfm), listed in result.json in the order they apply.
