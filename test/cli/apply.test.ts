@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { run } from '../../src/cli/main.js';
 import { createImage, pixelTypeOf } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
-import { SKIP_NO_DATA, sharedPath } from '../helpers.js';
+import { dataPath, skipUnlessData } from '../helpers.js';
 
 async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -49,10 +49,10 @@ function assertShiftReproduces(outPath: string, fixedPath: string, shift: [numbe
 
 test(
   'apply: Shifted13x17y through T(x) = x + (13,17) reproduces Border20 (float32), also from a register-style folder and a field',
-  { skip: SKIP_NO_DATA },
+  { skip: skipUnlessData('itk/BrainProtonDensitySliceBorder20.mhd') },
   withDir(async (dir) => {
-    const fixedPath = sharedPath('itk/BrainProtonDensitySliceBorder20.mhd');
-    const movingPath = sharedPath('itk/BrainProtonDensitySliceShifted13x17y.png');
+    const fixedPath = dataPath('itk/BrainProtonDensitySliceBorder20.mhd');
+    const movingPath = dataPath('itk/BrainProtonDensitySliceShifted13x17y.png');
     writeFileSync(join(dir, 't.tfm'), translationTfm([13, 17]));
     const r = await coreg(['apply', '--reference', fixedPath, '--moving', movingPath, '--transform', join(dir, 't.tfm'), '--out', join(dir, 'o.nii.gz')]);
     assert.deepEqual([r.code, r.stderr], [0, '']);
