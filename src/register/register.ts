@@ -10,6 +10,7 @@
 import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, finiteRange, numberOfPixels, physicalCenter } from '../image/image.js';
 import { estimateScalesFromPhysicalShift } from './scales.js';
+import { checkImagePair } from './check-images.js';
 import { foldCheckPoints, repairFolding } from './fold-repair.js';
 import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
 import { createBSplineTransformForImage, type BSplineTransform } from '../transform/bspline.js';
@@ -97,23 +98,7 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 function checkInputs(fixed: Image, moving: Image, opts: RegisterOptions): void {
-  if (fixed.dimension !== moving.dimension) {
-    throw new CoregError('--moving', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
-  }
-  for (const [img, name] of [
-    [fixed, '--fixed'],
-    [moving, '--moving'],
-  ] as const) {
-    if (img.components !== 1) throw new CoregError(name, `has ${img.components} components per pixel; registration needs a scalar image`);
-    const range = finiteRange(img.data);
-    if (!range) throw new CoregError(name, 'has no finite pixel value');
-    if (range.min === range.max) throw new CoregError(name, `image is constant (all pixels ${range.min}): the similarity measure is undefined`);
-    for (let i = 0; i < img.data.length; i++) {
-      if (!Number.isFinite(img.data[i])) {
-        throw new CoregError(name, 'contains NaN or infinite pixel values; replace them (e.g. by 0) before registering');
-      }
-    }
-  }
+  checkImagePair(fixed, moving);
   for (const [mask, name, img] of [
     [opts.fixedMask, '--fixed-mask', fixed],
     [opts.movingMask, '--moving-mask', moving],

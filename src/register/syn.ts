@@ -27,8 +27,10 @@
  * lncc streams its window sums through rings of slices (a few MB). Cost per iteration is linear in the voxel
  * count (warps, lncc box sums, two update smoothings, two compositions, two Jacobian checks).
  */
+import { identity } from '../image/linalg.js';
+import { checkImagePair } from './check-images.js';
 import { CoregError, type WarningSink } from '../errors.js';
-import { finiteRange, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type Image } from '../image/image.js';
+import { finiteRange, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type Image, gridOf } from '../image/image.js';
 import { linear2d, linear3d } from '../interpolate/kernels.js';
 import { DEFAULT_BINS, METRICS, type MetricState, type SampledMetric } from '../metric/index.js';
 import { lnccDenseDerivatives, type LnccWorkspace } from '../metric/lncc.js';
@@ -191,20 +193,7 @@ function resolveOptions(options: SynOptions, d: number): ResolvedOptions {
 }
 
 function checkImages(fixed: Image, moving: Image, initial: LinearTransform | undefined): void {
-  if (fixed.dimension !== moving.dimension) {
-    throw new CoregError('--moving', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
-  }
-  for (const [img, name] of [
-    [fixed, '--fixed'],
-    [moving, '--moving'],
-  ] as const) {
-    if (img.components !== 1) throw new CoregError(name, `has ${img.components} components per pixel; registration needs a scalar image`);
-    for (let i = 0; i < img.data.length; i++) {
-      if (!Number.isFinite(img.data[i])) throw new CoregError(name, 'contains NaN or infinite pixel values; replace them (e.g. by 0) before registering');
-    }
-    const range = finiteRange(img.data);
-    if (!range || range.min === range.max) throw new CoregError(name, 'image is constant: the similarity measure is undefined');
-  }
+  checkImagePair(fixed, moving);
   if (initial && initial.dimension !== fixed.dimension) {
     throw new CoregError('--initial', `transform is ${initial.dimension}D but the images are ${fixed.dimension}D`);
   }
@@ -213,10 +202,6 @@ function checkImages(fixed: Image, moving: Image, initial: LinearTransform | und
 function levelImage(img: Image, schedule: PyramidSchedule, level: number): Image<Float32Array> {
   const smoothed = gaussianSmooth(img, schedule.sigmasMm[level]);
   return schedule.shrink[level].every((f) => f === 1) ? smoothed : shrinkImage(smoothed, schedule.shrink[level]);
-}
-
-function gridOfImage(img: Image): GridLike {
-  return { dimension: img.dimension, size: img.size.slice(), spacing: img.spacing.slice(), origin: img.origin.slice(), direction: img.direction.slice() };
 }
 
 /**
@@ -660,7 +645,7 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
   const movingSchedule = scheduleFromLevels(moving, opts.shrink, opts.smooth, 'vox');
   const affineMatrix = run.initial ? run.initial.matrix() : identity(d);
   const affineOffset = run.initial ? run.initial.offset() : new Float64Array(d);
-  const fullGrid = gridOfImage(fixed);
+  const fullGrid = gridOf(fixed);
 
   let grid: GridLike | null = null;
   // s1: middle → fixed, s2: middle → pre-aligned moving; s1inv, s2inv their inverses (fixed/moving → middle),
@@ -675,7 +660,7 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
   for (let level = 0; level < levelCount; level++) {
     const tl = now();
     const fixedLevel = levelImage(fixed, fixedSchedule, level);
-    const levelGrid = gridOfImage(fixedLevel);
+    const levelGrid = gridOf(fixedLevel);
     const fromGrid: GridLike | null = grid;
     if (fromGrid === null) {
       s1 = createField(levelGrid);
@@ -749,12 +734,6 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
     minJacobian,
     seconds: (now() - t0) / 1000,
   };
-}
-
-function identity(d: number): Float64Array {
-  const m = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) m[i * d + i] = 1;
-  return m;
 }
 
 function sameGridShape(a: GridLike, b: GridLike): boolean {

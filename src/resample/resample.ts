@@ -22,7 +22,7 @@ import {
 } from '../image/image.js';
 import { BSplineTransform } from '../transform/bspline.js';
 import { bsplineDisplacementField } from '../transform/bspline-field.js';
-import { identity } from '../transform/linalg.js';
+import { identity, matMul } from '../image/linalg.js';
 import { composeLinear } from '../transform/linear.js';
 import { isLinear, type LinearTransform, type Transform } from '../transform/transform.js';
 import { barycentric2d, barycentric3d, linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
@@ -160,8 +160,8 @@ function createRowMapper(
     const a = composed ? composed.matrix() : identity(d);
     const t = composed ? composed.offset() : new Float64Array(d);
     // K = N_mov·A·M_ref, k0 = N_mov·(A·o_ref + t − o_mov): moving index = K·(reference index) + k0.
-    const na = mul(nMov, a, d);
-    const kMat = mul(na, mRef, d);
+    const na = matMul(nMov, a, d, d, d);
+    const kMat = matMul(na, mRef, d, d, d);
     const shift = new Float64Array(d);
     for (let r = 0; r < d; r++) {
       let s = t[r] - oMov[r];
@@ -261,18 +261,6 @@ function sliceDisplacements(bs: BSplineTransform, reference: GridLike): (k: numb
     const origin = reference.origin.map((o, r) => o + reference.direction[r * 3 + 2] * reference.spacing[2] * k);
     return bsplineDisplacementField(bs, { ...reference, size: [reference.size[0], reference.size[1], 1], origin }, field);
   };
-}
-
-function mul(a: ArrayLike<number>, b: ArrayLike<number>, d: number): Float64Array {
-  const m = new Float64Array(d * d);
-  for (let r = 0; r < d; r++) {
-    for (let c = 0; c < d; c++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += a[r * d + k] * b[k * d + c];
-      m[r * d + c] = s;
-    }
-  }
-  return m;
 }
 
 function sampleRow2d(

@@ -5,7 +5,7 @@
  */
 import { CoregError } from '../errors.js';
 import { type Image, indexToPhysicalMatrix, physicalCenter, physicalToIndexMatrix, sameGrid } from '../image/image.js';
-import { determinant, identity, matMul, symmetricEigen, transpose } from './linalg.js';
+import { determinant, identity, matMul, symmetricEigen, transpose } from '../image/linalg.js';
 import { MatrixOffsetTransform, TranslationTransform } from './linear.js';
 import type { ParametricTransform } from './transform.js';
 

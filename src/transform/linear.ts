@@ -7,7 +7,7 @@
  */
 import { CoregError } from '../errors.js';
 import type { ItkTransformData, LinearTransform, ParametricTransform } from './transform.js';
-import { identity, invertMatrixOrNull, matMul, nearestRotation, transpose } from './linalg.js';
+import { identity, invertMatrixOrNull, matMul, nearestRotation, transpose } from '../image/linalg.js';
 
 export type LinearKind = 'translation' | 'rigid' | 'similarity' | 'affine';
 

@@ -12,7 +12,7 @@ import {
 } from '../../src/landmarks/fit.js';
 import { parseLandmarkPairs } from '../../src/landmarks/pairs.js';
 import { parsePointSet } from '../../src/landmarks/point-io.js';
-import { determinant, matMul } from '../../src/transform/linalg.js';
+import { determinant, matMul } from '../../src/image/linalg.js';
 import { Euler2DTransform, Euler3DTransform, Similarity2DTransform, Similarity3DTransform, AffineTransform } from '../../src/transform/linear.js';
 import type { LinearTransform } from '../../src/transform/transform.js';
 import { assertArrayClose, dataPath } from '../helpers.js';

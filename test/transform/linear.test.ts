@@ -16,7 +16,7 @@ import {
   invertLinear,
   toAffine,
 } from '../../src/transform/linear.js';
-import { matMul } from '../../src/transform/linalg.js';
+import { matMul } from '../../src/image/linalg.js';
 import { assertArrayClose } from '../helpers.js';
 
 /** Deterministic uniform numbers in [lo, hi). */
