@@ -122,11 +122,12 @@ interface LevelImages {
 
 /** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
 function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: Map<string, LevelImages>): LevelImages {
-  const key = `${level.shrink}/${level.smooth}`;
+  const unit = level.smoothUnit ?? 'vox';
+  const key = `${level.shrink}/${level.smooth}${unit}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], 'vox');
-  const ms = scheduleFromLevels(moving, [level.shrink], [level.smooth], 'vox');
+  const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], unit);
+  const ms = scheduleFromLevels(moving, [level.shrink], [level.smooth], unit);
   const shrinkOrSmooth = (img: Image, factors: number[], sigmas: number[]): Image => {
     const smoothed = sigmas.some((s) => s > 0) ? gaussianSmooth(img, sigmas) : img;
     return factors.some((f) => f > 1) ? shrinkImage(smoothed, factors) : smoothed;
@@ -478,6 +479,7 @@ async function runSynStage(
       bins: stage.bins,
       shrink: levels?.map((l) => l.shrink),
       smooth: levels?.map((l) => l.smooth),
+      smoothUnit: levels?.[0]?.smoothUnit,
       iterations: levels?.map((l) => l.iterations),
       gradientSigma: stage.gradientSigma,
       totalSigma: stage.totalSigma,

@@ -65,6 +65,8 @@ export interface SynOptions {
   shrink?: number[];
   /** Smoothing sigma per level in voxels of the original images (default log2(shrink): 2x1x0). */
   smooth?: number[];
+  /** Unit of `smooth`: 'vox' (default) or 'mm'. */
+  smoothUnit?: 'vox' | 'mm';
   /**
    * Iterations per level (default 100x70x40 in 2D; 50x30x10 in 3D, where a full-resolution iteration of a
    * 181×217×181 brain costs seconds and the coarse levels already recover smooth deformations: see
@@ -137,6 +139,7 @@ interface ResolvedOptions {
   bins: number;
   shrink: number[];
   smooth: number[];
+  smoothUnit: 'vox' | 'mm';
   iterations: number[];
   gradientSigma: number;
   totalSigma: number;
@@ -183,6 +186,7 @@ function resolveOptions(options: SynOptions, d: number): ResolvedOptions {
     bins: numberIn(options.bins, DEFAULT_BINS, 'bins', (v) => Number.isInteger(v) && v >= 5, 'an integer ≥ 5'),
     shrink,
     smooth,
+    smoothUnit: options.smoothUnit === 'mm' ? 'mm' : 'vox',
     iterations,
     gradientSigma: numberIn(options.gradientSigma, 3, 'gradientSigma', (v) => Number.isFinite(v) && v >= 0, 'finite and ≥ 0 (voxels)'),
     totalSigma: numberIn(options.totalSigma, 1, 'totalSigma', (v) => Number.isFinite(v) && v >= 0, 'finite and ≥ 0 (voxels)'),
@@ -641,8 +645,8 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
   checkImages(fixed, moving, run.initial);
   const opts = resolveOptions(options, d);
   const levelCount = opts.shrink.length;
-  const fixedSchedule = scheduleFromLevels(fixed, opts.shrink, opts.smooth, 'vox');
-  const movingSchedule = scheduleFromLevels(moving, opts.shrink, opts.smooth, 'vox');
+  const fixedSchedule = scheduleFromLevels(fixed, opts.shrink, opts.smooth, opts.smoothUnit);
+  const movingSchedule = scheduleFromLevels(moving, opts.shrink, opts.smooth, opts.smoothUnit);
   const affineMatrix = run.initial ? run.initial.matrix() : identity(d);
   const affineOffset = run.initial ? run.initial.offset() : new Float64Array(d);
   const fullGrid = gridOf(fixed);

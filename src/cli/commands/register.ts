@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
+import { parseLevels, parseSmoothing } from '../../pyramid/schedule.js';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
 import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
@@ -18,7 +19,6 @@ import {
   type StageConfig,
   defaultConfig,
   defaultLevels,
-  parseLevelList,
   parseMetricList,
   parseTransformList,
   validateConfig,
@@ -115,9 +115,10 @@ export function buildConfig(opts: Partial<RegisterCliOptions>, fixedSize: number
 
 /** --iterations/--shrink/--smooth per level for all stages; lists given must have the same length. */
 function levelsFromOptions(opts: Partial<RegisterCliOptions>, kind: StageConfig['transform'], size: number[], current?: LevelConfig[]): LevelConfig[] {
-  const its = opts.iterations ? parseLevelList(opts.iterations, '--iterations', true) : null;
-  const shrink = opts.shrink ? parseLevelList(opts.shrink, '--shrink', true) : null;
-  const smooth = opts.smooth ? parseLevelList(opts.smooth, '--smooth', false) : null;
+  const its = opts.iterations ? parseLevels(opts.iterations, '--iterations', true) : null;
+  const shrink = opts.shrink ? parseLevels(opts.shrink, '--shrink', true) : null;
+  const smoothing = opts.smooth ? parseSmoothing(opts.smooth, '--smooth') : null;
+  const smooth = smoothing ? smoothing.sigmas : null;
   const lengths = [its, shrink, smooth].filter((x): x is number[] => x !== null).map((x) => x.length);
   if (lengths.some((n) => n !== lengths[0])) {
     const names = [its && '--iterations', shrink && '--shrink', smooth && '--smooth'].filter(Boolean).join(', ');
@@ -132,6 +133,7 @@ function levelsFromOptions(opts: Partial<RegisterCliOptions>, kind: StageConfig[
     levels.push({
       shrink: f,
       smooth: smooth ? smooth[l] : defaults.length === n ? defaults[l].smooth : f > 1 ? f / 2 : 0,
+      ...(smoothing ? { smoothUnit: smoothing.unit } : defaults.length === n && defaults[l].smoothUnit ? { smoothUnit: defaults[l].smoothUnit } : {}),
       iterations: its ? its[l] : defaults.length === n ? defaults[l].iterations : 100,
     });
   }
@@ -256,7 +258,7 @@ export function registerCommand(): Command {
     .option('--initializer <MODE>', 'without --initial: none|geometry|moments|principal-axes (default moments: centres of mass)')
     .option('--iterations <LIST>', 'iterations per level, e.g. 200x100x50 (all stages)')
     .option('--shrink <LIST>', 'shrink factors per level, e.g. 4x2x1')
-    .option('--smooth <LIST>', 'Gaussian sigmas per level in voxels, e.g. 2x1x0')
+    .option('--smooth <LIST>', 'Gaussian sigmas per level in voxels (2x1x0 or 2x1x0vox) or mm (4x2x0mm)')
     .option('--grid-spacing <MM>', 'final B-spline control-point spacing in mm (bspline stages; default 10 in 3D, 16 in 2D)')
     .option('--fixed-mask <FM>', 'only fixed voxels where this mask is > 0 are compared')
     .option('--moving-mask <MM>', 'only moving points where this mask is > 0 are compared')
