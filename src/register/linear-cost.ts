@@ -1,5 +1,5 @@
 /**
- * The cost of a linear (matrix–offset) transform over a fixed sample set: the seed lecture's chain rule
+ * The cost of a linear (matrix–offset) transform over a fixed sample set: the chain rule
  * ∂cost/∂p = Σ_i ∂cost/∂m_i · ∇M(T(x_i)) · ∂T(x_i)/∂p, evaluated in one pass that returns value and gradient.
  *
  * Every transform here has a Jacobian that is affine in the point, J(x) = J(0) + Σ_j x_j (J(e_j) − J(0)), so the

@@ -3,7 +3,7 @@
  *
  * Both images are deformed toward a midpoint on the virtual domain (the fixed grid at each pyramid level). Two
  * half fields on that grid sample the images:
- *   F_mid(x) = F(x + s₁(x))            (middle → fixed,  φ₁⁻¹ in the brief's notation)
+ *   F_mid(x) = F(x + s₁(x))            (middle → fixed,  φ₁⁻¹ in Avants et al. 2008's notation)
  *   M_mid(x) = M(A(x + s₂(x)))         (middle → pre-aligned moving, φ₂⁻¹; A = the affine pre-alignment)
  * Each iteration takes the metric's derivative at the midpoint for both halves, δ = −(∂C/∂I_mid)·∇I_mid with the
  * gradient of the warped image by central differences (physical units), smooths δ with `gradientSigma` voxels,
