@@ -19,12 +19,13 @@ import { atlasReport, DEFAULT_TARGETS, runAtlas, SUBJECTS } from './suites/atlas
 import { nonrigidTable, runNonrigid } from './suites/nonrigid.js';
 import { realScansTable, runRealScans } from './suites/realscans.js';
 
-const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
+const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
                          [--loo | --targets LIST] [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
   (default: the linear 2D and 3D cases)
   --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
   --only nonrigid  the non-rigid cases (2D B-spline, 3D d2, random 3D nr_1..nr_3): coreg, elastix, DIPY (2D; d2 with --dipy)
   --only realscans  CT→CT, CT↔T1, PET→T1 and 2 mm subjects with skull (bench/make-realscan-cases.py), defaults only; elastix beside on the 2 mm subjects
+  --only template  coreg template of 8 ch2bet subjects at 3 mm, local and Slurm backends, N = 2, 4, 8 (not in --all)
   --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix (target 6, ~8 min)
   --loo          atlas: leave-one-out, each of the 6 subjects segmented from the other 5 (~45–55 min on 2 cores)
   --targets LIST atlas: these targets only, e.g. 2,6 (default 6)
@@ -78,15 +79,16 @@ if (parsed.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans'] as const;
+const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template'] as const;
 type Only = (typeof ONLY)[number];
-if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas or realscans, got "${parsed.only}"`);
+if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans or template, got "${parsed.only}"`);
 if (parsed.only !== undefined && parsed.all) usage('--only and --all exclude each other');
 const only = parsed.only as Only | undefined;
 const runLinear = parsed.all || only === undefined || only === '2d' || only === '3d';
 const runNonrigidSuite = parsed.all || only === 'nonrigid';
 const runAtlasSuite = parsed.all || only === 'atlas';
 const runRealScansSuite = parsed.all || only === 'realscans';
+const runTemplateSuite = only === 'template';
 const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
 const nNonrigidSeeds = positiveInt(parsed.cases, '--cases', 3, 0);
 const repeat = positiveInt(parsed.repeat, '--repeat', 1);
@@ -239,4 +241,12 @@ if (runAtlasSuite) {
   console.log(atlasReport(at, threads));
   writeFileSync(join(outDir, 'atlas.json'), JSON.stringify({ ...meta, options: { threads, targets: atlasTargets, coreg: coregBin }, notes: at.notes, targets: at.targets, summary: summarize(at.targets) }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'atlas.json')}`);
+}
+if (runTemplateSuite) {
+  const { runTemplateBench } = await import('./suites/template.js');
+  const tb = runTemplateBench({ repoRoot, ch2bet: join(paths.data, 'mni', 'ch2bet.nii.gz'), outDir, coregBin, iterations: 3, sizes: [2, 4, 8], slurm: true });
+  console.log('\n## Population template\n');
+  console.log(tb.report);
+  writeFileSync(join(outDir, 'template.json'), JSON.stringify({ ...meta, runs: tb.runs }, null, 1) + '\n');
+  console.error(`bench: wrote ${join(outDir, 'template.json')}`);
 }

@@ -13,6 +13,7 @@
  */
 import { CoregError } from '../errors.js';
 import { indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type Image } from '../image/image.js';
+import { DisplacementFieldTransform } from './displacement-field.js';
 import { smoothInPlace } from '../pyramid/smooth.js';
 import type { GridLike } from '../image/image.js';
 
@@ -596,3 +597,8 @@ export function fieldImage(u: Float32Array, grid: GridLike): Image<Float32Array>
   };
 }
 
+
+/** The field as a transform x ↦ x + u(x) (shares `u`); `name` is what its errors are about. */
+export function fieldTransform(u: Float32Array, grid: GridLike, name?: string): DisplacementFieldTransform {
+  return new DisplacementFieldTransform(fieldImage(u, grid), name);
+}
