@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Random non-rigid 3D cases for coreg's bench (issue 5), made with an independent resampler (scipy), not coreg's.
+"""Random non-rigid 3D cases for coreg's bench (docs/bench.md), made with an independent resampler (scipy), not coreg's.
 
 Usage: /usr/bin/python3 bench/make-nonrigid-cases.py CH2BET.nii.gz OUTDIR SEED [SEED ...] [--noise FRACTION]
 For each seed the ground truth maps fixed -> moving points (LPS mm):

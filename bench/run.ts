@@ -101,10 +101,12 @@ const atlasTargets = parsed.loo ? SUBJECTS : parsed.targets === undefined ? DEFA
 if (!atlasTargets.every((t) => SUBJECTS.includes(t))) usage(`--targets must list subjects ${SUBJECTS.join(', ')}, got "${parsed.targets}"`);
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+// ../shared beside the repository; COREG_SHARED_DATA=DIR/data points elsewhere, as for the tests (test/helpers.ts).
+const shared = process.env.COREG_SHARED_DATA ? join(process.env.COREG_SHARED_DATA, '..') : join(repoRoot, '..', 'shared');
 const paths: BenchPaths = {
   repoRoot,
-  data: join(repoRoot, '..', 'shared', 'data'),
-  peers: join(repoRoot, '..', 'shared', 'peers'),
+  data: join(shared, 'data'),
+  peers: join(shared, 'peers'),
   cache: join(repoRoot, 'bench', 'cache'),
 };
 const outDir = parsed.out ? resolve(parsed.out) : join(repoRoot, 'bench', 'out');

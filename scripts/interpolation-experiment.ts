@@ -1,4 +1,4 @@
-// The seed lecture's interpolation experiment ("Interpolation effects"): rotate an image about its centre by a
+// The interpolation experiment: rotate an image about its centre by a
 // small angle forward and back N times, resampling at every step, and measure how far each interpolator drifts
 // from the original (RMSE over a central disc that never leaves the image).
 // Linear and barycentric low-pass the image at every step, so their error keeps growing; nearest neighbour moves

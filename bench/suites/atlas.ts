@@ -1,4 +1,4 @@
-// Atlas segmentation (issue 6) as a leave-one-out study on make_atlas_cases.py's six subjects (2 mm, AAL labels):
+// Atlas segmentation as a leave-one-out study on make_atlas_cases.py's six subjects (2 mm, AAL labels):
 // each target subject is segmented from the other five. Which targets: `npm run bench -- --only atlas` runs
 // target 6 only (the peers' set-up, ~8 min on 2 cores); `--loo` runs all six (~45–55 min the first time, when
 // elastix is not cached yet; ~40 min after); `--targets 2,6` any list.

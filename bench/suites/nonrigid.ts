@@ -1,4 +1,4 @@
-// Non-rigid accuracy (issue 5): the 2D ITK B-spline case, the 3D d2 case (affine + Gaussian bumps) and random 3D
+// Non-rigid accuracy: the 2D ITK B-spline case, the 3D d2 case (affine + Gaussian bumps) and random 3D
 // cases nr_<seed> (bench/make-nonrigid-cases.py: random affine + bumps + noise), coreg's affine,bspline and SyN
 // chains beside elastix (affine + B-spline) and DIPY (affine + SyN), TRE against the known maps; for coreg also the
 // folded voxels of its result, wall time and peak RSS.
@@ -145,7 +145,7 @@ function selected(name: string, stages: string, filter: string | undefined): boo
 
 /**
  * The random 3D cases nr_<seed> that pass `filter`: ch2bet against bench/make-nonrigid-cases.py's moving images
- * (generated for missing seeds, cached in bench/cache/nonrigid3d), judged by issue 5's absolute targets.
+ * (generated for missing seeds, cached in bench/cache/nonrigid3d), judged by the absolute targets in docs/bench.md.
  */
 export function randomCases(p: BenchPaths, seeds: readonly number[], filter: string | undefined, skipped: string[]): NonrigidCase[] {
   const wanted = seeds.filter((s) => selected(randomCaseName(s), RANDOM_STAGES, filter));

@@ -11,6 +11,7 @@
  * - physical point p = origin + direction · diag(spacing) · index.
  */
 import { CoregError } from '../errors.js';
+import { identity, invertMatrixOrNull } from './linalg.js';
 
 export type PixelType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
 
@@ -157,12 +158,6 @@ export function pixelView(type: PixelType, buffer: ArrayBufferLike, byteOffset: 
   }
 }
 
-export function identityMatrix(d: number): number[] {
-  const m = new Array<number>(d * d).fill(0);
-  for (let i = 0; i < d; i++) m[i * d + i] = 1;
-  return m;
-}
-
 export function numberOfPixels(image: { size: readonly number[] }): number {
   let n = 1;
   for (const s of image.size) n *= s;
@@ -186,7 +181,7 @@ export function createImage(size: number[], type: PixelType = 'float32', init: G
     size: size.slice(),
     spacing: init.spacing ? init.spacing.slice() : new Array<number>(d).fill(1),
     origin: init.origin ? init.origin.slice() : new Array<number>(d).fill(0),
-    direction: init.direction ? init.direction.slice() : identityMatrix(d),
+    direction: init.direction ? init.direction.slice() : Array.from(identity(d)),
     components,
     data: allocatePixels(type, numberOfPixels({ size }) * components),
   };
@@ -316,12 +311,6 @@ export function sameGrid(a: Image, b: Image, tolerance = 1e-6): boolean {
   return true;
 }
 
-/** A float32 (or float64) copy of a scalar image's pixels; the geometry arrays are copied too. */
-export function toFloat(img: Image, type: 'float32' | 'float64' = 'float32'): Image<Float32Array | Float64Array> {
-  const data = type === 'float32' ? Float32Array.from(img.data as ArrayLike<number>) : Float64Array.from(img.data as ArrayLike<number>);
-  return { ...img, size: img.size.slice(), spacing: img.spacing.slice(), origin: img.origin.slice(), direction: img.direction.slice(), data };
-}
-
 /** Min and max over finite pixel values (null when there are none). */
 export function finiteRange(data: ArrayLike<number>): { min: number; max: number } | null {
   let min = Infinity;
@@ -337,46 +326,9 @@ export function finiteRange(data: ArrayLike<number>): { min: number; max: number
 
 // --- small dense linear algebra used by the geometry (row-major) ---------------------------------
 
-/** Inverse of a d×d row-major matrix by Gauss–Jordan with partial pivoting; throws when singular. */
+/** Inverse of a d×d row-major matrix; throws when it is singular (see invertMatrixOrNull). */
 export function invertMatrix(m: ArrayLike<number>, d: number): Float64Array {
-  const a = Float64Array.from(m as ArrayLike<number>);
-  const inv = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) inv[i * d + i] = 1;
-  for (let col = 0; col < d; col++) {
-    let piv = col;
-    let best = Math.abs(a[col * d + col]);
-    for (let r = col + 1; r < d; r++) {
-      const v = Math.abs(a[r * d + col]);
-      if (v > best) {
-        best = v;
-        piv = r;
-      }
-    }
-    if (!(best > 1e-300)) throw new Error('matrix is singular');
-    if (piv !== col) {
-      for (let c = 0; c < d; c++) {
-        let t = a[col * d + c];
-        a[col * d + c] = a[piv * d + c];
-        a[piv * d + c] = t;
-        t = inv[col * d + c];
-        inv[col * d + c] = inv[piv * d + c];
-        inv[piv * d + c] = t;
-      }
-    }
-    const p = a[col * d + col];
-    for (let c = 0; c < d; c++) {
-      a[col * d + c] /= p;
-      inv[col * d + c] /= p;
-    }
-    for (let r = 0; r < d; r++) {
-      if (r === col) continue;
-      const f = a[r * d + col];
-      if (f === 0) continue;
-      for (let c = 0; c < d; c++) {
-        a[r * d + c] -= f * a[col * d + c];
-        inv[r * d + c] -= f * inv[col * d + c];
-      }
-    }
-  }
+  const inv = invertMatrixOrNull(m, d);
+  if (!inv) throw new Error('matrix is singular');
   return inv;
 }

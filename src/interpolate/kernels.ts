@@ -56,27 +56,6 @@ export function nearestIndex3d(nx: number, ny: number, nz: number, x: number, y:
   return i + nx * (j + ny * k);
 }
 
-export function nearest2d(data: Plane, nx: number, ny: number, x: number, y: number, grad?: Float64Array): number {
-  const n = nearestIndex2d(nx, ny, x, y);
-  if (n < 0) return outside2d(grad);
-  if (grad) {
-    grad[0] = 0;
-    grad[1] = 0;
-  }
-  return data[n];
-}
-
-export function nearest3d(data: Plane, nx: number, ny: number, nz: number, x: number, y: number, z: number, grad?: Float64Array): number {
-  const n = nearestIndex3d(nx, ny, nz, x, y, z);
-  if (n < 0) return outside3d(grad);
-  if (grad) {
-    grad[0] = 0;
-    grad[1] = 0;
-    grad[2] = 0;
-  }
-  return data[n];
-}
-
 /** Bilinear interpolation. */
 export function linear2d(data: Plane, nx: number, ny: number, x: number, y: number, grad?: Float64Array): number {
   if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5)) return outside2d(grad);

@@ -1,7 +1,8 @@
 // Picks the image format from a file name and calls its reader or writer (browser-safe: bytes in, bytes out).
 import { CoregError } from '../errors.js';
 import type { WarningSink } from '../errors.js';
-import { finiteRange, identityMatrix, numberOfPixels, pixelTypeOf } from '../image/image.js';
+import { finiteRange, numberOfPixels, pixelTypeOf } from '../image/image.js';
+import { identity } from '../image/linalg.js';
 import type { Image } from '../image/image.js';
 import type { EncodedFile, ReadContext } from './format.js';
 import { readMetaImage, writeMetaImage } from './metaimage.js';
@@ -120,7 +121,7 @@ function niftiPair(single: Uint8Array, base: string, fileName: string): EncodedF
 function isIdentityGeometry(img: Image): boolean {
   const d = img.dimension;
   for (let i = 0; i < d; i++) if (img.origin[i] !== 0) return false;
-  const id = identityMatrix(d);
+  const id = Array.from(identity(d));
   for (let i = 0; i < d * d; i++) if (Math.abs(img.direction[i] - id[i]) > 1e-12) return false;
   return true;
 }
@@ -135,7 +136,7 @@ function toPngImage(img: Image, fileName: string, warn?: WarningSink): Image {
   let flat: Image = img;
   if (img.dimension === 3) {
     // A single slice: keep its in-plane spacing; the z geometry is what the warning above covers.
-    flat = { ...img, dimension: 2, size: img.size.slice(0, 2), spacing: img.spacing.slice(0, 2), origin: [0, 0], direction: identityMatrix(2) };
+    flat = { ...img, dimension: 2, size: img.size.slice(0, 2), spacing: img.spacing.slice(0, 2), origin: [0, 0], direction: Array.from(identity(2)) };
   }
   const integerStorable = type === 'uint8' || type === 'uint16';
   if (img.components !== 1 && !(img.components === 3 && integerStorable)) {

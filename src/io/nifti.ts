@@ -11,11 +11,11 @@ import {
   type PixelArray,
   type PixelType,
   bytesPerElement,
-  invertMatrix,
   pixelTypeOf,
   pixelView,
   validateImage,
 } from '../image/image.js';
+import { polarDecomposition } from '../image/linalg.js';
 import { gunzipBounded, gunzipPrefix, gzip, isGzip } from './compression.js';
 import { type ReadContext, MAX_DECODED_BYTES, MAX_PIXEL_ELEMENTS } from './format.js';
 
@@ -205,7 +205,7 @@ export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 }
   // and the sform holds the same rotation scaled by the spacing (both codes NIFTI_XFORM_SCANNER_ANAT).
   const dir3 = [1, 0, 0, 0, 1, 0, 0, 0, 1];
   for (let r = 0; r < d; r++) for (let col = 0; col < d; col++) dir3[r * 3 + col] = img.direction[r * d + col];
-  const rot = nearestRotation(dir3);
+  const rot = nearestOrthogonal(dir3);
   const spacing = [img.spacing[0], img.spacing[1], d === 3 ? img.spacing[2] : 1];
   const originRas = [0 - img.origin[0], 0 - img.origin[1], d === 3 ? img.origin[2] : 0];
   const rotRas = rot.slice();
@@ -510,7 +510,7 @@ function chooseGeometry(hdr: NiftiHeader, dimension: 2 | 3, name: string, ctx: R
         used = 'qform';
       } else {
         ctx.warn?.(`${name}: sform is sheared (not a rotation and scaling); using its nearest rotation`);
-        sform = { ...sform, direction: nearestRotation(sform.direction) };
+        sform = { ...sform, direction: nearestOrthogonal(sform.direction) };
       }
     }
     if (qform && used === 'sform') warnIfDifferent(qform, sform, name, ctx);
@@ -612,25 +612,6 @@ function isOrthonormal(dir: number[]): boolean {
   return true;
 }
 
-/** The orthogonal matrix closest to m (polar decomposition by Newton's iteration X ← (X + X⁻ᵀ)/2). */
-function nearestRotation(m: number[]): number[] {
-  let x = m.slice();
-  for (let iter = 0; iter < 100; iter++) {
-    const inv = invertMatrix(x, 3);
-    const next = new Array<number>(9);
-    let change = 0;
-    for (let r = 0; r < 3; r++) {
-      for (let c = 0; c < 3; c++) {
-        next[r * 3 + c] = 0.5 * (x[r * 3 + c] + inv[c * 3 + r]);
-        change = Math.max(change, Math.abs(next[r * 3 + c] - x[r * 3 + c]));
-      }
-    }
-    x = next;
-    if (change < 1e-15) break;
-  }
-  return x;
-}
-
 function warnIfDifferent(q: Geometry, s: Geometry, name: string, ctx: ReadContext): void {
   if (!ctx.warn) return;
   let originDiffers = false;
@@ -703,4 +684,9 @@ function rotationToQuaternion(m: number[]): { b: number; c: number; d: number; q
     }
   }
   return { b, c, d, qfac };
+}
+
+/** The orthogonal matrix closest to a 3×3 m (the orthogonal factor of its polar decomposition; det may be −1). */
+function nearestOrthogonal(m: readonly number[]): number[] {
+  return Array.from(polarDecomposition(m, 3).orthogonal);
 }

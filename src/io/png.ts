@@ -4,7 +4,8 @@
 import { decode, encode } from 'fast-png';
 import type { DecodedPng } from 'fast-png';
 import { CoregError } from '../errors.js';
-import { finiteRange, identityMatrix, pixelTypeOf, validateImage } from '../image/image.js';
+import { finiteRange, pixelTypeOf, validateImage } from '../image/image.js';
+import { identity } from '../image/linalg.js';
 import type { Image, PixelArray } from '../image/image.js';
 import { MAX_DECODED_BYTES, type ReadContext } from './format.js';
 import { inflateZlibBounded } from './compression.js';
@@ -247,7 +248,7 @@ export function readPng(bytes: Uint8Array, ctx: ReadContext): Image {
     size: [png.width, png.height],
     spacing: scan.scal ? scan.scal.slice() : [1, 1],
     origin: [0, 0],
-    direction: identityMatrix(2),
+    direction: Array.from(identity(2)),
     components,
     data,
   };

@@ -12,7 +12,7 @@
  */
 import { CoregError } from '../errors.js';
 import { createTransform, type MatrixOffsetTransform } from '../transform/linear.js';
-import { nearestRotation } from '../transform/linalg.js';
+import { nearestRotation } from '../image/linalg.js';
 import type { Transform } from '../transform/transform.js';
 import { flattenPoints, pointRank, ThinPlateSplineTransform, type TpsKernel } from '../transform/tps.js';
 

@@ -17,6 +17,7 @@
  * in-plane box filters (running sums along x and y) stay in cache.
  */
 import { CoregError } from '../errors.js';
+import { boxFilterPlane } from '../pyramid/box.js';
 
 /** Reusable scratch memory for lnccDense (a few rings of slices, not full images); start with `{ buffers: [] }`. */
 export interface LnccWorkspace {
@@ -268,49 +269,6 @@ function sumAlongZ(rings: Float64Array, channels: number, channelStride: number,
     for (let kk = k0 + 1; kk <= k1; kk++) {
       const from = c * channelStride + (kk % ring) * nxy;
       for (let i = 0; i < nxy; i++) planes[out + i] += rings[from + i];
-    }
-  }
-}
-
-/**
- * In place: every value of the nx×ny plane at data[start…] becomes the sum over the (2rx+1)×(2ry+1) box around
- * it, clipped at the edges (rx < nx, ry < ny). Running sums along x (each row copied to scratch first), then
- * along y over whole rows (the plane copied to scratch first).
- */
-function boxFilterPlane(data: Float64Array, start: number, nx: number, ny: number, rx: number, ry: number, scratch: Float64Array): void {
-  if (rx > 0) {
-    for (let row = start; row < start + nx * ny; row += nx) {
-      for (let i = 0; i < nx; i++) scratch[i] = data[row + i];
-      let sum = 0;
-      for (let i = 0; i <= rx; i++) sum += scratch[i];
-      data[row] = sum;
-      for (let i = 1; i < nx; i++) {
-        if (i + rx < nx) sum += scratch[i + rx];
-        if (i - rx - 1 >= 0) sum -= scratch[i - rx - 1];
-        data[row + i] = sum;
-      }
-    }
-  }
-  if (ry > 0) {
-    const nxy = nx * ny;
-    for (let i = 0; i < nxy; i++) scratch[i] = data[start + i];
-    // row 0: rows 0…ry; then add the row entering at j + ry and remove the one leaving at j − ry − 1
-    for (let i = 0; i < nx; i++) {
-      let sum = 0;
-      for (let j = 0; j <= ry; j++) sum += scratch[i + nx * j];
-      data[start + i] = sum;
-    }
-    for (let j = 1; j < ny; j++) {
-      const out = start + nx * j;
-      const prev = out - nx;
-      const entering = j + ry < ny ? nx * (j + ry) : -1;
-      const leaving = j - ry - 1 >= 0 ? nx * (j - ry - 1) : -1;
-      for (let i = 0; i < nx; i++) {
-        let sum = data[prev + i];
-        if (entering >= 0) sum += scratch[entering + i];
-        if (leaving >= 0) sum -= scratch[leaving + i];
-        data[out + i] = sum;
-      }
     }
   }
 }

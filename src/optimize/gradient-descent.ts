@@ -20,8 +20,8 @@ function moveAndEvaluate(problem: ScaledProblem, state: IterationState, factor: 
 }
 
 /**
- * The seed lecture's gradient descent with a fixed learning rate η: θ ← θ − η ∇E (the lecture writes "+", but a
- * cost is minimised by stepping against its gradient). With scales the update is p_i ← p_i − η g_i / s_i.
+ * Gradient descent with a fixed learning rate η: θ ← θ − η ∇E (a cost is minimised by stepping against its
+ * gradient). With scales the update is p_i ← p_i − η g_i / s_i.
  */
 export function gradientDescentSteps(cost: CostFunction, initial: ArrayLike<number>, options: GradientDescentOptions = {}): Steps {
   const problem = new ScaledProblem(cost, initial.length, options.scales);

@@ -94,7 +94,7 @@ export function parseLevels(text: string, option = '--levels', integer = false):
   const parts = text.trim().split('x');
   const values = parts.map((p) => (/^\s*(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/.test(p) ? Number(p) : NaN));
   if (values.some((v) => !Number.isFinite(v) || (integer && !Number.isInteger(v)))) {
-    throw new CoregError(option, `expected ${integer ? 'integers' : 'numbers ≥ 0'} separated by 'x' (e.g. 4x2x1), got '${text}'`, 2);
+    throw new CoregError(option, `expected numbers separated by "x" (e.g. 4x2x1), got "${text}"`, 2);
   }
   return values;
 }

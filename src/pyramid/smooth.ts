@@ -1,8 +1,9 @@
 /**
- * Separable Gaussian smoothing with sigmas in physical millimetres.
+ * Separable Gaussian smoothing: one engine (smoothInPlace, σ in voxels, interleaved components) for images (σ in mm,
+ * gaussianSmooth) and displacement fields (transform/dense-field.ts).
  */
 import { CoregError } from '../errors.js';
-import { numberOfPixels, type Image } from '../image/image.js';
+import type { Image } from '../image/image.js';
 
 /** Per-axis values from a number (same on every axis) or an array of length d, each finite and ≥ 0. */
 export function perAxis(value: number | readonly number[], d: number, subject: string): number[] {
@@ -40,65 +41,132 @@ function mirrorTable(length: number, radius: number): Int32Array {
   return table;
 }
 
-/** Lines processed side by side along a strided axis, so memory is read in contiguous runs. */
-const LINES_PER_CHUNK = 32;
+/** Lines gathered and filtered together along x, so that each line's components sit in contiguous runs. */
+const SMOOTH_LINES = 32;
+/** Values per row chunk along the strided axes (y, z): the chunk's extended column stays in L2 cache. */
+const SMOOTH_CHUNK = 256;
 
 /**
- * Convolves every line of `data` along one axis, in place. Lines start at base = block·stride·length + s and step
- * by `stride` (pixels); `components` interleaved values per pixel are filtered independently. Outside the line the
- * signal is mirrored about the pixel edges (… x1 x0 | x0 x1 …), which keeps constants and — because the resulting
- * operator is symmetric with unit row sums — the total sum exactly. Up to LINES_PER_CHUNK neighbouring lines
- * (consecutive s) are copied into `extended` (position-major) and filtered together.
+ * Separable Gaussian smoothing in place of interleaved pixels (`components` values per pixel, x fastest) on a grid
+ * of `size`, σ in VOXELS per axis (0 leaves an axis alone). Normalised sampled kernel truncated at ⌈4σ⌉; outside
+ * a line the signal is mirrored about the pixel edges (… x1 x0 | x0 x1 …), which keeps constants and — the operator
+ * being symmetric with unit row sums — the total sum. The one engine behind image and displacement-field smoothing.
  */
-function convolveAxis(
-  data: Float32Array,
+export function smoothInPlace(data: Float32Array, size: readonly number[], components: number, sigmasVoxels: readonly number[]): void {
+  let total = 1;
+  for (const s of size) total *= s;
+  let stride = 1;
+  for (let a = 0; a < size.length; a++) {
+    const length = size[a];
+    if (sigmasVoxels[a] > 0 && length > 1) {
+      const kernel = gaussianKernel(sigmasVoxels[a]);
+      const mirror = mirrorTable(length, (kernel.length - 1) >> 1);
+      if (stride === 1) {
+        const extended = new Float64Array(mirror.length * SMOOTH_LINES * components);
+        const starts = new Int32Array(SMOOTH_LINES);
+        convolveLines(data, total, length, stride, components, kernel, mirror, extended, starts);
+      } else {
+        const extended = new Float32Array(mirror.length * SMOOTH_CHUNK);
+        const sums = new Float64Array(SMOOTH_CHUNK);
+        convolveRows(data, total * components, length, stride * components, kernel, mirror, extended, sums);
+      }
+    }
+    stride *= length;
+  }
+}
+
+/**
+ * Convolves every line along one axis in place. Line q (of total/length) starts at pixel
+ * ⌊q/stride⌋·stride·length + q mod stride and steps by `stride` pixels. SMOOTH_LINES lines at a time are gathered
+ * (consecutive lines are neighbours in memory along strided axes), each component of each line into its own
+ * contiguous run of `extended`, then every output sample is one register sum over the symmetric kernel.
+ */
+function convolveLines(
+  u: Float32Array,
   total: number,
   length: number,
   stride: number,
-  components: number,
+  d: number,
   kernel: Float64Array,
   mirror: Int32Array,
   extended: Float64Array,
-  acc: Float64Array,
+  starts: Int32Array,
 ): void {
-  const taps = kernel.length;
+  const radius = (kernel.length - 1) >> 1;
+  const centre = kernel[radius];
   const extendedLength = mirror.length;
-  const blocks = total / (stride * length);
-  if (stride === 1) {
-    // Contiguous lines: one at a time.
-    for (let block = 0; block < blocks; block++) {
-      const base = block * length;
-      for (let c = 0; c < components; c++) {
-        for (let e = 0; e < extendedLength; e++) extended[e] = data[(base + mirror[e]) * components + c];
-        for (let t = 0; t < length; t++) {
-          let sum = 0;
-          for (let k = 0; k < taps; k++) sum += kernel[k] * extended[t + k];
-          data[(base + t) * components + c] = sum;
+  const lineCount = total / length;
+  for (let q0 = 0; q0 < lineCount; q0 += SMOOTH_LINES) {
+    const lines = Math.min(SMOOTH_LINES, lineCount - q0);
+    for (let l = 0; l < lines; l++) {
+      const q = q0 + l;
+      const block = Math.floor(q / stride);
+      starts[l] = block * stride * length + (q - block * stride);
+    }
+    for (let e = 0; e < extendedLength; e++) {
+      const offset = mirror[e] * stride;
+      for (let l = 0; l < lines; l++) {
+        const src = (starts[l] + offset) * d;
+        for (let c = 0; c < d; c++) extended[(l * d + c) * extendedLength + e] = u[src + c];
+      }
+    }
+    for (let l = 0; l < lines; l++) {
+      for (let c = 0; c < d; c++) {
+        const run = (l * d + c) * extendedLength;
+        let dst = starts[l] * d + c;
+        const step = stride * d;
+        for (let t = 0; t < length; t++, dst += step) {
+          // extended position t + radius is sample t; taps k and 2r − k share a weight
+          const at = run + t;
+          let sum = centre * extended[at + radius];
+          for (let k = 0; k < radius; k++) sum += kernel[k] * (extended[at + k] + extended[at + 2 * radius - k]);
+          u[dst] = sum;
         }
       }
     }
-    return;
   }
-  for (let block = 0; block < blocks; block++) {
-    const base = block * stride * length;
-    for (let s0 = 0; s0 < stride; s0 += LINES_PER_CHUNK) {
-      const lines = Math.min(LINES_PER_CHUNK, stride - s0);
-      for (let c = 0; c < components; c++) {
-        for (let e = 0; e < extendedLength; e++) {
-          const src = (base + mirror[e] * stride + s0) * components + c;
-          const row = e * lines;
-          for (let u = 0; u < lines; u++) extended[row + u] = data[src + u * components];
+}
+
+/**
+ * Convolves along a strided axis in place, treating the `rowLength` contiguous values between two steps along
+ * the axis as one row: for each block of `length` rows and each chunk of SMOOTH_CHUNK columns, the chunk's
+ * mirrored column is gathered into `extended` (row e at e·SMOOTH_CHUNK), and each output row is a weighted sum of
+ * extended rows, accumulated column-wise in `sums` so that every inner loop runs over contiguous memory.
+ */
+function convolveRows(
+  u: Float32Array,
+  values: number,
+  length: number,
+  rowLength: number,
+  kernel: Float64Array,
+  mirror: Int32Array,
+  extended: Float32Array,
+  sums: Float64Array,
+): void {
+  const radius = (kernel.length - 1) >> 1;
+  const centre = kernel[radius];
+  const extendedLength = mirror.length;
+  const blockLength = length * rowLength;
+  for (let block = 0; block < values; block += blockLength) {
+    for (let col = 0; col < rowLength; col += SMOOTH_CHUNK) {
+      const width = Math.min(SMOOTH_CHUNK, rowLength - col);
+      const first = block + col;
+      for (let e = 0; e < extendedLength; e++) {
+        const src = first + mirror[e] * rowLength;
+        const dst = e * SMOOTH_CHUNK;
+        for (let j = 0; j < width; j++) extended[dst + j] = u[src + j];
+      }
+      for (let t = 0; t < length; t++) {
+        const mid = (t + radius) * SMOOTH_CHUNK;
+        for (let j = 0; j < width; j++) sums[j] = centre * extended[mid + j];
+        for (let k = 0; k < radius; k++) {
+          const w = kernel[k];
+          const lo = (t + k) * SMOOTH_CHUNK;
+          const hi = (t + 2 * radius - k) * SMOOTH_CHUNK;
+          for (let j = 0; j < width; j++) sums[j] += w * (extended[lo + j] + extended[hi + j]);
         }
-        for (let t = 0; t < length; t++) {
-          for (let u = 0; u < lines; u++) acc[u] = 0;
-          for (let k = 0; k < taps; k++) {
-            const w = kernel[k];
-            const row = (t + k) * lines;
-            for (let u = 0; u < lines; u++) acc[u] += w * extended[row + u];
-          }
-          const dst = (base + t * stride + s0) * components + c;
-          for (let u = 0; u < lines; u++) data[dst + u * components] = acc[u];
-        }
+        const out = first + t * rowLength;
+        for (let j = 0; j < width; j++) u[out + j] = sums[j];
       }
     }
   }
@@ -122,19 +190,6 @@ export function gaussianSmooth(img: Image, sigmaMm: number | readonly number[]):
     components: img.components,
     data,
   };
-  const total = numberOfPixels(img);
-  let stride = 1;
-  for (let a = 0; a < d; a++) {
-    const length = img.size[a];
-    const sigmaVoxels = sigmas[a] / img.spacing[a];
-    if (sigmaVoxels > 0 && length > 1) {
-      const kernel = gaussianKernel(sigmaVoxels);
-      const mirror = mirrorTable(length, (kernel.length - 1) >> 1);
-      const extended = new Float64Array(mirror.length * LINES_PER_CHUNK);
-      const acc = new Float64Array(LINES_PER_CHUNK);
-      convolveAxis(data, total, length, stride, img.components, kernel, mirror, extended, acc);
-    }
-    stride *= length;
-  }
+  smoothInPlace(data, img.size, img.components, sigmas.map((s, a) => s / img.spacing[a]));
   return out;
 }

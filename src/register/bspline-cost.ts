@@ -6,15 +6,14 @@
  */
 import type { Image } from '../image/image.js';
 import { indexToPhysicalMatrix, physicalToIndexMatrix } from '../image/image.js';
-import { bspline2d, bspline3d } from '../interpolate/bspline.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
-import { linear2d, linear3d, type Plane } from '../interpolate/kernels.js';
+import { linear2d, linear3d } from '../interpolate/kernels.js';
 import type { CostFunction } from '../optimize/types.js';
 import type { BSplineTransform } from '../transform/bspline.js';
 import { bsplineSupportBases, bsplineSupports } from '../transform/bspline-supports.js';
 import { bendingEnergy, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
 import type { LinearTransform } from '../transform/transform.js';
-import { SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
+import { packMovingSample2d, packMovingSample3d, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import { createRandom } from './random.js';
 import { maskAt, type SampleSet } from './sampling.js';
 
@@ -177,8 +176,8 @@ export class BSplineRegistrationCost implements CostFunction {
     const s = this.sampler;
     const valid =
       d === 2
-        ? mapAndSample2d(m, this.samples.points, bases, W, cI, nx, this.A, this.t, s, s.plane, s.kind === 'bspline', e.values, e.grads, e.index, this.movingMask, this.maskN, this.scratch)
-        : mapAndSample3d(m, this.samples.points, bases, W, cI, nx, nxy, this.A, this.t, s, s.plane, s.kind === 'bspline', e.values, e.grads, e.index, this.movingMask, this.maskN, this.scratch);
+        ? mapAndSample2d(m, this.samples.points, bases, W, cI, nx, this.A, this.t, s, e.values, e.grads, e.index, this.movingMask, this.maskN, this.scratch)
+        : mapAndSample3d(m, this.samples.points, bases, W, cI, nx, nxy, this.A, this.t, s, e.values, e.grads, e.index, this.movingMask, this.maskN, this.scratch);
     this.lastValidCount = valid;
     let value = e.evaluate(valid, fresh ? fresh.drawn : m);
     const gI = this.gInterleaved;
@@ -240,7 +239,7 @@ function deinterleave(g: Float64Array, nC: number, d: number, out: Float64Array)
 /**
  * For every sample: y = A (x + u(x)) + t, then the moving value and PHYSICAL gradient at y, packed to the front
  * over the valid samples (outside the moving image or its mask: dropped), with `index` mapping packed → sample,
- * as sampleMovingAtPoints does. `cI` is interleaved (see interleave); `g` is scratch of ≥ 6 numbers. Returns the
+ * with packMovingSample2d/3d. `cI` is interleaved (see interleave); `g` is scratch of ≥ 6 numbers. Returns the
  * number of valid samples.
  */
 function mapAndSample3d(
@@ -254,8 +253,6 @@ function mapAndSample3d(
   A: Float64Array,
   t: Float64Array,
   s: MovingSampler,
-  plane: Plane,
-  bsp: boolean,
   values: Float64Array,
   grads: Float64Array,
   index: Int32Array,
@@ -263,15 +260,6 @@ function mapAndSample3d(
   maskN: Float64Array | null,
   g: Float64Array,
 ): number {
-  const N = s.N;
-  const o0 = s.origin[0];
-  const o1 = s.origin[1];
-  const o2 = s.origin[2];
-  const snx = s.size[0];
-  const sny = s.size[1];
-  const snz = s.size[2];
-  const coef = plane as Float64Array;
-  const y = g.subarray(3, 6);
   let valid = 0;
   for (let i = 0; i < m; i++) {
     let ux = 0;
@@ -305,26 +293,7 @@ function mapAndSample3d(
     const yx = A[0] * px + A[1] * py + A[2] * pz + t[0];
     const yy = A[3] * px + A[4] * py + A[5] * pz + t[1];
     const yz = A[6] * px + A[7] * py + A[8] * pz + t[2];
-    const dx = yx - o0;
-    const dy = yy - o1;
-    const dz = yz - o2;
-    const cx = N[0] * dx + N[1] * dy + N[2] * dz;
-    const cy = N[3] * dx + N[4] * dy + N[5] * dz;
-    const cz = N[6] * dx + N[7] * dy + N[8] * dz;
-    const v = bsp ? bspline3d(coef, snx, sny, snz, cx, cy, cz, g) : linear3d(plane, snx, sny, snz, cx, cy, cz, g);
-    if (v !== v) continue;
-    if (movingMask) {
-      y[0] = yx;
-      y[1] = yy;
-      y[2] = yz;
-      if (!maskAt(movingMask, maskN!, y)) continue;
-    }
-    values[valid] = v;
-    grads[3 * valid] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
-    grads[3 * valid + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
-    grads[3 * valid + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
-    index[valid] = i;
-    valid++;
+    valid = packMovingSample3d(s, yx, yy, yz, i, valid, values, grads, index, movingMask, maskN, g);
   }
   return valid;
 }
@@ -339,8 +308,6 @@ function mapAndSample2d(
   A: Float64Array,
   t: Float64Array,
   s: MovingSampler,
-  plane: Plane,
-  bsp: boolean,
   values: Float64Array,
   grads: Float64Array,
   index: Int32Array,
@@ -348,13 +315,6 @@ function mapAndSample2d(
   maskN: Float64Array | null,
   g: Float64Array,
 ): number {
-  const N = s.N;
-  const o0 = s.origin[0];
-  const o1 = s.origin[1];
-  const snx = s.size[0];
-  const sny = s.size[1];
-  const coef = plane as Float64Array;
-  const y = g.subarray(3, 5);
   let valid = 0;
   for (let i = 0; i < m; i++) {
     let ux = 0;
@@ -381,22 +341,7 @@ function mapAndSample2d(
     const py = X[2 * i + 1] + uy;
     const yx = A[0] * px + A[1] * py + t[0];
     const yy = A[2] * px + A[3] * py + t[1];
-    const dx = yx - o0;
-    const dy = yy - o1;
-    const cx = N[0] * dx + N[1] * dy;
-    const cy = N[2] * dx + N[3] * dy;
-    const v = bsp ? bspline2d(coef, snx, sny, cx, cy, g) : linear2d(plane, snx, sny, cx, cy, g);
-    if (v !== v) continue;
-    if (movingMask) {
-      y[0] = yx;
-      y[1] = yy;
-      if (!maskAt(movingMask, maskN!, y)) continue;
-    }
-    values[valid] = v;
-    grads[2 * valid] = N[0] * g[0] + N[2] * g[1];
-    grads[2 * valid + 1] = N[1] * g[0] + N[3] * g[1];
-    index[valid] = i;
-    valid++;
+    valid = packMovingSample2d(s, yx, yy, i, valid, values, grads, index, movingMask, maskN, g);
   }
   return valid;
 }

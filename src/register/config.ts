@@ -17,10 +17,13 @@ export { OPTIMIZER_NAMES, type OptimizerName } from '../optimize/index.js';
 export type SamplingStrategy = 'all' | 'regular' | 'random';
 export type Initializer = 'none' | 'geometry' | 'moments' | 'principal-axes';
 
-/** One resolution level: shrink factor (per axis, capped where an axis is small), smoothing σ in voxels of the input, iterations. */
+/** One resolution level: shrink factor (per axis, capped where an axis is small), smoothing σ, iterations. */
 export interface LevelConfig {
   shrink: number;
+  /** Gaussian σ before shrinking, in voxels of the input image (default) or mm (smoothUnit). */
   smooth: number;
+  /** Unit of `smooth`: 'vox' (default, ANTs' default) or 'mm' (`--smooth 4x2x0mm`). */
+  smoothUnit?: 'vox' | 'mm';
   iterations: number;
 }
 
@@ -124,16 +127,6 @@ export function parseMetricList(text: string, subject = '--metric'): MetricName[
   return list as MetricName[];
 }
 
-/** "200x100x50" → [200, 100, 50]. */
-export function parseLevelList(text: string, subject: string, integer: boolean): number[] {
-  const parts = text.split('x').map((s) => s.trim());
-  const out = parts.map(Number);
-  if (parts.some((p) => p === '') || out.some((v) => !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v)))) {
-    throw new CoregError(subject, `expected numbers separated by "x" (e.g. 4x2x1), got "${text}"`, 2);
-  }
-  return out;
-}
-
 /** Default levels for a stage from the fixed image's size: coarse-to-fine, the last always at full resolution. */
 export function defaultLevels(kind: TransformKind, size: readonly number[]): LevelConfig[] {
   const minSize = Math.min(...size.filter((s) => s > 8));
@@ -172,6 +165,7 @@ const bool: Check = (v) => (typeof v === 'boolean' ? null : `must be true or fal
 export const LEVEL_SETTINGS: Record<keyof LevelConfig, Check> = {
   shrink: number(1, 1024, { integer: true }),
   smooth: number(0, 64),
+  smoothUnit: oneOf(['vox', 'mm']),
   iterations: number(0, 100_000, { integer: true }),
 };
 
@@ -309,6 +303,7 @@ export function validateConfig(config: RegistrationConfig, subject = 'config'): 
       for (const l of s.levels) {
         if (!(Number.isInteger(l.shrink) && l.shrink >= 1)) throw new CoregError(where, `shrink factors must be integers ≥ 1, got ${l.shrink}`, 2);
         if (!(Number.isFinite(l.smooth) && l.smooth >= 0)) throw new CoregError(where, `smoothing sigmas must be ≥ 0, got ${l.smooth}`, 2);
+        if (l.smoothUnit !== undefined && l.smoothUnit !== 'vox' && l.smoothUnit !== 'mm') throw new CoregError(where, `smoothUnit must be "vox" or "mm", got "${String(l.smoothUnit)}"`, 2);
         if (!(Number.isInteger(l.iterations) && l.iterations >= 0)) throw new CoregError(where, `iterations must be integers ≥ 0, got ${l.iterations}`, 2);
       }
     }

@@ -1,5 +1,5 @@
 /**
- * The cost of a linear (matrix–offset) transform over a fixed sample set: the seed lecture's chain rule
+ * The cost of a linear (matrix–offset) transform over a fixed sample set: the chain rule
  * ∂cost/∂p = Σ_i ∂cost/∂m_i · ∇M(T(x_i)) · ∂T(x_i)/∂p, evaluated in one pass that returns value and gradient.
  *
  * Every transform here has a Jacobian that is affine in the point, J(x) = J(0) + Σ_j x_j (J(e_j) − J(0)), so the
@@ -37,6 +37,85 @@ export function prepareMovingSampler(moving: Image, kind: 'linear' | 'bspline'):
 }
 
 /**
+ * The moving image at physical point (yx, yy) for sample i: when the point is inside the image (and its mask), its
+ * value and PHYSICAL gradient (Nᵀ·index gradient) are written at packed position `valid` with index[valid] = i, and
+ * valid + 1 is returned; otherwise `valid` (the sample is dropped). `g` is scratch of ≥ 6 numbers. The one
+ * "sample → drop → gradient → pack" step of every cost (linear here, B-spline in bspline-cost.ts).
+ */
+export function packMovingSample2d(
+  s: MovingSampler,
+  yx: number,
+  yy: number,
+  i: number,
+  valid: number,
+  values: Float64Array,
+  grads: Float64Array,
+  index: Int32Array,
+  movingMask: Image | null,
+  movingMaskN: Float64Array | null,
+  g: Float64Array,
+): number {
+  const N = s.N;
+  const dx = yx - s.origin[0];
+  const dy = yy - s.origin[1];
+  const x = N[0] * dx + N[1] * dy;
+  const y = N[2] * dx + N[3] * dy;
+  const v = s.kind === 'bspline' ? bspline2d(s.plane as Float64Array, s.size[0], s.size[1], x, y, g) : linear2d(s.plane, s.size[0], s.size[1], x, y, g);
+  if (v !== v) return valid;
+  if (movingMask) {
+    g[3] = yx;
+    g[4] = yy;
+    if (!maskAt(movingMask, movingMaskN!, g.subarray(3, 5))) return valid;
+  }
+  values[valid] = v;
+  grads[2 * valid] = N[0] * g[0] + N[2] * g[1];
+  grads[2 * valid + 1] = N[1] * g[0] + N[3] * g[1];
+  index[valid] = i;
+  return valid + 1;
+}
+
+/** packMovingSample2d in 3D, at physical point (yx, yy, yz). */
+export function packMovingSample3d(
+  s: MovingSampler,
+  yx: number,
+  yy: number,
+  yz: number,
+  i: number,
+  valid: number,
+  values: Float64Array,
+  grads: Float64Array,
+  index: Int32Array,
+  movingMask: Image | null,
+  movingMaskN: Float64Array | null,
+  g: Float64Array,
+): number {
+  const N = s.N;
+  const dx = yx - s.origin[0];
+  const dy = yy - s.origin[1];
+  const dz = yz - s.origin[2];
+  const x = N[0] * dx + N[1] * dy + N[2] * dz;
+  const y = N[3] * dx + N[4] * dy + N[5] * dz;
+  const z = N[6] * dx + N[7] * dy + N[8] * dz;
+  const v =
+    s.kind === 'bspline'
+      ? bspline3d(s.plane as Float64Array, s.size[0], s.size[1], s.size[2], x, y, z, g)
+      : linear3d(s.plane, s.size[0], s.size[1], s.size[2], x, y, z, g);
+  if (v !== v) return valid;
+  if (movingMask) {
+    g[3] = yx;
+    g[4] = yy;
+    g[5] = yz;
+    if (!maskAt(movingMask, movingMaskN!, g.subarray(3, 6))) return valid;
+  }
+  values[valid] = v;
+  grads[3 * valid] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
+  grads[3 * valid + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
+  grads[3 * valid + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
+  index[valid] = i;
+  return valid + 1;
+}
+
+/**
  * Samples the moving image at T(x_i) = A x_i + t for all samples: writes values m_i and PHYSICAL gradients g_i
  * (n×d) and returns the number of valid samples; invalid samples (outside the moving image or its mask) are
  * dropped by packing the valid ones to the front (`index` maps packed → original sample).
@@ -53,73 +132,34 @@ export function sampleMovingLinear(
   movingMask: Image | null,
   movingMaskN: Float64Array | null,
 ): number {
-  const d = s.dimension;
-  const N = s.N;
-  const o = s.origin;
-  // ci = N (A x + t − o) = (N A) x + N (t − o)
-  const B = new Float64Array(d * d);
-  const c = new Float64Array(d);
-  for (let r = 0; r < d; r++) {
-    let acc = 0;
-    for (let k = 0; k < d; k++) acc += N[r * d + k] * (t[k] - o[k]);
-    c[r] = acc;
-    for (let col = 0; col < d; col++) {
-      let sum = 0;
-      for (let k = 0; k < d; k++) sum += N[r * d + k] * A[k * d + col];
-      B[r * d + col] = sum;
-    }
-  }
-  const g = new Float64Array(3);
-  const y = new Float64Array(d);
-  const plane = s.plane;
-  const nx = s.size[0];
-  const ny = s.size[1];
-  const bsp = s.kind === 'bspline';
+  const g = new Float64Array(6);
   let valid = 0;
-  if (d === 2) {
+  if (s.dimension === 2) {
     for (let i = 0; i < count; i++) {
       const px = points[2 * i];
       const py = points[2 * i + 1];
-      const x = B[0] * px + B[1] * py + c[0];
-      const yy = B[2] * px + B[3] * py + c[1];
-      const v = bsp ? bspline2d(plane as Float64Array, nx, ny, x, yy, g) : linear2d(plane, nx, ny, x, yy, g);
-      if (v !== v) continue;
-      if (movingMask) {
-        y[0] = A[0] * px + A[1] * py + t[0];
-        y[1] = A[2] * px + A[3] * py + t[1];
-        if (!maskAt(movingMask, movingMaskN!, y)) continue;
-      }
-      outValues[valid] = v;
-      // physical gradient = Nᵀ · index gradient
-      outGrad[2 * valid] = N[0] * g[0] + N[2] * g[1];
-      outGrad[2 * valid + 1] = N[1] * g[0] + N[3] * g[1];
-      outIndex[valid] = i;
-      valid++;
+      valid = packMovingSample2d(s, A[0] * px + A[1] * py + t[0], A[2] * px + A[3] * py + t[1], i, valid, outValues, outGrad, outIndex, movingMask, movingMaskN, g);
     }
     return valid;
   }
-  const nz = s.size[2];
   for (let i = 0; i < count; i++) {
     const px = points[3 * i];
     const py = points[3 * i + 1];
     const pz = points[3 * i + 2];
-    const x = B[0] * px + B[1] * py + B[2] * pz + c[0];
-    const yy = B[3] * px + B[4] * py + B[5] * pz + c[1];
-    const z = B[6] * px + B[7] * py + B[8] * pz + c[2];
-    const v = bsp ? bspline3d(plane as Float64Array, nx, ny, nz, x, yy, z, g) : linear3d(plane, nx, ny, nz, x, yy, z, g);
-    if (v !== v) continue;
-    if (movingMask) {
-      y[0] = A[0] * px + A[1] * py + A[2] * pz + t[0];
-      y[1] = A[3] * px + A[4] * py + A[5] * pz + t[1];
-      y[2] = A[6] * px + A[7] * py + A[8] * pz + t[2];
-      if (!maskAt(movingMask, movingMaskN!, y)) continue;
-    }
-    outValues[valid] = v;
-    outGrad[3 * valid] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
-    outGrad[3 * valid + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
-    outGrad[3 * valid + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
-    outIndex[valid] = i;
-    valid++;
+    valid = packMovingSample3d(
+      s,
+      A[0] * px + A[1] * py + A[2] * pz + t[0],
+      A[3] * px + A[4] * py + A[5] * pz + t[1],
+      A[6] * px + A[7] * py + A[8] * pz + t[2],
+      i,
+      valid,
+      outValues,
+      outGrad,
+      outIndex,
+      movingMask,
+      movingMaskN,
+      g,
+    );
   }
   return valid;
 }
@@ -319,65 +359,4 @@ export class LinearRegistrationCost implements CostFunction {
     }
     return value;
   }
-}
-
-/**
- * Samples the moving image at given moving-space points Y (n×d): values, PHYSICAL gradients, packed valid samples
- * (as sampleMovingLinear), for transforms that are not a single matrix.
- */
-export function sampleMovingAtPoints(
-  s: MovingSampler,
-  Y: Float64Array,
-  count: number,
-  outValues: Float64Array,
-  outGrad: Float64Array,
-  outIndex: Int32Array,
-  movingMask: Image | null,
-  movingMaskN: Float64Array | null,
-): number {
-  const d = s.dimension;
-  const N = s.N;
-  const o = s.origin;
-  const g = new Float64Array(3);
-  const plane = s.plane;
-  const nx = s.size[0];
-  const ny = s.size[1];
-  const bsp = s.kind === 'bspline';
-  let valid = 0;
-  if (d === 2) {
-    for (let i = 0; i < count; i++) {
-      const dx = Y[2 * i] - o[0];
-      const dy = Y[2 * i + 1] - o[1];
-      const x = N[0] * dx + N[1] * dy;
-      const y = N[2] * dx + N[3] * dy;
-      const v = bsp ? bspline2d(plane as Float64Array, nx, ny, x, y, g) : linear2d(plane, nx, ny, x, y, g);
-      if (v !== v) continue;
-      if (movingMask && !maskAt(movingMask, movingMaskN!, Y.subarray(2 * i, 2 * i + 2))) continue;
-      outValues[valid] = v;
-      outGrad[2 * valid] = N[0] * g[0] + N[2] * g[1];
-      outGrad[2 * valid + 1] = N[1] * g[0] + N[3] * g[1];
-      outIndex[valid] = i;
-      valid++;
-    }
-    return valid;
-  }
-  const nz = s.size[2];
-  for (let i = 0; i < count; i++) {
-    const dx = Y[3 * i] - o[0];
-    const dy = Y[3 * i + 1] - o[1];
-    const dz = Y[3 * i + 2] - o[2];
-    const x = N[0] * dx + N[1] * dy + N[2] * dz;
-    const y = N[3] * dx + N[4] * dy + N[5] * dz;
-    const z = N[6] * dx + N[7] * dy + N[8] * dz;
-    const v = bsp ? bspline3d(plane as Float64Array, nx, ny, nz, x, y, z, g) : linear3d(plane, nx, ny, nz, x, y, z, g);
-    if (v !== v) continue;
-    if (movingMask && !maskAt(movingMask, movingMaskN!, Y.subarray(3 * i, 3 * i + 3))) continue;
-    outValues[valid] = v;
-    outGrad[3 * valid] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
-    outGrad[3 * valid + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
-    outGrad[3 * valid + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
-    outIndex[valid] = i;
-    valid++;
-  }
-  return valid;
 }

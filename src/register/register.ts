@@ -4,12 +4,13 @@
  * physical points: moving(T(x)) ≈ fixed(x).
  *
  * Layering (ITK v4): the cost function (metric over samples, chain rule) only sees images and a transform; the
- * optimiser only sees parameter vectors; the transform applies its own updates. No global state: everything a run
+ * optimiser only sees parameter vectors; registration sets the transform's parameters to the optimiser's. No global state: everything a run
  * needs is in its arguments.
  */
 import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, checkImageArgument, finiteRange, indexToPhysicalMatrix, numberOfPixels, physicalCenter, physicalToIndexMatrix } from '../image/image.js';
 import { estimateScalesFromPhysicalShift } from './scales.js';
+import { checkImagePair } from './check-images.js';
 import { foldCheckPoints, repairFolding } from './fold-repair.js';
 import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
 import { createBSplineTransformForImage, type BSplineTransform } from '../transform/bspline.js';
@@ -113,23 +114,7 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 function checkInputs(fixed: Image, moving: Image, opts: RegisterOptions): void {
-  if (fixed.dimension !== moving.dimension) {
-    throw new CoregError('moving', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
-  }
-  for (const [img, name] of [
-    [fixed, 'fixed'],
-    [moving, 'moving'],
-  ] as const) {
-    if (img.components !== 1) throw new CoregError(name, `has ${img.components} components per pixel; registration needs a scalar image`);
-    const range = finiteRange(img.data);
-    if (!range) throw new CoregError(name, 'has no finite pixel value');
-    if (range.min === range.max) throw new CoregError(name, `image is constant (all pixels ${range.min}): the similarity measure is undefined`);
-    for (let i = 0; i < img.data.length; i++) {
-      if (!Number.isFinite(img.data[i])) {
-        throw new CoregError(name, 'contains NaN or infinite pixel values; replace them (e.g. by 0) before registering');
-      }
-    }
-  }
+  checkImagePair(fixed, moving);
   for (const [mask, name, img] of [
     [opts.fixedMask, 'fixedMask', fixed],
     [opts.movingMask, 'movingMask', moving],
@@ -184,7 +169,7 @@ interface LevelImages {
  */
 function movingSchedule(fixed: Image, moving: Image, level: LevelConfig, fs: ReturnType<typeof scheduleFromLevels>) {
   const same = fixed.spacing.length === moving.spacing.length && fixed.spacing.every((s, a) => Math.abs(s - moving.spacing[a]) <= 1e-6 * s);
-  if (same) return scheduleFromLevels(moving, [level.shrink], [level.smooth], 'vox');
+  if (same) return scheduleFromLevels(moving, [level.shrink], [level.smooth], level.smoothUnit ?? 'vox');
   const d = fixed.dimension;
   const geo = (v: number[]): number => Math.pow(v.reduce((p, x) => p * x, 1), 1 / d);
   const fixedVoxel = geo(fixed.spacing.map((s, a) => s * fs.shrink[0][a]));
@@ -195,10 +180,11 @@ function movingSchedule(fixed: Image, moving: Image, level: LevelConfig, fs: Ret
 
 /** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
 function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: Map<string, LevelImages>): LevelImages {
-  const key = `${level.shrink}/${level.smooth}`;
+  const unit = level.smoothUnit ?? 'vox';
+  const key = `${level.shrink}/${level.smooth}${unit}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], 'vox');
+  const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], unit);
   const ms = movingSchedule(fixed, moving, level, fs);
   const shrinkOrSmooth = (img: Image, factors: number[], sigmas: number[]): Image => {
     const smoothed = sigmas.some((s) => s > 0) ? gaussianSmooth(img, sigmas) : img;
@@ -608,6 +594,7 @@ async function runSynStage(
       bins: stage.bins,
       shrink: levels?.map((l) => l.shrink),
       smooth: levels?.map((l) => l.smooth),
+      smoothUnit: levels?.[0]?.smoothUnit,
       iterations: levels?.map((l) => l.iterations),
       gradientSigma: stage.gradientSigma,
       totalSigma: stage.totalSigma,

@@ -3,7 +3,7 @@
  *
  * Both images are deformed toward a midpoint on the virtual domain (the fixed grid at each pyramid level). Two
  * half fields on that grid sample the images:
- *   F_mid(x) = F(x + s₁(x))            (middle → fixed,  φ₁⁻¹ in the brief's notation)
+ *   F_mid(x) = F(x + s₁(x))            (middle → fixed,  φ₁⁻¹ in Avants et al. 2008's notation)
  *   M_mid(x) = M(A(x + s₂(x)))         (middle → pre-aligned moving, φ₂⁻¹; A = the affine pre-alignment)
  * Each iteration takes the metric's derivative at the midpoint for both halves, δ = −(∂C/∂I_mid)·∇I_mid with the
  * gradient of the warped image by central differences (physical units), smooths δ with `gradientSigma` voxels,
@@ -27,8 +27,10 @@
  * lncc streams its window sums through rings of slices (a few MB). Cost per iteration is linear in the voxel
  * count (warps, lncc box sums, two update smoothings, two compositions, two Jacobian checks).
  */
+import { identity } from '../image/linalg.js';
+import { checkImagePair } from './check-images.js';
 import { CoregError, type WarningSink } from '../errors.js';
-import { finiteRange, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type Image } from '../image/image.js';
+import { finiteRange, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type Image, gridOf } from '../image/image.js';
 import { linear2d, linear3d } from '../interpolate/kernels.js';
 import { DEFAULT_BINS, METRICS, type MetricState, type SampledMetric } from '../metric/index.js';
 import { lnccDenseDerivatives, type LnccWorkspace } from '../metric/lncc.js';
@@ -63,6 +65,8 @@ export interface SynOptions {
   shrink?: number[];
   /** Smoothing sigma per level in voxels of the original images (default log2(shrink): 2x1x0). */
   smooth?: number[];
+  /** Unit of `smooth`: 'vox' (default) or 'mm'. */
+  smoothUnit?: 'vox' | 'mm';
   /**
    * Iterations per level (default 100x70x40 in 2D; 50x30x10 in 3D, where a full-resolution iteration of a
    * 181×217×181 brain costs seconds and the coarse levels already recover smooth deformations: see
@@ -135,6 +139,7 @@ interface ResolvedOptions {
   bins: number;
   shrink: number[];
   smooth: number[];
+  smoothUnit: 'vox' | 'mm';
   iterations: number[];
   gradientSigma: number;
   totalSigma: number;
@@ -181,6 +186,7 @@ function resolveOptions(options: SynOptions, d: number): ResolvedOptions {
     bins: numberIn(options.bins, DEFAULT_BINS, 'bins', (v) => Number.isInteger(v) && v >= 5, 'an integer ≥ 5'),
     shrink,
     smooth,
+    smoothUnit: options.smoothUnit === 'mm' ? 'mm' : 'vox',
     iterations,
     gradientSigma: numberIn(options.gradientSigma, 3, 'gradientSigma', (v) => Number.isFinite(v) && v >= 0, 'finite and ≥ 0 (voxels)'),
     totalSigma: numberIn(options.totalSigma, 1, 'totalSigma', (v) => Number.isFinite(v) && v >= 0, 'finite and ≥ 0 (voxels)'),
@@ -191,20 +197,7 @@ function resolveOptions(options: SynOptions, d: number): ResolvedOptions {
 }
 
 function checkImages(fixed: Image, moving: Image, initial: LinearTransform | undefined): void {
-  if (fixed.dimension !== moving.dimension) {
-    throw new CoregError('moving', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
-  }
-  for (const [img, name] of [
-    [fixed, 'fixed'],
-    [moving, 'moving'],
-  ] as const) {
-    if (img.components !== 1) throw new CoregError(name, `has ${img.components} components per pixel; registration needs a scalar image`);
-    for (let i = 0; i < img.data.length; i++) {
-      if (!Number.isFinite(img.data[i])) throw new CoregError(name, 'contains NaN or infinite pixel values; replace them (e.g. by 0) before registering');
-    }
-    const range = finiteRange(img.data);
-    if (!range || range.min === range.max) throw new CoregError(name, 'image is constant: the similarity measure is undefined');
-  }
+  checkImagePair(fixed, moving);
   if (initial && initial.dimension !== fixed.dimension) {
     throw new CoregError('initial', `transform is ${initial.dimension}D but the images are ${fixed.dimension}D`);
   }
@@ -213,10 +206,6 @@ function checkImages(fixed: Image, moving: Image, initial: LinearTransform | und
 function levelImage(img: Image, schedule: PyramidSchedule, level: number): Image<Float32Array> {
   const smoothed = gaussianSmooth(img, schedule.sigmasMm[level]);
   return schedule.shrink[level].every((f) => f === 1) ? smoothed : shrinkImage(smoothed, schedule.shrink[level]);
-}
-
-function gridOfImage(img: Image): GridLike {
-  return { dimension: img.dimension, size: img.size.slice(), spacing: img.spacing.slice(), origin: img.origin.slice(), direction: img.direction.slice() };
 }
 
 /**
@@ -656,11 +645,11 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
   checkImages(fixed, moving, run.initial);
   const opts = resolveOptions(options, d);
   const levelCount = opts.shrink.length;
-  const fixedSchedule = scheduleFromLevels(fixed, opts.shrink, opts.smooth, 'vox');
-  const movingSchedule = scheduleFromLevels(moving, opts.shrink, opts.smooth, 'vox');
+  const fixedSchedule = scheduleFromLevels(fixed, opts.shrink, opts.smooth, opts.smoothUnit);
+  const movingSchedule = scheduleFromLevels(moving, opts.shrink, opts.smooth, opts.smoothUnit);
   const affineMatrix = run.initial ? run.initial.matrix() : identity(d);
   const affineOffset = run.initial ? run.initial.offset() : new Float64Array(d);
-  const fullGrid = gridOfImage(fixed);
+  const fullGrid = gridOf(fixed);
 
   let grid: GridLike | null = null;
   // s1: middle → fixed, s2: middle → pre-aligned moving; s1inv, s2inv their inverses (fixed/moving → middle),
@@ -675,7 +664,7 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
   for (let level = 0; level < levelCount; level++) {
     const tl = now();
     const fixedLevel = levelImage(fixed, fixedSchedule, level);
-    const levelGrid = gridOfImage(fixedLevel);
+    const levelGrid = gridOf(fixedLevel);
     const fromGrid: GridLike | null = grid;
     if (fromGrid === null) {
       s1 = createField(levelGrid);
@@ -749,12 +738,6 @@ export async function synRegister(fixed: Image, moving: Image, options: SynOptio
     minJacobian,
     seconds: (now() - t0) / 1000,
   };
-}
-
-function identity(d: number): Float64Array {
-  const m = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) m[i * d + i] = 1;
-  return m;
 }
 
 function sameGridShape(a: GridLike, b: GridLike): boolean {

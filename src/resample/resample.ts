@@ -6,8 +6,8 @@
  * moving image's domain (−0.5 ≤ ci ≤ size − 0.5, see src/interpolate/kernels.ts) get `defaultValue` (0).
  *
  * Work is done one output row at a time: first the row's moving continuous indices are computed (one affine
- * index map when every transform is linear; else transformPoint per voxel), then each component is sampled
- * from them. Integer outputs are rounded half up and clamped to the type's range.
+ * index map when every transform is linear; else transformPoint per voxel, with a leading B-spline evaluated
+ * slice by slice by its separable dense evaluator), then each component is sampled from them. Integer outputs are rounded half up and clamped to the type's range.
  */
 import { CoregError } from '../errors.js';
 import {
@@ -21,6 +21,10 @@ import {
   type PixelType,
   checkImageArgument,
 } from '../image/image.js';
+import { BSplineTransform } from '../transform/bspline.js';
+import { bsplineDisplacementField } from '../transform/bspline-field.js';
+import { identity, matMul } from '../image/linalg.js';
+import { composeLinear } from '../transform/linear.js';
 import { isLinear, type LinearTransform, type Transform } from '../transform/transform.js';
 import { barycentric2d, barycentric3d, linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
 import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
@@ -51,40 +55,6 @@ export function ensureFloat32(image: Image): Image<Float32Array> {
     components: image.components,
     data: Float32Array.from(image.data as ArrayLike<number>),
   };
-}
-
-/** Resample `image` onto `grid` with no transform (identity in physical space). */
-export function resampleToGrid(image: Image, grid: GridLike, opts: ResampleOptions = {}): Image {
-  return resample(image, grid, [], opts);
-}
-
-/**
- * The single affine x ↦ A·x + t equal to applying `chain` first-first: T(x) = Tn(…T1(x)).
- * `matrix` is d×d row-major.
- */
-export function composeLinearChain(chain: readonly LinearTransform[], d: number): { matrix: Float64Array; offset: Float64Array } {
-  let a = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) a[i * d + i] = 1;
-  let t = new Float64Array(d);
-  for (const tr of chain) {
-    const m = tr.matrix();
-    const o = tr.offset();
-    const na = new Float64Array(d * d);
-    const nt = new Float64Array(d);
-    for (let r = 0; r < d; r++) {
-      let s = o[r];
-      for (let k = 0; k < d; k++) s += m[r * d + k] * t[k];
-      nt[r] = s;
-      for (let c = 0; c < d; c++) {
-        let u = 0;
-        for (let k = 0; k < d; k++) u += m[r * d + k] * a[k * d + c];
-        na[r * d + c] = u;
-      }
-    }
-    a = na;
-    t = nt;
-  }
-  return { matrix: a, offset: t };
 }
 
 function integerRange(type: PixelType): [number, number] | null {
@@ -189,10 +159,12 @@ function createRowMapper(
   const oMov = moving.origin;
 
   if (chain.every(isLinear)) {
-    const { matrix: a, offset: t } = composeLinearChain(chain as readonly LinearTransform[], d);
+    const composed = chain.length > 0 ? composeLinear(chain as LinearTransform[]) : null;
+    const a = composed ? composed.matrix() : identity(d);
+    const t = composed ? composed.offset() : new Float64Array(d);
     // K = N_mov·A·M_ref, k0 = N_mov·(A·o_ref + t − o_mov): moving index = K·(reference index) + k0.
-    const na = mul(nMov, a, d);
-    const kMat = mul(na, mRef, d);
+    const na = matMul(nMov, a, d, d, d);
+    const kMat = matMul(na, mRef, d, d, d);
     const shift = new Float64Array(d);
     for (let r = 0; r < d; r++) {
       let s = t[r] - oMov[r];
@@ -232,19 +204,29 @@ function createRowMapper(
     };
   }
 
+  // A B-spline applied first (register's affine,bspline output) is evaluated one reference slice at a time by its
+  // separable dense evaluator; the rest of the chain maps each point.
+  const first = chain[0];
+  const slice = first instanceof BSplineTransform ? sliceDisplacements(first, reference) : null;
+  const rest = slice ? chain.slice(1) : chain;
   const start = new Float64Array(d);
   let p = new Float64Array(d);
   let q = new Float64Array(d);
   const p0 = p;
   const q0 = q;
   return (j: number, k: number) => {
+    const u = slice ? slice(k) : null;
     for (let r = 0; r < d; r++) start[r] = oRef[r] + mRef[r * d + 1] * j + (d === 3 ? mRef[r * d + 2] * k : 0);
     for (let i = 0; i < n; i++) {
       p = p0;
       q = q0;
       for (let r = 0; r < d; r++) p[r] = start[r] + mRef[r * d] * i;
-      for (let s = 0; s < chain.length; s++) {
-        chain[s].transformPoint(p, q);
+      if (u) {
+        const at = (j * n + i) * d;
+        for (let r = 0; r < d; r++) p[r] += u[at + r];
+      }
+      for (let s = 0; s < rest.length; s++) {
+        rest[s].transformPoint(p, q);
         const tmp = p;
         p = q;
         q = tmp;
@@ -267,16 +249,21 @@ function createRowMapper(
   };
 }
 
-function mul(a: ArrayLike<number>, b: ArrayLike<number>, d: number): Float64Array {
-  const m = new Float64Array(d * d);
-  for (let r = 0; r < d; r++) {
-    for (let c = 0; c < d; c++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += a[r * d + k] * b[k * d + c];
-      m[r * d + c] = s;
-    }
-  }
-  return m;
+/**
+ * The B-spline's displacements over reference slice k (d values per voxel, x fastest), computed when slice k is
+ * first asked for and kept until another slice is: one slice of memory, not a whole field.
+ */
+function sliceDisplacements(bs: BSplineTransform, reference: GridLike): (k: number) => Float32Array {
+  const d = reference.dimension;
+  const field = new Float32Array(reference.size[0] * reference.size[1] * d);
+  let current = -1;
+  return (k: number) => {
+    if (k === current) return field;
+    current = k;
+    if (d === 2) return bsplineDisplacementField(bs, reference, field);
+    const origin = reference.origin.map((o, r) => o + reference.direction[r * 3 + 2] * reference.spacing[2] * k);
+    return bsplineDisplacementField(bs, { ...reference, size: [reference.size[0], reference.size[1], 1], origin }, field);
+  };
 }
 
 function sampleRow2d(

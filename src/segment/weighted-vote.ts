@@ -4,50 +4,8 @@
  * inverse local MSE, or local NCC, raised to a power p.
  */
 import { CoregError } from '../errors.js';
-import { allocateProbabilities, checkIntensities, checkRadius, checkVotes, compactVotes, fusionGrid, toLabels, voteAll, type Grid, type FusionResult, type LabelVotes } from './votes.js';
-
-/** Running sum along one line of `len` samples (stride apart), window [k − r, k + r] cut at the ends. */
-function boxSumLine(src: Float64Array, dst: Float64Array, start: number, stride: number, len: number, r: number): void {
-  let s = 0;
-  const first = Math.min(r, len - 1);
-  for (let k = 0; k <= first; k++) s += src[start + k * stride];
-  for (let k = 0; k < len; k++) {
-    dst[start + k * stride] = s;
-    const add = k + r + 1;
-    const drop = k - r;
-    if (add < len) s += src[start + add * stride];
-    if (drop >= 0) s -= src[start + drop * stride];
-  }
-}
-
-/** Window counts along an axis of `len` samples for radius r. */
-function windowCounts(len: number, r: number): Float64Array {
-  const c = new Float64Array(len);
-  for (let k = 0; k < len; k++) c[k] = Math.min(k + r, len - 1) - Math.max(k - r, 0) + 1;
-  return c;
-}
-
-/**
- * Mean over the (2r+1)^d window around each voxel (cut at the image border) of `src`, written to `out`;
- * `tmp` is scratch of the same length. Separable: one running sum per axis.
- */
-function boxMean(src: Float64Array, out: Float64Array, tmp: Float64Array, g: Grid, r: number, cx: Float64Array, cy: Float64Array, cz: Float64Array): void {
-  const { nx, ny, nz } = g;
-  const nxy = nx * ny;
-  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) boxSumLine(src, tmp, y * nx + z * nxy, 1, nx, r);
-  for (let z = 0; z < nz; z++) for (let x = 0; x < nx; x++) boxSumLine(tmp, out, x + z * nxy, nx, ny, r);
-  let last = out;
-  if (nz > 1) {
-    for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) boxSumLine(out, tmp, x + y * nx, nxy, nz, r);
-    last = tmp;
-  }
-  for (let z = 0, v = 0; z < nz; z++) {
-    for (let y = 0; y < ny; y++) {
-      const czy = cz[z] * cy[y];
-      for (let x = 0; x < nx; x++, v++) out[v] = last[v] / (czy * cx[x]);
-    }
-  }
-}
+import { boxMean } from '../pyramid/box.js';
+import { allocateProbabilities, checkIntensities, checkRadius, checkVotes, compactVotes, fusionGrid, toLabels, voteAll, type FusionResult, type LabelVotes } from './votes.js';
 
 export interface WeightedVoteOptions {
   /** Window radius in voxels (default 2). */
@@ -66,10 +24,7 @@ export function localWeights(images: readonly Float32Array[], target: Float32Arr
   const p = options.power ?? 1;
   if (!(Number.isFinite(p) && p > 0)) throw new CoregError('power', `must be a positive number, got ${p}`);
   const measure = options.measure ?? 'mse';
-  const cx = windowCounts(g.nx, r);
-  const cy = windowCounts(g.ny, r);
-  const cz = windowCounts(g.nz, g.nz > 1 ? r : 0);
-  const box = (src: Float64Array, out: Float64Array, tmp: Float64Array): void => boxMean(src, out, tmp, g, r, cx, cy, cz);
+  const box = (src: Float64Array, out: Float64Array, tmp: Float64Array): void => boxMean(src, out, tmp, g.nx, g.ny, g.nz, r);
   const work = new Float64Array(n);
   const tmp = new Float64Array(n);
   const weights: Float32Array[] = [];

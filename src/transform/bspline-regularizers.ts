@@ -6,7 +6,7 @@
  */
 import { CoregError } from '../errors.js';
 import { createBSplineBasis, type BSplineTransform } from './bspline.js';
-import { invertMatrixOrNull } from './linalg.js';
+import { invertMatrixOrNull } from '../image/linalg.js';
 
 function checkGradient(t: BSplineTransform, gradOut: Float64Array | null): void {
   if (gradOut && gradOut.length !== t.numberOfParameters) {

@@ -31,5 +31,7 @@ export function readItkBSpline(block: ItkTransformBlock, fileName: string): BSpl
     throw new CoregError(fileName, `${label}: expected ${t.numberOfParameters} parameters for a ${t.gridSize.join('×')} grid, got ${block.parameters.length}`);
   }
   t.setParameters(block.parameters);
+  // Written back under the name it was read by (ITK 3's BSplineDeformableTransform or ITK 4's BSplineTransform).
+  t.itkClassName = block.className === 'BSplineDeformableTransform' ? 'BSplineDeformableTransform' : 'BSplineTransform';
   return t;
 }

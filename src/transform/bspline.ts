@@ -17,7 +17,7 @@
 import { CoregError } from '../errors.js';
 import type { GridGeometry } from '../image/image.js';
 import { cubicFirstDerivatives, cubicSecondDerivatives, cubicWeights, EDGE_TOLERANCE } from './bspline-kernels.js';
-import { invertMatrixOrNull } from './linalg.js';
+import { identity, invertMatrixOrNull } from '../image/linalg.js';
 import type { ItkTransformData, ItkWritable, ParametricTransform } from './transform.js';
 
 /** The control grid of a B-spline transform (ITK's FixedParameters, named). */
@@ -72,12 +72,6 @@ export function createBSplineBasis(dimension: 2 | 3): BSplineBasis {
     firstDerivatives: new Float64Array(n * dimension),
     secondDerivatives: new Float64Array(n * dimension * dimension),
   };
-}
-
-function identityArray(d: number): number[] {
-  const m = new Array<number>(d * d).fill(0);
-  for (let i = 0; i < d; i++) m[i * d + i] = 1;
-  return m;
 }
 
 function checkVector(v: ArrayLike<number>, d: number, what: string, subject: string, positive: boolean): void {
@@ -138,7 +132,7 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
     }
     checkVector(spec.gridOrigin, d, 'grid origin', subject, false);
     checkVector(spec.gridSpacing, d, 'grid spacing', subject, true);
-    const direction = spec.gridDirection ?? identityArray(d);
+    const direction = spec.gridDirection ?? Array.from(identity(d));
     checkVector(direction, d * d, 'grid direction', subject, false);
     const inv = invertMatrixOrNull(direction, d);
     if (!inv) throw new CoregError(subject, 'B-spline grid direction matrix is singular');
@@ -196,12 +190,6 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
   setParameters(p: ArrayLike<number>): void {
     if (p.length !== this.numberOfParameters) throw new RangeError(`B-spline has ${this.numberOfParameters} parameters, got ${p.length}`);
     this.parameters.set(p);
-  }
-
-  updateParameters(step: ArrayLike<number>): void {
-    if (step.length !== this.numberOfParameters) throw new RangeError(`step has ${step.length} values, expected ${this.numberOfParameters}`);
-    const c = this.parameters;
-    for (let i = 0; i < c.length; i++) c[i] += step[i];
   }
 
   clone(): BSplineTransform {
@@ -528,7 +516,7 @@ export function createBSplineTransformFromDomain(domain: BSplineDomain, subject 
   for (let i = 0; i < d; i++) {
     if (!Number.isInteger(domain.meshSize[i])) throw new CoregError(subject, `B-spline mesh size must be whole numbers, got [${Array.from(domain.meshSize).join(', ')}]`);
   }
-  const direction = domain.direction ?? identityArray(d);
+  const direction = domain.direction ?? Array.from(identity(d));
   const spacing = new Array<number>(d);
   const shift = new Array<number>(d);
   for (let i = 0; i < d; i++) {

@@ -4,16 +4,6 @@
 import { composeLinear, invertLinear } from './linear.js';
 import { isLinear, type LinearTransform, type Transform } from './transform.js';
 
-/** The dimension of a chain's transforms, or undefined for an empty chain. */
-export function chainDimension(chain: readonly Transform[]): 2 | 3 | undefined {
-  return chain.length ? chain[0].dimension : undefined;
-}
-
-/** True when every transform of the chain is linear (the chain is then one affine map). */
-export function isLinearChain(chain: readonly Transform[]): chain is readonly LinearTransform[] {
-  return chain.every(isLinear);
-}
-
 /** Something with an inverse for single points (a displacement field has one by iteration). */
 interface PointInvertible {
   inverseTransformPoint(y: ArrayLike<number>, out: Float64Array | number[], tolerance?: number, maxIterations?: number): boolean;

@@ -13,8 +13,8 @@
  */
 import { CoregError } from '../errors.js';
 import { indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type Image } from '../image/image.js';
-import { gaussianKernel } from '../pyramid/index.js';
 import { DisplacementFieldTransform } from './displacement-field.js';
+import { smoothInPlace } from '../pyramid/smooth.js';
 import type { GridLike } from '../image/image.js';
 
 /** Checks that `u` has d values per voxel of `grid`; returns the voxel count. */
@@ -218,181 +218,19 @@ export function zeroFieldBorder(u: Float32Array, grid: GridLike): void {
 
 // --- Gaussian smoothing --------------------------------------------------------------------------------
 
-/** Index along a line of `length` for each extended position e − radius, mirrored about the pixel edges. */
-function mirrorTable(length: number, radius: number): Int32Array {
-  const table = new Int32Array(length + 2 * radius);
-  const period = 2 * length;
-  for (let e = 0; e < table.length; e++) {
-    let m = (e - radius) % period;
-    if (m < 0) m += period;
-    table[e] = m >= length ? period - 1 - m : m;
-  }
-  return table;
-}
-
-/** Lines gathered and filtered together along x, so that each line's components sit in contiguous runs. */
-const SMOOTH_LINES = 32;
-/** Values per row chunk along the strided axes (y, z): the chunk's extended column stays in L2 cache. */
-const SMOOTH_CHUNK = 256;
-
 /**
  * Gaussian smoothing of every component of the field, in place: σ in VOXELS of the grid (one number for all
- * axes or one per axis; 0 leaves an axis alone). Normalised sampled kernel truncated at ⌈4σ⌉, edges mirrored.
- * Allocates only line buffers (a few hundred kB), never a second field.
+ * axes or one per axis; 0 leaves an axis alone). Normalised sampled kernel truncated at ⌈4σ⌉, edges mirrored
+ * (smoothInPlace, the same engine as image smoothing). Allocates only line buffers, never a second field.
  */
 export function smoothField(u: Float32Array, grid: GridLike, sigmaVoxels: number | readonly number[]): void {
-  const total = checkField(u, grid);
+  checkField(u, grid);
   const d = grid.dimension;
   const sigmas = typeof sigmaVoxels === 'number' ? new Array<number>(d).fill(sigmaVoxels) : Array.from(sigmaVoxels);
   if (sigmas.length !== d || sigmas.some((s) => !(Number.isFinite(s) && s >= 0))) {
     throw new CoregError('sigma', `field smoothing needs 1 or ${d} finite sigmas ≥ 0 (voxels), got [${sigmas}]`);
   }
-  let stride = 1;
-  for (let a = 0; a < d; a++) {
-    const length = grid.size[a];
-    if (sigmas[a] > 0 && length > 1) {
-      const kernel = gaussianKernel(sigmas[a]);
-      const mirror = mirrorTable(length, (kernel.length - 1) >> 1);
-      if (stride === 1) {
-        const extended = new Float64Array(mirror.length * SMOOTH_LINES * d);
-        const starts = new Int32Array(SMOOTH_LINES);
-        convolveFieldAxis(u, total, length, stride, d, kernel, mirror, extended, starts);
-      } else {
-        const extended = new Float32Array(mirror.length * SMOOTH_CHUNK);
-        const sums = new Float64Array(SMOOTH_CHUNK);
-        convolveFieldRows(u, total * d, length, stride * d, kernel, mirror, extended, sums);
-      }
-    }
-    stride *= length;
-  }
-}
-
-/**
- * Convolves every line along one axis in place. Line q (of total/length) starts at pixel
- * ⌊q/stride⌋·stride·length + q mod stride and steps by `stride` pixels. SMOOTH_LINES lines at a time are gathered
- * (consecutive lines are neighbours in memory along strided axes), each component of each line into its own
- * contiguous run of `extended`, then every output sample is one register sum over the symmetric kernel.
- */
-function convolveFieldAxis(
-  u: Float32Array,
-  total: number,
-  length: number,
-  stride: number,
-  d: number,
-  kernel: Float64Array,
-  mirror: Int32Array,
-  extended: Float64Array,
-  starts: Int32Array,
-): void {
-  const radius = (kernel.length - 1) >> 1;
-  const centre = kernel[radius];
-  const extendedLength = mirror.length;
-  const lineCount = total / length;
-  for (let q0 = 0; q0 < lineCount; q0 += SMOOTH_LINES) {
-    const lines = Math.min(SMOOTH_LINES, lineCount - q0);
-    for (let l = 0; l < lines; l++) {
-      const q = q0 + l;
-      const block = Math.floor(q / stride);
-      starts[l] = block * stride * length + (q - block * stride);
-    }
-    for (let e = 0; e < extendedLength; e++) {
-      const offset = mirror[e] * stride;
-      for (let l = 0; l < lines; l++) {
-        const src = (starts[l] + offset) * d;
-        for (let c = 0; c < d; c++) extended[(l * d + c) * extendedLength + e] = u[src + c];
-      }
-    }
-    for (let l = 0; l < lines; l++) {
-      for (let c = 0; c < d; c++) {
-        const run = (l * d + c) * extendedLength;
-        let dst = starts[l] * d + c;
-        const step = stride * d;
-        for (let t = 0; t < length; t++, dst += step) {
-          // extended position t + radius is sample t; taps k and 2r − k share a weight
-          const at = run + t;
-          let sum = centre * extended[at + radius];
-          for (let k = 0; k < radius; k++) sum += kernel[k] * (extended[at + k] + extended[at + 2 * radius - k]);
-          u[dst] = sum;
-        }
-      }
-    }
-  }
-}
-
-/**
- * Convolves along a strided axis in place, treating the `rowLength` contiguous values between two steps along
- * the axis as one row: for each block of `length` rows and each chunk of SMOOTH_CHUNK columns, the chunk's
- * mirrored column is gathered into `extended` (row e at e·SMOOTH_CHUNK), and each output row is a weighted sum of
- * extended rows, accumulated column-wise in `sums` so that every inner loop runs over contiguous memory.
- */
-function convolveFieldRows(
-  u: Float32Array,
-  values: number,
-  length: number,
-  rowLength: number,
-  kernel: Float64Array,
-  mirror: Int32Array,
-  extended: Float32Array,
-  sums: Float64Array,
-): void {
-  const radius = (kernel.length - 1) >> 1;
-  const centre = kernel[radius];
-  const extendedLength = mirror.length;
-  const blockLength = length * rowLength;
-  for (let block = 0; block < values; block += blockLength) {
-    for (let col = 0; col < rowLength; col += SMOOTH_CHUNK) {
-      const width = Math.min(SMOOTH_CHUNK, rowLength - col);
-      const first = block + col;
-      for (let e = 0; e < extendedLength; e++) {
-        const src = first + mirror[e] * rowLength;
-        const dst = e * SMOOTH_CHUNK;
-        for (let j = 0; j < width; j++) extended[dst + j] = u[src + j];
-      }
-      for (let t = 0; t < length; t++) {
-        const mid = (t + radius) * SMOOTH_CHUNK;
-        for (let j = 0; j < width; j++) sums[j] = centre * extended[mid + j];
-        for (let k = 0; k < radius; k++) {
-          const w = kernel[k];
-          const lo = (t + k) * SMOOTH_CHUNK;
-          const hi = (t + 2 * radius - k) * SMOOTH_CHUNK;
-          for (let j = 0; j < width; j++) sums[j] += w * (extended[lo + j] + extended[hi + j]);
-        }
-        const out = first + t * rowLength;
-        for (let j = 0; j < width; j++) u[out + j] = sums[j];
-      }
-    }
-  }
-}
-
-// --- exponentiation of a stationary velocity -----------------------------------------------------------
-
-export interface ExponentiateOptions {
-  /** Halve the velocity until its largest displacement is at most this many voxels (default 0.125). */
-  maxScaledVoxels?: number;
-}
-
-/**
- * exp(v) of a stationary velocity field by scaling and squaring: u₀ = v / 2^K with K the smallest integer making
- * max|u₀| ≤ maxScaledVoxels voxels, then K times u ← u∘u (composeFields). Returns the displacement of the
- * flow's time-1 map and K. The first-order start u₀ ≈ exp(v/2^K) − id costs an error of about |∇v|²·|x|/2^(K+1).
- */
-export function exponentiateVelocity(v: Float32Array, grid: GridLike, options: ExponentiateOptions = {}): { field: Float32Array; squarings: number } {
-  checkField(v, grid, 'velocity field');
-  const target = options.maxScaledVoxels ?? 0.125;
-  if (!(Number.isFinite(target) && target > 0)) throw new CoregError('maxScaledVoxels', `must be finite and > 0, got ${target}`);
-  const max = maxDisplacementVoxels(v, grid);
-  let squarings = 0;
-  while (max / 2 ** squarings > target && squarings < 40) squarings++;
-  let a = Float32Array.from(v);
-  scaleField(a, 1 / 2 ** squarings);
-  let b = new Float32Array(v.length);
-  for (let s = 0; s < squarings; s++) {
-    composeFields(a, a, grid, b);
-    const t = a;
-    a = b;
-    b = t;
-  }
-  return { field: a, squarings };
+  smoothInPlace(u, grid.size, d, sigmas);
 }
 
 // --- inversion -----------------------------------------------------------------------------------------
@@ -758,6 +596,7 @@ export function fieldImage(u: Float32Array, grid: GridLike): Image<Float32Array>
     data: u,
   };
 }
+
 
 /** The field as a transform x ↦ x + u(x) (shares `u`); `name` is what its errors are about. */
 export function fieldTransform(u: Float32Array, grid: GridLike, name?: string): DisplacementFieldTransform {

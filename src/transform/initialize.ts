@@ -6,7 +6,7 @@
 import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, indexToPhysicalMatrix, physicalCenter, physicalToIndexMatrix, sameGrid } from '../image/image.js';
 import { otsuLevels } from '../image/intensity.js';
-import { determinant, identity, matMul, symmetricEigen, transpose } from './linalg.js';
+import { determinant, identity, matMul, symmetricEigen, transpose } from '../image/linalg.js';
 import { MatrixOffsetTransform, TranslationTransform } from './linear.js';
 import type { ParametricTransform } from './transform.js';
 

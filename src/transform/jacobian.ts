@@ -2,7 +2,7 @@
 import { CoregError } from '../errors.js';
 import { createImage, indexToPhysicalMatrix, type GridLike, type Image } from '../image/image.js';
 import { transformChainPoint } from './chain.js';
-import { determinant } from './linalg.js';
+import { determinant } from '../image/linalg.js';
 import { composeLinear } from './linear.js';
 import { isLinear, type LinearTransform, type Transform } from './transform.js';
 

@@ -7,7 +7,7 @@
  */
 import { CoregError } from '../errors.js';
 import type { ItkTransformData, LinearTransform, ParametricTransform } from './transform.js';
-import { determinant, identity, invertMatrixOrNull, matMul, nearestRotation, transpose } from './linalg.js';
+import { identity, invertMatrixOrNull, matMul, nearestRotation, transpose } from '../image/linalg.js';
 
 export type LinearKind = 'translation' | 'rigid' | 'similarity' | 'affine';
 
@@ -82,13 +82,6 @@ export abstract class MatrixOffsetTransform implements ParametricTransform, Line
       throw new RangeError(`${this.itkClassName} has ${this.numberOfParameters} parameters, got ${p.length}`);
     }
     for (let i = 0; i < this.numberOfParameters; i++) this.parameters[i] = p[i];
-    this.refresh();
-  }
-
-  /** Plain addition; versor-based transforms override to compose rotations as ITK does. */
-  updateParameters(step: ArrayLike<number>): void {
-    if (step.length !== this.numberOfParameters) throw new RangeError(`step has ${step.length} values, expected ${this.numberOfParameters}`);
-    for (let i = 0; i < this.numberOfParameters; i++) this.parameters[i] += step[i];
     this.refresh();
   }
 
@@ -585,34 +578,6 @@ export function versorFromMatrix(m: ArrayLike<number>): [number, number, number,
   return [(sign * x) / n, (sign * y) / n, (sign * z) / n, (sign * w) / n];
 }
 
-/**
- * ITK's versor step: the update's first three components u define a rotation about u by |u| radians, composed
- * as current ⊗ step (Hamilton product, so the step rotation applies first). Writes the new vector part into
- * p[i0..i0+2], with the quaternion's sign chosen so that w ≥ 0 (same rotation).
- */
-function composeVersorStep(p: Float64Array, i0: number, step: ArrayLike<number>): void {
-  const x1 = p[i0];
-  const y1 = p[i0 + 1];
-  const z1 = p[i0 + 2];
-  const w1 = Math.sqrt(Math.max(0, 1 - x1 * x1 - y1 * y1 - z1 * z1));
-  const angle = Math.hypot(step[0], step[1], step[2]);
-  if (angle === 0) return;
-  const s = Math.sin(angle / 2) / angle;
-  const x2 = step[0] * s;
-  const y2 = step[1] * s;
-  const z2 = step[2] * s;
-  const w2 = Math.cos(angle / 2);
-  const w = w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2;
-  const x = w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2;
-  const y = w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2;
-  const z = w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2;
-  // Renormalise against drift and pick the sign with w ≥ 0 (q and −q are the same rotation).
-  const n = Math.hypot(x, y, z, w) * (w < 0 ? -1 : 1);
-  p[i0] = x / n;
-  p[i0 + 1] = y / n;
-  p[i0 + 2] = z / n;
-}
-
 /** 3D rotation by a versor about the centre then translation. Parameters (vx, vy, vz, tx, ty, tz); fixed (cx, cy, cz). */
 export class VersorRigid3DTransform extends MatrixOffsetTransform {
   readonly kind = 'versor-rigid3d';
@@ -629,13 +594,6 @@ export class VersorRigid3DTransform extends MatrixOffsetTransform {
   protected computeMatrix(): void {
     const w = versorW(this.parameters, 0);
     versorMatrix(this.parameters[0], this.parameters[1], this.parameters[2], w, 1, this.a, this.dA);
-  }
-
-  override updateParameters(step: ArrayLike<number>): void {
-    if (step.length !== 6) throw new RangeError(`step has ${step.length} values, expected 6`);
-    composeVersorStep(this.parameters, 0, step);
-    for (let i = 3; i < 6; i++) this.parameters[i] += step[i];
-    this.refresh();
   }
 
   protected create(): VersorRigid3DTransform {
@@ -682,13 +640,6 @@ export class Similarity3DTransform extends MatrixOffsetTransform {
     // ∂A/∂scale = R (the unscaled rotation).
     versorMatrix(p[0], p[1], p[2], w, 1, this.rotation, this.unscaledDerivatives);
     this.dA.set(this.rotation, 27);
-  }
-
-  override updateParameters(step: ArrayLike<number>): void {
-    if (step.length !== 7) throw new RangeError(`step has ${step.length} values, expected 7`);
-    composeVersorStep(this.parameters, 0, step);
-    for (let i = 3; i < 7; i++) this.parameters[i] += step[i];
-    this.refresh();
   }
 
   protected create(): Similarity3DTransform {
@@ -832,9 +783,4 @@ export function fitTransformFrom(kind: LinearKind, linear: LinearTransform, cent
   t.setCenter(center ?? centerOf(linear));
   t.fitMapping(linear.matrix(), linear.offset());
   return t;
-}
-
-/** Determinant of a linear transform's matrix (< 0 means it flips orientation). */
-export function linearDeterminant(t: LinearTransform): number {
-  return determinant(t.matrix(), t.dimension);
 }

@@ -20,7 +20,7 @@
  * ITK's kernel transforms map source → target, which is coreg's fixed → moving.
  */
 import { CoregError } from '../errors.js';
-import { symmetricEigen } from './linalg.js';
+import { symmetricEigen } from '../image/linalg.js';
 import type { ItkTransformBlock, ItkTransformData, ItkWritable, Transform } from './transform.js';
 
 export type TpsKernel = 'r' | 'r2logr';

@@ -21,7 +21,7 @@ export interface LinearTransform extends Transform {
 
 /**
  * A transform with optimisable parameters (ITK v4 style: the optimiser only sees parameter vectors;
- * the transform applies its own update).
+ * registration sets the parameters the optimiser chose with setParameters).
  */
 export interface ParametricTransform extends Transform {
   readonly numberOfParameters: number;
@@ -35,8 +35,6 @@ export interface ParametricTransform extends Transform {
    * (length d·numberOfParameters).
    */
   jacobian(p: ArrayLike<number>, out: Float64Array): void;
-  /** Adds `step` (scaled update from the optimiser) to the parameters, keeping them valid (e.g. versors). */
-  updateParameters(step: ArrayLike<number>): void;
   clone(): ParametricTransform;
 }
 

@@ -11,7 +11,7 @@
  */
 import { CoregError } from '../errors.js';
 import { AffineTransform, composeLinear } from './linear.js';
-import { determinant, invertMatrixOrNull } from './linalg.js';
+import { determinant, invertMatrixOrNull } from '../image/linalg.js';
 import { isLinear, type Transform } from './transform.js';
 
 /** Geometry of an image as FLIRT needs it (an Image fits). */

@@ -1,4 +1,4 @@
-// The random non-rigid 3D cases (issue 5): nr_<seed>.json parsing, bench/make-nonrigid-cases.py on a small
+// The random non-rigid 3D cases: nr_<seed>.json parsing, bench/make-nonrigid-cases.py on a small
 // synthetic "brain" (its moving image must satisfy M(T(x)) = I(x) with T read back in TS), the case list with
 // --filter and the cache, and the no-registration rows of the suite.
 import { test } from 'node:test';
@@ -158,7 +158,7 @@ test('make-nonrigid-cases.py: M(T(x)) = I(x) with the recorded T, the case list,
     assert.deepEqual(randomCases(paths, [1, 2], 'no such case', skipped), []);
 
     // The suite's rows without coreg or peers: the shared cases are skipped (no ../shared/peers here), the random
-    // ones listed with issue 5's targets, and the no-registration error agrees with the generator's own statistics.
+    // ones listed with their targets, and the no-registration error agrees with the generator's own statistics.
     const nr = runNonrigid({ paths, outDir: join(root, 'out'), dipy: 'off', threads: 1, filter: 'nr_', seeds: [1] });
     assert.ok(nr.notes.some((n) => /make_cases\.py is absent/.test(n)), nr.notes.join('\n'));
     assert.equal(nr.baseline.length, 1);

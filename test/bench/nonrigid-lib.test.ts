@@ -9,10 +9,10 @@ import { parseElastixParameters } from '../../bench/lib/elastix-params.js';
 import { diceScores, majorityVote } from '../../bench/lib/labels.js';
 import { affineWithBumps, bumpsFromJson, chainMap, displacementStats, itkBSpline2d, judgeNonrigid, mapTre } from '../../bench/lib/nonrigid.js';
 import { createImage } from '../../src/image/image.js';
-import { assertArrayClose, assertClose, SKIP_NO_DATA, sharedPath } from '../helpers.js';
+import { assertArrayClose, assertClose, dataPath } from '../helpers.js';
 
-test('itkBSpline2d reproduces make_cases.py itk_bspline_2d at a few points', { skip: SKIP_NO_DATA }, () => {
-  const file = sharedPath('itk/BSplineDisplacements1.txt');
+test('itkBSpline2d reproduces make_cases.py itk_bspline_2d at a few points', () => {
+  const file = dataPath('itk/BSplineDisplacements1.txt');
   const f = itkBSpline2d(readFileSync(file, 'utf8'), file);
   // From /usr/bin/python3 with make_cases.itk_bspline_2d(BSplineDisplacements1.txt, (221, 257)).
   const expected: [number[], number[]][] = [

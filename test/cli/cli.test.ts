@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { run } from '../../src/cli/main.js';
 import { createImage } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
-import { REPO_ROOT, SKIP_NO_DATA, sharedPath } from '../helpers.js';
+import { REPO_ROOT, dataPath } from '../helpers.js';
 
 const COREG = join(REPO_ROOT, 'test', 'cli', 'coreg.ts');
 
@@ -57,42 +57,42 @@ test('subprocess: --version, usage errors (exit 2) and a missing file (exit 1) p
   assert.deepEqual(lines(missingFile.stderr), ['coreg: error: no/such/file.nii.gz: no such file']);
 });
 
-test('info --json prints the contract object for the MNI (subprocess) and ITK data', { skip: SKIP_NO_DATA }, async () => {
+test('info --json prints the contract object for the MNI (subprocess) and ITK data', async () => {
   const [nifti, mhd] = await Promise.all([
-    spawnCoreg(['info', '--json', sharedPath('mni/aal.nii.gz')]),
-    runCoreg(['info', sharedPath('itk/BrainProtonDensitySliceShifted13x17yDirectionMinus30.mhd'), '--json']),
+    spawnCoreg(['info', '--json', dataPath('mni/ch2bet-corner.nii.gz')]),
+    runCoreg(['info', dataPath('itk/BrainProtonDensitySliceShifted13x17yDirectionPlus30.mhd'), '--json']),
   ]);
   assert.equal(nifti.code, 0, nifti.stderr);
   assert.deepEqual(JSON.parse(nifti.stdout), {
     dimension: 3,
-    size: [181, 217, 181],
+    size: [6, 5, 4],
     spacing: [1, 1, 1],
     origin: [90, 125, -71],
     direction: [-1, 0, 0, 0, -1, 0, 0, 0, 1],
     pixelType: 'uint8',
     components: 1,
     min: 0,
-    max: 116,
+    max: 0,
   });
   assert.equal(mhd.code, 0, mhd.stderr);
   const info = JSON.parse(mhd.stdout);
   assert.deepEqual(Object.keys(info), ['dimension', 'size', 'spacing', 'origin', 'direction', 'pixelType', 'components', 'min', 'max']);
   assert.deepEqual(info.size, [221, 257]);
-  // TransformMatrix lists columns: axis 0 = (0.866, -0.5), axis 1 = (0.5, 0.866); row-major here.
+  // TransformMatrix lists columns: axis 0 = (0.866, 0.5), axis 1 = (-0.5, 0.866); row-major here.
   const d = info.direction as number[];
-  [0.866, 0.5, -0.5, 0.866].forEach((v, i) => assert.ok(Math.abs(d[i] - v) < 1e-3, `direction ${d}`));
+  [0.866, -0.5, 0.5, 0.866].forEach((v, i) => assert.ok(Math.abs(d[i] - v) < 1e-3, `direction ${d}`));
   assert.equal(info.min, 1);
   assert.equal(info.max, 249);
 });
 
-test('info: PNG values and the readable table', { skip: SKIP_NO_DATA }, async () => {
-  const json = await runCoreg(['info', '--json', sharedPath('itk/BrainProtonDensitySliceBorder20.png')]);
+test('info: PNG values and the readable table', async () => {
+  const json = await runCoreg(['info', '--json', dataPath('itk/BrainProtonDensitySliceShifted13x17y.png')]);
   assert.equal(json.code, 0, json.stderr);
   const info = JSON.parse(json.stdout);
   assert.deepEqual([info.size, info.spacing, info.origin, info.direction, info.pixelType, info.components, info.min, info.max], [
     [221, 257], [1, 1], [0, 0], [1, 0, 0, 1], 'uint8', 1, 1, 249,
   ]);
-  const table = await runCoreg(['info', sharedPath('itk/BrainT1Slice.png')]);
+  const table = await runCoreg(['info', dataPath('itk/BrainT1Slice.png')]);
   assert.equal(table.code, 0);
   assert.match(table.stdout, /^size {8}181 x 217$/m);
   assert.match(table.stdout, /^max {9}214$/m);
@@ -114,10 +114,10 @@ test('info --json of an image without finite values prints null, never NaN', asy
   }
 });
 
-test('convert png → nii.gz → mha → nrrd → png round trip keeps pixels and geometry', { skip: SKIP_NO_DATA }, async () => {
+test('convert png → nii.gz → mha → nrrd → png round trip keeps pixels and geometry', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coreg-cli-test-'));
   try {
-    const src = sharedPath('itk/BrainProtonDensitySliceR10X13Y17.png');
+    const src = dataPath('itk/BrainProtonDensitySliceShifted13x17y.png');
     const chain = [src, 'a.nii.gz', 'b.mha', 'c.nrrd', 'd.png'].map((f, i) => (i === 0 ? f : join(dir, f)));
     for (let i = 1; i < chain.length; i++) {
       const r = await runCoreg(['convert', chain[i - 1], chain[i]]);
@@ -137,7 +137,7 @@ test('convert png → nii.gz → mha → nrrd → png round trip keeps pixels an
   }
 });
 
-test('convert refuses OUT == IN, fails cleanly and leaves no output; warns when PNG drops geometry', { skip: SKIP_NO_DATA }, async () => {
+test('convert refuses OUT == IN, fails cleanly and leaves no output; warns when PNG drops geometry', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coreg-cli-test-'));
   try {
     const input = join(dir, 'in.nii.gz');
@@ -161,7 +161,7 @@ test('convert refuses OUT == IN, fails cleanly and leaves no output; warns when 
     assert.equal(lines(corrupt.stderr).length, 1);
     assert.deepEqual(readdirSync(dir).sort(), ['corrupt.nii.gz', 'in.nii.gz']);
 
-    const rotated = await runCoreg(['convert', sharedPath('itk/BrainT1SliceBorder20DirectionPlus30.mhd'), join(dir, 'rot.png')]);
+    const rotated = await runCoreg(['convert', dataPath('itk/BrainProtonDensitySliceBorder20DirectionPlus30.mhd'), join(dir, 'rot.png')]);
     assert.equal(rotated.code, 0, rotated.stderr);
     assert.deepEqual(lines(rotated.stderr).map((l) => l.replace(/:.*/, '')), ['coreg']);
     assert.match(rotated.stderr, /^coreg: warning: .*rot\.png: PNG cannot store origin or direction/);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { run } from '../../src/cli/main.js';
 import { createImage, pixelTypeOf } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
-import { SKIP_NO_DATA, assertClose, sharedPath } from '../helpers.js';
+import { assertClose, dataPath } from '../helpers.js';
 
 async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -32,10 +32,9 @@ function translationTfm(t: number[]): string {
 
 test(
   'eval tre on the ITK ICP points (moving = fixed + (2,2)): 0 for the true translation, known errors otherwise',
-  { skip: SKIP_NO_DATA },
   withDir(async (dir) => {
-    const fixed = sharedPath('itk/IterativeClosestPointFixedPoints.txt');
-    const moving = sharedPath('itk/IterativeClosestPointMovingPoints.txt');
+    const fixed = dataPath('itk/IterativeClosestPointFixedPoints.txt');
+    const moving = dataPath('itk/IterativeClosestPointMovingPoints.txt');
     writeFileSync(join(dir, 'good.tfm'), translationTfm([2, 2]));
     writeFileSync(join(dir, 'off.tfm'), translationTfm([5, -2]));
     let r = await coreg(['eval', 'tre', '--transform', join(dir, 'good.tfm'), '--fixed-points', fixed, '--moving-points', moving, '--json']);

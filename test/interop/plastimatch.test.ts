@@ -17,12 +17,13 @@ import { BSplineTransform } from '../../src/transform/bspline.js';
 import { formatItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { AffineTransform } from '../../src/transform/linear.js';
 import { bsplineDisplacementField } from '../../src/transform/bspline-field.js';
+import { skipUnlessTool } from '../helpers.js';
 
 const PLASTIMATCH: string | false = (() => {
   const r = spawnSync('plastimatch', ['--version'], { encoding: 'utf8' });
   return r.status === 0 ? 'plastimatch' : false;
 })();
-const SKIP = PLASTIMATCH ? false : 'plastimatch is not installed (Debian: apt-get install plastimatch)';
+const SKIP = skipUnlessTool(PLASTIMATCH ? false : 'plastimatch is not installed (Debian: apt-get install plastimatch)');
 
 const DIR = mkdtempSync(join(tmpdir(), 'coreg-plastimatch-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));

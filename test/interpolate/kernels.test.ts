@@ -8,8 +8,8 @@ import {
   bsplineCoefficients,
   linear2d,
   linear3d,
-  nearest2d,
-  nearest3d,
+  nearestIndex2d,
+  nearestIndex3d,
 } from '../../src/interpolate/index.js';
 import { assertClose } from '../helpers.js';
 
@@ -35,6 +35,18 @@ function plane3d(nx: number, ny: number, nz: number, f: (x: number, y: number, z
   const a = new Float64Array(nx * ny * nz);
   for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) a[x + nx * (y + ny * z)] = f(x, y, z);
   return a;
+}
+
+/** Nearest neighbour as a value kernel over nearestIndex2d/3d (NaN and a zero gradient outside). */
+function nearest2d(d: Float64Array, nx: number, ny: number, x: number, y: number, g?: Float64Array): number {
+  const n = nearestIndex2d(nx, ny, x, y);
+  g?.fill(0);
+  return n < 0 ? NaN : d[n];
+}
+function nearest3d(d: Float64Array, nx: number, ny: number, nz: number, x: number, y: number, z: number, g?: Float64Array): number {
+  const n = nearestIndex3d(nx, ny, nz, x, y, z);
+  g?.fill(0);
+  return n < 0 ? NaN : d[n];
 }
 
 type K2 = (d: Float64Array, nx: number, ny: number, x: number, y: number, g?: Float64Array) => number;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readNifti, writeNifti } from '../../src/io/nifti.js';
 import { type Image, type PixelType, createImage, numberOfPixels } from '../../src/image/image.js';
-import { assertArrayClose } from '../helpers.js';
+import { assertArrayClose, skipUnlessTool } from '../helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 const NIBABEL_DATA = '/usr/lib/python3/dist-packages/nibabel/tests/data';
@@ -120,7 +120,7 @@ function reports(): { written: NibabelReport[]; own: NibabelReport[] } {
   }
 }
 
-const SKIP_NO_FILES = SKIP_NO_NIBABEL || (!existsSync(NIBABEL_DATA) && `${NIBABEL_DATA} is absent`);
+const SKIP_NO_FILES = skipUnlessTool(SKIP_NO_NIBABEL || (!existsSync(NIBABEL_DATA) && `${NIBABEL_DATA} is absent`));
 
 test('files written by coreg read the same in nibabel', { skip: SKIP_NO_FILES }, () => {
   const { written } = reports();

@@ -5,7 +5,7 @@ import { readNifti, writeNifti } from '../../src/io/nifti.js';
 import { gzip } from '../../src/io/compression.js';
 import { CoregError } from '../../src/errors.js';
 import { type Image, type PixelType, PIXEL_TYPES, createImage, pixelTypeOf } from '../../src/image/image.js';
-import { SKIP_NO_DATA, sharedPath, assertArrayClose } from '../helpers.js';
+import { SKIP_NO_DATA, dataPath, sharedPath, assertArrayClose } from '../helpers.js';
 
 // --- synthetic images and header surgery -----------------------------------------------------------
 
@@ -407,4 +407,15 @@ test('ch2bet.nii.gz: 181×217×181 uint8, 1 mm, LPS diag(−1,−1,1), origin (9
   let max = 0;
   for (let i = 0; i < img.data.length; i++) if (img.data[i] > max) max = img.data[i];
   assert.equal(max, 133);
+});
+
+test('ch2bet-corner.nii.gz (nibabel-written corner of ch2bet, same sform): 6×5×4 uint8, LPS diag(−1,−1,1), origin (90,125,−71)', () => {
+  const { warnings, warn } = collect();
+  const img = readNifti(readFileSync(dataPath('mni/ch2bet-corner.nii.gz')), { name: 'ch2bet-corner.nii.gz', warn });
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(img.size, [6, 5, 4]);
+  assert.ok(img.data instanceof Uint8Array);
+  assert.deepEqual(img.spacing, [1, 1, 1]);
+  assert.deepEqual(img.direction, [-1, 0, 0, 0, -1, 0, 0, 0, 1]);
+  assert.deepEqual(img.origin, [90, 125, -71]);
 });

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { CoregError } from '../../src/errors.js';
 import { createImage } from '../../src/image/image.js';
 import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeFilesAtomic, writeImageFile } from '../../src/io/node.js';
-import { SKIP_NO_DATA, sharedPath } from '../helpers.js';
+import { dataPath } from '../helpers.js';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'coreg-node-test-'));
@@ -32,14 +32,14 @@ test('reading a missing file, a directory or an empty file fails with CoregError
   }
 });
 
-test('a MetaImage header whose data file is missing names that file', { skip: SKIP_NO_DATA }, () => {
+test('a MetaImage header whose data file is missing names that file', () => {
   const dir = tempDir();
   try {
-    const header = join(dir, 'BrainProtonDensitySliceBorder20.mhd');
-    copyFileSync(sharedPath('itk/BrainProtonDensitySliceBorder20.mhd'), header);
-    assert.throws(() => readImageFile(header), (e: unknown) => e instanceof CoregError && /BrainProtonDensitySliceBorder20\.raw/.test(`${e.subject} ${e.message}`));
+    const header = join(dir, 'BrainProtonDensitySliceBorder20DirectionPlus30.mhd');
+    copyFileSync(dataPath('itk/BrainProtonDensitySliceBorder20DirectionPlus30.mhd'), header);
+    assert.throws(() => readImageFile(header), (e: unknown) => e instanceof CoregError && /BrainProtonDensitySliceBorder20\.zraw/.test(`${e.subject} ${e.message}`));
     // With the data file beside it, it reads.
-    copyFileSync(sharedPath('itk/BrainProtonDensitySliceBorder20.raw'), join(dir, 'BrainProtonDensitySliceBorder20.raw'));
+    copyFileSync(dataPath('itk/BrainProtonDensitySliceBorder20.zraw'), join(dir, 'BrainProtonDensitySliceBorder20.zraw'));
     assert.deepEqual(readImageFile(header).size, [221, 257]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import type { ImageData } from 'fast-png';
 import { CoregError } from '../../src/errors.js';
 import { createImage, finiteRange, pixelTypeOf } from '../../src/image/image.js';
 import { readPng, writePng } from '../../src/io/png.js';
-import { SKIP_NO_DATA, sharedPath } from '../helpers.js';
+import { SKIP_NO_DATA, dataPath } from '../helpers.js';
 
 const ITK_PNGS: [string, number, number, number, number][] = [
   // name, width, height, min, max (README inventory)
@@ -23,7 +23,7 @@ const ITK_PNGS: [string, number, number, number, number][] = [
 ];
 
 function readItk(name: string, warnings: string[] = []) {
-  return readPng(new Uint8Array(readFileSync(sharedPath(`itk/${name}`))), { name, warn: (m) => warnings.push(m) });
+  return readPng(new Uint8Array(readFileSync(dataPath(`itk/${name}`))), { name, warn: (m) => warnings.push(m) });
 }
 
 function png(data: ImageData, warnings: string[] = []) {
@@ -63,39 +63,40 @@ test('every ITK example PNG: size, spacing 1 despite pHYs, one grey component, d
   }
 });
 
-test('grey-ramp palette PNG reads the palette index as the grey value', { skip: SKIP_NO_DATA }, () => {
-  const bytes = readFileSync(sharedPath('itk/BrainProtonDensitySliceShifted13x17y.png'));
+test('grey-ramp palette PNG reads the palette index as the grey value', () => {
+  const bytes = readFileSync(dataPath('itk/BrainProtonDensitySliceShifted13x17y.png'));
   const raw = decode(bytes);
   assert.ok(raw.palette, 'the file is a palette PNG');
   const img = readItk('BrainProtonDensitySliceShifted13x17y.png');
   assert.deepEqual(Array.from(img.data), Array.from(raw.data));
-  // The same pixels as the MetaImage/NRRD copy's raw data (x fastest, row by row).
-  const rawFile = readFileSync(sharedPath('itk/BrainProtonDensitySliceShifted13x17y.raw'));
+  // The same pixels as the MetaImage/NRRD copy's raw data (x fastest, row by row; the DirectionPlus30 .raw holds
+  // the same bytes as BrainProtonDensitySliceShifted13x17y.raw).
+  const rawFile = readFileSync(dataPath('itk/BrainProtonDensitySliceShifted13x17yDirectionPlus30.raw'));
   assert.deepEqual(Buffer.from(img.data), rawFile);
 });
 
-test('BrainT1Slice.png (RGB with R=G=B) reads as one grey component', { skip: SKIP_NO_DATA }, () => {
-  const raw = decode(readFileSync(sharedPath('itk/BrainT1Slice.png')));
+test('BrainT1Slice.png (RGB with R=G=B) reads as one grey component', () => {
+  const raw = decode(readFileSync(dataPath('itk/BrainT1Slice.png')));
   assert.equal(raw.channels, 3);
   const img = readItk('BrainT1Slice.png');
   assert.equal(img.components, 1);
   for (let i = 0; i < img.data.length; i += 97) assert.equal(img.data[i], raw.data[i * 3]);
 });
 
-test('BSplined10 sCAL (unit byte 0, mm) gives spacing (1, 1)', { skip: SKIP_NO_DATA }, () => {
-  const bytes = new Uint8Array(readFileSync(sharedPath('itk/BrainProtonDensitySliceBSplined10.png')));
+test('BSplined10 sCAL (unit byte 0, mm) gives spacing (1, 1)', () => {
+  const bytes = new Uint8Array(readFileSync(dataPath('itk/BrainProtonDensitySliceBSplined10.png')));
   assert.ok(findChunk(bytes, 'sCAL') > 0);
   assert.deepEqual(readItk('BrainProtonDensitySliceBSplined10.png').spacing, [1, 1]);
 });
 
-test('1-bit mask reads as 0/255', { skip: SKIP_NO_DATA }, () => {
+test('1-bit mask reads as 0/255', () => {
   const img = readItk('BrainProtonDensitySliceBorder20Mask.png');
   const values = new Set(img.data);
   assert.deepEqual([...values].sort((a, b) => a - b), [0, 255]);
 });
 
-test('one corrupted IDAT byte is reported as a bad CRC', { skip: SKIP_NO_DATA }, () => {
-  const bytes = new Uint8Array(readFileSync(sharedPath('itk/BrainProtonDensitySliceBorder20.png')));
+test('one corrupted IDAT byte is reported as a bad CRC', () => {
+  const bytes = new Uint8Array(readFileSync(dataPath('itk/BrainProtonDensitySliceShifted13x17y.png')));
   const at = findChunk(bytes, 'IDAT');
   bytes[at + 8 + 10] ^= 0x40;
   assert.throws(() => readPng(bytes, { name: 'broken.png' }), (e: unknown) => e instanceof CoregError && e.subject === 'broken.png' && e.message === 'bad CRC in PNG chunk IDAT');

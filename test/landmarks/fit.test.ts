@@ -12,10 +12,10 @@ import {
 } from '../../src/landmarks/fit.js';
 import { parseLandmarkPairs } from '../../src/landmarks/pairs.js';
 import { parsePointSet } from '../../src/landmarks/point-io.js';
-import { determinant, matMul } from '../../src/transform/linalg.js';
+import { determinant, matMul } from '../../src/image/linalg.js';
 import { Euler2DTransform, Euler3DTransform, Similarity2DTransform, Similarity3DTransform, AffineTransform } from '../../src/transform/linear.js';
 import type { LinearTransform } from '../../src/transform/transform.js';
-import { assertArrayClose, SKIP_NO_DATA, sharedPath } from '../helpers.js';
+import { assertArrayClose, dataPath } from '../helpers.js';
 
 /** Deterministic uniform numbers in [0, 1) (mulberry32). */
 function rng(seed: number): () => number {
@@ -189,9 +189,9 @@ test('errors: unequal counts, too few pairs, degenerate sets, dimension mismatch
   throwsCoreg(() => fitLandmarks('tps', [[0, 0], [1, 0], [0, 1], [1, 0]], [[0, 0], [1, 0], [0, 1], [2, 0]]), 'fixed points', /points 2 and 4 coincide/);
 });
 
-test('ITK IterativeClosestPoint points: ordered fits give the translation (2,2); ICP finds it in shuffled, unpaired sets', { skip: SKIP_NO_DATA }, () => {
-  const fixedFile = sharedPath('itk/IterativeClosestPointFixedPoints.txt');
-  const movingFile = sharedPath('itk/IterativeClosestPointMovingPoints.txt');
+test('ITK IterativeClosestPoint points: ordered fits give the translation (2,2); ICP finds it in shuffled, unpaired sets', () => {
+  const fixedFile = dataPath('itk/IterativeClosestPointFixedPoints.txt');
+  const movingFile = dataPath('itk/IterativeClosestPointMovingPoints.txt');
   const fixed = parsePointSet(readFileSync(fixedFile, 'utf8'), fixedFile).points;
   const moving = parsePointSet(readFileSync(movingFile, 'utf8'), movingFile).points;
   assert.equal(fixed.length, 8);
@@ -227,8 +227,8 @@ test('ICP recovers a 3D rigid motion from an unordered, larger moving set', () =
   assertArrayClose(icp.transform.offset(), shift, 1e-9, 'ICP translation');
 });
 
-test('ITK LandmarkWarping2 pairs: tps passes through all five; affine is the least-squares solution of the normal equations', { skip: SKIP_NO_DATA }, () => {
-  const file = sharedPath('itk/LandmarkWarping2Landmarks1.txt');
+test('ITK LandmarkWarping2 pairs: tps passes through all five; affine is the least-squares solution of the normal equations', () => {
+  const file = dataPath('itk/LandmarkWarping2Landmarks1.txt');
   const { dimension, fixed, moving } = parseLandmarkPairs(readFileSync(file, 'utf8'), file);
   assert.equal(dimension, 2);
   assert.deepEqual(fixed[4], [110, 128]);

@@ -11,7 +11,7 @@ import { resample } from '../../src/resample/resample.js';
 import { Similarity2DTransform } from '../../src/transform/linear.js';
 import { isLinear } from '../../src/transform/transform.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
-import { assertArrayClose, SKIP_NO_DATA, sharedPath } from '../helpers.js';
+import { assertArrayClose, dataPath } from '../helpers.js';
 import { loadTransformChain } from '../../src/io/chain-io.js';
 
 async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -118,10 +118,10 @@ test('coreg landmarks --transform tps with --reference and --moving: tps.tfm, di
   assertArrayClose(warped.data, expected.data, 1e-4, 'warped');
 }));
 
-test('coreg landmarks on ITK IterativeClosestPoint point files: rigid gives the translation (2,2)', { skip: SKIP_NO_DATA }, withTemp(async (dir) => {
+test('coreg landmarks on ITK IterativeClosestPoint point files: rigid gives the translation (2,2)', withTemp(async (dir) => {
   const out = join(dir, 'icp');
-  const r = await coreg(['landmarks', '--fixed-points', sharedPath('itk/IterativeClosestPointFixedPoints.txt'),
-    '--moving-points', sharedPath('itk/IterativeClosestPointMovingPoints.txt'), '--transform', 'rigid', '--out', out, '--quiet']);
+  const r = await coreg(['landmarks', '--fixed-points', dataPath('itk/IterativeClosestPointFixedPoints.txt'),
+    '--moving-points', dataPath('itk/IterativeClosestPointMovingPoints.txt'), '--transform', 'rigid', '--out', out, '--quiet']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, '');
   const [t] = loadTransformChain(join(out, 'transform.tfm'), nodeTransformFiles);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { CoregError } from '../../src/errors.js';
 import { formatPointSet, parsePointSet } from '../../src/landmarks/point-io.js';
-import { SKIP_NO_DATA, sharedPath } from '../helpers.js';
+import { dataPath } from '../helpers.js';
 
 function throwsCoreg(fn: () => unknown, subject: string, message: RegExp): void {
   assert.throws(fn, (e: unknown) => e instanceof CoregError && e.subject === subject && message.test(e.message) && !e.message.includes('\n'));
@@ -94,8 +94,8 @@ test('elastix point and index files; index needs a reference grid', () => {
   throwsCoreg(() => parsePointSet('point\n2\n1 2\n3 4 5\n', 'p.txt'), 'p.txt', /line 4: expected 2 coordinates/);
 });
 
-test('plain whitespace-separated text (ITK example point files)', { skip: SKIP_NO_DATA }, () => {
-  const path = sharedPath('itk/IterativeClosestPointFixedPoints.txt');
+test('plain whitespace-separated text (ITK example point files)', () => {
+  const path = dataPath('itk/IterativeClosestPointFixedPoints.txt');
   const set = parsePointSet(readFileSync(path, 'utf8'), path);
   assert.equal(set.layout.format, 'text');
   assert.equal(set.dimension, 2);

@@ -20,7 +20,7 @@ test('weighted sad, mse, nssd and ncc derivatives match central differences', ()
   for (const name of ['sad', 'mse', 'nssd', 'ncc']) checkDerivative(name, f, m, { weights }, INDICES);
 });
 
-test('seed lecture NCC examples: identical patches give 1, the worked bad pair gives −1/3', () => {
+test('NCC worked examples: identical patches give 1, a bad pair gives −1/3', () => {
   const good = [3, -1, -1, -1];
   const bad = [-1, -1, -1, 3];
   assertClose(nccSimilarity(good, good), 1, 1e-15);

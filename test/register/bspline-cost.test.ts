@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { finiteRange, physicalToIndexMatrix, type Image } from '../../src/image/image.js';
 import { BSplineRegistrationCost } from '../../src/register/bspline-cost.js';
 import type { MetricName } from '../../src/register/config.js';
-import { prepareMovingSampler, sampleMovingAtPoints } from '../../src/register/linear-cost.js';
+import { packMovingSample2d, packMovingSample3d, prepareMovingSampler } from '../../src/register/linear-cost.js';
 import { sampleFixedImage, type SampleSet } from '../../src/register/sampling.js';
 import { createBSplineTransformForImage, type BSplineTransform } from '../../src/transform/bspline.js';
 import { bendingEnergy, jacobianDeterminantPenalty } from '../../src/transform/bspline-regularizers.js';
@@ -253,7 +253,15 @@ function expectedMse(scene: Scene, samples: SampleSet, map: (x: Float64Array, ou
   const index = new Int32Array(n);
   const sampler = prepareMovingSampler(scene.moving, 'bspline');
   const mask = useMask ? scene.movingMask : null;
-  const valid = sampleMovingAtPoints(sampler, Y, n, values, grads, index, mask, mask ? physicalToIndexMatrix(mask) : null);
+  const maskN = mask ? physicalToIndexMatrix(mask) : null;
+  const g = new Float64Array(6);
+  let valid = 0;
+  for (let i = 0; i < n; i++) {
+    valid =
+      scene.d === 2
+        ? packMovingSample2d(sampler, Y[2 * i], Y[2 * i + 1], i, valid, values, grads, index, mask, maskN, g)
+        : packMovingSample3d(sampler, Y[3 * i], Y[3 * i + 1], Y[3 * i + 2], i, valid, values, grads, index, mask, maskN, g);
+  }
   let sum = 0;
   for (let k = 0; k < valid; k++) sum += (samples.values[index[k]] - values[k]) ** 2;
   return sum / valid;

@@ -177,6 +177,24 @@ test('a registration that fails exits 1 with one line and writes nothing', async
   assert.ok(!existsSync(out) || readdirSync(out).length === 0, 'no partial output');
 });
 
+test('--smooth takes voxels (default, or a "vox" suffix) or mm ("mm" suffix), as the level log shows', async () => {
+  // The NIfTI as the fixed image: spacing (1.1, 0.95) mm, so voxels and mm differ.
+  const smoothOf = async (smooth: string): Promise<number[]> => {
+    const out = join(DIR, `out-smooth-${smooth}`);
+    const args = ['register', '--fixed', MOVING_PATH, '--moving', FIXED_PATH, '--out', out, ...QUICK.slice(0, QUICK.indexOf('--smooth')), '--smooth', smooth, '--initializer', 'none', '--quiet'];
+    const r = await coreg(args);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as { stages: { levels: { smoothMm: number[] }[] }[] };
+    return json.stages[0].levels[0].smoothMm;
+  };
+  assert.deepEqual(await smoothOf('2x0'), [2.2, 1.9]);
+  assert.deepEqual(await smoothOf('2x0vox'), [2.2, 1.9]);
+  assert.deepEqual(await smoothOf('2x0mm'), [2, 2]);
+  const bad = await coreg(['register', '--fixed', MOVING_PATH, '--moving', FIXED_PATH, '--out', join(DIR, 'bad'), '--smooth', '2x0cm']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^coreg: error: --smooth: expected numbers separated by "x"/);
+});
+
 test('register records the modality preset in result.json; --winsorize overrides it, nonsense is bad usage', async () => {
   const out = join(DIR, 'preset');
   const r = await coreg(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', out, '--transform', 'rigid', '--winsorize', '0.01,0.99', '--iterations', '20x10', '--quiet']);

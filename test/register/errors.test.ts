@@ -2,12 +2,12 @@
 // transform), configuration checks, and the command-line list parsers of config.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseLevels } from '../../src/pyramid/schedule.js';
 import { CoregError } from '../../src/errors.js';
 import { createImage, type Image } from '../../src/image/image.js';
 import {
   defaultConfig,
   defaultLevels,
-  parseLevelList,
   parseMetricList,
   parseTransformList,
   validateConfig,
@@ -183,11 +183,11 @@ test('parseTransformList and parseMetricList accept comma lists and name the opt
   assert.throws(() => parseMetricList('cc', 'stages[0].metric'), coregError('stages[0].metric', /unknown metric "cc"/, 2));
 });
 
-test('parseLevelList reads "4x2x1" lists and rejects malformed ones', () => {
-  assert.deepEqual(parseLevelList('4x2x1', '--shrink', true), [4, 2, 1]);
-  assert.deepEqual(parseLevelList('200', '--iterations', true), [200]);
-  assert.deepEqual(parseLevelList('2x1.5x0', '--smooth', false), [2, 1.5, 0]);
-  assert.deepEqual(parseLevelList(' 3 x 1 ', '--smooth', false), [3, 1]);
+test('parseLevels (the command line\'s --shrink/--iterations/--smooth lists) reads "4x2x1" lists and rejects malformed ones', () => {
+  assert.deepEqual(parseLevels('4x2x1', '--shrink', true), [4, 2, 1]);
+  assert.deepEqual(parseLevels('200', '--iterations', true), [200]);
+  assert.deepEqual(parseLevels('2x1.5x0', '--smooth', false), [2, 1.5, 0]);
+  assert.deepEqual(parseLevels(' 3 x 1 ', '--smooth', false), [3, 1]);
   for (const [text, integer] of [
     ['4x2.5', true],
     ['4xx1', true],
@@ -198,7 +198,7 @@ test('parseLevelList reads "4x2x1" lists and rejects malformed ones', () => {
     ['ax1', false],
     ['1e400x1', false],
   ] as [string, boolean][]) {
-    assert.throws(() => parseLevelList(text, '--shrink', integer), coregError('--shrink', /expected numbers separated by "x" \(e\.g\. 4x2x1\)/, 2), JSON.stringify(text));
+    assert.throws(() => parseLevels(text, '--shrink', integer), coregError('--shrink', /expected numbers separated by "x" \(e\.g\. 4x2x1\)/, 2), JSON.stringify(text));
   }
 });
 

@@ -111,6 +111,37 @@ function endpointError(chain: readonly Transform[], margin: number): { mean: num
   return { mean: sum / n, max };
 }
 
+/** u(x) of a 2D B-spline with identity grid direction, summed here from its coefficients (ITK's definition). */
+function bsplineDisplacement(bs: BSplineTransform, x: Vec): Vec {
+  assert.deepEqual(bs.gridDirection, [1, 0, 0, 1]);
+  const g = [0, 1].map((a) => (x[a] - bs.gridOrigin[a]) / bs.gridSpacing[a]);
+  const beta = (t: number): number => {
+    const v = Math.abs(t);
+    return v < 1 ? (4 - 6 * v * v + 3 * v * v * v) / 6 : v < 2 ? (2 - v) ** 3 / 6 : 0;
+  };
+  const [nx, ny] = bs.gridSize;
+  const out: Vec = [0, 0];
+  for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx; i++) {
+      const w = beta(g[0] - i) * beta(g[1] - j);
+      if (w === 0) continue;
+      out[0] += w * bs.parameters[j * nx + i];
+      out[1] += w * bs.parameters[nx * ny + j * nx + i];
+    }
+  }
+  return out;
+}
+
+/** Bilinear interpolation of a 2-component field stored x fastest on an n×n grid with index = position. */
+function bilinear(data: ArrayLike<number>, n: number, x: Vec): Vec {
+  const i = Math.floor(x[0]);
+  const j = Math.floor(x[1]);
+  const fx = x[0] - i;
+  const fy = x[1] - j;
+  const at = (ii: number, jj: number, c: number): number => data[2 * (jj * n + ii) + c];
+  return [0, 1].map((c) => (1 - fy) * ((1 - fx) * at(i, j, c) + fx * at(i + 1, j, c)) + fy * ((1 - fx) * at(i, j + 1, c) + fx * at(i + 1, j + 1, c))) as Vec;
+}
+
 const AFFINE_STAGE: StageConfig = {
   transform: 'affine',
   metric: 'mse',
@@ -163,15 +194,14 @@ test('affine,bspline recovers a known smooth warp after an affine: chain [BSplin
   // T(x) = A(x + u(x)) + t with u from the B-spline and A, t from the linear part, at arbitrary points.
   const A = (linear as LinearTransform).matrix();
   const t = (linear as LinearTransform).offset();
-  const u = new Float64Array(2);
   for (const x of [
     [10.3, 20.7],
     [31.5, 31.5],
     [50.2, 12.9],
     [44.4, 55.1],
   ]) {
-    bs.transformPoint(x, u);
-    const z = [u[0], u[1]];
+    const w = bsplineDisplacement(bs, x);
+    const z = [x[0] + w[0], x[1] + w[1]];
     const expected = [A[0] * z[0] + A[1] * z[1] + t[0], A[2] * z[0] + A[3] * z[1] + t[1]];
     const got = applyChain(result.transforms, x);
     assert.ok(Math.hypot(got[0] - expected[0], got[1] - expected[1]) < 1e-12, `T(${x}) = ${got} vs A(x + u(x)) + t = ${expected}`);
@@ -239,9 +269,9 @@ test('affine,syn recovers the warp: chain [DisplacementFieldTransform, linear]; 
   // T(x) = A(x + u(x)) + t.
   const A = (linear as LinearTransform).matrix();
   const t = (linear as LinearTransform).offset();
-  const u = new Float64Array(2);
+  // u(x) bilinearly from the field's pixels (the field is on FIXED's grid: index = x).
   const x = [23.4, 40.2];
-  field.displacement(x, u);
+  const u = bilinear(field.field.data, N, x);
   const z = [x[0] + u[0], x[1] + u[1]];
   const got = applyChain(result.transforms, x);
   assert.ok(Math.hypot(got[0] - (A[0] * z[0] + A[1] * z[1] + t[0]), got[1] - (A[2] * z[0] + A[3] * z[1] + t[1])) < 1e-12);
@@ -250,15 +280,18 @@ test('affine,syn recovers the warp: chain [DisplacementFieldTransform, linear]; 
   const after = endpointError(result.transforms, MARGIN);
   tc.diagnostic(`endpoint error mean/max: affine only ${before.mean.toFixed(3)}/${before.max.toFixed(3)} mm, with the non-rigid stage ${after.mean.toFixed(3)}/${after.max.toFixed(3)} mm`);
   // Bounds: mean endpoint error ≤ 0.15 mm over pixels ≥ 6 from the border (measured 0.10; affine only 1.09), max
-  // ≤ 0.5 mm over pixels ≥ 10 from it (measured 0.21). Not max over the 6-pixel margin: the field is held at 0 on
-  // the border and this run leaves a 5 mm outlier near the corner (57, 55) (see the report of issue 5).
+  // ≤ 0.5 mm over pixels ≥ 10 from it (measured 0.21). Not max over the 6-pixel margin, and why: SyN holds its
+  // fields at 0 on the image border (zeroFieldBorder), so there the map is the affine stage's alone, whose error is
+  // about 1 mm (the affine fit absorbs part of the interior warp). Inside, the field corrects it; towards the border
+  // the error rises back to the affine's, and most where two zero borders meet: about 1.0 mm at (57, 55), 1.5 mm on
+  // the last columns (measured with the default totalSigma = 1). A limit of held borders, not a defect to fence.
   const inner = endpointError(result.transforms, 10);
   tc.diagnostic(`max endpoint error ≥ 10 px from the border: ${inner.max.toFixed(3)} mm`);
   assert.ok(after.mean < 0.15, `affine,syn mean endpoint error ${after.mean.toFixed(3)} mm (affine only ${before.mean.toFixed(3)} mm)`);
   assert.ok(inner.max < 0.5, `affine,syn max endpoint error ${inner.max.toFixed(3)} mm at ≥ 10 px from the border`);
 
   // Moving → fixed is [A⁻¹, inverse field]: x ↦ T(x) ↦ back to x. Tolerance: mean ≤ 0.02 mm, max ≤ 0.05 mm over
-  // pixels ≥ 10 from the border (measured 0.004 / 0.010; the corner outlier above breaks the max nearer the border).
+  // pixels ≥ 10 from the border (measured 0.004 / 0.010; the border effect above breaks the max nearer the border).
   assert.ok(result.inverseField, 'syn returns inverseField');
   const inverse = new DisplacementFieldTransform(result.inverseField);
   const det = A[0] * A[3] - A[1] * A[2];

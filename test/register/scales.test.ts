@@ -31,9 +31,6 @@ class Affine2D implements ParametricTransform {
     out[6 + 3] = x[1];
     out[6 + 5] = 1;
   }
-  updateParameters(step: ArrayLike<number>): void {
-    for (let i = 0; i < 6; i++) this.parameters[i] += step[i];
-  }
   clone(): Affine2D {
     return new Affine2D(this.parameters);
   }

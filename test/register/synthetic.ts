@@ -1,6 +1,7 @@
 // Synthetic test images for the registration tests: smooth sums of Gaussian blobs evaluated analytically in
 // physical space, so a moving image for a known transform needs no resampler (and cannot share its bugs).
-import { createImage, identityMatrix, invertMatrix, type Image } from '../../src/image/image.js';
+import { createImage, invertMatrix, type Image } from '../../src/image/image.js';
+import { identity } from '../../src/image/linalg.js';
 import type { Transform } from '../../src/transform/transform.js';
 import { isLinear } from '../../src/transform/transform.js';
 import { composeLinear } from '../../src/transform/linear.js';
@@ -185,5 +186,5 @@ export function meanPointErrorVoxels(fixed: Image, estimate: Transform[], truth:
 }
 
 export function identityDirection(d: 2 | 3): number[] {
-  return identityMatrix(d);
+  return Array.from(identity(d));
 }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createImage, indexToPhysical, type Image, gridOf } from '../../src/image/image.js';
 import { CoregError } from '../../src/errors.js';
 import type { LinearTransform, Transform } from '../../src/transform/transform.js';
-import { composeLinearChain, ensureFloat32, resample, resampleToGrid, type ResampleInterpolation } from '../../src/resample/index.js';
+import { ensureFloat32, resample, type ResampleInterpolation } from '../../src/resample/index.js';
+import { composeLinear } from '../../src/transform/linear.js';
 import { assertClose } from '../helpers.js';
 
 /** x ↦ A·x + t (a local stand-in for the real transform classes). */
@@ -100,7 +101,7 @@ test('identity returns the same pixels for every interpolation', () => {
       for (let i = 0; i < img.data.length; i++) assertClose(out.data[i], img.data[i], 1e-4, `${kind} pixel ${i}`);
     }
   }
-  const same = resampleToGrid(img, gridOf(img), { interpolation: 'nearest' });
+  const same = resample(img, gridOf(img), [], { interpolation: 'nearest' });
   assert.deepEqual(same.data, img.data);
 });
 
@@ -200,17 +201,17 @@ test('label interpolation never invents labels; ties go to the smaller label', (
   const pair = createImage([2, 1], 'int16');
   pair.data.set([5, 2]);
   const grid = { dimension: 2 as const, size: [1, 1], spacing: [1, 1], origin: [0.5, 0], direction: [1, 0, 0, 1] };
-  assert.equal(resampleToGrid(pair, grid, { interpolation: 'label' }).data[0], 2, 'tie → smaller label');
+  assert.equal(resample(pair, grid, [], { interpolation: 'label' }).data[0], 2, 'tie → smaller label');
   grid.origin = [0.4, 0];
-  assert.equal(resampleToGrid(pair, grid, { interpolation: 'label' }).data[0], 5, 'larger weight wins');
+  assert.equal(resample(pair, grid, [], { interpolation: 'label' }).data[0], 5, 'larger weight wins');
   // Three-way: labels 1 (weight 0.3+0.3), 9 (0.4) → 1 wins although its single weights are smaller.
   const quad = createImage([2, 2], 'uint8');
   quad.data.set([1, 9, 9, 1]);
   const g2 = { dimension: 2 as const, size: [1, 1], spacing: [1, 1], origin: [0.5, 0.5], direction: [1, 0, 0, 1] };
-  assert.equal(resampleToGrid(quad, g2, { interpolation: 'label' }).data[0], 1);
+  assert.equal(resample(quad, g2, [], { interpolation: 'label' }).data[0], 1);
 });
 
-test('integer output types round and clamp; ensureFloat32; composeLinearChain', () => {
+test('integer output types round and clamp; ensureFloat32; composeLinear of a chain', () => {
   const img = createImage([4, 1], 'float32');
   img.data.set([-10, 100.4, 300, 2.5]);
   const out = resample(img, img, [], { interpolation: 'linear', outputType: 'uint8' });
@@ -225,7 +226,9 @@ test('integer output types round and clamp; ensureFloat32; composeLinearChain', 
   assert.equal(ensureFloat32(f), f);
 
   const chain = [rotation(0.7, [3, 4]), translation([1, 2]), new Affine(2, [2, 0.5, 0, 1.5], [0, -1])];
-  const { matrix, offset } = composeLinearChain(chain, 2);
+  const composed = composeLinear(chain);
+  const matrix = composed.matrix();
+  const offset = composed.offset();
   const p = [2.5, -1.5];
   const a = new Float64Array(2);
   const b = new Float64Array(2);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { CoregError } from '../../src/errors.js';
 import { checkLabelTable, labelName, parseLabelTable } from '../../src/segment/label-table.js';
-import { SKIP_NO_DATA, sharedPath } from '../helpers.js';
+import { dataPath } from '../helpers.js';
 
 const ITKSNAP = `################################################
 # ITK-SnAP Label Description File
@@ -27,8 +27,8 @@ function coregError(subject: string, message: RegExp): (e: unknown) => boolean {
   return (e) => e instanceof CoregError && e.subject === subject && message.test(e.message);
 }
 
-test('AAL text table from shared data: 116 labels, CRLF lines, names by voxel value', { skip: SKIP_NO_DATA }, () => {
-  const table = parseLabelTable(readFileSync(sharedPath('mni/aal.nii.txt'), 'utf8'), 'aal.nii.txt');
+test('AAL text table (MRIcron): 116 labels, CRLF lines, names by voxel value', () => {
+  const table = parseLabelTable(readFileSync(dataPath('mni/aal.nii.txt'), 'utf8'), 'aal.nii.txt');
   assert.equal(table.format, 'aal');
   assert.equal(table.entries.size, 116);
   assert.equal(labelName(table, 1), 'Precentral_L');
@@ -36,7 +36,7 @@ test('AAL text table from shared data: 116 labels, CRLF lines, names by voxel va
   assert.equal(labelName(table, 0), 'background');
   checkLabelTable(table, [0, 1, 2, 116], 'aal.nii.txt');
   // MRIcron's binary palette beside it is not a table.
-  const lut = readFileSync(sharedPath('mni/aal.nii.lut'));
+  const lut = readFileSync(dataPath('mni/aal.nii.lut'));
   assert.throws(() => parseLabelTable(new TextDecoder('latin1').decode(lut), 'aal.nii.lut'), (e: unknown) => e instanceof CoregError && e.subject === 'aal.nii.lut');
 });
 

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { CoregError } from '../../src/errors.js';
 import { BSplineTransform, createBSplineTransformForImage, createBSplineTransformFromDomain, type BSplineGridSpec } from '../../src/transform/bspline.js';
 import { formatItkTransformFile, parseItkTransformFile } from '../../src/transform/itk-tfm.js';
-import { SKIP_NO_DATA, assertArrayClose, assertClose, sharedPath } from '../helpers.js';
+import { SKIP_NO_DATA, assertArrayClose, assertClose, sharedPath, dataPath } from '../helpers.js';
 import { readBSplineCoefficientsText } from '../../bench/lib/bspline-coefficients.js';
 import { refineBSpline } from '../../src/transform/bspline-refine.js';
 import { bsplineDisplacementField } from '../../src/transform/bspline-field.js';
@@ -223,7 +223,7 @@ test('BSplineDisplacements1 matches the independent Python re-implementation (ma
   const script = sharedPath('../peers/cases/make_cases.py');
   if (!existsSync(script)) return tc.skip('peers/cases/make_cases.py is absent');
   if (!existsSync('/usr/bin/python3')) return tc.skip('/usr/bin/python3 is absent');
-  const coefFile = sharedPath('itk/BSplineDisplacements1.txt');
+  const coefFile = dataPath('itk/BSplineDisplacements1.txt');
   const { parameters, gridSize } = readBSplineCoefficientsText(readFileSync(coefFile, 'utf8'), 2, coefFile);
   assert.deepEqual(gridSize, [7, 7]);
   const t = createBSplineTransformFromDomain({ dimension: 2, origin: [0, 0], physicalDimensions: [220, 256], meshSize: [4, 4] });
@@ -368,8 +368,8 @@ test('.tfm reading errors name the file and the problem', () => {
   assert.throws(() => parseItkTransformFile(badSize, 'z.tfm'), (e: unknown) => e instanceof CoregError && e.subject === 'z.tfm' && /grid size/.test(e.message));
 });
 
-test('coefficient text files: ITK order, grid size, and errors', { skip: SKIP_NO_DATA }, () => {
-  const f1 = sharedPath('itk/BSplineDisplacements1.txt');
+test('coefficient text files: ITK order, grid size, and errors', () => {
+  const f1 = dataPath('itk/BSplineDisplacements1.txt');
   const one = readBSplineCoefficientsText(readFileSync(f1, 'utf8'), 2, f1);
   assert.equal(one.parameters.length, 98);
   // Node (3,3) (centre) is (10,10); node (2,2) is (2,2): x block first, then y block.
@@ -377,7 +377,7 @@ test('coefficient text files: ITK order, grid size, and errors', { skip: SKIP_NO
   assert.equal(one.parameters[49 + 3 * 7 + 3], 10);
   assert.equal(one.parameters[2 * 7 + 3], 5);
   assert.equal(one.parameters[2 * 7 + 4], 2);
-  const f2 = sharedPath('itk/BSplineDisplacements2.txt');
+  const f2 = dataPath('itk/BSplineDisplacements2.txt');
   const two = readBSplineCoefficientsText(readFileSync(f2, 'utf8'), 3, f2);
   assert.deepEqual(two.gridSize, [8, 8, 8]);
   assert.equal(two.parameters.length, 3 * 512);
@@ -392,11 +392,11 @@ test('coefficient text parsing errors', () => {
   assert.throws(() => readBSplineCoefficientsText('1 2 3 4\n', 2, 'c.txt', [3, 1]), /do not form/);
 });
 
-test('clone and updateParameters', () => {
+test('clone copies the parameters, not the array', () => {
   const t = randomTransform(SPEC2, 60);
   const c = t.clone();
   assert.deepEqual(c.parameters, t.parameters);
-  c.updateParameters(new Float64Array(c.numberOfParameters).fill(0.5));
+  c.setParameters(Float64Array.from(c.parameters, (v) => v + 0.5));
   assertClose(c.parameters[7], t.parameters[7] + 0.5, 1e-15, 'update');
   assert.notEqual(c.parameters[7], t.parameters[7]);
 });

@@ -13,7 +13,7 @@ import {
   VersorRigid3DTransform,
 } from '../../src/transform/linear.js';
 import type { Transform } from '../../src/transform/transform.js';
-import { SKIP_NO_DATA, assertArrayClose, sharedPath } from '../helpers.js';
+import { assertArrayClose, dataPath } from '../helpers.js';
 
 function apply(t: Transform, p: ArrayLike<number>): Float64Array {
   const out = new Float64Array(t.dimension);
@@ -129,8 +129,8 @@ test('reads _float_ spellings, MatrixOffsetTransformBase, 3-value Euler3D fixed 
   assertArrayClose(p, [13, 3, 3], 1e-15);
 });
 
-test('IdentityTransform.tfm parses to the identity 3D affine', { skip: SKIP_NO_DATA }, () => {
-  const ts = parseItkTransformFile(readFileSync(sharedPath('itk/IdentityTransform.tfm'), 'utf8'), 'IdentityTransform.tfm');
+test('IdentityTransform.tfm parses to the identity 3D affine', () => {
+  const ts = parseItkTransformFile(readFileSync(dataPath('itk/IdentityTransform.tfm'), 'utf8'), 'IdentityTransform.tfm');
   assert.equal(ts.length, 1);
   const a = ts[0] as AffineTransform;
   assert.ok(a instanceof AffineTransform);

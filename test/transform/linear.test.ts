@@ -16,7 +16,7 @@ import {
   invertLinear,
   toAffine,
 } from '../../src/transform/linear.js';
-import { matMul } from '../../src/transform/linalg.js';
+import { matMul } from '../../src/image/linalg.js';
 import { assertArrayClose } from '../helpers.js';
 
 /** Deterministic uniform numbers in [lo, hi). */
@@ -195,29 +195,6 @@ test('setCenterKeepingMapping keeps T(x); setCenter (ITK) keeps the parameters a
     const tr = moved.getTranslation();
     assertArrayClose(apply(moved, c), c.map((v, i) => v + tr[i]), 1e-12, `${t.kind} centre image`);
   }
-});
-
-test('versor update composes current ⊗ step as ITK and keeps a unit versor', () => {
-  const t = new VersorRigid3DTransform();
-  t.setParameters([0.3, -0.2, 0.5, 1, 2, 3]);
-  const before = t.matrix();
-  const step = [0.05, 0.1, -0.02, 0.5, 0.5, 0.5];
-  t.updateParameters(step);
-  const angle = Math.hypot(step[0], step[1], step[2]);
-  const stepRot = new VersorRigid3DTransform();
-  stepRot.setParameters([...step.slice(0, 3).map((v) => (v / angle) * Math.sin(angle / 2)), 0, 0, 0]);
-  assertArrayClose(t.matrix(), matMul(before, stepRot.matrix(), 3, 3, 3), 1e-14, 'R_new = R_old·R_step');
-  assertArrayClose(t.getTranslation(), [1.5, 2.5, 3.5], 1e-15);
-  for (let i = 0; i < 200; i++) t.updateParameters([0.3, 0.2, 0.25, 0, 0, 0]);
-  const v = t.parameters;
-  const norm = Math.hypot(v[0], v[1], v[2]);
-  assert.ok(norm <= 1 + 1e-15);
-  const m = t.matrix();
-  const rtr = matMul(m, [m[0], m[3], m[6], m[1], m[4], m[7], m[2], m[5], m[8]], 3, 3, 3);
-  assertArrayClose(rtr, [1, 0, 0, 0, 1, 0, 0, 0, 1], 1e-13, 'R·Rᵀ');
-  const s3 = new Similarity3DTransform();
-  s3.updateParameters([0.1, 0, 0, 1, 0, 0, 0.2]);
-  assertArrayClose([s3.parameters[0], s3.parameters[3], s3.parameters[6]], [Math.sin(0.05), 1, 1.2], 1e-15);
 });
 
 test('createTransform kinds and fitTransformFrom (polar decomposition, least-squares scale)', () => {

@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
+import { parseLevels, parseSmoothing } from '../../pyramid/schedule.js';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
 import { acquireOutputLock, assertNotOverwritingInputs, imageFileParts, readImageFile, readTextFile, releaseOutputLock, writeFilesAtomic } from '../../io/node.js';
@@ -24,7 +25,6 @@ import {
   checkSettings,
   defaultConfig,
   defaultLevels,
-  parseLevelList,
   parseMetricList,
   parseTransformList,
   validateConfig,
@@ -162,9 +162,10 @@ function parseWinsorize(text: string): [number, number] | false {
 
 /** --iterations/--shrink/--smooth per level for all stages; lists given must have the same length. */
 function levelsFromOptions(opts: Partial<RegisterCliOptions>, kind: StageConfig['transform'], size: number[], current?: LevelConfig[]): LevelConfig[] {
-  const its = opts.iterations !== undefined ? parseLevelList(opts.iterations, '--iterations', true) : null;
-  const shrink = opts.shrink !== undefined ? parseLevelList(opts.shrink, '--shrink', true) : null;
-  const smooth = opts.smooth !== undefined ? parseLevelList(opts.smooth, '--smooth', false) : null;
+  const its = opts.iterations !== undefined ? parseLevels(opts.iterations, '--iterations', true) : null;
+  const shrink = opts.shrink !== undefined ? parseLevels(opts.shrink, '--shrink', true) : null;
+  const smoothing = opts.smooth !== undefined ? parseSmoothing(opts.smooth, '--smooth') : null;
+  const smooth = smoothing ? smoothing.sigmas : null;
   // The same bounds as in a --config file, named by the option typed.
   for (const [values, option, check] of [
     [its, '--iterations', LEVEL_SETTINGS.iterations],
@@ -187,6 +188,7 @@ function levelsFromOptions(opts: Partial<RegisterCliOptions>, kind: StageConfig[
     levels.push({
       shrink: f,
       smooth: smooth ? smooth[l] : defaults.length === n ? defaults[l].smooth : f > 1 ? f / 2 : 0,
+      ...(smoothing ? { smoothUnit: smoothing.unit } : defaults.length === n && defaults[l].smoothUnit ? { smoothUnit: defaults[l].smoothUnit } : {}),
       iterations: its ? its[l] : defaults.length === n ? defaults[l].iterations : 100,
     });
   }
@@ -268,12 +270,6 @@ function makeProgress(ctx: CliContext, quiet: boolean, verbose: boolean): { onPr
       if (started) bar.stop();
     },
   };
-}
-
-export interface RegisterOutputs {
-  warped: string;
-  transform: string | null;
-  result: string;
 }
 
 /**
@@ -384,7 +380,7 @@ export function registerCommand(): Command {
     .option('--initializer <MODE>', 'without --initial: none|geometry|moments|principal-axes (default moments: centres of mass)')
     .option('--iterations <LIST>', 'iterations per level, e.g. 200x100x50 (all stages)')
     .option('--shrink <LIST>', 'shrink factors per level, e.g. 4x2x1')
-    .option('--smooth <LIST>', 'Gaussian sigmas per level in voxels, e.g. 2x1x0')
+    .option('--smooth <LIST>', 'Gaussian sigmas per level in voxels (2x1x0 or 2x1x0vox) or mm (4x2x0mm)')
     .option('--grid-spacing <MM>', 'final B-spline control-point spacing in mm (bspline stages; default 10 in 3D, 16 in 2D)')
     .option('--fixed-mask <FM>', 'only fixed voxels where this mask is > 0 are compared')
     .option('--moving-mask <MM>', 'only moving points where this mask is > 0 are compared')

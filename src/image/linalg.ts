@@ -17,17 +17,6 @@ export function matMul(a: ArrayLike<number>, b: ArrayLike<number>, n: number, m:
   return out;
 }
 
-/** y = A·x for a d×d row-major A. */
-export function matVec(a: ArrayLike<number>, x: ArrayLike<number>, d: number): Float64Array {
-  const out = new Float64Array(d);
-  for (let i = 0; i < d; i++) {
-    let s = 0;
-    for (let k = 0; k < d; k++) s += a[i * d + k] * x[k];
-    out[i] = s;
-  }
-  return out;
-}
-
 /** Transpose of an r×c row-major matrix (c×r). */
 export function transpose(a: ArrayLike<number>, r: number, c: number = r): Float64Array {
   const out = new Float64Array(r * c);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { determinant, matMul, nearestRotation, polarDecomposition, svd, symmetricEigen, transpose, invertMatrixOrNull } from '../../src/transform/linalg.js';
+import { determinant, matMul, nearestRotation, polarDecomposition, svd, symmetricEigen, transpose, invertMatrixOrNull } from '../../src/image/linalg.js';
 import { assertArrayClose, assertClose } from '../helpers.js';
 
 const I3 = [1, 0, 0, 0, 1, 0, 0, 0, 1];
