@@ -28,6 +28,7 @@ export * from './optimize/index.js';
 export * from './pyramid/index.js';
 export * from './register/config.js';
 export { register, type RegisterOptions, type RegistrationResult, type ProgressEvent, type StageLog, type LevelLog } from './register/register.js';
+export { registrationOutputs, type RegistrationOutput, type RegistrationOutputs } from './register/outputs.js';
 export { synRegister, type SynOptions, type SynResult } from './register/syn.js';
 export * from './register/field.js';
 export * from './landmarks/fit.js';

@@ -7,10 +7,6 @@ import cliProgress from 'cli-progress';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
 import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
-import { resample } from '../../resample/resample.js';
-import { formatItkTransformFile } from '../../transform/itk-tfm.js';
-import { DisplacementFieldTransform } from '../../transform/displacement-field.js';
-import { isLinear } from '../../transform/transform.js';
 import { loadTransformChain } from '../../transform/chain-io.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import {
@@ -25,6 +21,7 @@ import {
   validateConfig,
 } from '../../register/config.js';
 import { register, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
+import { registrationOutputs } from '../../register/outputs.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 import { readPointFile } from './points.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
@@ -197,54 +194,16 @@ export interface RegisterOutputs {
 }
 
 /**
- * Writes the chain: DIR/transform.tfm when it is all linear; otherwise one file per element (B-spline .tfm,
- * displacement field NIfTI, the linear part as its own .tfm), listed in result.json in the order they apply.
- * A syn stage also writes DIR/inverse-warp.nii.gz (moving → fixed after the linear part's inverse).
+ * Writes registrationOutputs() into DIR (the same files the browser app offers): the chain's files, warped.nii.gz
+ * and result.json.
  */
 export function writeRegistrationOutputs(dir: string, fixed: Image, moving: Image, result: RegistrationResult, extra: Record<string, unknown>): object {
-  const files: string[] = [];
-  if (result.transforms.every(isLinear)) {
-    writeFileAtomic(join(dir, 'transform.tfm'), formatItkTransformFile(result.transforms));
-    files.push('transform.tfm');
-  } else {
-    for (const t of result.transforms) {
-      if (t instanceof DisplacementFieldTransform) {
-        writeImageFile(join(dir, 'warp.nii.gz'), t.field);
-        files.push('warp.nii.gz');
-      } else {
-        const name = t.kind === 'bspline' ? 'bspline.tfm' : `${t.kind}.tfm`;
-        writeFileAtomic(join(dir, name), formatItkTransformFile([t]));
-        files.push(name);
-      }
-    }
-    if (result.inverseField) writeImageFile(join(dir, 'inverse-warp.nii.gz'), result.inverseField);
+  const { files, json } = registrationOutputs(fixed, moving, result, extra);
+  for (const f of files) {
+    if ('text' in f) writeFileAtomic(join(dir, f.name), f.text);
+    else writeImageFile(join(dir, f.name), f.image);
   }
-  const warped = resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' });
-  writeImageFile(join(dir, 'warped.nii.gz'), warped);
-  const json = {
-    stages: result.stages.map((s) => ({
-      transform: s.transform,
-      metric: s.metric,
-      levels: s.levels.map((l) => ({
-        iterations: l.iterations,
-        value: l.value,
-        seconds: round(l.seconds),
-        stopReason: l.stopReason,
-        samples: l.samples,
-        shrink: l.shrink,
-        smoothMm: l.smoothMm.map(round),
-      })),
-    })),
-    seconds: round(result.seconds),
-    transforms: files,
-    ...extra,
-  };
-  writeFileAtomic(join(dir, 'result.json'), JSON.stringify(json, null, 2) + '\n');
   return json;
-}
-
-function round(v: number): number {
-  return Math.round(v * 1e4) / 1e4;
 }
 
 export function registerCommand(): Command {
