@@ -128,15 +128,7 @@ function decodeChecked(bytes: Uint8Array, name: string): Image {
     const msg = tooLargeMessage(elements, budget);
     if (msg) throw new CoregError(name, msg);
   }
-  let image: Image;
-  try {
-    image = decodeImage(bytes, { name });
-  } catch (e) {
-    if (e instanceof CoregError && e.message === 'unknown image format (expected .nii, .nii.gz, .mha, .mhd, .nrrd or .png)') {
-      throw new CoregError(name, 'not an image coreg reads (expected .nii, .nii.gz, .mha, .nrrd or .png)');
-    }
-    throw e;
-  }
+  const image = decodeImage(bytes, { name });
   const msg = tooLargeMessage(numberOfPixels(image) * image.components, budget);
   if (msg) throw new CoregError(name, msg);
   return image;

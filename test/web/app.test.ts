@@ -242,10 +242,10 @@ test('bad input: not an image, different dimensions, too large, cancelled run: a
   };
 
   await page.setInputFiles('#moving-file', files.text);
-  await expectMessage(/^moving image notes\.txt: not an image coreg reads/);
+  await expectMessage(/^moving image notes\.txt: unknown image format/);
   assert.equal(await page.isDisabled('#run'), true, 'no run without a moving image');
   await page.setInputFiles('#moving-file', files.corrupt);
-  await expectMessage(/^moving image broken\.nii\.gz: .*gzip/i);
+  await expectMessage(/^moving image broken\.nii\.gz: not a NIfTI file/);
   await page.setInputFiles('#moving-file', files.huge);
   await expectMessage(/^moving image huge\.nrrd: .*too large for this browser's memory/);
 
