@@ -13,9 +13,9 @@ import type { WorkerPool } from '../parallel/pool.js';
 import { defaultConfig, validateConfig, type MetricName, type RegistrationConfig, type TransformKind } from '../register/config.js';
 import type { ProgressEvent } from '../register/register.js';
 import { FUSION_METHODS, type FusionMethod } from '../segment/fusion.js';
-import { segment, withAtlasDefaults, type SegmentProgress } from '../segment/segment.js';
+import { withAtlasDefaults, type SegmentProgress } from '../segment/segment.js';
 import { declaredElements, memoryBudgetBytes, tooLargeMessage } from './limits.js';
-import type { RegisterTaskEvent, RegisterTaskOutput } from './tasks.js';
+import type { RegisterTaskEvent, RegisterTaskOutput, SegmentTaskEvent, SegmentTaskOutput } from './tasks.js';
 
 type Role = 'fixed' | 'moving';
 
@@ -493,23 +493,26 @@ async function runSegmentation(): Promise<void> {
     const stages = el<HTMLInputElement>('seg-transform').value.split(',').map((s) => s.trim()) as TransformKind[];
     const config = withAtlasDefaults(validateConfig(defaultConfig(stages, ['mi']), 'stages'), target);
     segTarget = { name: targetFile.name, image: target, nifti: encodeImage(target, 'view.nii')[0].bytes };
-    segPool = createBrowserWorkerPool(workerUrl, Math.max(1, Math.min(pairs.length, navigator.hardwareConcurrency || 2)));
+    segPool = createBrowserWorkerPool(workerUrl, 1);
+    const threads = Math.max(1, Math.min(pairs.length, navigator.hardwareConcurrency || 2));
     const t0 = performance.now();
-    const out = await segment(target, atlases, {
-      fusion,
-      config,
-      pool: segPool,
+    const out = await segPool.run<SegmentTaskOutput>('web.segment', { target, atlases, fusion, config, workerUrl: workerUrl.href, threads }, {
       signal: segRunning.signal,
-      onProgress: (e) => {
+      onEvent: (raw) => {
+        const ev = raw as SegmentTaskEvent;
+        if (ev.kind === 'warn') {
+          showMessage('seg-message', `warning: ${ev.message}`);
+          return;
+        }
+        const e = ev.event;
         state.segmentEvents.push(e);
         const r = e.registration;
         if (r) bar(`${e.atlas}`, `${e.name}: ${e.phase}, stage ${r.stage + 1}/${r.stageCount} ${r.transform}, level ${r.level + 1}/${r.levelCount}, iteration ${r.iteration}/${r.maxIterations}`, r.stage * r.levelCount + r.level, r.stageCount * r.levelCount);
-        else bar(`fuse`, `${e.phase}`, 0, 1);
+        else bar('fuse', `${e.phase}`, 0, 1);
       },
     });
     state.segmentSeconds = (performance.now() - t0) / 1000;
-    const labelsBytes = encodeImage(out.labels, 'seg.nii.gz')[0].bytes;
-    downloadLink(el('seg-downloads'), 'seg.nii.gz', labelsBytes, 'application/gzip');
+    downloadLink(el('seg-downloads'), 'seg.nii.gz', out.labels, 'application/gzip');
     const reportText = JSON.stringify(out.report, null, 2) + '\n';
     downloadLink(el('seg-downloads'), 'report.json', new TextEncoder().encode(reportText), 'application/json');
     el('seg-report').textContent = reportText;
@@ -519,7 +522,7 @@ async function runSegmentation(): Promise<void> {
       nvSeg,
       [
         { bytes: segTarget.nifti, name: 'target.nii' },
-        { bytes: encodeImage(out.labels, 'labels.nii')[0].bytes, name: 'labels.nii', colormap: 'random', opacity: 0.5, calMin: 0.5, calMax: maxLabel + 0.5 },
+        { bytes: out.display, name: 'labels.nii', colormap: 'random', opacity: 0.5, calMin: 0.5, calMax: maxLabel + 0.5 },
       ],
       target.dimension === 2,
     );

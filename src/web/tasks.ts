@@ -6,7 +6,10 @@
 import { CoregError } from '../errors.js';
 import { finiteRange, type Image } from '../image/image.js';
 import { encodeImage } from '../io/image-io.js';
+import { createBrowserWorkerPool } from '../parallel/browser.js';
 import type { TaskContext, TaskHandler, TaskResult } from '../parallel/serve.js';
+import type { FusionMethod } from '../segment/fusion.js';
+import { segment, type Atlas, type SegmentProgress, type SegmentReport } from '../segment/segment.js';
 import type { RegistrationConfig } from '../register/config.js';
 import { registrationOutputs } from '../register/outputs.js';
 import { register, type ProgressEvent } from '../register/register.js';
@@ -105,6 +108,46 @@ async function registerTask(input: RegisterTaskInput, context: TaskContext): Pro
   return { output, transfer: [...new Set(transfer)] as Transferable[] };
 }
 
+export interface SegmentTaskInput {
+  target: Image;
+  atlases: Atlas[];
+  fusion: FusionMethod;
+  config: RegistrationConfig;
+  /** The worker script, for the pool of workers that register the atlases (nested workers). */
+  workerUrl: string;
+  threads: number;
+}
+
+export interface SegmentTaskOutput {
+  /** seg.nii.gz, as the CLI writes it. */
+  labels: Uint8Array;
+  /** Uncompressed NIfTI of the labels, for the viewer. */
+  display: Uint8Array;
+  report: SegmentReport;
+}
+
+export type SegmentTaskEvent = { kind: 'progress'; event: SegmentProgress } | { kind: 'warn'; message: string };
+
+/** The whole segment() in a worker (fusion included, so the page never blocks), atlases on a nested pool. */
+async function segmentTask(input: SegmentTaskInput, context: TaskContext): Promise<TaskResult> {
+  const pool = createBrowserWorkerPool(input.workerUrl, input.threads);
+  try {
+    const out = await segment(input.target, input.atlases, {
+      fusion: input.fusion,
+      config: input.config,
+      pool,
+      signal: context.signal,
+      onProgress: (event) => context.emit({ kind: 'progress', event } satisfies SegmentTaskEvent),
+      warn: (message) => context.emit({ kind: 'warn', message } satisfies SegmentTaskEvent),
+    });
+    const output: SegmentTaskOutput = { labels: encodeImage(out.labels, 'seg.nii.gz')[0].bytes, display: niftiBytes(out.labels), report: out.report };
+    return { output, transfer: [output.labels.buffer, output.display.buffer] as Transferable[] };
+  } finally {
+    await pool.close();
+  }
+}
+
 export const WEB_TASKS: Readonly<Record<string, TaskHandler>> = {
   'web.register': registerTask as TaskHandler,
+  'web.segment': segmentTask as TaskHandler,
 };
