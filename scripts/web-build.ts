@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const WEB_DIST = join(ROOT, 'web-dist');
+/** The build output (COREG_WEB_DIST overrides it, e.g. for tests that must not touch the shared one). */
+export const WEB_DIST = process.env.COREG_WEB_DIST ?? join(ROOT, 'web-dist');
 
 /** Builds into a temporary folder and renames it into place (never a half-built web-dist/). */
 export async function buildWeb(out = WEB_DIST): Promise<string> {
