@@ -33,6 +33,8 @@ interface AppState {
   registerSeconds?: number;
   segmentSeconds?: number;
   isolated: boolean;
+  /** The two result views' cursor positions (world mm), for checking that they are linked. */
+  cursors?: () => number[][];
 }
 
 const PRESETS: Record<string, { transforms: TransformKind[]; metrics: MetricName[] }> = {
@@ -230,6 +232,7 @@ async function ensureViewers(): Promise<[Niivue, Niivue]> {
     // Linked cursor: a click or scroll in either view moves the other.
     nvA.broadcastTo(nvB, { '2d': true, '3d': true });
     nvB.broadcastTo(nvA, { '2d': true, '3d': true });
+    state.cursors = () => [nvA, nvB].map((nv) => Array.from(nv!.frac2mm(nv!.scene.crosshairPos)).slice(0, 3));
     nvA.onLocationChange = (loc: unknown) => {
       el('location').textContent = (loc as { string?: string }).string ?? '';
     };
@@ -340,6 +343,13 @@ function progressBars(containerId: string): (key: string, label: string, value: 
   };
 }
 
+/** A finished run: every bar full (levels that converged early stop short of their iteration budget). */
+function fillBars(containerId: string): void {
+  el(containerId).querySelectorAll('progress').forEach((p) => {
+    p.value = p.max;
+  });
+}
+
 // ---------------------------------------------------------------------------------------- registration
 
 let pool: WorkerPool | null = null;
@@ -414,6 +424,7 @@ async function runRegistration(): Promise<void> {
     );
     result = out;
     state.registerSeconds = out.seconds;
+    fillBars('progress');
     for (const f of out.files) downloadLink(el('downloads'), f.name, f.bytes, f.name.endsWith('.json') ? 'application/json' : f.name.endsWith('.tfm') ? 'text/plain' : 'application/gzip');
     const j = out.jacobian;
     el('jacobian-summary').textContent = `Jacobian determinant: min ${j.min.toPrecision(4)}, max ${j.max.toPrecision(4)}, mean ${j.mean.toPrecision(4)}, folded ${j.foldedCount} voxels (${j.foldedPercent.toPrecision(3)} %)`;
@@ -507,11 +518,12 @@ async function runSegmentation(): Promise<void> {
         const e = ev.event;
         state.segmentEvents.push(e);
         const r = e.registration;
-        if (r) bar(`${e.atlas}`, `${e.name}: ${e.phase}, stage ${r.stage + 1}/${r.stageCount} ${r.transform}, level ${r.level + 1}/${r.levelCount}, iteration ${r.iteration}/${r.maxIterations}`, r.stage * r.levelCount + r.level, r.stageCount * r.levelCount);
+        if (r) bar(`${e.atlas}`, `${e.name}: ${e.phase}, stage ${r.stage + 1}/${r.stageCount} ${r.transform}, level ${r.level + 1}/${r.levelCount}, iteration ${r.iteration}/${r.maxIterations}`, r.stage * r.levelCount + r.level + r.iteration / Math.max(1, r.maxIterations), r.stageCount * r.levelCount);
         else bar('fuse', `${e.phase}`, 0, 1);
       },
     });
     state.segmentSeconds = (performance.now() - t0) / 1000;
+    fillBars('seg-progress');
     downloadLink(el('seg-downloads'), 'seg.nii.gz', out.labels, 'application/gzip');
     const reportText = JSON.stringify(out.report, null, 2) + '\n';
     downloadLink(el('seg-downloads'), 'report.json', new TextEncoder().encode(reportText), 'application/json');

@@ -163,6 +163,15 @@ test('clicked 2D rigid registration: progress, responsive page, overlay before/a
   const afterShot = await shot(page, '#view-a', join(DIR, 'after.png'));
   assert.ok(std(afterShot) > 5, 'the result is rendered');
   assert.ok(meanAbsDiff(beforeShot, afterShot) > 1, 'the picture differs before and after');
+  // Linked cursor: a click in the left view moves the right view's cursor to the same point.
+  type Cursors = { coreg: { cursors: () => number[][] } };
+  const [a0] = await page.evaluate(() => (globalThis as unknown as Cursors).coreg.cursors());
+  const box = (await page.locator('#view-a').boundingBox())!;
+  await page.mouse.click(box.x + box.width * 0.35, box.y + box.height * 0.4);
+  await page.waitForTimeout(300);
+  const [a1, b1] = await page.evaluate(() => (globalThis as unknown as Cursors).coreg.cursors());
+  assert.ok(Math.hypot(a1[0] - a0[0], a1[1] - a0[1]) > 5, `the click moved the cursor (${a0} → ${a1})`);
+  assert.ok(Math.hypot(a1[0] - b1[0], a1[1] - b1[1], a1[2] - b1[2]) < 1e-3, `the cursors are linked (${a1} vs ${b1})`);
   await page.selectOption('#view', 'jacobian');
   await page.waitForTimeout(300);
   assert.ok((await shot(page, '#view-b', join(DIR, 'jacobian.png'))).length > 0);
