@@ -55,8 +55,12 @@ try {
     writeFileSync(join(out, 'result.json'), (await page.textContent('#result')) ?? '');
     writeFileSync(join(out, 'transform.txt'), (await page.textContent('#transform')) ?? '');
     writeFileSync(join(out, 'settings.json'), await page.inputValue('#config'));
-    const seconds = (await page.evaluate(() => (globalThis as unknown as { coreg: { registerSeconds?: number } }).coreg.registerSeconds)) ?? NaN;
-    console.log(JSON.stringify({ mode, registerSeconds: seconds, wallSeconds: wall, message, offOrigin, screenshots: [join(out, 'register-blend-checkerboard.png'), join(out, 'register-jacobian.png')] }));
+    type Times = { registerSeconds?: number; outputSeconds?: number; viewSeconds?: number };
+    const times = await page.evaluate(() => {
+      const c = (globalThis as unknown as { coreg: Times }).coreg;
+      return { registerSeconds: c.registerSeconds, outputSeconds: c.outputSeconds, viewSeconds: c.viewSeconds };
+    });
+    console.log(JSON.stringify({ mode, ...times, wallSeconds: wall, message, offOrigin, screenshots: [join(out, 'register-blend-checkerboard.png'), join(out, 'register-jacobian.png')] }));
   } else if (mode === 'segment') {
     await page.setInputFiles('#seg-target', file(one('target')));
     const atlases = opts.atlas ?? [];

@@ -31,6 +31,9 @@ interface AppState {
   events: ProgressEvent[];
   segmentEvents: SegmentProgress[];
   registerSeconds?: number;
+  /** The worker's time for the output files and pictures, and the page's for showing them. */
+  outputSeconds?: number;
+  viewSeconds?: number;
   segmentSeconds?: number;
   isolated: boolean;
   /** The two result views' cursor positions (world mm), for checking that they are linked. */
@@ -429,7 +432,10 @@ async function runRegistration(): Promise<void> {
     const j = out.jacobian;
     el('jacobian-summary').textContent = `Jacobian determinant: min ${j.min.toPrecision(4)}, max ${j.max.toPrecision(4)}, mean ${j.mean.toPrecision(4)}, folded ${j.foldedCount} voxels (${j.foldedPercent.toPrecision(3)} %)`;
     el<HTMLSelectElement>('view').value = 'checkerboard';
+    const tv = performance.now();
     await showResult();
+    state.outputSeconds = out.outputSeconds;
+    state.viewSeconds = (performance.now() - tv) / 1000;
     el('transform').textContent = out.transformText;
     el('result').textContent = out.resultText;
     showMessage('message', `registered in ${out.seconds.toFixed(1)} s`);
