@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { indexToPhysical, type Image } from '../src/image/image.js';
 import { readImageFile } from '../src/io/node.js';
-import { jacobianDeterminantField } from '../src/register/field.js';
+import { jacobianDeterminantField } from '../src/transform/dense-field.js';
 import { defaultConfig, type LevelConfig, type MetricName } from '../src/register/config.js';
 import { register } from '../src/register/register.js';
 import { DisplacementFieldTransform } from '../src/transform/displacement-field.js';

@@ -2,7 +2,7 @@
 // In your own project: import { register, defaultConfig, resample, formatItkTransformFile } from 'coreg';
 //                      import { readImageFile, writeImageFile } from 'coreg/node';
 import { register, defaultConfig, resample, formatItkTransformFile } from '../dist/index.js';
-import { readImageFile } from '../dist/io/node.js';
+import { readImageFile } from '../dist/node.js';
 
 const fixed = readImageFile(new URL('BrainProtonDensitySliceBorder20.png', import.meta.url).pathname);
 const moving = readImageFile(new URL('BrainProtonDensitySliceR10X13Y17.png', import.meta.url).pathname);

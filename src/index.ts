@@ -1,6 +1,6 @@
 /**
- * coreg's library API (browser-safe: no Node-only imports here; Node file I/O is in `coreg/node`, i.e.
- * src/io/node.ts, and the command line in src/cli).
+ * coreg's library API (browser-safe: no Node-only imports here; Node file I/O and the worker-thread pool are in
+ * `coreg/node`, i.e. src/node.ts, and the command line in src/cli).
  *
  * Conventions: physical space is ITK's LPS in mm; matrices are flat row-major arrays; transforms map FIXED →
  * MOVING points (moving(T(x)) ≈ fixed(x)); chains apply first-first.
@@ -11,9 +11,13 @@ export * from './transform/transform.js';
 export * from './transform/linear.js';
 export * from './transform/itk-tfm.js';
 export * from './transform/initialize.js';
-export * from './transform/chain-io.js';
+export * from './transform/chain.js';
+export * from './io/chain-io.js';
 export * from './transform/displacement-field.js';
+export * from './transform/jacobian.js';
 export * from './transform/bspline.js';
+export { bsplineDisplacementField } from './transform/bspline-field.js';
+export { refineBSpline } from './transform/bspline-refine.js';
 export * from './transform/bspline-regularizers.js';
 export { readNifti, writeNifti } from './io/nifti.js';
 export { readMetaImage, writeMetaImage } from './io/metaimage.js';
@@ -27,12 +31,13 @@ export * from './metric/index.js';
 export * from './optimize/index.js';
 export * from './pyramid/index.js';
 export * from './register/config.js';
+export { estimateScalesFromPhysicalShift } from './register/scales.js';
 export { register, type RegisterOptions, type RegistrationResult, type ProgressEvent, type StageLog, type LevelLog } from './register/register.js';
 export { registrationOutputs, type RegistrationOutput, type RegistrationOutputs } from './register/outputs.js';
 export { synRegister, type SynOptions, type SynResult } from './register/syn.js';
-export * from './register/field.js';
+export * from './transform/dense-field.js';
 export * from './landmarks/fit.js';
-export * from './landmarks/tps.js';
+export * from './transform/tps.js';
 export * from './landmarks/field.js';
 export * from './landmarks/pairs.js';
 export * from './landmarks/point-io.js';

@@ -5,7 +5,10 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Image } from '../../src/image/image.js';
 import { readImageFile } from '../../src/io/node.js';
-import { jointLabelFusion, locallyWeightedVote, majorityVote, staple, type FusionMethod } from '../../src/segment/fusion.js';
+import { majorityVote, type FusionMethod } from '../../src/segment/fusion.js';
+import { locallyWeightedVote } from '../../src/segment/weighted-vote.js';
+import { staple } from '../../src/segment/staple.js';
+import { jointLabelFusion } from '../../src/segment/joint-fusion.js';
 
 export interface KeptAtlas {
   /** Subject number parsed from the atlas file name (subjN_…), or the input position when there is none. */

@@ -4,11 +4,11 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join } from 'node:path';
 import { readTextFile } from '../../src/io/node.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
-import { loadTransformChain } from '../../src/transform/chain-io.js';
 import { parseItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { composeLinear } from '../../src/transform/linear.js';
 import { isLinear, type Transform } from '../../src/transform/transform.js';
 import { runTimed } from './process.js';
+import { loadTransformChain } from '../../src/io/chain-io.js';
 
 /** The command the bench measures unless told otherwise: this checkout's bin/coreg.js (runs dist/). */
 export function defaultCoregBin(repoRoot: string): string {

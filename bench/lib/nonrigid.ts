@@ -1,9 +1,10 @@
 // Non-rigid ground truths and errors: the 2D ITK B-spline warp (BSplineWarping1's set-up) and the 3D maps
 // T(x) = A·(x + u(x)) + b with Gaussian bumps u (d2 and the random nr_<seed> cases), all fixed → moving in LPS mm;
 // TRE of any point map against them.
-import { createBSplineTransformFromDomain, readBSplineCoefficientsText } from '../../src/transform/bspline.js';
+import { createBSplineTransformFromDomain } from '../../src/transform/bspline.js';
 import type { Transform } from '../../src/transform/transform.js';
 import { type Affine, affineFromRows, type Tre } from './affine.js';
+import { readBSplineCoefficientsText } from './bspline-coefficients.js';
 
 /** out = T(p) for a d-vector p; `out` never aliases `p`. */
 export type PointMap = (p: Float64Array, out: Float64Array) => void;

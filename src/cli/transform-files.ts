@@ -1,8 +1,8 @@
-// Node file access for transform chains (src/transform/chain-io.ts stays browser-safe).
+// Node file access for transform chains (src/io/chain-io.ts stays browser-safe).
 import { statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import type { TransformFileAccess } from '../transform/chain-io.js';
 import { readFileBytes } from '../io/node.js';
+import type { TransformFileAccess } from '../io/chain-io.js';
 
 export const nodeTransformFiles: TransformFileAccess = {
   readBytes: (path) => readFileBytes(path),

@@ -1,4 +1,4 @@
-// The worker-thread entry of coreg's Node worker pool (src/parallel/node.ts starts it): serves every task the
+// The worker-thread entry of coreg's Node worker pool (src/cli/worker-pool.ts starts it): serves every task the
 // library defines.
 import { parentWorkerPort } from '../parallel/node.js';
 import { serveTasks } from '../parallel/serve.js';

@@ -40,6 +40,31 @@ export interface Image<T extends PixelArray = PixelArray> {
   data: T;
 }
 
+/** The geometry of a grid (an Image is one). */
+export interface GridLike {
+  dimension: Dimension;
+  size: number[];
+  spacing: number[];
+  origin: number[];
+  direction: number[];
+}
+
+/** The geometry of a grid, read only (an Image or a GridLike is one). */
+export interface GridGeometry {
+  dimension: 2 | 3;
+  size: readonly number[];
+  spacing: readonly number[];
+  origin: readonly number[];
+  /** d×d row-major; column c is the unit direction of axis c. */
+  direction: readonly number[];
+}
+
+/** A copy of an image's geometry. */
+export function gridOf(g: GridLike): GridLike {
+  return { dimension: g.dimension, size: g.size.slice(), spacing: g.spacing.slice(), origin: g.origin.slice(), direction: g.direction.slice() };
+}
+
+
 export const PIXEL_TYPES: readonly PixelType[] = ['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'float64'];
 
 /** Largest number of pixel values (pixels × components) coreg will allocate for one image: 2^31 − 1 elements. */

@@ -179,6 +179,3 @@ export function assertNotInput(outputPath: string, inputPaths: string[], subject
     if (canonicalPath(input) === out || (outId && inId === outId)) throw new CoregError(subject, `would overwrite the input ${input}; choose another output file`);
   }
 }
-
-// The Node worker pool belongs to the same Node-only entry point (`coreg/node`).
-export { createNodeWorkerPool, defaultThreadCount } from '../parallel/node.js';

@@ -4,9 +4,9 @@
  * use, so DisplacementFieldTransform (and ITK) read it back as the same mapping up to interpolation.
  */
 import { createImage, indexToPhysicalMatrix, type Image } from '../image/image.js';
-import type { GridLike } from '../resample/resample.js';
 import type { Transform } from '../transform/transform.js';
 import { CoregError } from '../errors.js';
+import type { GridLike } from '../image/image.js';
 
 export function displacementFieldOnGrid(t: Transform, grid: GridLike): Image<Float32Array> {
   const d = grid.dimension;

@@ -14,7 +14,7 @@ import { CoregError } from '../errors.js';
 import { createTransform, type MatrixOffsetTransform } from '../transform/linear.js';
 import { nearestRotation } from '../transform/linalg.js';
 import type { Transform } from '../transform/transform.js';
-import { flattenPoints, pointRank, ThinPlateSplineTransform, type TpsKernel } from './tps.js';
+import { flattenPoints, pointRank, ThinPlateSplineTransform, type TpsKernel } from '../transform/tps.js';
 
 export type LandmarkLinearKind = 'rigid' | 'similarity' | 'affine';
 export type LandmarkKind = LandmarkLinearKind | 'tps';

@@ -1,4 +1,4 @@
-// Optimisers over parameter vectors (ITK v4 style) and parameter-scale estimation.
+// Optimisers over parameter vectors (ITK v4 style). They see a cost function of a parameter vector only.
 import { CoregError } from '../errors.js';
 import { adamSteps, gradientDescentSteps, regularStepGradientDescentSteps } from './gradient-descent.js';
 import { runToEnd } from './driver.js';
@@ -18,7 +18,6 @@ export {
 export { lbfgsSteps, optimizeLbfgs } from './lbfgs.js';
 export { stochasticGradientDescentSteps, optimizeStochasticGradientDescent, type StochasticGradientOptions } from './stochastic.js';
 import { stochasticGradientDescentSteps, type StochasticGradientOptions } from './stochastic.js';
-export { estimateLearningRateForMaxShift, estimateScalesFromPhysicalShift, estimateStepForMaxShift, imageCornerPoints } from './scales.js';
 
 export const OPTIMIZER_NAMES = ['gradient-descent', 'regular-step', 'adam', 'lbfgs', 'stochastic'] as const;
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];

@@ -1,6 +1,7 @@
 /**
- * Node's side of the worker pool (Node-only, like src/io/node.ts): worker_threads workers running
- * src/cli/worker.ts, which serves every task coreg's library defines.
+ * Node's side of the worker pool (Node-only, like src/io/node.ts): worker_threads workers running a worker script
+ * the caller names (coreg's own, src/cli/worker.ts, serves every task the library defines; src/cli/worker-pool.ts
+ * starts it).
  */
 import { availableParallelism } from 'node:os';
 import { Worker, parentPort } from 'node:worker_threads';
@@ -34,17 +35,11 @@ function startWorker(entry: URL): Worker {
   return new Worker(code, { eval: true });
 }
 
-/** The worker script next to this module: dist/cli/worker.js when built, src/cli/worker.ts from sources. */
-export function defaultWorkerEntry(): URL {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return new URL(`../cli/worker${ext}`, import.meta.url);
-}
-
 /**
- * A pool of `threads` worker threads (default: every core) running coreg's tasks. Workers start on first use;
- * `close()` it when done, or the process stays alive.
+ * A pool of `threads` worker threads (default: every core), each running the worker script `entry` (which serves
+ * tasks with serveTasks(parentWorkerPort(), …)). Workers start on first use; `close()` it when done.
  */
-export function createNodeWorkerPool(threads = defaultThreadCount(), entry: URL = defaultWorkerEntry()): WorkerPool {
+export function createWorkerThreadPool(entry: URL, threads = defaultThreadCount()): WorkerPool {
   const pool = createWorkerPool(() => {
     const worker = startWorker(entry);
     worker.unref();

@@ -11,6 +11,7 @@ import { interpolationPlane } from '../interpolate/interpolator.js';
 import { linear2d, linear3d, type Plane } from '../interpolate/kernels.js';
 import type { CostFunction } from '../optimize/types.js';
 import type { BSplineTransform } from '../transform/bspline.js';
+import { bsplineSupportBases, bsplineSupports } from '../transform/bspline-supports.js';
 import { bendingEnergy, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
 import type { LinearTransform } from '../transform/transform.js';
 import { SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
@@ -73,7 +74,7 @@ export class BSplineRegistrationCost implements CostFunction {
     this.bases = new Int32Array(n);
     this.weights = new Float32Array(n * 4 * d);
     if (this.fresh) this.fresh.draw(bspline, this.bases, this.weights);
-    else bspline.separableSupports(samples.points, n, this.bases, this.weights);
+    else bsplineSupports(bspline, samples.points, n, this.bases, this.weights);
     this.cInterleaved = new Float64Array(bspline.numberOfParameters);
     this.gInterleaved = new Float64Array(bspline.numberOfParameters);
 
@@ -587,9 +588,9 @@ class FreshSampler {
       vals[k] = vals[k % j];
     }
     this.drawn = j;
-    bspline.supportBases(pts, m, this.cells);
+    bsplineSupportBases(bspline, pts, m, this.cells);
     sortByCell(d, m, this.cells, this.cellStarts, pts, ci, defer ? null : vals, this.samples.points, this.index, this.samples.values);
-    bspline.separableSupports(this.samples.points, m, bases, weights);
+    bsplineSupports(bspline, this.samples.points, m, bases, weights);
     if (defer) this.interpolateValues();
   }
 

@@ -9,8 +9,11 @@
  */
 import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, finiteRange, numberOfPixels, physicalCenter } from '../image/image.js';
-import { optimizerSteps, estimateScalesFromPhysicalShift, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
-import { createBSplineTransformForImage, refineBSpline, type BSplineTransform } from '../transform/bspline.js';
+import { estimateScalesFromPhysicalShift } from './scales.js';
+import { foldCheckPoints, repairFolding } from './fold-repair.js';
+import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
+import { createBSplineTransformForImage, type BSplineTransform } from '../transform/bspline.js';
+import { refineBSpline } from '../transform/bspline-refine.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
 import { synRegister } from './syn.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
@@ -376,79 +379,6 @@ function levelLog(result: LevelResult, seconds: number, samples: number, images:
 function defaultGridSpacing(fixed: Image): number {
   const base = fixed.dimension === 3 ? 10 : 16;
   return Math.max(base, 4 * Math.max(...fixed.spacing));
-}
-
-/**
- * Where folding is checked: the centres of every `stride`-th voxel of the full-resolution fixed image (LPS mm,
- * interleaved). The same points at every level, so a level's start (checked at the level before; refinement is
- * exact) never folds there.
- */
-export function foldCheckPoints(fixed: Image, stride = 2): Float64Array {
-  const d = fixed.dimension;
-  const counts = fixed.size.map((n) => Math.ceil(n / stride));
-  const total = counts.reduce((a, b) => a * b, 1);
-  const out = new Float64Array(total * d);
-  const m = new Float64Array(d * d);
-  for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) m[r * d + c] = fixed.direction[r * d + c] * fixed.spacing[c] * stride;
-  const idx = new Array<number>(d).fill(0);
-  for (let n = 0; n < total; n++) {
-    let rest = n;
-    for (let a = 0; a < d; a++) {
-      idx[a] = rest % counts[a];
-      rest = Math.floor(rest / counts[a]);
-    }
-    for (let r = 0; r < d; r++) {
-      let v = fixed.origin[r];
-      for (let c = 0; c < d; c++) v += m[r * d + c] * idx[c];
-      out[n * d + r] = v;
-    }
-  }
-  return out;
-}
-
-export function repairFolding(bs: BSplineTransform, before: Float64Array, after: Float64Array, pts: Float64Array): { repaired: boolean; pulledBack: number } {
-  const d = bs.dimension;
-  const nC = bs.numberOfControlPoints;
-  const [nx, nxy] = bs.gridStrides;
-  const params = Float64Array.from(after);
-  const share = new Float64Array(nC).fill(1);
-  const lo = new Int32Array(d);
-  const p = new Float64Array(d);
-  let touched = 0;
-  for (let round = 0; round <= 11; round++) {
-    bs.setParameters(params);
-    let folded = 0;
-    const hit = new Set<number>();
-    for (let i = 0; i < pts.length / d; i++) {
-      for (let a = 0; a < d; a++) p[a] = pts[i * d + a];
-      if (bs.jacobianDeterminant(p) > 0) continue;
-      folded++;
-      // The 4^d control points around the point's continuous grid index u (cubic support: ⌊u⌋−1 … ⌊u⌋+2),
-      // clamped to the grid: the folded points may lie outside the image but never outside the grid.
-      for (let a = 0; a < d; a++) {
-        let u = 0;
-        for (let r = 0; r < d; r++) u += bs.gridDirection[r * d + a] * (p[r] - bs.gridOrigin[r]);
-        lo[a] = Math.floor(u / bs.gridSpacing[a]) - 1;
-      }
-      const zEnd = d === 3 ? 4 : 1;
-      for (let kz = 0; kz < zEnd; kz++) {
-        const iz = d === 3 ? Math.min(bs.gridSize[2] - 1, Math.max(0, lo[2] + kz)) : 0;
-        for (let ky = 0; ky < 4; ky++) {
-          const iy = Math.min(bs.gridSize[1] - 1, Math.max(0, lo[1] + ky));
-          for (let kx = 0; kx < 4; kx++) hit.add(iz * nxy + iy * nx + Math.min(bs.gridSize[0] - 1, Math.max(0, lo[0] + kx)));
-        }
-      }
-    }
-    if (folded === 0) return { repaired: true, pulledBack: touched };
-    if (round === 11 || hit.size === 0) break;
-    for (const c of hit) {
-      if (share[c] === 1) touched++;
-      share[c] = round < 10 ? share[c] * 0.5 : 0;
-      for (let a = 0; a < d; a++) params[a * nC + c] = before[a * nC + c] + share[c] * (after[a * nC + c] - before[a * nC + c]);
-    }
-    if (touched > 0.1 * nC) break;
-  }
-  return { repaired: false, pulledBack: touched };
 }
 
 async function runBSplineStage(

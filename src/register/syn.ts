@@ -34,7 +34,6 @@ import { DEFAULT_BINS, METRICS, type MetricState, type SampledMetric } from '../
 import { lnccDenseDerivatives, type LnccWorkspace } from '../metric/lncc.js';
 import { abortError } from '../optimize/driver.js';
 import { gaussianSmooth, scheduleFromLevels, shrinkImage, type PyramidSchedule } from '../pyramid/index.js';
-import type { GridLike } from '../resample/resample.js';
 import type { LinearTransform } from '../transform/transform.js';
 import {
   composeFields,
@@ -47,7 +46,8 @@ import {
   smoothField,
   upsampleField,
   zeroFieldBorder,
-} from './field.js';
+} from '../transform/dense-field.js';
+import type { GridLike } from '../image/image.js';
 
 export type SynMetric = 'mse' | 'lncc' | 'mi';
 export const SYN_METRICS: readonly SynMetric[] = ['mse', 'lncc', 'mi'];

@@ -15,7 +15,7 @@ import {
   indexToPhysicalMatrix,
   physicalToIndexMatrix,
   pixelTypeOf,
-  type Dimension,
+  type GridLike,
   type Image,
   type PixelArray,
   type PixelType,
@@ -24,15 +24,6 @@ import { isLinear, type LinearTransform, type Transform } from '../transform/tra
 import { barycentric2d, barycentric3d, linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
 import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
-
-/** The geometry of a grid (an Image is one). */
-export interface GridLike {
-  dimension: Dimension;
-  size: number[];
-  spacing: number[];
-  origin: number[];
-  direction: number[];
-}
 
 export type ResampleInterpolation = 'nearest' | 'linear' | 'barycentric' | 'bspline' | 'label';
 
@@ -45,11 +36,6 @@ export interface ResampleOptions {
   defaultValue?: number;
   /** Default: float32 for linear/barycentric/bspline, the moving pixel type for nearest/label. */
   outputType?: PixelType;
-}
-
-/** A copy of an image's geometry. */
-export function gridOf(g: GridLike): GridLike {
-  return { dimension: g.dimension, size: g.size.slice(), spacing: g.spacing.slice(), origin: g.origin.slice(), direction: g.direction.slice() };
 }
 
 /** `image` itself when its pixels are float32, else a float32 copy (all components, geometry copied). */

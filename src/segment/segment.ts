@@ -7,45 +7,17 @@
  * Results do not depend on the pool: each atlas' registration runs whole in one thread with the same seed.
  */
 import { CoregError, type WarningSink } from '../errors.js';
-import { createImageLike, pixelTypeOf, sameGrid, type Image, type PixelType } from '../image/image.js';
+import { createImageLike, pixelTypeOf, type Image, type PixelType } from '../image/image.js';
 import type { RegistrationConfig } from '../register/config.js';
-import { register, type ProgressEvent } from '../register/register.js';
-import { resample } from '../resample/resample.js';
 import type { WorkerPool } from '../parallel/pool.js';
 import { shareImage } from '../parallel/shared.js';
 import type { AtlasTaskEvent, AtlasTaskInput, RankTaskInput } from './tasks.js';
-import {
-  jointLabelFusion,
-  locallyWeightedVote,
-  majorityVote,
-  staple,
-  FUSION_METHODS,
-  type FusionMethod,
-  type FusionResult,
-  type JointFusionOptions,
-  type WeightedVoteOptions,
-  type StapleOptions,
-} from './fusion.js';
+import { isAbort, now, processAtlas, validateAtlas, type Atlas, type AtlasOutcome, type SegmentProgress, type WarpedAtlas } from './atlas.js';
+import { majorityVote, FUSION_METHODS, type FusionMethod, type FusionResult } from './fusion.js';
 import { rankAtlases, selectBest, type AtlasRank, type RemoteScorer, type SelectionMeasure } from './select.js';
-
-export interface Atlas {
-  image: Image;
-  labels: Image;
-  /** Shown in reports and errors (e.g. the image file). */
-  name: string;
-  /** What errors about the label image name (e.g. the labels file); default "<name> labels". */
-  labelsName?: string;
-}
-
-export interface SegmentProgress {
-  phase: 'select' | 'register' | 'fuse';
-  /** Input index of the atlas being processed (−1 while fusing). */
-  atlas: number;
-  atlasCount: number;
-  name: string;
-  /** The registration's own progress (select and register phases). */
-  registration?: ProgressEvent;
-}
+import { locallyWeightedVote, type WeightedVoteOptions } from './weighted-vote.js';
+import { staple, type StapleOptions } from './staple.js';
+import { jointLabelFusion, type JointFusionOptions } from './joint-fusion.js';
 
 export interface SegmentOptions {
   fusion: FusionMethod;
@@ -66,7 +38,7 @@ export interface SegmentOptions {
   signal?: AbortSignal;
   warn?: WarningSink;
   /**
-   * Workers serving SEGMENT_TASKS (src/segment/tasks.ts), e.g. createNodeWorkerPool() from src/parallel/node.ts:
+   * Workers serving SEGMENT_TASKS (src/segment/tasks.ts), e.g. createNodeWorkerPool() from `coreg/node` (src/cli/worker-pool.ts):
    * atlases are ranked and registered as many at once as it runs; memory grows with its size, not the atlas
    * count. Without one, atlases run one after another in this thread.
    */
@@ -105,15 +77,6 @@ export interface SegmentReport {
   staple?: { iterations: number; converged: boolean; meanSensitivity: { name: string; value: number }[] };
 }
 
-export interface WarpedAtlas {
-  /** Position in the input list. */
-  index: number;
-  name: string;
-  labels: Image;
-  /** float32, when kept. */
-  image?: Image;
-}
-
 export interface SegmentResult {
   /** Fused labels on the target grid, in the atlas labels' pixel type. */
   labels: Image;
@@ -139,68 +102,10 @@ export function withAtlasDefaults(config: RegistrationConfig, target: Image): Re
   };
 }
 
-function now(): number {
-  return typeof performance !== 'undefined' ? performance.now() : Date.now();
-}
-
-function isAbort(err: unknown, signal?: AbortSignal): boolean {
-  return Boolean(signal?.aborted) || (err instanceof Error && err.name === 'AbortError');
-}
-
-function labelsSubject(atlas: Atlas): string {
-  return atlas.labelsName ?? `${atlas.name} labels`;
-}
-
-/** Throws CoregError for an atlas that cannot be used with `target`. */
-export function validateAtlas(target: Image, atlas: Atlas): void {
-  const subject = labelsSubject(atlas);
-  if (atlas.image.dimension !== target.dimension) throw new CoregError(atlas.name, `is ${atlas.image.dimension}D but the target is ${target.dimension}D`);
-  if (atlas.image.components !== 1) throw new CoregError(atlas.name, `has ${atlas.image.components} components per pixel; atlas images must be scalar`);
-  if (atlas.labels.components !== 1) throw new CoregError(subject, `has ${atlas.labels.components} components per pixel; a label image needs 1`);
-  if (!sameGrid(atlas.image, atlas.labels)) {
-    throw new CoregError(subject, `is not on the same grid as its atlas image ${atlas.name} (size, spacing, origin or direction differ)`);
-  }
-  const data = atlas.labels.data;
-  for (let v = 0; v < data.length; v++) {
-    const x = data[v];
-    if (x !== Math.floor(x)) throw new CoregError(subject, `labels must be integers (found ${x})`);
-  }
-}
-
 /** The pixel type of the result: the atlases' common label type, else int32. */
 function outputLabelType(atlases: readonly Atlas[]): PixelType {
   const types = new Set(atlases.map((a) => pixelTypeOf(a.labels.data)));
   return types.size === 1 ? [...types][0] : 'int32';
-}
-
-export interface AtlasOutcome {
-  warped?: WarpedAtlas;
-  seconds: number;
-  error?: string;
-}
-
-/** Registers one atlas to the target and warps its labels (label interpolation) and, if asked, its image. */
-export async function processAtlas(
-  target: Image,
-  atlas: Atlas,
-  index: number,
-  atlasCount: number,
-  options: Pick<SegmentOptions, 'config' | 'onProgress' | 'signal' | 'warn'> & { warpImage: boolean },
-): Promise<AtlasOutcome> {
-  const t0 = now();
-  try {
-    const result = await register(target, atlas.image, options.config, {
-      signal: options.signal,
-      warn: options.warn,
-      onProgress: options.onProgress ? (e) => options.onProgress!({ phase: 'register', atlas: index, atlasCount, name: atlas.name, registration: e }) : undefined,
-    });
-    const labels = resample(atlas.labels, target, result.transforms, { interpolation: 'label' });
-    const image = options.warpImage ? resample(atlas.image, target, result.transforms, { interpolation: 'linear', outputType: 'float32' }) : undefined;
-    return { warped: { index, name: atlas.name, labels, ...(image ? { image } : {}) }, seconds: (now() - t0) / 1000 };
-  } catch (err) {
-    if (isAbort(err, options.signal)) throw err;
-    return { seconds: (now() - t0) / 1000, error: err instanceof Error ? err.message : String(err) };
-  }
 }
 
 function fuse(method: FusionMethod, target: Image, warped: readonly WarpedAtlas[], options: SegmentOptions): FusionResult {

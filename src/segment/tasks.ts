@@ -7,7 +7,7 @@ import type { TaskContext, TaskHandler, TaskResult } from '../parallel/serve.js'
 import { transferables } from '../parallel/shared.js';
 import type { RegistrationConfig } from '../register/config.js';
 import type { ProgressEvent } from '../register/register.js';
-import { processAtlas } from './segment.js';
+import { processAtlas } from './atlas.js';
 import { foregroundMask, scoreAtlas, type SelectionMeasure } from './select.js';
 
 /** What a task reports while it runs. */

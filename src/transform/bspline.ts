@@ -15,20 +15,10 @@
  *   domainOrigin − D·spacing (one grid cell before the domain) and spacing = physical size / M.
  */
 import { CoregError } from '../errors.js';
-import { registerItkTransformType, type ItkTransformBlock, type ItkWritable } from './itk-tfm.js';
-import type { ItkTransformData } from './linear.js';
+import type { GridGeometry } from '../image/image.js';
+import { cubicFirstDerivatives, cubicSecondDerivatives, cubicWeights, EDGE_TOLERANCE } from './bspline-kernels.js';
 import { invertMatrixOrNull } from './linalg.js';
-import type { ParametricTransform } from './transform.js';
-
-/** The geometry of an image grid (an Image or anything shaped like one). */
-export interface GridGeometry {
-  dimension: 2 | 3;
-  size: readonly number[];
-  spacing: readonly number[];
-  origin: readonly number[];
-  /** d×d row-major; column c is the unit direction of axis c. */
-  direction: readonly number[];
-}
+import type { ItkTransformData, ItkWritable, ParametricTransform } from './transform.js';
 
 /** The control grid of a B-spline transform (ITK's FixedParameters, named). */
 export interface BSplineGridSpec {
@@ -84,40 +74,10 @@ export function createBSplineBasis(dimension: 2 | 3): BSplineBasis {
   };
 }
 
-/** Points this far (in grid cells) outside the domain still count as inside: absorbs rounding at the edges. */
-const EDGE_TOLERANCE = 1e-9;
-
 function identityArray(d: number): number[] {
   const m = new Array<number>(d * d).fill(0);
   for (let i = 0; i < d; i++) m[i * d + i] = 1;
   return m;
-}
-
-/** Fills w[o..o+3] with the cubic B-spline weights of fraction t ∈ [0, 1] (control points start … start+3). */
-function cubicWeights(t: number, w: Float64Array, o: number): void {
-  const s = 1 - t;
-  const t2 = t * t;
-  const t3 = t2 * t;
-  w[o] = (s * s * s) / 6;
-  w[o + 1] = (4 - 6 * t2 + 3 * t3) / 6;
-  w[o + 2] = (1 + 3 * t + 3 * t2 - 3 * t3) / 6;
-  w[o + 3] = t3 / 6;
-}
-
-function cubicFirstDerivatives(t: number, w: Float64Array, o: number): void {
-  const s = 1 - t;
-  const t2 = t * t;
-  w[o] = -0.5 * s * s;
-  w[o + 1] = 1.5 * t2 - 2 * t;
-  w[o + 2] = 0.5 + t - 1.5 * t2;
-  w[o + 3] = 0.5 * t2;
-}
-
-function cubicSecondDerivatives(t: number, w: Float64Array, o: number): void {
-  w[o] = 1 - t;
-  w[o + 1] = 3 * t - 2;
-  w[o + 2] = 1 - 3 * t;
-  w[o + 3] = t;
 }
 
 function checkVector(v: ArrayLike<number>, d: number, what: string, subject: string, positive: boolean): void {
@@ -145,8 +105,8 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
   /** ITK class name used by toItkTransform (ITK v3's BSplineDeformableTransform is read the same way). */
   itkClassName: BSplineItkClassName = 'BSplineTransform';
 
-  /** Physical → continuous grid index: g = toGrid · (x − gridOrigin); d×d row-major. */
-  private readonly toGrid: Float64Array;
+  /** Physical → continuous grid index: g = toGrid · (x − gridOrigin); d×d row-major (read only). */
+  readonly toGrid: Float64Array;
   /** Typed copies of gridOrigin and gridSize for the per-point paths. */
   private readonly origin: Float64Array;
   private readonly sizes: Int32Array;
@@ -368,45 +328,6 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
     return this.start[0] + this.nx * (this.start[1] + (d === 3 ? this.ny * this.start[2] : 0));
   }
 
-  /**
-   * separableSupport for `count` points (n×d, row-major) at once: bases[i] (−1 outside the domain) and 4·d weights
-   * per point at weights[4·d·i …]; weights of outside points are left as they were. Same arithmetic as
-   * separableSupport, without a call and scratch copy per point (the registration cost's per-iteration path).
-   */
-  separableSupports(points: Float64Array, count: number, bases: Int32Array, weights: Float32Array | Float64Array): void {
-    if (this.dimension === 2) {
-      supports2d(points, count, this.toGrid, this.origin[0], this.origin[1], this.nx, this.ny, bases, weights);
-    } else {
-      supports3d(points, count, this.toGrid, this.origin[0], this.origin[1], this.origin[2], this.nx, this.ny, this.nz, bases, weights);
-    }
-  }
-
-  /**
-   * Only the bases of separableSupports (first supporting control point, −1 outside the domain) of `count`
-   * points: a cheap cell index, e.g. to sort points spatially.
-   */
-  supportBases(points: Float64Array, count: number, bases: Int32Array): void {
-    const d = this.dimension;
-    const m = this.toGrid;
-    for (let i = 0; i < count; i++) {
-      if (d === 2) {
-        const x = points[2 * i] - this.origin[0];
-        const y = points[2 * i + 1] - this.origin[1];
-        const sx = axisStart(m[0] * x + m[1] * y, this.nx);
-        const sy = sx < 0 ? -1 : axisStart(m[2] * x + m[3] * y, this.ny);
-        bases[i] = sy < 0 ? -1 : sx + this.nx * sy;
-      } else {
-        const x = points[3 * i] - this.origin[0];
-        const y = points[3 * i + 1] - this.origin[1];
-        const z = points[3 * i + 2] - this.origin[2];
-        const sx = axisStart(m[0] * x + m[1] * y + m[2] * z, this.nx);
-        const sy = sx < 0 ? -1 : axisStart(m[3] * x + m[4] * y + m[5] * z, this.ny);
-        const sz = sy < 0 ? -1 : axisStart(m[6] * x + m[7] * y + m[8] * z, this.nz);
-        bases[i] = sz < 0 ? -1 : sx + this.nx * (sy + this.ny * sz);
-      }
-    }
-  }
-
   /** Control points per grid row and per grid slice (for walking a separable support). */
   get gridStrides(): [number, number] {
     return [this.nx, this.nx * this.ny];
@@ -588,266 +509,10 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
     return n;
   }
 
-  /**
-   * The displacement u(x) = T(x) − x at every pixel centre of `grid`, d components interleaved (x fastest over
-   * pixels), zero outside the transform domain. Separable (per-axis weights precomputed) when the image axes
-   * are parallel to the grid axes, which is the usual case (grid built on the fixed image); otherwise point by
-   * point. `out` is reused when given (length N·d).
-   */
-  displacementField(grid: GridGeometry, out?: Float32Array): Float32Array {
-    const d = this.dimension;
-    if (grid.dimension !== d) throw new CoregError('transform', `a ${d}D B-spline cannot be evaluated on a ${grid.dimension}D grid`);
-    const sx = grid.size[0];
-    const sy = grid.size[1];
-    const sz = d === 3 ? grid.size[2] : 1;
-    const nPix = sx * sy * sz;
-    const field = out ?? new Float32Array(nPix * d);
-    if (field.length !== nPix * d) throw new RangeError(`displacement field needs ${nPix * d} values, got ${field.length}`);
-    // Pixel index → grid index: g = A·i + b with A = toGrid·direction·diag(spacing), b = toGrid·(origin − gridOrigin).
-    const a = new Float64Array(d * d);
-    const b = new Float64Array(d);
-    for (let r = 0; r < d; r++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += this.toGrid[r * d + k] * (grid.origin[k] - this.gridOrigin[k]);
-      b[r] = s;
-      for (let c = 0; c < d; c++) {
-        let v = 0;
-        for (let k = 0; k < d; k++) v += this.toGrid[r * d + k] * grid.direction[k * d + c] * grid.spacing[c];
-        a[r * d + c] = v;
-      }
-    }
-    let scale = 0;
-    for (let r = 0; r < d; r++) scale = Math.max(scale, Math.abs(a[r * d + r]));
-    let separable = true;
-    for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) if (r !== c && Math.abs(a[r * d + c]) > 1e-12 * scale) separable = false;
-    if (separable) {
-      const sizes = [sx, sy, sz];
-      const axes: AxisWeights[] = [];
-      for (let r = 0; r < 3; r++) {
-        axes.push(r < d ? axisWeights(sizes[r], a[r * d + r], b[r], this.gridSize[r]) : singlePlane());
-      }
-      separableField(this.parameters, d, this.nx, this.ny, this.nz, axes[0], axes[1], axes[2], field);
-    } else {
-      pointwiseField(this, grid, field);
-    }
-    return field;
-  }
-
   /** Writes this transform as ITK does (BSplineTransform_double_D_D unless formatAs/itkClassName say otherwise). */
   toItkTransform(options: { formatAs?: BSplineItkClassName } = {}): ItkTransformData {
     const name = options.formatAs ?? this.itkClassName;
     return { type: `${name}_double_${this.dimension}_${this.dimension}`, parameters: Float64Array.from(this.parameters), fixedParameters: this.fixedParameters };
-  }
-}
-
-// --- batched supports -------------------------------------------------------------------------------
-
-/**
- * Start control index along one axis of continuous grid index u (inside the domain), as locate computes it;
- * −1 outside (NaN included).
- */
-function axisStart(u: number, n: number): number {
-  if (!(u >= 1 - EDGE_TOLERANCE && u <= n - 2 + EDGE_TOLERANCE)) return -1;
-  let s = Math.floor(u) - 1;
-  if (s < 0) s = 0;
-  else if (s > n - 4) s = n - 4;
-  return s;
-}
-
-/** Cubic weights of fraction t into w[o … o+3] (cubicWeights for either float array type). */
-function storeCubicWeights(t: number, w: Float32Array | Float64Array, o: number): void {
-  const s = 1 - t;
-  const t2 = t * t;
-  const t3 = t2 * t;
-  w[o] = (s * s * s) / 6;
-  w[o + 1] = (4 - 6 * t2 + 3 * t3) / 6;
-  w[o + 2] = (1 + 3 * t + 3 * t2 - 3 * t3) / 6;
-  w[o + 3] = t3 / 6;
-}
-
-function supports2d(P: Float64Array, count: number, m: Float64Array, ox: number, oy: number, nx: number, ny: number, bases: Int32Array, W: Float32Array | Float64Array): void {
-  for (let i = 0; i < count; i++) {
-    const x = P[2 * i] - ox;
-    const y = P[2 * i + 1] - oy;
-    const gx = m[0] * x + m[1] * y;
-    const gy = m[2] * x + m[3] * y;
-    const sx = axisStart(gx, nx);
-    const sy = sx < 0 ? -1 : axisStart(gy, ny);
-    if (sy < 0) {
-      bases[i] = -1;
-      continue;
-    }
-    storeCubicWeights(gx - sx - 1, W, 8 * i);
-    storeCubicWeights(gy - sy - 1, W, 8 * i + 4);
-    bases[i] = sx + nx * sy;
-  }
-}
-
-function supports3d(
-  P: Float64Array,
-  count: number,
-  m: Float64Array,
-  ox: number,
-  oy: number,
-  oz: number,
-  nx: number,
-  ny: number,
-  nz: number,
-  bases: Int32Array,
-  W: Float32Array | Float64Array,
-): void {
-  for (let i = 0; i < count; i++) {
-    const x = P[3 * i] - ox;
-    const y = P[3 * i + 1] - oy;
-    const z = P[3 * i + 2] - oz;
-    const gx = m[0] * x + m[1] * y + m[2] * z;
-    const gy = m[3] * x + m[4] * y + m[5] * z;
-    const gz = m[6] * x + m[7] * y + m[8] * z;
-    const sx = axisStart(gx, nx);
-    const sy = sx < 0 ? -1 : axisStart(gy, ny);
-    const sz = sy < 0 ? -1 : axisStart(gz, nz);
-    if (sz < 0) {
-      bases[i] = -1;
-      continue;
-    }
-    storeCubicWeights(gx - sx - 1, W, 12 * i);
-    storeCubicWeights(gy - sy - 1, W, 12 * i + 4);
-    storeCubicWeights(gz - sz - 1, W, 12 * i + 8);
-    bases[i] = sx + nx * (sy + ny * sz);
-  }
-}
-
-// --- dense evaluation -------------------------------------------------------------------------------
-
-/** Per pixel along one image axis: inside flag, first supporting control point and 4 weights. */
-interface AxisWeights {
-  count: number;
-  inside: Uint8Array;
-  start: Int32Array;
-  weights: Float64Array;
-}
-
-function axisWeights(count: number, scale: number, offset: number, gridSize: number): AxisWeights {
-  const inside = new Uint8Array(count);
-  const start = new Int32Array(count);
-  const weights = new Float64Array(4 * count);
-  for (let i = 0; i < count; i++) {
-    const u = scale * i + offset;
-    if (!(u >= 1 - EDGE_TOLERANCE && u <= gridSize - 2 + EDGE_TOLERANCE)) continue;
-    let s = Math.floor(u) - 1;
-    if (s < 0) s = 0;
-    else if (s > gridSize - 4) s = gridSize - 4;
-    inside[i] = 1;
-    start[i] = s;
-    cubicWeights(u - s - 1, weights, 4 * i);
-  }
-  return { count, inside, start, weights };
-}
-
-/** The z "axis" of a 2D field: one pixel on the single control plane with weight 1. */
-function singlePlane(): AxisWeights {
-  return { count: 1, inside: Uint8Array.of(1), start: Int32Array.of(0), weights: Float64Array.of(1, 0, 0, 0) };
-}
-
-/**
- * Tensor-product evaluation: per z plane, combine the 4 control planes (zPlane, nx·ny per component); per row,
- * combine 4 control rows (row, nx per component); per pixel, 4 coefficients per component.
- */
-function separableField(
-  c: Float64Array,
-  d: number,
-  nx: number,
-  ny: number,
-  nz: number,
-  ax: AxisWeights,
-  ay: AxisWeights,
-  az: AxisWeights,
-  out: Float32Array,
-): void {
-  const nxy = nx * ny;
-  const nc = nxy * nz;
-  const zPlane = new Float64Array(d * nxy);
-  const row = new Float64Array(d * nx);
-  const zTaps = d === 3 ? 4 : 1;
-  const sx = ax.count;
-  const sy = ay.count;
-  for (let k = 0; k < az.count; k++) {
-    const sliceBase = k * sy * sx;
-    if (!az.inside[k]) {
-      out.fill(0, sliceBase * d, (sliceBase + sy * sx) * d);
-      continue;
-    }
-    zPlane.fill(0);
-    for (let m = 0; m < zTaps; m++) {
-      const wz = az.weights[4 * k + m];
-      const src = (az.start[k] + m) * nxy;
-      for (let a = 0; a < d; a++) {
-        const from = a * nc + src;
-        const to = a * nxy;
-        for (let i = 0; i < nxy; i++) zPlane[to + i] += wz * c[from + i];
-      }
-    }
-    for (let j = 0; j < sy; j++) {
-      const rowBase = sliceBase + j * sx;
-      if (!ay.inside[j]) {
-        out.fill(0, rowBase * d, (rowBase + sx) * d);
-        continue;
-      }
-      const sj = ay.start[j];
-      const w0 = ay.weights[4 * j];
-      const w1 = ay.weights[4 * j + 1];
-      const w2 = ay.weights[4 * j + 2];
-      const w3 = ay.weights[4 * j + 3];
-      for (let a = 0; a < d; a++) {
-        const p0 = a * nxy + sj * nx;
-        const to = a * nx;
-        for (let i = 0; i < nx; i++) {
-          row[to + i] = w0 * zPlane[p0 + i] + w1 * zPlane[p0 + nx + i] + w2 * zPlane[p0 + 2 * nx + i] + w3 * zPlane[p0 + 3 * nx + i];
-        }
-      }
-      for (let i = 0; i < sx; i++) {
-        const o = (rowBase + i) * d;
-        if (!ax.inside[i]) {
-          for (let a = 0; a < d; a++) out[o + a] = 0;
-          continue;
-        }
-        const si = ax.start[i];
-        const v0 = ax.weights[4 * i];
-        const v1 = ax.weights[4 * i + 1];
-        const v2 = ax.weights[4 * i + 2];
-        const v3 = ax.weights[4 * i + 3];
-        for (let a = 0; a < d; a++) {
-          const r = a * nx + si;
-          out[o + a] = v0 * row[r] + v1 * row[r + 1] + v2 * row[r + 2] + v3 * row[r + 3];
-        }
-      }
-    }
-  }
-}
-
-/** Fallback for grids whose axes are not parallel to the control grid's. */
-function pointwiseField(t: BSplineTransform, grid: GridGeometry, out: Float32Array): void {
-  const d = t.dimension;
-  const sx = grid.size[0];
-  const sy = grid.size[1];
-  const sz = d === 3 ? grid.size[2] : 1;
-  const step = new Float64Array(d * d);
-  for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) step[r * d + c] = grid.direction[r * d + c] * grid.spacing[c];
-  const p = new Float64Array(d);
-  const q = new Float64Array(d);
-  let o = 0;
-  for (let k = 0; k < sz; k++) {
-    for (let j = 0; j < sy; j++) {
-      for (let i = 0; i < sx; i++) {
-        for (let r = 0; r < d; r++) {
-          let s = grid.origin[r] + step[r * d] * i + step[r * d + 1] * j;
-          if (d === 3) s += step[r * d + 2] * k;
-          p[r] = s;
-        }
-        t.transformPoint(p, q);
-        for (let r = 0; r < d; r++) out[o++] = q[r] - p[r];
-      }
-    }
   }
 }
 
@@ -911,147 +576,4 @@ export function createBSplineTransformForImage(image: GridGeometry, gridSpacingM
     origin[r] = s;
   }
   return new BSplineTransform({ dimension: d, gridSize, gridOrigin: origin, gridSpacing: gs, gridDirection: Array.from(image.direction) }, subject);
-}
-
-// --- refinement -------------------------------------------------------------------------------------
-
-/**
- * The same deformation on a grid `factor` times finer (spacing / factor, same transform domain), exactly:
- * the coefficients follow from the B-spline's refinement (two-scale) relation
- * β³(x) = Σ_j h_j β³(f·x − j + 2(f − 1)) with h = (box_f ∗ box_f ∗ box_f ∗ box_f) / f³, box_f = f ones.
- */
-export function refineBSpline(t: BSplineTransform, factor = 2): BSplineTransform {
-  if (!Number.isInteger(factor) || factor < 1) throw new CoregError('transform', `B-spline refinement factor must be a whole number ≥ 1, got ${factor}`);
-  const d = t.dimension;
-  const dom = t.domain;
-  const mesh = Array.from(dom.meshSize, (m) => m * factor);
-  const fine = createBSplineTransformFromDomain({ ...dom, meshSize: mesh });
-  // Refinement filter taps (length 4f − 3).
-  let h = [1];
-  for (let pass = 0; pass < 4; pass++) {
-    const next = new Array<number>(h.length + factor - 1).fill(0);
-    for (let i = 0; i < h.length; i++) for (let j = 0; j < factor; j++) next[i + j] += h[i];
-    h = next;
-  }
-  const norm = factor ** 3;
-  const taps = Float64Array.from(h, (v) => v / norm);
-  // Along one axis, coarse control k feeds fine control m' = f·k + j − 2(f − 1) − (f − 1) for tap j (the fine
-  // grid starts one fine cell, not one coarse cell, before the domain).
-  const shift = 3 * (factor - 1);
-  let src = Float64Array.from(t.parameters);
-  const coarse = t.gridSize.slice();
-  const sizes = coarse.slice();
-  for (let axis = 0; axis < d; axis++) {
-    const nIn = sizes[axis];
-    const nOut = fine.gridSize[axis];
-    let inner = 1;
-    for (let i = 0; i < axis; i++) inner *= sizes[i];
-    let outer = 1;
-    for (let i = axis + 1; i < d; i++) outer *= sizes[i];
-    const perComponentIn = inner * nIn * outer;
-    const perComponentOut = inner * nOut * outer;
-    const dst = new Float64Array(d * perComponentOut);
-    for (let a = 0; a < d; a++) {
-      for (let o = 0; o < outer; o++) {
-        for (let k = 0; k < nIn; k++) {
-          const inBase = a * perComponentIn + (o * nIn + k) * inner;
-          for (let j = 0; j < taps.length; j++) {
-            const m = factor * k + j - shift;
-            if (m < 0 || m >= nOut) continue;
-            const tap = taps[j];
-            const outBase = a * perComponentOut + (o * nOut + m) * inner;
-            for (let i = 0; i < inner; i++) dst[outBase + i] += tap * src[inBase + i];
-          }
-        }
-      }
-    }
-    src = dst;
-    sizes[axis] = nOut;
-  }
-  fine.setParameters(src);
-  fine.itkClassName = t.itkClassName;
-  return fine;
-}
-
-// --- ITK files --------------------------------------------------------------------------------------
-
-function readItkBSpline(block: ItkTransformBlock, fileName: string): BSplineTransform {
-  const d = block.dimension;
-  const label = `transform ${block.index} (${block.type})`;
-  const fp = block.fixedParameters;
-  if (fp.length !== d * (d + 3)) throw new CoregError(fileName, `${label}: expected ${d * (d + 3)} fixed parameters, got ${fp.length}`);
-  let t: BSplineTransform;
-  try {
-    t = new BSplineTransform(
-      {
-        dimension: d,
-        gridSize: fp.subarray(0, d),
-        gridOrigin: fp.subarray(d, 2 * d),
-        gridSpacing: fp.subarray(2 * d, 3 * d),
-        gridDirection: fp.subarray(3 * d),
-      },
-      fileName,
-    );
-  } catch (e) {
-    if (e instanceof CoregError) throw new CoregError(fileName, `${label}: ${e.message}`);
-    throw e;
-  }
-  if (block.parameters.length !== t.numberOfParameters) {
-    throw new CoregError(fileName, `${label}: expected ${t.numberOfParameters} parameters for a ${t.gridSize.join('×')} grid, got ${block.parameters.length}`);
-  }
-  t.setParameters(block.parameters);
-  return t;
-}
-
-registerItkTransformType('BSplineTransform', readItkBSpline);
-// ITK v3's class (plastimatch still writes it): same FixedParameters layout, same valid region.
-registerItkTransformType('BSplineDeformableTransform', readItkBSpline);
-
-/**
- * Reads ITK's example coefficient files (BSplineDisplacements*.txt): one line per grid row, each node's
- * displacement components side by side, x fastest, then rows (y), then planes (z). Returns the parameters in
- * ITK order (all x, then all y[, then all z]) and the grid size: 2D = [nodes per line, lines]; 3D =
- * `gridSize` when given, else a grid with as many rows as nodes per line (ITK's examples use cubic grids).
- */
-export function readBSplineCoefficientsText(
-  text: string,
-  dimension: 2 | 3,
-  fileName: string,
-  gridSize?: ArrayLike<number>,
-): { parameters: Float64Array; gridSize: number[] } {
-  const d = dimension;
-  const values: number[] = [];
-  let perLine = -1;
-  let lines = 0;
-  const rows = text.split(/\r\n|\r|\n/);
-  for (let i = 0; i < rows.length; i++) {
-    const tokens = rows[i].trim().split(/\s+/).filter((s) => s.length > 0);
-    if (tokens.length === 0) continue;
-    if (tokens.length % d !== 0) throw new CoregError(fileName, `line ${i + 1}: ${tokens.length} numbers is not a whole number of ${d}D displacements`);
-    if (perLine < 0) perLine = tokens.length / d;
-    else if (tokens.length / d !== perLine) throw new CoregError(fileName, `line ${i + 1}: ${tokens.length / d} nodes, expected ${perLine} as on the first line`);
-    for (const tok of tokens) {
-      const v = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/.test(tok) ? Number(tok) : NaN;
-      if (!Number.isFinite(v)) throw new CoregError(fileName, `line ${i + 1}: "${tok}" is not a finite number`);
-      values.push(v);
-    }
-    lines++;
-  }
-  if (lines === 0) throw new CoregError(fileName, 'no coefficients in the file');
-  const nodes = values.length / d;
-  let size: number[];
-  if (gridSize) {
-    size = Array.from(gridSize);
-    if (size.length !== d) throw new CoregError(fileName, `grid size needs ${d} values, got ${size.length}`);
-  } else if (d === 2) {
-    size = [perLine, lines];
-  } else {
-    size = [perLine, perLine, lines / perLine];
-  }
-  if (size.reduce((p, v) => p * v, 1) !== nodes || size[0] !== perLine) {
-    throw new CoregError(fileName, `${nodes} nodes in ${lines} lines of ${perLine} do not form a ${size.join('×')} grid`);
-  }
-  const parameters = new Float64Array(values.length);
-  for (let n = 0; n < nodes; n++) for (let a = 0; a < d; a++) parameters[a * nodes + n] = values[n * d + a];
-  return { parameters, gridSize: size };
 }

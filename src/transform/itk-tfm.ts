@@ -12,7 +12,6 @@ import {
   AffineTransform,
   Euler2DTransform,
   Euler3DTransform,
-  type ItkTransformData,
   type MatrixOffsetTransform,
   Similarity2DTransform,
   Similarity3DTransform,
@@ -20,40 +19,16 @@ import {
   TranslationTransform,
   VersorRigid3DTransform,
 } from './linear.js';
-import { isLinear, type Transform } from './transform.js';
-
-export type { ItkTransformData } from './linear.js';
-
-/** What a reader gets for one "#Transform" block. */
-export interface ItkTransformBlock {
-  /** Full type name as written, e.g. "AffineTransform_float_3_3". */
-  type: string;
-  /** Class name without suffix, e.g. "AffineTransform". */
-  className: string;
-  dimension: 2 | 3;
-  parameters: Float64Array;
-  fixedParameters: Float64Array;
-  /** 0-based position of the block in the file (for messages). */
-  index: number;
-}
-
-/** Builds a transform from one block; throw CoregError(fileName, …) for bad counts or values. */
-export type ItkTransformReader = (block: ItkTransformBlock, fileName: string) => Transform;
-
-/** A transform that can write itself to a .tfm block (non-linear transforms implement this to be writable). */
-export interface ItkWritable {
-  toItkTransform(): ItkTransformData;
-}
-
-const readers = new Map<string, ItkTransformReader>();
+import { readItkBSpline } from './bspline-tfm.js';
+import { readItkThinPlateSpline } from './tps.js';
+import { isLinear, type ItkTransformBlock, type ItkTransformData, type ItkTransformReader, type ItkWritable, type Transform } from './transform.js';
 
 /**
- * Registers a reader for an ITK class name (without "_double_D_D"), e.g. "BSplineTransform". Both the double and
- * float spellings and both dimensions are routed to it; it may throw for a dimension it does not support.
+ * The transform types coreg reads from ITK files, by ITK class name (without "_double_D_D"; the double and float
+ * spellings and both dimensions are routed to the same reader, which may throw for a dimension it does not
+ * support). To read more types, pass an extended copy to parseItkTransformFile.
  */
-export function registerItkTransformType(className: string, reader: ItkTransformReader): void {
-  readers.set(className, reader);
-}
+export type ItkTransformReaders = Readonly<Record<string, ItkTransformReader>>;
 
 function blockLabel(b: ItkTransformBlock): string {
   return `transform ${b.index} (${b.type})`;
@@ -80,14 +55,22 @@ function linearReader(make: (d: 2 | 3) => MatrixOffsetTransform, dims: readonly 
   };
 }
 
-registerItkTransformType('AffineTransform', linearReader((d) => new AffineTransform(d), [2, 3]));
-registerItkTransformType('MatrixOffsetTransformBase', linearReader((d) => new AffineTransform(d), [2, 3]));
-registerItkTransformType('TranslationTransform', linearReader((d) => new TranslationTransform(d), [2, 3]));
-registerItkTransformType('Euler2DTransform', linearReader(() => new Euler2DTransform(), [2]));
-registerItkTransformType('Similarity2DTransform', linearReader(() => new Similarity2DTransform(), [2]));
-registerItkTransformType('Euler3DTransform', linearReader(() => new Euler3DTransform(), [3]));
-registerItkTransformType('VersorRigid3DTransform', linearReader(() => new VersorRigid3DTransform(), [3]));
-registerItkTransformType('Similarity3DTransform', linearReader(() => new Similarity3DTransform(), [3]));
+/** Every transform type coreg reads: ITK's linear transforms, B-splines and thin-plate splines. */
+export const ITK_TRANSFORM_READERS: ItkTransformReaders = Object.freeze({
+  AffineTransform: linearReader((d) => new AffineTransform(d), [2, 3]),
+  MatrixOffsetTransformBase: linearReader((d) => new AffineTransform(d), [2, 3]),
+  TranslationTransform: linearReader((d) => new TranslationTransform(d), [2, 3]),
+  Euler2DTransform: linearReader(() => new Euler2DTransform(), [2]),
+  Similarity2DTransform: linearReader(() => new Similarity2DTransform(), [2]),
+  Euler3DTransform: linearReader(() => new Euler3DTransform(), [3]),
+  VersorRigid3DTransform: linearReader(() => new VersorRigid3DTransform(), [3]),
+  Similarity3DTransform: linearReader(() => new Similarity3DTransform(), [3]),
+  BSplineTransform: readItkBSpline,
+  // ITK 3's name for the same transform (its files read the same way).
+  BSplineDeformableTransform: readItkBSpline,
+  ThinPlateSplineKernelTransform: readItkThinPlateSpline('r'),
+  ThinPlateR2LogRSplineKernelTransform: readItkThinPlateSpline('r2logr'),
+});
 
 const HEADER = '#Insight Transform File V1.0';
 const TYPE_NAME = /^([A-Za-z][A-Za-z0-9]*)_(double|float)_([0-9]+)_([0-9]+)$/;
@@ -113,9 +96,9 @@ interface RawBlock {
 /**
  * Parses an ITK text transform file. Returns the transforms in coreg's order: for a CompositeTransform file,
  * the first element applies first to a fixed point (T(x) = Tn(…T1(x))); other multi-transform files are
- * returned in file order.
+ * returned in file order. `readers` says which types it knows (default: all of coreg's).
  */
-export function parseItkTransformFile(text: string, fileName: string): Transform[] {
+export function parseItkTransformFile(text: string, fileName: string, readers: ItkTransformReaders = ITK_TRANSFORM_READERS): Transform[] {
   const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
   let first = 0;
   while (first < lines.length && lines[first].trim() === '') first++;
@@ -161,7 +144,7 @@ export function parseItkTransformFile(text: string, fileName: string): Transform
     const label = `transform ${index} (${raw.type})`;
     if (isComposite(raw.type)) throw new CoregError(fileName, `${label}: a composite transform may only be the first transform of a file`);
     const m = TYPE_NAME.exec(raw.type);
-    const reader = m ? readers.get(m[1]) : undefined;
+    const reader = m && Object.hasOwn(readers, m[1]) ? readers[m[1]] : undefined;
     if (!m || !reader || m[3] !== m[4] || (m[3] !== '2' && m[3] !== '3')) throw new CoregError(fileName, `unsupported transform type "${raw.type}"`);
     if (!raw.parameters) throw new CoregError(fileName, `${label}: missing "Parameters:" line`);
     if (!raw.fixedParameters) throw new CoregError(fileName, `${label}: missing "FixedParameters:" line`);

@@ -6,17 +6,10 @@
  * translation; the affine offset is o = c + t − A·c, so T(x) = A·x + o.
  */
 import { CoregError } from '../errors.js';
-import type { LinearTransform, ParametricTransform } from './transform.js';
+import type { ItkTransformData, LinearTransform, ParametricTransform } from './transform.js';
 import { determinant, identity, invertMatrixOrNull, matMul, nearestRotation, transpose } from './linalg.js';
 
 export type LinearKind = 'translation' | 'rigid' | 'similarity' | 'affine';
-
-/** A transform as ITK serialises it (type name such as "Euler3DTransform_double_3_3", parameter vectors). */
-export interface ItkTransformData {
-  type: string;
-  parameters: ArrayLike<number>;
-  fixedParameters: ArrayLike<number>;
-}
 
 /**
  * Base of all centred linear transforms. Subclasses define how parameters build the matrix A (and its

@@ -43,3 +43,31 @@ export interface ParametricTransform extends Transform {
 export function isLinear(t: Transform): t is LinearTransform {
   return typeof (t as LinearTransform).matrix === 'function' && typeof (t as LinearTransform).offset === 'function';
 }
+
+/** A transform as ITK serialises it (type name such as "Euler3DTransform_double_3_3", parameter vectors). */
+export interface ItkTransformData {
+  type: string;
+  parameters: ArrayLike<number>;
+  fixedParameters: ArrayLike<number>;
+}
+
+/** A transform that can write itself to a .tfm block (non-linear transforms implement this to be writable). */
+export interface ItkWritable {
+  toItkTransform(): ItkTransformData;
+}
+
+/** What a reader gets for one "#Transform" block of an ITK transform file. */
+export interface ItkTransformBlock {
+  /** Full type name as written, e.g. "AffineTransform_float_3_3". */
+  type: string;
+  /** Class name without suffix, e.g. "AffineTransform". */
+  className: string;
+  dimension: 2 | 3;
+  parameters: Float64Array;
+  fixedParameters: Float64Array;
+  /** 0-based position of the block in the file (for messages). */
+  index: number;
+}
+
+/** Builds a transform from one block; throws CoregError(fileName, …) for bad counts or values. */
+export type ItkTransformReader = (block: ItkTransformBlock, fileName: string) => Transform;

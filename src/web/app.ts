@@ -12,8 +12,7 @@ import { createBrowserWorkerPool } from '../parallel/browser.js';
 import type { WorkerPool } from '../parallel/pool.js';
 import { defaultConfig, validateConfig, type MetricName, type RegistrationConfig, type TransformKind } from '../register/config.js';
 import type { ProgressEvent } from '../register/register.js';
-import { FUSION_METHODS, type FusionMethod } from '../segment/fusion.js';
-import { withAtlasDefaults, type SegmentProgress } from '../segment/segment.js';
+import { FUSION_METHODS, withAtlasDefaults, type FusionMethod, type SegmentProgress } from '../segment/index.js';
 import { declaredElements, memoryBudgetBytes, tooLargeMessage } from './limits.js';
 import type { RegisterTaskEvent, RegisterTaskOutput, SegmentTaskEvent, SegmentTaskOutput } from './tasks.js';
 

@@ -8,12 +8,11 @@ import { finiteRange, type Image } from '../image/image.js';
 import { encodeImage } from '../io/image-io.js';
 import { createBrowserWorkerPool } from '../parallel/browser.js';
 import type { TaskContext, TaskHandler, TaskResult } from '../parallel/serve.js';
-import type { FusionMethod } from '../segment/fusion.js';
-import { segment, type Atlas, type SegmentProgress, type SegmentReport } from '../segment/segment.js';
+import { segment, type Atlas, type FusionMethod, type SegmentProgress, type SegmentReport } from '../segment/index.js';
 import type { RegistrationConfig } from '../register/config.js';
 import { registrationOutputs } from '../register/outputs.js';
 import { register, type ProgressEvent } from '../register/register.js';
-import { jacobianDeterminantImage, summarizeJacobian, type JacobianSummary } from '../transform/displacement-field.js';
+import { jacobianDeterminantImage, summarizeJacobian, type JacobianSummary } from '../transform/jacobian.js';
 
 export interface RegisterTaskInput {
   fixed: Image;

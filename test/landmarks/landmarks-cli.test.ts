@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { run } from '../../src/cli/main.js';
 import { createImage } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
-import { ThinPlateSplineTransform } from '../../src/landmarks/tps.js';
+import { ThinPlateSplineTransform } from '../../src/transform/tps.js';
 import { resample } from '../../src/resample/resample.js';
-import { loadTransformChain } from '../../src/transform/chain-io.js';
 import { Similarity2DTransform } from '../../src/transform/linear.js';
 import { isLinear } from '../../src/transform/transform.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
 import { assertArrayClose, SKIP_NO_DATA, sharedPath } from '../helpers.js';
+import { loadTransformChain } from '../../src/io/chain-io.js';
 
 async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';

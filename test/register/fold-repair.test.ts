@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImage } from '../../src/image/image.js';
-import { foldCheckPoints, repairFolding } from '../../src/register/register.js';
+import { foldCheckPoints, repairFolding } from '../../src/register/fold-repair.js';
 import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
-import { jacobianDeterminantImage, summarizeJacobian } from '../../src/transform/displacement-field.js';
+import { jacobianDeterminantImage, summarizeJacobian } from '../../src/transform/jacobian.js';
 
 // 160×160 image, 1 mm; control grid 8 mm (23×23 control points).
 const fixed = createImage([160, 160], 'float32');

@@ -16,10 +16,10 @@ import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import type { RegistrationConfig } from '../../src/register/config.js';
 import { register } from '../../src/register/register.js';
 import { BSplineTransform } from '../../src/transform/bspline.js';
-import { loadTransformChain } from '../../src/transform/chain-io.js';
 import { DisplacementFieldTransform } from '../../src/transform/displacement-field.js';
 import { formatItkTransformFile, parseItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { isLinear, type LinearTransform, type Transform } from '../../src/transform/transform.js';
+import { loadTransformChain } from '../../src/io/chain-io.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'coreg-nonrigid-cli-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));

@@ -9,8 +9,9 @@ import { createImage, type Image } from '../../src/image/image.js';
 import { register, type RegistrationResult } from '../../src/register/register.js';
 import type { RegistrationConfig, StageConfig } from '../../src/register/config.js';
 import { BSplineTransform } from '../../src/transform/bspline.js';
-import { DisplacementFieldTransform, jacobianDeterminantImage, summarizeJacobian } from '../../src/transform/displacement-field.js';
+import { DisplacementFieldTransform } from '../../src/transform/displacement-field.js';
 import { isLinear, type LinearTransform, type Transform } from '../../src/transform/transform.js';
+import { jacobianDeterminantImage, summarizeJacobian } from '../../src/transform/jacobian.js';
 
 type Vec = number[];
 const N = 64;

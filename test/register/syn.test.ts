@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoregError } from '../../src/errors.js';
 import { createImage, indexToPhysical, type Image } from '../../src/image/image.js';
-import { composeFields, maxDisplacementVoxels } from '../../src/register/field.js';
+import { composeFields, maxDisplacementVoxels } from '../../src/transform/dense-field.js';
 import { synRegister, type SynMetric, type SynOptions, type SynProgressEvent } from '../../src/register/syn.js';
 import type { LinearTransform } from '../../src/transform/transform.js';
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createImage, indexToPhysical, type Image } from '../../src/image/image.js';
+import { createImage, indexToPhysical, type Image, gridOf } from '../../src/image/image.js';
 import { CoregError } from '../../src/errors.js';
 import type { LinearTransform, Transform } from '../../src/transform/transform.js';
-import { composeLinearChain, ensureFloat32, gridOf, resample, resampleToGrid, type ResampleInterpolation } from '../../src/resample/index.js';
+import { composeLinearChain, ensureFloat32, resample, resampleToGrid, type ResampleInterpolation } from '../../src/resample/index.js';
 import { assertClose } from '../helpers.js';
 
 /** x ↦ A·x + t (a local stand-in for the real transform classes). */

@@ -1,15 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoregError } from '../../src/errors.js';
-import {
-  jointFusionWeights,
-  jointLabelFusion,
-  localWeights,
-  locallyWeightedVote,
-  majorityVote,
-  staple,
-} from '../../src/segment/fusion.js';
+import { majorityVote } from '../../src/segment/fusion.js';
 import { assertClose } from '../helpers.js';
+import { localWeights, locallyWeightedVote } from '../../src/segment/weighted-vote.js';
+import { staple } from '../../src/segment/staple.js';
+import { jointFusionWeights, jointLabelFusion } from '../../src/segment/joint-fusion.js';
 
 /** Deterministic uniform numbers in [0, 1) (mulberry32). */
 function rng(seed: number): () => number {

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImage } from '../../src/image/image.js';
-import { createNodeWorkerPool } from '../../src/parallel/node.js';
+import { createNodeWorkerPool } from '../../src/cli/worker-pool.js';
 import type { RegistrationConfig } from '../../src/register/config.js';
-import { segment, type Atlas, type SegmentProgress } from '../../src/segment/segment.js';
+import { segment } from '../../src/segment/segment.js';
 import { phantom2d } from './phantom.js';
+import { type Atlas, type SegmentProgress } from '../../src/segment/atlas.js';
 
 const AFFINE: RegistrationConfig = {
   stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 2, smooth: 1, iterations: 40 }, { shrink: 1, smooth: 0, iterations: 40 }] }],

@@ -4,9 +4,10 @@ import { CoregError } from '../../src/errors.js';
 import { createImage, createImageLike } from '../../src/image/image.js';
 import type { RegistrationConfig } from '../../src/register/config.js';
 import { labelOverlap } from '../../src/report/overlap.js';
-import { segment, type Atlas, type SegmentProgress } from '../../src/segment/segment.js';
+import { segment } from '../../src/segment/segment.js';
 import { foregroundMask, rankAtlases, selectBest, selectionConfig } from '../../src/segment/select.js';
 import { phantom2d } from './phantom.js';
+import { type Atlas, type SegmentProgress } from '../../src/segment/atlas.js';
 
 /** A quick affine registration for 48×48 phantoms. */
 const AFFINE: RegistrationConfig = {

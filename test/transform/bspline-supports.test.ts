@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BSplineTransform } from '../../src/transform/bspline.js';
+import { bsplineSupportBases, bsplineSupports } from '../../src/transform/bspline-supports.js';
 
 function rotation3d(a: number): number[] {
   const c = Math.cos(a);
@@ -34,8 +35,8 @@ function check(t: BSplineTransform, points: Float64Array, weightType: 'float32' 
   const bases = new Int32Array(n);
   const cells = new Int32Array(n);
   const W = weightType === 'float32' ? new Float32Array(4 * d * n) : new Float64Array(4 * d * n);
-  t.separableSupports(points, n, bases, W);
-  t.supportBases(points, n, cells);
+  bsplineSupports(t, points, n, bases, W);
+  bsplineSupportBases(t, points, n, cells);
   const one = weightType === 'float32' ? new Float32Array(4 * d) : new Float64Array(4 * d);
   let inside = 0;
   let outside = 0;

@@ -3,17 +3,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { CoregError } from '../../src/errors.js';
-import {
-  BSplineTransform,
-  createBSplineTransformForImage,
-  createBSplineTransformFromDomain,
-  readBSplineCoefficientsText,
-  refineBSpline,
-  type BSplineGridSpec,
-  type GridGeometry,
-} from '../../src/transform/bspline.js';
+import { BSplineTransform, createBSplineTransformForImage, createBSplineTransformFromDomain, type BSplineGridSpec } from '../../src/transform/bspline.js';
 import { formatItkTransformFile, parseItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { SKIP_NO_DATA, assertArrayClose, assertClose, sharedPath } from '../helpers.js';
+import { readBSplineCoefficientsText } from '../../bench/lib/bspline-coefficients.js';
+import { refineBSpline } from '../../src/transform/bspline-refine.js';
+import { bsplineDisplacementField } from '../../src/transform/bspline-field.js';
+import { type GridGeometry } from '../../src/image/image.js';
 
 /** Deterministic uniform numbers in [0, 1). */
 function rng(seed: number): () => number {
@@ -87,7 +83,7 @@ test('zero parameters are the identity; outside the domain T(x) = x and the jaco
   for (const spec of [SPEC2, SPEC3]) {
     const t = new BSplineTransform(spec);
     for (const p of insidePoints(t, 20, 1)) assertArrayClose(apply(t, p), p, 0, 'identity');
-    const field = t.displacementField({ dimension: spec.dimension, size: spec.dimension === 2 ? [7, 5] : [4, 3, 5], spacing: spec.dimension === 2 ? [3, 4] : [4, 5, 3], origin: Array.from(spec.gridOrigin), direction: Array.from(spec.gridDirection!) });
+    const field = bsplineDisplacementField(t, { dimension: spec.dimension, size: spec.dimension === 2 ? [7, 5] : [4, 3, 5], spacing: spec.dimension === 2 ? [3, 4] : [4, 5, 3], origin: Array.from(spec.gridOrigin), direction: Array.from(spec.gridDirection!) });
     assert.ok(field.every((v) => v === 0));
     const moved = randomTransform(spec, 2);
     const outside = atGrid(moved, moved.gridSize.map((s, i) => (i === 0 ? s - 1.5 : 2)));
@@ -181,7 +177,7 @@ test('the dense displacement field equals transformPoint at every pixel (separab
   for (const [i, { spec, grid }] of cases.entries()) {
     const t = randomTransform(spec, 20 + i);
     const d = t.dimension;
-    const field = t.displacementField(grid);
+    const field = bsplineDisplacementField(t, grid);
     const sz = d === 3 ? grid.size[2] : 1;
     let o = 0;
     let insideCount = 0;
@@ -204,7 +200,7 @@ test('the dense displacement field equals transformPoint at every pixel (separab
     }
     assert.ok(insideCount > 10 && insideCount < o / d, `case ${i}: both inside and outside pixels (${insideCount})`);
     // Reusing an output buffer gives the same numbers.
-    const again = t.displacementField(grid, new Float32Array(field.length).fill(9));
+    const again = bsplineDisplacementField(t, grid, new Float32Array(field.length).fill(9));
     assert.deepEqual(again, field);
   }
 });
@@ -268,7 +264,7 @@ test('BSplineDisplacements1 matches the independent Python re-implementation (ma
   }
   assert.ok(maxDisp > 9 && maxDisp < 10, `max displacement ${maxDisp} (README: 9.74 mm)`);
   // The dense field on the image grid agrees as well (float32 storage).
-  const field = t.displacementField({ dimension: 2, size: [221, 257], spacing: [1, 1], origin: [0, 0], direction: [1, 0, 0, 1] });
+  const field = bsplineDisplacementField(t, { dimension: 2, size: [221, 257], spacing: [1, 1], origin: [0, 0], direction: [1, 0, 0, 1] });
   const q = apply(t, [37, 201]);
   assertClose(field[(201 * 221 + 37) * 2], q[0] - 37, 1e-5, 'field x');
   assertClose(field[(201 * 221 + 37) * 2 + 1], q[1] - 201, 1e-5, 'field y');

@@ -5,14 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createImage, type Image } from '../../src/image/image.js';
 import { writeImageFile } from '../../src/io/node.js';
-import { createChainInverse, loadTransformChain } from '../../src/transform/chain-io.js';
-import { DisplacementFieldTransform, jacobianDeterminantImage, summarizeJacobian } from '../../src/transform/displacement-field.js';
+import { DisplacementFieldTransform } from '../../src/transform/displacement-field.js';
 import { AffineTransform, TranslationTransform } from '../../src/transform/linear.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
 import { CoregError } from '../../src/errors.js';
 import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
 import { formatItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { assertArrayClose, assertClose } from '../helpers.js';
+import { createChainInverse } from '../../src/transform/chain.js';
+import { loadTransformChain } from '../../src/io/chain-io.js';
+import { jacobianDeterminantImage, summarizeJacobian } from '../../src/transform/jacobian.js';
 
 /** A smooth 2D field u(x) = (a·sin(y/7), b·cos(x/9)) on a 40×30 grid, spacing (1.5, 2), origin (−5, 3). */
 function smoothField(a: number, b: number): Image {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { formatItkTransformFile, parseItkTransformFile, registerItkTransformType } from '../../src/transform/itk-tfm.js';
+import { formatItkTransformFile, ITK_TRANSFORM_READERS, parseItkTransformFile } from '../../src/transform/itk-tfm.js';
 import {
   AffineTransform,
   Euler2DTransform,
@@ -164,14 +164,16 @@ test('errors name the file and say what is wrong', () => {
   }
 });
 
-test('the reader registry accepts new types without editing the parser', () => {
-  registerItkTransformType('ScaleTransform', (block) => {
+test('a reader table extended by the caller reads new types; the default table does not know them', () => {
+  const text = '#Insight Transform File V1.0\nTransform: ScaleTransform_double_2_2\nParameters: 2 3\nFixedParameters: 0 0\n';
+  assert.throws(() => parseItkTransformFile(text, 's.tfm'), /unsupported transform type "ScaleTransform_double_2_2"/);
+  const readers = { ...ITK_TRANSFORM_READERS, ScaleTransform: (block: { dimension: 2 | 3; parameters: Float64Array }) => {
     const a = new AffineTransform(block.dimension);
     const m = new Float64Array(block.dimension * block.dimension);
     for (let i = 0; i < block.dimension; i++) m[i * block.dimension + i] = block.parameters[i];
     a.setMatrix(m);
     return a;
-  });
-  const ts = parseItkTransformFile('#Insight Transform File V1.0\nTransform: ScaleTransform_double_2_2\nParameters: 2 3\nFixedParameters: 0 0\n', 's.tfm');
+  } };
+  const ts = parseItkTransformFile(text, 's.tfm', readers);
   assertArrayClose(apply(ts[0], [1, 1]), [2, 3], 0);
 });

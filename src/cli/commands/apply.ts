@@ -4,9 +4,9 @@ import { CoregError } from '../../errors.js';
 import { imageFormatOf } from '../../io/image-io.js';
 import { assertNotInput, readImageFile, writeImageFile } from '../../io/node.js';
 import { resample, type ResampleInterpolation } from '../../resample/resample.js';
-import { loadTransformChainList } from '../../transform/chain-io.js';
 import { commandAction, usageError } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
+import { loadTransformChainList } from '../../io/chain-io.js';
 
 /** Collects a repeatable option's values in the order given. */
 export function collectValues(value: string, previous: string[] | undefined): string[] {

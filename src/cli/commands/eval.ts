@@ -5,12 +5,13 @@ import { imageFormatOf } from '../../io/image-io.js';
 import { assertNotInput, readImageFile, writeImageFile } from '../../io/node.js';
 import { labelOverlap, summarizeDistances, type OverlapReport } from '../../report/overlap.js';
 import { differenceImage } from '../../report/difference.js';
-import { jacobianDeterminantImage, summarizeJacobian, transformChainPoint } from '../../transform/displacement-field.js';
-import { loadTransformChainList } from '../../transform/chain-io.js';
 import { commandAction } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import { collectValues } from './apply.js';
 import { checkPointDimension, readPointFile, readTransformOption } from './points.js';
+import { loadTransformChainList } from '../../io/chain-io.js';
+import { transformChainPoint } from '../../transform/chain.js';
+import { jacobianDeterminantImage, summarizeJacobian } from '../../transform/jacobian.js';
 
 /** Short human form: integers as is, others to 6 significant digits. */
 function fmt(v: number | null): string {

@@ -10,7 +10,7 @@ import { assertNotInput, readImageFile, readTextFile, writeFilesAtomic } from '.
 import { displacementFieldOnGrid } from '../../landmarks/field.js';
 import { fitLandmarks, LANDMARK_KINDS, landmarkResiduals, type LandmarkKind } from '../../landmarks/fit.js';
 import { parsePointSet, type PointSet } from '../../landmarks/point-io.js';
-import { TPS_KERNELS, type TpsKernel } from '../../landmarks/tps.js';
+import { TPS_KERNELS, type TpsKernel } from '../../transform/tps.js';
 import { resample } from '../../resample/resample.js';
 import { formatItkTransformFile } from '../../transform/itk-tfm.js';
 import { isLinear } from '../../transform/transform.js';

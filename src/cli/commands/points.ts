@@ -4,12 +4,12 @@ import { CoregError } from '../../errors.js';
 import type { Transform } from '../../transform/transform.js';
 import { readImageFile, readTextFile, writeFileAtomic, assertNotInput } from '../../io/node.js';
 import { formatPointSet, parsePointSet, type PointReferenceGrid, type PointSet } from '../../landmarks/point-io.js';
-import { createChainInverse, loadTransformChainList } from '../../transform/chain-io.js';
-import { transformChainPoint } from '../../transform/displacement-field.js';
 import type { CliContext } from '../common.js';
 import { commandAction, usageError } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import { collectValues } from './apply.js';
+import { createChainInverse, transformChainPoint } from '../../transform/chain.js';
+import { loadTransformChainList } from '../../io/chain-io.js';
 
 /** Reads a point file (LPS mm); `reference` (an image path) is read only when given. */
 export function readPointFile(path: string, ctx: CliContext, referencePath?: string): PointSet {

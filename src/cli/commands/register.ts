@@ -7,7 +7,6 @@ import cliProgress from 'cli-progress';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
 import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
-import { loadTransformChain } from '../../transform/chain-io.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import {
   type LevelConfig,
@@ -26,6 +25,7 @@ import { commandAction, parseIntegerOption, usageError, type CliContext } from '
 import { readPointFile } from './points.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
+import { loadTransformChain } from '../../io/chain-io.js';
 
 interface RegisterCliOptions {
   fixed: string;

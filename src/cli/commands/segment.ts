@@ -11,9 +11,11 @@ import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImag
 import { buildConfig, readConfigFile } from './register.js';
 import { FUSION_METHODS, type FusionMethod } from '../../segment/fusion.js';
 import { checkLabelTable, labelName, parseLabelTable, type LabelTable } from '../../segment/label-table.js';
-import { segment, withAtlasDefaults, type Atlas, type SegmentProgress, type SegmentResult } from '../../segment/segment.js';
-import { createNodeWorkerPool, defaultThreadCount } from '../../parallel/node.js';
+import { segment, withAtlasDefaults, type SegmentResult } from '../../segment/segment.js';
+import { defaultThreadCount } from '../../parallel/node.js';
+import { createNodeWorkerPool } from '../worker-pool.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
+import { type Atlas, type SegmentProgress } from '../../segment/atlas.js';
 
 interface SegmentCliOptions {
   target: string;

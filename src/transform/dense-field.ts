@@ -14,8 +14,8 @@
 import { CoregError } from '../errors.js';
 import { indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type Image } from '../image/image.js';
 import { gaussianKernel } from '../pyramid/index.js';
-import type { GridLike } from '../resample/resample.js';
-import { DisplacementFieldTransform } from '../transform/displacement-field.js';
+import { DisplacementFieldTransform } from './displacement-field.js';
+import type { GridLike } from '../image/image.js';
 
 /** Checks that `u` has d values per voxel of `grid`; returns the voxel count. */
 export function checkField(u: Float32Array, grid: GridLike, subject = 'displacement field'): number {

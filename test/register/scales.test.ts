@@ -1,14 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertArrayClose, assertClose } from '../helpers.js';
-import { createImage } from '../../src/image/image.js';
+import { assertArrayClose } from '../helpers.js';
 import type { ParametricTransform } from '../../src/transform/transform.js';
-import {
-  estimateLearningRateForMaxShift,
-  estimateScalesFromPhysicalShift,
-  estimateStepForMaxShift,
-  imageCornerPoints,
-} from '../../src/optimize/index.js';
+import { estimateScalesFromPhysicalShift } from '../../src/register/scales.js';
 
 /** T(x) = A·x + t in 2D; parameters [a00, a01, a10, a11, t0, t1] (ITK's order). */
 class Affine2D implements ParametricTransform {
@@ -68,37 +62,4 @@ test('a parameter that moves no point gets the smallest non-zero scale', () => {
   assertArrayClose(scales, [1, 10, 1, 10, 1, 1], 1e-8, 'scales');
   const none = estimateScalesFromPhysicalShift(new Affine2D(), Float64Array.from([0, 0]));
   assertArrayClose(none, [1, 1, 1, 1, 1, 1], 0, 'all zero');
-});
-
-test('step for a maximum shift: applying it moves the farthest point by exactly that much', () => {
-  const t = new Affine2D();
-  const step = [0.01, -0.02, 0.005, 0.01, 0.3, -0.1];
-  const eta = estimateStepForMaxShift(t, points, step, 2);
-  const moved = t.clone();
-  moved.updateParameters(step.map((v) => v * eta));
-  let largest = 0;
-  const a = new Float64Array(2);
-  const b = new Float64Array(2);
-  for (let k = 0; k < 4; k++) {
-    const x = points.subarray(2 * k, 2 * k + 2);
-    t.transformPoint(x, a);
-    moved.transformPoint(x, b);
-    largest = Math.max(largest, Math.hypot(b[0] - a[0], b[1] - a[1]));
-  }
-  assertClose(largest, 2, 1e-12, 'max shift');
-  assert.equal(estimateStepForMaxShift(t, points, [0, 0, 0, 0, 0, 0], 2), 0);
-});
-
-test('learning rate for a maximum shift uses the scaled gradient g/s', () => {
-  const t = new Affine2D();
-  const gradient = [0, 0, 0, 0, 4, 0];
-  // Translation only: the step −η·g/s moves every point by η·4/s.
-  assertClose(estimateLearningRateForMaxShift(t, points, gradient, undefined, 1), 0.25, 1e-15, 'unscaled');
-  assertClose(estimateLearningRateForMaxShift(t, points, gradient, [1, 1, 1, 1, 8, 1], 1), 2, 1e-15, 'scaled');
-});
-
-test('image corner points are the physical corner pixel centres', () => {
-  const img = createImage([5, 3], 'uint8', { spacing: [2, 0.5], origin: [10, -1], direction: [0, -1, 1, 0] });
-  // Axis 0 runs along +y, axis 1 along −x.
-  assertArrayClose(imageCornerPoints(img), [10, -1, 10, 7, 9, -1, 9, 7], 1e-12, 'corners');
 });

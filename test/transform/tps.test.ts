@@ -5,7 +5,7 @@ import { createImage } from '../../src/image/image.js';
 import { displacementFieldOnGrid } from '../../src/landmarks/field.js';
 import { fitThinPlateSpline } from '../../src/landmarks/fit.js';
 import { parseLandmarkPairs } from '../../src/landmarks/pairs.js';
-import { defaultTpsKernel, ThinPlateSplineTransform, type TpsKernel } from '../../src/landmarks/tps.js';
+import { defaultTpsKernel, ThinPlateSplineTransform, type TpsKernel } from '../../src/transform/tps.js';
 import { formatItkTransformFile, parseItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { TranslationTransform } from '../../src/transform/linear.js';
 import { assertArrayClose, assertClose } from '../helpers.js';

@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoregError } from '../../src/errors.js';
 import { indexToPhysical, physicalToIndexMatrix, type Image } from '../../src/image/image.js';
-import type { GridLike } from '../../src/resample/resample.js';
 import {
   checkField,
   composeFields,
@@ -17,8 +16,9 @@ import {
   smoothField,
   upsampleField,
   zeroFieldBorder,
-} from '../../src/register/field.js';
+} from '../../src/transform/dense-field.js';
 import { assertClose } from '../helpers.js';
+import type { GridLike } from '../../src/image/image.js';
 
 type Vec = number[];
 type Analytic = (p: Vec) => Vec;

@@ -20,10 +20,8 @@
  * ITK's kernel transforms map source → target, which is coreg's fixed → moving.
  */
 import { CoregError } from '../errors.js';
-import { registerItkTransformType, type ItkTransformBlock, type ItkWritable } from '../transform/itk-tfm.js';
-import type { ItkTransformData } from '../transform/linear.js';
-import { symmetricEigen } from '../transform/linalg.js';
-import type { Transform } from '../transform/transform.js';
+import { symmetricEigen } from './linalg.js';
+import type { ItkTransformBlock, ItkTransformData, ItkWritable, Transform } from './transform.js';
 
 export type TpsKernel = 'r' | 'r2logr';
 
@@ -325,7 +323,8 @@ function unflatten(flat: Float64Array, d: number): Float64Array[] {
   return out;
 }
 
-function itkReader(kernel: TpsKernel): (block: ItkTransformBlock, fileName: string) => ThinPlateSplineTransform {
+/** The .tfm reader of ITK's thin-plate spline kernel transform with this kernel. */
+export function readItkThinPlateSpline(kernel: TpsKernel): (block: ItkTransformBlock, fileName: string) => ThinPlateSplineTransform {
   return (block, fileName) => {
     const d = block.dimension;
     const label = `transform ${block.index} (${block.type})`;
@@ -343,5 +342,3 @@ function itkReader(kernel: TpsKernel): (block: ItkTransformBlock, fileName: stri
   };
 }
 
-registerItkTransformType(ITK_CLASS.r, itkReader('r'));
-registerItkTransformType(ITK_CLASS.r2logr, itkReader('r2logr'));

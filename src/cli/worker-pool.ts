@@ -1,0 +1,18 @@
+// coreg's Node worker pool: worker threads running src/cli/worker.ts (dist/cli/worker.js when built), which
+// serves every task the library defines.
+import { createWorkerThreadPool, defaultThreadCount } from '../parallel/node.js';
+import type { WorkerPool } from '../parallel/pool.js';
+
+/** The worker script next to this module: dist/cli/worker.js when built, src/cli/worker.ts from sources. */
+export function coregWorkerEntry(): URL {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return new URL(`./worker${ext}`, import.meta.url);
+}
+
+/**
+ * A pool of `threads` worker threads (default: every core) running coreg's tasks. Workers start on first use;
+ * `close()` it when done.
+ */
+export function createNodeWorkerPool(threads = defaultThreadCount()): WorkerPool {
+  return createWorkerThreadPool(coregWorkerEntry(), threads);
+}

@@ -1,0 +1,84 @@
+/** Fold checking and local repair of a B-spline stage's levels. */
+import type { Image } from '../image/image.js';
+import type { BSplineTransform } from '../transform/bspline.js';
+
+/**
+ * Where folding is checked: the centres of every `stride`-th voxel of the full-resolution fixed image (LPS mm,
+ * interleaved). The same points at every level, so a level's start (checked at the level before; refinement is
+ * exact) never folds there.
+ */
+export function foldCheckPoints(fixed: Image, stride = 2): Float64Array {
+  const d = fixed.dimension;
+  const counts = fixed.size.map((n) => Math.ceil(n / stride));
+  const total = counts.reduce((a, b) => a * b, 1);
+  const out = new Float64Array(total * d);
+  const m = new Float64Array(d * d);
+  for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) m[r * d + c] = fixed.direction[r * d + c] * fixed.spacing[c] * stride;
+  const idx = new Array<number>(d).fill(0);
+  for (let n = 0; n < total; n++) {
+    let rest = n;
+    for (let a = 0; a < d; a++) {
+      idx[a] = rest % counts[a];
+      rest = Math.floor(rest / counts[a]);
+    }
+    for (let r = 0; r < d; r++) {
+      let v = fixed.origin[r];
+      for (let c = 0; c < d; c++) v += m[r * d + c] * idx[c];
+      out[n * d + r] = v;
+    }
+  }
+  return out;
+}
+
+/**
+ * Local repair of a B-spline update that folds: `before` and `after` are the parameters at the start and end of a
+ * level; wherever det(∂T/∂x) ≤ 0 at one of `pts`, the update of the 4^d control points supporting that point is
+ * halved (10 times, then dropped) until nothing folds. Gives up (repaired: false) when more than a tenth of the
+ * control points had to be pulled back. Leaves `bs` at the last parameters tried.
+ */
+export function repairFolding(bs: BSplineTransform, before: Float64Array, after: Float64Array, pts: Float64Array): { repaired: boolean; pulledBack: number } {
+  const d = bs.dimension;
+  const nC = bs.numberOfControlPoints;
+  const [nx, nxy] = bs.gridStrides;
+  const params = Float64Array.from(after);
+  const share = new Float64Array(nC).fill(1);
+  const lo = new Int32Array(d);
+  const p = new Float64Array(d);
+  let touched = 0;
+  for (let round = 0; round <= 11; round++) {
+    bs.setParameters(params);
+    let folded = 0;
+    const hit = new Set<number>();
+    for (let i = 0; i < pts.length / d; i++) {
+      for (let a = 0; a < d; a++) p[a] = pts[i * d + a];
+      if (bs.jacobianDeterminant(p) > 0) continue;
+      folded++;
+      // The 4^d control points around the point's continuous grid index u (cubic support: ⌊u⌋−1 … ⌊u⌋+2),
+      // clamped to the grid: the folded points may lie outside the image but never outside the grid.
+      // u = diag(1/spacing)·D⁻¹·(p − gridOrigin), the transform's own physical → grid-index map (D⁻¹, not Dᵀ:
+      // the two differ for a grid direction that is not orthonormal).
+      for (let a = 0; a < d; a++) {
+        let u = 0;
+        for (let r = 0; r < d; r++) u += bs.toGrid[a * d + r] * (p[r] - bs.gridOrigin[r]);
+        lo[a] = Math.floor(u) - 1;
+      }
+      const zEnd = d === 3 ? 4 : 1;
+      for (let kz = 0; kz < zEnd; kz++) {
+        const iz = d === 3 ? Math.min(bs.gridSize[2] - 1, Math.max(0, lo[2] + kz)) : 0;
+        for (let ky = 0; ky < 4; ky++) {
+          const iy = Math.min(bs.gridSize[1] - 1, Math.max(0, lo[1] + ky));
+          for (let kx = 0; kx < 4; kx++) hit.add(iz * nxy + iy * nx + Math.min(bs.gridSize[0] - 1, Math.max(0, lo[0] + kx)));
+        }
+      }
+    }
+    if (folded === 0) return { repaired: true, pulledBack: touched };
+    if (round === 11 || hit.size === 0) break;
+    for (const c of hit) {
+      if (share[c] === 1) touched++;
+      share[c] = round < 10 ? share[c] * 0.5 : 0;
+      for (let a = 0; a < d; a++) params[a * nC + c] = before[a * nC + c] + share[c] * (after[a * nC + c] - before[a * nC + c]);
+    }
+    if (touched > 0.1 * nC) break;
+  }
+  return { repaired: false, pulledBack: touched };
+}

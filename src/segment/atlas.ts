@@ -1,0 +1,105 @@
+/**
+ * One atlas against the target: its checks, and its registration and warp (`processAtlas`), which segment() runs
+ * in this thread or posts to a worker (src/segment/tasks.ts).
+ */
+import { CoregError, type WarningSink } from '../errors.js';
+import { sameGrid, type Image } from '../image/image.js';
+import type { RegistrationConfig } from '../register/config.js';
+import { register, type ProgressEvent } from '../register/register.js';
+import { resample } from '../resample/resample.js';
+
+export interface Atlas {
+  image: Image;
+  labels: Image;
+  /** Shown in reports and errors (e.g. the image file). */
+  name: string;
+  /** What errors about the label image name (e.g. the labels file); default "<name> labels". */
+  labelsName?: string;
+}
+
+export interface SegmentProgress {
+  phase: 'select' | 'register' | 'fuse';
+  /** Input index of the atlas being processed (−1 while fusing). */
+  atlas: number;
+  atlasCount: number;
+  name: string;
+  /** The registration's own progress (select and register phases). */
+  registration?: ProgressEvent;
+}
+
+export interface WarpedAtlas {
+  /** Position in the input list. */
+  index: number;
+  name: string;
+  labels: Image;
+  /** float32, when kept. */
+  image?: Image;
+}
+
+/** How processAtlas runs one atlas. */
+export interface AtlasRunOptions {
+  config: RegistrationConfig;
+  onProgress?: (event: SegmentProgress) => void;
+  signal?: AbortSignal;
+  warn?: WarningSink;
+  /** Also warp the atlas image (linear, float32). */
+  warpImage: boolean;
+}
+
+export function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}
+
+export function isAbort(err: unknown, signal?: AbortSignal): boolean {
+  return Boolean(signal?.aborted) || (err instanceof Error && err.name === 'AbortError');
+}
+
+function labelsSubject(atlas: Atlas): string {
+  return atlas.labelsName ?? `${atlas.name} labels`;
+}
+
+/** Throws CoregError for an atlas that cannot be used with `target`. */
+export function validateAtlas(target: Image, atlas: Atlas): void {
+  const subject = labelsSubject(atlas);
+  if (atlas.image.dimension !== target.dimension) throw new CoregError(atlas.name, `is ${atlas.image.dimension}D but the target is ${target.dimension}D`);
+  if (atlas.image.components !== 1) throw new CoregError(atlas.name, `has ${atlas.image.components} components per pixel; atlas images must be scalar`);
+  if (atlas.labels.components !== 1) throw new CoregError(subject, `has ${atlas.labels.components} components per pixel; a label image needs 1`);
+  if (!sameGrid(atlas.image, atlas.labels)) {
+    throw new CoregError(subject, `is not on the same grid as its atlas image ${atlas.name} (size, spacing, origin or direction differ)`);
+  }
+  const data = atlas.labels.data;
+  for (let v = 0; v < data.length; v++) {
+    const x = data[v];
+    if (x !== Math.floor(x)) throw new CoregError(subject, `labels must be integers (found ${x})`);
+  }
+}
+
+export interface AtlasOutcome {
+  warped?: WarpedAtlas;
+  seconds: number;
+  error?: string;
+}
+
+/** Registers one atlas to the target and warps its labels (label interpolation) and, if asked, its image. */
+export async function processAtlas(
+  target: Image,
+  atlas: Atlas,
+  index: number,
+  atlasCount: number,
+  options: AtlasRunOptions,
+): Promise<AtlasOutcome> {
+  const t0 = now();
+  try {
+    const result = await register(target, atlas.image, options.config, {
+      signal: options.signal,
+      warn: options.warn,
+      onProgress: options.onProgress ? (e) => options.onProgress!({ phase: 'register', atlas: index, atlasCount, name: atlas.name, registration: e }) : undefined,
+    });
+    const labels = resample(atlas.labels, target, result.transforms, { interpolation: 'label' });
+    const image = options.warpImage ? resample(atlas.image, target, result.transforms, { interpolation: 'linear', outputType: 'float32' }) : undefined;
+    return { warped: { index, name: atlas.name, labels, ...(image ? { image } : {}) }, seconds: (now() - t0) / 1000 };
+  } catch (err) {
+    if (isAbort(err, options.signal)) throw err;
+    return { seconds: (now() - t0) / 1000, error: err instanceof Error ? err.message : String(err) };
+  }
+}

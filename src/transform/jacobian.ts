@@ -1,0 +1,163 @@
+/** The Jacobian determinant of any transform chain on a grid (central differences in physical space), summarised. */
+import { CoregError } from '../errors.js';
+import { createImage, indexToPhysicalMatrix, type GridLike, type Image } from '../image/image.js';
+import { transformChainPoint } from './chain.js';
+import { determinant } from './linalg.js';
+import { composeLinear } from './linear.js';
+import { isLinear, type LinearTransform, type Transform } from './transform.js';
+
+export interface JacobianSummary {
+  min: number;
+  max: number;
+  mean: number;
+  /** Points with det ≤ 0 (the transform folds or flips there). */
+  foldedCount: number;
+  foldedPercent: number;
+  /** Number of grid points evaluated. */
+  points: number;
+}
+
+/** Statistics of a determinant map (non-finite values are counted as folded and excluded from min/max/mean). */
+export function summarizeJacobian(det: ArrayLike<number>): JacobianSummary {
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  let finite = 0;
+  let folded = 0;
+  for (let i = 0; i < det.length; i++) {
+    const v = det[i];
+    if (!(v > 0)) folded++;
+    if (!Number.isFinite(v)) continue;
+    finite++;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return {
+    min: finite ? min : 0,
+    max: finite ? max : 0,
+    mean: finite ? sum / finite : 0,
+    foldedCount: folded,
+    foldedPercent: det.length ? (100 * folded) / det.length : 0,
+    points: det.length,
+  };
+}
+
+/**
+ * det(∂T/∂x) of the chain T (first-first) at every point of `grid`, as a float32 image on that grid. A linear
+ * chain gives its constant determinant exactly; otherwise ∂T/∂x comes from central differences of T along the
+ * grid axes (one-sided on the grid's border), converted to physical space: det(∂T/∂x) = det(∂T/∂i)·det(∂i/∂x).
+ * For one displacement field this is det(I + ∂u/∂x).
+ */
+export function jacobianDeterminantImage(chain: readonly Transform[], grid: GridLike): Image<Float32Array> {
+  const d = grid.dimension;
+  for (const t of chain) {
+    if (t.dimension !== d) throw new CoregError('--transform', `transform '${t.kind}' is ${t.dimension}D but the reference image is ${d}D`);
+  }
+  const out = createImage(grid.size, 'float32', { spacing: grid.spacing, origin: grid.origin, direction: grid.direction }) as Image<Float32Array>;
+  if (chain.every(isLinear)) {
+    const det = chain.length === 0 ? 1 : determinant(composeLinear(chain as LinearTransform[]).matrix(), d);
+    out.data.fill(det);
+    return out;
+  }
+  if (d === 2) jacobianRows2d(chain, grid, out.data);
+  else jacobianRows3d(chain, grid, out.data);
+  return out;
+}
+
+function jacobianRows2d(chain: readonly Transform[], grid: GridLike, det: Float32Array): void {
+  const m = indexToPhysicalMatrix(grid);
+  const detIndexToPhysical = determinant(m, 2);
+  const o = grid.origin;
+  const nx = grid.size[0];
+  const ny = grid.size[1];
+  const p = new Float64Array(2);
+  const tp = new Float64Array(2);
+  const tm = new Float64Array(2);
+  const scratch = new Float64Array(2);
+  const jac = new Float64Array(4);
+  for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx; i++) {
+      // Column a of ∂T/∂i: (T(i + e_a) − T(i − e_a)) / (2 or 1 on the border).
+      for (let a = 0; a < 2; a++) {
+        const lo = a === 0 ? (i > 0 ? i - 1 : i) : j > 0 ? j - 1 : j;
+        const hi = a === 0 ? (i < nx - 1 ? i + 1 : i) : j < ny - 1 ? j + 1 : j;
+        const span = hi - lo;
+        if (span === 0) {
+          // A single pixel along this axis: no derivative available; treat as identity along it.
+          jac[a] = m[a];
+          jac[2 + a] = m[2 + a];
+          continue;
+        }
+        const ia = a === 0 ? hi : i;
+        const ja = a === 1 ? hi : j;
+        p[0] = o[0] + m[0] * ia + m[1] * ja;
+        p[1] = o[1] + m[2] * ia + m[3] * ja;
+        transformChainPoint(chain, p, tp, scratch);
+        const ib = a === 0 ? lo : i;
+        const jb = a === 1 ? lo : j;
+        p[0] = o[0] + m[0] * ib + m[1] * jb;
+        p[1] = o[1] + m[2] * ib + m[3] * jb;
+        transformChainPoint(chain, p, tm, scratch);
+        jac[a] = (tp[0] - tm[0]) / span;
+        jac[2 + a] = (tp[1] - tm[1]) / span;
+      }
+      det[i + nx * j] = (jac[0] * jac[3] - jac[1] * jac[2]) / detIndexToPhysical;
+    }
+  }
+}
+
+function jacobianRows3d(chain: readonly Transform[], grid: GridLike, det: Float32Array): void {
+  const m = indexToPhysicalMatrix(grid);
+  const detIndexToPhysical = determinant(m, 3);
+  const o = grid.origin;
+  const nx = grid.size[0];
+  const ny = grid.size[1];
+  const nz = grid.size[2];
+  const p = new Float64Array(3);
+  const tp = new Float64Array(3);
+  const tm = new Float64Array(3);
+  const scratch = new Float64Array(3);
+  const jac = new Float64Array(9);
+  const idx = new Float64Array(3);
+  const hiIdx = new Float64Array(3);
+  const loIdx = new Float64Array(3);
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++) {
+        idx[0] = i;
+        idx[1] = j;
+        idx[2] = k;
+        for (let a = 0; a < 3; a++) {
+          const n = a === 0 ? nx : a === 1 ? ny : nz;
+          const at = idx[a];
+          const lo = at > 0 ? at - 1 : at;
+          const hi = at < n - 1 ? at + 1 : at;
+          const span = hi - lo;
+          if (span === 0) {
+            jac[a] = m[a];
+            jac[3 + a] = m[3 + a];
+            jac[6 + a] = m[6 + a];
+            continue;
+          }
+          hiIdx[0] = i;
+          hiIdx[1] = j;
+          hiIdx[2] = k;
+          loIdx[0] = i;
+          loIdx[1] = j;
+          loIdx[2] = k;
+          hiIdx[a] = hi;
+          loIdx[a] = lo;
+          for (let r = 0; r < 3; r++) p[r] = o[r] + m[r * 3] * hiIdx[0] + m[r * 3 + 1] * hiIdx[1] + m[r * 3 + 2] * hiIdx[2];
+          transformChainPoint(chain, p, tp, scratch);
+          for (let r = 0; r < 3; r++) p[r] = o[r] + m[r * 3] * loIdx[0] + m[r * 3 + 1] * loIdx[1] + m[r * 3 + 2] * loIdx[2];
+          transformChainPoint(chain, p, tm, scratch);
+          for (let r = 0; r < 3; r++) jac[r * 3 + a] = (tp[r] - tm[r]) / span;
+        }
+        const dj =
+          jac[0] * (jac[4] * jac[8] - jac[5] * jac[7]) - jac[1] * (jac[3] * jac[8] - jac[5] * jac[6]) + jac[2] * (jac[3] * jac[7] - jac[4] * jac[6]);
+        det[i + nx * (j + ny * k)] = dj / detIndexToPhysical;
+      }
+    }
+  }
+}
