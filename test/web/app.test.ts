@@ -268,9 +268,18 @@ test('bad input: not an image, different dimensions, too large, cancelled run: a
   await expectMessage(/volume\.nii: is 3D but the fixed image .* is 2D/);
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'error');
 
-  // Bad settings.
-  await page.setInputFiles('#moving-file', { name: 'moving.png', mimeType: 'image/png', buffer: readFileSync(join(REPO_ROOT, MOVING)) });
+  // A file dropped on the moving image's zone (drag and drop, as from a file manager).
+  const bytes = [...readFileSync(join(REPO_ROOT, MOVING))];
+  const transfer = await page.evaluateHandle((data) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(data)], 'moving.png', { type: 'image/png' }));
+    return dt;
+  }, bytes);
+  await page.dispatchEvent('#moving-drop', 'drop', { dataTransfer: transfer });
   await page.waitForFunction(() => /moving\.png/.test(document.getElementById('moving-header')?.textContent ?? ''));
+  assert.equal(await page.isDisabled('#run'), false);
+
+  // Bad settings.
   await page.evaluate(() => {
     (document.getElementById('advanced') as HTMLDetailsElement).open = true;
   });
