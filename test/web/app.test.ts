@@ -393,3 +393,12 @@ test('scripted affine + B-spline run: the chain files (bspline.tfm, affine.tfm) 
   assert.deepEqual(offOrigin(), []);
   await page.close();
 });
+
+test('a scripted run naming an image on another origin is refused without any request to it', { skip: SKIP, timeout: 120_000 }, async () => {
+  const { page, offOrigin, errors } = await openPage(server!, `?fixed=http://203.0.113.7/fixed.png&moving=${MOVING}&preset=rigid&run=1`);
+  assert.equal(await waitState(page, ['done', 'error', 'cancelled'], 60_000), 'error');
+  assert.match((await page.textContent('#message')) ?? '', /^fixed image http:\/\/203\.0\.113\.7\/fixed\.png: not on this page's origin/);
+  assert.deepEqual(offOrigin(), []);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
