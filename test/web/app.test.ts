@@ -322,7 +322,7 @@ function subject(shift: [number, number]): { image: Image; labels: Image } {
   return { image, labels };
 }
 
-test('atlas segmentation in the page: fused labels shown, equal to `coreg segment` with the same settings', { skip: SKIP, timeout: 600_000 }, async () => {
+test('atlas segmentation in the page: a cancelled run, then fused labels shown, equal to `coreg segment` with the same settings', { skip: SKIP, timeout: 600_000 }, async () => {
   const target = subject([0, 0]);
   const atlases = [subject([3, -2]), subject([-2, 3])];
   const file = (img: Image, name: string): { name: string; mimeType: string; buffer: Buffer } => ({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(encodeImage(img, name)[0].bytes) });
@@ -340,6 +340,13 @@ test('atlas segmentation in the page: fused labels shown, equal to `coreg segmen
     await page.setInputFiles(`#atlas-list .atlas:nth-child(${i + 1}) .atlas-image`, file(a.image, `a${i}.nii`));
     await page.setInputFiles(`#atlas-list .atlas:nth-child(${i + 1}) .atlas-labels`, file(a.labels, `a${i}_labels.nii`));
   }
+  // A long run cancelled once it reports progress; then the real run in the same page.
+  await page.fill('#seg-transform', 'affine,syn');
+  await page.click('#seg-run');
+  await page.waitForFunction(() => (globalThis as unknown as { coreg: { segmentEvents: unknown[] } }).coreg.segmentEvents.length > 0, undefined, { timeout: 120_000 });
+  await page.click('#seg-cancel');
+  await page.waitForFunction(() => document.body.dataset.segState === 'cancelled', undefined, { timeout: 60_000 });
+  assert.match((await page.textContent('#seg-message')) ?? '', /segmentation cancelled/);
   await page.selectOption('#seg-fusion', 'majority');
   await page.fill('#seg-transform', 'affine');
   await page.click('#seg-run');
