@@ -17,12 +17,14 @@ import { type CaseResult, judge, markdownTable } from './lib/table.js';
 import { summarize } from './lib/atlas-table.js';
 import { atlasReport, DEFAULT_TARGETS, runAtlas, SUBJECTS } from './suites/atlas.js';
 import { nonrigidTable, runNonrigid } from './suites/nonrigid.js';
+import { realScansTable, runRealScans } from './suites/realscans.js';
 
-const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
+const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
                          [--loo | --targets LIST] [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
   (default: the linear 2D and 3D cases)
   --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
   --only nonrigid  the non-rigid cases (2D B-spline, 3D d2, random 3D nr_1..nr_3): coreg, elastix, DIPY (2D; d2 with --dipy)
+  --only realscans  CT→CT, CT↔T1, PET→T1 and 2 mm subjects with skull (bench/make-realscan-cases.py), defaults only; elastix beside on the 2 mm subjects
   --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix (target 6, ~8 min)
   --loo          atlas: leave-one-out, each of the 6 subjects segmented from the other 5 (~45–55 min on 2 cores)
   --targets LIST atlas: these targets only, e.g. 2,6 (default 6)
@@ -76,14 +78,15 @@ if (parsed.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const ONLY = ['2d', '3d', 'nonrigid', 'atlas'] as const;
+const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans'] as const;
 type Only = (typeof ONLY)[number];
-if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid or atlas, got "${parsed.only}"`);
+if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas or realscans, got "${parsed.only}"`);
 if (parsed.only !== undefined && parsed.all) usage('--only and --all exclude each other');
 const only = parsed.only as Only | undefined;
 const runLinear = parsed.all || only === undefined || only === '2d' || only === '3d';
 const runNonrigidSuite = parsed.all || only === 'nonrigid';
 const runAtlasSuite = parsed.all || only === 'atlas';
+const runRealScansSuite = parsed.all || only === 'realscans';
 const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
 const nNonrigidSeeds = positiveInt(parsed.cases, '--cases', 3, 0);
 const repeat = positiveInt(parsed.repeat, '--repeat', 1);
@@ -216,6 +219,17 @@ if (runNonrigidSuite) {
   console.log(`\nnon-rigid: ${judged.filter((r) => r.pass === true).length} pass, ${bad} FAIL, ${judged.filter((r) => r.pass === null).length} not judged${bad ? '  <-- FAIL' : ''}`);
   writeFileSync(join(outDir, 'nonrigid.json'), JSON.stringify({ ...meta, options: { threads, dipy, filter: parsed.filter ?? null, seeds: nNonrigidSeeds, coreg: coregBin }, notes: nr.notes, noRegistration: nr.baseline, rows: nr.rows }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'nonrigid.json')}`);
+}
+if (runRealScansSuite) {
+  const rs = runRealScans({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, threads, filter });
+  console.log('\n## Real-scan-like cases, defaults only (issue 10)\n');
+  console.log(realScansTable(rs.rows));
+  console.log('\nTRE over fixed points whose true image lies in ch2bet\'s brain (every 3rd voxel), LPS mm; folded = det ∂T/∂x ≤ 0 on the fixed grid (coreg eval jacobian; elastix: transformix -jac all). elastix: affine + B-spline, MI, 10 mm grid, 3 levels × 500 iterations, 4000 random samples. * = from the peer cache.');
+  for (const n of rs.notes) console.log(`- ${n}`);
+  const bad = rs.rows.filter((r) => r.pass === false).length;
+  console.log(`\nrealscans: ${rs.rows.filter((r) => r.pass === true).length} pass, ${bad} FAIL${bad ? '  <-- FAIL' : ''}`);
+  writeFileSync(join(outDir, 'realscans.json'), JSON.stringify({ ...meta, options: { threads, filter: parsed.filter ?? null, coreg: coregBin }, notes: rs.notes, rows: rs.rows }, null, 1) + '\n');
+  console.error(`bench: wrote ${join(outDir, 'realscans.json')}`);
 }
 if (runAtlasSuite) {
   const at = await runAtlas({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, threads, targets: atlasTargets });

@@ -491,6 +491,25 @@ function scatter2d(valid: number, dv: Float64Array, G: Float64Array, index: Int3
  * spatial order, where random order missed the cache on most samples of the finest level. The set of samples is
  * the same as in drawing order; only the order of the sums over them changes (by rounding).
  */
+/** Linear indices of the voxels of `image` whose centres lie inside `mask` (any grid). */
+function voxelsInMask(image: Image, mask: Image, maskN: Float64Array, M: Float64Array): Int32Array {
+  const d = image.dimension;
+  const [nx, ny] = image.size;
+  const n = image.size.reduce((a, b) => a * b, 1);
+  const o = image.origin;
+  const p = new Float64Array(d);
+  const out = new Int32Array(n);
+  let count = 0;
+  for (let v = 0; v < n; v++) {
+    const i = v % nx;
+    const j = Math.floor(v / nx) % ny;
+    const k = d === 3 ? Math.floor(v / (nx * ny)) : 0;
+    for (let r = 0; r < d; r++) p[r] = o[r] + M[r * d] * i + M[r * d + 1] * j + (d === 3 ? M[r * d + 2] * k : 0);
+    if (maskAt(mask, maskN, p)) out[count++] = v;
+  }
+  return out.slice(0, count);
+}
+
 class FreshSampler {
   readonly samples: SampleSet;
   /** Samples actually drawn by the last draw (fewer than asked only when the mask is nearly empty). */
@@ -516,6 +535,8 @@ class FreshSampler {
    */
   private readonly deferValues: boolean;
   private readonly point = new Float64Array(3);
+  /** With a mask: the voxels whose centre lies inside it (samples are drawn from these, as elastix does). */
+  private readonly maskVoxels: Int32Array | null;
 
   constructor(image: Image, mask: Image | undefined, count: number, seed: number, bspline: BSplineTransform) {
     const d = image.dimension;
@@ -533,6 +554,7 @@ class FreshSampler {
     this.cells = new Int32Array(count);
     this.cellStarts = new Int32Array(bspline.numberOfControlPoints + 1);
     this.deferValues = allFinite(this.plane);
+    this.maskVoxels = mask ? voxelsInMask(image, mask, this.maskN!, this.M) : null;
   }
 
   /** Draws the next samples (sorted by cell) and their B-spline supports into bases and weights. */
@@ -549,16 +571,28 @@ class FreshSampler {
     const p = this.point;
     const mask = this.mask;
     const defer = this.deferValues;
+    const inMask = this.maskVoxels;
+    const nInMask = inMask ? inMask.length : 0;
     let j = 0;
-    for (let tries = 0; j < m && tries < 50 * m; tries++) {
-      const cx = random() * nx - 0.5;
-      const cy = random() * ny - 0.5;
+    for (let tries = 0; j < m && tries < 50 * m && (inMask === null || nInMask > 0); tries++) {
+      let cx: number;
+      let cy: number;
       let cz = 0;
+      if (inMask) {
+        // A random voxel of the mask, then a random position inside it.
+        const v = inMask[Math.min(nInMask - 1, Math.floor(random() * nInMask))];
+        cx = (v % nx) + random() - 0.5;
+        cy = (Math.floor(v / nx) % ny) + random() - 0.5;
+        if (d === 3) cz = Math.floor(v / (nx * ny)) + random() - 0.5;
+      } else {
+        cx = random() * nx - 0.5;
+        cy = random() * ny - 0.5;
+        if (d === 3) cz = random() * nz - 0.5;
+      }
       if (d === 2) {
         p[0] = o[0] + M[0] * cx + M[1] * cy;
         p[1] = o[1] + M[2] * cx + M[3] * cy;
       } else {
-        cz = random() * nz - 0.5;
         p[0] = o[0] + M[0] * cx + M[1] * cy + M[2] * cz;
         p[1] = o[1] + M[3] * cx + M[4] * cy + M[5] * cz;
         p[2] = o[2] + M[6] * cx + M[7] * cy + M[8] * cz;

@@ -39,7 +39,7 @@ export interface StageConfig {
   samples?: number;
   /** Jitter samples inside their voxels (default: on for the histogram metrics mi, nmi, jointEntropy). */
   jitter?: boolean;
-  /** Moving-image interpolation inside the metric. */
+  /** Moving-image interpolation inside the metric (default linear; bspline stages with L-BFGS: bspline). */
   interpolation?: 'linear' | 'bspline';
   /** Histogram bins (mi, nmi, jointEntropy). */
   bins?: number;
@@ -53,14 +53,20 @@ export interface StageConfig {
   totalSigma?: number;
   /** bspline with the 'stochastic' optimizer: samples drawn afresh at every iteration (default 20000 in 3D, 2000 in 2D). */
   subsetSize?: number;
-  /** bspline with 'stochastic': return the average of the iterates over this final fraction (default 0.5). */
+  /** bspline with 'stochastic': return the average of the iterates over this final fraction (default 0.9). */
   averageFraction?: number;
-  /** bspline: scale parameters by a Gauss–Newton diagonal (default true). */
+  /** bspline: scale parameters by a Gauss–Newton diagonal (default true with L-BFGS, false with 'stochastic'). */
   preconditioner?: boolean;
   /** bspline: weight of the bending energy added to the cost (default 0). */
   bendingWeight?: number;
   /** bspline: weight of the penalty on Jacobian determinants below 0.1 (default 0; folding is always refused). */
   jacobianWeight?: number;
+  /**
+   * Histogram metrics: the intensity range is cut at these quantiles of each image ([0.005, 0.995] for CT and
+   * MR, [0.005, 0.99] for PET by default; values beyond go to the end bins, as ANTs' --winsorize-image-intensities);
+   * false: the full range.
+   */
+  winsorize?: [number, number] | false;
   convergenceWindow?: number;
   convergenceTolerance?: number;
   gradientTolerance?: number;
@@ -76,6 +82,12 @@ export interface RegistrationConfig {
   seed?: number;
   /** Worker threads (results do not depend on it). */
   threads?: number;
+  /** Modality-aware defaults: 'auto' (default) detects CT/PET/MR; 'off' uses no winsorising. */
+  preset?: 'auto' | 'off';
+  /** The fixed image's modality instead of the detected one. */
+  fixedModality?: 'ct' | 'pet' | 'mr';
+  /** The moving image's modality instead of the detected one. */
+  movingModality?: 'ct' | 'pet' | 'mr';
 }
 
 export const DEFAULT_SEED = 121212;
@@ -161,6 +173,12 @@ export function validateConfig(config: RegistrationConfig, subject = 'config'): 
     if (s.bins !== undefined && !(Number.isInteger(s.bins) && s.bins >= 4 && s.bins <= 1024)) {
       throw new CoregError(where, `bins must be an integer in [4, 1024], got ${s.bins}`, 2);
     }
+    if (s.winsorize !== undefined && s.winsorize !== false) {
+      const w = s.winsorize;
+      if (!Array.isArray(w) || w.length !== 2 || !(w[0] >= 0 && w[0] < w[1] && w[1] <= 1)) {
+        throw new CoregError(where, `winsorize must be false or two quantiles [lo, hi] with 0 ≤ lo < hi ≤ 1, got ${JSON.stringify(w)}`, 2);
+      }
+    }
     if (s.gridSpacing !== undefined && !(s.gridSpacing > 0)) throw new CoregError(where, `gridSpacing must be > 0 mm, got ${s.gridSpacing}`, 2);
   }
   // Stage order, checked before anything runs: linear stages first, then at most one non-rigid stage.
@@ -175,6 +193,11 @@ export function validateConfig(config: RegistrationConfig, subject = 'config'): 
     } else if (nonRigid >= 0) {
       throw new CoregError(subject, `stage ${i + 1}: linear stages must come before the non-rigid stage (e.g. rigid,affine,bspline)`, 2);
     }
+  }
+  if (config.preset !== undefined && config.preset !== 'auto' && config.preset !== 'off') throw new CoregError(subject, `preset must be "auto" or "off", got ${JSON.stringify(config.preset)}`, 2);
+  for (const key of ['fixedModality', 'movingModality'] as const) {
+    const v = config[key];
+    if (v !== undefined && v !== 'ct' && v !== 'pet' && v !== 'mr') throw new CoregError(subject, `${key} must be "ct", "pet" or "mr", got ${JSON.stringify(v)}`, 2);
   }
   if (config.seed !== undefined && !Number.isInteger(config.seed)) throw new CoregError(subject, `seed must be an integer, got ${config.seed}`, 2);
   return config;

@@ -31,10 +31,11 @@ export function foldCheckPoints(fixed: Image, stride = 2): Float64Array {
 }
 
 /**
- * Local repair of a B-spline update that folds: `before` and `after` are the parameters at the start and end of a
- * level; wherever det(∂T/∂x) ≤ 0 at one of `pts`, the update of the 4^d control points supporting that point is
- * halved (10 times, then dropped) until nothing folds. Gives up (repaired: false) when more than a tenth of the
- * control points had to be pulled back. Leaves `bs` at the last parameters tried.
+ * Undoes folding where it is: while some check point folds (Jacobian determinant ≤ 0), the update (after − before)
+ * of the 4^d control points supporting each folded point is halved, and after a few halvings dropped there
+ * (those points return to `before`, which did not fold). Only the control points around folds change; the rest
+ * of the level's work stays. `pulledBack` counts the control points touched; `repaired` is false only if folds
+ * remain after every round (not expected: the support of a point fully returned to `before` cannot fold).
  */
 export function repairFolding(bs: BSplineTransform, before: Float64Array, after: Float64Array, pts: Float64Array): { repaired: boolean; pulledBack: number } {
   const d = bs.dimension;
@@ -44,8 +45,10 @@ export function repairFolding(bs: BSplineTransform, before: Float64Array, after:
   const share = new Float64Array(nC).fill(1);
   const lo = new Int32Array(d);
   const p = new Float64Array(d);
+  const HALVINGS = 6;
+  const ROUNDS = 40;
   let touched = 0;
-  for (let round = 0; round <= 11; round++) {
+  for (let round = 0; round <= ROUNDS; round++) {
     bs.setParameters(params);
     let folded = 0;
     const hit = new Set<number>();
@@ -72,13 +75,16 @@ export function repairFolding(bs: BSplineTransform, before: Float64Array, after:
       }
     }
     if (folded === 0) return { repaired: true, pulledBack: touched };
-    if (round === 11 || hit.size === 0) break;
+    if (round === ROUNDS) break;
+    let changed = false;
     for (const c of hit) {
+      if (share[c] === 0) continue;
       if (share[c] === 1) touched++;
-      share[c] = round < 10 ? share[c] * 0.5 : 0;
+      share[c] = share[c] > 2 ** -HALVINGS ? share[c] * 0.5 : 0;
+      changed = true;
       for (let a = 0; a < d; a++) params[a * nC + c] = before[a * nC + c] + share[c] * (after[a * nC + c] - before[a * nC + c]);
     }
-    if (touched > 0.1 * nC) break;
+    if (!changed) break;
   }
   return { repaired: false, pulledBack: touched };
 }

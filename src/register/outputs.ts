@@ -65,6 +65,7 @@ export function registrationOutputs(fixed: Image, moving: Image, result: Registr
     })),
     seconds: round(result.seconds),
     transforms: chain,
+    ...(result.preset ? { preset: result.preset } : {}),
     ...extra,
   };
   files.push({ name: 'result.json', text: JSON.stringify(json, null, 2) + '\n' });

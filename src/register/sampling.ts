@@ -83,17 +83,30 @@ export function sampleFixedImage(fixed: Image, opts: SamplingOptions): SampleSet
       if (i % stride === 0 && j % stride === 0 && (d === 2 || k % stride === 0)) pick[v] = 1;
     }
   } else {
-    // Random subset: a partial Fisher–Yates shuffle of voxel indices with a seeded generator.
-    const want = Math.max(1, Math.round(fraction * n));
-    const order = new Int32Array(n);
-    for (let v = 0; v < n; v++) order[v] = v;
+    // Random subset: a partial Fisher–Yates shuffle of voxel indices with a seeded generator. With a mask, the
+    // candidates are the mask's voxels (as elastix draws), so a small mask still gets the samples asked for.
+    let candidates: Int32Array;
+    if (maskN) {
+      const inside = new Int32Array(n);
+      let c = 0;
+      for (let v = 0; v < n; v++) {
+        voxelToPhysical(v, nx, ny, d, M, o, p);
+        if (maskAt(opts.mask!, maskN, p)) inside[c++] = v;
+      }
+      candidates = inside.subarray(0, c);
+    } else {
+      candidates = new Int32Array(n);
+      for (let v = 0; v < n; v++) candidates[v] = v;
+    }
+    const nc = candidates.length;
+    const want = Math.min(nc, Math.max(1, Math.round(fraction * n)));
     const rand = createRandom(opts.seed);
     for (let s = 0; s < want; s++) {
-      const r = s + Math.floor(rand() * (n - s));
-      const t = order[s];
-      order[s] = order[r];
-      order[r] = t;
-      pick[order[s]] = 1;
+      const r = s + Math.floor(rand() * (nc - s));
+      const t = candidates[s];
+      candidates[s] = candidates[r];
+      candidates[r] = t;
+      pick[candidates[s]] = 1;
     }
   }
 

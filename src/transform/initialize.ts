@@ -3,8 +3,9 @@
  * image and translate it onto the moving image (geometric centres or centres of mass), optionally rotating the
  * fixed image's principal axes onto the moving image's.
  */
-import { CoregError } from '../errors.js';
+import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, indexToPhysicalMatrix, physicalCenter, physicalToIndexMatrix, sameGrid } from '../image/image.js';
+import { otsuLevels } from '../image/intensity.js';
 import { determinant, identity, matMul, symmetricEigen, transpose } from './linalg.js';
 import { MatrixOffsetTransform, TranslationTransform } from './linear.js';
 import type { ParametricTransform } from './transform.js';
@@ -25,11 +26,21 @@ interface IndexMoments {
 }
 
 /**
- * Intensity-weighted first and second moments in index space (exact; the physical ones follow by the affine
- * index → physical map). Non-finite pixels are skipped; with a mask, only pixels whose nearest mask pixel is
- * non-zero count (the mask may be on another grid).
+ * How much a pixel of value v counts as foreground: 0 at (and below) the background level, 1 at (and above) the
+ * foreground level, linear between (partial volumes count partly; CT's bone or PET's hot spots no more than
+ * tissue). Levels (−∞, −∞): every pixel counts 1 (a mask is the foreground).
  */
-function indexMoments(img: Image, mask: Image | undefined, subject: string): IndexMoments {
+export interface ForegroundWeighting {
+  background: number;
+  foreground: number;
+}
+
+/**
+ * First and second moments in index space (exact; the physical ones follow by the affine index → physical map).
+ * Intensity-weighted, or with `fg` given, weighted by how much each pixel is foreground. Non-finite pixels are
+ * skipped; with a mask, only pixels whose nearest mask pixel is non-zero count (the mask may be on another grid).
+ */
+function indexMoments(img: Image, mask: Image | undefined, subject: string, fg?: ForegroundWeighting): IndexMoments {
   const d = img.dimension;
   if (img.components !== 1) throw new CoregError(subject, `moments need a scalar image, got ${img.components} components`);
   if (mask && mask.dimension !== d) throw new CoregError(subject, `mask is ${mask.dimension}D but the image is ${d}D`);
@@ -43,6 +54,7 @@ function indexMoments(img: Image, mask: Image | undefined, subject: string): Ind
   const hz = (nz - 1) / 2;
   const data = img.data;
   const maskData = mask ? mask.data : undefined;
+  const fgScale = fg && fg.foreground > fg.background ? 1 / (fg.foreground - fg.background) : 0;
   const direct = mask !== undefined && sameGrid(img, mask);
   // image index → mask continuous index, padded to 3D: q = Q·i + q0.
   const Q = new Float64Array(9);
@@ -71,8 +83,10 @@ function indexMoments(img: Image, mask: Image | undefined, subject: string): Ind
     for (let j = 0; j < ny; j++) {
       const y = j - hy;
       for (let i = 0; i < nx; i++, n++) {
-        const v = data[n];
-        if (!Number.isFinite(v) || v === 0) continue;
+        const value = data[n];
+        if (!Number.isFinite(value)) continue;
+        const v = fg === undefined ? value : fg.background === -Infinity ? 1 : Math.min(1, Math.max(0, (value - fg.background) * fgScale));
+        if (v === 0) continue;
         if (maskData) {
           if (direct) {
             if (maskData[n] === 0) continue;
@@ -98,7 +112,12 @@ function indexMoments(img: Image, mask: Image | undefined, subject: string): Ind
       }
     }
   }
-  if (!(w > 0)) throw new CoregError(subject, 'total intensity (inside the mask) is not positive; cannot compute a centre of mass');
+  if (!(w > 0)) {
+    throw new CoregError(
+      subject,
+      fg === undefined ? 'total intensity (inside the mask) is not positive; cannot compute a centre of mass' : 'no foreground pixel (inside the mask); cannot compute a centre of mass',
+    );
+  }
   const mx = sx / w;
   const my = sy / w;
   const mz = sz / w;
@@ -134,6 +153,32 @@ export function centerOfMass(img: Image, mask?: Image, subject = 'image'): numbe
   return physicalMean(img, indexMoments(img, mask, subject).mean);
 }
 
+/**
+ * The foreground weighting of an image: with a mask, every finite pixel inside it counts 1; without, Otsu's
+ * split of the image into background (CT's air, MR's and PET's empty space) and object, weights rising linearly
+ * from the background's mean to the object's mean, whatever the intensity range. Null when the image does not
+ * split into background and object.
+ */
+export function foregroundWeighting(img: Image, mask?: Image): ForegroundWeighting | null {
+  if (mask) return { background: -Infinity, foreground: -Infinity };
+  const levels = otsuLevels(img.data);
+  return levels && levels.foreground > levels.background ? { background: levels.background, foreground: levels.foreground } : null;
+}
+
+function foregroundOrThrow(img: Image, mask: Image | undefined, subject: string): ForegroundWeighting {
+  const fg = foregroundWeighting(img, mask);
+  if (fg === null) throw new CoregError(subject, 'no foreground found (the image does not split into background and object)');
+  return fg;
+}
+
+/**
+ * Centre (LPS mm) of the foreground (see foregroundWeighting): neither negative values (CT) nor a few very bright
+ * pixels (PET) move it. Throws CoregError when there is no foreground.
+ */
+export function foregroundCenter(img: Image, mask?: Image, subject = 'image'): number[] {
+  return physicalMean(img, indexMoments(img, mask, subject, foregroundOrThrow(img, mask, subject)).mean);
+}
+
 export interface PrincipalAxes {
   /** Centre of mass (LPS mm). */
   center: number[];
@@ -143,10 +188,13 @@ export interface PrincipalAxes {
   moments: number[];
 }
 
-/** Centre of mass and principal axes of the intensity distribution (physical space), optionally within a mask. */
-export function principalAxes(img: Image, mask?: Image, subject = 'image'): PrincipalAxes {
+/**
+ * Centre of mass and principal axes of the intensity distribution (physical space), optionally within a mask;
+ * with `foreground`, of the foreground's shape (pixels above `foregroundThreshold`, each weighing 1).
+ */
+export function principalAxes(img: Image, mask?: Image, subject = 'image', foreground = false): PrincipalAxes {
   const d = img.dimension;
-  const mom = indexMoments(img, mask, subject);
+  const mom = indexMoments(img, mask, subject, foreground ? foregroundOrThrow(img, mask, subject) : undefined);
   const m = indexToPhysicalMatrix(img);
   const cov = matMul(matMul(m, mom.covariance, d, d, d), transpose(m, d), d, d, d);
   const { values, vectors } = symmetricEigen(cov, d);
@@ -208,6 +256,17 @@ export interface InitializerMasks {
   moving?: Image;
 }
 
+export interface InitializerOptions {
+  /**
+   * 'foreground' (default): 'moments' and 'principal-axes' weigh each pixel by how much it is foreground
+   * (foregroundWeighting: Otsu's background → object means, or the mask), so any intensity range works (CT in
+   * HU, PET, MR); 'intensity': ITK's intensity-weighted moments.
+   */
+  weighting?: 'foreground' | 'intensity';
+  /** Told when the moments are meaningless and the geometric centres are used instead. */
+  warn?: WarningSink;
+}
+
 /**
  * Sets a linear transform's centre to the fixed image's centre c_f and its translation to c_m − c_f (so that
  * T(c_f) = c_m, fixed → moving). 'geometry' uses geometric centres, 'moments' centres of mass, 'principal-axes'
@@ -220,6 +279,7 @@ export function initializeCenteredTransform(
   moving: Image,
   mode: InitializerMode,
   masks: InitializerMasks = {},
+  options: InitializerOptions = {},
 ): void {
   if (!(t instanceof MatrixOffsetTransform)) throw new CoregError('transform', `cannot centre-initialise a "${t.kind}" transform`);
   if (fixed.dimension !== t.dimension || moving.dimension !== t.dimension) {
@@ -232,15 +292,27 @@ export function initializeCenteredTransform(
   if (mode === 'geometry') {
     fc = geometricCenter(fixed);
     mc = geometricCenter(moving);
-  } else if (mode === 'moments') {
-    fc = centerOfMass(fixed, masks.fixed, 'fixed image');
-    mc = centerOfMass(moving, masks.moving, 'moving image');
-  } else if (mode === 'principal-axes') {
-    const fa = principalAxes(fixed, masks.fixed, 'fixed image');
-    const ma = principalAxes(moving, masks.moving, 'moving image');
-    fc = fa.center;
-    mc = ma.center;
-    rotation = rotationBetweenAxes(fa, ma);
+  } else if (mode === 'moments' || mode === 'principal-axes') {
+    const foreground = (options.weighting ?? 'foreground') === 'foreground';
+    try {
+      if (mode === 'moments') {
+        fc = foreground ? foregroundCenter(fixed, masks.fixed, 'fixed image') : centerOfMass(fixed, masks.fixed, 'fixed image');
+        mc = foreground ? foregroundCenter(moving, masks.moving, 'moving image') : centerOfMass(moving, masks.moving, 'moving image');
+      } else {
+        const fa = principalAxes(fixed, masks.fixed, 'fixed image', foreground);
+        const ma = principalAxes(moving, masks.moving, 'moving image', foreground);
+        fc = fa.center;
+        mc = ma.center;
+        rotation = rotationBetweenAxes(fa, ma);
+      }
+    } catch (e) {
+      if (!(e instanceof CoregError) || !options.warn) throw e;
+      // Moments that mean nothing (no foreground): the geometric centres are the honest guess.
+      options.warn(`${e.subject}: ${e.message}; initialised at the geometric centres instead (--initializer geometry)`);
+      fc = geometricCenter(fixed);
+      mc = geometricCenter(moving);
+      rotation = identity(d);
+    }
   } else {
     throw new CoregError('--initial', `unknown initialisation mode "${String(mode)}"`);
   }

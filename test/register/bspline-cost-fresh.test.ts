@@ -1,7 +1,8 @@
 // BSplineRegistrationCost with fresh random samples at every evaluation (the 3D stochastic default): it stores each
 // draw sorted by B-spline cell for speed. The draws must still be the documented stream (mulberry32 from the
-// seed; per sample x, y[, z] continuous indices uniform over the image; rejected outside the fixed mask or where
-// the fixed value is NaN) and the cost over a sorted draw must equal, to rounding, the cost over the same samples
+// seed; per sample x, y[, z] continuous indices uniform over the image — with a fixed mask, a voxel drawn uniformly
+// from the voxels whose centres lie in the mask, then x, y[, z] uniform inside it; rejected outside the fixed mask
+// or where the fixed value is NaN) and the cost over a sorted draw must equal, to rounding, the cost over the same samples
 // in drawing order given as a fixed sample set.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,9 +29,26 @@ function referenceDraw(image: Image, mask: Image | undefined, count: number, ran
   const values = new Float64Array(count);
   const ci = [0, 0, 0];
   const p = new Float64Array(d);
+  // With a mask: the voxels whose centres lie inside it, in index order.
+  const inMask: number[][] = [];
+  if (mask) {
+    const nz = d === 3 ? image.size[2] : 1;
+    for (let k = 0; k < nz; k++) for (let jj = 0; jj < image.size[1]; jj++) for (let i = 0; i < image.size[0]; i++) {
+      const idx = d === 3 ? [i, jj, k] : [i, jj];
+      for (let r = 0; r < d; r++) {
+        let acc = image.origin[r];
+        for (let c = 0; c < d; c++) acc += M[r * d + c] * idx[c];
+        p[r] = acc;
+      }
+      if (maskAt(mask, maskN!, p)) inMask.push(idx);
+    }
+  }
   let j = 0;
   while (j < count) {
-    for (let a = 0; a < d; a++) ci[a] = random() * image.size[a] - 0.5;
+    if (mask) {
+      const v = inMask[Math.min(inMask.length - 1, Math.floor(random() * inMask.length))];
+      for (let a = 0; a < d; a++) ci[a] = v[a] + random() - 0.5;
+    } else for (let a = 0; a < d; a++) ci[a] = random() * image.size[a] - 0.5;
     for (let r = 0; r < d; r++) {
       let acc = image.origin[r];
       for (let c = 0; c < d; c++) acc += M[r * d + c] * ci[c];

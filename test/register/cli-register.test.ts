@@ -176,3 +176,18 @@ test('a registration that fails exits 1 with one line and writes nothing', async
   assert.match(r.stderr, /^coreg: error: --moving: image is constant/);
   assert.ok(!existsSync(out) || readdirSync(out).length === 0, 'no partial output');
 });
+
+test('register records the modality preset in result.json; --winsorize overrides it, nonsense is bad usage', async () => {
+  const out = join(DIR, 'preset');
+  const r = await coreg(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', out, '--transform', 'rigid', '--winsorize', '0.01,0.99', '--iterations', '20x10', '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const json = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as { preset: { fixed: { modality: string }; stages: { winsorize: unknown; bins: number }[] } };
+  assert.equal(json.preset.fixed.modality, 'mr');
+  assert.deepEqual(json.preset.stages[0].winsorize, { fixed: [0.01, 0.99], moving: [0.01, 0.99] });
+  assert.equal(json.preset.stages[0].bins, 32);
+  for (const bad of ['0.9,0.1', '0.5', 'x,y']) {
+    const b = await coreg(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', join(DIR, 'bad'), '--winsorize', bad, '--quiet']);
+    assert.equal(b.code, 2, `--winsorize ${bad}: ${b.stderr}`);
+    assert.match(b.stderr, /^coreg: error: --winsorize: /m);
+  }
+});

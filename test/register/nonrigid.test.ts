@@ -187,7 +187,7 @@ test('affine,bspline recovers a known smooth warp after an affine: chain [BSplin
   assert.ok(after.max < 0.8, `affine,bspline max endpoint error ${after.max.toFixed(3)} mm`);
 });
 
-test('bspline folding guard: a fine grid with huge gradient steps folds, warns and keeps the last good transform', async () => {
+test('bspline folding guard: a fine grid with huge gradient steps folds, warns and is repaired where it folds', async () => {
   const warnings: string[] = [];
   const result = await register(
     FIXED,
@@ -209,14 +209,9 @@ test('bspline folding guard: a fine grid with huge gradient steps folds, warns a
   );
   assert.equal(warnings.length, 1, warnings.join('\n'));
   assert.match(warnings[0], /fold/);
-  assert.equal(result.stages[0].levels[0].stopReason, 'folding');
+  assert.match(result.stages[0].levels[0].stopReason, /fold/);
   const bs = result.transforms[0];
   assert.ok(bs instanceof BSplineTransform);
-  // The last good transform of the only level is its start: zero displacement.
-  assert.ok(
-    bs.parameters.every((v) => v === 0),
-    'the folded parameters were kept',
-  );
   const det = summarizeJacobian(jacobianDeterminantImage(result.transforms, FIXED).data);
   assert.equal(det.foldedCount, 0);
 });

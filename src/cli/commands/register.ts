@@ -50,6 +50,7 @@ interface RegisterCliOptions {
   sampling?: string;
   samplingPercentage?: string;
   bins?: number;
+  winsorize?: string;
   radius?: number;
   rotationSearch?: boolean;
   quiet?: boolean;
@@ -89,6 +90,7 @@ export function buildConfig(opts: Partial<RegisterCliOptions>, fixedSize: number
     }
     if (opts.samplingPercentage !== undefined) stage.samplingPercentage = Number(opts.samplingPercentage);
     if (opts.bins !== undefined) stage.bins = opts.bins;
+    if (opts.winsorize !== undefined) stage.winsorize = parseWinsorize(opts.winsorize);
     if (opts.radius !== undefined) stage.radius = opts.radius;
     if (opts.gridSpacing !== undefined) {
       const g = Number(opts.gridSpacing);
@@ -108,6 +110,16 @@ export function buildConfig(opts: Partial<RegisterCliOptions>, fixedSize: number
     config.initializer = opts.initializer as RegistrationConfig['initializer'];
   }
   return validateConfig(config, opts.config ?? 'config');
+}
+
+/** --winsorize LO,HI (quantiles) or off. */
+function parseWinsorize(text: string): [number, number] | false {
+  if (text === 'off') return false;
+  const parts = text.split(',').map((v) => Number(v.trim()));
+  if (parts.length !== 2 || !(parts[0] >= 0 && parts[0] < parts[1] && parts[1] <= 1)) {
+    throw usageError('--winsorize', `expected two quantiles LO,HI with 0 ≤ LO < HI ≤ 1 (e.g. 0.005,0.995) or "off", got "${text}"`);
+  }
+  return [parts[0], parts[1]];
 }
 
 /** --iterations/--shrink/--smooth per level for all stages; lists given must have the same length. */
@@ -231,6 +243,7 @@ export function registerCommand(): Command {
     .option('--sampling <S>', 'all|regular|random (default: all in 2D, a random subset of 150000 voxels in 3D)')
     .option('--sampling-percentage <P>', 'fraction of voxels for regular/random sampling, in (0, 1]')
     .option('--bins <N>', 'histogram bins for mi/nmi (default 32)', parseIntegerOption('--bins', 4))
+    .option('--winsorize <LO,HI>', 'mi/nmi: intensity range cut at these quantiles of each image (default by modality: 0.005,0.995 for CT and MR, 0.005,0.99 for PET), or off')
     .option('--radius <R>', 'lncc window radius in voxels (default 2)', parseIntegerOption('--radius', 1))
     .option('--rotation-search', 'try a coarse grid of rotations first (large misalignments)')
     .option('--config <FILE.json>', 'all settings as JSON (see README); options given here override it')
