@@ -11,9 +11,11 @@ import { pointsCommand } from './commands/points.js';
 import { registerCommand } from './commands/register.js';
 import { landmarksCommand } from './commands/landmarks.js';
 import { segmentCommand } from './commands/segment.js';
+import { transformCommand } from './commands/transform.js';
+import { initHdf5 } from '../transform/itk-hdf5.js';
 
 /** Every command, one factory each (src/cli/commands/<name>.ts). Add new commands here. */
-const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand];
+const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, transformCommand];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.
@@ -56,6 +58,8 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
     program.hook('preAction', () => {
       debug = ctx.debug = Boolean(program.opts().debug) || debug;
     });
+    // HDF5 transform files need h5wasm, which loads asynchronously (≈ 0.4 s): only when a .h5 is named.
+    if (argv.some((a) => /\.(h5|hdf5)$/i.test(a))) await initHdf5();
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {

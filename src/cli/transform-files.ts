@@ -14,4 +14,11 @@ export const nodeTransformFiles: TransformFileAccess = {
     }
   },
   sibling: (path, relative) => (isAbsolute(relative) ? relative : join(dirname(path), relative)),
+  exists: (path) => {
+    try {
+      return statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  },
 };

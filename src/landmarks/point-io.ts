@@ -1,6 +1,7 @@
 /**
  * Point-set files, read into LPS mm and written back in each format's own coordinate system:
- * - CSV with a header naming x, y[, z] (LPS mm); other columns are kept and copied through on writing.
+ * - CSV with a header naming x, y[, z] (LPS mm, or RAS with the `ras` option) or r, a[, s] (RAS mm); other columns
+ *   are kept and copied through on writing, coordinates in the system they were read in.
  * - 3D Slicer .fcsv (RAS unless its "# CoordinateSystem" line says LPS) and .mrk.json markups
  *   (controlPoints[].position, each markup's "coordinateSystem" RAS or LPS; LPS when absent).
  * - elastix/transformix point files: "point" or "index" on the first line, the count on the second, then one
@@ -17,7 +18,7 @@ export type CoordinateSystem = 'RAS' | 'LPS';
 
 /** What a writer needs to reproduce a file around new coordinates. */
 export type PointLayout =
-  | { format: 'csv'; delimiter: string; header: string[]; coordinateColumns: number[]; rows: string[][] }
+  | { format: 'csv'; delimiter: string; header: string[]; coordinateColumns: number[]; rows: string[][]; system?: CoordinateSystem }
   | { format: 'fcsv'; preamble: string[]; columns: string[]; coordinateColumns: number[]; rows: string[][]; system: CoordinateSystem }
   | { format: 'mrk.json'; json: unknown; systems: CoordinateSystem[] }
   | { format: 'elastix'; kind: 'point' | 'index' }
@@ -45,12 +46,15 @@ export interface ReadPointOptions {
   reference?: PointReferenceGrid;
   /** What to name in the error when the reference is missing (default "--reference"). */
   referenceOption?: string;
+  /** CSV coordinates are RAS (--ras); a CSV header r,a[,s] says so by itself. */
+  ras?: boolean;
 }
 
 const FCSV_DEFAULT_COLUMNS = ['id', 'x', 'y', 'z', 'ow', 'ox', 'oy', 'oz', 'vis', 'sel', 'lock', 'label', 'desc', 'associatedNodeID'];
 const MARKUPS_SCHEMA = 'https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#';
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const AXES = ['x', 'y', 'z'];
+const RAS_AXES = ['r', 'a', 's'];
 
 /** The format implied by a file name, or undefined for names that need a look at the content (.txt, .pts, …). */
 export function pointFormatOf(fileName: string): PointFileFormat | undefined {
@@ -119,7 +123,15 @@ function rasToLps(p: number[]): number[] {
   return [0 - p[0], 0 - p[1], p[2]];
 }
 
-function parseCsv(text: string, fileName: string): PointSet {
+/** LPS ↔ RAS for 2D or 3D points (x and y negated; its own inverse). */
+function flipXY(p: number[]): number[] {
+  const out = p.slice();
+  out[0] = 0 - p[0];
+  out[1] = 0 - p[1];
+  return out;
+}
+
+function parseCsv(text: string, fileName: string, ras = false): PointSet {
   const lines = textLines(text);
   let h = 0;
   while (h < lines.length && lines[h].trim() === '') h++;
@@ -130,12 +142,15 @@ function parseCsv(text: string, fileName: string): PointSet {
   if (header.every((s) => Number.isFinite(parseNumber(s)))) throw new CoregError(fileName, 'no header line (the first line must name the columns, e.g. x,y,z)');
   const lower = header.map((s) => s.toLowerCase());
   const coordinateColumns: number[] = [];
-  for (const axis of AXES) {
+  // A header r,a[,s] holds RAS coordinates (MNI and other RAS tools); x,y[,z] holds LPS unless --ras says RAS.
+  const rasHeader = !lower.includes('x') && lower.includes('r') && lower.includes('a');
+  for (const axis of rasHeader ? RAS_AXES : AXES) {
     const at = lower.indexOf(axis);
     if (at < 0) break;
     coordinateColumns.push(at);
   }
-  if (coordinateColumns.length < 2) throw new CoregError(fileName, `header "${headerLine.trim()}" has no x and y columns`);
+  if (coordinateColumns.length < 2) throw new CoregError(fileName, `header "${headerLine.trim()}" has no x and y (or r and a) columns`);
+  const system: CoordinateSystem = rasHeader || ras ? 'RAS' : 'LPS';
   const dimension = coordinateColumns.length as Dimension;
   const labelColumn = lower.indexOf('label');
   const rows: string[][] = [];
@@ -145,12 +160,13 @@ function parseCsv(text: string, fileName: string): PointSet {
     if (lines[i].trim() === '') continue;
     const fields = splitCsvLine(lines[i], delimiter);
     if (fields.length !== header.length) throw new CoregError(fileName, `line ${i + 1}: expected ${header.length} columns as in the header, got ${fields.length}`);
-    points.push(readCoordinates(fields, coordinateColumns, fileName, i + 1));
+    const p = readCoordinates(fields, coordinateColumns, fileName, i + 1);
+    points.push(system === 'RAS' ? flipXY(p) : p);
     rows.push(fields);
     if (labelColumn >= 0) labels.push(fields[labelColumn].trim());
   }
   if (points.length === 0) throw new CoregError(fileName, 'no points after the header');
-  return { dimension, points, labels: labelColumn >= 0 ? labels : undefined, layout: { format: 'csv', delimiter, header, coordinateColumns, rows } };
+  return { dimension, points, labels: labelColumn >= 0 ? labels : undefined, layout: { format: 'csv', delimiter, header, coordinateColumns, rows, system } };
 }
 
 function parseSystem(value: string, fileName: string): CoordinateSystem {
@@ -300,10 +316,11 @@ export function parsePointSet(text: string, fileName: string, opts: ReadPointOpt
   const format = pointFormatOf(fileName);
   if (format === 'mrk.json') return parseMarkupsJson(text, fileName);
   if (format === 'fcsv') return parseFcsv(text, fileName);
-  if (format === 'csv') return parseCsv(text, fileName);
+  if (format === 'csv') return parseCsv(text, fileName, opts.ras);
   // Unknown extension: a header with letters and a comma/tab is a CSV; otherwise elastix or plain text.
   const firstLine = textLines(text).find((l) => l.trim() !== '') ?? '';
-  if (/[A-Za-z]/.test(firstLine) && /[,\t;]/.test(firstLine)) return parseCsv(text, fileName);
+  if (/[A-Za-z]/.test(firstLine) && /[,\t;]/.test(firstLine)) return parseCsv(text, fileName, opts.ras);
+  if (opts.ras) throw new CoregError('--ras', `applies to CSV point files; ${fileName} is not one`);
   return parseElastixOrText(text, fileName, opts);
 }
 
@@ -333,8 +350,9 @@ function toSystem(p: ArrayLike<number>, system: CoordinateSystem): number[] {
  * (the set the points came from) of the same format and the same number of points, everything else in it is
  * kept: other CSV/.fcsv columns, comment lines, markup fields, coordinate systems.
  */
-export function formatPointSet(points: readonly ArrayLike<number>[], fileName: string, template?: PointSet): string {
+export function formatPointSet(points: readonly ArrayLike<number>[], fileName: string, template?: PointSet, opts: { ras?: boolean } = {}): string {
   const format = outputFormatOf(fileName, template);
+  if (opts.ras && format !== 'csv') throw new CoregError('--ras', `applies to CSV point files; ${fileName} is not one`);
   const dimension = points.length ? points[0].length : (template?.dimension ?? 3);
   checkPoints(points, dimension, fileName);
   const sameLayout = template && template.layout.format === format && template.points.length === points.length ? template.layout : undefined;
@@ -346,19 +364,22 @@ export function formatPointSet(points: readonly ArrayLike<number>[], fileName: s
     case 'csv': {
       if (sameLayout?.format === 'csv') {
         const { delimiter, header, coordinateColumns, rows } = sameLayout;
+        const ras = sameLayout.system === 'RAS' || opts.ras;
         const out = [header.map((h) => quoteCsvField(h, delimiter)).join(delimiter)];
         rows.forEach((row, i) => {
           const fields = row.slice();
-          coordinateColumns.forEach((col, a) => (fields[col] = formatNumber(points[i][a])));
+          const p = ras ? flipXY(Array.from(points[i])) : points[i];
+          coordinateColumns.forEach((col, a) => (fields[col] = formatNumber(p[a])));
           out.push(fields.map((f, c) => (coordinateColumns.includes(c) ? f : quoteCsvField(f, delimiter))).join(delimiter));
         });
         return out.join('\n') + '\n';
       }
-      const header = AXES.slice(0, dimension);
+      const ras = opts.ras || (template?.layout.format === 'csv' && template.layout.system === 'RAS');
+      const header = (ras ? RAS_AXES : AXES).slice(0, dimension);
       if (labels) header.push('label');
       const out = [header.join(',')];
       points.forEach((p, i) => {
-        const fields = Array.from(p, formatNumber);
+        const fields = (ras ? flipXY(Array.from(p)) : Array.from(p)).map(formatNumber);
         if (labels) fields.push(quoteCsvField(labels[i], ','));
         out.push(fields.join(','));
       });

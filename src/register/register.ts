@@ -48,12 +48,25 @@ export interface ProgressEvent {
   value: number;
 }
 
+/** One finished level: where it was and its log. */
+export interface LevelEvent {
+  stage: number;
+  stageCount: number;
+  transform: TransformKind;
+  metric: MetricName;
+  level: number;
+  levelCount: number;
+  log: LevelLog;
+}
+
 export interface RegisterOptions {
   fixedMask?: Image;
   movingMask?: Image;
   /** Start from this chain (fixed → moving, first applies first), like elastix -t0 / ANTs -r. */
   initial?: Transform[];
   onProgress?: (event: ProgressEvent) => void;
+  /** Called when a level ends, with its log (for per-level log lines). */
+  onLevel?: (event: LevelEvent) => void;
   signal?: AbortSignal;
   warn?: WarningSink;
 }
@@ -568,6 +581,7 @@ async function runBSplineStage(
       bs.setParameters(before);
     }
     log.levels.push(levelLog({ ...result, stopReason }, (now() - tl) / 1000, cost.lastValidCount, images));
+    opts.onLevel?.({ stage: si, stageCount: config.stages.length, transform: stage.transform, metric: stage.metric, level: li, levelCount: levels.length, log: log.levels[li] });
   }
   return { transform: bs, log };
 }
@@ -658,6 +672,8 @@ export async function register(fixed: Image, moving: Image, config: Registration
     if (stage.transform === 'syn') {
       const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts);
       const { transform, inverse, log } = await runSynStage(fixed, moving, stage, si, config, linear, opts);
+      // SyN reports its levels when the stage ends.
+      log.levels.forEach((l, li) => opts.onLevel?.({ stage: si, stageCount: config.stages.length, transform: 'syn', metric: stage.metric, level: li, levelCount: log.levels.length, log: l }));
       deformation = transform;
       inverseField = inverse;
       current = linear;
@@ -702,6 +718,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
         opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the metric became undefined; kept the last good transform`);
       }
       log.levels.push(levelLog(result, (now() - tl) / 1000, cost.lastValidCount, images));
+      opts.onLevel?.({ stage: si, stageCount: config.stages.length, transform: stage.transform, metric: stage.metric, level: li, levelCount: levels.length, log: log.levels[li] });
     }
     stages.push(log);
     current = t;

@@ -92,7 +92,7 @@ export async function processAtlas(
   try {
     const result = await register(target, atlas.image, options.config, {
       signal: options.signal,
-      warn: options.warn,
+      warn: options.warn ? (m) => options.warn!(`atlas ${atlas.name}: ${m}`) : undefined,
       onProgress: options.onProgress ? (e) => options.onProgress!({ phase: 'register', atlas: index, atlasCount, name: atlas.name, registration: e }) : undefined,
     });
     const labels = resample(atlas.labels, target, result.transforms, { interpolation: 'label' });

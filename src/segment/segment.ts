@@ -146,7 +146,8 @@ function sharedAtlasImage(shared: SharedInputs, atlases: readonly Atlas[], i: nu
 function taskEvents(options: SegmentOptions, phase: 'select' | 'register', atlases: readonly Atlas[], i: number): (e: unknown) => void {
   return (raw) => {
     const e = raw as AtlasTaskEvent;
-    if (e.kind === 'warn') options.warn?.(`${atlases[i].name}: ${e.message}`);
+    // processAtlas/scoreAtlas in the worker already name the atlas.
+    if (e.kind === 'warn') options.warn?.(e.message);
     else options.onProgress?.({ phase, atlas: i, atlasCount: atlases.length, name: atlases[i].name, registration: e.event });
   };
 }

@@ -93,7 +93,8 @@ export async function scoreAtlas(
   config: RegistrationConfig,
   options: { onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal; warn?: WarningSink } = {},
 ): Promise<number> {
-  const result = await register(target, atlas.image, config, options);
+  const warn = options.warn;
+  const result = await register(target, atlas.image, config, { ...options, warn: warn ? (m) => warn(`atlas ${atlas.name}: ${m}`) : undefined });
   const warped = resample(atlas.image, target, result.transforms, { interpolation: 'linear', outputType: 'float32' });
   const score = foregroundSimilarity(target, warped, mask, measure);
   if (!Number.isFinite(score)) throw new CoregError(atlas.name, `${measure} is undefined after registration`);

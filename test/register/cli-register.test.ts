@@ -57,7 +57,7 @@ test('register writes warped.nii.gz (float32 on the fixed grid), a parseable tra
   const r = await coreg(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', out, ...QUICK]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
-  assert.deepEqual(readdirSync(out).sort(), ['result.json', 'transform.tfm', 'warped.nii.gz']);
+  assert.deepEqual(readdirSync(out).sort(), ['inverse-warped.nii.gz', 'result.json', 'transform.tfm', 'warped.nii.gz']);
 
   const fixed = readImageFile(FIXED_PATH);
   const warped = readImageFile(join(out, 'warped.nii.gz'));

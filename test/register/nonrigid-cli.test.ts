@@ -177,7 +177,7 @@ test('register --transform affine,bspline: bspline.tfm + affine.tfm in result.js
   await ok(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', out, '--transform', 'affine,bspline', '--grid-spacing', '12', ...QUICK]);
   const json = readResult(out);
   assert.deepEqual(json.transforms, ['bspline.tfm', 'affine.tfm']);
-  assert.deepEqual(readdirSync(out).sort(), ['affine.tfm', 'bspline.tfm', 'result.json', 'warped.nii.gz']);
+  assert.deepEqual(readdirSync(out).sort(), ['affine.tfm', 'bspline.tfm', 'inverse-warped.nii.gz', 'result.json', 'warped.nii.gz']);
 
   const chain = loadTransformChain(out, nodeTransformFiles);
   assert.equal(chain.length, 2);
@@ -252,4 +252,56 @@ test('register --transform affine,syn: warp.nii.gz (vector NIfTI, fixed → movi
   );
   const k = 11 * N + 7;
   assert.deepEqual(h.v, [field.data[2 * k], field.data[2 * k + 1]]);
+});
+
+test('register --composite writes the chain as one file; inverse-warped.nii.gz is apply --inverse of the fixed image', async () => {
+  const out = join(DIR, 'composite');
+  const composite = join(DIR, 'composite-chain.tfm');
+  await ok(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', out, '--transform', 'affine,bspline', '--grid-spacing', '12', '--composite', composite, ...QUICK]);
+  const fromDir = loadTransformChain(out, nodeTransformFiles);
+  const fromFile = loadTransformChain(composite, nodeTransformFiles);
+  assert.equal(fromFile.length, 2);
+  for (const p of POINTS) assert.deepEqual(applyChain(fromFile, p), applyChain(fromDir, p));
+  const json = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as { inverseWarped: string; inverseResidualMm: { transform: string; max: number; mean: number }[] };
+  assert.equal(json.inverseWarped, 'inverse-warped.nii.gz');
+  assert.equal(json.inverseResidualMm[0].transform, 'bspline');
+  // The maximum sits at the domain's border, where the B-spline's displacement jumps to 0 (reported, not hidden).
+  assert.ok(json.inverseResidualMm[0].mean < 0.1, `inverse residual ${JSON.stringify(json.inverseResidualMm[0])} mm`);
+  const inverseWarped = readImageFile(join(out, 'inverse-warped.nii.gz'));
+  const moving = readImageFile(MOVING_PATH);
+  assert.deepEqual(inverseWarped.size, moving.size);
+  const viaApply = join(DIR, 'inverse-apply.nii.gz');
+  const r = await coreg(['apply', '--reference', MOVING_PATH, '--moving', FIXED_PATH, '--transform', out, '--inverse', '--out', viaApply]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^coreg: inverse of the bspline transform: a displacement field/);
+  assert.ok(maxDifference(readImageFile(viaApply).data, inverseWarped.data) < 1e-4);
+  // The inverse really undoes the registration: the fixed image brought to moving space resembles the moving image.
+  let num = 0;
+  let den = 0;
+  const f = readImageFile(FIXED_PATH);
+  for (let i = 0; i < moving.data.length; i++) {
+    num += (inverseWarped.data[i] - moving.data[i]) ** 2;
+    den += (f.data[i] - moving.data[i]) ** 2;
+  }
+  assert.ok(num < 0.5 * den, `inverse-warped vs moving ${num} vs fixed vs moving ${den}`);
+  // A syn result's inverse comes from its stored inverse field (nothing inverted numerically, nothing printed).
+  const syn = join(DIR, 'syn-inverse');
+  const synH5 = join(DIR, 'syn-chain.h5');
+  await ok(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', syn, '--transform', 'affine,syn', '--composite', synH5, ...QUICK]);
+  // The .h5 composite holds the dense field and the affine: the same map as the folder.
+  const synDir = loadTransformChain(syn, nodeTransformFiles);
+  const synFile = loadTransformChain(synH5, nodeTransformFiles);
+  assert.deepEqual(synFile.map((t) => t.kind), ['displacement-field', 'affine']);
+  for (const p of POINTS) {
+    const [a, b] = [applyChain(synFile, p), applyChain(synDir, p)];
+    assert.ok(Math.hypot(a[0] - b[0], a[1] - b[1]) < 1e-5, `${a} vs ${b}`);
+  }
+  const rs = await coreg(['apply', '--reference', MOVING_PATH, '--moving', FIXED_PATH, '--transform', syn, '--inverse', '--out', join(DIR, 'syn-inv.nii.gz')]);
+  assert.equal(rs.code, 0, rs.stderr);
+  assert.equal(rs.stderr, '');
+  assert.ok(maxDifference(readImageFile(join(DIR, 'syn-inv.nii.gz')).data, readImageFile(join(syn, 'inverse-warped.nii.gz')).data) < 1e-4);
+  // --composite .tfm cannot hold a syn field: bad usage before anything runs.
+  const bad = await coreg(['register', '--fixed', FIXED_PATH, '--moving', MOVING_PATH, '--out', join(DIR, 'never'), '--transform', 'affine,syn', '--composite', join(DIR, 'x.tfm'), ...QUICK]);
+  assert.equal(bad.code, 2);
+  assert.equal(existsSync(join(DIR, 'never')), false);
 });

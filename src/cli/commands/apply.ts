@@ -4,6 +4,7 @@ import { CoregError } from '../../errors.js';
 import { imageFormatOf } from '../../io/image-io.js';
 import { assertNotInput, readImageFile, writeImageFile } from '../../io/node.js';
 import { resample, type ResampleInterpolation } from '../../resample/resample.js';
+import { describeNumericInverse, invertChain } from '../../transform/inverse.js';
 import { commandAction, usageError } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import { loadTransformChainList } from '../../io/chain-io.js';
@@ -19,6 +20,8 @@ interface ApplyOptions {
   transform?: string[];
   out: string;
   interpolation: ResampleInterpolation;
+  inverse?: boolean;
+  quiet?: boolean;
 }
 
 export function applyCommand(): Command {
@@ -41,6 +44,13 @@ export function applyCommand(): Command {
         .choices(['nearest', 'linear', 'bspline', 'label'])
         .default('linear'),
     )
+    .option(
+      '--inverse',
+      'apply the inverse of the whole chain (moving → fixed): --reference is then an image in the registration\'s moving space and --moving one in ' +
+        'its fixed space (e.g. atlas labels on the template brought back to the subject). Linear parts are inverted exactly, a syn result uses its ' +
+        'stored inverse field, other non-linear parts are inverted numerically (residual printed on stderr)',
+    )
+    .option('--quiet', 'do not print the residual of numerically inverted parts')
     .addHelpText('after', '\nExample:\n  coreg apply --reference fixed.nii.gz --moving moving.nii.gz --transform out/ --out moved.nii.gz\n')
     .action(
       commandAction<ApplyOptions>((ctx, opts) => {
@@ -54,9 +64,16 @@ export function applyCommand(): Command {
         if (reference.dimension !== moving.dimension) {
           throw new CoregError('--reference', `is ${reference.dimension}D but --moving ${opts.moving} is ${moving.dimension}D`);
         }
-        const chain = loadTransformChainList(transforms, nodeTransformFiles);
+        // FSL matrices need the registration's fixed and moving images: swapped roles under --inverse.
+        const grids = opts.inverse ? { fixedGrid: moving, movingGrid: reference } : { fixedGrid: reference, movingGrid: moving };
+        let chain = loadTransformChainList(transforms, nodeTransformFiles, grids);
         if (chain.length > 0 && chain[0].dimension !== moving.dimension) {
           throw new CoregError('--transform', `the transforms are ${chain[0].dimension}D but the images are ${moving.dimension}D`);
+        }
+        if (opts.inverse) {
+          const inverse = invertChain(chain);
+          if (!opts.quiet) for (const r of inverse.numeric) ctx.io.stderr.write(`coreg: ${describeNumericInverse(r)}\n`);
+          chain = inverse.transforms;
         }
         const out = resample(moving, reference, chain, { interpolation: opts.interpolation });
         writeImageFile(opts.out, out, { warn: ctx.warn });

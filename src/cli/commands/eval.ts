@@ -8,7 +8,7 @@ import { differenceImage } from '../../report/difference.js';
 import { commandAction } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import { collectValues } from './apply.js';
-import { checkPointDimension, readPointFile, readTransformOption } from './points.js';
+import { checkPointDimension, RAS_HELP, readPointFile, readTransformOption } from './points.js';
 import { loadTransformChainList } from '../../io/chain-io.js';
 import { transformChainPoint } from '../../transform/chain.js';
 import { jacobianDeterminantImage, summarizeJacobian } from '../../transform/jacobian.js';
@@ -30,6 +30,7 @@ interface TreOptions {
   fixedPoints: string;
   movingPoints: string;
   reference?: string;
+  ras?: boolean;
   json?: boolean;
 }
 
@@ -55,12 +56,13 @@ function treCommand(): Command {
     .requiredOption('--fixed-points <P>', 'points in the fixed image')
     .requiredOption('--moving-points <Q>', 'the corresponding points in the moving image')
     .option('--reference <F>', 'image that elastix "index" point files refer to')
+    .option('--ras', RAS_HELP)
     .option('--json', 'print {"mean","median","max","points","std","p95","errors"} (mm)')
     .action(
       commandAction<TreOptions>((ctx, opts) => {
         const chain = readTransformOption(opts.transform);
-        const fixed = readPointFile(opts.fixedPoints, ctx, opts.reference);
-        const moving = readPointFile(opts.movingPoints, ctx, opts.reference);
+        const fixed = readPointFile(opts.fixedPoints, ctx, opts.reference, Boolean(opts.ras));
+        const moving = readPointFile(opts.movingPoints, ctx, opts.reference, Boolean(opts.ras));
         checkPointDimension(fixed, chain, opts.fixedPoints);
         if (moving.dimension !== fixed.dimension) {
           throw new CoregError(opts.movingPoints, `holds ${moving.dimension}D points but ${opts.fixedPoints} holds ${fixed.dimension}D points`);
@@ -194,7 +196,7 @@ function differenceCommand(): Command {
         }
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
-        const chain = opts.transform ? loadTransformChainList(opts.transform, nodeTransformFiles) : [];
+        const chain = opts.transform ? loadTransformChainList(opts.transform, nodeTransformFiles, { fixedGrid: fixed, movingGrid: moving }) : [];
         const before = differenceImage(fixed, moving, []);
         const after = chain.length > 0 ? differenceImage(fixed, moving, chain) : before;
         if (opts.out) writeImageFile(opts.out, after.difference, { warn: ctx.warn });

@@ -26,6 +26,7 @@ interface LandmarksOptions {
   kernel?: string;
   json?: boolean;
   quiet?: boolean;
+  ras?: boolean;
 }
 
 const HELP = `
@@ -40,8 +41,8 @@ Point files: CSV x,y[,z] (LPS mm), Slicer .fcsv/.mrk.json, elastix point files (
 for the fixed points and --moving for the moving points), plain whitespace-separated coordinates.
 `;
 
-function readPoints(path: string, reference: Image | undefined, referenceOption: string): PointSet {
-  return parsePointSet(readTextFile(path), path, { reference, referenceOption });
+function readPoints(path: string, reference: Image | undefined, referenceOption: string, ras = false): PointSet {
+  return parsePointSet(readTextFile(path), path, { reference, referenceOption, ras });
 }
 
 export function landmarksCommand(): Command {
@@ -54,6 +55,7 @@ export function landmarksCommand(): Command {
     .option('--reference <F>', 'fixed image: also write displacement.nii.gz on its grid')
     .option('--moving <M>', 'moving image (needs --reference): also write warped.nii.gz, M resampled on the reference grid')
     .option('--kernel <K>', `tps kernel: ${TPS_KERNELS.join('|')} (default r2logr in 2D, r in 3D)`)
+    .option('--ras', 'CSV point coordinates are RAS, e.g. MNI coordinates (a CSV header r,a[,s] says so by itself)')
     .option('--json', 'print result.json on stdout')
     .option('--quiet', 'print nothing on success')
     .addHelpText('after', HELP)
@@ -75,8 +77,8 @@ export function landmarksCommand(): Command {
 
         const reference = opts.reference ? readImageFile(opts.reference, { warn: ctx.warn }) : undefined;
         const moving = opts.moving ? readImageFile(opts.moving, { warn: ctx.warn }) : undefined;
-        const fixedSet = readPoints(opts.fixedPoints, reference, '--reference');
-        const movingSet = readPoints(opts.movingPoints, moving, '--moving');
+        const fixedSet = readPoints(opts.fixedPoints, reference, '--reference', Boolean(opts.ras));
+        const movingSet = readPoints(opts.movingPoints, moving, '--moving', Boolean(opts.ras));
         const d = fixedSet.dimension;
         if (movingSet.dimension !== d) throw new CoregError(opts.movingPoints, `holds ${movingSet.dimension}D points but ${opts.fixedPoints} holds ${d}D points`);
         if (reference && reference.dimension !== d) throw new CoregError(opts.reference!, `is a ${reference.dimension}D image but the points are ${d}D`);

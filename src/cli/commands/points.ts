@@ -9,21 +9,24 @@ import { commandAction, usageError } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import { collectValues } from './apply.js';
 import { createChainInverse, transformChainPoint } from '../../transform/chain.js';
-import { loadTransformChainList } from '../../io/chain-io.js';
+import { loadTransformChainList, type ChainLoadOptions } from '../../io/chain-io.js';
 
 /** Reads a point file (LPS mm); `reference` (an image path) is read only when given. */
-export function readPointFile(path: string, ctx: CliContext, referencePath?: string): PointSet {
+export function readPointFile(path: string, ctx: CliContext, referencePath?: string, ras = false): PointSet {
   const text = readTextFile(path);
   let reference: PointReferenceGrid | undefined;
   if (referencePath) reference = readImageFile(referencePath, { warn: ctx.warn });
-  return parsePointSet(text, path, { reference });
+  return parsePointSet(text, path, { reference, ras });
 }
 
-/** The chain of the repeatable --transform option (at least one). */
-export function readTransformOption(values: string[] | undefined): Transform[] {
+/** The --ras option's help (shared by every command that reads or writes CSV points). */
+export const RAS_HELP = 'CSV point coordinates are RAS (e.g. MNI coordinates), in and out (a CSV header r,a[,s] says so by itself)';
+
+/** The chain of the repeatable --transform option (at least one); FSL matrices need both images. */
+export function readTransformOption(values: string[] | undefined, grids: ChainLoadOptions = {}): Transform[] {
   const paths = values ?? [];
   if (paths.length === 0) throw usageError('--transform', 'required option not given');
-  return loadTransformChainList(paths, nodeTransformFiles);
+  return loadTransformChainList(paths, nodeTransformFiles, grids);
 }
 
 /** Checks that points and transforms have the same dimension. */
@@ -58,6 +61,8 @@ interface PointsOptions {
   out: string;
   inverse?: boolean;
   reference?: string;
+  moving?: string;
+  ras?: boolean;
 }
 
 const DIRECTION_HELP = `
@@ -69,7 +74,7 @@ Examples:
   coreg points --transform reg/ --in fixed_points.csv --out in_moving.csv             # fixed → moving
   coreg points --transform reg/ --in moving_points.csv --out in_fixed.csv --inverse   # moving → fixed
 
-Point files: CSV with a header x,y[,z] (LPS mm; other columns are copied through), 3D Slicer .fcsv and .mrk.json
+Point files: CSV with a header x,y[,z] (LPS mm; RAS with --ras) or r,a[,s] (RAS mm; other columns are copied through), 3D Slicer .fcsv and .mrk.json
 (RAS or LPS as the file says; written back the same way), elastix point files ("point", or "index" with
 --reference), and plain whitespace-separated coordinates. The output format follows --out's extension.
 `;
@@ -81,19 +86,25 @@ export function pointsCommand(): Command {
     .requiredOption('--in <P>', 'input point file')
     .requiredOption('--out <Q>', 'output point file (.csv, .fcsv, .mrk.json, .txt)')
     .option('--inverse', 'map moving-image points to the fixed image (exact for linear chains, iterative to 1e-6 mm for fields)')
-    .option('--reference <F>', 'image whose grid elastix "index" points refer to')
+    .option('--reference <F>', 'image whose grid elastix "index" points refer to; the fixed image of an FSL FLIRT matrix')
+    .option('--moving <M>', 'the moving image of an FSL FLIRT matrix (FLIRT -in)')
+    .option('--ras', RAS_HELP)
     .addHelpText('after', DIRECTION_HELP)
     .action(
       commandAction<PointsOptions>((ctx, opts) => {
-        const chain = readTransformOption(opts.transform);
+        const grids = {
+          fixedGrid: opts.reference ? readImageFile(opts.reference, { warn: ctx.warn }) : undefined,
+          movingGrid: opts.moving ? readImageFile(opts.moving, { warn: ctx.warn }) : undefined,
+        };
+        const chain = readTransformOption(opts.transform, grids);
         assertNotInput(opts.out, [opts.in, ...(opts.transform ?? []), ...(opts.reference ? [opts.reference] : [])], opts.out);
-        const set = readPointFile(opts.in, ctx, opts.reference);
+        const set = readPointFile(opts.in, ctx, opts.reference, Boolean(opts.ras));
         checkPointDimension(set, chain, opts.in);
         const { points, unconverged } = mapPoints(set.points, chain, Boolean(opts.inverse));
         if (unconverged > 0) {
           ctx.warn(`${unconverged} of ${points.length} points did not converge to 1e-6 mm in 100 inverse iterations (the field may fold there); their last estimates are written`);
         }
-        writeFileAtomic(opts.out, formatPointSet(points, opts.out, set));
+        writeFileAtomic(opts.out, formatPointSet(points, opts.out, set, { ras: Boolean(opts.ras) }));
       }),
     );
 }

@@ -6,7 +6,12 @@ import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
-import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeImageFile } from '../../io/node.js';
+import { assertNotInput, readImageFile, readTextFile, writeFileAtomic, writeFilesAtomic, writeImageFile } from '../../io/node.js';
+import { resample } from '../../resample/resample.js';
+import { formatItkTransformFile } from '../../transform/itk-tfm.js';
+import { DisplacementFieldTransform } from '../../transform/displacement-field.js';
+import { isLinear } from '../../transform/transform.js';
+import { describeNumericInverse, invertChain, storedInverses } from '../../transform/inverse.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import {
   type LevelConfig,
@@ -19,13 +24,12 @@ import {
   parseTransformList,
   validateConfig,
 } from '../../register/config.js';
-import { register, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
-import { registrationOutputs } from '../../register/outputs.js';
+import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
-import { readPointFile } from './points.js';
+import { RAS_HELP, readPointFile } from './points.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
-import { loadTransformChain } from '../../io/chain-io.js';
+import { formatTransformChainFiles, loadTransformChain, transformFormatOfName } from '../../io/chain-io.js';
 
 interface RegisterCliOptions {
   fixed: string;
@@ -55,6 +59,9 @@ interface RegisterCliOptions {
   rotationSearch?: boolean;
   quiet?: boolean;
   json?: boolean;
+  composite?: string;
+  ras?: boolean;
+  verbose?: boolean;
 }
 
 export function readConfigFile(path: string): Partial<RegistrationConfig> {
@@ -152,17 +159,37 @@ function levelsFromOptions(opts: Partial<RegisterCliOptions>, kind: StageConfig[
  * first stage's kind where landmarks determine it (translation uses a rigid fit's mapping), affine for non-linear
  * first stages.
  */
-function landmarkInitializer(fixedPath: string, movingPath: string, config: RegistrationConfig, ctx: CliContext): Transform {
-  const p = readPointFile(fixedPath, ctx);
-  const q = readPointFile(movingPath, ctx);
+function landmarkInitializer(fixedPath: string, movingPath: string, config: RegistrationConfig, ctx: CliContext, ras: boolean): Transform {
+  const p = readPointFile(fixedPath, ctx, undefined, ras);
+  const q = readPointFile(movingPath, ctx, undefined, ras);
   const first = config.stages[0].transform;
   const kind = first === 'similarity' || first === 'affine' ? first : first === 'bspline' || first === 'syn' ? 'affine' : 'rigid';
   return fitLinearLandmarks(kind, p.points, q.points, { fixedName: fixedPath, movingName: movingPath });
 }
 
-function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: ProgressEvent) => void; stop(): void } {
+/**
+ * Progress on stderr. On a terminal: a progress bar (warnings are printed on their own line above it). Otherwise
+ * (batch logs): one line per finished level (stage, level, iterations, final metric, seconds, stop reason);
+ * --verbose adds one line per iteration (and replaces the bar). --quiet prints nothing but the error line.
+ */
+function makeProgress(ctx: CliContext, quiet: boolean, verbose: boolean): { onProgress?: (e: ProgressEvent) => void; onLevel?: (e: LevelEvent) => void; warn: (m: string) => void; stop(): void } {
   const stderr = process.stderr;
-  if (quiet || !stderr.isTTY || ctx.io.stderr !== process.stderr) return { stop() {} };
+  const err = ctx.io.stderr;
+  if (quiet) return { warn: () => undefined, stop() {} };
+  const where = (e: { stage: number; stageCount: number; transform: string; metric: string; level: number; levelCount: number }): string =>
+    `stage ${e.stage + 1}/${e.stageCount} ${e.transform}/${e.metric} level ${e.level + 1}/${e.levelCount}`;
+  const onLevel = (e: LevelEvent): void => {
+    const l = e.log;
+    err.write(`coreg: ${where(e)}: ${l.iterations} iterations, metric ${l.value.toPrecision(6)}, ${l.seconds.toFixed(2)} s, stop: ${l.stopReason}\n`);
+  };
+  if (verbose || !stderr.isTTY || err !== stderr) {
+    return {
+      onProgress: verbose ? (e) => err.write(`coreg: ${where(e)} iteration ${e.iteration}/${e.maxIterations} metric ${e.value.toPrecision(8)}\n`) : undefined,
+      onLevel,
+      warn: (m) => ctx.warn(m),
+      stop() {},
+    };
+  }
   const bar = new cliProgress.SingleBar(
     {
       format: 'stage {stage} {transform}/{metric} level {level} |{bar}| it {value}/{total} metric {metric_value}',
@@ -193,6 +220,11 @@ function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: Progr
       key = k;
       bar.update(e.iteration, payload);
     },
+    // A warning clears the bar's line first, so that it stands on its own line; the bar redraws below it.
+    warn: (m) => {
+      if (started) stderr.write('\r\x1b[2K');
+      ctx.warn(m);
+    },
     stop() {
       if (started) bar.stop();
     },
@@ -206,16 +238,78 @@ export interface RegisterOutputs {
 }
 
 /**
- * Writes registrationOutputs() into DIR (the same files the browser app offers): the chain's files, warped.nii.gz
- * and result.json.
+ * Writes the chain: DIR/transform.tfm when it is all linear; otherwise one file per element (B-spline .tfm,
+ * displacement field NIfTI, the linear part as its own .tfm), listed in result.json in the order they apply.
+ * A syn stage also writes DIR/inverse-warp.nii.gz (moving → fixed after the linear part's inverse).
  */
-export function writeRegistrationOutputs(dir: string, fixed: Image, moving: Image, result: RegistrationResult, extra: Record<string, unknown>): object {
-  const { files, json } = registrationOutputs(fixed, moving, result, extra);
-  for (const f of files) {
-    if ('text' in f) writeFileAtomic(join(dir, f.name), f.text);
-    else writeImageFile(join(dir, f.name), f.image);
+export function writeRegistrationOutputs(
+  dir: string,
+  fixed: Image,
+  moving: Image,
+  result: RegistrationResult,
+  extra: Record<string, unknown>,
+  opts: { composite?: string; note?: (line: string) => void } = {},
+): object {
+  const files: string[] = [];
+  if (opts.composite) {
+    // Formatted first: a chain the format cannot hold fails before the folder's own files are written.
+    const composite = formatTransformChainFiles(result.transforms, opts.composite, { fixedGrid: fixed, movingGrid: moving, absolute: (p) => resolve(p) });
+    writeFilesAtomic(composite);
   }
+  if (result.transforms.every(isLinear)) {
+    writeFileAtomic(join(dir, 'transform.tfm'), formatItkTransformFile(result.transforms));
+    files.push('transform.tfm');
+  } else {
+    for (const t of result.transforms) {
+      if (t instanceof DisplacementFieldTransform) {
+        writeImageFile(join(dir, 'warp.nii.gz'), t.field);
+        files.push('warp.nii.gz');
+      } else {
+        const name = t.kind === 'bspline' ? 'bspline.tfm' : `${t.kind}.tfm`;
+        writeFileAtomic(join(dir, name), formatItkTransformFile([t]));
+        files.push(name);
+      }
+    }
+    if (result.inverseField) writeImageFile(join(dir, 'inverse-warp.nii.gz'), result.inverseField);
+  }
+  const warped = resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' });
+  writeImageFile(join(dir, 'warped.nii.gz'), warped);
+  // The fixed image on the moving grid, through the inverse chain (syn: its stored inverse field; B-spline:
+  // a numerically inverted field whose residual goes to result.json).
+  const forwardField = result.transforms.find((t) => t instanceof DisplacementFieldTransform);
+  if (forwardField && result.inverseField) storedInverses.set(forwardField, new DisplacementFieldTransform(result.inverseField, 'inverse-warp.nii.gz'));
+  const inverse = invertChain(result.transforms);
+  for (const r of inverse.numeric) opts.note?.(describeNumericInverse(r));
+  const inverseWarped = resample(fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' });
+  writeImageFile(join(dir, 'inverse-warped.nii.gz'), inverseWarped);
+  const json = {
+    stages: result.stages.map((s) => ({
+      transform: s.transform,
+      metric: s.metric,
+      levels: s.levels.map((l) => ({
+        iterations: l.iterations,
+        value: l.value,
+        seconds: round(l.seconds),
+        stopReason: l.stopReason,
+        samples: l.samples,
+        shrink: l.shrink,
+        smoothMm: l.smoothMm.map(round),
+      })),
+    })),
+    seconds: round(result.seconds),
+    transforms: files,
+    inverseWarped: 'inverse-warped.nii.gz',
+    ...(inverse.numeric.length ? { inverseResidualMm: inverse.numeric.map((r) => ({ transform: r.name, max: r.maxResidual, p99: r.p99Residual, mean: r.meanResidual, noPreimage: r.unconverged, grid: r.size })) } : {}),
+    ...(opts.composite ? { composite: resolve(opts.composite) } : {}),
+    ...(result.preset ? { preset: result.preset } : {}),
+    ...extra,
+  };
+  writeFileAtomic(join(dir, 'result.json'), JSON.stringify(json, null, 2) + '\n');
   return json;
+}
+
+function round(v: number): number {
+  return Math.round(v * 1e4) / 1e4;
 }
 
 export function registerCommand(): Command {
@@ -239,6 +333,7 @@ export function registerCommand(): Command {
     .option('--moving-mask <MM>', 'only moving points where this mask is > 0 are compared')
     .option('--fixed-points <P>', 'landmarks in the fixed image (CSV x,y[,z] LPS mm, .fcsv, .mrk.json, elastix points); with --moving-points they initialise the first stage')
     .option('--moving-points <Q>', 'the corresponding landmarks in the moving image, same order')
+    .option('--ras', RAS_HELP)
     .option('--optimizer <NAME>', 'lbfgs (default; 3D bspline stages: stochastic), stochastic, regular-step, gradient-descent or adam')
     .option('--sampling <S>', 'all|regular|random (default: all in 2D, a random subset of 150000 voxels in 3D)')
     .option('--sampling-percentage <P>', 'fraction of voxels for regular/random sampling, in (0, 1]')
@@ -249,14 +344,19 @@ export function registerCommand(): Command {
     .option('--config <FILE.json>', 'all settings as JSON (see README); options given here override it')
     .option('--threads <N>', 'worker threads (results never depend on it; this version computes on one thread)', parseIntegerOption('--threads', 1))
     .option('--seed <S>', 'random seed for sampling (default 121212)', parseIntegerOption('--seed', 0))
-    .option('--quiet', 'no progress bar')
+    .option('--quiet', 'print nothing but an error line (no progress, no log lines, no summary)')
+    .option('--verbose', 'one stderr line per iteration (without a terminal, one line per level is the default)')
     .option('--json', 'print result.json on stdout')
+    .option('--composite <FILE>', 'also write the whole chain as one file: .h5 (ITK HDF5, any chain), .tfm (ITK composite; not for syn fields) or another name transform convert writes')
     .action(
       commandAction<RegisterCliOptions>(async (ctx, opts) => {
+        // --quiet: the error line (if any) is all there is on stderr.
+        if (opts.quiet) ctx.warn = () => undefined;
         const out = resolve(opts.out);
         if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
         const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
-        for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json', 'warp.nii.gz', 'inverse-warp.nii.gz']) assertNotInput(join(out, name), inputs, join(opts.out, name));
+        for (const name of ['warped.nii.gz', 'transform.tfm', 'result.json', 'warp.nii.gz', 'inverse-warp.nii.gz', 'inverse-warped.nii.gz']) assertNotInput(join(out, name), inputs, join(opts.out, name));
+        if (opts.composite) assertNotInput(opts.composite, inputs, opts.composite);
         const fixed = readImageFile(opts.fixed, { warn: ctx.warn });
         const moving = readImageFile(opts.moving, { warn: ctx.warn });
         const config = buildConfig(opts, fixed.size);
@@ -266,17 +366,26 @@ export function registerCommand(): Command {
           throw usageError(opts.fixedPoints ? '--moving-points' : '--fixed-points', 'landmarks need both --fixed-points and --moving-points');
         }
         if (opts.initial && opts.fixedPoints) throw usageError('--fixed-points', 'give either --initial or landmarks, not both');
-        let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles) : undefined;
-        if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx)];
-        const progress = makeProgress(ctx, Boolean(opts.quiet || opts.json));
+        if (opts.composite) {
+          const format = transformFormatOfName(opts.composite);
+          if (format === 'itk' && config.stages.some((st) => st.transform === 'syn')) {
+            throw usageError('--composite', 'an ITK text file cannot hold the syn displacement field; use .h5 (ITK HDF5), an elastix TransformParameters*.txt name or a field image (.nii.gz)');
+          }
+        }
+        let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles, { fixedGrid: fixed, movingGrid: moving }) : undefined;
+        if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx, Boolean(opts.ras))];
+        const progress = makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
         let result: RegistrationResult;
         try {
-          result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, warn: ctx.warn });
+          result = await register(fixed, moving, config, { fixedMask, movingMask, initial, onProgress: progress.onProgress, onLevel: progress.onLevel, warn: progress.warn });
         } finally {
           progress.stop();
         }
         mkdirSync(out, { recursive: true });
-        const json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config });
+        const json = writeRegistrationOutputs(out, fixed, moving, result, { fixed: opts.fixed, moving: opts.moving, config }, {
+          composite: opts.composite,
+          note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
+        });
         if (opts.json) ctx.print(JSON.stringify(json, null, 2));
         else if (!opts.quiet) {
           const last = result.stages[result.stages.length - 1];

@@ -63,9 +63,10 @@ function checkDirectory(path: string): void {
 }
 
 /** One bar per atlas in progress (several at once with worker threads), on a terminal only. */
-function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: SegmentProgress) => void; stop(): void } {
+function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: SegmentProgress) => void; warn: (m: string) => void; stop(): void } {
   const stderr = process.stderr;
-  if (quiet || !stderr.isTTY || ctx.io.stderr !== process.stderr) return { stop() {} };
+  if (quiet) return { warn: () => undefined, stop() {} };
+  if (!stderr.isTTY || ctx.io.stderr !== process.stderr) return { warn: (m) => ctx.warn(m), stop() {} };
   const multi = new cliProgress.MultiBar(
     {
       format: '{phase} atlas {atlas} {name} |{bar}| {stage} level {level} it {value}/{total}',
@@ -107,6 +108,8 @@ function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: Segme
       }
       entry.bar.update(e.phase === 'fuse' ? total : it, payload);
     },
+    // Warnings go above the bars, on their own lines.
+    warn: (m) => multi.log(`coreg: warning: ${m.replace(/\s*\n\s*/g, ' ')}\n`),
     stop() {
       multi.stop();
     },
@@ -206,7 +209,7 @@ export function segmentCommand(): Command {
             probabilities: Boolean(opts.probabilities),
             keepWarpedImages: Boolean(opts.keepWarped),
             onProgress: progress.onProgress,
-            warn: ctx.warn,
+            warn: progress.warn,
             pool,
           });
         } finally {

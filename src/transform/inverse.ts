@@ -1,0 +1,285 @@
+/**
+ * Inverting whole chains (moving → fixed): T⁻¹ = T1⁻¹∘…∘Tn⁻¹. Runs of linear transforms are composed and
+ * inverted exactly; a dense field that comes with a stored inverse (a syn result's inverse-warp.nii.gz) uses
+ * it; any other non-linear element (B-spline, displacement field without a stored inverse, thin-plate spline)
+ * is inverted numerically into a displacement field on a grid: at each grid point y the x with T(x) = y is
+ * found by iteration, and the field stores x − y. The residual |T(x) − y| at the grid points is reported.
+ */
+import { createImage, indexToPhysicalMatrix, type Image } from '../image/image.js';
+import type { GridGeometry } from '../image/image.js';
+import { BSplineTransform } from './bspline.js';
+import { DisplacementFieldTransform } from './displacement-field.js';
+import { composeLinear, invertLinear } from './linear.js';
+import { isLinear, type LinearTransform, type Transform } from './transform.js';
+
+/** Inverses known exactly for a transform object (e.g. a syn forward field → its inverse field transform). */
+export const storedInverses = new WeakMap<Transform, Transform>();
+
+export interface NumericInverseReport {
+  /** What was inverted (a transform kind, or its file). */
+  name: string;
+  /** Grid size of the inverse field. */
+  size: number[];
+  /**
+   * Largest and mean |T(T⁻¹(y)) − y| over the field's grid points and cell centres that have a preimage (mm).
+   * Points without one (where the forward map leaves a gap, typically at a B-spline domain's border where the
+   * displacement jumps to 0) are counted in `unconverged`.
+   */
+  maxResidual: number;
+  meanResidual: number;
+  /** 99th percentile of the same residuals (mm): large maxima sit where the forward map is discontinuous. */
+  p99Residual: number;
+  /** Grid points without a preimage to the tolerance (their closest estimate is kept). */
+  unconverged: number;
+}
+
+export interface ChainInversion {
+  /** The inverse chain, first applies first (maps moving → fixed points). */
+  transforms: Transform[];
+  /** One entry per element inverted numerically. */
+  numeric: NumericInverseReport[];
+}
+
+export interface ChainInvertOptions {
+  /**
+   * Grid for numerically inverted elements (in the space where the inverse is evaluated). Default: the
+   * element's own grid (a field's grid; a B-spline's domain sampled at up to 8 points per control spacing).
+   */
+  grid?: GridGeometry;
+  /** Stop when an iteration moves less than this (mm). Default 1e-5. */
+  tolerance?: number;
+  maxIterations?: number;
+  /** Most grid points of a default grid (default 1 million; a B-spline's grid is 2 to 8 points per control spacing). */
+  maxPoints?: number;
+}
+
+/** The inverse of a chain (see the module comment). */
+export function invertChain(chain: readonly Transform[], opts: ChainInvertOptions = {}): ChainInversion {
+  const transforms: Transform[] = [];
+  const numeric: NumericInverseReport[] = [];
+  let i = chain.length - 1;
+  while (i >= 0) {
+    if (isLinear(chain[i])) {
+      let first = i;
+      while (first - 1 >= 0 && isLinear(chain[first - 1])) first--;
+      const run = chain.slice(first, i + 1) as LinearTransform[];
+      transforms.push(run.length === 1 ? invertLinear(run[0]) : invertLinear(composeLinear(run)));
+      i = first - 1;
+      continue;
+    }
+    const t = chain[i];
+    const stored = storedInverses.get(t);
+    if (stored) {
+      transforms.push(stored);
+    } else {
+      const grid = opts.grid ?? defaultInverseGrid(t, opts.maxPoints ?? 1e6);
+      const { transform, report } = invertToField(t, grid, opts);
+      transforms.push(transform);
+      numeric.push(report);
+    }
+    i--;
+  }
+  return { transforms, numeric };
+}
+
+/** A grid for the inverse of a non-linear transform: its own field grid, or its B-spline domain. */
+export function defaultInverseGrid(t: Transform, maxPoints = 1e6): GridGeometry {
+  if (t instanceof DisplacementFieldTransform) {
+    const f = t.field;
+    return { dimension: f.dimension, size: f.size.slice(), spacing: f.spacing.slice(), origin: f.origin.slice(), direction: f.direction.slice() };
+  }
+  if (t instanceof BSplineTransform) {
+    const dom = t.domain;
+    const d = t.dimension;
+    const mesh = Array.from(dom.meshSize);
+    let k = 8;
+    const count = (kk: number): number => mesh.reduce((p, m) => p * (m * kk + 1), 1);
+    while (k > 1 && count(k) > maxPoints) k--;
+    return {
+      dimension: d,
+      size: mesh.map((m) => m * k + 1),
+      spacing: t.gridSpacing.map((s) => s / k),
+      origin: Array.from(dom.origin),
+      direction: Array.from(dom.direction ?? t.gridDirection),
+    };
+  }
+  throw new RangeError(`no default grid to invert a "${t.kind}" transform on; give one`);
+}
+
+interface WithSpatialJacobian {
+  spatialJacobian(p: ArrayLike<number>, out: Float64Array): void;
+}
+
+function hasSpatialJacobian(t: Transform): t is Transform & WithSpatialJacobian {
+  return typeof (t as Partial<WithSpatialJacobian>).spatialJacobian === 'function';
+}
+
+/** Scratch for solvePoint (no allocation per point). */
+interface SolveScratch {
+  tx: Float64Array;
+  r: Float64Array;
+  j: Float64Array;
+  dx: Float64Array;
+  trial: Float64Array;
+}
+
+function makeScratch(d: number): SolveScratch {
+  return { tx: new Float64Array(d), r: new Float64Array(d), j: new Float64Array(d * d), dx: new Float64Array(d), trial: new Float64Array(d) };
+}
+
+/** Solves J·dx = r for d = 2 or 3 (Cramer); false when J is singular. */
+function solveSmall(j: Float64Array, r: Float64Array, dx: Float64Array, d: number): boolean {
+  if (d === 2) {
+    const det = j[0] * j[3] - j[1] * j[2];
+    if (!(Math.abs(det) > 1e-12)) return false;
+    dx[0] = (j[3] * r[0] - j[1] * r[1]) / det;
+    dx[1] = (-j[2] * r[0] + j[0] * r[1]) / det;
+    return true;
+  }
+  const c00 = j[4] * j[8] - j[5] * j[7];
+  const c01 = j[5] * j[6] - j[3] * j[8];
+  const c02 = j[3] * j[7] - j[4] * j[6];
+  const det = j[0] * c00 + j[1] * c01 + j[2] * c02;
+  if (!(Math.abs(det) > 1e-12)) return false;
+  const inv = 1 / det;
+  dx[0] = (c00 * r[0] + (j[2] * j[7] - j[1] * j[8]) * r[1] + (j[1] * j[5] - j[2] * j[4]) * r[2]) * inv;
+  dx[1] = (c01 * r[0] + (j[0] * j[8] - j[2] * j[6]) * r[1] + (j[2] * j[3] - j[0] * j[5]) * r[2]) * inv;
+  dx[2] = (c02 * r[0] + (j[1] * j[6] - j[0] * j[7]) * r[1] + (j[0] * j[4] - j[1] * j[3]) * r[2]) * inv;
+  return true;
+}
+
+function residualNorm(t: Transform, x: Float64Array, y: Float64Array, tx: Float64Array, r: Float64Array): number {
+  t.transformPoint(x, tx);
+  let s = 0;
+  for (let c = 0; c < r.length; c++) {
+    r[c] = tx[c] - y[c];
+    s += r[c] * r[c];
+  }
+  return Math.sqrt(s);
+}
+
+/**
+ * x with T(x) = y, starting from x = y. Transforms with a spatial Jacobian (B-splines) use damped Newton steps
+ * (a step is halved until the residual |T(x) − y| drops); fields their own fixed-point iteration; others
+ * x ← x + (y − T(x)). Returns whether the residual reached `tolerance`.
+ */
+function solvePoint(t: Transform, y: Float64Array, x: Float64Array, s: SolveScratch, tolerance: number, maxIterations: number): boolean {
+  if (t instanceof DisplacementFieldTransform) return t.inverseTransformPoint(y, x, tolerance, maxIterations);
+  const d = t.dimension;
+  for (let c = 0; c < d; c++) x[c] = y[c];
+  let res = residualNorm(t, x, y, s.tx, s.r);
+  const newton = hasSpatialJacobian(t);
+  for (let it = 0; it < maxIterations && res > tolerance; it++) {
+    if (newton) t.spatialJacobian(x, s.j);
+    if (!newton || !solveSmall(s.j, s.r, s.dx, d)) for (let c = 0; c < d; c++) s.dx[c] = s.r[c];
+    let step = 1;
+    let improved = false;
+    for (let k = 0; k < 12; k++, step /= 2) {
+      for (let c = 0; c < d; c++) s.trial[c] = x[c] - step * s.dx[c];
+      t.transformPoint(s.trial, s.tx);
+      let r2 = 0;
+      for (let c = 0; c < d; c++) r2 += (s.tx[c] - y[c]) ** 2;
+      if (Math.sqrt(r2) < res) {
+        improved = true;
+        break;
+      }
+    }
+    if (!improved) break;
+    for (let c = 0; c < d; c++) x[c] = s.trial[c];
+    res = residualNorm(t, x, y, s.tx, s.r);
+  }
+  return res <= tolerance;
+}
+
+/** The inverse of one non-linear transform as a displacement field on `grid`, with its residual. */
+export function invertToField(t: Transform, grid: GridGeometry, opts: ChainInvertOptions = {}): { transform: DisplacementFieldTransform; field: Image; report: NumericInverseReport } {
+  const d = t.dimension;
+  const tolerance = opts.tolerance ?? 1e-5;
+  const maxIterations = opts.maxIterations ?? 100;
+  const field = createImage(Array.from(grid.size), 'float32', {
+    spacing: Array.from(grid.spacing),
+    origin: Array.from(grid.origin),
+    direction: Array.from(grid.direction),
+    components: d,
+  });
+  const data = field.data as Float32Array;
+  const m = indexToPhysicalMatrix(field);
+  const [nx, ny] = field.size;
+  const nz = d === 3 ? field.size[2] : 1;
+  const y = new Float64Array(d);
+  const x = new Float64Array(d);
+  const scratch = makeScratch(d);
+  const tx = scratch.tx;
+  let unconverged = 0;
+  let maxResidual = 0;
+  let sumResidual = 0;
+  let count = 0;
+  let p = 0;
+  const ok = new Uint8Array(field.data.length / d);
+  const residuals = new Float32Array(2 * (field.data.length / d));
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++, p++) {
+        for (let r = 0; r < d; r++) y[r] = field.origin[r] + m[r * d] * i + m[r * d + 1] * j + (d === 3 ? m[r * d + 2] * k : 0);
+        const converged = solvePoint(t, y, x, scratch, tolerance, maxIterations);
+        if (!converged) unconverged++;
+        ok[p] = converged ? 1 : 0;
+        for (let c = 0; c < d; c++) {
+          const v = Math.fround(x[c] - y[c]);
+          data[p * d + c] = Number.isFinite(v) ? v : 0;
+          x[c] = y[c] + data[p * d + c];
+        }
+        // Residual of what is stored (float32), at the grid point.
+        t.transformPoint(x, tx);
+        let r2 = 0;
+        for (let c = 0; c < d; c++) r2 += (tx[c] - y[c]) ** 2;
+        if (converged) {
+          const r = Math.sqrt(r2);
+          if (r > maxResidual) maxResidual = r;
+          sumResidual += r;
+          residuals[count++] = r;
+        }
+      }
+    }
+  }
+  // Between grid points the stored inverse is interpolated linearly: measure there too (cell centres), so that
+  // the reported residual is what a user of the field gets.
+  const transform = new DisplacementFieldTransform(field, `inverse of ${t.kind}`);
+  // Cells with a corner without preimage (see below) are left out.
+  const sx = 1;
+  const sy = nx;
+  const sz = nx * ny;
+  for (let k = 0; k < Math.max(1, nz - 1); k++) {
+    for (let j = 0; j < ny - 1; j++) {
+      for (let i = 0; i < nx - 1; i++) {
+        const base = i + nx * j + sz * k;
+        let corners = ok[base] & ok[base + sx] & ok[base + sy] & ok[base + sx + sy];
+        if (d === 3) corners &= ok[base + sz] & ok[base + sz + sx] & ok[base + sz + sy] & ok[base + sz + sx + sy];
+        if (!corners) continue;
+        const kk = d === 3 ? k + 0.5 : 0;
+        for (let r = 0; r < d; r++) y[r] = field.origin[r] + m[r * d] * (i + 0.5) + m[r * d + 1] * (j + 0.5) + (d === 3 ? m[r * d + 2] * kk : 0);
+        transform.transformPoint(y, x);
+        t.transformPoint(x, tx);
+        let r2 = 0;
+        for (let c = 0; c < d; c++) r2 += (tx[c] - y[c]) ** 2;
+        const r = Math.sqrt(r2);
+        if (r > maxResidual) maxResidual = r;
+        sumResidual += r;
+        residuals[count++] = r;
+      }
+    }
+  }
+  const name = t.kind;
+  const sorted = residuals.subarray(0, count).sort();
+  const p99Residual = count ? sorted[Math.min(count - 1, Math.floor(0.99 * count))] : 0;
+  return {
+    transform,
+    field,
+    report: { name, size: field.size.slice(), maxResidual, meanResidual: sumResidual / Math.max(1, count), p99Residual, unconverged },
+  };
+}
+
+/** One line describing a numeric inverse, for logs. */
+export function describeNumericInverse(r: NumericInverseReport): string {
+  return `inverse of the ${r.name} transform: a displacement field on a ${r.size.join('×')} grid, residual |T(T⁻¹(y)) − y| at its points and cell centres: max ${r.maxResidual.toPrecision(3)} mm, 99th percentile ${r.p99Residual.toPrecision(3)} mm, mean ${r.meanResidual.toPrecision(3)} mm${r.unconverged ? `; ${r.unconverged} of ${r.size.reduce((a, b) => a * b, 1)} points have no preimage (the forward map leaves a gap there, e.g. at the B-spline domain's border): their closest estimate is kept` : ''}`;
+}
