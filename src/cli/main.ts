@@ -12,10 +12,12 @@ import { registerCommand } from './commands/register.js';
 import { landmarksCommand } from './commands/landmarks.js';
 import { segmentCommand } from './commands/segment.js';
 import { transformCommand } from './commands/transform.js';
+import { dicomCommand } from './commands/dicom.js';
+import { resampleCommand } from './commands/resample.js';
 import { initHdf5 } from '../transform/itk-hdf5.js';
 
 /** Every command, one factory each (src/cli/commands/<name>.ts). Add new commands here. */
-const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, transformCommand];
+const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, transformCommand, dicomCommand, resampleCommand];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.

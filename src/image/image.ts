@@ -38,6 +38,15 @@ export interface Image<T extends PixelArray = PixelArray> {
   /** Components per pixel (1 for scalar images). */
   components: number;
   data: T;
+  /** What a NIfTI file said about its space and meaning (kept so that outputs on this grid say the same). */
+  header?: ImageHeaderCodes;
+}
+
+/** NIfTI qform/sform codes (1 scanner, 2 aligned, 3 Talairach, 4 MNI, 5 template) and the intent code. */
+export interface ImageHeaderCodes {
+  qformCode: number;
+  sformCode: number;
+  intentCode: number;
 }
 
 /** The geometry of a grid (an Image is one). */
@@ -47,6 +56,8 @@ export interface GridLike {
   spacing: number[];
   origin: number[];
   direction: number[];
+  /** NIfTI space codes and intent of the grid's image: outputs on this grid keep them. */
+  header?: ImageHeaderCodes;
 }
 
 /** The geometry of a grid, read only (an Image or a GridLike is one). */

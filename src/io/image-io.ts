@@ -7,9 +7,11 @@ import type { EncodedFile, ReadContext } from './format.js';
 import { readMetaImage, writeMetaImage } from './metaimage.js';
 import { readNifti, writeNifti } from './nifti.js';
 import { readNrrd, writeNrrd } from './nrrd.js';
+import { hasDicomMagic, readDicom } from './dicom.js';
+import { readMgh, writeMgh } from './mgh.js';
 import { readPng, writePng } from './png.js';
 
-export type ImageFormat = 'nifti' | 'metaimage' | 'nrrd' | 'png';
+export type ImageFormat = 'nifti' | 'metaimage' | 'nrrd' | 'png' | 'mgh';
 
 const EXTENSIONS: [string, ImageFormat][] = [
   ['.nii.gz', 'nifti'],
@@ -20,13 +22,15 @@ const EXTENSIONS: [string, ImageFormat][] = [
   ['.nrrd', 'nrrd'],
   ['.nhdr', 'nrrd'],
   ['.png', 'png'],
+  ['.mgz', 'mgh'],
+  ['.mgh', 'mgh'],
 ];
 
 /** The image format implied by a file name's extension (case-insensitive). */
 export function imageFormatOf(fileName: string): ImageFormat {
   const lower = fileName.toLowerCase();
   for (const [ext, format] of EXTENSIONS) if (lower.endsWith(ext)) return format;
-  throw new CoregError(fileName, 'unknown image format (expected .nii, .nii.gz, .mha, .mhd, .nrrd, .nhdr or .png)');
+  throw new CoregError(fileName, 'unknown image format (expected .nii, .nii.gz, .hdr, .mha, .mhd, .nrrd, .nhdr, .png, .mgh or .mgz; or DICOM)');
 }
 
 /** True when the name has an image extension coreg reads and writes. */
@@ -37,8 +41,11 @@ export function isImageFileName(fileName: string): boolean {
 
 /** Decodes an image file's bytes; the format comes from ctx.name. Anything malformed becomes a CoregError. */
 export function decodeImage(bytes: Uint8Array, ctx: ReadContext): Image {
-  const format = imageFormatOf(ctx.name);
+  // DICOM files are recognised by content ("DICM" at byte 128) or a .dcm/.ima name: scanners name them freely.
+  const dicom = hasDicomMagic(bytes) || /\.(dcm|dicom|ima)$/i.test(ctx.name);
+  const format = dicom ? 'dicom' : imageFormatOf(ctx.name);
   try {
+    if (format === 'dicom') return readDicom(bytes, ctx.name);
     switch (format) {
       case 'nifti':
         return readNifti(bytes, ctx);
@@ -48,6 +55,8 @@ export function decodeImage(bytes: Uint8Array, ctx: ReadContext): Image {
         return readNrrd(bytes, ctx);
       case 'png':
         return readPng(bytes, ctx);
+      case 'mgh':
+        return readMgh(bytes, ctx);
     }
   } catch (e) {
     if (e instanceof CoregError) throw e;
@@ -86,6 +95,8 @@ export function encodeImage(img: Image, fileName: string, opts: EncodeOptions = 
       return writeNrrd(img, { fileName: base, gzip: opts.compress });
     case 'png':
       return [{ name: '', bytes: writePng(toPngImage(img, fileName, opts.warn), { fileName }) }];
+    case 'mgh':
+      return [{ name: '', bytes: writeMgh(img, { gzip: lower.endsWith('.mgz'), fileName, warn: opts.warn }) }];
   }
 }
 

@@ -81,6 +81,7 @@ interface NiftiHeader {
   sclInter: number;
   qformCode: number;
   sformCode: number;
+  intentCode: number;
   quatern: number[];
   qoffset: number[];
   /** srow_x, srow_y, srow_z: a 3×4 row-major RAS affine. */
@@ -162,6 +163,8 @@ export function readNifti(bytes: Uint8Array, ctx: ReadContext): Image {
 
   const g = chooseGeometry(hdr, dimension, name, ctx);
   const img: Image = { dimension, size, spacing: g.spacing, origin: g.origin, direction: g.direction, components, data };
+  // Analyze files and files with neither transform are written back with ITK's scanner codes (header omitted).
+  if (hdr.qformCode > 0 || hdr.sformCode > 0) img.header = { qformCode: hdr.qformCode, sformCode: hdr.sformCode, intentCode: hdr.intentCode };
   return img;
 }
 
@@ -212,12 +215,22 @@ export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 }
     srow[r * 4 + 3] = originRas[r];
   }
 
+  // Codes from the image's header (e.g. sform_code 4, MNI) when it has one, else ITK's: both scanner (1). A
+  // code of 0 stays 0 only while the other transform is set. The intent is kept for scalar images; vector images
+  // are always NIFTI_INTENT_VECTOR.
+  const h = img.header;
+  const validCode = (v: number | undefined) => (v !== undefined && Number.isInteger(v) && v >= 0 && v <= 5 ? v : NIFTI_XFORM_SCANNER_ANAT);
+  let qformCode = validCode(h?.qformCode);
+  const sformCode = validCode(h?.sformCode);
+  if (qformCode === 0 && sformCode === 0) qformCode = NIFTI_XFORM_SCANNER_ANAT;
+  const intentCode = c > 1 ? NIFTI_INTENT_VECTOR : h && Number.isInteger(h.intentCode) && h.intentCode !== NIFTI_INTENT_VECTOR && h.intentCode >= 0 && h.intentCode < 32768 ? h.intentCode : 0;
+
   const text = new TextEncoder();
   if (version === 1) {
     view.setInt32(0, 348, true);
     out[38] = 0x72; // regular = 'r', as nifti1_io writes
     for (let i = 0; i < 8; i++) view.setInt16(40 + 2 * i, dim[i], true);
-    view.setInt16(68, c > 1 ? NIFTI_INTENT_VECTOR : 0, true);
+    view.setInt16(68, intentCode, true);
     view.setInt16(70, DATATYPE_CODES[type], true);
     view.setInt16(72, bpe * 8, true);
     for (let i = 0; i < 8; i++) view.setFloat32(76 + 4 * i, pixdim[i], true);
@@ -226,8 +239,8 @@ export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 }
     view.setFloat32(116, 0, true);
     out[123] = UNITS_MM_SEC;
     out.set(text.encode('coreg'), 148);
-    view.setInt16(252, NIFTI_XFORM_SCANNER_ANAT, true);
-    view.setInt16(254, NIFTI_XFORM_SCANNER_ANAT, true);
+    view.setInt16(252, qformCode, true);
+    view.setInt16(254, sformCode, true);
     view.setFloat32(256, q.b, true);
     view.setFloat32(260, q.c, true);
     view.setFloat32(264, q.d, true);
@@ -245,15 +258,15 @@ export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 }
     view.setFloat64(176, 1, true);
     view.setFloat64(184, 0, true);
     out.set(text.encode('coreg'), 240);
-    view.setInt32(344, NIFTI_XFORM_SCANNER_ANAT, true);
-    view.setInt32(348, NIFTI_XFORM_SCANNER_ANAT, true);
+    view.setInt32(344, qformCode, true);
+    view.setInt32(348, sformCode, true);
     view.setFloat64(352, q.b, true);
     view.setFloat64(360, q.c, true);
     view.setFloat64(368, q.d, true);
     for (let i = 0; i < 3; i++) view.setFloat64(376 + 8 * i, originRas[i], true);
     for (let i = 0; i < 12; i++) view.setFloat64(400 + 8 * i, srow[i], true);
     view.setInt32(500, UNITS_MM_SEC, true);
-    view.setInt32(504, c > 1 ? NIFTI_INTENT_VECTOR : 0, true);
+    view.setInt32(504, intentCode, true);
   }
   // Bytes headerSize..voxOffset stay 0: no extensions.
 
@@ -314,7 +327,10 @@ function parseHeader(file: Uint8Array, name: string): NiftiHeader {
 
   if (headerSize === 348) {
     const magic = asciiAt(file, 344, 4);
-    if (magic !== 'n+1\0' && magic !== 'ni1\0') throw new CoregError(name, `not a NIfTI-1 file (magic ${JSON.stringify(magic)}, expected "n+1" or "ni1")`);
+    // Analyze 7.5 (.hdr/.img, no NIfTI magic) reads as ITK reads it: no qform/sform (the bytes there are Analyze's
+    // orient/originator fields), so spacing from pixdim, identity LPS direction, origin 0; data in the .img.
+    const analyze = magic !== 'n+1\0' && magic !== 'ni1\0' && /\.hdr(\.gz)?$/i.test(name);
+    if (magic !== 'n+1\0' && magic !== 'ni1\0' && !analyze) throw new CoregError(name, `not a NIfTI-1 file (magic ${JSON.stringify(magic)}, expected "n+1" or "ni1")`);
     const dim: number[] = [];
     for (let i = 0; i < 8; i++) dim.push(view.getInt16(40 + 2 * i, le));
     const pixdim: number[] = [];
@@ -324,7 +340,7 @@ function parseHeader(file: Uint8Array, name: string): NiftiHeader {
     return {
       version: 1,
       littleEndian,
-      pairedFiles: magic === 'ni1\0',
+      pairedFiles: magic === 'ni1\0' || analyze,
       headerSize,
       dim,
       datatype: view.getInt16(70, le),
@@ -332,8 +348,9 @@ function parseHeader(file: Uint8Array, name: string): NiftiHeader {
       voxOffset: view.getFloat32(108, le),
       sclSlope: view.getFloat32(112, le),
       sclInter: view.getFloat32(116, le),
-      qformCode: view.getInt16(252, le),
-      sformCode: view.getInt16(254, le),
+      intentCode: analyze ? 0 : view.getInt16(68, le),
+      qformCode: analyze ? 0 : view.getInt16(252, le),
+      sformCode: analyze ? 0 : view.getInt16(254, le),
       quatern: [view.getFloat32(256, le), view.getFloat32(260, le), view.getFloat32(264, le)],
       qoffset: [view.getFloat32(268, le), view.getFloat32(272, le), view.getFloat32(276, le)],
       srow,
@@ -359,6 +376,7 @@ function parseHeader(file: Uint8Array, name: string): NiftiHeader {
     voxOffset: Number(view.getBigInt64(168, le)),
     sclSlope: view.getFloat64(176, le),
     sclInter: view.getFloat64(184, le),
+    intentCode: view.getInt32(504, le),
     qformCode: view.getInt32(344, le),
     sformCode: view.getInt32(348, le),
     quatern: [view.getFloat64(352, le), view.getFloat64(360, le), view.getFloat64(368, le)],

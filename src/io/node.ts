@@ -1,13 +1,15 @@
 // The file system at the library's edge (Node only): reading images and text with clear errors, and atomic
 // writes so that a failed command never leaves a partial output file behind.
 import { gzipSync } from 'node:zlib';
-import { closeSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CoregError } from '../errors.js';
 import type { WarningSink } from '../errors.js';
 import type { Image } from '../image/image.js';
 import { decodeImage, encodeImage } from './image-io.js';
+import { groupDicomSeries, hasDicomMagic, parseDicomObject, readDicomSeries, severalSeriesError, summarizeDicomSeries } from './dicom.js';
+import type { DicomObject, DicomSeriesSummary } from './dicom.js';
 
 /** A one-line reason for a failed file-system call. */
 function describeFsError(e: unknown, reading: boolean): string {
@@ -55,8 +57,11 @@ export function readTextFile(path: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
-/** Reads an image file of any supported format; detached data files are looked up beside it. */
-export function readImageFile(path: string, opts: { warn?: WarningSink } = {}): Image {
+/** Reads an image file of any supported format; detached data files are looked up beside it. A folder is read
+ * as one DICOM series (`series` picks one SeriesInstanceUID when the folder holds several). */
+export function readImageFile(path: string, opts: { warn?: WarningSink; series?: string } = {}): Image {
+  if (isDirectory(path)) return readDicomFolder(path, opts.series);
+  if (opts.series !== undefined) throw new CoregError('--series', `${path} is a file, not a DICOM folder`, 2);
   const bytes = readFileBytes(path);
   const folder = dirname(path);
   return decodeImage(bytes, {
@@ -65,6 +70,67 @@ export function readImageFile(path: string, opts: { warn?: WarningSink } = {}): 
     // A missing data file is reported under its own path (format readers add which header wanted it).
     readSibling: (relativePath: string) => readFileBytes(isAbsolute(relativePath) ? relativePath : join(folder, relativePath)),
   });
+}
+
+const MAX_DICOM_FILES = 100_000;
+
+/** The regular files under a folder (recursively, sorted, hidden entries and symlinked folders skipped). */
+function listFilesRecursive(folder: string, out: string[]): void {
+  let entries;
+  try {
+    entries = readdirSync(folder, { withFileTypes: true });
+  } catch (e) {
+    throw new CoregError(folder, describeFsError(e, true));
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const p = join(folder, e.name);
+    if (e.isDirectory()) listFilesRecursive(p, out);
+    else if (e.isFile()) out.push(p);
+    if (out.length > MAX_DICOM_FILES) throw new CoregError(folder, `more than ${MAX_DICOM_FILES} files; point at the series' own folder`);
+  }
+}
+
+/** Every DICOM image object under a folder (files recognised by content or a .dcm/.ima name; DICOMDIR skipped). */
+export function readDicomObjects(folder: string): DicomObject[] {
+  const files: string[] = [];
+  listFilesRecursive(folder, files);
+  const objects: DicomObject[] = [];
+  let nonImage = 0;
+  for (const f of files) {
+    const bytes = readFileBytes(f);
+    if (!hasDicomMagic(bytes) && !/\.(dcm|dicom|ima)$/i.test(f)) continue;
+    if (/(^|\/)DICOMDIR$/i.test(f)) continue;
+    const obj = parseDicomObject(bytes, f);
+    if (!obj.hasPixelData) {
+      nonImage++;
+      continue;
+    }
+    objects.push(obj);
+  }
+  if (objects.length === 0) {
+    throw new CoregError(folder, nonImage > 0 ? `missing pixel data (${nonImage} DICOM file(s), none of them an image)` : 'no DICOM files in this folder');
+  }
+  return objects;
+}
+
+/** The series in a DICOM folder. */
+export function listDicomSeries(folder: string): DicomSeriesSummary[] {
+  return summarizeDicomSeries(readDicomObjects(folder));
+}
+
+/** Reads the one series in a folder (or the one named by `series`). */
+export function readDicomFolder(folder: string, series?: string): Image {
+  const objects = readDicomObjects(folder);
+  const groups = groupDicomSeries(objects);
+  if (series !== undefined) {
+    const chosen = groups.get(series);
+    if (!chosen) throw new CoregError('--series', `no series ${series} in ${folder} (it holds ${[...groups.keys()].join(', ')})`);
+    return readDicomSeries(chosen, folder);
+  }
+  if (groups.size > 1) throw severalSeriesError(folder, summarizeDicomSeries(objects));
+  return readDicomSeries(objects, folder);
 }
 
 function temporaryName(path: string): string {

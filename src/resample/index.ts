@@ -1,2 +1,3 @@
 // Resampling onto a reference grid through a chain of fixed → moving transforms.
 export * from './resample.js';
+export * from './grid.js';

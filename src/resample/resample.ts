@@ -126,6 +126,7 @@ export function resample(moving: Image, reference: GridLike, transforms: Transfo
     direction: reference.direction,
     components: nc,
   });
+  if (reference.header) out.header = { ...reference.header };
 
   // What each component is sampled from: original interleaved pixels (nearest, label), float planes, or
   // B-spline coefficients.

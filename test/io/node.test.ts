@@ -21,7 +21,8 @@ test('reading a missing file, a directory or an empty file fails with CoregError
   try {
     const missing = join(dir, 'nope.nii.gz');
     assert.throws(() => readImageFile(missing), isCoregError(missing, /^no such file$/));
-    assert.throws(() => readImageFile(dir), isCoregError(dir, /^is a directory$/));
+    // A folder is read as a DICOM series: this one holds none.
+    assert.throws(() => readImageFile(dir), isCoregError(dir, /^no DICOM files in this folder$/));
     const empty = join(dir, 'empty.png');
     writeFileSync(empty, '');
     assert.throws(() => readImageFile(empty), isCoregError(empty, /^empty file$/));

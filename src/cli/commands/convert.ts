@@ -6,17 +6,18 @@ import { commandAction } from '../common.js';
 
 export function convertCommand(): Command {
   return new Command('convert')
-    .description('convert an image to the format of OUT\'s extension (.nii, .nii.gz, .hdr, .mha, .mhd, .nrrd, .nhdr, .png)')
+    .description('convert an image to the format of OUT\'s extension (.nii, .nii.gz, .hdr, .mgh, .mgz, .mha, .mhd, .nrrd, .nhdr, .png)')
     .argument('<IN>', 'input image')
     .argument('<OUT>', 'output image')
+    .option('--series <UID>', 'IN is a DICOM folder: read the series with this SeriesInstanceUID')
     .option('--compress', 'compress the pixel data (.mha/.mhd zlib, .nrrd/.nhdr gzip; .nii.gz always is)')
     .action(
-      commandAction<{ compress?: boolean }>((ctx, opts, args) => {
+      commandAction<{ compress?: boolean; series?: string }>((ctx, opts, args) => {
         const [input, output] = args as string[];
         // Checked before reading so that a typo in OUT fails fast.
         imageFormatOf(output);
         assertNotInput(output, [input], output);
-        const img = readImageFile(input, { warn: ctx.warn });
+        const img = readImageFile(input, { warn: ctx.warn, series: opts.series });
         writeImageFile(output, img, { compress: opts.compress, warn: ctx.warn });
       }),
     );
