@@ -1,0 +1,73 @@
+/**
+ * What a registration writes, as names and contents (browser-safe): the CLI's `register` writes these files into
+ * its output folder and the browser app offers the same ones as downloads, so both produce the same files.
+ */
+import type { Image } from '../image/image.js';
+import { resample } from '../resample/resample.js';
+import { formatItkTransformFile } from '../transform/itk-tfm.js';
+import { DisplacementFieldTransform } from '../transform/displacement-field.js';
+import { isLinear } from '../transform/transform.js';
+import type { RegistrationResult } from './register.js';
+
+/** One output file: text (transform files, result.json) or an image to encode by its name's extension. */
+export type RegistrationOutput = { name: string; text: string } | { name: string; image: Image };
+
+export interface RegistrationOutputs {
+  /** In writing order: the chain's files, inverse-warp.nii.gz (syn), warped.nii.gz, result.json last. */
+  files: RegistrationOutput[];
+  /** result.json's object (its text is the last file). */
+  json: Record<string, unknown>;
+}
+
+function round(v: number): number {
+  return Math.round(v * 1e4) / 1e4;
+}
+
+/**
+ * The chain as files: transform.tfm when it is all linear; otherwise one file per element (B-spline .tfm,
+ * displacement field warp.nii.gz, the linear part as its own .tfm), listed in result.json in the order they
+ * apply. A syn stage adds inverse-warp.nii.gz. Also warped.nii.gz (moving on the fixed grid, float32) and
+ * result.json (with `extra` appended to its fields).
+ */
+export function registrationOutputs(fixed: Image, moving: Image, result: RegistrationResult, extra: Record<string, unknown>): RegistrationOutputs {
+  const files: RegistrationOutput[] = [];
+  const chain: string[] = [];
+  if (result.transforms.every(isLinear)) {
+    files.push({ name: 'transform.tfm', text: formatItkTransformFile(result.transforms) });
+    chain.push('transform.tfm');
+  } else {
+    for (const t of result.transforms) {
+      if (t instanceof DisplacementFieldTransform) {
+        files.push({ name: 'warp.nii.gz', image: t.field });
+        chain.push('warp.nii.gz');
+      } else {
+        const name = t.kind === 'bspline' ? 'bspline.tfm' : `${t.kind}.tfm`;
+        files.push({ name, text: formatItkTransformFile([t]) });
+        chain.push(name);
+      }
+    }
+    if (result.inverseField) files.push({ name: 'inverse-warp.nii.gz', image: result.inverseField });
+  }
+  files.push({ name: 'warped.nii.gz', image: resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' }) });
+  const json = {
+    stages: result.stages.map((s) => ({
+      transform: s.transform,
+      metric: s.metric,
+      levels: s.levels.map((l) => ({
+        iterations: l.iterations,
+        value: l.value,
+        seconds: round(l.seconds),
+        stopReason: l.stopReason,
+        samples: l.samples,
+        shrink: l.shrink,
+        smoothMm: l.smoothMm.map(round),
+      })),
+    })),
+    seconds: round(result.seconds),
+    transforms: chain,
+    ...(result.preset ? { preset: result.preset } : {}),
+    ...extra,
+  };
+  files.push({ name: 'result.json', text: JSON.stringify(json, null, 2) + '\n' });
+  return { files, json };
+}
