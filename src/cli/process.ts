@@ -3,6 +3,19 @@
 import { removeTemporaries } from '../io/node.js';
 
 let installed = false;
+/** Commands that run their own interrupt handling (batch, template: cancel tasks first) claim the signals. */
+let claimedSignals = 0;
+
+/** While claimed, SIGINT/SIGTERM are left to the command's own handler (which ends with its own line). */
+export function claimSignals(): () => void {
+  claimedSignals++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    claimedSignals--;
+  };
+}
 
 /** Exit codes of a command ended by a signal (128 + signal number, as shells report them). */
 export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -13,6 +26,7 @@ export function installProcessHandlers(): void {
   installed = true;
   for (const [signal, code] of Object.entries(SIGNAL_EXIT_CODES)) {
     process.on(signal, () => {
+      if (claimedSignals > 0) return;
       // Temporaries and output locks go; files already renamed into place are complete (the renames of one
       // command happen together, synchronously, so a signal never lands between them).
       removeTemporaries();

@@ -363,6 +363,13 @@ export function gunzipPrefix(bytes: Uint8Array, n: number): Uint8Array {
   return out.result().subarray(0, Math.min(n, out.length));
 }
 
+/** Inflates raw deflate data (RFC 1951, e.g. DICOM's deflated transfer syntax), at most `limit` bytes. */
+export function inflateRawBounded(bytes: Uint8Array, limit: number, what = 'allowed'): Uint8Array {
+  const out = new BoundedOutput(limit, Math.min(limit, Math.max(bytes.length * 4, 1 << 16)), what);
+  inflateRaw(padded(bytes), bytes.length, 0, out);
+  return out.result();
+}
+
 /** Inflates zlib-wrapped data (MetaImage .zraw; also gzip or raw deflate, as ITK's readers accept), at most `limit` bytes. */
 export function inflateZlibBounded(bytes: Uint8Array, limit: number, what = 'allowed'): Uint8Array {
   if (isGzip(bytes)) return gunzipBounded(bytes, limit, what);

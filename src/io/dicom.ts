@@ -4,11 +4,14 @@
 // Folder walking is the Node edge's job (src/io/node.ts).
 import * as dicomParserNs from 'dicom-parser';
 import type { DataSet } from 'dicom-parser';
-import { inflateSync } from 'fflate';
 import { Decoder as JpegLosslessDecoder } from 'jpeg-lossless-decoder-js';
 import { CoregError } from '../errors.js';
 import type { Image, PixelArray } from '../image/image.js';
 import { MAX_PIXEL_ELEMENTS } from './format.js';
+import { inflateRawBounded } from './compression.js';
+
+/** A deflated data set declares no inflated size: one DICOM file of more than 1 GiB is refused as too large. */
+const MAX_INFLATED_DICOM_BYTES = 2 ** 30;
 
 // The package is a UMD bundle: under Node's ESM loader its API is the default export.
 const dicomParser = ((dicomParserNs as unknown as { default?: typeof dicomParserNs }).default ?? dicomParserNs) as typeof dicomParserNs;
@@ -172,7 +175,7 @@ export function parseDicomObject(bytes: Uint8Array, name: string): DicomObject {
 }
 
 function concatInflated(arr: Uint8Array, pos: number): Uint8Array {
-  const inflated = inflateSync(arr.subarray(pos));
+  const inflated = inflateRawBounded(arr.subarray(pos), MAX_INFLATED_DICOM_BYTES, 'one DICOM file may hold');
   const out = new Uint8Array(pos + inflated.length);
   out.set(arr.subarray(0, pos), 0);
   out.set(inflated, pos);

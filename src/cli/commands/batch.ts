@@ -1,5 +1,6 @@
 // `coreg batch MANIFEST.csv --out DIR`: one registration per manifest row, N at a time on this machine or as one
 // Slurm job array; DIR/<id>/ per row, DIR/status.csv, --resume (see src/cli/batch.ts).
+import { claimSignals } from '../process.js';
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { CoregError } from '../../errors.js';
@@ -33,6 +34,7 @@ export async function withInterrupts<T>(ctx: CliContext, what: string, body: (si
     got = sig;
     controller.abort();
   };
+  const release = claimSignals();
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
   try {
@@ -43,6 +45,7 @@ export async function withInterrupts<T>(ctx: CliContext, what: string, body: (si
     }
     return result;
   } finally {
+    release();
     process.off('SIGINT', handler);
     process.off('SIGTERM', handler);
   }
