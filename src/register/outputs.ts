@@ -7,6 +7,7 @@ import { resample } from '../resample/resample.js';
 import { formatItkTransformFile } from '../transform/itk-tfm.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
 import { isLinear } from '../transform/transform.js';
+import { invertChain, storedInverses, type NumericInverseReport } from '../transform/inverse.js';
 import type { RegistrationResult } from './register.js';
 
 /** One output file: text (transform files, result.json) or an image to encode by its name's extension. */
@@ -17,6 +18,16 @@ export interface RegistrationOutputs {
   files: RegistrationOutput[];
   /** result.json's object (its text is the last file). */
   json: Record<string, unknown>;
+  /** With `inverse`: the chain's elements inverted numerically (B-spline fields), with their residuals. */
+  numericInverses: NumericInverseReport[];
+}
+
+export interface RegistrationOutputOptions {
+  /** Also inverse-warped.nii.gz: the fixed image on the moving grid through the inverted chain (syn: its stored
+   * inverse field; B-spline: a numerically inverted field whose residual goes to result.json). */
+  inverse?: boolean;
+  /** result.json fields placed after the chain and inverse fields, before the preset and `extra`. */
+  fields?: Record<string, unknown>;
 }
 
 function round(v: number): number {
@@ -27,9 +38,15 @@ function round(v: number): number {
  * The chain as files: transform.tfm when it is all linear; otherwise one file per element (B-spline .tfm,
  * displacement field warp.nii.gz, the linear part as its own .tfm), listed in result.json in the order they
  * apply. A syn stage adds inverse-warp.nii.gz. Also warped.nii.gz (moving on the fixed grid, float32) and
- * result.json (with `extra` appended to its fields).
+ * result.json (with `extra` appended to its fields); with `opts.inverse` also inverse-warped.nii.gz.
  */
-export function registrationOutputs(fixed: Image, moving: Image, result: RegistrationResult, extra: Record<string, unknown>): RegistrationOutputs {
+export function registrationOutputs(
+  fixed: Image,
+  moving: Image,
+  result: RegistrationResult,
+  extra: Record<string, unknown>,
+  opts: RegistrationOutputOptions = {},
+): RegistrationOutputs {
   const files: RegistrationOutput[] = [];
   const chain: string[] = [];
   if (result.transforms.every(isLinear)) {
@@ -49,6 +66,21 @@ export function registrationOutputs(fixed: Image, moving: Image, result: Registr
     if (result.inverseField) files.push({ name: 'inverse-warp.nii.gz', image: result.inverseField });
   }
   files.push({ name: 'warped.nii.gz', image: resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' }) });
+  let numericInverses: NumericInverseReport[] = [];
+  let inverseFields: Record<string, unknown> = {};
+  if (opts.inverse) {
+    const forwardField = result.transforms.find((t) => t instanceof DisplacementFieldTransform);
+    if (forwardField && result.inverseField) storedInverses.set(forwardField, new DisplacementFieldTransform(result.inverseField, 'inverse-warp.nii.gz'));
+    const inverse = invertChain(result.transforms);
+    numericInverses = inverse.numeric;
+    files.push({ name: 'inverse-warped.nii.gz', image: resample(fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' }) });
+    inverseFields = {
+      inverseWarped: 'inverse-warped.nii.gz',
+      ...(numericInverses.length
+        ? { inverseResidualMm: numericInverses.map((r) => ({ transform: r.name, max: r.maxResidual, p99: r.p99Residual, mean: r.meanResidual, noPreimage: r.unconverged, grid: r.size })) }
+        : {}),
+    };
+  }
   const json = {
     stages: result.stages.map((s) => ({
       transform: s.transform,
@@ -65,9 +97,11 @@ export function registrationOutputs(fixed: Image, moving: Image, result: Registr
     })),
     seconds: round(result.seconds),
     transforms: chain,
+    ...inverseFields,
+    ...opts.fields,
     ...(result.preset ? { preset: result.preset } : {}),
     ...extra,
   };
   files.push({ name: 'result.json', text: JSON.stringify(json, null, 2) + '\n' });
-  return { files, json };
+  return { files, json, numericInverses };
 }

@@ -8,11 +8,8 @@ import { parseLevels, parseSmoothing } from '../../pyramid/schedule.js';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
 import { acquireOutputLock, assertNotOverwritingInputs, imageFileParts, readImageFile, readTextFile, releaseOutputLock, writeFilesAtomic } from '../../io/node.js';
-import { resample } from '../../resample/resample.js';
-import { formatItkTransformFile } from '../../transform/itk-tfm.js';
-import { DisplacementFieldTransform } from '../../transform/displacement-field.js';
-import { isLinear } from '../../transform/transform.js';
-import { describeNumericInverse, invertChain, storedInverses } from '../../transform/inverse.js';
+import { describeNumericInverse } from '../../transform/inverse.js';
+import { registrationOutputs } from '../../register/outputs.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import {
   type LevelConfig,
@@ -302,67 +299,26 @@ export function writeRegistrationOutputs(
   extra: Record<string, unknown>,
   opts: { composite?: string; note?: (line: string) => void } = {},
 ): object {
-  const files: string[] = [];
   const staged: { path: string; data: Uint8Array | string }[] = [];
   if (opts.composite) {
     // Formatted first: a chain the format cannot hold fails before anything is written; staged with the rest.
     staged.push(...formatTransformChainFiles(result.transforms, opts.composite, { fixedGrid: fixed, movingGrid: moving, absolute: (p) => resolve(p) }));
   }
-  if (result.transforms.every(isLinear)) {
-    staged.push({ path: join(dir, 'transform.tfm'), data: formatItkTransformFile(result.transforms) });
-    files.push('transform.tfm');
-  } else {
-    for (const t of result.transforms) {
-      if (t instanceof DisplacementFieldTransform) {
-        staged.push(...imageFileParts(join(dir, 'warp.nii.gz'), t.field));
-        files.push('warp.nii.gz');
-      } else {
-        const name = t.kind === 'bspline' ? 'bspline.tfm' : `${t.kind}.tfm`;
-        staged.push({ path: join(dir, name), data: formatItkTransformFile([t]) });
-        files.push(name);
-      }
-    }
-    if (result.inverseField) staged.push(...imageFileParts(join(dir, 'inverse-warp.nii.gz'), result.inverseField));
+  const outputs = registrationOutputs(fixed, moving, result, extra, {
+    inverse: true,
+    fields: opts.composite ? { composite: resolve(opts.composite) } : {},
+  });
+  for (const r of outputs.numericInverses) opts.note?.(describeNumericInverse(r));
+  let resultJson = '';
+  for (const f of outputs.files) {
+    if ('image' in f) staged.push(...imageFileParts(join(dir, f.name), f.image));
+    else if (f.name === 'result.json') resultJson = f.text;
+    else staged.push({ path: join(dir, f.name), data: f.text });
   }
-  const warped = resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' });
-  staged.push(...imageFileParts(join(dir, 'warped.nii.gz'), warped));
-  // The fixed image on the moving grid, through the inverse chain (syn: its stored inverse field; B-spline:
-  // a numerically inverted field whose residual goes to result.json).
-  const forwardField = result.transforms.find((t) => t instanceof DisplacementFieldTransform);
-  if (forwardField && result.inverseField) storedInverses.set(forwardField, new DisplacementFieldTransform(result.inverseField, 'inverse-warp.nii.gz'));
-  const inverse = invertChain(result.transforms);
-  for (const r of inverse.numeric) opts.note?.(describeNumericInverse(r));
-  const inverseWarped = resample(fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' });
-  staged.push(...imageFileParts(join(dir, 'inverse-warped.nii.gz'), inverseWarped));
-  const json = {
-    stages: result.stages.map((s) => ({
-      transform: s.transform,
-      metric: s.metric,
-      levels: s.levels.map((l) => ({
-        iterations: l.iterations,
-        value: l.value,
-        seconds: round(l.seconds),
-        stopReason: l.stopReason,
-        samples: l.samples,
-        shrink: l.shrink,
-        smoothMm: l.smoothMm.map(round),
-      })),
-    })),
-    seconds: round(result.seconds),
-    transforms: files,
-    inverseWarped: 'inverse-warped.nii.gz',
-    ...(inverse.numeric.length ? { inverseResidualMm: inverse.numeric.map((r) => ({ transform: r.name, max: r.maxResidual, p99: r.p99Residual, mean: r.meanResidual, noPreimage: r.unconverged, grid: r.size })) } : {}),
-    ...(opts.composite ? { composite: resolve(opts.composite) } : {}),
-    ...(result.preset ? { preset: result.preset } : {}),
-    ...extra,
-  };
+  const json = outputs.json;
   // result.json first: writeFilesAtomic renames the first file last.
-  writeFilesAtomic([{ path: join(dir, 'result.json'), data: JSON.stringify(json, null, 2) + '\n' }, ...staged]);
+  writeFilesAtomic([{ path: join(dir, 'result.json'), data: resultJson }, ...staged]);
   return json;
-}
-
-function round(v: number): number {
-  return Math.round(v * 1e4) / 1e4;
 }
 
 export function registerCommand(): Command {
