@@ -3,17 +3,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/cli/main.js';
 import { createImage, pixelTypeOf } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import { dataPath, skipUnlessData } from '../helpers.js';
-
-async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
-}
+import { runCoreg as coreg } from './run-in-process.js';
 
 function translationTfm(t: number[]): string {
   return `#Insight Transform File V1.0\n#Transform 0\nTransform: TranslationTransform_double_${t.length}_${t.length}\nParameters: ${t.join(' ')}\nFixedParameters:\n`;

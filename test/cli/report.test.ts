@@ -7,21 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { decode } from 'fast-png';
-import { run } from '../../src/cli/main.js';
 import { createImage, type Image } from '../../src/image/image.js';
 import { writeImageFile } from '../../src/io/node.js';
 import { writeNifti } from '../../src/io/nifti.js';
 import { writeFileSync } from 'node:fs';
+import { runCoreg as coreg } from './run-in-process.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SKIP_NO_CHROMIUM: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (apt-get install chromium; .ci/run installs it)`;
-
-async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
-}
 
 function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
   return async () => {

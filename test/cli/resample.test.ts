@@ -5,22 +5,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/cli/main.js';
 import { createImage, indexToPhysical } from '../../src/image/image.js';
 import { readNifti } from '../../src/io/nifti.js';
 import { readFileBytes, readImageFile, writeImageFile } from '../../src/io/node.js';
 import { gridWithSpacing } from '../../src/resample/grid.js';
 import { assertArrayClose } from '../helpers.js';
+import { runCoreg as coreg } from './run-in-process.js';
 
 const PYTHON = '/usr/bin/python3';
 const SKIP_NO_NIBABEL: string | false = spawnSync(PYTHON, ['-c', 'import nibabel'], { encoding: 'utf8' }).status === 0 ? false : `nibabel is not importable by ${PYTHON} (install python3-nibabel)`;
-
-async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
-}
 
 function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
   return async () => {

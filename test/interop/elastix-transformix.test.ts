@@ -8,7 +8,6 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/cli/main.js';
 import { createImage, indexToPhysical, physicalToIndex, type Image } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import { BSplineTransform } from '../../src/transform/bspline.js';
@@ -20,18 +19,13 @@ import { formatItkHdf5Transform, initHdf5 } from '../../src/transform/itk-hdf5.j
 import { AffineTransform, Euler2DTransform, Euler3DTransform, TranslationTransform } from '../../src/transform/linear.js';
 import type { Transform } from '../../src/transform/transform.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
+import { runCoreg as coreg } from '../cli/run-in-process.js';
 
 const HAVE = spawnSync('transformix', ['--version'], { encoding: 'utf8' }).status === 0 && spawnSync('elastix', ['--version'], { encoding: 'utf8' }).status === 0;
 const SKIP = HAVE ? false : 'elastix/transformix are not installed (Debian: apt-get install elastix)';
 
 const DIR = mkdtempSync(join(tmpdir(), 'coreg-elastix-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));
-
-async function coreg(args: string[]): Promise<{ code: number; stderr: string }> {
-  let stderr = '';
-  const code = await run(args, { stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stderr };
-}
 
 function scene(p: ArrayLike<number>, d: number): number {
   let v = 20 + 60 * Math.exp(-((p[0] - 12) ** 2 + (p[1] - 10) ** 2 + (d === 3 ? (p[2] - 8) ** 2 : 0)) / 40);

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/cli/main.js';
 import { createImage } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import { ThinPlateSplineTransform } from '../../src/transform/tps.js';
@@ -13,13 +12,7 @@ import { isLinear } from '../../src/transform/transform.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
 import { assertArrayClose, dataPath } from '../helpers.js';
 import { loadTransformChain } from '../../src/io/chain-io.js';
-
-async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
-}
+import { runCoreg as coreg } from '../cli/run-in-process.js';
 
 function withTemp(fn: (dir: string) => Promise<void>): () => Promise<void> {
   return async () => {

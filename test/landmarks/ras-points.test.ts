@@ -5,19 +5,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/cli/main.js';
 import { formatPointSet, parsePointSet } from '../../src/landmarks/point-io.js';
 import { formatItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { TranslationTransform } from '../../src/transform/linear.js';
+import { runCoreg as coreg } from '../cli/run-in-process.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'coreg-ras-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));
-
-async function coreg(args: string[]): Promise<{ code: number; stderr: string }> {
-  let stderr = '';
-  const code = await run(args, { stdout: { write: () => true }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stderr };
-}
 
 test('a CSV header r,a,s is RAS: read as LPS (−r, −a, s), written back in RAS with the other columns', () => {
   const set = parsePointSet('label,r,a,s\np1,10,-20,30\np2,-1.5,2.5,0\n', 'mni.csv');

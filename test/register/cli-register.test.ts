@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/cli/main.js';
 import { createImage, sameGrid } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import { parseItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { imageFromFunction, mapAbout, meanPointErrorVoxels, movingFor, rotation2d, scene2d } from './synthetic.js';
+import { runCoreg as coreg } from '../cli/run-in-process.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'coreg-register-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));
@@ -26,18 +26,6 @@ const MOVING_PATH = join(DIR, 'moving.nii.gz');
   writeImageFile(MOVING_PATH, moving);
 }
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function coreg(args: string[]): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
-}
 
 function lines(text: string): string[] {
   return text.split('\n').filter((l) => l !== '');

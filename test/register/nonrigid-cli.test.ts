@@ -9,7 +9,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/cli/main.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
 import { createImage, sameGrid } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
@@ -20,6 +19,7 @@ import { DisplacementFieldTransform } from '../../src/transform/displacement-fie
 import { formatItkTransformFile, parseItkTransformFile } from '../../src/transform/itk-tfm.js';
 import { isLinear, type LinearTransform, type Transform } from '../../src/transform/transform.js';
 import { loadTransformChain } from '../../src/io/chain-io.js';
+import { runCoreg as coreg } from '../cli/run-in-process.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'coreg-nonrigid-cli-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));
@@ -71,13 +71,6 @@ const MOVING_PATH = join(DIR, 'moving.nii.gz');
   }
   writeImageFile(FIXED_PATH, fixed);
   writeImageFile(MOVING_PATH, moving);
-}
-
-async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
 }
 
 async function ok(args: string[]): Promise<string> {

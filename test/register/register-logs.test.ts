@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/cli/main.js';
 import { writeImageFile } from '../../src/io/node.js';
 import { imageFromFunction, mapAbout, movingFor, rotation2d, scene2d } from './synthetic.js';
+import { runCoreg as coreg } from '../cli/run-in-process.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'coreg-logs-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));
@@ -15,13 +15,6 @@ const FIXED = join(DIR, 'f.nii.gz');
 const MOVING = join(DIR, 'm.nii.gz');
 writeImageFile(FIXED, imageFromFunction({ size: [40, 40] }, scene2d));
 writeImageFile(MOVING, movingFor({ size: [40, 40] }, scene2d, mapAbout(rotation2d(0.04), [20, 20], [1, -1])));
-
-async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
-}
 
 const BASE = ['register', '--fixed', FIXED, '--moving', MOVING, '--transform', 'translation,rigid', '--metric', 'mse', '--iterations', '10x10', '--shrink', '2x1', '--smooth', '1x0'];
 

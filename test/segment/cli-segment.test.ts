@@ -3,18 +3,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/cli/main.js';
 import { createImage } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import { labelOverlap } from '../../src/report/overlap.js';
 import { phantom2d } from './phantom.js';
-
-async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
-}
+import { runCoreg as coreg } from '../cli/run-in-process.js';
 
 function setup(): { dir: string; atlasArgs: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'coreg-segment-'));

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/cli/main.js';
 import { createImage, indexToPhysical, type Image } from '../../src/image/image.js';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import { BSplineTransform } from '../../src/transform/bspline.js';
@@ -20,16 +19,10 @@ import { formatFslMatrix, formatRasMatrix, parseFslMatrix, parseRasMatrix } from
 import type { Transform } from '../../src/transform/transform.js';
 import { nodeTransformFiles } from '../../src/cli/transform-files.js';
 import { assertArrayClose } from '../helpers.js';
+import { runCoreg as coreg } from '../cli/run-in-process.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'coreg-interchange-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));
-
-async function coreg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { code, stdout, stderr };
-}
 
 function map(chain: readonly Transform[], p: number[]): number[] {
   const out = new Float64Array(p.length);
