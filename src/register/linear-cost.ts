@@ -208,7 +208,7 @@ export class LinearRegistrationCost implements CostFunction {
       this.evaluator = null;
       const blocked = new BlockedMetric(d, samples.count, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions);
       this.blocked = blocked;
-      this.kernelInit = { ...blocked.init, params: sharedFloat64(d * d + d), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
+      this.kernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 1), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
       this.local = linearKernel(this.kernelInit);
       this.session = serialSession(this.local);
     }
@@ -259,6 +259,7 @@ export class LinearRegistrationCost implements CostFunction {
       const init = this.kernelInit!;
       init.params.set(t.matrix(), 0);
       init.params.set(t.offset(), d * d);
+      init.params[d * d + d] = this.evaluations;
       const session = this.session!;
       const blocks = this.blocked.blocks;
       session.run(0, blocks);

@@ -14,6 +14,7 @@ import { linear2d, linear3d, interpolationPlane, type Plane } from '../interpola
 import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
 import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel, type KernelFactory } from './parallel-for.js';
 import { maskAt } from './sampling.js';
+import { wasmLinearKernel } from './wasm-linear.js';
 
 /** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
 export interface MovingSampler {
@@ -317,7 +318,7 @@ function metricBlocks(init: SampleBlocksInit): { accumulate(b: number, start: nu
 // --- linear transforms ---------------------------------------------------------------------------------------
 
 export interface LinearKernelInit extends SampleBlocksInit {
-  /** A (d×d, row-major) then t (d): written by the calling thread before phase 0. */
+  /** A (d×d, row-major), t (d), then an evaluation stamp (changes every evaluation): written before phase 0. */
   params: Float64Array;
   /** Per block: the moment matrix G (d × (d+1)). */
   moments: Float64Array;
@@ -325,6 +326,9 @@ export interface LinearKernelInit extends SampleBlocksInit {
 
 /** Phase 0: sample and accumulate block b; phase 1: ∂cost/∂m and the block's moment matrix. */
 export function linearKernel(init: LinearKernelInit): readonly BlockKernel[] {
+  // the same kernel on WebAssembly SIMD when it applies (bit-identical results; COREG_WASM=0 turns it off)
+  const fast = wasmLinearKernel(init);
+  if (fast) return fast;
   const d = init.dimension;
   const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, moments, params, blockSize, count } = init;
   const A = params.subarray(0, d * d);
