@@ -79,7 +79,7 @@ function runJs(w: ReturnType<typeof workload>, wasm: boolean, evaluations: numbe
   const n = w.fixed.length;
   const sampler = prepareMovingSampler(w.moving, 'linear');
   const blocked = new BlockedMetric(3, n, sampler, w.points, w.fixed, null, 'mi', { bins: BINS, fixedRange: range(w.fixed), movingRange: range(w.moving.data) });
-  const init: LinearKernelInit = { ...blocked.init, params: sharedFloat64(13), moments: sharedFloat64(blocked.blocks * 12) };
+  const init: LinearKernelInit = { ...blocked.init, params: sharedFloat64(14), moments: sharedFloat64(blocked.blocks * 12) };
   setWasmKernels(wasm);
   const phases = linearKernel(init);
   setWasmKernels(undefined);
@@ -87,6 +87,8 @@ function runJs(w: ReturnType<typeof workload>, wasm: boolean, evaluations: numbe
   const G = new Array<number>(12).fill(0);
   init.params.set(w.A, 0);
   init.params.set(w.t, 9);
+  // one thread: the cost as a single-threaded registration runs it
+  init.params[13] = 1;
   const c0 = process.cpuUsage();
   for (let e = 0; e < evaluations; e++) {
     init.params[12] = e;

@@ -318,7 +318,10 @@ function metricBlocks(init: SampleBlocksInit): { accumulate(b: number, start: nu
 // --- linear transforms ---------------------------------------------------------------------------------------
 
 export interface LinearKernelInit extends SampleBlocksInit {
-  /** A (d×d, row-major), t (d), then an evaluation stamp (changes every evaluation): written before phase 0. */
+  /**
+   * A (d×d, row-major), t (d), then an evaluation stamp (changes every evaluation), then the team's thread count
+   * (1: only the calling thread runs the blocks): written before phase 0.
+   */
   params: Float64Array;
   /** Per block: the moment matrix G (d × (d+1)). */
   moments: Float64Array;

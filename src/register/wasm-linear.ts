@@ -34,7 +34,10 @@ export interface WasmLinearInit {
   validCounts: Int32Array;
   partials: Float64Array;
   coefficients: Float64Array;
-  /** A, t, then (optionally) an evaluation stamp that changes every evaluation. */
+  /**
+   * A, t, then (optionally) an evaluation stamp that changes every evaluation and the number of threads running
+   * the blocks (1: this kernel runs both phases of every block, so phase 0 need not publish the packed samples).
+   */
   params: Float64Array;
   moments: Float64Array;
 }
@@ -117,10 +120,13 @@ export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] |
       const valid = sample(start, end);
       validCounts[b] = valid - start;
       // the block's packed samples, for whichever thread runs its phase 1 (and for the TypeScript measures)
-      init.values.set(values.subarray(start, valid), start);
-      init.grads.set(grads.subarray(d * start, d * valid), d * start);
-      init.index.set(index.subarray(start, valid), start);
-      init.fixedPacked.set(fixedPacked.subarray(start, valid), start);
+      const alone = params.length > d * d + d + 1 && params[d * d + d + 1] === 1;
+      if (!alone || !histogram) {
+        init.values.set(values.subarray(start, valid), start);
+        init.grads.set(grads.subarray(d * start, d * valid), d * start);
+        init.index.set(index.subarray(start, valid), start);
+        init.fixedPacked.set(fixedPacked.subarray(start, valid), start);
+      }
       owned[b] = stamped ? params[d * d + d] : NaN;
       if (histogram) {
         wSums.fill(0);

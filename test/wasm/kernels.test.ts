@@ -60,7 +60,7 @@ function build(c: Case, s: ReturnType<typeof setup>, wasm: boolean): { init: Lin
     movingRange: { min: -10, max: 70 },
   });
   const d = c.d;
-  const init: LinearKernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 1), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
+  const init: LinearKernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 2), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
   setWasmKernels(wasm);
   try {
     // two kernels over the same init: two "threads"
@@ -70,16 +70,22 @@ function build(c: Case, s: ReturnType<typeof setup>, wasm: boolean): { init: Lin
   }
 }
 
-/** One evaluation: phase 0 of block b on kernel (b % 2), phase 1 on kernel (b + shift) % 2. */
+/**
+ * One evaluation: phase 0 of block b on kernel (b % 2), phase 1 on kernel (b + shift) % 2 ("2 threads"); with
+ * shift < 0, kernel 0 alone runs every block and says so (threads = 1).
+ */
 function evaluate(r: ReturnType<typeof build>, s: ReturnType<typeof setup>, stamp: number, shift: number): { value: number; init: LinearKernelInit } {
   const d = s.A.length === 9 ? 3 : 2;
   const { init, blocked, phases } = r;
   init.params.set(s.A, 0);
   init.params.set(s.t, d * d);
   init.params[d * d + d] = stamp;
-  for (let b = 0; b < blocked.blocks; b++) phases[b % 2][0](b);
+  init.params[d * d + d + 1] = shift < 0 ? 1 : 2;
+  const first = (b: number): number => (shift < 0 ? 0 : b % 2);
+  const second = (b: number): number => (shift < 0 ? 0 : (b + shift) % 2);
+  for (let b = 0; b < blocked.blocks; b++) phases[first(b)][0](b);
   const value = blocked.finish();
-  for (let b = 0; b < blocked.blocks; b++) phases[(b + shift) % 2][1](b);
+  for (let b = 0; b < blocked.blocks; b++) phases[second(b)][1](b);
   return { value, init };
 }
 
@@ -107,10 +113,12 @@ for (const d of [2, 3] as const) {
           [1, 0],
           [2, 1],
           [3, 1],
+          [4, -1],
+          [5, -1],
           [NaN, 0],
         ]) {
           // a different affine every evaluation
-          s.t[0] += 0.37;
+          s.t[0] += 0.23;
           const a = evaluate(wa, s, stamp, shift);
           const b = evaluate(ts, s, stamp, shift);
           assert.equal(a.value, b.value, 'metric value');
@@ -120,16 +128,19 @@ for (const d of [2, 3] as const) {
           for (let blk = 0; blk < blocks; blk++) {
             const start = blk * ts.init.blockSize;
             const end = start + b.init.validCounts[blk];
-            assertRelativelyEqual(a.init.values.subarray(start, end), b.init.values.subarray(start, end), end - start, 'values');
-            assertRelativelyEqual(a.init.grads.subarray(d * start, d * end), b.init.grads.subarray(d * start, d * end), d * (end - start), 'gradients');
-            assert.deepEqual(Array.from(a.init.index.subarray(start, end)), Array.from(b.init.index.subarray(start, end)), 'sample index');
+            // one thread alone: the histogram measures keep the packed samples inside the module
+            if (shift >= 0 || !metric.endsWith('i')) {
+              assertRelativelyEqual(a.init.values.subarray(start, end), b.init.values.subarray(start, end), end - start, 'values');
+              assertRelativelyEqual(a.init.grads.subarray(d * start, d * end), b.init.grads.subarray(d * start, d * end), d * (end - start), 'gradients');
+              assert.deepEqual(Array.from(a.init.index.subarray(start, end)), Array.from(b.init.index.subarray(start, end)), 'sample index');
+            }
             assertRelativelyEqual(a.init.dValue.subarray(start, end), b.init.dValue.subarray(start, end), end - start, '∂cost/∂m');
           }
           assertRelativelyEqual(a.init.partials, b.init.partials, a.init.partials.length, 'block sums');
           assertRelativelyEqual(a.init.moments, b.init.moments, a.init.moments.length, 'moment matrices');
           let valid = 0;
           for (const v of a.init.validCounts) valid += v;
-          assert.ok(valid > 0.5 * n && valid < n, `${valid} of ${n} samples inside: the test covers both`);
+          assert.ok(valid > 0.3 * n && valid < n, `${valid} of ${n} samples inside: the test covers both`);
         }
       });
     }
