@@ -34,6 +34,7 @@ import {
   validateConfig,
 } from './config.js';
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
+import type { ParallelFor } from './parallel-for.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, robustRange, stageWinsorize, type PresetRecord } from './preset.js';
 
@@ -70,6 +71,11 @@ export interface RegisterOptions {
   onLevel?: (event: LevelEvent) => void;
   signal?: AbortSignal;
   warn?: WarningSink;
+  /**
+   * Threads inside the registration: a team (src/parallel/team.ts: createTeam, or createNodeTeam from
+   * `coreg/node`) that the sampled costs split their samples over. Results do not depend on it.
+   */
+  parallel?: ParallelFor;
 }
 
 export interface LevelLog {
@@ -98,6 +104,8 @@ export interface RegistrationResult {
   inverseField?: Image;
   stages: StageLog[];
   seconds: number;
+  /** Threads the costs ran on (1 without a team). */
+  threads: number;
   /** The modality-aware defaults the run used (result.json's "preset"). */
   preset?: PresetRecord;
 }
@@ -416,7 +424,7 @@ function prepareLevel(
   const fixedRange = robustRange(samples.values, w.fixed)!;
   const movingRange = robustRange(images.moving.data, w.moving)!;
   // The B-spline moving interpolator makes the cost smooth, which the many-parameter L-BFGS of a bspline stage needs.
-  const sampler = prepareMovingSampler(images.moving, stage.interpolation ?? (stage.transform === 'bspline' ? 'bspline' : 'linear'));
+  const sampler = prepareMovingSampler(images.moving, stage.interpolation ?? (stage.transform === 'bspline' ? 'bspline' : 'linear'), (opts.parallel?.threads ?? 1) > 1);
   const costOptions = {
     metric: stage.metric,
     metricOptions: { bins: stage.bins ?? preset.bins, fixedRange, movingRange },
@@ -547,7 +555,13 @@ async function runBSplineStage(
     if (method === 'regular-step') options.initialStepLength = stage.learningRate ?? 1;
     if (method === 'gradient-descent' || method === 'adam') options.learningRate = stage.learningRate ?? (method === 'adam' ? 0.05 : 1);
     const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
-    const result = await optimizeLevel(cost, before, method, options, where, opts);
+    await cost.useThreads(opts.parallel);
+    let result: LevelResult;
+    try {
+      result = await optimizeLevel(cost, before, method, options, where, opts);
+    } finally {
+      cost.close();
+    }
     let stopReason = result.stopReason;
     if (result.parameters.every(Number.isFinite)) {
       const repair = repairFolding(bs, before, result.parameters, foldPoints);
@@ -700,7 +714,13 @@ export async function register(fixed: Image, moving: Image, config: Registration
       const scales = estimateScalesFromPhysicalShift(t, sub.subarray(0, m));
       const { method, options } = optimizerOptions(stage, level.iterations, scales);
       const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
-      const result = await optimizeLevel(cost, Float64Array.from(t.parameters), method, options, where, opts);
+      await cost.useThreads(opts.parallel);
+      let result: LevelResult;
+      try {
+        result = await optimizeLevel(cost, Float64Array.from(t.parameters), method, options, where, opts);
+      } finally {
+        cost.close();
+      }
       if (!result.parameters.every(Number.isFinite)) {
         opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the optimiser diverged; keeping the last good transform`);
       } else {
@@ -716,5 +736,5 @@ export async function register(fixed: Image, moving: Image, config: Registration
     current = t;
   }
   const transforms: Transform[] = deformation ? [deformation, current!] : [current!];
-  return { transforms, inverseField, stages, seconds: (now() - t0) / 1000, preset };
+  return { transforms, inverseField, stages, seconds: (now() - t0) / 1000, threads: opts.parallel?.threads ?? 1, preset };
 }
