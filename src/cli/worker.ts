@@ -3,7 +3,7 @@
 import { parentWorkerPort } from '../parallel/node.js';
 import { serveTasks } from '../parallel/serve.js';
 import { teamTasks } from '../parallel/team.js';
-import { REGISTER_KERNELS } from '../register/sample-kernels.js';
+import { REGISTER_KERNELS } from '../register/kernels.js';
 import { SEGMENT_TASKS } from '../segment/tasks.js';
 
 serveTasks(parentWorkerPort(), { ...SEGMENT_TASKS, ...teamTasks(REGISTER_KERNELS) });

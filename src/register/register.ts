@@ -18,7 +18,7 @@ import { refineBSpline } from '../transform/bspline-refine.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
 import { synRegister } from './syn.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
-import { gaussianSmooth, shrinkImage, shrinkMask, scheduleFromLevels } from '../pyramid/index.js';
+import { shrinkImage, shrinkMask, scheduleFromLevels } from '../pyramid/index.js';
 import { composeLinear, createTransform, fitTransformFrom, type MatrixOffsetTransform, type LinearKind } from '../transform/linear.js';
 import { initializeCenteredTransform } from '../transform/initialize.js';
 import { isLinear, type Transform } from '../transform/transform.js';
@@ -35,6 +35,7 @@ import {
 } from './config.js';
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
 import type { ParallelFor } from './parallel-for.js';
+import { gaussianSmoothOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, robustRange, stageWinsorize, type PresetRecord } from './preset.js';
 
@@ -187,20 +188,20 @@ function movingSchedule(fixed: Image, moving: Image, level: LevelConfig, fs: Ret
 }
 
 /** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
-function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: Map<string, LevelImages>): LevelImages {
+async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: Map<string, LevelImages>): Promise<LevelImages> {
   const unit = level.smoothUnit ?? 'vox';
   const key = `${level.shrink}/${level.smooth}${unit}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], unit);
   const ms = movingSchedule(fixed, moving, level, fs);
-  const shrinkOrSmooth = (img: Image, factors: number[], sigmas: number[]): Image => {
-    const smoothed = sigmas.some((s) => s > 0) ? gaussianSmooth(img, sigmas) : img;
+  const shrinkOrSmooth = async (img: Image, factors: number[], sigmas: number[]): Promise<Image> => {
+    const smoothed = sigmas.some((s) => s > 0) ? await gaussianSmoothOn(opts.parallel, img, sigmas) : img;
     return factors.some((f) => f > 1) ? shrinkImage(smoothed, factors) : smoothed;
   };
   const out: LevelImages = {
-    fixed: shrinkOrSmooth(fixed, fs.shrink[0], fs.sigmasMm[0]),
-    moving: shrinkOrSmooth(moving, ms.shrink[0], ms.sigmasMm[0]),
+    fixed: await shrinkOrSmooth(fixed, fs.shrink[0], fs.sigmasMm[0]),
+    moving: await shrinkOrSmooth(moving, ms.shrink[0], ms.sigmasMm[0]),
     fixedMask: opts.fixedMask && fs.shrink[0].some((f) => f > 1) ? shrinkMask(opts.fixedMask, fs.shrink[0]) : opts.fixedMask,
     movingMask: opts.movingMask,
     shrink: fs.shrink[0],
@@ -403,7 +404,7 @@ async function optimizeLevel(
 }
 
 /** Per-level set-up shared by every stage kind: images, samples, intensity ranges, moving sampler. */
-function prepareLevel(
+async function prepareLevel(
   fixed: Image,
   moving: Image,
   stage: StageConfig,
@@ -413,7 +414,7 @@ function prepareLevel(
   cache: Map<string, LevelImages>,
   preset: PresetRecord,
 ) {
-  const images = levelImages(fixed, moving, level, opts, cache);
+  const images = await levelImages(fixed, moving, level, opts, cache);
   const samples = levelSamples(images, stage, seed);
   const fullFixed = finiteRange(samples.values);
   if (!fullFixed || fullFixed.min === fullFixed.max) {
@@ -511,7 +512,7 @@ async function runBSplineStage(
   for (const [li, level] of levels.entries()) {
     if (li > 0) bs = refineBSpline(bs, 2);
     const tl = now();
-    const { images, samples, sampler, costOptions } = prepareLevel(fixed, moving, levelStage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
+    const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, levelStage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
     const cost = new BSplineRegistrationCost(bs, linear, samples, sampler, {
       ...costOptions,
       bendingWeight: stage.bendingWeight ?? 0,
@@ -703,7 +704,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
     const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
     for (const [li, level] of levels.entries()) {
       const tl = now();
-      const { images, samples, sampler, costOptions } = prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
+      const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
       const cost = new LinearRegistrationCost(t, samples, sampler, costOptions);
       if (si === 0 && li === 0 && config.rotationSearch && kind !== 'translation') searchRotations(cost, t);
       // Parameter scales from physical shifts of (a subset of) the sample points.

@@ -609,9 +609,3 @@ export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
     },
   ];
 }
-
-/** The kernels a team's helpers serve (src/cli/worker.ts, src/web/worker.ts). */
-export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
-  'register.linear': linearKernel as KernelFactory,
-  'register.bspline': bsplineKernel as KernelFactory,
-};

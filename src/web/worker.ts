@@ -3,7 +3,7 @@
 import { selfWorkerPort } from '../parallel/browser.js';
 import { serveTasks } from '../parallel/serve.js';
 import { teamTasks } from '../parallel/team.js';
-import { REGISTER_KERNELS } from '../register/sample-kernels.js';
+import { REGISTER_KERNELS } from '../register/kernels.js';
 import { SEGMENT_TASKS } from '../segment/tasks.js';
 import { WEB_TASKS } from './tasks.js';
 

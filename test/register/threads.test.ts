@@ -9,6 +9,8 @@ import type { Image } from '../../src/image/image.js';
 import type { Team } from '../../src/parallel/team.js';
 import type { RegistrationConfig } from '../../src/register/config.js';
 import { register } from '../../src/register/register.js';
+import { gaussianSmoothOn } from '../../src/register/parallel-smooth.js';
+import { gaussianSmooth } from '../../src/pyramid/index.js';
 import { imageFromFunction, mapAbout, movingFor, rotation2d, rotation3d, scene2d, scene3d } from './synthetic.js';
 
 const teams = new Map<number, Team>();
@@ -98,3 +100,18 @@ for (const c of CASES) {
     }
   });
 }
+
+test('pyramid smoothing on a team: the same float32 pixels as gaussianSmooth, 2D vector and 3D images', async () => {
+  const vol = imageFromFunction({ size: [37, 29, 23], spacing: [1, 1.2, 0.9] }, scene3d);
+  const pic = imageFromFunction({ size: [300, 41], spacing: [0.5, 1] }, scene2d);
+  const vec = { ...pic, components: 2, data: Float32Array.from({ length: 2 * pic.data.length }, (_, i) => pic.data[i >> 1] * (i & 1 ? -1 : 2)) };
+  for (const [img, sigma] of [[vol, [2, 1.5, 0]], [vol, 1.3], [vec, [1, 3]]] as const) {
+    const reference = gaussianSmooth(img, sigma);
+    for (const threads of [2, 3]) {
+      const before = team(threads).helperBlocks;
+      const out = await gaussianSmoothOn(team(threads), img, sigma);
+      assert.deepEqual(new Uint8Array(out.data.buffer), new Uint8Array(reference.data.buffer), `${threads} threads`);
+      assert.ok(team(threads).helperBlocks > before, `${threads} threads: the helpers did no block`);
+    }
+  }
+});
