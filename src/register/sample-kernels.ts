@@ -12,7 +12,7 @@ import { physicalToIndexMatrix } from '../image/image.js';
 import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
 import { linear2d, linear3d, interpolationPlane, type Plane } from '../interpolate/index.js';
 import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
-import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel, type KernelFactory } from './parallel-for.js';
+import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
 import { maskAt } from './sampling.js';
 
 /** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
