@@ -21,7 +21,12 @@ function endpointOf(worker: Worker): WorkerEndpoint {
       worker.on('error', handler);
       worker.on('exit', (code) => handler(new Error(`worker exited with code ${code}`)));
     },
-    terminate: () => worker.terminate(),
+    // A terminating worker's exit does not always hold the event loop (seen with a worker that had just finished
+    // a task): awaiting it could end the process with "unsettled top-level await" (13). A timer holds it.
+    terminate: () => {
+      const hold = setInterval(() => {}, 1000);
+      return worker.terminate().finally(() => clearInterval(hold));
+    },
     // An idle worker must not keep the process alive (a forgotten close() is not a hang); a busy one must.
     setBusy: (busy) => (busy ? worker.ref() : worker.unref()),
   };

@@ -12,7 +12,7 @@ import { physicalToIndexMatrix } from '../image/image.js';
 import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
 import { linear2d, linear3d, interpolationPlane, type Plane } from '../interpolate/index.js';
 import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
-import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel, type KernelFactory } from './parallel-for.js';
+import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
 import { maskAt } from './sampling.js';
 import { wasmLinearKernel } from './wasm-linear.js';
 
@@ -616,9 +616,3 @@ export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
     },
   ];
 }
-
-/** The kernels a team's helpers serve (src/cli/worker.ts, src/web/worker.ts). */
-export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
-  'register.linear': linearKernel as KernelFactory,
-  'register.bspline': bsplineKernel as KernelFactory,
-};
