@@ -15,6 +15,7 @@ import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type S
 import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
 import { maskAt } from './sampling.js';
 import { wasmLinearKernel } from './wasm-linear.js';
+import { wasmBSplineKernel } from './wasm-bspline.js';
 
 /** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
 export interface MovingSampler {
@@ -373,6 +374,8 @@ export interface BSplineKernelInit extends SampleBlocksInit {
   /** Per block: a partial interleaved gradient (P numbers), valid over [ranges[2b], ranges[2b+1]). */
   gPartials: Float64Array;
   ranges: Int32Array;
+  /** [evaluation stamp (changes every evaluation), threads running the blocks]: written before phase 0. */
+  stamp?: Float64Array;
 }
 
 /**
@@ -570,6 +573,9 @@ export function scatter2d(start: number, end: number, dv: Float64Array, G: Float
 
 /** Phase 0: map, sample and accumulate block b; phase 1: ∂cost/∂m and the block's partial gradient. */
 export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
+  // the same kernel on WebAssembly SIMD when it applies (3D; bit-identical results; COREG_WASM=0 turns it off)
+  const fast = wasmBSplineKernel(init);
+  if (fast) return fast;
   const d = init.dimension;
   const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, cI, A, t, nx, nxy, gPartials, ranges, P } = init;
   const g = new Float64Array(6);

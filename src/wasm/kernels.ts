@@ -20,6 +20,12 @@ export interface KernelExports {
   moments2d(start: number, end: number, dValue: number, grads: number, index: number, points: number, G: number): void;
   histogramAccumulate(B: number, par: number, f: number, m: number, start: number, end: number, sums: number): void;
   histogramDerivative(B: number, par: number, table: number, f: number, m: number, start: number, end: number, out: number): void;
+  mapSample3dCubic(data: number, nx: number, ny: number, nz: number, par: number, points: number, bases: number, W: number, cI: number, gnx: number, gnxy: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
+  mapSample3dLinearF32(data: number, nx: number, ny: number, nz: number, par: number, points: number, bases: number, W: number, cI: number, gnx: number, gnxy: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
+  mapSample3dLinearF64(data: number, nx: number, ny: number, nz: number, par: number, points: number, bases: number, W: number, cI: number, gnx: number, gnxy: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
+  scatter3d(start: number, end: number, dv: number, G: number, index: number, bases: number, W: number, par: number, gnx: number, gnxy: number, gI: number): void;
+  supportRange(start: number, end: number, index: number, bases: number): number;
+  supportRangeLo(): number;
 }
 
 let compiled: WebAssembly.Module | null | undefined;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createImage, type Image } from '../../src/image/image.js';
 import type { SampledMetricName } from '../../src/metric/index.js';
 import { sharedFloat64 } from '../../src/register/parallel-for.js';
-import { BlockedMetric, linearKernel, prepareMovingSampler, type LinearKernelInit } from '../../src/register/sample-kernels.js';
+import { BlockedMetric, bsplineKernel, linearKernel, prepareMovingSampler, type BSplineKernelInit, type LinearKernelInit } from '../../src/register/sample-kernels.js';
 import { register } from '../../src/register/register.js';
 import type { ParametricTransform } from '../../src/transform/transform.js';
 import { setWasmKernels, wasmKernelsAvailable } from '../../src/wasm/kernels.js';
@@ -167,5 +167,122 @@ test('a 3D affine mi registration gives the same transform with wasm and TypeScr
   const a = await run(true);
   const b = await run(false);
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-6 * Math.max(1, Math.abs(b[i])), `parameter ${i}: wasm ${a[i]} vs TypeScript ${b[i]}`);
+  assert.deepEqual(a, b, 'not bit-identical');
+});
+
+// --- B-spline kernel (3D) ---------------------------------------------------------------------------------------
+
+function buildBSpline(kind: 'bspline' | 'float32' | 'float64', metric: SampledMetricName, wasm: boolean, seed: number): { init: BSplineKernelInit; blocked: BlockedMetric; phases: ReturnType<typeof bsplineKernel>[]; redraw: () => void } {
+  const rnd = lcg(seed);
+  const c: Case = { d: 3, type: kind === 'float32' ? 'float32' : 'float64', metric };
+  const s = setup(c, seed);
+  const sampler = prepareMovingSampler(s.moving, kind === 'bspline' ? 'bspline' : 'linear');
+  const blocked = new BlockedMetric(3, s.count, sampler, s.points, s.fixed, null, metric, { bins: 24, fixedRange: { min: 0, max: 50 }, movingRange: { min: -10, max: 70 } });
+  const [gx, gy, gz] = [8, 7, 6];
+  const P = 3 * gx * gy * gz;
+  const bases = new Int32Array(s.count);
+  const weights = new Float32Array(12 * s.count);
+  const redraw = (): void => {
+    for (let i = 0; i < s.count; i++) {
+      bases[i] = rnd() < 0.1 ? -1 : Math.floor(rnd() * (gx - 3)) + gx * Math.floor(rnd() * (gy - 3)) + gx * gy * Math.floor(rnd() * (gz - 3));
+      for (let j = 0; j < 12; j++) weights[12 * i + j] = rnd();
+    }
+  };
+  redraw();
+  const cI = new Float64Array(P);
+  for (let j = 0; j < P; j++) cI[j] = 0.6 * (rnd() - 0.5);
+  const init: BSplineKernelInit = {
+    ...blocked.init,
+    bases,
+    weights,
+    cI,
+    A: s.A,
+    t: s.t,
+    nx: gx,
+    nxy: gx * gy,
+    P,
+    gPartials: new Float64Array(blocked.blocks * P),
+    ranges: new Int32Array(2 * blocked.blocks),
+    stamp: new Float64Array(2),
+  };
+  setWasmKernels(wasm);
+  try {
+    return { init, blocked, phases: [bsplineKernel(init), bsplineKernel(init)], redraw };
+  } finally {
+    setWasmKernels(undefined);
+  }
+}
+
+for (const kind of ['bspline', 'float32', 'float64'] as const) {
+  for (const metric of ['mi', 'mse'] as SampledMetricName[]) {
+    test(`wasm B-spline kernel = TypeScript kernel: 3D, moving ${kind === 'bspline' ? 'cubic B-spline' : `linear ${kind}`}, ${metric}`, { skip: NO_WASM }, () => {
+      const a = buildBSpline(kind, metric, true, 5);
+      const b = buildBSpline(kind, metric, false, 5);
+      for (const [stamp, shift] of [
+        [1, 0],
+        [2, 1],
+        [3, -1],
+        [4, 1],
+      ]) {
+        // a new draw of the supports (as a stochastic sampler does) and new coefficients every evaluation
+        for (const r of [a, b]) {
+          r.redraw();
+          r.init.cI[stamp] += 0.1;
+          r.init.stamp![0] = stamp;
+          r.init.stamp![1] = shift < 0 ? 1 : 2;
+        }
+        const results = [a, b].map((r) => {
+          const first = (blk: number): number => (shift < 0 ? 0 : blk % 2);
+          const second = (blk: number): number => (shift < 0 ? 0 : (blk + shift) % 2);
+          for (let blk = 0; blk < r.blocked.blocks; blk++) r.phases[first(blk)][0](blk);
+          const value = r.blocked.finish();
+          for (let blk = 0; blk < r.blocked.blocks; blk++) r.phases[second(blk)][1](blk);
+          return value;
+        });
+        assert.equal(results[0], results[1], 'metric value');
+        assert.deepEqual(Array.from(a.init.validCounts), Array.from(b.init.validCounts), 'valid samples per block');
+        assert.deepEqual(Array.from(a.init.ranges), Array.from(b.init.ranges), 'control point ranges');
+        for (let blk = 0; blk < b.blocked.blocks; blk++) {
+          const start = blk * b.init.blockSize;
+          const end = start + b.init.validCounts[blk];
+          assertRelativelyEqual(a.init.values.subarray(start, end), b.init.values.subarray(start, end), end - start, 'values');
+          assertRelativelyEqual(a.init.grads.subarray(3 * start, 3 * end), b.init.grads.subarray(3 * start, 3 * end), 3 * (end - start), 'gradients');
+          assertRelativelyEqual(a.init.dValue.subarray(start, end), b.init.dValue.subarray(start, end), end - start, '∂cost/∂m');
+          const o = blk * b.init.P;
+          const from = b.init.ranges[2 * blk];
+          const to = b.init.ranges[2 * blk + 1];
+          assertRelativelyEqual(a.init.gPartials.subarray(o + from, o + to), b.init.gPartials.subarray(o + from, o + to), to - from, 'partial gradients');
+        }
+      }
+    });
+  }
+}
+
+test('a 3D affine (mse), bspline (mi) registration gives the same transforms with wasm and TypeScript kernels', { skip: NO_WASM }, async () => {
+  const grid = { size: [20, 20, 20] };
+  const fixed = imageFromFunction(grid, scene3d);
+  const truth = mapAbout(rotation3d(0.03, -0.02, 0.02, 1.01), [10, 10, 10], [0.5, -0.4, 0.3]);
+  const moving = movingFor(grid, scene3d, truth);
+  const run = async (wasm: boolean): Promise<number[][]> => {
+    setWasmKernels(wasm);
+    try {
+      const r = await register(fixed, moving, {
+        stages: [
+          { transform: 'affine', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 15 }] },
+          { transform: 'bspline', metric: 'mi', gridSpacing: 8, levels: [{ shrink: 1, smooth: 0, iterations: 10 }] },
+        ],
+        initializer: 'none',
+      });
+      return r.transforms.map((t) => Array.from((t as ParametricTransform).parameters));
+    } finally {
+      setWasmKernels(undefined);
+    }
+  };
+  const a = await run(true);
+  const b = await run(false);
+  assert.equal(a.length, b.length);
+  for (let s = 0; s < a.length; s++) {
+    for (let i = 0; i < a[s].length; i++) assert.ok(Math.abs(a[s][i] - b[s][i]) <= 1e-6 * Math.max(1, Math.abs(b[s][i])), `transform ${s} parameter ${i}: wasm ${a[s][i]} vs TypeScript ${b[s][i]}`);
+  }
   assert.deepEqual(a, b, 'not bit-identical');
 });
