@@ -8,8 +8,13 @@ import { Worker, parentPort } from 'node:worker_threads';
 import { createWorkerPool, type WorkerEndpoint, type WorkerPool } from './pool.js';
 import type { WorkerPort } from './serve.js';
 
-/** The number of cores Node may use: the default thread count. */
+/**
+ * The default thread count: the environment variable COREG_THREADS when it is a whole number ≥ 1 (batch sets it
+ * for its tasks so that jobs × threads stays within the cores), else the number of cores Node may use.
+ */
 export function defaultThreadCount(): number {
+  const env = Number(process.env.COREG_THREADS);
+  if (Number.isInteger(env) && env >= 1) return env;
   return Math.max(1, availableParallelism());
 }
 
