@@ -5,7 +5,9 @@
 // transform with and without them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createNodeTeam } from '../../src/cli/worker-pool.js';
 import { createImage, type Image } from '../../src/image/image.js';
+import type { RegistrationConfig } from '../../src/register/config.js';
 import type { SampledMetricName } from '../../src/metric/index.js';
 import { sharedFloat64 } from '../../src/register/parallel-for.js';
 import { BlockedMetric, bsplineKernel, linearKernel, prepareMovingSampler, type BSplineKernelInit, type LinearKernelInit } from '../../src/register/sample-kernels.js';
@@ -285,4 +287,29 @@ test('a 3D affine (mse), bspline (mi) registration gives the same transforms wit
     for (let i = 0; i < a[s].length; i++) assert.ok(Math.abs(a[s][i] - b[s][i]) <= 1e-6 * Math.max(1, Math.abs(b[s][i])), `transform ${s} parameter ${i}: wasm ${a[s][i]} vs TypeScript ${b[s][i]}`);
   }
   assert.deepEqual(a, b, 'not bit-identical');
+});
+
+test('a team mixing TypeScript (calling thread) and wasm (helpers) kernels gives the parameters of wasm alone', { skip: NO_WASM }, async () => {
+  const fixed = imageFromFunction({ size: [32, 30, 28], spacing: [1.5, 1.5, 1.6], origin: [-1, -2, -1] }, scene3d);
+  const grid = { size: [34, 34, 32], spacing: [1.4, 1.4, 1.5], origin: [-2, -2, -2] };
+  const moving = movingFor(grid, scene3d, mapAbout(rotation3d(0.03, -0.02, 0.04, 1.02), [20, 20, 20], [0.8, -0.6, 0.5]));
+  const config: RegistrationConfig = {
+    stages: [
+      { transform: 'affine', metric: 'mi', levels: [{ shrink: 1, smooth: 0, iterations: 8 }] },
+      { transform: 'bspline', metric: 'mi', gridSpacing: 12, subsetSize: 5000, levels: [{ shrink: 1, smooth: 0, iterations: 8 }] },
+    ],
+  };
+  const params = (r: Awaited<ReturnType<typeof register>>): number[] => r.transforms.flatMap((t) => Array.from((t as ParametricTransform).parameters));
+  const alone = params(await register(fixed, moving, config));
+  const team = createNodeTeam(2);
+  try {
+    setWasmKernels(false);
+    const before = team.helperBlocks;
+    const mixed = params(await register(fixed, moving, config, { parallel: team }));
+    assert.ok(team.helperBlocks > before, 'the helpers (wasm kernels) did no block');
+    assert.deepEqual(mixed, alone);
+  } finally {
+    setWasmKernels(undefined);
+    await team.close();
+  }
 });
