@@ -14,6 +14,7 @@ import { linear2d, linear3d, interpolationPlane, type Plane } from '../interpola
 import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
 import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
 import { maskAt } from './sampling.js';
+import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
 
 /** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
 export interface MovingSampler {
@@ -366,6 +367,11 @@ export interface BSplineKernelInit extends SampleBlocksInit {
   /** Per block: a partial interleaved gradient (P numbers), valid over [ranges[2b], ranges[2b+1]). */
   gPartials: Float64Array;
   ranges: Int32Array;
+  /**
+   * Fresh samples (stochastic levels): phase 2 finishes a draw per block: the supports of the sorted points and,
+   * with `values`, the fixed values by linear interpolation of `plane` (of `size`) at continuous indices `index`.
+   */
+  draw: { grid: BSplineGridGeometry; plane: Float32Array | Float64Array; size: number[]; index: Float64Array; values: boolean } | null;
 }
 
 /**
@@ -561,7 +567,10 @@ export function scatter2d(start: number, end: number, dv: Float64Array, G: Float
   }
 }
 
-/** Phase 0: map, sample and accumulate block b; phase 1: ∂cost/∂m and the block's partial gradient. */
+/**
+ * Phase 0: map, sample and accumulate block b; phase 1: ∂cost/∂m and the block's partial gradient; phase 2 (fresh
+ * samples): the block's supports and fixed values after a draw.
+ */
 export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
   const d = init.dimension;
   const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, cI, A, t, nx, nxy, gPartials, ranges, P } = init;
@@ -606,6 +615,20 @@ export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
       ranges[2 * b + 1] = to;
       if (d === 2) scatter2d(start, end, dValue, grads, index, bases, weights, A, nx, gPartials, o);
       else scatter3d(start, end, dValue, grads, index, bases, weights, A, nx, nxy, gPartials, o);
+    },
+    (b) => {
+      const draw = init.draw!;
+      const start = b * blockSize;
+      const end = Math.min(count, start + blockSize);
+      bsplineSupportsRange(draw.grid, points, start, end, bases, weights);
+      if (!draw.values) return;
+      const { plane, size, index: ci } = draw;
+      const fixed = init.fixed;
+      if (d === 2) {
+        for (let i = start; i < end; i++) fixed[i] = linear2d(plane, size[0], size[1], ci[2 * i], ci[2 * i + 1]);
+      } else {
+        for (let i = start; i < end; i++) fixed[i] = linear3d(plane, size[0], size[1], size[2], ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
+      }
     },
   ];
 }
