@@ -30,7 +30,7 @@ export interface BSplineCostOptions extends SampledCostOptions {
    * over many iterations the whole image is seen, with no fixed set to over-fit. The draws follow `seed`, so runs
    * repeat exactly.
    */
-  fresh?: { image: Image; mask?: Image; count: number; seed: number };
+  fresh?: { image: Image; mask?: Image; count: number; seed: number; shared?: boolean };
 }
 
 export class BSplineRegistrationCost implements CostFunction {
@@ -68,7 +68,7 @@ export class BSplineRegistrationCost implements CostFunction {
     this.bspline = bspline;
     this.A = linear.matrix();
     this.t = linear.offset();
-    this.fresh = opts.fresh && opts.metric !== 'lncc' ? new FreshSampler(opts.fresh.image, opts.fresh.mask, opts.fresh.count, opts.fresh.seed, bspline) : null;
+    this.fresh = opts.fresh && opts.metric !== 'lncc' ? new FreshSampler(opts.fresh.image, opts.fresh.mask, opts.fresh.count, opts.fresh.seed, bspline, opts.fresh.shared) : null;
     this.redrawing = this.fresh !== null;
     if (this.fresh) samples = this.fresh.samples;
     this.samples = samples;
@@ -113,6 +113,15 @@ export class BSplineRegistrationCost implements CostFunction {
         gPartials: sharedFloat64(blocked.blocks * P),
         ranges: sharedInt32(2 * blocked.blocks),
         stamp: sharedFloat64(2).fill(1),
+        draw: this.fresh
+          ? {
+              grid: { dimension: bspline.dimension as 2 | 3, toGrid: bspline.toGrid, gridOrigin: Array.from(bspline.gridOrigin), gridSize: Array.from(bspline.gridSize) },
+              plane: this.fresh.plane,
+              size: opts.fresh!.image.size.slice(),
+              index: this.fresh.index,
+              values: this.fresh.deferValues,
+            }
+          : null,
       };
       this.local = bsplineKernel(this.kernelInit);
       this.session = serialSession(this.local);
@@ -239,7 +248,11 @@ export class BSplineRegistrationCost implements CostFunction {
     const W = this.weights;
     const [nx, nxy] = bs.gridStrides;
     const fresh = this.fresh;
-    if (fresh && this.redrawing && this.evaluations > 1) fresh.draw(bs, bases, W);
+    if (fresh && this.redrawing && this.evaluations > 1) {
+      // the draw's supports and fixed values per block (phase 2) when the kernels run
+      fresh.draw(bs, bases, W, this.blocked !== null);
+      if (this.blocked) this.session!.run(2, this.blocked.blocks);
+    }
     const cI = this.cInterleaved;
     interleave(c, nC, d, cI);
     const gI = this.gInterleaved;
@@ -363,12 +376,12 @@ class FreshSampler {
   private readonly image: Image;
   private readonly mask: Image | null;
   private readonly maskN: Float64Array | null;
-  private readonly plane: Float32Array | Float64Array;
+  readonly plane: Float32Array | Float64Array;
   private readonly M: Float64Array;
   private readonly random: () => number;
   /** Continuous fixed index of each sample (d per sample), in drawing order and sorted. */
   private readonly drawnIndex: Float64Array;
-  private readonly index: Float64Array;
+  readonly index: Float64Array;
   /** Points and (when not deferred) values in drawing order. */
   private readonly drawnPoints: Float64Array;
   private readonly drawnValues: Float64Array;
@@ -379,22 +392,23 @@ class FreshSampler {
    * With a finite fixed image no draw (always inside the image) can give NaN, so the values are interpolated
    * after sorting, in spatial order; otherwise during the draw, to reject NaN.
    */
-  private readonly deferValues: boolean;
+  readonly deferValues: boolean;
   private readonly point = new Float64Array(3);
   /** With a mask: the voxels whose centre lies inside it (samples are drawn from these, as elastix does). */
   private readonly maskVoxels: Int32Array | null;
 
-  constructor(image: Image, mask: Image | undefined, count: number, seed: number, bspline: BSplineTransform) {
+  /** `shared`: the fixed plane on shared memory (a team's threads finish the draws, see BSplineKernelInit.draw). */
+  constructor(image: Image, mask: Image | undefined, count: number, seed: number, bspline: BSplineTransform, shared = false) {
     const d = image.dimension;
     this.image = image;
     this.mask = mask ?? null;
     this.maskN = mask ? physicalToIndexMatrix(mask) : null;
-    this.plane = interpolationPlane(image, 0);
+    this.plane = shared ? shareArray(interpolationPlane(image, 0)) : interpolationPlane(image, 0);
     this.M = indexToPhysicalMatrix(image);
     this.random = createRandom(seed);
     this.samples = { dimension: d, count, points: sharedFloat64(count * d), values: sharedFloat64(count), voxels: new Int32Array(count) };
     this.drawnIndex = new Float64Array(count * d);
-    this.index = new Float64Array(count * d);
+    this.index = sharedFloat64(count * d);
     this.drawnPoints = new Float64Array(count * d);
     this.drawnValues = new Float64Array(count);
     this.cells = new Int32Array(count);
@@ -404,7 +418,7 @@ class FreshSampler {
   }
 
   /** Draws the next samples (sorted by cell) and their B-spline supports into bases and weights. */
-  draw(bspline: BSplineTransform, bases: Int32Array, weights: Float32Array): void {
+  draw(bspline: BSplineTransform, bases: Int32Array, weights: Float32Array, finishInBlocks = false): void {
     const { image, plane, M, random } = this;
     const d = image.dimension;
     const [nx, ny] = image.size;
@@ -470,6 +484,8 @@ class FreshSampler {
     this.drawn = j;
     bsplineSupportBases(bspline, pts, m, this.cells);
     sortByCell(d, m, this.cells, this.cellStarts, pts, ci, defer ? null : vals, this.samples.points, this.index, this.samples.values);
+    // the supports and deferred fixed values of the sorted samples: here, or by the cost's kernel (phase 2)
+    if (finishInBlocks) return;
     bsplineSupports(bspline, this.samples.points, m, bases, weights);
     if (defer) this.interpolateValues();
   }

@@ -518,7 +518,7 @@ async function runBSplineStage(
       bendingWeight: stage.bendingWeight ?? 0,
       jacobianWeight: stage.jacobianWeight ?? 0,
       fresh: stochastic
-        ? { image: images.fixed, mask: images.fixedMask, count: stage.subsetSize ?? (fixed.dimension === 3 ? 20000 : 2000), seed: seed + 31 * li + 1009 * si }
+        ? { image: images.fixed, mask: images.fixedMask, count: stage.subsetSize ?? (fixed.dimension === 3 ? 20000 : 2000), seed: seed + 31 * li + 1009 * si, shared: (opts.parallel?.threads ?? 1) > 1 }
         : undefined,
     });
     const before = Float64Array.from(bs.parameters);

@@ -13,7 +13,7 @@ import { localSquare, type SquareInit } from './team-kernels.js';
 
 const ENTRY = new URL('./team-worker.ts', import.meta.url);
 
-function squareInit(blocks: number, spin = 20000): SquareInit {
+function squareInit(blocks: number, spin = 200_000): SquareInit {
   return { out: new Float64Array(new SharedArrayBuffer(8 * blocks)), who: new Int32Array(new SharedArrayBuffer(4 * blocks)), spin };
 }
 

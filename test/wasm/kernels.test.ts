@@ -206,6 +206,7 @@ function buildBSpline(kind: 'bspline' | 'float32' | 'float64', metric: SampledMe
     gPartials: new Float64Array(blocked.blocks * P),
     ranges: new Int32Array(2 * blocked.blocks),
     stamp: new Float64Array(2),
+    draw: null,
   };
   setWasmKernels(wasm);
   try {
