@@ -86,6 +86,7 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
   const pHist = w.alloc(8 * 4);
   const pSums = w.alloc(8 * L);
   const pTable = w.alloc(8 * Math.max(1, B * B));
+  if (w.failed) return null;
   // views after the last alloc (growing the memory detaches the old buffer)
   if (plane instanceof Float32Array) w.f32(pPlane, plane.length).set(plane);
   else w.f64(pPlane, plane.length).set(plane);

@@ -76,6 +76,7 @@ export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] |
   const pSums = w.alloc(8 * L);
   const pTable = w.alloc(8 * Math.max(1, B * B));
   const pG = w.alloc(8 * 12);
+  if (w.failed) return null;
   // views after the last alloc (growing the memory detaches the old buffer)
   if (f32) w.f32(pPlane, plane.length).set(plane);
   else w.f64(pPlane, plane.length).set(plane);

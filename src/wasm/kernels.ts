@@ -73,18 +73,31 @@ export function wasmKernelsAvailable(): boolean {
 export class WasmKernels {
   readonly k: KernelExports;
   private top = 1024;
+  /** Some alloc() could not grow the memory (its offsets are −1): do not use this instance. */
+  failed = false;
 
   constructor(module: WebAssembly.Module) {
     this.k = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports;
   }
 
-  /** Reserves `bytes` (grows the memory; views made before must be made again) and returns the offset. */
+  /**
+   * Reserves `bytes` (grows the memory; views made before must be made again) and returns the offset, or −1 when
+   * the memory cannot grow that far (a 32-bit memory holds at most 4 GiB; callers then use the TypeScript kernels).
+   */
   alloc(bytes: number): number {
     const p = this.top;
-    this.top = (p + bytes + 15) & ~15;
+    const top = p + bytes + 15 - ((p + bytes + 15) % 16);
     const memory = this.k.memory;
-    const need = this.top - memory.buffer.byteLength;
-    if (need > 0) memory.grow(Math.ceil(need / 65536));
+    const need = top - memory.buffer.byteLength;
+    if (need > 0) {
+      try {
+        memory.grow(Math.ceil(need / 65536));
+      } catch {
+        this.failed = true;
+        return -1;
+      }
+    }
+    this.top = top;
     return p;
   }
 

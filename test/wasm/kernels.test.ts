@@ -13,7 +13,7 @@ import { sharedFloat64 } from '../../src/register/parallel-for.js';
 import { BlockedMetric, bsplineKernel, linearKernel, prepareMovingSampler, type BSplineKernelInit, type LinearKernelInit } from '../../src/register/sample-kernels.js';
 import { register } from '../../src/register/register.js';
 import type { ParametricTransform } from '../../src/transform/transform.js';
-import { setWasmKernels, wasmKernelsAvailable } from '../../src/wasm/kernels.js';
+import { setWasmKernels, wasmKernels, wasmKernelsAvailable } from '../../src/wasm/kernels.js';
 import { imageFromFunction, mapAbout, movingFor, rotation3d, scene3d } from '../register/synthetic.js';
 
 const NO_WASM = wasmKernelsAvailable() ? false : 'WebAssembly SIMD is not available in this engine';
@@ -313,4 +313,12 @@ test('a team mixing TypeScript (calling thread) and wasm (helpers) kernels gives
     setWasmKernels(undefined);
     await team.close();
   }
+});
+
+test('an instance whose memory cannot grow says so (the costs then use the TypeScript kernels)', { skip: NO_WASM }, () => {
+  const w = wasmKernels()!;
+  assert.equal(w.alloc(1000) % 16, 0);
+  assert.equal(w.failed, false);
+  assert.equal(w.alloc(5 * 2 ** 30), -1, 'more than a 32-bit memory holds');
+  assert.equal(w.failed, true);
 });
