@@ -112,6 +112,7 @@ export class BSplineRegistrationCost implements CostFunction {
         P,
         gPartials: sharedFloat64(blocked.blocks * P),
         ranges: sharedInt32(2 * blocked.blocks),
+        stamp: sharedFloat64(2).fill(1),
         draw: this.fresh
           ? {
               grid: { dimension: bspline.dimension as 2 | 3, toGrid: bspline.toGrid, gridOrigin: Array.from(bspline.gridOrigin), gridSize: Array.from(bspline.gridSize) },
@@ -133,6 +134,7 @@ export class BSplineRegistrationCost implements CostFunction {
    */
   async useThreads(team: ParallelFor | undefined): Promise<void> {
     if (!team || team.threads < 2 || !this.kernelInit) return;
+    this.kernelInit.stamp![1] = team.threads;
     const session = await team.open('register.bspline', this.kernelInit, this.local!);
     this.session?.close();
     this.session = session;
@@ -143,6 +145,7 @@ export class BSplineRegistrationCost implements CostFunction {
     if (!this.local) return;
     this.session?.close();
     this.session = serialSession(this.local);
+    this.kernelInit!.stamp![1] = 1;
   }
 
   /** Calls visit(k, i) for every packed valid sample k (sample i) of the last evaluation. */
@@ -256,6 +259,7 @@ export class BSplineRegistrationCost implements CostFunction {
     let value: number;
     if (this.blocked) {
       const init = this.kernelInit!;
+      init.stamp![0] = this.evaluations;
       const session = this.session!;
       const blocks = this.blocked.blocks;
       session.run(0, blocks);

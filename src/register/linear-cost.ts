@@ -208,7 +208,8 @@ export class LinearRegistrationCost implements CostFunction {
       this.evaluator = null;
       const blocked = new BlockedMetric(d, samples.count, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions);
       this.blocked = blocked;
-      this.kernelInit = { ...blocked.init, params: sharedFloat64(d * d + d), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
+      this.kernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 2), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
+      this.kernelInit.params[d * d + d + 1] = 1;
       this.local = linearKernel(this.kernelInit);
       this.session = serialSession(this.local);
     }
@@ -220,6 +221,7 @@ export class LinearRegistrationCost implements CostFunction {
    */
   async useThreads(team: ParallelFor | undefined): Promise<void> {
     if (!team || team.threads < 2 || !this.kernelInit) return;
+    this.kernelInit.params[this.samples.dimension * (this.samples.dimension + 1) + 1] = team.threads;
     const session = await team.open('register.linear', this.kernelInit, this.local!);
     this.session?.close();
     this.session = session;
@@ -230,6 +232,7 @@ export class LinearRegistrationCost implements CostFunction {
     if (!this.local) return;
     this.session?.close();
     this.session = serialSession(this.local);
+    this.kernelInit!.params[this.samples.dimension * (this.samples.dimension + 1) + 1] = 1;
   }
 
   /** J(0) and J(e_j) − J(0) at the current parameters (rotation Jacobians depend on the angles). */
@@ -259,6 +262,7 @@ export class LinearRegistrationCost implements CostFunction {
       const init = this.kernelInit!;
       init.params.set(t.matrix(), 0);
       init.params.set(t.offset(), d * d);
+      init.params[d * d + d] = this.evaluations;
       const session = this.session!;
       const blocks = this.blocked.blocks;
       session.run(0, blocks);

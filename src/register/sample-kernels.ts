@@ -15,6 +15,8 @@ import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type S
 import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
 import { maskAt } from './sampling.js';
 import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
+import { wasmLinearKernel } from './wasm-linear.js';
+import { wasmBSplineKernel } from './wasm-bspline.js';
 
 /** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
 export interface MovingSampler {
@@ -318,7 +320,10 @@ function metricBlocks(init: SampleBlocksInit): { accumulate(b: number, start: nu
 // --- linear transforms ---------------------------------------------------------------------------------------
 
 export interface LinearKernelInit extends SampleBlocksInit {
-  /** A (d×d, row-major) then t (d): written by the calling thread before phase 0. */
+  /**
+   * A (d×d, row-major), t (d), then an evaluation stamp (changes every evaluation), then the team's thread count
+   * (1: only the calling thread runs the blocks): written before phase 0.
+   */
   params: Float64Array;
   /** Per block: the moment matrix G (d × (d+1)). */
   moments: Float64Array;
@@ -326,6 +331,9 @@ export interface LinearKernelInit extends SampleBlocksInit {
 
 /** Phase 0: sample and accumulate block b; phase 1: ∂cost/∂m and the block's moment matrix. */
 export function linearKernel(init: LinearKernelInit): readonly BlockKernel[] {
+  // the same kernel on WebAssembly SIMD when it applies (bit-identical results; COREG_WASM=0 turns it off)
+  const fast = wasmLinearKernel(init);
+  if (fast) return fast;
   const d = init.dimension;
   const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, moments, params, blockSize, count } = init;
   const A = params.subarray(0, d * d);
@@ -371,7 +379,9 @@ export interface BSplineKernelInit extends SampleBlocksInit {
    * Fresh samples (stochastic levels): phase 2 finishes a draw per block: the supports of the sorted points and,
    * with `values`, the fixed values by linear interpolation of `plane` (of `size`) at continuous indices `index`.
    */
-  draw: { grid: BSplineGridGeometry; plane: Float32Array | Float64Array; size: number[]; index: Float64Array; values: boolean } | null;
+  draw?: { grid: BSplineGridGeometry; plane: Float32Array | Float64Array; size: number[]; index: Float64Array; values: boolean } | null;
+  /** [evaluation stamp (changes every evaluation), threads running the blocks]: written before phase 0. */
+  stamp?: Float64Array;
 }
 
 /**
@@ -572,6 +582,9 @@ export function scatter2d(start: number, end: number, dv: Float64Array, G: Float
  * samples): the block's supports and fixed values after a draw.
  */
 export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
+  // the same kernel on WebAssembly SIMD when it applies (3D; bit-identical results; COREG_WASM=0 turns it off)
+  const fast = wasmBSplineKernel(init);
+  if (fast) return [fast[0], fast[1], finishDrawKernel(init)];
   const d = init.dimension;
   const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, cI, A, t, nx, nxy, gPartials, ranges, P } = init;
   const g = new Float64Array(6);
@@ -616,19 +629,26 @@ export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
       if (d === 2) scatter2d(start, end, dValue, grads, index, bases, weights, A, nx, gPartials, o);
       else scatter3d(start, end, dValue, grads, index, bases, weights, A, nx, nxy, gPartials, o);
     },
-    (b) => {
-      const draw = init.draw!;
-      const start = b * blockSize;
-      const end = Math.min(count, start + blockSize);
-      bsplineSupportsRange(draw.grid, points, start, end, bases, weights);
-      if (!draw.values) return;
-      const { plane, size, index: ci } = draw;
-      const fixed = init.fixed;
-      if (d === 2) {
-        for (let i = start; i < end; i++) fixed[i] = linear2d(plane, size[0], size[1], ci[2 * i], ci[2 * i + 1]);
-      } else {
-        for (let i = start; i < end; i++) fixed[i] = linear3d(plane, size[0], size[1], size[2], ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
-      }
-    },
+    finishDrawKernel(init),
   ];
+}
+
+/** Phase 2 of bsplineKernel: after a draw of fresh samples, block b's supports and (deferred) fixed values. */
+function finishDrawKernel(init: BSplineKernelInit): BlockKernel {
+  const d = init.dimension;
+  const { points, bases, weights, blockSize, count } = init;
+  return (b) => {
+    const draw = init.draw!;
+    const start = b * blockSize;
+    const end = Math.min(count, start + blockSize);
+    bsplineSupportsRange(draw.grid, points, start, end, bases, weights);
+    if (!draw.values) return;
+    const { plane, size, index: ci } = draw;
+    const fixed = init.fixed;
+    if (d === 2) {
+      for (let i = start; i < end; i++) fixed[i] = linear2d(plane, size[0], size[1], ci[2 * i], ci[2 * i + 1]);
+    } else {
+      for (let i = start; i < end; i++) fixed[i] = linear3d(plane, size[0], size[1], size[2], ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
+    }
+  };
 }
