@@ -6,8 +6,10 @@
  * worker threads or Web Workers, started once and reused). `open(kernel, init)` starts the named kernel on every
  * helper as one long pool task ('team.session'); inside it the helper waits on a control block (an Int32Array on
  * a SharedArrayBuffer) with Atomics.wait. `run(phase, blocks)` publishes a phase and a block count, wakes the
- * helpers with Atomics.notify, takes blocks itself (an atomic counter hands out block numbers), and waits until
- * every helper has finished the phase. close() ends the task; the helper is idle in the pool again.
+ * helpers with Atomics.notify, takes blocks itself (claims on an atomic counter tagged with the phase's
+ * generation, so a helper that wakes late cannot take a block of a later phase), and waits until every block is
+ * done — never for a helper that has not woken yet (on a loaded machine the caller then simply does more
+ * blocks). close() ends the task; the helper is idle in the pool again.
  *
  * Atomics.wait is allowed in Node (also on its main thread) and in Web Workers, not on a browser page's main
  * thread: a team's caller must be a worker there (the app registers in one).
@@ -23,14 +25,18 @@ import type { TaskContext, TaskHandler, TaskResult } from './serve.js';
 const GEN = 0; // generation: incremented for every phase (and for the end of the session)
 const CMD = 1; // the phase to run, or −1: end the session
 const BLOCKS = 2; // blocks in the phase
-const NEXT = 3; // the next unclaimed block
-const FINISHED = 4; // helpers done with this generation
+const CLAIM = 3; // (generation tag << TAG_SHIFT) | the next unclaimed block
+const DONE = 4; // blocks finished in this phase
 const FAILED = 5; // 1 when a kernel threw (message below)
 const MESSAGE_LENGTH = 6;
 const HELPER_BLOCKS = 7; // blocks the helpers did in this session
 const MESSAGE = 8;
 const MESSAGE_MAX = 1024;
 const CONTROL_LENGTH = MESSAGE + MESSAGE_MAX;
+// A claim carries the generation's low bits, so a helper that wakes late can never take a block of a later phase.
+const TAG_SHIFT = 20;
+const TAG_MASK = 0x7ff;
+const BLOCK_MASK = (1 << TAG_SHIFT) - 1;
 
 interface SessionInput {
   control: Int32Array;
@@ -61,20 +67,29 @@ function loadError(control: Int32Array): Error {
   }
 }
 
-/** Takes blocks of `kernel` until none is left (or one failed). */
-function takeBlocks(control: Int32Array, kernel: BlockKernel, helper: boolean): void {
+/**
+ * Takes blocks of generation `gen` until none is left; every block taken is counted in DONE (after a failure the
+ * rest are counted without running them), and the thread that completes the phase wakes the caller.
+ */
+function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | undefined, helper: boolean): void {
   const blocks = Atomics.load(control, BLOCKS);
-  try {
-    for (;;) {
-      const b = Atomics.add(control, NEXT, 1);
-      if (b >= blocks) return;
-      kernel(b);
-      if (helper) Atomics.add(control, HELPER_BLOCKS, 1);
+  const tag = (gen & TAG_MASK) << TAG_SHIFT;
+  for (;;) {
+    const c = Atomics.load(control, CLAIM);
+    if ((c & ~BLOCK_MASK) !== tag) return; // a later phase (or the session's end) began
+    const b = c & BLOCK_MASK;
+    if (b >= blocks) return;
+    if (Atomics.compareExchange(control, CLAIM, c, c + 1) !== c) continue;
+    if (!Atomics.load(control, FAILED)) {
+      try {
+        if (!kernel) throw new Error(`no phase ${Atomics.load(control, CMD)}`);
+        kernel(b);
+        if (helper) Atomics.add(control, HELPER_BLOCKS, 1);
+      } catch (err) {
+        storeError(control, err);
+      }
     }
-  } catch (err) {
-    storeError(control, err);
-    // no one takes further blocks
-    Atomics.store(control, NEXT, blocks);
+    if (Atomics.add(control, DONE, 1) + 1 === blocks) Atomics.notify(control, DONE);
   }
 }
 
@@ -101,14 +116,8 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
       if (g === seen) continue;
       seen = g;
       const cmd = Atomics.load(control, CMD);
-      if (cmd >= 0) {
-        const kernel = phases[cmd];
-        if (kernel) takeBlocks(control, kernel, true);
-        else storeError(control, new Error(`team kernel "${input.kernel}" has no phase ${cmd}`));
-      }
-      Atomics.add(control, FINISHED, 1);
-      Atomics.notify(control, FINISHED);
       if (cmd < 0) return Promise.resolve({ output: null });
+      takeBlocks(control, g, phases[cmd], true);
     }
   }) as TaskHandler;
 }
@@ -167,13 +176,15 @@ export function createTeam(pool: WorkerPool | null, threads: number): Team {
         );
       }
       let closed = false;
+      let gen = 0;
       const end = (): void => {
         if (closed) return;
         closed = true;
         helperBlocks += Atomics.load(control, HELPER_BLOCKS);
+        // invalidate claims first, then publish the end
+        Atomics.store(control, CLAIM, ((gen + 1) & TAG_MASK) << TAG_SHIFT);
         Atomics.store(control, CMD, -1);
-        Atomics.store(control, FINISHED, 0);
-        Atomics.add(control, GEN, 1);
+        Atomics.store(control, GEN, ++gen);
         Atomics.notify(control, GEN);
         busy = false;
       };
@@ -186,21 +197,27 @@ export function createTeam(pool: WorkerPool | null, threads: number): Team {
       return {
         run(phase: number, blocks: number): void {
           if (closed) throw new Error('the team session is closed');
+          if (blocks > BLOCK_MASK) throw new Error(`a team phase has at most ${BLOCK_MASK} blocks, got ${blocks}`);
+          if (blocks <= 0) return;
+          const g = gen + 1;
+          // A new claim tag first (a helper still in the last phase cannot claim any more), then the phase.
+          Atomics.store(control, CLAIM, (g & TAG_MASK) << TAG_SHIFT);
           Atomics.store(control, CMD, phase);
           Atomics.store(control, BLOCKS, blocks);
-          Atomics.store(control, NEXT, 0);
-          Atomics.store(control, FINISHED, 0);
-          Atomics.add(control, GEN, 1);
+          Atomics.store(control, DONE, 0);
+          Atomics.store(control, GEN, (gen = g));
           Atomics.notify(control, GEN);
-          takeBlocks(control, local[phase], false);
+          takeBlocks(control, g, local[phase], false);
+          // wait for the blocks the helpers took (never for a helper that did not wake in time)
           for (;;) {
-            const f = Atomics.load(control, FINISHED);
-            if (f >= helpers) break;
-            Atomics.wait(control, FINISHED, f);
+            const done = Atomics.load(control, DONE);
+            if (done >= blocks) break;
+            Atomics.wait(control, DONE, done);
           }
           if (Atomics.load(control, FAILED)) {
             const err = loadError(control);
             Atomics.store(control, FAILED, 0);
+            Atomics.store(control, MESSAGE_LENGTH, 0);
             throw err;
           }
         },

@@ -14,9 +14,9 @@ import { linear2d, linear3d, interpolationPlane, type Plane } from '../interpola
 import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
 import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
 import { maskAt } from './sampling.js';
+import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
 import { wasmLinearKernel } from './wasm-linear.js';
 import { wasmBSplineKernel } from './wasm-bspline.js';
-import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
 
 /** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
 export interface MovingSampler {
@@ -375,13 +375,13 @@ export interface BSplineKernelInit extends SampleBlocksInit {
   /** Per block: a partial interleaved gradient (P numbers), valid over [ranges[2b], ranges[2b+1]). */
   gPartials: Float64Array;
   ranges: Int32Array;
-  /** [evaluation stamp (changes every evaluation), threads running the blocks]: written before phase 0. */
-  stamp?: Float64Array;
   /**
    * Fresh samples (stochastic levels): phase 2 finishes a draw per block: the supports of the sorted points and,
    * with `values`, the fixed values by linear interpolation of `plane` (of `size`) at continuous indices `index`.
    */
-  draw: { grid: BSplineGridGeometry; plane: Float32Array | Float64Array; size: number[]; index: Float64Array; values: boolean } | null;
+  draw?: { grid: BSplineGridGeometry; plane: Float32Array | Float64Array; size: number[]; index: Float64Array; values: boolean } | null;
+  /** [evaluation stamp (changes every evaluation), threads running the blocks]: written before phase 0. */
+  stamp?: Float64Array;
 }
 
 /**
@@ -582,16 +582,17 @@ export function scatter2d(start: number, end: number, dv: Float64Array, G: Float
  * samples): the block's supports and fixed values after a draw.
  */
 export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
+  // the same kernel on WebAssembly SIMD when it applies (3D; bit-identical results; COREG_WASM=0 turns it off)
+  const fast = wasmBSplineKernel(init);
+  if (fast) return [fast[0], fast[1], finishDrawKernel(init)];
   const d = init.dimension;
   const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, cI, A, t, nx, nxy, gPartials, ranges, P } = init;
   const g = new Float64Array(6);
   const m = metricBlocks(init);
   // the control points a sample's support reaches, past its base
   const reach = d === 3 ? 3 * nxy + 3 * nx + 4 : 3 * nx + 4;
-  // phases 0 and 1 on WebAssembly SIMD when they apply (3D; bit-identical results; COREG_WASM=0 turns it off)
-  const fast = wasmBSplineKernel(init);
   return [
-    fast ? fast[0] : (b) => {
+    (b) => {
       const start = b * blockSize;
       const end = Math.min(count, start + blockSize);
       const valid =
@@ -601,7 +602,7 @@ export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
       validCounts[b] = valid - start;
       m.accumulate(b, start, valid);
     },
-    fast ? fast[1] : (b) => {
+    (b) => {
       const start = b * blockSize;
       const end = start + validCounts[b];
       m.derivative(start, end);
@@ -628,19 +629,26 @@ export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
       if (d === 2) scatter2d(start, end, dValue, grads, index, bases, weights, A, nx, gPartials, o);
       else scatter3d(start, end, dValue, grads, index, bases, weights, A, nx, nxy, gPartials, o);
     },
-    (b) => {
-      const draw = init.draw!;
-      const start = b * blockSize;
-      const end = Math.min(count, start + blockSize);
-      bsplineSupportsRange(draw.grid, points, start, end, bases, weights);
-      if (!draw.values) return;
-      const { plane, size, index: ci } = draw;
-      const fixed = init.fixed;
-      if (d === 2) {
-        for (let i = start; i < end; i++) fixed[i] = linear2d(plane, size[0], size[1], ci[2 * i], ci[2 * i + 1]);
-      } else {
-        for (let i = start; i < end; i++) fixed[i] = linear3d(plane, size[0], size[1], size[2], ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
-      }
-    },
+    finishDrawKernel(init),
   ];
+}
+
+/** Phase 2 of bsplineKernel: after a draw of fresh samples, block b's supports and (deferred) fixed values. */
+function finishDrawKernel(init: BSplineKernelInit): BlockKernel {
+  const d = init.dimension;
+  const { points, bases, weights, blockSize, count } = init;
+  return (b) => {
+    const draw = init.draw!;
+    const start = b * blockSize;
+    const end = Math.min(count, start + blockSize);
+    bsplineSupportsRange(draw.grid, points, start, end, bases, weights);
+    if (!draw.values) return;
+    const { plane, size, index: ci } = draw;
+    const fixed = init.fixed;
+    if (d === 2) {
+      for (let i = start; i < end; i++) fixed[i] = linear2d(plane, size[0], size[1], ci[2 * i], ci[2 * i + 1]);
+    } else {
+      for (let i = start; i < end; i++) fixed[i] = linear3d(plane, size[0], size[1], size[2], ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
+    }
+  };
 }
