@@ -2,9 +2,9 @@
 // and plastimatch (OpenMP) on the bench's cases, coreg's 1 → 2 thread scaling, how time and memory grow with the
 // image (64³ … a 512×512×300 CT) and `coreg --version`'s start-up. Every time is the median of `repeat` runs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readImageFile } from '../../src/io/node.js';
+import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import { DisplacementFieldTransform } from '../../src/transform/displacement-field.js';
 import { affineFromRows, foregroundPoints, type Tre } from '../lib/affine.js';
 import type { BenchPaths } from '../lib/cases.js';
@@ -41,6 +41,8 @@ export interface Timing {
   peakRssMB?: number;
   /** coreg: the registration's own time from result.json (median). */
   registrationSeconds?: number;
+  /** coreg: reading both inputs and writing warped + inverse-warped .nii.gz, measured in-process (median of 3). */
+  ioSeconds?: number;
   tre?: Tre;
   dice?: number;
   cached?: boolean;
@@ -104,7 +106,28 @@ function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; stages: 
     if (typeof j.seconds === 'number') reg.push(j.seconds);
     if (k === o.repeat - 1 && points && gt) tre = mapTre(points, r.chain[0].dimension, chainMap(r.chain), gt);
   }
-  return { seconds: median(runs), runs, peakRssMB: peak || undefined, registrationSeconds: reg.length ? median(reg) : undefined, tre };
+  return { seconds: median(runs), runs, peakRssMB: peak || undefined, registrationSeconds: reg.length ? median(reg) : undefined, tre, ioSeconds: ioSeconds(c.fixed, c.moving, outDir) };
+}
+
+/**
+ * What the run's .nii.gz input and output cost (the part of the whole-process time that is file I/O): reading the
+ * two inputs and writing its warped.nii.gz and inverse-warped.nii.gz (read back, written again), median of 3.
+ */
+function ioSeconds(fixed: string, moving: string, outDir: string): number | undefined {
+  const outputs = ['warped.nii.gz', 'inverse-warped.nii.gz'].map((n) => join(outDir, n)).filter((f) => existsSync(f));
+  if (!fixed.endsWith('.nii.gz') || !moving.endsWith('.nii.gz') || outputs.length === 0) return undefined;
+  const images = outputs.map((f) => readImageFile(f));
+  const tmp = join(outDir, 'io-check.nii.gz');
+  const runs: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const t = performance.now();
+    readImageFile(fixed);
+    readImageFile(moving);
+    for (const img of images) writeImageFile(tmp, img);
+    runs.push((performance.now() - t) / 1000);
+  }
+  rmSync(tmp, { force: true });
+  return median(runs);
 }
 
 function cases(o: SpeedOptions, notes: string[]): SpeedCase[] {
@@ -364,7 +387,7 @@ const time = (t?: Timing): string => (!t ? '' : t.missing ? '—' : sec(t.second
 
 /** The two tables and the start-up line, as markdown. */
 export function speedTables(r: SpeedResult, threads: number, repeat: number): string {
-  const head = ['case', 'metric', 'coreg (s)', 'elastix (s)', 'plastimatch (s)', 'coreg / fastest peer', 'TRE mean / max (mm) or Dice: coreg', 'elastix', 'plastimatch', 'peak RSS (MB) coreg / elastix / plastimatch', `coreg 1 → ${threads} threads: registration (s)`, 'whole process (s)'];
+  const head = ['case', 'metric', 'coreg (s)', 'elastix (s)', 'plastimatch (s)', 'coreg / fastest peer', 'TRE mean / max (mm) or Dice: coreg', 'elastix', 'plastimatch', 'peak RSS (MB) coreg / elastix / plastimatch', `coreg 1 → ${threads} threads: registration (s)`, 'whole process (s)', 'coreg .nii.gz I/O (s)'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const row of r.rows) {
     const peerTimes = [row.elastix?.seconds, row.plastimatch?.seconds].filter((v): v is number => v !== undefined);
@@ -374,13 +397,13 @@ export function speedTables(r: SpeedResult, threads: number, repeat: number): st
     const b = row.coreg.registrationSeconds;
     const scaling = a !== undefined && b !== undefined ? `${sec(a)} → ${sec(b)} (${(a / b).toFixed(2)}×)` : '—';
     const whole = row.coreg1.seconds !== undefined && row.coreg.seconds !== undefined ? `${sec(row.coreg1.seconds)} → ${sec(row.coreg.seconds)} (${(row.coreg1.seconds / row.coreg.seconds).toFixed(2)}×)` : '—';
-    lines.push(`| ${[row.case, row.metric, row.coreg.missing ?? time(row.coreg), time(row.elastix) || 'n/a', time(row.plastimatch) || 'n/a', ratio, quality(row.coreg), quality(row.elastix) || 'n/a', quality(row.plastimatch) || 'n/a', `${mb(row.coreg.peakRssMB)} / ${row.elastix ? mb(row.elastix.peakRssMB) : 'n/a'} / ${row.plastimatch ? mb(row.plastimatch.peakRssMB) : 'n/a'}`, scaling, whole].join(' | ')} |`);
+    lines.push(`| ${[row.case, row.metric, row.coreg.missing ?? time(row.coreg), time(row.elastix) || 'n/a', time(row.plastimatch) || 'n/a', ratio, quality(row.coreg), quality(row.elastix) || 'n/a', quality(row.plastimatch) || 'n/a', `${mb(row.coreg.peakRssMB)} / ${row.elastix ? mb(row.elastix.peakRssMB) : 'n/a'} / ${row.plastimatch ? mb(row.plastimatch.peakRssMB) : 'n/a'}`, scaling, whole, sec(row.coreg.ioSeconds)].join(' | ')} |`);
   }
-  const out = [lines.join('\n'), '', `Times: wall clock of the whole process, median of ${repeat} run(s), ${threads} threads (elastix \`-threads ${threads}\`, plastimatch OMP_NUM_THREADS=${threads}); * = peer timings from bench/cache. Ratio against the fastest peer run on the same metric. TRE = |T_est(x) − T_true(x)| over the fixed foreground, LPS mm; peers through their dense fields. The 5-atlas row: coreg segment --fusion majority vs 5 × elastix (affine + B-spline) one after another, labels by transformix (untimed) and the same vote. Registration time: result.json "seconds" (segment: report timings.totalSeconds).`];
+  const out = [lines.join('\n'), '', `Times: wall clock of the whole process, median of ${repeat} run(s), ${threads} threads (elastix \`-threads ${threads}\`, plastimatch OMP_NUM_THREADS=${threads}); * = peer timings from bench/cache. Ratio against the fastest peer run on the same metric. TRE = |T_est(x) − T_true(x)| over the fixed foreground, LPS mm; peers through their dense fields. The 5-atlas row: coreg segment --fusion majority vs 5 × elastix (affine + B-spline) one after another, labels by transformix (untimed) and the same vote. Registration time: result.json "seconds" (segment: report timings.totalSeconds). .nii.gz I/O: reading the two inputs and writing warped.nii.gz and inverse-warped.nii.gz, timed in-process (the bench's own Node), median of 3.`];
   if (r.sizes.length) {
-    const h = ['image', 'voxels', 'transform (MI)', 'coreg time (s)', 'registration (s)', 'peak RSS (MB)', 'TRE mean / max (mm) vs the known affine'];
+    const h = ['image', 'voxels', 'transform (MI)', 'coreg time (s)', 'registration (s)', '.nii.gz I/O (s)', 'peak RSS (MB)', 'TRE mean / max (mm) vs the known affine'];
     out.push('', '### Time and memory vs image size (coreg)', '', `| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`);
-    for (const s of r.sizes) out.push(`| ${[s.size, (s.voxels / 1e6).toFixed(2) + ' M', s.stages, s.coreg.missing ?? sec(s.coreg.seconds), sec(s.coreg.registrationSeconds), mb(s.coreg.peakRssMB), quality(s.coreg)].join(' | ')} |`);
+    for (const s of r.sizes) out.push(`| ${[s.size, (s.voxels / 1e6).toFixed(2) + ' M', s.stages, s.coreg.missing ?? sec(s.coreg.seconds), sec(s.coreg.registrationSeconds), sec(s.coreg.ioSeconds), mb(s.coreg.peakRssMB), quality(s.coreg)].join(' | ')} |`);
     out.push('', 'The moving images are the fixed ones under a known affine (bench/make-size-cases.py), so affine,bspline TRE measures how much the B-spline stage disturbs an exact affine result.');
   }
   if (r.startup) out.push('', `\`coreg --version\` start-up: ${r.startup.medianMs.toFixed(0)} ms (median of ${r.startup.runs.length}; target < 150 ms).`);
