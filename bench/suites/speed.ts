@@ -318,10 +318,17 @@ function sizeRows(o: SpeedOptions, notes: string[]): SizeRow[] {
       } catch (e) {
         coreg = { missing: `error: ${(e as Error).message}` };
       }
+      console.error(`bench:     ${coreg.missing ?? `${sec(coreg.seconds)} s, ${mb(coreg.peakRssMB)} MB, ${quality(coreg)}`}`);
       rows.push({ size: s.label, voxels: s.voxels, stages, coreg });
     }
   }
   return rows;
+}
+
+/** One finished row on stderr (the table comes at the end; a long run shows its figures as they come). */
+function logRow(row: SpeedRow): void {
+  const one = (name: string, t?: Timing): string => (t ? `${name} ${t.missing ?? `${sec(t.seconds)} s, ${quality(t)}, ${mb(t.peakRssMB)} MB${t.registrationSeconds !== undefined ? `, registration ${sec(t.registrationSeconds)} s` : ''}`}` : '');
+  console.error(`bench:     ${[one('coreg', row.coreg), one('coreg 1 thread', row.coreg1), one('elastix', row.elastix), one('plastimatch', row.plastimatch)].filter(Boolean).join('; ')}`);
 }
 
 /** `node bin/coreg.js --version`: median wall time of 11 runs (after one warm-up). */
@@ -361,11 +368,15 @@ export function runSpeed(o: SpeedOptions): SpeedResult {
         if (threads === 1) row.coreg1 = t;
       }
     } else row.coreg = { missing: 'not run' };
+    logRow(row);
     rows.push(row);
   }
   if (!o.filter || 'atlas segmentation'.includes(o.filter.toLowerCase())) {
     const a = atlasRow(o, notes);
-    if (a) rows.push(a);
+    if (a) {
+      logRow(a);
+      rows.push(a);
+    }
   }
   const sizes = o.sizes && o.coregBin ? sizeRows(o, notes) : [];
   if (!o.sizes) notes.push('size table not run (add --sizes; the 512×512×300 CT takes minutes per run)');
