@@ -29,6 +29,8 @@ export interface ViewOptions {
   slices?: number;
   /** Display pixel size in mm (default the smallest spacing). */
   pixelMm?: number;
+  /** Thumbnails: coarser display pixels so that no panel side exceeds this many pixels (ignored with `pixelMm`). */
+  maxPanel?: number;
 }
 
 /** One display plane: pixel (i, j) shows the physical point origin + i·pixelMm·u + j·pixelMm·v. */
@@ -101,8 +103,9 @@ export function foregroundBox(img: Image): { min: number[]; max: number[] } {
  * each through the centre of the foreground.
  */
 export function imageViews(img: Image, opts: ViewOptions = {}): View[] {
-  const pixelMm = opts.pixelMm ?? Math.min(...img.spacing);
   const box = physicalBoundingBox(img, true);
+  const fov = Math.max(...box.max.map((v, a) => v - box.min[a]));
+  const pixelMm = opts.pixelMm ?? Math.max(Math.min(...img.spacing), opts.maxPanel ? fov / opts.maxPanel : 0);
   const ext = (a: number) => Math.max(1, Math.round((box.max[a] - box.min[a]) / pixelMm));
   const half = pixelMm / 2;
   if (img.dimension === 2) {

@@ -112,6 +112,21 @@ test('3D views honour the physical aspect ratio and the radiological/neurologica
   assert.equal(imageViews(img, { layout: 'mosaic', slices: 6 }).length, 6);
 });
 
+test('thumbnails (maxPanel): no panel side above the limit, the physical aspect ratio kept; a small image keeps its pixels', () => {
+  const img = createImage([180, 90, 45], 'float32', { spacing: [1, 2, 4] });
+  const views = imageViews(img, { maxPanel: 60 });
+  assert.deepEqual(views.map((v) => [v.name, v.width, v.height]), [
+    ['axial', 60, 60],
+    ['coronal', 60, 60],
+    ['sagittal', 60, 60],
+  ]);
+  assert.equal(views[0].pixelMm, 3);
+  const wide = imageViews(createImage([200, 50], 'float32'), { maxPanel: 100 });
+  assert.deepEqual([wide[0].width, wide[0].height], [100, 25]);
+  const small = imageViews(createImage([40, 36], 'float32'), { maxPanel: 100 });
+  assert.deepEqual([small[0].width, small[0].height, small[0].pixelMm], [40, 36, 1]);
+});
+
 test('Jacobian picture: folds are yellow, shrinkage blue, growth red, 1 white', () => {
   const det = createImage([4, 1], 'float32');
   det.data.set([-0.5, 0.5, 1, 2]);
