@@ -29,6 +29,8 @@ export interface ViewOptions {
   slices?: number;
   /** Display pixel size in mm (default the smallest spacing). */
   pixelMm?: number;
+  /** 3D: orientation letters (R/L, A/P, S/I) at the middle of each panel edge (default true). */
+  letters?: boolean;
   /** Thumbnails: coarser display pixels so that no panel side exceeds this many pixels (ignored with `pixelMm`). */
   maxPanel?: number;
 }
@@ -266,19 +268,24 @@ export function grey(v: number, window: readonly [number, number]): number {
   return s < 0 ? 0 : s > 255 ? 255 : s;
 }
 
-/** Puts panels side by side (one row; a mosaic in rows of `columns`), separated by `gap` black pixels. */
+/** Grey level of the gaps between panels (dark grey: panels stand apart on a black background). */
+export const GAP_GREY = 64;
+
+/** Puts panels side by side (one row; a mosaic in rows of `columns`), separated by `gap` dark grey pixels. */
 export function tile(panels: Raster[], columns = panels.length, gap = 4): Raster {
   const rows: Raster[][] = [];
   for (let k = 0; k < panels.length; k += columns) rows.push(panels.slice(k, k + columns));
   const width = Math.max(...rows.map((r) => r.reduce((s, p) => s + p.width, 0) + gap * (r.length - 1)));
   const rowHeights = rows.map((r) => Math.max(...r.map((p) => p.height)));
   const height = rowHeights.reduce((s, h) => s + h, 0) + gap * (rows.length - 1);
-  const out = createRaster(width, height);
+  const out = createRaster(width, height, GAP_GREY);
   let y0 = 0;
   rows.forEach((row, ri) => {
     let x0 = 0;
     for (const p of row) {
       for (let j = 0; j < p.height; j++) out.data.set(p.data.subarray(j * p.width * 3, (j + 1) * p.width * 3), ((y0 + j) * width + x0) * 3);
+      // Below a shorter panel: black, as around the image.
+      for (let j = p.height; j < rowHeights[ri]; j++) out.data.fill(0, ((y0 + j) * width + x0) * 3, ((y0 + j) * width + x0 + p.width) * 3);
       x0 += p.width + gap;
     }
     y0 += rowHeights[ri] + gap;
@@ -286,9 +293,64 @@ export function tile(panels: Raster[], columns = panels.length, gap = 4): Raster
   return out;
 }
 
-/** Views → panels, laid out (a mosaic in rows of 4, ortho in one row). */
-function render(views: View[], draw: (view: View) => Raster): Raster {
-  const panels = views.map(draw);
+// 5×7 glyphs of the orientation letters, one string of 7 rows of 5 bits each.
+const GLYPHS: Record<string, string> = {
+  A: '01110100011000111111100011000110001',
+  P: '11110100011000111110100001000010000',
+  S: '01111100001000001110000010000111110',
+  I: '01110001000010000100001000010001110',
+  R: '11110100011000111110101001001010001',
+  L: '10000100001000010000100001000011111',
+};
+
+/** The letter of a patient direction in LPS (+x left, +y posterior, +z superior) nearest to `dir`. */
+export function orientationLetter(dir: readonly number[]): string {
+  let a = 0;
+  for (let k = 1; k < 3; k++) if (Math.abs(dir[k]) > Math.abs(dir[a])) a = k;
+  return dir[a] > 0 ? 'LPS'[a] : 'RAI'[a];
+}
+
+/** Draws `letter` (white, black outline) with its top-left corner at (x, y), each glyph pixel `scale` pixels. */
+function drawLetter(r: Raster, letter: string, x: number, y: number, scale: number): void {
+  const g = GLYPHS[letter];
+  const on = (i: number, j: number) => i >= 0 && j >= 0 && i < 5 * scale && j < 7 * scale && g[Math.floor(j / scale) * 5 + Math.floor(i / scale)] === '1';
+  for (let j = -1; j <= 7 * scale; j++) {
+    for (let i = -1; i <= 5 * scale; i++) {
+      const px = x + i;
+      const py = y + j;
+      if (px < 0 || py < 0 || px >= r.width || py >= r.height) continue;
+      let near = false;
+      for (let dj = -1; dj <= 1 && !near; dj++) for (let di = -1; di <= 1 && !near; di++) near = on(i + di, j + dj);
+      if (!near) continue;
+      const v = on(i, j) ? 255 : 0;
+      const k = 3 * (py * r.width + px);
+      r.data[k] = r.data[k + 1] = r.data[k + 2] = v;
+    }
+  }
+}
+
+/** Orientation letters at the middle of the four edges of a 3D panel: where −u, +u, −v, +v point in the patient. */
+export function drawOrientationLetters(r: Raster, view: View): void {
+  if (view.u.length !== 3) return;
+  const scale = Math.min(r.width, r.height) >= 160 ? 2 : 1;
+  const w = 5 * scale;
+  const h = 7 * scale;
+  if (r.width < 3 * w + 4 || r.height < 3 * h + 4) return;
+  const neg = (v: number[]) => v.map((c) => -c);
+  drawLetter(r, orientationLetter(neg(view.u)), 2, Math.floor((r.height - h) / 2), scale);
+  drawLetter(r, orientationLetter(view.u), r.width - w - 2, Math.floor((r.height - h) / 2), scale);
+  drawLetter(r, orientationLetter(neg(view.v)), Math.floor((r.width - w) / 2), 2, scale);
+  drawLetter(r, orientationLetter(view.v), Math.floor((r.width - w) / 2), r.height - h - 2, scale);
+}
+
+/** Views → panels, laid out (a mosaic in rows of 4, ortho in one row); 3D panels get orientation letters. */
+function render(views: View[], draw: (view: View) => Raster, opts: ViewOptions = {}): Raster {
+  const panels = views.map((view, k) => {
+    const r = draw(view);
+    // A mosaic's slices all share the first one's letters: drawn once.
+    if ((opts.letters ?? true) && (k === 0 || views.length <= 3)) drawOrientationLetters(r, view);
+    return r;
+  });
   if (panels.length === 1) return panels[0];
   return tile(panels, views.length > 3 ? 4 : views.length);
 }
@@ -302,7 +364,7 @@ export function greyPicture(img: Image, opts: ViewOptions & { window?: [number, 
     const r = createRaster(view.width, view.height);
     for (let k = 0; k < s.length; k++) r.data[3 * k] = r.data[3 * k + 1] = r.data[3 * k + 2] = grey(s[k], window);
     return r;
-  });
+  }, opts);
 }
 
 export interface PairOptions extends ViewOptions {
@@ -334,7 +396,7 @@ export function checkerboardPicture(fixed: Image, moving: Image, opts: PairOptio
       }
     }
     return r;
-  });
+  }, opts);
 }
 
 /** Colour overlay: fixed in magenta (red + blue), warped moving in green; where they agree the picture is grey. */
@@ -354,7 +416,7 @@ export function overlayPicture(fixed: Image, moving: Image, opts: PairOptions = 
       r.data[3 * k + 2] = f;
     }
     return r;
-  });
+  }, opts);
 }
 
 /** Gradient magnitude of a sampled panel (central differences, NaN treated as 0). */
@@ -395,7 +457,7 @@ export function edgesPicture(fixed: Image, moving: Image, opts: PairOptions = {}
       } else r.data[3 * k] = r.data[3 * k + 1] = r.data[3 * k + 2] = f;
     }
     return r;
-  });
+  }, opts);
 }
 
 /** Diverging colour: −1 → blue, 0 → white, +1 → red (clamped); NaN → black. */
@@ -440,7 +502,7 @@ export function differencePictures(fixed: Image, moving: Image, opts: PairOption
     const r = createRaster(view.width, view.height);
     for (let k = 0; k < d.length; k++) diverging(d[k] / scale, r.data, 3 * k);
     return r;
-  });
+  }, opts);
   return { before: draw(before), after: draw(after), scale };
 }
 
@@ -598,7 +660,7 @@ export function labelContourPicture(img: Image, labels: Image, opts: ViewOptions
       }
     }
     return r;
-  });
+  }, opts);
 }
 
 /**
@@ -621,7 +683,7 @@ export function jacobianPicture(det: Image, opts: ViewOptions & { maxLog2?: numb
       } else diverging(Math.log2(v) / maxLog2, r.data, 3 * k);
     }
     return r;
-  });
+  }, opts);
 }
 
 /**
@@ -672,7 +734,7 @@ export function deformationGridPicture(fixed: Image, chain: readonly Transform[]
       }
     }
     return r;
-  });
+  }, opts);
 }
 
 /** A line plot as a raster: each series scaled to its own min..max, drawn in its colour over x in order. */

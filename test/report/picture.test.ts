@@ -13,6 +13,7 @@ import {
   labelContourPicture,
   overlayPicture,
   checkPictureImage,
+  orientationLetter,
 } from '../../src/report/picture.js';
 import { TranslationTransform } from '../../src/transform/linear.js';
 
@@ -125,6 +126,27 @@ test('thumbnails (maxPanel): no panel side above the limit, the physical aspect 
   assert.deepEqual([wide[0].width, wide[0].height], [100, 25]);
   const small = imageViews(createImage([40, 36], 'float32'), { maxPanel: 100 });
   assert.deepEqual([small[0].width, small[0].height, small[0].pixelMm], [40, 36, 1]);
+});
+
+test('3D panels carry orientation letters: radiological axial R left, L right, A top, P bottom; neurological swaps R/L', () => {
+  assert.deepEqual([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]].map(orientationLetter), ['L', 'R', 'P', 'A', 'S', 'I']);
+  const img = createImage([40, 40, 40], 'float32');
+  // Reads the 5×7 letter drawn at (x, y) with glyph pixels `scale` wide as rows of 0/1.
+  const read = (r: ReturnType<typeof greyPicture>, x: number, y: number) =>
+    Array.from({ length: 7 }, (_, j) => Array.from({ length: 5 }, (_, i) => (r.data[3 * ((y + j) * r.width + x + i)] === 255 ? '1' : '0')).join('')).join('');
+  const glyph = { R: '11110100011000111110101001001010001', L: '10000100001000010000100001000011111', A: '01110100011000111111100011000110001', P: '11110100011000111110100001000010000' };
+  const rad = greyPicture(img, { convention: 'radiological' });
+  // The axial panel is the first 40×40 pixels.
+  assert.equal(read(rad, 2, 16), glyph.R);
+  assert.equal(read(rad, 33, 16), glyph.L);
+  assert.equal(read(rad, 17, 2), glyph.A);
+  assert.equal(read(rad, 17, 31), glyph.P);
+  const neu = greyPicture(img, { convention: 'neurological' });
+  assert.equal(read(neu, 2, 16), glyph.L);
+  assert.equal(read(neu, 33, 16), glyph.R);
+  // Without letters, an empty image is black (the gaps between panels dark grey).
+  const bare = greyPicture(img, { letters: false });
+  assert.ok(bare.data.subarray(0, 3 * 40).every((v) => v === 0));
 });
 
 test('Jacobian picture: folds are yellow, shrinkage blue, growth red, 1 white', () => {
