@@ -65,6 +65,13 @@ export function checkPictureImage(img: Image, subject: string): void {
   if (img.dimension !== 2 && img.dimension !== 3) throw new CoregError(subject, `is ${String(img.dimension)}D; pictures show 2D or 3D images`);
 }
 
+/** Both images scalar 2D or 3D, of one dimension (else a clear error naming 'fixed' or 'moving'). */
+export function checkPicturePair(fixed: Image, moving: Image): void {
+  checkPictureImage(fixed, 'fixed');
+  checkPictureImage(moving, 'moving');
+  if (fixed.dimension !== moving.dimension) throw new CoregError('moving', `is ${moving.dimension}D but the fixed image is ${fixed.dimension}D`);
+}
+
 /** Physical bounding box of the voxels above a threshold between the 2nd and 98th percentiles (else the whole image). */
 export function foregroundBox(img: Image): { min: number[]; max: number[] } {
   const d = img.dimension;
@@ -377,8 +384,7 @@ export interface PairOptions extends ViewOptions {
  * alternate between the two, each shown in its own window.
  */
 export function checkerboardPicture(fixed: Image, moving: Image, opts: PairOptions & { squareMm?: number } = {}): Raster {
-  checkPictureImage(fixed, 'fixed');
-  checkPictureImage(moving, 'moving');
+  checkPicturePair(fixed, moving);
   const wf = autoWindow(fixed);
   const wm = autoWindow(moving);
   const views = imageViews(fixed, opts);
@@ -401,8 +407,7 @@ export function checkerboardPicture(fixed: Image, moving: Image, opts: PairOptio
 
 /** Colour overlay: fixed in magenta (red + blue), warped moving in green; where they agree the picture is grey. */
 export function overlayPicture(fixed: Image, moving: Image, opts: PairOptions = {}): Raster {
-  checkPictureImage(fixed, 'fixed');
-  checkPictureImage(moving, 'moving');
+  checkPicturePair(fixed, moving);
   const wf = autoWindow(fixed);
   const wm = autoWindow(moving);
   return render(imageViews(fixed, opts), (view) => {
@@ -438,8 +443,7 @@ function gradientMagnitude(s: Float32Array, w: number, h: number): Float32Array 
 
 /** Fixed in grey with the edges of the warped moving image (strongest 10 % of its gradients) in green. */
 export function edgesPicture(fixed: Image, moving: Image, opts: PairOptions = {}): Raster {
-  checkPictureImage(fixed, 'fixed');
-  checkPictureImage(moving, 'moving');
+  checkPicturePair(fixed, moving);
   const wf = autoWindow(fixed);
   return render(imageViews(fixed, opts), (view) => {
     const a = sampleView(fixed, view);
@@ -481,8 +485,7 @@ export function diverging(t: number, out: Uint8Array, at: number): void {
  * (± the 99th percentile of |difference| before): blue = moving brighter, red = fixed brighter, black outside.
  */
 export function differencePictures(fixed: Image, moving: Image, opts: PairOptions = {}): { before: Raster; after: Raster; scale: number } {
-  checkPictureImage(fixed, 'fixed');
-  checkPictureImage(moving, 'moving');
+  checkPicturePair(fixed, moving);
   const views = imageViews(fixed, opts);
   const diffs = (chain: readonly Transform[]) => views.map((view) => {
     const a = sampleView(fixed, view);
@@ -519,8 +522,7 @@ export interface JointHistogram {
  * fixed voxels whose mapped point lies inside the moving image. Ranges: each image's min..max (or as given).
  */
 export function jointHistogram(fixed: Image, moving: Image, chain: readonly Transform[], opts: { bins?: number; fixedRange?: [number, number]; movingRange?: [number, number] } = {}): JointHistogram {
-  checkPictureImage(fixed, 'fixed');
-  checkPictureImage(moving, 'moving');
+  checkPicturePair(fixed, moving);
   if (fixed.dimension !== moving.dimension) throw new CoregError('moving', `is ${moving.dimension}D but the fixed image is ${fixed.dimension}D`);
   const bins = opts.bins ?? 128;
   const fr = opts.fixedRange ?? rangeOf(fixed.data);
