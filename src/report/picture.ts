@@ -739,10 +739,68 @@ export function deformationGridPicture(fixed: Image, chain: readonly Transform[]
   }, opts);
 }
 
-/** A line plot as a raster: each series scaled to its own min..max, drawn in its colour over x in order. */
-export function linePlotRaster(xs: readonly number[], series: { values: readonly number[]; colour: [number, number, number] }[], width = 480, height = 320): Raster {
+// A 3×5 pixel font (upper case; lower case drawn as upper case): rows top to bottom, 3 bits each.
+const FONT: Record<string, string> = {
+  '0': '111101101101111', '1': '010110010010111', '2': '111001111100111', '3': '111001111001111', '4': '101101111001001',
+  '5': '111100111001111', '6': '111100111101111', '7': '111001001001001', '8': '111101111101111', '9': '111101111001111',
+  '-': '000000111000000', '.': '000000000000010', '(': '001010010010001', ')': '100010010010100', ':': '000010000010000',
+  '/': '001001010100100', ',': '000000000010100', '+': '000010111010000', ' ': '000000000000000',
+  A: '010101111101101', B: '110101110101110', C: '011100100100011', D: '110101101101110', E: '111100110100111',
+  F: '111100110100100', G: '011100101101011', H: '101101111101101', I: '111010010010111', J: '001001001101010',
+  K: '101101110101101', L: '100100100100111', M: '101111111101101', N: '110101101101101', O: '010101101101010',
+  P: '110101110100100', Q: '010101101110011', R: '110101110101101', S: '011100010001110', T: '111010010010010',
+  U: '101101101101111', V: '101101101101010', W: '101101111111101', X: '101101010101101', Y: '101101010010010',
+  Z: '111001010100111',
+};
+
+/** Width in pixels of `text` drawn by drawText at `scale`. */
+export function textWidth(text: string, scale = 2): number {
+  return text.length ? (4 * text.length - 1) * scale : 0;
+}
+
+/** Draws `text` (3×5 font, each font pixel `scale` pixels) with its top-left corner at (x, y); unknown characters as blanks. */
+export function drawText(r: Raster, text: string, x: number, y: number, colour: readonly number[], scale = 2): void {
+  for (let c = 0; c < text.length; c++) {
+    const g = FONT[text[c].toUpperCase()] ?? FONT[' '];
+    const cx = x + 4 * scale * c;
+    for (let j = 0; j < 5 * scale; j++) {
+      for (let i = 0; i < 3 * scale; i++) {
+        if (g[Math.floor(j / scale) * 3 + Math.floor(i / scale)] !== '1') continue;
+        const px = cx + i;
+        const py = y + j;
+        if (px >= 0 && py >= 0 && px < r.width && py < r.height) r.data.set(colour, 3 * (py * r.width + px));
+      }
+    }
+  }
+}
+
+/** "Nice" tick values (steps of 1, 2 or 5 × 10^k) covering lo..hi. */
+export function niceTicks(lo: number, hi: number, count = 6): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((v) => v >= raw) ?? raw;
+  const out: number[] = [];
+  for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) out.push(Number(t.toPrecision(12)));
+  return out;
+}
+
+export interface PlotSeriesRaster {
+  values: readonly number[];
+  colour: [number, number, number];
+  /** Legend entry. */
+  name?: string;
+}
+
+/**
+ * A line plot as a raster: each series scaled to its own min..max, drawn in its colour over x in order; x ticks with
+ * their values, the x label and a legend (the series' names) under the plot.
+ */
+export function linePlotRaster(xs: readonly number[], series: PlotSeriesRaster[], width = 480, height = 320, opts: { xLabel?: string; yLabel?: string } = {}): Raster {
   const r = createRaster(width, height, 255);
   const pad = 12;
+  const top = opts.yLabel ? 24 : pad;
+  const bottom = 62;
   const x0 = Math.min(...xs);
   const x1 = Math.max(...xs);
   const px = (x: number) => pad + ((x - x0) / (x1 - x0 || 1)) * (width - 2 * pad);
@@ -752,20 +810,38 @@ export function linePlotRaster(xs: readonly number[], series: { values: readonly
     if (xi < 0 || yi < 0 || xi >= width || yi >= height) return;
     r.data.set(c, 3 * (yi * width + xi));
   };
+  const axis = [180, 180, 180];
+  const ink = [40, 40, 40];
   // Axes box.
+  if (opts.yLabel) drawText(r, opts.yLabel, pad, 6, ink);
   for (let x = pad; x <= width - pad; x++) {
-    put(x, pad, [180, 180, 180]);
-    put(x, height - pad, [180, 180, 180]);
+    put(x, top, axis);
+    put(x, height - bottom, axis);
   }
-  for (let y = pad; y <= height - pad; y++) {
-    put(pad, y, [180, 180, 180]);
-    put(width - pad, y, [180, 180, 180]);
+  for (let y = top; y <= height - bottom; y++) {
+    put(pad, y, axis);
+    put(width - pad, y, axis);
+  }
+  // X ticks and their values, the x label, the legend.
+  for (const t of niceTicks(x0, x1)) {
+    const x = px(t);
+    for (let k = 1; k <= 4; k++) put(x, height - bottom + k, ink);
+    const label = String(Number(t.toPrecision(4)));
+    drawText(r, label, Math.round(x - textWidth(label) / 2), height - bottom + 8, ink);
+  }
+  if (opts.xLabel) drawText(r, opts.xLabel, Math.round((width - textWidth(opts.xLabel)) / 2), height - bottom + 24, ink);
+  let lx = pad;
+  for (const s of series) {
+    if (!s.name) continue;
+    for (let j = 0; j < 4; j++) for (let i = 0; i < 14; i++) put(lx + i, height - 14 + j, s.colour);
+    drawText(r, s.name, lx + 18, height - 17, ink);
+    lx += 18 + textWidth(s.name) + 16;
   }
   for (const s of series) {
     const finite = s.values.filter(Number.isFinite);
     const lo = Math.min(...finite);
     const hi = Math.max(...finite);
-    const py = (v: number) => height - pad - ((v - lo) / (hi - lo || 1)) * (height - 2 * pad);
+    const py = (v: number) => height - bottom - ((v - lo) / (hi - lo || 1)) * (height - bottom - top);
     for (let k = 1; k < xs.length; k++) {
       if (!Number.isFinite(s.values[k - 1]) || !Number.isFinite(s.values[k])) continue;
       const ax = px(xs[k - 1]);

@@ -14,6 +14,10 @@ import {
   overlayPicture,
   checkPictureImage,
   orientationLetter,
+  drawText,
+  createRaster,
+  linePlotRaster,
+  textWidth,
 } from '../../src/report/picture.js';
 import { TranslationTransform } from '../../src/transform/linear.js';
 
@@ -147,6 +151,25 @@ test('3D panels carry orientation letters: radiological axial R left, L right, A
   // Without letters, an empty image is black (the gaps between panels dark grey).
   const bare = greyPicture(img, { letters: false });
   assert.ok(bare.data.subarray(0, 3 * 40).every((v) => v === 0));
+});
+
+test('plot text: the 3×5 font draws its glyphs; the landscape plot has a legend in the series colours', () => {
+  const r = createRaster(20, 12);
+  drawText(r, '10', 1, 1, [255, 255, 255], 1);
+  const row = (y: number) => Array.from({ length: 7 }, (_, i) => (r.data[3 * (y * 20 + 1 + i)] ? '1' : '0')).join('');
+  // "1" = 010/110/010/010/111 and "0" = 111/101/101/101/111, one blank column between.
+  assert.deepEqual([1, 2, 3, 4, 5].map(row), ['0100111', '1100101', '0100101', '0100101', '1110111']);
+  assert.equal(textWidth('10', 2), 14);
+  const xs = [-2, -1, 0, 1, 2];
+  const plot = linePlotRaster(xs, [{ name: 'mse', values: xs.map((x) => x * x), colour: [31, 119, 180] }, { name: 'mi', values: xs.map((x) => Math.abs(x)), colour: [214, 39, 40] }], 240, 160, { xLabel: 'shift (mm)' });
+  let blue = 0;
+  let red = 0;
+  // The legend row (the bottom 20 pixels) holds both colours.
+  for (let k = 240 * 140; k < 240 * 160; k++) {
+    if (plot.data[3 * k] === 31 && plot.data[3 * k + 1] === 119) blue++;
+    if (plot.data[3 * k] === 214 && plot.data[3 * k + 1] === 39) red++;
+  }
+  assert.ok(blue >= 40 && red >= 40, `legend swatches (${blue}, ${red})`);
 });
 
 test('Jacobian picture: folds are yellow, shrinkage blue, growth red, 1 white', () => {
