@@ -96,6 +96,16 @@ test('register --html writes a self-contained report that Chromium renders offli
   assert.ok(readFileSync(join(dir, 'again.html'), 'utf8').includes('Joint histogram'));
 }));
 
+test('register --html is written with the other outputs: an HTML file that cannot be written leaves no result behind', withDir(async (dir) => {
+  writeImageFile(join(dir, 'f.nii.gz'), phantom([32, 28], [0, 0]));
+  writeImageFile(join(dir, 'm.nii.gz'), phantom([32, 28], [2, -1]));
+  const r = await coreg(['register', '--fixed', join(dir, 'f.nii.gz'), '--moving', join(dir, 'm.nii.gz'), '--out', join(dir, 'r'), '--transform', 'translation', '--metric', 'mse', '--initializer', 'none', '--quiet', '--html', join(dir, 'missing', 'r.html')]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.ok(!existsSync(join(dir, 'r', 'result.json')) && !existsSync(join(dir, 'r', 'warped.nii.gz')), 'no result without its report');
+  assert.ok(!existsSync(join(dir, 'r')) || readdirSync(join(dir, 'r')).every((f) => !f.endsWith('.nii.gz') && !f.endsWith('.json') && !f.endsWith('.tfm')), readdirSync(join(dir, 'r')).join(','));
+}));
+
 test('bad input: report of a folder without results, snapshot of a 4D image, change without overlap: one error line, nothing written', withDir(async (dir) => {
   mkdirSync(join(dir, 'empty'));
   let r = await coreg(['report', join(dir, 'empty'), '--out', join(dir, 'x.html')]);
