@@ -1,0 +1,4 @@
+// Automated landmarks: keypoint detection and description (2D and 3D, physical space).
+export { detectKeypoints, type Keypoints, type KeypointOptions } from './keypoints.js';
+export { describeKeypoints, type DescriptorKind, type Descriptors, type DescriptorOptions, type DescribedKeypoints } from './descriptors.js';
+export { scaleSpace, type ScaleSpace, type ScaleSpaceOptions } from './scale-space.js';
