@@ -139,6 +139,7 @@ function octaveCandidates(space: ScaleSpace, o: number, threshold: number, edgeR
   const x = new Float64Array(m);
   const H = new Float64Array(d * d);
   const pos = new Int32Array(d);
+  const lastStep = new Int32Array(d + 1);
   const val = (l: number, i: number): number => dogs[l][i];
   for (let l = 1; l <= s; l++) {
     const cur = dogs[l];
@@ -196,14 +197,29 @@ function octaveCandidates(space: ScaleSpace, o: number, threshold: number, edgeR
             for (let a = 0; a < m; a++) nb[a] = -nb[a];
             if (!solveSmall(Float64Array.from(A), nb, m, x)) break;
             let big = false;
-            for (let a = 0; a < m; a++) if (Math.abs(x[a]) > 0.5) big = true;
+            let huge = false;
+            for (let a = 0; a < m; a++) {
+              if (Math.abs(x[a]) > 0.5) big = true;
+              if (!(Math.abs(x[a]) < 1)) huge = true;
+            }
             if (!big) {
               converged = true;
               break;
             }
-            // Move to the neighbouring voxel/level the offset points to, staying inside.
-            for (let a = 0; a < d; a++) pos[a] += Math.round(x[a]);
-            lv += Math.round(x[d]);
+            // Move to the neighbouring voxel/level the offset points to, staying inside; an offset pointing back
+            // to the voxel just left means the extremum lies between the two: accept it from here.
+            let back = iter > 0 && !huge && Math.round(x[d]) === -lastStep[d];
+            for (let a = 0; a < d && back; a++) if (Math.round(x[a]) !== -lastStep[a]) back = false;
+            if (back) {
+              converged = true;
+              break;
+            }
+            for (let a = 0; a < d; a++) {
+              lastStep[a] = Math.round(x[a]);
+              pos[a] += lastStep[a];
+            }
+            lastStep[d] = Math.round(x[d]);
+            lv += lastStep[d];
             let inside = lv >= 1 && lv <= s;
             for (let a = 0; a < d && inside; a++) if (pos[a] < 1 || pos[a] > size[a] - 2) inside = false;
             if (!inside) break;
