@@ -6,7 +6,8 @@
 // the same after the ratio test (0.8) and mutual-NN filter, and CPU seconds of detection and description.
 //
 //   node --import tsx bench/features-measure.ts [--image mni/ch2bet.nii.gz] [--angle 90] [--axis 1,1,1]
-//        [--shift 30,-40,20] [--kind gradient|mind] [--invert] [--pair itk-r10x13y17] [--radius 1.5] [--max N]
+//        [--shift 30,-40,20] [--kind gradient|mind] [--invert] [--pair itk-r10x13y17|itk-t1-shift] [--radius 1.5]
+//        [--max N] [--rank] [--detect '{"contrastThreshold":0.01}'] [--describe '{"spatialBins":4}']
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { readImageFile } from '../src/io/node.js';
@@ -30,6 +31,8 @@ const { values } = parseArgs({
     'match-radius': { type: 'string', default: '3' },
     max: { type: 'string' },
     rank: { type: 'boolean', default: false },
+    detect: { type: 'string', default: '{}' },
+    describe: { type: 'string', default: '{}' },
   },
 });
 
@@ -85,11 +88,12 @@ if (values.pair === 'itk-r10x13y17' || values.pair === 'itk-t1-shift') {
 }
 const d = fixed.dimension;
 const kind = values.kind as DescriptorKind;
-const opts = values.max ? { maxKeypoints: Number(values.max) } : {};
+const opts = { ...(values.max ? { maxKeypoints: Number(values.max) } : {}), ...JSON.parse(values.detect!) };
+const dopts = { ...opts, rank: values.rank, ...JSON.parse(values.describe!) };
 const [kf, tf] = cpu(() => detectKeypoints(fixed, opts));
 const [km, tm] = cpu(() => detectKeypoints(moving, opts));
-const [df, tdf] = cpu(() => describeKeypoints(fixed, kf, kind, { rank: values.rank }));
-const [dm, tdm] = cpu(() => describeKeypoints(moving, km, kind, { rank: values.rank }));
+const [df, tdf] = cpu(() => describeKeypoints(fixed, kf, kind, dopts));
+const [dm, tdm] = cpu(() => describeKeypoints(moving, km, kind, dopts));
 
 const radius = Number(values.radius);
 const matchRadius = Number(values['match-radius']);

@@ -44,7 +44,7 @@ export interface KeypointOptions extends ScaleSpaceOptions {
   maxKeypoints?: number;
   /** |DoG| threshold (intensities scaled to [0, 1]) times s; default 0.04 in 2D (SIFT's), 0.02 in 3D. */
   contrastThreshold?: number;
-  /** Largest ratio of the spatial Hessian's eigenvalues (default 10, SIFT's r). */
+  /** Largest ratio of the spatial Hessian's eigenvalues (default 10 in 2D, SIFT's r; 20 in 3D). */
   edgeRatio?: number;
   /** Gaussian window of the frame's structure tensor, in units of the keypoint's σ (default 1.5). */
   orientationWindow?: number;
@@ -397,7 +397,7 @@ export function detectKeypoints(image: Image, options: KeypointOptions = {}): Ke
   const s = space.scalesPerOctave;
   const maxKeypoints = Math.max(0, Math.floor(options.maxKeypoints ?? (d === 2 ? 1000 : 2000)));
   const threshold = (options.contrastThreshold ?? (d === 2 ? 0.04 : 0.02)) / s;
-  const edgeRatio = options.edgeRatio ?? 10;
+  const edgeRatio = options.edgeRatio ?? (d === 2 ? 10 : 20);
   const window = options.orientationWindow ?? 1.5;
   const axisRatio = options.axisRatio ?? 0.9;
   const signTolerance = options.signTolerance ?? 0.05;
