@@ -19,7 +19,8 @@
  * order), their descriptors (row i describes keypoints point i) and `indices` (each kept keypoint's index in the
  * input), so the rule is the same for both images of a pair.
  */
-import type { Image } from '../image/image.js';
+import { CoregError } from '../errors.js';
+import { checkImageArgument, type Image } from '../image/image.js';
 import type { Keypoints } from './keypoints.js';
 import { levelForScale, physicalToOctaveIndex, sampleClamped, scaleSpace, type ScaleSpaceOptions } from './scale-space.js';
 
@@ -319,9 +320,10 @@ function mindDescriptor(patch: Float64Array, L: Layout, out: Float64Array, dist:
  * detected with (the defaults unless changed). Keypoints that cannot be described are dropped (returned `indices`).
  */
 export function describeKeypoints(image: Image, keypoints: Keypoints, kind: DescriptorKind, options: DescriptorOptions = {}): DescribedKeypoints {
-  if (kind !== 'gradient' && kind !== 'mind') throw new RangeError(`unknown descriptor kind '${String(kind)}' (expected gradient or mind)`);
+  if (kind !== 'gradient' && kind !== 'mind') throw new CoregError('descriptor', `unknown descriptor kind '${String(kind)}' (expected gradient or mind)`, 2);
+  checkImageArgument(image, 'image');
   const d = image.dimension;
-  if (keypoints.dimension !== d) throw new RangeError(`keypoints are ${keypoints.dimension}D but the image is ${d}D`);
+  if (keypoints.dimension !== d) throw new CoregError('keypoints', `the keypoints are ${keypoints.dimension}D but the image is ${d}D`);
   const nb = Math.max(1, Math.round(options.spatialBins ?? (d === 2 ? 4 : 3)));
   const m = Math.max(nb, Math.round(options.samples ?? (d === 2 ? 16 : 12)));
   const radiusFactor = options.radiusFactor ?? (d === 2 ? 6 : 5);

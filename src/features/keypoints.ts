@@ -20,7 +20,8 @@
  *    region (regions^d boxes over the image), then the rest by response, up to maxKeypoints.
  */
 import type { Image } from '../image/image.js';
-import { physicalToIndexMatrix } from '../image/image.js';
+import { CoregError } from '../errors.js';
+import { checkImageArgument, physicalToIndexMatrix } from '../image/image.js';
 import { symmetricEigen } from '../image/linalg.js';
 import { octaveIndexToPhysical, sampleClamped, scaleSpace, type ScaleSpace, type ScaleSpaceOptions } from './scale-space.js';
 
@@ -387,11 +388,17 @@ function keypointFrames(
 }
 
 /**
- * Keypoints of a 2D or 3D image (see the file's header). A constant or tiny image gives zero keypoints (no error).
+ * Keypoints of a 2D or 3D image (see the file's header; a vector image: its first component). A constant or tiny
+ * image gives zero keypoints (no error); an invalid image or mask is a CoregError naming it.
  * The order is by decreasing response.
  */
 export function detectKeypoints(image: Image, options: KeypointOptions = {}): Keypoints {
+  checkImageArgument(image, 'image');
   const d = image.dimension;
+  if (options.mask) {
+    checkImageArgument(options.mask, 'mask');
+    if (options.mask.dimension !== d) throw new CoregError('mask', `the mask is ${options.mask.dimension}D but the image is ${d}D`);
+  }
   const space = scaleSpace(image, options);
   if (!space.hasContrast) return EMPTY(d);
   const s = space.scalesPerOctave;

@@ -3,6 +3,7 @@
 // consistently; rows are unit vectors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CoregError } from '../../src/errors.js';
 import { createImage } from '../../src/image/image.js';
 import { detectKeypoints } from '../../src/features/keypoints.js';
 import { describeKeypoints, type DescribedKeypoints, type DescriptorKind } from '../../src/features/descriptors.js';
@@ -135,5 +136,7 @@ test('keypoints too near the border are dropped, and only those; a constant imag
   const none = describeKeypoints(flat, detectKeypoints(flat), 'mind');
   assert.equal(none.descriptors.count, 0);
   assert.equal(none.keypoints.count, 0);
-  assert.throws(() => describeKeypoints(img, k, 'sift' as DescriptorKind), /unknown descriptor kind/);
+  assert.throws(() => describeKeypoints(img, k, 'sift' as DescriptorKind), (e: unknown) => e instanceof CoregError && e.subject === 'descriptor' && /unknown descriptor kind/.test(e.message));
+  const vol = createImage([16, 16, 16], 'float32');
+  assert.throws(() => describeKeypoints(vol, k, 'mind'), (e: unknown) => e instanceof CoregError && e.subject === 'keypoints' && /2D but the image is 3D/.test(e.message));
 });

@@ -2,6 +2,7 @@
 // constant and tiny images, frames are rotations.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CoregError } from '../../src/errors.js';
 import { createImage } from '../../src/image/image.js';
 import { detectKeypoints, type Keypoints } from '../../src/features/keypoints.js';
 import { applyMotion, randomBlobs, render, repeatability, rotation, type RigidMotion } from './synthetic.js';
@@ -104,4 +105,8 @@ test('constant and tiny images give zero keypoints (no error); maxKeypoints caps
   const k = detectKeypoints(img, { maxKeypoints: 10 });
   assert.equal(k.count, 10);
   assert.equal(detectKeypoints(img, { maxKeypoints: 0 }).count, 0);
+  // Invalid arguments are CoregErrors naming them.
+  const isError = (subject: string, re: RegExp) => (e: unknown) => e instanceof CoregError && e.subject === subject && re.test(e.message);
+  assert.throws(() => detectKeypoints({ ...img, data: new Float32Array(5) }), isError('image', /invalid image/));
+  assert.throws(() => detectKeypoints(img, { mask: c3 }), isError('mask', /3D but the image is 2D/));
 });
