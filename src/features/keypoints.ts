@@ -141,7 +141,14 @@ function octaveCandidates(space: ScaleSpace, o: number, threshold: number, edgeR
   const H = new Float64Array(d * d);
   const pos = new Int32Array(d);
   const lastStep = new Int32Array(d + 1);
+  const rhs = new Float64Array(m);
+  const Acopy = new Float64Array(m * m);
   const val = (l: number, i: number): number => dogs[l][i];
+  // Steps along the d + 1 axes of (space, scale): linear-index and level offsets.
+  const offLin = new Int32Array(m);
+  const offLev = new Int32Array(m);
+  for (let a = 0; a < d; a++) offLin[a] = strides[a];
+  offLev[d] = 1;
   for (let l = 1; l <= s; l++) {
     const cur = dogs[l];
     const below = dogs[l - 1];
@@ -173,30 +180,26 @@ function octaveCandidates(space: ScaleSpace, o: number, threshold: number, edgeR
             lin = pos[0] + nx * (pos[1] + ny * (d === 3 ? pos[2] : 0));
             const c0 = val(lv, lin);
             for (let a = 0; a < m; a++) {
-              const pa = (sgn: number): number => (a < d ? val(lv, lin + sgn * strides[a]) : val(lv + sgn, lin));
-              const vp = pa(1);
-              const vm = pa(-1);
+              const la = offLin[a];
+              const va = offLev[a];
+              const vp = val(lv + va, lin + la);
+              const vm = val(lv - va, lin - la);
               g[a] = 0.5 * (vp - vm);
               A[a * m + a] = vp + vm - 2 * c0;
               for (let b = a + 1; b < m; b++) {
-                const at = (sa: number, sb: number): number => {
-                  let li = lin;
-                  let ll = lv;
-                  if (a < d) li += sa * strides[a];
-                  else ll += sa;
-                  if (b < d) li += sb * strides[b];
-                  else ll += sb;
-                  return val(ll, li);
-                };
-                const hab = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1));
+                const lb = offLin[b];
+                const vb = offLev[b];
+                const hab =
+                  0.25 *
+                  (val(lv + va + vb, lin + la + lb) - val(lv + va - vb, lin + la - lb) - val(lv - va + vb, lin - la + lb) + val(lv - va - vb, lin - la - lb));
                 A[a * m + b] = hab;
                 A[b * m + a] = hab;
               }
             }
             for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) H[a * d + b] = A[a * m + b];
-            const nb = Float64Array.from(g);
-            for (let a = 0; a < m; a++) nb[a] = -nb[a];
-            if (!solveSmall(Float64Array.from(A), nb, m, x)) break;
+            for (let a = 0; a < m; a++) rhs[a] = -g[a];
+            Acopy.set(A);
+            if (!solveSmall(Acopy, rhs, m, x)) break;
             let big = false;
             let huge = false;
             for (let a = 0; a < m; a++) {
