@@ -140,3 +140,19 @@ test('keypoints too near the border are dropped, and only those; a constant imag
   const vol = createImage([16, 16, 16], 'float32');
   assert.throws(() => describeKeypoints(vol, k, 'mind'), (e: unknown) => e instanceof CoregError && e.subject === 'keypoints' && /2D but the image is 3D/.test(e.message));
 });
+
+test('physical space: the same anatomy on a grid with swapped axes (direction det −1) and other spacing matches', () => {
+  const blobs = randomBlobs(2, 90, 8, 120, 21);
+  const a = render(blobs, [128, 128]);
+  // Axes swapped (x along physical y and vice versa), 0.9 × 1.2 mm pixels, another origin: covers about the same box.
+  const b = render(blobs, [110, 142], { spacing: [1.2, 0.9], origin: [-1, 2], direction: [0, 1, 1, 0] });
+  const identity: RigidMotion = { R: rotation(2, 0), center: [0, 0], shift: [0, 0] };
+  for (const kind of ['gradient', 'mind'] as const) {
+    const fa = describeKeypoints(a, detectKeypoints(a), kind);
+    const fb = describeKeypoints(b, detectKeypoints(b), kind);
+    const r = nnTrueFraction(fa, fb, identity, 1.5);
+    console.log(`swapped axes ${kind}: NN true ${(100 * r.fraction).toFixed(1)}% of ${r.possible}`);
+    assert.ok(r.possible >= 30, `enough repeated keypoints (${r.possible})`);
+    assert.ok(r.fraction >= 0.85, `NN true fraction ${r.fraction}`);
+  }
+});
