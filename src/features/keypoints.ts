@@ -53,6 +53,12 @@ export interface KeypointOptions extends ScaleSpaceOptions {
   axisRatio?: number;
   /** An axis sign is ambiguous (two keypoints) below this centroid offset in units of σ_w (default 0.05). */
   signTolerance?: number;
+  /**
+   * 2D frame: 'tensor' (default; the structure tensor as in 3D, independent of the sign of the contrast, which the
+   * 'mind' descriptor needs) or 'histogram' (SIFT: each peak ≥ 0.8 × the highest of a 36-bin gradient-angle
+   * histogram; follows the sign of the contrast). 3D always uses the tensor.
+   */
+  orientation?: 'tensor' | 'histogram';
   /** Regions per axis for the spread cap (default 4). */
   regions?: number;
 }
@@ -269,6 +275,35 @@ function insideMask(mask: Image, toIndex: Float64Array, p: Float64Array, offset:
   return mask.data[lin * mask.components] > 0;
 }
 
+const HIST_BINS = 36;
+const hist = new Float64Array(HIST_BINS);
+const histTmp = new Float64Array(HIST_BINS);
+
+/**
+ * 2D frames from the gradient-orientation histogram in `hist` (SIFT): smoothed twice by [1, 1, 1]/3 (circular),
+ * one frame per local peak ≥ 0.8 × the highest, its angle refined by a parabola through the peak and its neighbours.
+ */
+function histogramFrames(out: number[][]): void {
+  for (let pass = 0; pass < 2; pass++) {
+    histTmp.set(hist);
+    for (let b = 0; b < HIST_BINS; b++) hist[b] = (histTmp[(b + HIST_BINS - 1) % HIST_BINS] + histTmp[b] + histTmp[(b + 1) % HIST_BINS]) / 3;
+  }
+  let max = 0;
+  for (let b = 0; b < HIST_BINS; b++) if (hist[b] > max) max = hist[b];
+  if (!(max > 0)) return;
+  for (let b = 0; b < HIST_BINS; b++) {
+    const l = hist[(b + HIST_BINS - 1) % HIST_BINS];
+    const r = hist[(b + 1) % HIST_BINS];
+    const v = hist[b];
+    if (!(v > l && v > r && v >= 0.8 * max)) continue;
+    const off = (0.5 * (l - r)) / (l - 2 * v + r);
+    const theta = ((b + off) / HIST_BINS) * 2 * Math.PI;
+    const cs = Math.cos(theta);
+    const sn = Math.sin(theta);
+    out.push([cs, -sn, sn, cs]);
+  }
+}
+
 /**
  * The frame(s) of a keypoint (step 5): 0, 1, 2 or 4 rotations (d×d row-major, columns = axes), pushed to `out`.
  */
@@ -281,6 +316,7 @@ function keypointFrames(
   window: number,
   axisRatio: number,
   signTolerance: number,
+  histogram: boolean,
   out: number[][],
 ): void {
   const d = space.dimension;
@@ -318,6 +354,7 @@ function keypointFrames(
   }
   const J = new Float64Array(d * d);
   const c = new Float64Array(d);
+  hist.fill(0);
   let W = 0;
   const inv2 = 1 / (2 * sw * sw);
   const r2max = 9 * sw * sw;
@@ -345,6 +382,15 @@ function keypointFrames(
           for (let b = a; b < d; b++) J[a * d + b] += wt * gr[a] * gr[b];
         }
         const mw = wt * Math.sqrt(mag2);
+        if (histogram && mag2 > 0) {
+          // SIFT: 36 bins over the gradient angle, linear interpolation between bins.
+          let t = (Math.atan2(gr[1], gr[0]) / (2 * Math.PI)) * HIST_BINS;
+          if (t < 0) t += HIST_BINS;
+          const b0 = Math.floor(t);
+          const f = t - b0;
+          hist[b0 % HIST_BINS] += mw * (1 - f);
+          hist[(b0 + 1) % HIST_BINS] += mw * f;
+        }
         W += mw;
         c[0] += mw * u0;
         c[1] += mw * u1;
@@ -353,6 +399,10 @@ function keypointFrames(
     }
   }
   if (!(W > 0)) return;
+  if (histogram) {
+    histogramFrames(out);
+    return;
+  }
   for (let a = 0; a < d; a++) for (let b = 0; b < a; b++) J[a * d + b] = J[b * d + a];
   const { values, vectors } = symmetricEigen(J, d);
   if (!(values[0] > 0)) return;
@@ -412,6 +462,9 @@ export function detectKeypoints(image: Image, options: KeypointOptions = {}): Ke
   const axisRatio = options.axisRatio ?? 0.9;
   const signTolerance = options.signTolerance ?? 0.05;
   const regions = Math.max(1, Math.round(options.regions ?? 4));
+  const orientation = options.orientation ?? 'tensor';
+  if (orientation !== 'tensor' && orientation !== 'histogram') throw new CoregError('orientation', `must be tensor or histogram, got '${String(orientation)}'`, 2);
+  const histogram = d === 2 && orientation === 'histogram';
   if (maxKeypoints === 0) return EMPTY(d);
 
   let cands: Candidate[] = [];
@@ -461,7 +514,7 @@ export function detectKeypoints(image: Image, options: KeypointOptions = {}): Ke
     for (let a = 0; a < d; a++) idx[a] = cd.index[a];
     const sigmaOct = space.sigma0 * 2 ** (cd.level / s);
     frames.length = 0;
-    keypointFrames(space, cd.octave, cd.level, idx, sigmaOct, window, axisRatio, signTolerance, frames);
+    keypointFrames(space, cd.octave, cd.level, idx, sigmaOct, window, axisRatio, signTolerance, histogram, frames);
     for (const F of frames) items.push({ c: ci, frame: F });
   }
   const cellCount = new Map<number, number>();
