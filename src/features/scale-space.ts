@@ -134,6 +134,14 @@ function subsample(src: Float32Array, size: number[]): { data: Float32Array; siz
   return { data, size: out };
 }
 
+/**
+ * The working voxel size (mm) the scale space of `image` uses with these options. For a pair of images on grids of
+ * different extents, pass the larger of the two to both (`workingSpacing`) so that both detect on the same scales.
+ */
+export function defaultWorkingSpacing(image: Image, options: ScaleSpaceOptions = {}): number {
+  return resolve(image, options).workingSpacing;
+}
+
 const CACHE = new WeakMap<Image, ScaleSpace>();
 
 /**

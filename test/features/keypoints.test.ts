@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { CoregError } from '../../src/errors.js';
 import { createImage } from '../../src/image/image.js';
 import { detectKeypoints, type Keypoints } from '../../src/features/keypoints.js';
+import { defaultWorkingSpacing } from '../../src/features/scale-space.js';
 import { applyMotion, randomBlobs, render, repeatability, rotation, type RigidMotion } from './synthetic.js';
 
 function checkFrames(k: Keypoints): void {
@@ -109,4 +110,14 @@ test('constant and tiny images give zero keypoints (no error); maxKeypoints caps
   const isError = (subject: string, re: RegExp) => (e: unknown) => e instanceof CoregError && e.subject === subject && re.test(e.message);
   assert.throws(() => detectKeypoints({ ...img, data: new Float32Array(5) }), isError('image', /invalid image/));
   assert.throws(() => detectKeypoints(img, { mask: c3 }), isError('mask', /3D but the image is 2D/));
+});
+
+test('working spacing: 2D half the finest spacing, 3D the finest spacing made coarser down to maxVoxels', () => {
+  assert.equal(defaultWorkingSpacing(createImage([100, 80], 'uint8', { spacing: [0.8, 1.1] })), 0.4);
+  assert.equal(defaultWorkingSpacing(createImage([40, 40, 20], 'uint8', { spacing: [1, 1, 2] })), 1);
+  const big = createImage([10, 10, 10], 'uint8');
+  big.size = [200, 200, 200]; // geometry only: the spacing rule does not read the pixels
+  const h = defaultWorkingSpacing(big);
+  assert.ok(Math.abs(h - Math.cbrt((200 ** 3) / 2 ** 22)) < 1e-9, `${h}`);
+  assert.equal(defaultWorkingSpacing(big, { workingSpacing: 3 }), 3);
 });
