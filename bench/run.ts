@@ -266,7 +266,7 @@ if (runChangeSuite) {
   const rows = runChange({ data: paths.data, repoRoot, outDir, coregBin, cases: parsed.cases === undefined ? undefined : Array.from({ length: nNonrigidSeeds }, (_, i) => i + 1) });
   console.log('\n## Volume change over time (ch2bet, one AAL structure shrunk by a known smooth deformation + rigid motion + noise)\n');
   console.log(changeTable(rows));
-  console.log('\nTarget: |error| ≤ 0.3 percentage points; swapped run within 0.1 points of the inverse ratio 100(1/(1 + p/100) − 1). Times: wall clock of the whole `coreg change` process.');
+  console.log('\nTarget: |error| ≤ 0.3 percentage points; swapped run within 0.1 points of the inverse ratio 100(1/(1 + p/100) − 1). Times: wall clock of the whole `coreg change` process; CPU time = user + system of the forward run (GNU time).');
   writeFileSync(join(outDir, 'change.json'), JSON.stringify({ ...meta, rows }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'change.json')}`);
 }

@@ -59,3 +59,4 @@ export * from './report/picture.js';
 export * from './report/html.js';
 export * from './report/landscape.js';
 export { detectChange, halfTransform, matrixSqrt, type ChangeOptions, type ChangeResult, type RegionChange } from './register/change.js';
+export * from './features/index.js';

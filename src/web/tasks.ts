@@ -35,7 +35,7 @@ export interface RegisterTaskOutput {
   /** transform.tfm's text for a linear chain; else the chain's .tfm files' texts in chain order. */
   transformText: string;
   /** Uncompressed NIfTI for the viewer. */
-  display: { warped: Uint8Array; checkerboard: Uint8Array; jacobian: Uint8Array };
+  display: { warped: Uint8Array; checkerboard: Uint8Array; jacobian: Uint8Array; inverseWarped: Uint8Array };
   jacobian: JacobianSummary;
   /** The registration's own time (result.json's "seconds"). */
   seconds: number;
@@ -114,11 +114,13 @@ async function registerTask(input: RegisterTaskInput, context: TaskContext): Pro
     await team?.close();
   }
   const t0 = performance.now();
-  const { files } = registrationOutputs(fixed, moving, result, { fixed: input.fixedName, moving: input.movingName, config });
+  // As the CLI: with inverse-warped.nii.gz (the fixed image on the moving grid through the inverted chain).
+  const { files } = registrationOutputs(fixed, moving, result, { fixed: input.fixedName, moving: input.movingName, config }, { inverse: true });
   const encoded: OutputFile[] = [];
   let resultText = '';
   const tfmTexts: string[] = [];
   let warped: Image | null = null;
+  let inverseWarped: Image | null = null;
   for (const f of files) {
     if ('text' in f) {
       encoded.push({ name: f.name, bytes: utf8.encode(f.text) });
@@ -127,20 +129,21 @@ async function registerTask(input: RegisterTaskInput, context: TaskContext): Pro
     } else {
       encoded.push({ name: f.name, bytes: await encodeFile(f.image, f.name) });
       if (f.name === 'warped.nii.gz') warped = f.image;
+      else if (f.name === 'inverse-warped.nii.gz') inverseWarped = f.image;
     }
   }
-  if (!warped) throw new Error('registrationOutputs gave no warped image');
+  if (!warped || !inverseWarped) throw new Error('registrationOutputs gave no warped or inverse-warped image');
   const det = jacobianDeterminantImage(result.transforms, fixed);
   const output: RegisterTaskOutput = {
     files: encoded,
     resultText,
     transformText: tfmTexts.join(''),
-    display: { warped: niftiBytes(warped), checkerboard: niftiBytes(checkerboard(fixed, warped)), jacobian: niftiBytes(det) },
+    display: { warped: niftiBytes(warped), checkerboard: niftiBytes(checkerboard(fixed, warped)), jacobian: niftiBytes(det), inverseWarped: niftiBytes(inverseWarped) },
     jacobian: summarizeJacobian(det.data),
     seconds: result.seconds,
     outputSeconds: (performance.now() - t0) / 1000,
   };
-  const transfer = [...encoded.map((f) => f.bytes.buffer), output.display.warped.buffer, output.display.checkerboard.buffer, output.display.jacobian.buffer];
+  const transfer = [...encoded.map((f) => f.bytes.buffer), output.display.warped.buffer, output.display.checkerboard.buffer, output.display.jacobian.buffer, output.display.inverseWarped.buffer];
   return { output, transfer: [...new Set(transfer)] as Transferable[] };
 }
 

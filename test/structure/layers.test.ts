@@ -18,7 +18,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['interpolate', 'pyramid'],
   ['transform'],
   ['io'],
-  ['resample', 'metric'],
+  ['resample', 'metric', 'features'],
   ['register', 'landmarks', 'report'],
   ['parallel'],
   ['segment'],

@@ -31,7 +31,8 @@ import { defaultThreadCount } from '../../parallel/node.js';
 import { createNodeTeam } from '../worker-pool.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 import { RAS_HELP, readPointFile } from './points.js';
-import { checkHtmlOut, writeReportFor } from './report.js';
+import { checkHtmlOut, registrationReportOf } from './report.js';
+import { renderReportHtml } from '../../report/html.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
 import { formatTransformChainFiles, loadTransformChain, transformFormatOfName } from '../../io/chain-io.js';
@@ -299,7 +300,7 @@ export function writeRegistrationOutputs(
   moving: Image,
   result: RegistrationResult,
   extra: Record<string, unknown>,
-  opts: { composite?: string; note?: (line: string) => void } = {},
+  opts: { composite?: string; note?: (line: string) => void; html?: { path: string; render: (json: object, chain: readonly Transform[]) => string } } = {},
 ): object {
   const staged: { path: string; data: Uint8Array | string }[] = [];
   if (opts.composite) {
@@ -318,6 +319,8 @@ export function writeRegistrationOutputs(
     else staged.push({ path: join(dir, f.name), data: f.text });
   }
   const json = outputs.json;
+  // The HTML report is made from what is in memory and staged with the rest: all files or none.
+  if (opts.html) staged.push({ path: opts.html.path, data: opts.html.render(json, result.transforms) });
   // result.json first: writeFilesAtomic renames the first file last.
   writeFilesAtomic([{ path: join(dir, 'result.json'), data: resultJson }, ...staged]);
   return json;
@@ -456,9 +459,8 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     }, {
       composite: opts.composite,
       note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
+      html: opts.html ? { path: opts.html, render: (j, chain) => renderReportHtml(registrationReportOf(out, j, fixed, moving, chain, ctx, {})) } : undefined,
     });
-    // The HTML report reads the result just written, so it follows the staged set (inside the lock).
-    if (opts.html) writeReportFor(out, opts.html, ctx, {});
   } finally {
     releaseOutputLock(lock);
   }
