@@ -11,7 +11,7 @@ import { linear2d, linear3d } from '../interpolate/kernels.js';
 import type { CostFunction } from '../optimize/types.js';
 import type { BSplineTransform } from '../transform/bspline.js';
 import { bsplineSupportBases, bsplineSupports } from '../transform/bspline-supports.js';
-import { bendingEnergy, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
+import { bendingEnergy, bsplineSamplePoints, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
 import type { LinearTransform } from '../transform/transform.js';
 import { checkOverlap, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockSession, type ParallelFor } from './parallel-for.js';
@@ -55,6 +55,8 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly gInterleaved: Float64Array;
   private readonly scratch = new Float64Array(6);
   private readonly regGrad: Float64Array;
+  /** The folding penalty's sample points: fixed by the control grid, so built once, not per evaluation. */
+  private readonly jacobianPoints: Float64Array | null;
   private readonly opts: BSplineCostOptions;
   private readonly movingMask: Image | null;
   private readonly maskN: Float64Array | null;
@@ -86,6 +88,7 @@ export class BSplineRegistrationCost implements CostFunction {
     this.gInterleaved = new Float64Array(bspline.numberOfParameters);
 
     this.regGrad = new Float64Array(bspline.numberOfParameters);
+    this.jacobianPoints = opts.jacobianWeight ? bsplineSamplePoints(bspline) : null;
     this.movingMask = opts.movingMask ?? null;
     this.maskN = opts.movingMask ? physicalToIndexMatrix(opts.movingMask) : null;
     if (opts.metric === 'lncc') {
@@ -301,7 +304,7 @@ export class BSplineRegistrationCost implements CostFunction {
     }
     if (this.opts.jacobianWeight) {
       const wj = this.opts.jacobianWeight;
-      value += wj * jacobianDeterminantPenalty(bs, null, rg);
+      value += wj * jacobianDeterminantPenalty(bs, this.jacobianPoints, rg);
       for (let p = 0; p < P; p++) gradient[p] += wj * rg[p];
     }
     return value;
