@@ -21,7 +21,7 @@ import { realScansTable, runRealScans } from './suites/realscans.js';
 import { changeTable, runChange } from './suites/change.js';
 import { runSpeed, speedTables } from './suites/speed.js';
 
-const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template|change|speed] [--sizes] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
+const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template|change|speed|kernels] [--sizes] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
                          [--loo | --targets LIST] [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
   (default: the linear 2D and 3D cases)
   --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
@@ -32,6 +32,7 @@ const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|te
   --only speed   speed and memory (issue 13): 2D affine, 3D affine MI, 3D affine + B-spline MI and MSE, 5 atlases;
                  coreg beside elastix and plastimatch, 1 vs 2 threads, \`coreg --version\` start-up (--repeat default 3)
   --sizes        speed: also time and memory vs image size, 64³ … a 512×512×300 CT (the CT takes minutes per run)
+  --only kernels  single-core kernel throughput (3D affine MI value + gradient): TypeScript, WebAssembly SIMD, C -O3 (gcc)
   --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix (target 6, ~8 min)
   --loo          atlas: leave-one-out, each of the 6 subjects segmented from the other 5 (~45–55 min on 2 cores)
   --targets LIST atlas: these targets only, e.g. 2,6 (default 6)
@@ -86,9 +87,9 @@ if (parsed.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change', 'speed'] as const;
+const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change', 'speed', 'kernels'] as const;
 type Only = (typeof ONLY)[number];
-if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template, change or speed, got "${parsed.only}"`);
+if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template, change, speed or kernels, got "${parsed.only}"`);
 if (parsed.only !== undefined && parsed.all) usage('--only and --all exclude each other');
 const only = parsed.only as Only | undefined;
 const runLinear = parsed.all || only === undefined || only === '2d' || only === '3d';
@@ -98,6 +99,7 @@ const runRealScansSuite = parsed.all || only === 'realscans';
 const runTemplateSuite = only === 'template';
 const runChangeSuite = only === 'change';
 const runSpeedSuite = only === 'speed';
+const runKernelsSuite = only === 'kernels';
 const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
 const nNonrigidSeeds = positiveInt(parsed.cases, '--cases', 3, 0);
 const repeat = positiveInt(parsed.repeat, '--repeat', 1);
@@ -275,4 +277,14 @@ if (runSpeedSuite) {
   console.log(speedTables(sp, threads, speedRepeat));
   writeFileSync(join(outDir, 'speed.json'), JSON.stringify({ ...meta, options: { threads, repeat: speedRepeat, filter: parsed.filter ?? null, sizes: Boolean(parsed.sizes), coreg: coregBin }, ...sp }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'speed.json')}`);
+}
+if (runKernelsSuite) {
+  const { runKernelBench, kernelTable } = await import('./suites/kernels.js');
+  const kb = runKernelBench({ repoRoot, runs: repeat < 3 ? 3 : repeat });
+  console.log('\n## Kernel throughput, one core (3D affine Mattes MI: sample + gradient, histogram, derivative, moments; 2^17 samples in a 181×217×181 float32 volume; CPU time, 20 evaluations per run)\n');
+  console.log(kernelTable(kb.rows));
+  for (const note of kb.notes) console.log(`\n${note}`);
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'kernels.json'), JSON.stringify({ ...meta, rows: kb.rows, notes: kb.notes }, null, 1) + '\n');
+  console.error(`bench: wrote ${join(outDir, 'kernels.json')}`);
 }

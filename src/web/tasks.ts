@@ -8,6 +8,7 @@ import { finiteRange, type Image } from '../image/image.js';
 import { encodeImage } from '../io/image-io.js';
 import { createBrowserWorkerPool } from '../parallel/browser.js';
 import type { TaskContext, TaskHandler, TaskResult } from '../parallel/serve.js';
+import { createTeam, type Team } from '../parallel/team.js';
 import { segment, type Atlas, type FusionMethod, type SegmentProgress, type SegmentReport } from '../segment/index.js';
 import type { RegistrationConfig } from '../register/config.js';
 import { registrationOutputs } from '../register/outputs.js';
@@ -87,13 +88,31 @@ export function checkerboard(fixed: Image, warped: Image): Image<Float32Array> {
   return { ...fixed, components: 1, data: out };
 }
 
+/**
+ * Threads inside the registration (config.threads, default every core): helpers are more workers of this same
+ * script, started from this worker (Atomics.wait is allowed here). Only on cross-origin-isolated pages (shared
+ * memory); elsewhere the registration runs in this worker alone.
+ */
+function registrationTeam(threads: number): Team | undefined {
+  const scope = globalThis as { crossOriginIsolated?: boolean; location?: { href: string } };
+  if (threads < 2 || typeof SharedArrayBuffer !== 'function' || !scope.crossOriginIsolated || !scope.location) return undefined;
+  return createTeam(createBrowserWorkerPool(scope.location.href, threads - 1), threads);
+}
+
 async function registerTask(input: RegisterTaskInput, context: TaskContext): Promise<TaskResult> {
   const { fixed, moving, config } = input;
-  const result = await register(fixed, moving, config, {
-    signal: context.signal,
-    onProgress: (event) => context.emit({ kind: 'progress', event } satisfies RegisterTaskEvent),
-    warn: (message) => context.emit({ kind: 'warn', message } satisfies RegisterTaskEvent),
-  });
+  const team = registrationTeam(config.threads ?? Math.max(1, navigator.hardwareConcurrency || 2));
+  let result: Awaited<ReturnType<typeof register>>;
+  try {
+    result = await register(fixed, moving, config, {
+      signal: context.signal,
+      onProgress: (event) => context.emit({ kind: 'progress', event } satisfies RegisterTaskEvent),
+      warn: (message) => context.emit({ kind: 'warn', message } satisfies RegisterTaskEvent),
+      parallel: team,
+    });
+  } finally {
+    await team?.close();
+  }
   const t0 = performance.now();
   // As the CLI: with inverse-warped.nii.gz (the fixed image on the moving grid through the inverted chain).
   const { files } = registrationOutputs(fixed, moving, result, { fixed: input.fixedName, moving: input.movingName, config }, { inverse: true });

@@ -219,6 +219,9 @@ test('scripted run by URL (?…&run=1) fills #result and #transform; affine equa
     const result = JSON.parse((await page.textContent('#result')) ?? '');
     assert.deepEqual(result.stages.map((s: { transform: string }) => s.transform), ['rigid', 'affine']);
     assert.deepEqual(result.transforms, ['transform.tfm']);
+    // threads inside the registration: a team of Web Workers on an isolated page (every core), else one
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    assert.equal(result.threads, base === server ? Math.max(1, cores) : 1);
     const pageTfm = (await page.textContent('#transform')) ?? '';
     assert.match(pageTfm, /^#Insight Transform File V1.0/);
     if (base === server) {

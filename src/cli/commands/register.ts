@@ -27,6 +27,8 @@ import {
   validateConfig,
 } from '../../register/config.js';
 import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
+import { defaultThreadCount } from '../../parallel/node.js';
+import { createNodeTeam } from '../worker-pool.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 import { RAS_HELP, readPointFile } from './points.js';
 import { checkHtmlOut, registrationReportOf } from './report.js';
@@ -354,7 +356,7 @@ export function registerCommand(): Command {
     .option('--radius <R>', 'lncc window radius in voxels (default 2)', parseIntegerOption('--radius', 1))
     .option('--rotation-search', 'try a coarse grid of rotations first (large misalignments)')
     .option('--config <FILE.json>', 'all settings as JSON (see README); options given here override it')
-    .option('--threads <N>', 'worker threads (results never depend on it; this version computes on one thread)', parseIntegerOption('--threads', 1))
+    .option('--threads <N>', 'threads inside the registration (default: every core); results never depend on it', parseIntegerOption('--threads', 1))
     .option('--seed <S>', 'random seed for sampling (default 121212)', parseIntegerOption('--seed', 0))
     .option('--quiet', 'print nothing but an error line (no progress, no log lines, no summary)')
     .option('--verbose', 'one stderr line per iteration (without a terminal, one line per level is the default)')
@@ -427,8 +429,11 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
   const history: number[][][] = [];
   try {
     const progress = makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
+    // Threads inside the registration (default: every core); the results never depend on them.
+    const team = createNodeTeam(config.threads ?? defaultThreadCount());
     try {
       result = await register(fixed, moving, config, {
+        parallel: team,
         fixedMask,
         movingMask,
         initial,
@@ -441,6 +446,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
       });
     } finally {
       progress.stop();
+      await team.close();
     }
     json = writeRegistrationOutputs(out, fixed, moving, result, {
       fixed: opts.fixed,
