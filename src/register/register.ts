@@ -195,9 +195,8 @@ async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts
   if (hit) return hit;
   const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], unit);
   const ms = movingSchedule(fixed, moving, level, fs);
-  // Shrinking levels: smoothing and shrinking axis by axis (smoothAndShrink: the same images as smoothing the whole
-  // image first, with less work and memory); full-resolution levels: smoothing split over the team's threads (the
-  // same pixels for any thread count).
+  // Smoothing and shrinking axis by axis (smoothAndShrink): the same images as smoothing the whole image first;
+  // smoothing alone is split over the team's threads (gaussianSmoothOn: the same pixels for any thread count).
   const shrinkOrSmooth = async (img: Image, factors: number[], sigmas: number[]): Promise<Image> => {
     if (factors.some((f) => f > 1)) return smoothAndShrink(img, sigmas, factors);
     return sigmas.some((s) => s > 0) ? await gaussianSmoothOn(opts.parallel, img, sigmas) : img;
