@@ -48,6 +48,9 @@ export interface AutoLandmarkOptions {
   scaleLimits?: [number, number];
   /** Affine: largest singular value ratio (default 2). */
   maxAnisotropy?: number;
+  /** What errors name as the fixed and moving image (default "fixed", "moving"; the CLI gives the file names). */
+  fixedName?: string;
+  movingName?: string;
 }
 
 export interface AutoLandmarkAttempt {
@@ -282,7 +285,7 @@ export function autoLandmarks(fixed: Image, moving: Image, opts: AutoLandmarkOpt
   if (kind !== 'rigid' && kind !== 'similarity' && kind !== 'affine') throw new CoregError('--transform', `expected rigid, similarity or affine; got "${String(kind)}"`);
   const choice = opts.descriptor ?? 'auto';
   if (!DESCRIPTOR_CHOICES.includes(choice)) throw new CoregError('--descriptor', `expected ${DESCRIPTOR_CHOICES.join(', ')}; got "${String(choice)}"`);
-  if (fixed.dimension !== moving.dimension) throw new CoregError('moving', `is ${moving.dimension}D but the fixed image is ${fixed.dimension}D`);
+  if (fixed.dimension !== moving.dimension) throw new CoregError(opts.movingName ?? 'moving', `is ${moving.dimension}D but the fixed image is ${fixed.dimension}D`);
   const d = fixed.dimension as 2 | 3;
   const s = minimalSampleSize(kind, d);
   const rule = { minInliers: opts.minInliers ?? Math.max(8, 3 * s), minInlierRatio: opts.minInlierRatio ?? 0.1 };
@@ -292,7 +295,7 @@ export function autoLandmarks(fixed: Image, moving: Image, opts: AutoLandmarkOpt
   const counts = `keypoints: fixed ${fk.count}, moving ${mk.count}`;
   const fewest = Math.max(rule.minInliers, s);
   if (fk.count < fewest || mk.count < fewest) {
-    const which = fk.count < fewest ? 'fixed' : 'moving';
+    const which = fk.count < fewest ? (opts.fixedName ?? 'fixed') : (opts.movingName ?? 'moving');
     throw new CoregError(which, `too few keypoints to match (${counts}; at least ${fewest} needed for a ${kind} fit): is the image constant, tiny or masked out?`);
   }
   const kinds: DescriptorKind[] = choice === 'auto' ? ['gradient', 'mind'] : [choice];
@@ -311,7 +314,7 @@ export function autoLandmarks(fixed: Image, moving: Image, opts: AutoLandmarkOpt
         return a ? `${k}: ${a.matches} matches, ${a.inliers} inliers` : `${k}: no fit`;
       })
       .join('; ');
-    throw new CoregError('moving', `no consistent match (${counts}; ${tried}; needed ≥ ${rule.minInliers} inliers and an inlier ratio ≥ ${rule.minInlierRatio})`);
+    throw new CoregError(opts.movingName ?? 'moving', `no consistent match (${counts}; ${tried}; needed ≥ ${rule.minInliers} inliers and an inlier ratio ≥ ${rule.minInlierRatio})`);
   }
   const transform = createTransform(kind, d);
   transform.setCenter(best.map.center);
@@ -334,4 +337,41 @@ export function autoLandmarks(fixed: Image, moving: Image, opts: AutoLandmarkOpt
     seconds: { detect: (t1 - t0) / 1000, match: (t2 - t1) / 1000, total: (t2 - t0) / 1000 },
     rule,
   };
+}
+
+/** matches.csv: fx,fy[,fz],mx,my[,mz],score,inlier — one row per descriptor match, best score first. */
+export function matchesCsv(r: Pick<AutoLandmarkResult, 'dimension' | 'matches'>): string {
+  const d = r.dimension;
+  const axes = ['x', 'y', 'z'].slice(0, d);
+  const lines = [[...axes.map((a) => `f${a}`), ...axes.map((a) => `m${a}`), 'score', 'inlier'].join(',')];
+  const m = r.matches;
+  for (let k = 0; k < m.count; k++) {
+    const row: string[] = [];
+    for (let a = 0; a < d; a++) row.push(String(m.fixed[k * d + a]));
+    for (let a = 0; a < d; a++) row.push(String(m.moving[k * d + a]));
+    row.push(String(m.scores[k]), m.inliers[k] ? '1' : '0');
+    lines.push(row.join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Reads matches.csv back (as written by matchesCsv): the pairs and their inlier flags. */
+export function parseMatchesCsv(text: string, fileName: string): { dimension: 2 | 3; count: number; fixed: Float64Array; moving: Float64Array; scores: Float64Array; inliers: Uint8Array } {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  const header = (lines[0] ?? '').split(',').map((h) => h.trim());
+  const d = header.length === 8 ? 3 : header.length === 6 ? 2 : 0;
+  if (d === 0 || header[0] !== 'fx' || header[header.length - 1] !== 'inlier') throw new CoregError(fileName, 'is not a matches.csv file (header fx,fy[,fz],mx,my[,mz],score,inlier)');
+  const n = lines.length - 1;
+  const out = { dimension: d as 2 | 3, count: n, fixed: new Float64Array(n * d), moving: new Float64Array(n * d), scores: new Float64Array(n), inliers: new Uint8Array(n) };
+  for (let k = 0; k < n; k++) {
+    const v = lines[k + 1].split(',').map(Number);
+    if (v.length !== 2 * d + 2 || !v.every(Number.isFinite)) throw new CoregError(fileName, `line ${k + 2}: expected ${2 * d + 2} numbers`);
+    for (let a = 0; a < d; a++) {
+      out.fixed[k * d + a] = v[a];
+      out.moving[k * d + a] = v[d + a];
+    }
+    out.scores[k] = v[2 * d];
+    out.inliers[k] = v[2 * d + 1] ? 1 : 0;
+  }
+  return out;
 }
