@@ -19,8 +19,9 @@ import { atlasReport, DEFAULT_TARGETS, runAtlas, SUBJECTS } from './suites/atlas
 import { nonrigidTable, runNonrigid } from './suites/nonrigid.js';
 import { realScansTable, runRealScans } from './suites/realscans.js';
 import { changeTable, runChange } from './suites/change.js';
+import { autoLandmarksTable, runAutoLandmarks } from './suites/autolandmarks.js';
 
-const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template|change] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
+const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template|change|autolandmarks] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
                          [--loo | --targets LIST] [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
   (default: the linear 2D and 3D cases)
   --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
@@ -28,6 +29,8 @@ const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|te
   --only realscans  CT→CT, CT↔T1, PET→T1 and 2 mm subjects with skull (bench/make-realscan-cases.py), defaults only; elastix beside on the 2 mm subjects
   --only template  coreg template of 8 ch2bet subjects at 3 mm, local and Slurm backends, N = 2, 4, 8 (not in --all)
   --only change  volume change over time: ch2bet follow-ups with a known structure shrinkage (3 cases, each run forward and swapped)
+  --only autolandmarks  far starting poses (ch2 turned 60–180° + 30–60 mm, cropped, CT-like; 2D slices turned): register
+                 --transform rigid from the default initialiser and from --initializer landmarks (not in --all)
   --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix (target 6, ~8 min)
   --loo          atlas: leave-one-out, each of the 6 subjects segmented from the other 5 (~45–55 min on 2 cores)
   --targets LIST atlas: these targets only, e.g. 2,6 (default 6)
@@ -81,9 +84,9 @@ if (parsed.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change'] as const;
+const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change', 'autolandmarks'] as const;
 type Only = (typeof ONLY)[number];
-if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template or change, got "${parsed.only}"`);
+if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template, change or autolandmarks, got "${parsed.only}"`);
 if (parsed.only !== undefined && parsed.all) usage('--only and --all exclude each other');
 const only = parsed.only as Only | undefined;
 const runLinear = parsed.all || only === undefined || only === '2d' || only === '3d';
@@ -92,6 +95,7 @@ const runAtlasSuite = parsed.all || only === 'atlas';
 const runRealScansSuite = parsed.all || only === 'realscans';
 const runTemplateSuite = only === 'template';
 const runChangeSuite = only === 'change';
+const runAutoLandmarksSuite = only === 'autolandmarks';
 const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
 const nNonrigidSeeds = positiveInt(parsed.cases, '--cases', 3, 0);
 const repeat = positiveInt(parsed.repeat, '--repeat', 1);
@@ -261,4 +265,13 @@ if (runChangeSuite) {
   console.log('\nTarget: |error| ≤ 0.3 percentage points; swapped run within 0.1 points of the inverse ratio 100(1/(1 + p/100) − 1). Times: wall clock of the whole `coreg change` process.');
   writeFileSync(join(outDir, 'change.json'), JSON.stringify({ ...meta, rows }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'change.json')}`);
+}
+if (runAutoLandmarksSuite) {
+  if (coregMissing) usage(coregMissing);
+  const rows = runAutoLandmarks({ data: paths.data, repoRoot, outDir, coregBin, filter: parsed.filter });
+  console.log('\n## Automated landmarks: far starting poses (register --transform rigid; default initialiser vs --initializer landmarks)\n');
+  console.log(autoLandmarksTable(rows));
+  console.log('\nTargets (landmarks run): mean TRE ≤ 0.05 mm mono-modal, ≤ 1 mm multi-modal. "detect + match": keypoint detection in both images, then description, matching, RANSAC and refinement, seconds of wall clock inside the run. Times: wall clock of the whole `coreg register` process.');
+  writeFileSync(join(outDir, 'autolandmarks.json'), JSON.stringify({ ...meta, rows }, null, 1) + '\n');
+  console.error(`bench: wrote ${join(outDir, 'autolandmarks.json')}`);
 }
