@@ -6,13 +6,14 @@
 // the same after the ratio test (0.8) and mutual-NN filter, and CPU seconds of detection and description.
 //
 //   node --import tsx bench/features-measure.ts [--image mni/ch2bet.nii.gz] [--angle 90] [--axis 1,1,1]
-//        [--shift 30,-40,20] [--kind gradient|mind] [--invert] [--pair itk-r10x13y17] [--radius 1.5] [--max N]
+//        [--shift=30,-40,20] [--kind gradient|mind] [--invert] [--pair itk-r10x13y17|itk-t1-shift] [--radius 1.5]
+//        [--max N] [--rank] [--detect '{"contrastThreshold":0.01}'] [--describe '{"spatialBins":4}']
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { readImageFile } from '../src/io/node.js';
 import { resample } from '../src/resample/resample.js';
 import { AffineTransform } from '../src/transform/linear.js';
-import { physicalCenter, type Image } from '../src/image/image.js';
+import { physicalCenter, physicalToIndex, type Image } from '../src/image/image.js';
 import { detectKeypoints, type Keypoints } from '../src/features/keypoints.js';
 import { describeKeypoints, type DescriptorKind } from '../src/features/descriptors.js';
 
@@ -30,6 +31,8 @@ const { values } = parseArgs({
     'match-radius': { type: 'string', default: '3' },
     max: { type: 'string' },
     rank: { type: 'boolean', default: false },
+    detect: { type: 'string', default: '{}' },
+    describe: { type: 'string', default: '{}' },
   },
 });
 
@@ -85,11 +88,12 @@ if (values.pair === 'itk-r10x13y17' || values.pair === 'itk-t1-shift') {
 }
 const d = fixed.dimension;
 const kind = values.kind as DescriptorKind;
-const opts = values.max ? { maxKeypoints: Number(values.max) } : {};
+const opts = { ...(values.max ? { maxKeypoints: Number(values.max) } : {}), ...JSON.parse(values.detect!) };
+const dopts = { ...opts, rank: values.rank, ...JSON.parse(values.describe!) };
 const [kf, tf] = cpu(() => detectKeypoints(fixed, opts));
 const [km, tm] = cpu(() => detectKeypoints(moving, opts));
-const [df, tdf] = cpu(() => describeKeypoints(fixed, kf, kind, { rank: values.rank }));
-const [dm, tdm] = cpu(() => describeKeypoints(moving, km, kind, { rank: values.rank }));
+const [df, tdf] = cpu(() => describeKeypoints(fixed, kf, kind, dopts));
+const [dm, tdm] = cpu(() => describeKeypoints(moving, km, kind, dopts));
 
 const radius = Number(values.radius);
 const matchRadius = Number(values['match-radius']);
@@ -103,13 +107,21 @@ function dist(a: ArrayLike<number>, k: Keypoints, j: number): number {
   for (let c = 0; c < d; c++) s += (a[c] - k.points[j * d + c]) ** 2;
   return Math.sqrt(s);
 }
-// Repeatability: fixed keypoints with a moving keypoint near T(p) at a similar scale.
+// Repeatability: fixed keypoints with a moving keypoint near T(p) at a similar scale; also among those whose T(p)
+// falls inside the moving image's grid (10 voxels in from its edges: part of a moved image leaves the field of view).
 let repeated = 0;
+let inFov = 0;
+let repeatedInFov = 0;
+const idxM = new Array<number>(d);
 for (let i = 0; i < kf.count; i++) {
   const p = mapped(kf, i);
+  physicalToIndex(moving, p, idxM);
+  const inside = idxM.every((v, a) => v >= 10 && v <= moving.size[a] - 11);
+  if (inside) inFov++;
   for (let j = 0; j < km.count; j++) {
     if (dist(p, km, j) <= radius && Math.abs(Math.log2(km.scales[j] / kf.scales[i])) <= 1 / 3) {
       repeated++;
+      if (inside) repeatedInFov++;
       break;
     }
   }
@@ -174,7 +186,7 @@ for (let i = 0; i < nf; i++) {
 const pct = (a: number, b: number): string => (b ? ((100 * a) / b).toFixed(1) : '-') + '%';
 console.log(JSON.stringify({ case: values.pair ?? `${values.image} ${values.angle}° about ${values.axis} + ${values.shift}${values.invert ? ' inverted' : ''}`, kind, rank: values.rank }));
 console.log(`keypoints fixed ${kf.count} moving ${km.count}; described ${nf} / ${nm} (length ${L})`);
-console.log(`repeatability (≤ ${radius} mm, scale within 2^±1/3): ${repeated}/${kf.count} = ${pct(repeated, kf.count)}`);
+console.log(`repeatability (≤ ${radius} mm, scale within 2^±1/3): ${repeated}/${kf.count} = ${pct(repeated, kf.count)}; inside the moving field of view ${repeatedInFov}/${inFov} = ${pct(repeatedInFov, inFov)}`);
 console.log(`NN matches true (≤ ${matchRadius} mm): ${nnTrue}/${nn} = ${pct(nnTrue, nn)}  [fixed keypoints with a true counterpart: ${possible}]`);
 console.log(`ratio < 0.8: ${rtTrue}/${rt} = ${pct(rtTrue, rt)};  mutual NN + ratio < 0.9: ${muTrue}/${mu} = ${pct(muTrue, mu)}`);
 console.log(`CPU s: detect ${tf.toFixed(2)} + ${tm.toFixed(2)}, describe ${tdf.toFixed(2)} + ${tdm.toFixed(2)}, brute-force match ${tmatch.toFixed(2)}`);

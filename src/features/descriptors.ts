@@ -19,7 +19,8 @@
  * order), their descriptors (row i describes keypoints point i) and `indices` (each kept keypoint's index in the
  * input), so the rule is the same for both images of a pair.
  */
-import type { Image } from '../image/image.js';
+import { CoregError } from '../errors.js';
+import { checkImageArgument, type Image } from '../image/image.js';
 import type { Keypoints } from './keypoints.js';
 import { levelForScale, physicalToOctaveIndex, sampleClamped, scaleSpace, type ScaleSpaceOptions } from './scale-space.js';
 
@@ -41,6 +42,8 @@ export interface DescriptorOptions extends ScaleSpaceOptions {
   samples?: number;
   /** SIFT-Rank: replace the 'gradient' values by their ranks before normalising (default false). */
   rank?: boolean;
+  /** 'mind': distance of the compared neighbour patches in patch samples (default 2). */
+  mindDistance?: number;
 }
 
 export interface DescribedKeypoints {
@@ -70,8 +73,12 @@ const ICO_COS = 1 / Math.sqrt(5);
 interface Layout {
   d: 2 | 3;
   m: number;
-  /** Patch width with the border (m + 4). */
+  /** Patch width with the border (m + 2B). */
   w: number;
+  /** Border samples each side (1 + the MIND distance, at least 2). */
+  B: number;
+  /** MIND neighbour distance (samples). */
+  k: number;
   nb: number;
   length: number;
 }
@@ -86,7 +93,7 @@ function samplePatch(
   patch: Float64Array,
 ): number {
   const { d, w, m } = L;
-  const c0 = (m - 1) / 2 + 2; // grid position of the centre
+  const c0 = (m - 1) / 2 + L.B; // grid position of the centre
   let lo = Infinity;
   let hi = -Infinity;
   let q = 0;
@@ -120,7 +127,7 @@ function samplePatch(
 
 /** Gradient-histogram descriptor of a patch into out (length nb^d·bins); false when it has no gradient. */
 function gradientDescriptor(patch: Float64Array, L: Layout, out: Float64Array, rank: boolean, rankScratch: Int32Array): boolean {
-  const { d, m, w, nb } = L;
+  const { d, m, w, nb, B } = L;
   out.fill(0);
   const bins = d === 2 ? 8 : 12;
   const half = m / 2;
@@ -133,7 +140,7 @@ function gradientDescriptor(patch: Float64Array, L: Layout, out: Float64Array, r
   for (let gz = 0; gz < nz; gz++) {
     for (let gy = 0; gy < m; gy++) {
       for (let gx = 0; gx < m; gx++) {
-        const p = gx + 2 + sy * (gy + 2) + (d === 3 ? sz * (gz + 2) : 0);
+        const p = gx + B + sy * (gy + B) + (d === 3 ? sz * (gz + B) : 0);
         const ux = gx + 0.5 - half;
         const uy = gy + 0.5 - half;
         const uz = d === 3 ? gz + 0.5 - half : 0;
@@ -229,21 +236,21 @@ function normalise(v: Float64Array, n: number, centre: boolean): boolean {
 
 /** MIND descriptor of a patch into out (length nb^d·2d); false when the patch is flat. */
 function mindDescriptor(patch: Float64Array, L: Layout, out: Float64Array, dist: Float64Array, box: Float64Array): boolean {
-  const { d, m, w, nb } = L;
+  const { d, m, w, nb, B, k: kd } = L;
   const K = 2 * d;
   const sy = w;
   const sz = w * w;
   const nz = d === 3 ? w : 1;
-  const steps = d === 2 ? [1, -1, sy, -sy] : [1, -1, sy, -sy, sz, -sz];
+  const steps = (d === 2 ? [1, -1, sy, -sy] : [1, -1, sy, -sy, sz, -sz]).map((v) => v * kd);
   const total = w * w * nz;
   // Squared differences to each neighbour, box-summed over 3^d (separable), on the inner (m+2)^d region.
   for (let k = 0; k < K; k++) {
     const o = steps[k];
     const dk = dist.subarray(k * total, (k + 1) * total);
     dk.fill(0);
-    for (let gz = d === 3 ? 1 : 0; gz < (d === 3 ? w - 1 : 1); gz++) {
-      for (let gy = 1; gy < w - 1; gy++) {
-        for (let gx = 1; gx < w - 1; gx++) {
+    for (let gz = d === 3 ? kd : 0; gz < (d === 3 ? w - kd : 1); gz++) {
+      for (let gy = kd; gy < w - kd; gy++) {
+        for (let gx = kd; gx < w - kd; gx++) {
           const p = gx + sy * gy + sz * gz;
           const e = patch[p] - patch[p + o];
           dk[p] = e * e;
@@ -256,13 +263,13 @@ function mindDescriptor(patch: Float64Array, L: Layout, out: Float64Array, dist:
     for (let ai = 0; ai < d; ai++) {
       const st = axes[ai];
       box.set(dk);
-      const zl = d === 3 ? (ai >= 2 ? 2 : 1) : 0;
-      const zh = d === 3 ? (ai >= 2 ? w - 2 : w - 1) : 1;
-      const yl = ai >= 1 ? 2 : 1;
-      const yh = ai >= 1 ? w - 2 : w - 1;
+      const zl = d === 3 ? (ai >= 2 ? B : B - 1) : 0;
+      const zh = d === 3 ? (ai >= 2 ? w - B : w - B + 1) : 1;
+      const yl = ai >= 1 ? B : B - 1;
+      const yh = ai >= 1 ? w - B : w - B + 1;
       for (let gz = zl; gz < zh; gz++) {
         for (let gy = yl; gy < yh; gy++) {
-          for (let gx = 2; gx < w - 2; gx++) {
+          for (let gx = B; gx < w - B; gx++) {
             const p = gx + sy * gy + sz * gz;
             dk[p] = box[p - st] + box[p] + box[p + st];
           }
@@ -277,7 +284,7 @@ function mindDescriptor(patch: Float64Array, L: Layout, out: Float64Array, dist:
   for (let gz = 0; gz < nzm; gz++) {
     for (let gy = 0; gy < m; gy++) {
       for (let gx = 0; gx < m; gx++) {
-        const p = gx + 2 + sy * (gy + 2) + (d === 3 ? sz * (gz + 2) : 0);
+        const p = gx + B + sy * (gy + B) + (d === 3 ? sz * (gz + B) : 0);
         let v = 0;
         for (let k = 0; k < K; k++) v += dist[k * total + p];
         meanV += v / K;
@@ -296,7 +303,7 @@ function mindDescriptor(patch: Float64Array, L: Layout, out: Float64Array, dist:
       const cy = Math.min(nb - 1, Math.floor(gy / perCell));
       for (let gx = 0; gx < m; gx++) {
         const cx = Math.min(nb - 1, Math.floor(gx / perCell));
-        const p = gx + 2 + sy * (gy + 2) + (d === 3 ? sz * (gz + 2) : 0);
+        const p = gx + B + sy * (gy + B) + (d === 3 ? sz * (gz + B) : 0);
         let v = 0;
         for (let k = 0; k < K; k++) v += dist[k * total + p];
         v = v / K + eps;
@@ -313,15 +320,18 @@ function mindDescriptor(patch: Float64Array, L: Layout, out: Float64Array, dist:
  * detected with (the defaults unless changed). Keypoints that cannot be described are dropped (returned `indices`).
  */
 export function describeKeypoints(image: Image, keypoints: Keypoints, kind: DescriptorKind, options: DescriptorOptions = {}): DescribedKeypoints {
-  if (kind !== 'gradient' && kind !== 'mind') throw new RangeError(`unknown descriptor kind '${String(kind)}' (expected gradient or mind)`);
+  if (kind !== 'gradient' && kind !== 'mind') throw new CoregError('descriptor', `unknown descriptor kind '${String(kind)}' (expected gradient or mind)`, 2);
+  checkImageArgument(image, 'image');
   const d = image.dimension;
-  if (keypoints.dimension !== d) throw new RangeError(`keypoints are ${keypoints.dimension}D but the image is ${d}D`);
+  if (keypoints.dimension !== d) throw new CoregError('keypoints', `the keypoints are ${keypoints.dimension}D but the image is ${d}D`);
   const nb = Math.max(1, Math.round(options.spatialBins ?? (d === 2 ? 4 : 3)));
   const m = Math.max(nb, Math.round(options.samples ?? (d === 2 ? 16 : 12)));
   const radiusFactor = options.radiusFactor ?? (d === 2 ? 6 : 5);
   const length = kind === 'gradient' ? nb ** d * (d === 2 ? 8 : 12) : nb ** d * 2 * d;
-  const w = m + 4;
-  const L: Layout = { d, m, w, nb, length };
+  const k = Math.max(1, Math.round(options.mindDistance ?? 2));
+  const B = Math.max(2, k + 1);
+  const w = m + 2 * B;
+  const L: Layout = { d, m, w, nb, length, B, k };
   const space = scaleSpace(image, options);
   const n = keypoints.count;
   const rows = new Float32Array(n * length);

@@ -20,7 +20,8 @@
  *    region (regions^d boxes over the image), then the rest by response, up to maxKeypoints.
  */
 import type { Image } from '../image/image.js';
-import { physicalToIndexMatrix } from '../image/image.js';
+import { CoregError } from '../errors.js';
+import { checkImageArgument, physicalToIndexMatrix } from '../image/image.js';
 import { symmetricEigen } from '../image/linalg.js';
 import { octaveIndexToPhysical, sampleClamped, scaleSpace, type ScaleSpace, type ScaleSpaceOptions } from './scale-space.js';
 
@@ -44,7 +45,7 @@ export interface KeypointOptions extends ScaleSpaceOptions {
   maxKeypoints?: number;
   /** |DoG| threshold (intensities scaled to [0, 1]) times s; default 0.04 in 2D (SIFT's), 0.02 in 3D. */
   contrastThreshold?: number;
-  /** Largest ratio of the spatial Hessian's eigenvalues (default 10, SIFT's r). */
+  /** Largest ratio of the spatial Hessian's eigenvalues (default 10 in 2D, SIFT's r; 20 in 3D). */
   edgeRatio?: number;
   /** Gaussian window of the frame's structure tensor, in units of the keypoint's σ (default 1.5). */
   orientationWindow?: number;
@@ -52,6 +53,12 @@ export interface KeypointOptions extends ScaleSpaceOptions {
   axisRatio?: number;
   /** An axis sign is ambiguous (two keypoints) below this centroid offset in units of σ_w (default 0.05). */
   signTolerance?: number;
+  /**
+   * 2D frame: 'tensor' (default; the structure tensor as in 3D, independent of the sign of the contrast, which the
+   * 'mind' descriptor needs) or 'histogram' (SIFT: each peak ≥ 0.8 × the highest of a 36-bin gradient-angle
+   * histogram; follows the sign of the contrast). 3D always uses the tensor.
+   */
+  orientation?: 'tensor' | 'histogram';
   /** Regions per axis for the spread cap (default 4). */
   regions?: number;
 }
@@ -140,7 +147,14 @@ function octaveCandidates(space: ScaleSpace, o: number, threshold: number, edgeR
   const H = new Float64Array(d * d);
   const pos = new Int32Array(d);
   const lastStep = new Int32Array(d + 1);
+  const rhs = new Float64Array(m);
+  const Acopy = new Float64Array(m * m);
   const val = (l: number, i: number): number => dogs[l][i];
+  // Steps along the d + 1 axes of (space, scale): linear-index and level offsets.
+  const offLin = new Int32Array(m);
+  const offLev = new Int32Array(m);
+  for (let a = 0; a < d; a++) offLin[a] = strides[a];
+  offLev[d] = 1;
   for (let l = 1; l <= s; l++) {
     const cur = dogs[l];
     const below = dogs[l - 1];
@@ -172,30 +186,26 @@ function octaveCandidates(space: ScaleSpace, o: number, threshold: number, edgeR
             lin = pos[0] + nx * (pos[1] + ny * (d === 3 ? pos[2] : 0));
             const c0 = val(lv, lin);
             for (let a = 0; a < m; a++) {
-              const pa = (sgn: number): number => (a < d ? val(lv, lin + sgn * strides[a]) : val(lv + sgn, lin));
-              const vp = pa(1);
-              const vm = pa(-1);
+              const la = offLin[a];
+              const va = offLev[a];
+              const vp = val(lv + va, lin + la);
+              const vm = val(lv - va, lin - la);
               g[a] = 0.5 * (vp - vm);
               A[a * m + a] = vp + vm - 2 * c0;
               for (let b = a + 1; b < m; b++) {
-                const at = (sa: number, sb: number): number => {
-                  let li = lin;
-                  let ll = lv;
-                  if (a < d) li += sa * strides[a];
-                  else ll += sa;
-                  if (b < d) li += sb * strides[b];
-                  else ll += sb;
-                  return val(ll, li);
-                };
-                const hab = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1));
+                const lb = offLin[b];
+                const vb = offLev[b];
+                const hab =
+                  0.25 *
+                  (val(lv + va + vb, lin + la + lb) - val(lv + va - vb, lin + la - lb) - val(lv - va + vb, lin - la + lb) + val(lv - va - vb, lin - la - lb));
                 A[a * m + b] = hab;
                 A[b * m + a] = hab;
               }
             }
             for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) H[a * d + b] = A[a * m + b];
-            const nb = Float64Array.from(g);
-            for (let a = 0; a < m; a++) nb[a] = -nb[a];
-            if (!solveSmall(Float64Array.from(A), nb, m, x)) break;
+            for (let a = 0; a < m; a++) rhs[a] = -g[a];
+            Acopy.set(A);
+            if (!solveSmall(Acopy, rhs, m, x)) break;
             let big = false;
             let huge = false;
             for (let a = 0; a < m; a++) {
@@ -265,6 +275,35 @@ function insideMask(mask: Image, toIndex: Float64Array, p: Float64Array, offset:
   return mask.data[lin * mask.components] > 0;
 }
 
+const HIST_BINS = 36;
+const hist = new Float64Array(HIST_BINS);
+const histTmp = new Float64Array(HIST_BINS);
+
+/**
+ * 2D frames from the gradient-orientation histogram in `hist` (SIFT): smoothed twice by [1, 1, 1]/3 (circular),
+ * one frame per local peak ≥ 0.8 × the highest, its angle refined by a parabola through the peak and its neighbours.
+ */
+function histogramFrames(out: number[][]): void {
+  for (let pass = 0; pass < 2; pass++) {
+    histTmp.set(hist);
+    for (let b = 0; b < HIST_BINS; b++) hist[b] = (histTmp[(b + HIST_BINS - 1) % HIST_BINS] + histTmp[b] + histTmp[(b + 1) % HIST_BINS]) / 3;
+  }
+  let max = 0;
+  for (let b = 0; b < HIST_BINS; b++) if (hist[b] > max) max = hist[b];
+  if (!(max > 0)) return;
+  for (let b = 0; b < HIST_BINS; b++) {
+    const l = hist[(b + HIST_BINS - 1) % HIST_BINS];
+    const r = hist[(b + 1) % HIST_BINS];
+    const v = hist[b];
+    if (!(v > l && v > r && v >= 0.8 * max)) continue;
+    const off = (0.5 * (l - r)) / (l - 2 * v + r);
+    const theta = ((b + off) / HIST_BINS) * 2 * Math.PI;
+    const cs = Math.cos(theta);
+    const sn = Math.sin(theta);
+    out.push([cs, -sn, sn, cs]);
+  }
+}
+
 /**
  * The frame(s) of a keypoint (step 5): 0, 1, 2 or 4 rotations (d×d row-major, columns = axes), pushed to `out`.
  */
@@ -277,6 +316,7 @@ function keypointFrames(
   window: number,
   axisRatio: number,
   signTolerance: number,
+  histogram: boolean,
   out: number[][],
 ): void {
   const d = space.dimension;
@@ -314,6 +354,7 @@ function keypointFrames(
   }
   const J = new Float64Array(d * d);
   const c = new Float64Array(d);
+  hist.fill(0);
   let W = 0;
   const inv2 = 1 / (2 * sw * sw);
   const r2max = 9 * sw * sw;
@@ -341,6 +382,15 @@ function keypointFrames(
           for (let b = a; b < d; b++) J[a * d + b] += wt * gr[a] * gr[b];
         }
         const mw = wt * Math.sqrt(mag2);
+        if (histogram && mag2 > 0) {
+          // SIFT: 36 bins over the gradient angle, linear interpolation between bins.
+          let t = (Math.atan2(gr[1], gr[0]) / (2 * Math.PI)) * HIST_BINS;
+          if (t < 0) t += HIST_BINS;
+          const b0 = Math.floor(t);
+          const f = t - b0;
+          hist[b0 % HIST_BINS] += mw * (1 - f);
+          hist[(b0 + 1) % HIST_BINS] += mw * f;
+        }
         W += mw;
         c[0] += mw * u0;
         c[1] += mw * u1;
@@ -349,6 +399,10 @@ function keypointFrames(
     }
   }
   if (!(W > 0)) return;
+  if (histogram) {
+    histogramFrames(out);
+    return;
+  }
   for (let a = 0; a < d; a++) for (let b = 0; b < a; b++) J[a * d + b] = J[b * d + a];
   const { values, vectors } = symmetricEigen(J, d);
   if (!(values[0] > 0)) return;
@@ -387,21 +441,30 @@ function keypointFrames(
 }
 
 /**
- * Keypoints of a 2D or 3D image (see the file's header). A constant or tiny image gives zero keypoints (no error).
+ * Keypoints of a 2D or 3D image (see the file's header; a vector image: its first component). A constant or tiny
+ * image gives zero keypoints (no error); an invalid image or mask is a CoregError naming it.
  * The order is by decreasing response.
  */
 export function detectKeypoints(image: Image, options: KeypointOptions = {}): Keypoints {
+  checkImageArgument(image, 'image');
   const d = image.dimension;
+  if (options.mask) {
+    checkImageArgument(options.mask, 'mask');
+    if (options.mask.dimension !== d) throw new CoregError('mask', `the mask is ${options.mask.dimension}D but the image is ${d}D`);
+  }
   const space = scaleSpace(image, options);
   if (!space.hasContrast) return EMPTY(d);
   const s = space.scalesPerOctave;
   const maxKeypoints = Math.max(0, Math.floor(options.maxKeypoints ?? (d === 2 ? 1000 : 2000)));
   const threshold = (options.contrastThreshold ?? (d === 2 ? 0.04 : 0.02)) / s;
-  const edgeRatio = options.edgeRatio ?? 10;
+  const edgeRatio = options.edgeRatio ?? (d === 2 ? 10 : 20);
   const window = options.orientationWindow ?? 1.5;
   const axisRatio = options.axisRatio ?? 0.9;
   const signTolerance = options.signTolerance ?? 0.05;
   const regions = Math.max(1, Math.round(options.regions ?? 4));
+  const orientation = options.orientation ?? 'tensor';
+  if (orientation !== 'tensor' && orientation !== 'histogram') throw new CoregError('orientation', `must be tensor or histogram, got '${String(orientation)}'`, 2);
+  const histogram = d === 2 && orientation === 'histogram';
   if (maxKeypoints === 0) return EMPTY(d);
 
   let cands: Candidate[] = [];
@@ -451,7 +514,7 @@ export function detectKeypoints(image: Image, options: KeypointOptions = {}): Ke
     for (let a = 0; a < d; a++) idx[a] = cd.index[a];
     const sigmaOct = space.sigma0 * 2 ** (cd.level / s);
     frames.length = 0;
-    keypointFrames(space, cd.octave, cd.level, idx, sigmaOct, window, axisRatio, signTolerance, frames);
+    keypointFrames(space, cd.octave, cd.level, idx, sigmaOct, window, axisRatio, signTolerance, histogram, frames);
     for (const F of frames) items.push({ c: ci, frame: F });
   }
   const cellCount = new Map<number, number>();

@@ -15,9 +15,12 @@ import { quantiles } from '../image/intensity.js';
 import { smoothInPlace } from '../pyramid/smooth.js';
 
 export interface ScaleSpaceOptions {
-  /** Working voxel size in mm; default: the finest spacing, made coarser until the grid has at most maxVoxels. */
+  /**
+   * Working voxel size in mm; default: the finest spacing (2D: half of it, as SIFT doubles the image), made coarser
+   * until the grid has at most maxVoxels.
+   */
   workingSpacing?: number;
-  /** Most voxels of the working grid (default 2^20 in 2D, 2^21 in 3D): bounds the time on large volumes. */
+  /** Most voxels of the working grid (default 2^20 in 2D, 2^22 in 3D): bounds the time on large volumes. */
   maxVoxels?: number;
   /** DoG scales per octave (SIFT's s, default 3). */
   scalesPerOctave?: number;
@@ -62,10 +65,11 @@ const MIN_OCTAVE_SIZE = 12;
 
 function resolve(image: Image, options: ScaleSpaceOptions): Required<ScaleSpaceOptions> {
   const d = image.dimension;
-  const maxVoxels = options.maxVoxels ?? (d === 2 ? 2 ** 20 : 2 ** 21);
+  const maxVoxels = options.maxVoxels ?? (d === 2 ? 2 ** 20 : 2 ** 22);
   let h = options.workingSpacing ?? 0;
   if (!(h > 0)) {
-    h = Math.min(...image.spacing);
+    // 2D: half the finest spacing (SIFT doubles the image: many more stable keypoints on small slices).
+    h = Math.min(...image.spacing) / (d === 2 ? 2 : 1);
     let voxels = 1;
     for (let a = 0; a < d; a++) voxels *= ((image.size[a] - 1) * image.spacing[a]) / h + 1;
     if (voxels > maxVoxels) h *= Math.pow(voxels / maxVoxels, 1 / d);
@@ -201,7 +205,9 @@ function buildScaleSpace(image: Image, r: Required<ScaleSpaceOptions>, key: stri
   const k = Math.pow(2, 1 / s);
   const sigmas: number[] = [];
   for (let l = 0; l < s + 3; l++) sigmas.push(r.sigma0 * Math.pow(k, l));
-  const first = Math.sqrt(Math.max(0, r.sigma0 ** 2 - NOMINAL_BLUR ** 2));
+  // The sampled image's own blur, in working voxels (more when the working grid is finer than the image's).
+  const nominal = NOMINAL_BLUR * Math.max(1, Math.min(...image.spacing) / h);
+  const first = Math.sqrt(Math.max(0, r.sigma0 ** 2 - nominal ** 2));
   smoothInPlace(data, size, 1, new Array<number>(d).fill(first));
   let current = data;
   for (let o = 0; o < r.octaves; o++) {

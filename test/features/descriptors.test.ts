@@ -3,8 +3,9 @@
 // consistently; rows are unit vectors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CoregError } from '../../src/errors.js';
 import { createImage } from '../../src/image/image.js';
-import { detectKeypoints } from '../../src/features/keypoints.js';
+import { detectKeypoints, type KeypointOptions } from '../../src/features/keypoints.js';
 import { describeKeypoints, type DescribedKeypoints, type DescriptorKind } from '../../src/features/descriptors.js';
 import { applyMotion, randomBlobs, render, rotation, type RigidMotion } from './synthetic.js';
 import type { Image } from '../../src/image/image.js';
@@ -60,7 +61,7 @@ function checkRows(r: DescribedKeypoints): void {
 const IMAGES = new Map<number, { fixed: Image; moving: Image }>();
 const REMAPPED = new Map<number, Image>();
 
-function pair(d: 2 | 3, kind: DescriptorKind, map?: (v: number) => number): { f: DescribedKeypoints; m: DescribedKeypoints; motion: RigidMotion } {
+function pair(d: 2 | 3, kind: DescriptorKind, map?: (v: number) => number, detect: KeypointOptions = {}): { f: DescribedKeypoints; m: DescribedKeypoints; motion: RigidMotion } {
   const motion: RigidMotion =
     d === 2 ? { R: rotation(2, 123), center: [64, 64], shift: [4.2, -3.1] } : { R: rotation(3, 110, [2, -1, 1]), center: [28, 28, 28], shift: [2.4, -1.3, 1.1] };
   let images = IMAGES.get(d);
@@ -80,8 +81,8 @@ function pair(d: 2 | 3, kind: DescriptorKind, map?: (v: number) => number): { f:
     }
     moving = mapped;
   }
-  const f = describeKeypoints(fixed, detectKeypoints(fixed), kind);
-  const m = describeKeypoints(moving, detectKeypoints(moving), kind);
+  const f = describeKeypoints(fixed, detectKeypoints(fixed, detect), kind);
+  const m = describeKeypoints(moving, detectKeypoints(moving, detect), kind);
   checkRows(f);
   checkRows(m);
   return { f, m, motion };
@@ -98,6 +99,18 @@ for (const d of [2, 3] as const) {
     });
   }
 }
+
+test('2D gradient with SIFT histogram orientations (rank-ordered too): a rotated copy matches', () => {
+  for (const rank of [false, true]) {
+    const { f, m, motion } = pair(2, 'gradient', undefined, { orientation: 'histogram' });
+    const fr = rank ? describeKeypoints(IMAGES.get(2)!.fixed, f.keypoints, 'gradient', { rank }) : f;
+    const mr = rank ? describeKeypoints(IMAGES.get(2)!.moving, m.keypoints, 'gradient', { rank }) : m;
+    const r = nnTrueFraction(fr, mr, motion, 1.5);
+    console.log(`2D histogram orientation${rank ? ', rank' : ''}: NN true ${(100 * r.fraction).toFixed(1)}% of ${r.possible}`);
+    assert.ok(r.possible >= 15, `enough repeated keypoints (${r.possible})`);
+    assert.ok(r.fraction >= 0.8, `NN true fraction ${r.fraction}`);
+  }
+});
 
 for (const d of [2, 3] as const) {
   test(`${d}D mind: matches an inverted, nonlinearly remapped rotated copy (gradient does not)`, () => {
@@ -135,5 +148,23 @@ test('keypoints too near the border are dropped, and only those; a constant imag
   const none = describeKeypoints(flat, detectKeypoints(flat), 'mind');
   assert.equal(none.descriptors.count, 0);
   assert.equal(none.keypoints.count, 0);
-  assert.throws(() => describeKeypoints(img, k, 'sift' as DescriptorKind), /unknown descriptor kind/);
+  assert.throws(() => describeKeypoints(img, k, 'sift' as DescriptorKind), (e: unknown) => e instanceof CoregError && e.subject === 'descriptor' && /unknown descriptor kind/.test(e.message));
+  const vol = createImage([16, 16, 16], 'float32');
+  assert.throws(() => describeKeypoints(vol, k, 'mind'), (e: unknown) => e instanceof CoregError && e.subject === 'keypoints' && /2D but the image is 3D/.test(e.message));
+});
+
+test('physical space: the same anatomy on a grid with swapped axes (direction det −1) and other spacing matches', () => {
+  const blobs = randomBlobs(2, 90, 8, 120, 21);
+  const a = render(blobs, [128, 128]);
+  // Axes swapped (x along physical y and vice versa), 0.9 × 1.2 mm pixels, another origin: covers about the same box.
+  const b = render(blobs, [110, 142], { spacing: [1.2, 0.9], origin: [-1, 2], direction: [0, 1, 1, 0] });
+  const identity: RigidMotion = { R: rotation(2, 0), center: [0, 0], shift: [0, 0] };
+  for (const kind of ['gradient', 'mind'] as const) {
+    const fa = describeKeypoints(a, detectKeypoints(a), kind);
+    const fb = describeKeypoints(b, detectKeypoints(b), kind);
+    const r = nnTrueFraction(fa, fb, identity, 1.5);
+    console.log(`swapped axes ${kind}: NN true ${(100 * r.fraction).toFixed(1)}% of ${r.possible}`);
+    assert.ok(r.possible >= 30, `enough repeated keypoints (${r.possible})`);
+    assert.ok(r.fraction >= 0.85, `NN true fraction ${r.fraction}`);
+  }
 });

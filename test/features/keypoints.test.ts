@@ -2,6 +2,7 @@
 // constant and tiny images, frames are rotations.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CoregError } from '../../src/errors.js';
 import { createImage } from '../../src/image/image.js';
 import { detectKeypoints, type Keypoints } from '../../src/features/keypoints.js';
 import { applyMotion, randomBlobs, render, repeatability, rotation, type RigidMotion } from './synthetic.js';
@@ -98,10 +99,14 @@ test('constant and tiny images give zero keypoints (no error); maxKeypoints caps
   assert.equal(detectKeypoints(c2).count, 0);
   const c3 = createImage([20, 20, 20], 'uint8');
   assert.equal(detectKeypoints(c3).count, 0);
-  const tiny = render(randomBlobs(2, 3, 1, 6, 1), [8, 8]);
+  const tiny = render(randomBlobs(2, 3, 1, 5, 1), [6, 6]); // 11 working pixels after doubling: no octave
   assert.equal(detectKeypoints(tiny).count, 0);
   const img = render(randomBlobs(2, 80, 10, 118, 9), [128, 128]);
   const k = detectKeypoints(img, { maxKeypoints: 10 });
   assert.equal(k.count, 10);
   assert.equal(detectKeypoints(img, { maxKeypoints: 0 }).count, 0);
+  // Invalid arguments are CoregErrors naming them.
+  const isError = (subject: string, re: RegExp) => (e: unknown) => e instanceof CoregError && e.subject === subject && re.test(e.message);
+  assert.throws(() => detectKeypoints({ ...img, data: new Float32Array(5) }), isError('image', /invalid image/));
+  assert.throws(() => detectKeypoints(img, { mask: c3 }), isError('mask', /3D but the image is 2D/));
 });
