@@ -2,9 +2,10 @@
  * Automated landmarks: detect keypoints in both images, describe them, match the descriptors (mutual nearest
  * neighbours + ratio test), fit a rigid / similarity / affine fixed → moving map robustly (RANSAC), then refine.
  *
- * 1. Keypoints (keypoints.ts) in each image, inside its mask when given.
+ * 1. Keypoints (keypoints.ts) in each image, inside its mask when given: for 'gradient' on the images as they are,
+ *    for 'mind' on rank-equalised copies (equalizeIntensities), so that CT soft tissue gives keypoints as MR does.
  * 2. For each descriptor kind tried (default 'auto': 'gradient', then 'mind' when the gradient attempt fails the
- *    success rule; the better attempt is kept): describe, match (match.ts), RANSAC (ransac.ts) with a per-pair
+ *    success rule): describe, match (match.ts), RANSAC (ransac.ts) with a per-pair
  *    inlier threshold τᵢ = clamp(0.5·σᵢ, 2h, 10h) mm (σᵢ = the moving keypoint's scale, h = the larger voxel
  *    spacing of the two images).
  * 3. Refinement (a second, guided match): every fixed keypoint is paired with the moving keypoint of most similar
@@ -85,6 +86,47 @@ export interface AutoLandmarkResult {
   rule: { minInliers: number; minInlierRatio: number };
 }
 
+/**
+ * A rank (histogram-equalised) copy of a scalar image: each value becomes the fraction of voxels below it (65 536
+ * bins over the finite range; non-finite values 0). Monotone, so structures stay where they are, and every modality
+ * spreads its tissues over [0, 1] (CT soft tissue is not squeezed by air and bone).
+ */
+export function equalizeIntensities(img: Image): Image {
+  const data = img.data;
+  const n = data.length;
+  const B = 65536;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = data[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const out = new Float32Array(n);
+  if (!(hi > lo)) return { ...img, data: out };
+  const hist = new Float64Array(B + 1);
+  const sc = B / (hi - lo);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const v = data[i];
+    if (Number.isFinite(v)) {
+      hist[Math.floor((v - lo) * sc)]++;
+      total++;
+    }
+  }
+  const cdf = new Float32Array(B + 1);
+  let acc = 0;
+  for (let b = 0; b <= B; b++) {
+    cdf[b] = (acc + hist[b] / 2) / total;
+    acc += hist[b];
+  }
+  for (let i = 0; i < n; i++) {
+    const v = data[i];
+    out[i] = Number.isFinite(v) ? cdf[Math.floor((v - lo) * sc)] : 0;
+  }
+  return { ...img, data: out };
+}
+
 function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }
@@ -95,6 +137,7 @@ function maxSpacing(image: Image): number {
 
 interface Attempt {
   summary: AutoLandmarkAttempt;
+  keypoints: { fixed: number; moving: number };
   map: LinearMap;
   fixedDesc: DescribedKeypoints;
   movingDesc: DescribedKeypoints;
@@ -255,6 +298,7 @@ function attempt(kind: RobustKind, descriptor: DescriptorKind, fixed: Image, mov
   const final = evaluate(map, p, q, tau, d);
   const ratio = n > 0 ? final.count / n : 0;
   return {
+    keypoints: { fixed: fk.count, moving: mk.count },
     summary: {
       descriptor,
       matches: n,
@@ -289,33 +333,53 @@ export function autoLandmarks(fixed: Image, moving: Image, opts: AutoLandmarkOpt
   const d = fixed.dimension as 2 | 3;
   const s = minimalSampleSize(kind, d);
   const rule = { minInliers: opts.minInliers ?? Math.max(8, 3 * s), minInlierRatio: opts.minInlierRatio ?? 0.1 };
-  const fk = detectKeypoints(fixed, { mask: opts.fixedMask ?? null, maxKeypoints: opts.maxKeypoints });
-  const mk = detectKeypoints(moving, { mask: opts.movingMask ?? null, maxKeypoints: opts.maxKeypoints });
-  const t1 = now();
-  const counts = `keypoints: fixed ${fk.count}, moving ${mk.count}`;
   const fewest = Math.max(rule.minInliers, s);
-  if (fk.count < fewest || mk.count < fewest) {
-    const which = fk.count < fewest ? (opts.fixedName ?? 'fixed') : (opts.movingName ?? 'moving');
-    throw new CoregError(which, `too few keypoints to match (${counts}; at least ${fewest} needed for a ${kind} fit): is the image constant, tiny or masked out?`);
-  }
+  // Keypoints per intensity mode: 'gradient' on the images as they are, 'mind' on their rank-equalised copies (the
+  // detector's contrast thresholds then see CT soft tissue and MR alike).
+  let detectMs = 0;
+  const prepared = new Map<string, { f: Image; m: Image; fk: Keypoints; mk: Keypoints }>();
+  const prepare = (mode: 'raw' | 'rank') => {
+    let p = prepared.get(mode);
+    if (!p) {
+      const t = now();
+      const f = mode === 'raw' ? fixed : equalizeIntensities(fixed);
+      const m = mode === 'raw' ? moving : equalizeIntensities(moving);
+      p = { f, m, fk: detectKeypoints(f, { mask: opts.fixedMask ?? null, maxKeypoints: opts.maxKeypoints }), mk: detectKeypoints(m, { mask: opts.movingMask ?? null, maxKeypoints: opts.maxKeypoints }) };
+      prepared.set(mode, p);
+      detectMs += now() - t;
+    }
+    return p;
+  };
   const kinds: DescriptorKind[] = choice === 'auto' ? ['gradient', 'mind'] : [choice];
   const attempts: Attempt[] = [];
+  const tried: string[] = [];
+  let tooFew: { which: string; counts: string } | null = null;
   for (const k of kinds) {
-    const a = attempt(kind, k, fixed, moving, fk, mk, opts, rule);
-    if (a) attempts.push(a);
+    const p = prepare(k === 'mind' ? 'rank' : 'raw');
+    const counts = `fixed ${p.fk.count}, moving ${p.mk.count}`;
+    if (p.fk.count < fewest || p.mk.count < fewest) {
+      tried.push(`${k}: keypoints ${counts}, too few`);
+      if (!tooFew) tooFew = { which: p.fk.count < fewest ? (opts.fixedName ?? 'fixed') : (opts.movingName ?? 'moving'), counts };
+      continue;
+    }
+    const a = attempt(kind, k, p.f, p.m, p.fk, p.mk, opts, rule);
+    tried.push(a ? `${k}: keypoints ${counts}, ${a.summary.matches} matches, ${a.summary.inliers} inliers` : `${k}: keypoints ${counts}, no fit`);
+    if (a) {
+      a.keypoints = { fixed: p.fk.count, moving: p.mk.count };
+      attempts.push(a);
+    }
     if (a?.summary.success) break;
   }
   const summaries: AutoLandmarkAttempt[] = attempts.map((a) => a.summary);
   const best = attempts.filter((a) => a.summary.success).sort((x, y) => y.summary.inliers - x.summary.inliers)[0];
   if (!best) {
-    const tried = kinds
-      .map((k) => {
-        const a = summaries.find((x) => x.descriptor === k);
-        return a ? `${k}: ${a.matches} matches, ${a.inliers} inliers` : `${k}: no fit`;
-      })
-      .join('; ');
-    throw new CoregError(opts.movingName ?? 'moving', `no consistent match (${counts}; ${tried}; needed ≥ ${rule.minInliers} inliers and an inlier ratio ≥ ${rule.minInlierRatio})`);
+    if (tooFew && attempts.length === 0) {
+      throw new CoregError(tooFew.which, `too few keypoints to match (keypoints: ${tooFew.counts}; at least ${fewest} needed for a ${kind} fit): is the image constant, tiny or masked out?`);
+    }
+    throw new CoregError(opts.movingName ?? 'moving', `no consistent match (${tried.join('; ')}; needed ≥ ${rule.minInliers} inliers and an inlier ratio ≥ ${rule.minInlierRatio})`);
   }
+  const keypointsOf = best.keypoints;
+  const t1 = t0 + detectMs;
   const transform = createTransform(kind, d);
   transform.setCenter(best.map.center);
   transform.fitMapping(best.map.matrix, best.map.offset);
@@ -327,7 +391,7 @@ export function autoLandmarks(fixed: Image, moving: Image, opts: AutoLandmarkOpt
     kind,
     dimension: d,
     descriptor: best.summary.descriptor,
-    keypoints: { fixed: fk.count, moving: mk.count },
+    keypoints: keypointsOf,
     matches: { count: best.matches.count, fixed: best.p, moving: best.q, scores, inliers: final.inliers, residualsMm: final.residuals, thresholdsMm: best.tau },
     inliers: final.count,
     inlierRatio: best.summary.inlierRatio,

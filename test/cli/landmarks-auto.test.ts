@@ -87,7 +87,7 @@ test('landmarks --auto: a constant image fails with one line naming the keypoint
     const other = write(dir, 'other.nii.gz', render(randomBlobs(2, 80, 10, 150, 99), [160, 160]));
     const r2 = await runCoreg(['landmarks', '--auto', '--fixed', fixed, '--moving', other, '--out', out]);
     assert.equal(r2.code, 1);
-    assert.match(r2.stderr, /^coreg: error: .*other\.nii\.gz: no consistent match \(keypoints: fixed \d+, moving \d+; gradient: \d+ matches, \d+ inliers/);
+    assert.match(r2.stderr, /^coreg: error: .*other\.nii\.gz: no consistent match \(gradient: keypoints fixed \d+, moving \d+, \d+ matches, \d+ inliers/);
     assert.ok(!existsSync(join(out, 'result.json')));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // autoLandmarks end to end on synthetic blob images (rendered analytically, so the moved copy needs no resampler).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { autoLandmarks } from '../../src/features/auto.js';
+import { autoLandmarks, equalizeIntensities } from '../../src/features/auto.js';
 import { createImage } from '../../src/image/image.js';
 import { applyMotion, randomBlobs, render, rotation, type RigidMotion } from './synthetic.js';
 
@@ -56,5 +56,23 @@ test('autoLandmarks: a constant image or unrelated images fail with the counts, 
   tiny.data.forEach((_, i) => (tiny.data[i] = i % 7));
   assert.throws(() => autoLandmarks(fixed, tiny), /too few keypoints/);
   const other = render(randomBlobs(2, 80, 10, 150, 99), [160, 160]);
-  assert.throws(() => autoLandmarks(fixed, other), /no consistent match \(keypoints: fixed \d+, moving \d+; gradient: \d+ matches, \d+ inliers; mind: /);
+  assert.throws(() => autoLandmarks(fixed, other), /no consistent match \(gradient: keypoints fixed \d+, moving \d+, \d+ matches, \d+ inliers; mind: keypoints fixed \d+, moving \d+, /);
+});
+
+test('autoLandmarks: an inverted, nonlinearly remapped 2D copy matches through the mind fallback', () => {
+  const blobs = randomBlobs(2, 80, 10, 150, 21);
+  const motion: RigidMotion = { R: rotation(2, 70), center: [80, 80], shift: [-6, 11] };
+  const fixed = render(blobs, [160, 160]);
+  const moving = render(blobs, [160, 160], {}, motion, (v) => 1000 - 3 * Math.sqrt(v) * v / 10);
+  const r = autoLandmarks(fixed, moving);
+  assert.equal(r.descriptor, r.attempts[r.attempts.length - 1].descriptor);
+  const err = maxError(r.transform, motion, [[20, 20], [140, 20], [20, 140], [140, 140]]);
+  assert.ok(err < 1, `max error ${err} mm (${r.descriptor}, ${r.inliers} inliers)`);
+});
+
+test('equalizeIntensities: ranks in [0, 1], monotone, NaN to 0', () => {
+  const img = createImage([5, 1], 'float32') as unknown as Parameters<typeof equalizeIntensities>[0];
+  (img.data as Float32Array).set([-1000, 40, 15, NaN, 40]);
+  const e = equalizeIntensities(img).data;
+  assert.ok(e[0] < e[2] && e[2] < e[1] && e[1] === e[4] && e[3] === 0 && e[1] <= 1);
 });
