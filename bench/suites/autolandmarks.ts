@@ -75,7 +75,9 @@ export function runAutoLandmarks(opts: { data: string; repoRoot: string; outDir:
     const g = spawnSync('/usr/bin/python3', [join(opts.repoRoot, 'bench', 'make-autolandmarks-cases.py'), opts.data, caseDir], { stdio: 'inherit' });
     if (g.status !== 0) throw new Error('bench autolandmarks: make-autolandmarks-cases.py failed (needs Debian python3-nibabel, python3-scipy, python3-pil)');
   }
-  const cases = (JSON.parse(readFileSync(casesFile, 'utf8')) as { cases: CaseSpec[] }).cases.filter((c) => !opts.filter || c.name.includes(opts.filter));
+  const cases = (JSON.parse(readFileSync(casesFile, 'utf8')) as { cases: CaseSpec[] }).cases
+    .filter((c) => !opts.filter || c.name.includes(opts.filter))
+    .sort((a, b) => a.dimension - b.dimension);
   const rows: AutoLandmarksRow[] = [];
   const pointsCache = new Map<string, Float64Array>();
   for (const c of cases) {
@@ -115,6 +117,7 @@ export function runAutoLandmarks(opts: { data: string; repoRoot: string; outDir:
       target,
       pass: landmarks.treMean !== undefined && landmarks.treMean <= target,
     });
+    console.error(autoLandmarksTable(rows.slice(-1)).split('\n').pop());
   }
   return rows;
 }
