@@ -101,7 +101,7 @@ test('landmarks: --auto usage errors exit 2; point mode unchanged', async () => 
     [['landmarks', '--auto', '--fixed', 'f.nii', '--moving', 'm.nii', '--out', 'o', '--descriptor', 'sift'], /--descriptor: expected auto, gradient, mind/],
     [['landmarks', '--auto', '--fixed', 'f.nii', '--moving', 'm.nii', '--out', 'o', '--fixed-points', 'p.csv'], /--fixed-points: does not go with --auto/],
     [['landmarks', '--fixed-points', 'p.csv', '--moving-points', 'q.csv', '--transform', 'rigid', '--out', 'o', '--fixed-mask', 'm.nii'], /--fixed-mask: only applies to --auto/],
-    [['landmarks', '--moving-points', 'q.csv', '--transform', 'rigid', '--out', 'o'], /--fixed-points: is required/],
+    [['landmarks', '--moving-points', 'q.csv', '--transform', 'rigid', '--out', 'o'], /--fixed-points: required option not given/],
   ];
   for (const [args, re] of cases) {
     const r = await runCoreg(args);

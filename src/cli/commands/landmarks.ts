@@ -106,9 +106,10 @@ export function landmarksCommand(): Command {
         ] as const) {
           if (v !== undefined) throw usageError(name, 'only applies to --auto');
         }
-        if (!opts.fixedPoints) throw usageError('--fixed-points', 'is required (or --auto with --fixed and --moving images)');
-        if (!opts.movingPoints) throw usageError('--moving-points', 'is required (or --auto with --fixed and --moving images)');
-        if (!opts.transform) throw usageError('--transform', `is required: ${LANDMARK_KINDS.join('|')}`);
+        // Without --auto these three are required, as before (the same message as other required options).
+        if (!opts.fixedPoints) throw usageError('--fixed-points', 'required option not given');
+        if (!opts.movingPoints) throw usageError('--moving-points', 'required option not given');
+        if (!opts.transform) throw usageError('--transform', 'required option not given');
         const fixedPoints = opts.fixedPoints;
         const movingPoints = opts.movingPoints;
         const kind = opts.transform as LandmarkKind;
