@@ -7,7 +7,8 @@
 //
 //   node --import tsx bench/features-measure.ts [--image mni/ch2bet.nii.gz] [--angle 90] [--axis 1,1,1]
 //        [--shift=30,-40,20] [--kind gradient|mind] [--invert] [--pair itk-r10x13y17|itk-t1-shift] [--radius 1.5]
-//        [--max N] [--rank] [--detect '{"contrastThreshold":0.01}'] [--describe '{"spatialBins":4}']
+//        [--case r60|crop100|ct90|… [--cases DIR]] [--max N] [--rank] [--same-spacing] [--detect '{"contrastThreshold":0.01}'] [--describe '{"spatialBins":4}']
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { readImageFile } from '../src/io/node.js';
@@ -16,6 +17,7 @@ import { AffineTransform } from '../src/transform/linear.js';
 import { physicalCenter, physicalToIndex, type Image } from '../src/image/image.js';
 import { detectKeypoints, type Keypoints } from '../src/features/keypoints.js';
 import { describeKeypoints, type DescriptorKind } from '../src/features/descriptors.js';
+import { defaultWorkingSpacing } from '../src/features/scale-space.js';
 
 const DATA = join(import.meta.dirname, '..', '..', 'shared', 'data');
 const { values } = parseArgs({
@@ -27,10 +29,13 @@ const { values } = parseArgs({
     kind: { type: 'string', default: 'gradient' },
     invert: { type: 'boolean', default: false },
     pair: { type: 'string' },
+    cases: { type: 'string' },
+    case: { type: 'string' },
     radius: { type: 'string', default: '1.5' },
     'match-radius': { type: 'string', default: '3' },
     max: { type: 'string' },
     rank: { type: 'boolean', default: false },
+    'same-spacing': { type: 'boolean', default: false },
     detect: { type: 'string', default: '{}' },
     describe: { type: 'string', default: '{}' },
   },
@@ -60,7 +65,16 @@ function cpu<T>(f: () => T): [T, number] {
 let fixed: Image;
 let moving: Image;
 let T: AffineTransform;
-if (values.pair === 'itk-r10x13y17' || values.pair === 'itk-t1-shift') {
+if (values.case) {
+  // A case of bench/make-autolandmarks-cases.py (x_moving = A x_fixed + b), from its output folder (--cases DIR).
+  const dir = values.cases ?? join(import.meta.dirname, 'cache', 'autolandmarks-cases');
+  const spec = (JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: { name: string; fixed: string; moving: string; A: number[][]; b: number[] }[] }).cases.find((c) => c.name === values.case);
+  if (!spec) throw new Error(`no case ${values.case} in ${dir}/cases.json`);
+  fixed = readImageFile(join(DATA, spec.fixed));
+  moving = readImageFile(join(dir, spec.moving));
+  T = new AffineTransform(fixed.dimension);
+  T.setParameters([...spec.A.flat(), ...spec.b]);
+} else if (values.pair === 'itk-r10x13y17' || values.pair === 'itk-t1-shift') {
   // Pixel-verified ground truths (../shared/peers/cases/gt_itk2d.json, rounded in ../shared/data/README.md).
   fixed = readImageFile(join(DATA, 'itk', values.pair === 'itk-t1-shift' ? 'BrainT1SliceBorder20.png' : 'BrainProtonDensitySliceBorder20.png'));
   moving = readImageFile(join(DATA, 'itk', values.pair === 'itk-t1-shift' ? 'BrainProtonDensitySliceShifted13x17y.png' : 'BrainProtonDensitySliceR10X13Y17.png'));
@@ -89,6 +103,7 @@ if (values.pair === 'itk-r10x13y17' || values.pair === 'itk-t1-shift') {
 const d = fixed.dimension;
 const kind = values.kind as DescriptorKind;
 const opts = { ...(values.max ? { maxKeypoints: Number(values.max) } : {}), ...JSON.parse(values.detect!) };
+if (values['same-spacing']) opts.workingSpacing = Math.max(defaultWorkingSpacing(fixed, opts), defaultWorkingSpacing(moving, opts));
 const dopts = { ...opts, rank: values.rank, ...JSON.parse(values.describe!) };
 const [kf, tf] = cpu(() => detectKeypoints(fixed, opts));
 const [km, tm] = cpu(() => detectKeypoints(moving, opts));
@@ -184,7 +199,7 @@ for (let i = 0; i < nf; i++) {
   }
 }
 const pct = (a: number, b: number): string => (b ? ((100 * a) / b).toFixed(1) : '-') + '%';
-console.log(JSON.stringify({ case: values.pair ?? `${values.image} ${values.angle}° about ${values.axis} + ${values.shift}${values.invert ? ' inverted' : ''}`, kind, rank: values.rank }));
+console.log(JSON.stringify({ case: values.case ?? values.pair ?? `${values.image} ${values.angle}° about ${values.axis} + ${values.shift}${values.invert ? ' inverted' : ''}`, kind, rank: values.rank }));
 console.log(`keypoints fixed ${kf.count} moving ${km.count}; described ${nf} / ${nm} (length ${L})`);
 console.log(`repeatability (≤ ${radius} mm, scale within 2^±1/3): ${repeated}/${kf.count} = ${pct(repeated, kf.count)}; inside the moving field of view ${repeatedInFov}/${inFov} = ${pct(repeatedInFov, inFov)}`);
 console.log(`NN matches true (≤ ${matchRadius} mm): ${nnTrue}/${nn} = ${pct(nnTrue, nn)}  [fixed keypoints with a true counterpart: ${possible}]`);

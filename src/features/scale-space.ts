@@ -28,6 +28,12 @@ export interface ScaleSpaceOptions {
   sigma0?: number;
   /** Most octaves (default 4); fewer when the grid gets smaller than 12 voxels along an axis. */
   octaves?: number;
+  /**
+   * Intensities to [0, 1] by 'rank' (the cumulative distribution: contrasts are population fractions, so CT's
+   * −1000…3000 HU range does not squash soft tissue; but it depends on the field of view) or 'range' ([min,
+   * 99.5 % quantile] linearly; the default).
+   */
+  intensity?: 'rank' | 'range';
 }
 
 export interface Octave {
@@ -80,7 +86,54 @@ function resolve(image: Image, options: ScaleSpaceOptions): Required<ScaleSpaceO
     scalesPerOctave: Math.max(1, Math.round(options.scalesPerOctave ?? 3)),
     sigma0: options.sigma0 ?? 1.6,
     octaves: Math.max(1, Math.round(options.octaves ?? 4)),
+    intensity: options.intensity === 'rank' ? 'rank' : 'range',
   };
+}
+
+/** Quantiles in the rank table (the cumulative distribution is interpolated linearly between them). */
+const RANK_TABLE = 1024;
+
+/**
+ * Replaces each finite value by its rank in [0, 1] (the empirical cumulative distribution, from RANK_TABLE + 1
+ * quantiles, linear between them; a value equal to a run of quantiles, e.g. CT's air, takes the middle of the run);
+ * non-finite values become 0. Monotone, so extrema stay extrema; contrasts become population fractions, whatever
+ * the unit (HU, arbitrary MR units).
+ */
+function rankIntensities(data: Float32Array): void {
+  const qs: number[] = [];
+  for (let k = 0; k <= RANK_TABLE; k++) qs.push(k / RANK_TABLE);
+  const q = quantiles(data, qs);
+  if (!q) return;
+  const K = RANK_TABLE;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (!Number.isFinite(v)) {
+      data[i] = 0;
+      continue;
+    }
+    // lower = first q ≥ v, upper = first q > v.
+    let lo = 0;
+    let hi = K + 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (q[mid] < v) lo = mid + 1;
+      else hi = mid;
+    }
+    const lower = lo;
+    hi = K + 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (q[mid] <= v) lo = mid + 1;
+      else hi = mid;
+    }
+    const upper = lo;
+    let r: number;
+    if (upper > lower) r = (lower + upper - 1) / 2;
+    else if (lower === 0) r = 0;
+    else if (lower > K) r = K;
+    else r = lower - 1 + (v - q[lower - 1]) / (q[lower] - q[lower - 1]);
+    data[i] = r / K;
+  }
 }
 
 /** Resamples one axis of a float32 volume by linear interpolation at positions j·step (clamped at the end). */
@@ -134,6 +187,14 @@ function subsample(src: Float32Array, size: number[]): { data: Float32Array; siz
   return { data, size: out };
 }
 
+/**
+ * The working voxel size (mm) the scale space of `image` uses with these options. For a pair of images on grids of
+ * different extents, pass the larger of the two to both (`workingSpacing`) so that both detect on the same scales.
+ */
+export function defaultWorkingSpacing(image: Image, options: ScaleSpaceOptions = {}): number {
+  return resolve(image, options).workingSpacing;
+}
+
 const CACHE = new WeakMap<Image, ScaleSpace>();
 
 /**
@@ -164,7 +225,7 @@ function buildScaleSpace(image: Image, r: Required<ScaleSpaceOptions>, key: stri
     hasContrast: false,
     key,
   };
-  // Intensities: first component, scaled so that [min, q99.5] → [0, 1].
+  // Intensities: first component, to [0, 1] by rank or by the range [min, q99.5].
   const n = numberOfPixels(image);
   const comps = image.components;
   const src = image.data;
@@ -182,10 +243,13 @@ function buildScaleSpace(image: Image, r: Required<ScaleSpaceOptions>, key: stri
   let hi = q[0];
   if (!(hi > min)) hi = q[1];
   if (!(hi > min)) return base;
-  const scale = 1 / (hi - min);
-  for (let i = 0; i < n; i++) {
-    const v = data[i];
-    data[i] = Number.isFinite(v) ? (v - min) * scale : 0;
+  if (r.intensity === 'rank') rankIntensities(data);
+  else {
+    const scale = 1 / (hi - min);
+    for (let i = 0; i < n; i++) {
+      const v = data[i];
+      data[i] = Number.isFinite(v) ? (v - min) * scale : 0;
+    }
   }
   // Working grid: equal voxels h along the image's axes.
   const h = r.workingSpacing;

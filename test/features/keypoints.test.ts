@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { CoregError } from '../../src/errors.js';
 import { createImage } from '../../src/image/image.js';
 import { detectKeypoints, type Keypoints } from '../../src/features/keypoints.js';
+import { defaultWorkingSpacing } from '../../src/features/scale-space.js';
 import { applyMotion, randomBlobs, render, repeatability, rotation, type RigidMotion } from './synthetic.js';
 
 function checkFrames(k: Keypoints): void {
@@ -109,4 +110,35 @@ test('constant and tiny images give zero keypoints (no error); maxKeypoints caps
   const isError = (subject: string, re: RegExp) => (e: unknown) => e instanceof CoregError && e.subject === subject && re.test(e.message);
   assert.throws(() => detectKeypoints({ ...img, data: new Float32Array(5) }), isError('image', /invalid image/));
   assert.throws(() => detectKeypoints(img, { mask: c3 }), isError('mask', /3D but the image is 2D/));
+});
+
+test('working spacing: 2D half the finest spacing, 3D the finest spacing made coarser down to maxVoxels', () => {
+  assert.equal(defaultWorkingSpacing(createImage([100, 80], 'uint8', { spacing: [0.8, 1.1] })), 0.4);
+  assert.equal(defaultWorkingSpacing(createImage([40, 40, 20], 'uint8', { spacing: [1, 1, 2] })), 1);
+  const big = createImage([10, 10, 10], 'uint8');
+  big.size = [200, 200, 200]; // geometry only: the spacing rule does not read the pixels
+  const h = defaultWorkingSpacing(big);
+  assert.ok(Math.abs(h - Math.cbrt((200 ** 3) / 2 ** 22)) < 1e-9, `${h}`);
+  assert.equal(defaultWorkingSpacing(big, { workingSpacing: 3 }), 3);
+});
+
+test("intensity 'rank': a CT-like range (air at −1000, soft tissue contrast ~25) still gives keypoints", () => {
+  const blobs = randomBlobs(2, 60, 10, 118, 3);
+  // Blobs of ±25 'HU' around 40 inside a disc, air (−1000) outside.
+  const img = render(blobs, [128, 128], {}, undefined, (v) => v);
+  for (let y = 0; y < 128; y++) {
+    for (let x = 0; x < 128; x++) {
+      const i = x + 128 * y;
+      img.data[i] = (x - 64) ** 2 + (y - 64) ** 2 < 60 ** 2 ? 40 + 0.25 * (img.data[i] - 100) : -1000;
+    }
+  }
+  const inside = (k: Keypoints): number => {
+    let n = 0;
+    for (let i = 0; i < k.count; i++) if ((k.points[2 * i] - 64) ** 2 + (k.points[2 * i + 1] - 64) ** 2 < 50 ** 2) n++;
+    return n;
+  };
+  const byRange = inside(detectKeypoints(img));
+  const byRank = inside(detectKeypoints(img, { intensity: 'rank' }));
+  console.log(`CT-like: keypoints inside the disc: range ${byRange}, rank ${byRank}`);
+  assert.ok(byRank >= 20 && byRank > 2 * byRange, `rank ${byRank}, range ${byRange}`);
 });
