@@ -2,8 +2,9 @@
  * Automated landmarks: detect keypoints in both images, describe them, match the descriptors (mutual nearest
  * neighbours + ratio test), fit a rigid / similarity / affine fixed → moving map robustly (RANSAC), then refine.
  *
- * 1. Keypoints (keypoints.ts) in each image, inside its mask when given: for 'gradient' on the images as they are,
- *    for 'mind' on rank-equalised copies (equalizeIntensities), so that CT soft tissue gives keypoints as MR does.
+ * 1. Keypoints (keypoints.ts) in each image, inside its mask when given: for 'gradient' with intensities by range,
+ *    for 'mind' with intensities by rank (scale-space option intensity 'rank'), so that CT soft tissue gives
+ *    keypoints as MR does; both images on one working voxel size (the larger of their defaults).
  * 2. For each descriptor kind tried (default 'auto': 'gradient', then 'mind' when the gradient attempt fails the
  *    success rule): describe, match (match.ts), RANSAC (ransac.ts) with a per-pair
  *    inlier threshold τᵢ = clamp(0.5·σᵢ, 2h, 10h) mm (σᵢ = the moving keypoint's scale, h = the larger voxel
@@ -23,6 +24,7 @@ import { createTransform, type MatrixOffsetTransform } from '../transform/linear
 import { fitLinearMap } from '../transform/point-fit.js';
 import { describeKeypoints, type DescribedKeypoints, type DescriptorKind } from './descriptors.js';
 import { detectKeypoints, type Keypoints } from './keypoints.js';
+import { defaultWorkingSpacing, type ScaleSpaceOptions } from './scale-space.js';
 import { matchDescriptors, type Matches } from './match.js';
 import { minimalSampleSize, ransacFit, type LinearMap, type RobustKind } from './ransac.js';
 
@@ -84,47 +86,6 @@ export interface AutoLandmarkResult {
   seconds: { detect: number; match: number; total: number };
   /** The rule the result passed: minimum inliers and inlier ratio. */
   rule: { minInliers: number; minInlierRatio: number };
-}
-
-/**
- * A rank (histogram-equalised) copy of a scalar image: each value becomes the fraction of voxels below it (65 536
- * bins over the finite range; non-finite values 0). Monotone, so structures stay where they are, and every modality
- * spreads its tissues over [0, 1] (CT soft tissue is not squeezed by air and bone).
- */
-export function equalizeIntensities(img: Image): Image {
-  const data = img.data;
-  const n = data.length;
-  const B = 65536;
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const v = data[i];
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  const out = new Float32Array(n);
-  if (!(hi > lo)) return { ...img, data: out };
-  const hist = new Float64Array(B + 1);
-  const sc = B / (hi - lo);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const v = data[i];
-    if (Number.isFinite(v)) {
-      hist[Math.floor((v - lo) * sc)]++;
-      total++;
-    }
-  }
-  const cdf = new Float32Array(B + 1);
-  let acc = 0;
-  for (let b = 0; b <= B; b++) {
-    cdf[b] = (acc + hist[b] / 2) / total;
-    acc += hist[b];
-  }
-  for (let i = 0; i < n; i++) {
-    const v = data[i];
-    out[i] = Number.isFinite(v) ? cdf[Math.floor((v - lo) * sc)] : 0;
-  }
-  return { ...img, data: out };
 }
 
 function now(): number {
@@ -260,11 +221,11 @@ function guidedPairs(map: LinearMap, fixed: DescribedKeypoints, moving: Describe
   return { p, q, tau };
 }
 
-function attempt(kind: RobustKind, descriptor: DescriptorKind, fixed: Image, moving: Image, fk: Keypoints, mk: Keypoints, opts: AutoLandmarkOptions, rule: { minInliers: number; minInlierRatio: number }): Attempt | null {
+function attempt(kind: RobustKind, descriptor: DescriptorKind, fixed: Image, moving: Image, fk: Keypoints, mk: Keypoints, ss: ScaleSpaceOptions, opts: AutoLandmarkOptions, rule: { minInliers: number; minInlierRatio: number }): Attempt | null {
   const d = fixed.dimension as 2 | 3;
   const h = Math.max(maxSpacing(fixed), maxSpacing(moving));
-  const fixedDesc = describeKeypoints(fixed, fk, descriptor);
-  const movingDesc = describeKeypoints(moving, mk, descriptor);
+  const fixedDesc = describeKeypoints(fixed, fk, descriptor, ss);
+  const movingDesc = describeKeypoints(moving, mk, descriptor, ss);
   const matches = matchDescriptors(fixedDesc.descriptors, movingDesc.descriptors, { ratio: opts.ratio ?? 0.9 });
   const n = matches.count;
   const p = new Float64Array(n * d);
@@ -337,14 +298,19 @@ export function autoLandmarks(fixed: Image, moving: Image, opts: AutoLandmarkOpt
   // Keypoints per intensity mode: 'gradient' on the images as they are, 'mind' on their rank-equalised copies (the
   // detector's contrast thresholds then see CT soft tissue and MR alike).
   let detectMs = 0;
-  const prepared = new Map<string, { f: Image; m: Image; fk: Keypoints; mk: Keypoints }>();
+  // One working voxel size for both images, so that both detect on the same scales.
+  const workingSpacing = Math.max(defaultWorkingSpacing(fixed), defaultWorkingSpacing(moving));
+  const prepared = new Map<string, { ss: ScaleSpaceOptions; fk: Keypoints; mk: Keypoints }>();
   const prepare = (mode: 'raw' | 'rank') => {
     let p = prepared.get(mode);
     if (!p) {
       const t = now();
-      const f = mode === 'raw' ? fixed : equalizeIntensities(fixed);
-      const m = mode === 'raw' ? moving : equalizeIntensities(moving);
-      p = { f, m, fk: detectKeypoints(f, { mask: opts.fixedMask ?? null, maxKeypoints: opts.maxKeypoints }), mk: detectKeypoints(m, { mask: opts.movingMask ?? null, maxKeypoints: opts.maxKeypoints }) };
+      const ss: ScaleSpaceOptions = { workingSpacing, intensity: mode === 'rank' ? 'rank' : 'range' };
+      p = {
+        ss,
+        fk: detectKeypoints(fixed, { ...ss, mask: opts.fixedMask ?? null, maxKeypoints: opts.maxKeypoints }),
+        mk: detectKeypoints(moving, { ...ss, mask: opts.movingMask ?? null, maxKeypoints: opts.maxKeypoints }),
+      };
       prepared.set(mode, p);
       detectMs += now() - t;
     }
@@ -362,7 +328,7 @@ export function autoLandmarks(fixed: Image, moving: Image, opts: AutoLandmarkOpt
       if (!tooFew) tooFew = { which: p.fk.count < fewest ? (opts.fixedName ?? 'fixed') : (opts.movingName ?? 'moving'), counts };
       continue;
     }
-    const a = attempt(kind, k, p.f, p.m, p.fk, p.mk, opts, rule);
+    const a = attempt(kind, k, fixed, moving, p.fk, p.mk, p.ss, opts, rule);
     tried.push(a ? `${k}: keypoints ${counts}, ${a.summary.matches} matches, ${a.summary.inliers} inliers` : `${k}: keypoints ${counts}, no fit`);
     if (a) {
       a.keypoints = { fixed: p.fk.count, moving: p.mk.count };
