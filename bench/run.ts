@@ -86,7 +86,7 @@ if (parsed.help) {
 }
 const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change', 'autolandmarks'] as const;
 type Only = (typeof ONLY)[number];
-if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template, change or autolandmarks, got "${parsed.only}"`);
+if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template or change (or autolandmarks), got "${parsed.only}"`);
 if (parsed.only !== undefined && parsed.all) usage('--only and --all exclude each other');
 const only = parsed.only as Only | undefined;
 const runLinear = parsed.all || only === undefined || only === '2d' || only === '3d';
