@@ -20,8 +20,9 @@ import { nonrigidTable, runNonrigid } from './suites/nonrigid.js';
 import { realScansTable, runRealScans } from './suites/realscans.js';
 import { changeTable, runChange } from './suites/change.js';
 import { autoLandmarksTable, runAutoLandmarks } from './suites/autolandmarks.js';
+import { runSpeed, speedTables } from './suites/speed.js';
 
-const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template|change|autolandmarks] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
+const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template|change|speed|autolandmarks] [--sizes] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
                          [--loo | --targets LIST] [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
   (default: the linear 2D and 3D cases)
   --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
@@ -29,6 +30,9 @@ const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|te
   --only realscans  CT→CT, CT↔T1, PET→T1 and 2 mm subjects with skull (bench/make-realscan-cases.py), defaults only; elastix beside on the 2 mm subjects
   --only template  coreg template of 8 ch2bet subjects at 3 mm, local and Slurm backends, N = 2, 4, 8 (not in --all)
   --only change  volume change over time: ch2bet follow-ups with a known structure shrinkage (3 cases, each run forward and swapped)
+  --only speed   speed and memory (issue 13): 2D affine, 3D affine MI, 3D affine + B-spline MI and MSE, 5 atlases;
+                 coreg beside elastix and plastimatch, 1 vs 2 threads, \`coreg --version\` start-up (--repeat default 3)
+  --sizes        speed: also time and memory vs image size, 64³ … a 512×512×300 CT (the CT takes minutes per run)
   --only autolandmarks  far starting poses (ch2 turned 60–180° + 30–60 mm, cropped, CT-like; 2D slices turned): register
                  --transform rigid from the default initialiser and from --initializer landmarks (not in --all)
   --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix (target 6, ~8 min)
@@ -70,6 +74,7 @@ try {
       targets: { type: 'string' },
       'no-d1': { type: 'boolean' },
       repeat: { type: 'string' },
+      sizes: { type: 'boolean' },
       threads: { type: 'string' },
       filter: { type: 'string' },
       coreg: { type: 'string' },
@@ -84,9 +89,9 @@ if (parsed.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change', 'autolandmarks'] as const;
+const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change', 'speed', 'autolandmarks'] as const;
 type Only = (typeof ONLY)[number];
-if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template or change (or autolandmarks), got "${parsed.only}"`);
+if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template, change or speed (or autolandmarks), got "${parsed.only}"`);
 if (parsed.only !== undefined && parsed.all) usage('--only and --all exclude each other');
 const only = parsed.only as Only | undefined;
 const runLinear = parsed.all || only === undefined || only === '2d' || only === '3d';
@@ -95,6 +100,7 @@ const runAtlasSuite = parsed.all || only === 'atlas';
 const runRealScansSuite = parsed.all || only === 'realscans';
 const runTemplateSuite = only === 'template';
 const runChangeSuite = only === 'change';
+const runSpeedSuite = only === 'speed';
 const runAutoLandmarksSuite = only === 'autolandmarks';
 const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
 const nNonrigidSeeds = positiveInt(parsed.cases, '--cases', 3, 0);
@@ -265,6 +271,14 @@ if (runChangeSuite) {
   console.log('\nTarget: |error| ≤ 0.3 percentage points; swapped run within 0.1 points of the inverse ratio 100(1/(1 + p/100) − 1). Times: wall clock of the whole `coreg change` process.');
   writeFileSync(join(outDir, 'change.json'), JSON.stringify({ ...meta, rows }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'change.json')}`);
+}
+if (runSpeedSuite) {
+  const speedRepeat = positiveInt(parsed.repeat, '--repeat', 3);
+  const sp = runSpeed({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, noPeers: Boolean(parsed['no-peers']), repeat: speedRepeat, threads, filter, sizes: Boolean(parsed.sizes) });
+  console.log('\n## Speed and memory (issue 13)\n');
+  console.log(speedTables(sp, threads, speedRepeat));
+  writeFileSync(join(outDir, 'speed.json'), JSON.stringify({ ...meta, options: { threads, repeat: speedRepeat, filter: parsed.filter ?? null, sizes: Boolean(parsed.sizes), coreg: coregBin }, ...sp }, null, 1) + '\n');
+  console.error(`bench: wrote ${join(outDir, 'speed.json')}`);
 }
 if (runAutoLandmarksSuite) {
   if (coregMissing) usage(coregMissing);

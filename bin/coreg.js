@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 // The `coreg` command. The TypeScript sources are compiled to dist/ by `npm ci` (prepare) or `npm run build`.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
+// `coreg --version` alone answers without loading the command modules (≈ 140 ms of module loading).
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+  process.stdout.write(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+  process.exit(0);
+}
 
 const main = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
@@ -10,4 +17,4 @@ if (!existsSync(fileURLToPath(main))) {
 }
 const { run, installProcessHandlers } = await import(main.href);
 installProcessHandlers();
-process.exitCode = await run(process.argv.slice(2));
+process.exitCode = await run(argv);

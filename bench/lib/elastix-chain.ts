@@ -15,6 +15,8 @@ export interface ElastixChainJob {
   threads: number;
   cacheDir: string;
   version: string;
+  /** Timed runs wanted (default 1); the extra runs only add timings to the cache. */
+  repeat?: number;
 }
 
 export interface ElastixChainResult {
@@ -23,12 +25,16 @@ export interface ElastixChainResult {
   /** The last stage's transform parameters (it chains the earlier ones through InitialTransformParametersFileName). */
   lastParameters: string;
   seconds: number;
+  /** Wall time of each timed run (the first is `seconds`). */
+  runs: number[];
   peakRssMB?: number;
   cached: boolean;
 }
 
 interface ChainRun {
   seconds: number;
+  /** Every timed run, when more than one was asked for. */
+  runs?: number[];
   peakRssMB?: number;
 }
 
@@ -48,16 +54,34 @@ export function relocateInitialTransform(text: string, dir: string): string {
   });
 }
 
-/** Runs `elastix -f F -m M -p P1 -p P2 …` once (or reuses the cached run). */
+/** Runs `elastix -f F -m M -p P1 -p P2 …` (or reuses the cached run); `repeat` timed runs in all. */
 export function runElastixChain(job: ElastixChainJob): ElastixChainResult {
   const key = hashInputs([...imageFileSet(job.fixed), ...imageFileSet(job.moving)], [...job.parameters, String(job.threads), job.version, 'chain']);
   const dir = join(job.cacheDir, 'elastix-chain', key);
   const last = join(dir, `TransformParameters.${job.parameters.length - 1}.txt`);
   const runFile = join(dir, 'run.json');
-  if (existsSync(runFile) && existsSync(last)) {
-    const run = JSON.parse(readFileSync(runFile, 'utf8')) as ChainRun;
-    return { dir, lastParameters: last, seconds: run.seconds, peakRssMB: run.peakRssMB, cached: true };
+  const repeat = job.repeat ?? 1;
+  let run: ChainRun | undefined = existsSync(runFile) && existsSync(last) ? (JSON.parse(readFileSync(runFile, 'utf8')) as ChainRun) : undefined;
+  const cached = run !== undefined && (run.runs ?? [run.seconds]).length >= repeat;
+  while (!run || (run.runs ?? [run.seconds]).length < repeat) {
+    const r = elastixOnce(job, key);
+    if (!run) {
+      mkdirSync(dir, { recursive: true });
+      for (let i = 0; i < job.parameters.length; i++) {
+        const name = `TransformParameters.${i}.txt`;
+        writeFileSync(join(dir, name), relocateInitialTransform(readFileSync(join(r.work, 'out', name), 'utf8'), dir));
+      }
+      run = { seconds: r.seconds, peakRssMB: r.peakRssMB };
+    } else run = { seconds: run.seconds, runs: [...(run.runs ?? [run.seconds]), r.seconds], peakRssMB: Math.max(run.peakRssMB ?? 0, r.peakRssMB ?? 0) || undefined };
+    writeFileSync(runFile, JSON.stringify(run, null, 1));
+    rmSync(r.work, { recursive: true, force: true });
   }
+  const runs = (run.runs ?? [run.seconds]).slice(0, repeat);
+  return { dir, lastParameters: last, seconds: run.seconds, runs, peakRssMB: run.peakRssMB, cached };
+}
+
+/** One elastix process into a fresh work folder (left for the caller to read and remove). */
+function elastixOnce(job: ElastixChainJob, key: string): { work: string; seconds: number; peakRssMB?: number } {
   const work = join(job.cacheDir, 'elastix-chain', `tmp-${key}-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(join(work, 'out'), { recursive: true });
@@ -76,15 +100,7 @@ export function runElastixChain(job: ElastixChainJob): ElastixChainResult {
     rmSync(work, { recursive: true, force: true });
     throw new Error(`elastix failed: ${firstError(log, r.status)}`);
   }
-  mkdirSync(dir, { recursive: true });
-  for (let i = 0; i < job.parameters.length; i++) {
-    const name = `TransformParameters.${i}.txt`;
-    writeFileSync(join(dir, name), relocateInitialTransform(readFileSync(join(work, 'out', name), 'utf8'), dir));
-  }
-  const run: ChainRun = { seconds: r.seconds, peakRssMB: r.peakRssMB };
-  writeFileSync(runFile, JSON.stringify(run, null, 1));
-  rmSync(work, { recursive: true, force: true });
-  return { dir, lastParameters: last, seconds: r.seconds, peakRssMB: r.peakRssMB, cached: false };
+  return { work, seconds: r.seconds, peakRssMB: r.peakRssMB };
 }
 
 function transformixInto(outDir: string, args: string[], wanted: RegExp): { file: string; seconds: number } {

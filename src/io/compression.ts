@@ -331,12 +331,31 @@ function readUint32LE(bytes: Uint8Array, at: number): number {
   return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
 }
 
+/** A platform's own gunzip (bounded by `limit` output bytes); it throws on anything it does not decode. */
+export type NativeGunzip = (bytes: Uint8Array, limit: number) => Uint8Array;
+let nativeGunzip: NativeGunzip | null = null;
+
+/**
+ * Lets a platform adapter (io/node.ts: Node's zlib) decode gzip natively, several times faster than the decoder
+ * below. Any failure there falls back to that decoder, which then reports the exact problem (CRC, ISIZE, limit).
+ */
+export function setNativeGunzip(f: NativeGunzip | null): void {
+  nativeGunzip = f;
+}
+
 /**
  * gunzip (every member), producing at most `limit` bytes; `what` says where the limit comes from (for the
  * message, e.g. "the header declares"). Checks each member's CRC-32 and ISIZE. Zero bytes after the last member
  * are ignored (padding); anything else there is an error.
  */
 export function gunzipBounded(bytes: Uint8Array, limit: number, what = 'allowed'): Uint8Array {
+  if (nativeGunzip) {
+    try {
+      return nativeGunzip(bytes, limit);
+    } catch {
+      // decoded again below, for the precise error
+    }
+  }
   const out = new BoundedOutput(limit, Math.min(limit, Math.max(bytes.length * 4, 1 << 16)), what);
   const src = padded(bytes);
   let at = 0;

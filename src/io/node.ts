@@ -1,6 +1,7 @@
 // The file system at the library's edge (Node only): reading images and text with clear errors, and atomic
 // writes so that a failed command never leaves a partial output file behind.
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { constants as bufferConstants } from 'node:buffer';
 import { closeSync, mkdirSync, readdirSync, readFileSync, constants as fsConstants, fstatSync, fsyncSync, openSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +11,15 @@ import type { Image } from '../image/image.js';
 import { decodeImage, encodeImage } from './image-io.js';
 import { groupDicomSeries, hasDicomMagic, parseDicomObject, readDicomSeries, severalSeriesError, summarizeDicomSeries } from './dicom.js';
 import type { DicomObject, DicomSeriesSummary } from './dicom.js';
+import { setNativeGunzip } from './compression.js';
+
+// Node's zlib inflates .nii.gz faster than the pure-JS decoder the browser build uses (CPU: ch2bet 0.14 → 0.02 s,
+// a 512×512×300 int16 CT 1.7 → 0.7 s); a failure there falls back to that decoder for the exact error message.
+setNativeGunzip((bytes, limit) => {
+  const out = gunzipSync(bytes, { maxOutputLength: Math.max(1, Math.min(limit, bufferConstants.MAX_LENGTH)) });
+  // A small result may sit inside Node's shared pool: hand out an array that owns its buffer.
+  return out.byteOffset === 0 && out.buffer.byteLength === out.length ? new Uint8Array(out.buffer) : new Uint8Array(out);
+});
 
 /** A one-line reason for a failed file-system call. */
 function describeFsError(e: unknown, reading: boolean): string {

@@ -5,6 +5,7 @@
  */
 import { CoregError } from '../errors.js';
 import { allocatePixels, numberOfPixels, pixelTypeOf, type Image, type PixelArray } from '../image/image.js';
+import { perAxis, smoothInPlace } from './smooth.js';
 
 export interface ShrunkGeometry {
   size: number[];
@@ -84,12 +85,29 @@ function resampleAxis(
  * Output float32.
  */
 export function shrinkImage(img: Image, factors: readonly number[]): Image<Float32Array> {
+  return smoothAndShrinkVoxels(img, new Array<number>(img.dimension).fill(0), factors);
+}
+
+/**
+ * Gaussian smoothing (σ in voxels per axis, as smoothInPlace) followed by shrinkImage, done axis by axis: smooth
+ * along x, shrink x, then smooth along y on the x-shrunk data, and so on. Smoothing along one axis and resampling
+ * along another commute, so this is gaussianSmooth then shrinkImage (to float32 rounding) at a fraction of the
+ * cost: a shrink-by-4 level of a 512×512×300 CT smooths 1 + 1/4 + 1/16 volumes' worth of lines instead of 3, and
+ * holds one float32 copy instead of two.
+ */
+export function smoothAndShrinkVoxels(img: Image, sigmasVoxels: readonly number[], factors: readonly number[]): Image<Float32Array> {
   const geometry = shrunkGeometry(img, factors);
   const d = img.dimension;
   const components = img.components;
   let current = Float32Array.from(img.data as ArrayLike<number>);
   const size = img.size.slice();
+  const only = new Array<number>(d).fill(0);
   for (let a = 0; a < d; a++) {
+    if (sigmasVoxels[a] > 0 && size[a] > 1) {
+      only[a] = sigmasVoxels[a];
+      smoothInPlace(current, size, components, only);
+      only[a] = 0;
+    }
     const outLength = geometry.size[a];
     if (outLength === size[a]) continue; // factor 1: positions are exactly the input pixels
     const lower = new Int32Array(outLength);
@@ -118,6 +136,12 @@ export function shrinkImage(img: Image, factors: readonly number[]): Image<Float
     components,
     data: current,
   };
+}
+
+/** smoothAndShrinkVoxels with σ in mm (one value or one per axis), as gaussianSmooth takes it. */
+export function smoothAndShrink(img: Image, sigmaMm: number | readonly number[], factors: readonly number[]): Image<Float32Array> {
+  const sigmas = perAxis(sigmaMm, img.dimension, 'sigma');
+  return smoothAndShrinkVoxels(img, sigmas.map((s, a) => s / img.spacing[a]), factors);
 }
 
 /**

@@ -11,7 +11,7 @@ import { linear2d, linear3d } from '../interpolate/kernels.js';
 import type { CostFunction } from '../optimize/types.js';
 import type { BSplineTransform } from '../transform/bspline.js';
 import { bsplineSupportBases, bsplineSupports } from '../transform/bspline-supports.js';
-import { bendingEnergy, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
+import { bendingEnergy, bsplineSamplePoints, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
 import type { LinearTransform } from '../transform/transform.js';
 import { packMovingSample2d, packMovingSample3d, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import { createRandom } from './random.js';
@@ -47,6 +47,8 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly gInterleaved: Float64Array;
   private readonly scratch = new Float64Array(6);
   private readonly regGrad: Float64Array;
+  /** The folding penalty's sample points: fixed by the control grid, so built once, not per evaluation. */
+  private readonly jacobianPoints: Float64Array | null;
   private readonly opts: BSplineCostOptions;
   private readonly movingMask: Image | null;
   private readonly maskN: Float64Array | null;
@@ -78,6 +80,7 @@ export class BSplineRegistrationCost implements CostFunction {
     this.gInterleaved = new Float64Array(bspline.numberOfParameters);
 
     this.regGrad = new Float64Array(bspline.numberOfParameters);
+    this.jacobianPoints = opts.jacobianWeight ? bsplineSamplePoints(bspline) : null;
     this.movingMask = opts.movingMask ?? null;
     this.maskN = opts.movingMask ? physicalToIndexMatrix(opts.movingMask) : null;
   }
@@ -194,7 +197,7 @@ export class BSplineRegistrationCost implements CostFunction {
     }
     if (this.opts.jacobianWeight) {
       const wj = this.opts.jacobianWeight;
-      value += wj * jacobianDeterminantPenalty(bs, null, rg);
+      value += wj * jacobianDeterminantPenalty(bs, this.jacobianPoints, rg);
       for (let p = 0; p < P; p++) gradient[p] += wj * rg[p];
     }
     return value;

@@ -18,7 +18,7 @@ import { refineBSpline } from '../transform/bspline-refine.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
 import { synRegister } from './syn.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
-import { gaussianSmooth, shrinkImage, shrinkMask, scheduleFromLevels } from '../pyramid/index.js';
+import { gaussianSmooth, shrinkMask, scheduleFromLevels, smoothAndShrink } from '../pyramid/index.js';
 import { composeLinear, createTransform, fitTransformFrom, type MatrixOffsetTransform, type LinearKind } from '../transform/linear.js';
 import { initializeCenteredTransform } from '../transform/initialize.js';
 import { isLinear, type Transform } from '../transform/transform.js';
@@ -189,9 +189,10 @@ function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: Regi
   if (hit) return hit;
   const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], unit);
   const ms = movingSchedule(fixed, moving, level, fs);
+  // Smoothing and shrinking axis by axis (smoothAndShrink): the same images as smoothing the whole image first.
   const shrinkOrSmooth = (img: Image, factors: number[], sigmas: number[]): Image => {
-    const smoothed = sigmas.some((s) => s > 0) ? gaussianSmooth(img, sigmas) : img;
-    return factors.some((f) => f > 1) ? shrinkImage(smoothed, factors) : smoothed;
+    if (factors.some((f) => f > 1)) return smoothAndShrink(img, sigmas, factors);
+    return sigmas.some((s) => s > 0) ? gaussianSmooth(img, sigmas) : img;
   };
   const out: LevelImages = {
     fixed: shrinkOrSmooth(fixed, fs.shrink[0], fs.sigmasMm[0]),

@@ -35,7 +35,7 @@ import { linear2d, linear3d } from '../interpolate/kernels.js';
 import { DEFAULT_BINS, METRICS, type MetricState, type SampledMetric } from '../metric/index.js';
 import { lnccDenseDerivatives, type LnccWorkspace } from '../metric/lncc.js';
 import { abortError } from '../optimize/driver.js';
-import { gaussianSmooth, scheduleFromLevels, shrinkImage, type PyramidSchedule } from '../pyramid/index.js';
+import { gaussianSmooth, scheduleFromLevels, smoothAndShrink, type PyramidSchedule } from '../pyramid/index.js';
 import type { LinearTransform } from '../transform/transform.js';
 import {
   composeFields,
@@ -204,8 +204,8 @@ function checkImages(fixed: Image, moving: Image, initial: LinearTransform | und
 }
 
 function levelImage(img: Image, schedule: PyramidSchedule, level: number): Image<Float32Array> {
-  const smoothed = gaussianSmooth(img, schedule.sigmasMm[level]);
-  return schedule.shrink[level].every((f) => f === 1) ? smoothed : shrinkImage(smoothed, schedule.shrink[level]);
+  if (schedule.shrink[level].every((f) => f === 1)) return gaussianSmooth(img, schedule.sigmasMm[level]);
+  return smoothAndShrink(img, schedule.sigmasMm[level], schedule.shrink[level]);
 }
 
 /**

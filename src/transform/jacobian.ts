@@ -5,6 +5,7 @@ import { transformChainPoint } from './chain.js';
 import { determinant } from '../image/linalg.js';
 import { composeLinear } from './linear.js';
 import { isLinear, type LinearTransform, type Transform } from './transform.js';
+import { BSplineTransform } from './bspline.js';
 
 export interface JacobianSummary {
   min: number;
@@ -45,7 +46,8 @@ export function summarizeJacobian(det: ArrayLike<number>): JacobianSummary {
 
 /**
  * det(∂T/∂x) of the chain T (first-first) at every point of `grid`, as a float32 image on that grid. A linear
- * chain gives its constant determinant exactly; otherwise ∂T/∂x comes from central differences of T along the
+ * chain gives its constant determinant exactly, a B-spline between linear maps its analytic one; otherwise ∂T/∂x
+ * comes from central differences of T along the
  * grid axes (one-sided on the grid's border), converted to physical space: det(∂T/∂x) = det(∂T/∂i)·det(∂i/∂x).
  * For one displacement field this is det(I + ∂u/∂x).
  */
@@ -60,9 +62,45 @@ export function jacobianDeterminantImage(chain: readonly Transform[], grid: Grid
     out.data.fill(det);
     return out;
   }
+  const nonLinear = chain.filter((t) => !isLinear(t));
+  if (nonLinear.length === 1 && nonLinear[0] instanceof BSplineTransform) {
+    bsplineChainJacobian(chain, nonLinear[0], grid, out.data);
+    return out;
+  }
   if (d === 2) jacobianRows2d(chain, grid, out.data);
   else jacobianRows3d(chain, grid, out.data);
   return out;
+}
+
+/**
+ * A chain of linear maps around one B-spline, T = Lpost ∘ B ∘ Lpre (register's affine,bspline result is [B, A]):
+ * det ∂T/∂x = det(Lpost)·det(∂B/∂y at y = Lpre(x))·det(Lpre), with ∂B/∂y the B-spline's analytic spatial Jacobian
+ * (one evaluation of its 4^d support per voxel instead of 2d chain evaluations; exact, not a difference quotient).
+ */
+function bsplineChainJacobian(chain: readonly Transform[], bs: BSplineTransform, grid: GridLike, det: Float32Array): void {
+  const d = grid.dimension;
+  const at = chain.indexOf(bs);
+  const pre = chain.slice(0, at) as LinearTransform[];
+  const post = chain.slice(at + 1) as LinearTransform[];
+  const preMap = pre.length ? composeLinear(pre) : null;
+  const scale = (pre.length ? determinant(composeLinear(pre).matrix(), d) : 1) * (post.length ? determinant(composeLinear(post).matrix(), d) : 1);
+  const m = indexToPhysicalMatrix(grid);
+  const o = grid.origin;
+  const nx = grid.size[0];
+  const ny = grid.size[1];
+  const nz = d === 3 ? grid.size[2] : 1;
+  const p = new Float64Array(d);
+  const y = new Float64Array(d);
+  let v = 0;
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++, v++) {
+        for (let r = 0; r < d; r++) p[r] = o[r] + m[r * d] * i + m[r * d + 1] * j + (d === 3 ? m[r * d + 2] * k : 0);
+        if (preMap) preMap.transformPoint(p, y);
+        det[v] = scale * bs.jacobianDeterminant(preMap ? y : p);
+      }
+    }
+  }
 }
 
 function jacobianRows2d(chain: readonly Transform[], grid: GridLike, det: Float32Array): void {

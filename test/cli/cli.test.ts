@@ -57,6 +57,19 @@ test('subprocess: --version, usage errors (exit 2) and a missing file (exit 1) p
   assert.deepEqual(lines(missingFile.stderr), ['coreg: error: no/such/file.nii.gz: no such file']);
 });
 
+test('bin/coreg.js --version / -V answer without loading the commands (start-up), the same as the program', async () => {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+  const bin = (args: string[]): Promise<Result> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [join(REPO_ROOT, 'bin', 'coreg.js'), ...args], { cwd: REPO_ROOT }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }));
+    });
+  for (const flag of ['--version', '-V']) {
+    const r = await bin([flag]);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, `${pkg.version}\n`, '']);
+    assert.equal((await runCoreg([flag])).stdout, r.stdout);
+  }
+});
+
 test('info --json prints the contract object for the MNI (subprocess) and ITK data', async () => {
   const [nifti, mhd] = await Promise.all([
     spawnCoreg(['info', '--json', dataPath('mni/ch2bet-corner.nii.gz')]),

@@ -9,7 +9,10 @@ import { SKIP_NO_DATA, assertArrayClose, assertClose, sharedPath, dataPath } fro
 import { readBSplineCoefficientsText } from '../../bench/lib/bspline-coefficients.js';
 import { refineBSpline } from '../../src/transform/bspline-refine.js';
 import { bsplineDisplacementField } from '../../src/transform/bspline-field.js';
-import { type GridGeometry } from '../../src/image/image.js';
+import { indexToPhysicalMatrix, type GridGeometry } from '../../src/image/image.js';
+import { jacobianDeterminantImage } from '../../src/transform/jacobian.js';
+import { AffineTransform } from '../../src/transform/linear.js';
+import { transformChainPoint } from '../../src/transform/chain.js';
 
 /** Deterministic uniform numbers in [0, 1). */
 function rng(seed: number): () => number {
@@ -399,4 +402,36 @@ test('clone copies the parameters, not the array', () => {
   c.setParameters(Float64Array.from(c.parameters, (v) => v + 0.5));
   assertClose(c.parameters[7], t.parameters[7] + 0.5, 1e-15, 'update');
   assert.notEqual(c.parameters[7], t.parameters[7]);
+});
+
+test('eval jacobian of [linear…, B-spline, linear…] (analytic) matches central differences of the whole chain', () => {
+  for (const d of [2, 3] as const) {
+    const spec: BSplineGridSpec = d === 2 ? { dimension: 2, gridSize: [8, 7], gridOrigin: [-12, -10], gridSpacing: [6, 7] } : { dimension: 3, gridSize: [6, 6, 5], gridOrigin: [-10, -11, -8], gridSpacing: [6, 6, 7] };
+    const bs = randomTransform(spec, 5, 2);
+    const a = d === 2 ? [1.05, 0.1, -0.05, 0.97] : [1.05, 0.1, 0, -0.05, 0.97, 0.02, 0.03, 0, 1.1];
+    const pre = new AffineTransform(d);
+    pre.setParameters([...(d === 2 ? [1, 0.05, -0.03, 1.02] : [1, 0.05, 0, -0.03, 1.02, 0.01, 0, 0.02, 0.98]), ...new Array<number>(d).fill(0.7)]);
+    const post = new AffineTransform(d);
+    post.setParameters([...a, ...new Array<number>(d).fill(-2)]);
+    const grid = { dimension: d, size: d === 2 ? [9, 8] : [6, 5, 4], spacing: new Array<number>(d).fill(1.5), origin: new Array<number>(d).fill(0.5), direction: d === 2 ? [1, 0, 0, 1] : [1, 0, 0, 0, 1, 0, 0, 0, 1] };
+    for (const chain of [[bs], [bs, post], [pre, bs, post]]) {
+      const det = jacobianDeterminantImage(chain, grid).data;
+      const m = indexToPhysicalMatrix(grid);
+      const h = 1e-4;
+      const p = new Float64Array(d), q = new Float64Array(d), r = new Float64Array(d), s = new Float64Array(d);
+      const J = new Float64Array(d * d);
+      for (let v = 0; v < det.length; v += 7) {
+        const idx = [v % grid.size[0], Math.floor(v / grid.size[0]) % grid.size[1], Math.floor(v / (grid.size[0] * grid.size[1]))];
+        for (let c = 0; c < d; c++) {
+          for (let t = 0; t < d; t++) p[t] = grid.origin[t] + idx.slice(0, d).reduce((acc, x, k) => acc + m[t * d + k] * x, 0) + (t === c ? h : 0);
+          transformChainPoint(chain, p, q, s);
+          p[c] -= 2 * h;
+          transformChainPoint(chain, p, r, s);
+          for (let t = 0; t < d; t++) J[t * d + c] = (q[t] - r[t]) / (2 * h);
+        }
+        const fd = d === 2 ? J[0] * J[3] - J[1] * J[2] : J[0] * (J[4] * J[8] - J[5] * J[7]) - J[1] * (J[3] * J[8] - J[5] * J[6]) + J[2] * (J[3] * J[7] - J[4] * J[6]);
+        assert.ok(Math.abs(det[v] - fd) < 1e-5 * Math.max(1, Math.abs(fd)), `${d}D chain of ${chain.length} at voxel ${v}: ${det[v]} vs ${fd}`);
+      }
+    }
+  }
 });

@@ -1,0 +1,423 @@
+// Speed and memory (issue 13): whole-process wall time, peak RSS and accuracy of coreg beside elastix (2 threads)
+// and plastimatch (OpenMP) on the bench's cases, coreg's 1 → 2 thread scaling, how time and memory grow with the
+// image (64³ … a 512×512×300 CT) and `coreg --version`'s start-up. Every time is the median of `repeat` runs.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { readImageFile, writeImageFile } from '../../src/io/node.js';
+import { DisplacementFieldTransform } from '../../src/transform/displacement-field.js';
+import { affineFromRows, foregroundPoints, type Tre } from '../lib/affine.js';
+import type { BenchPaths } from '../lib/cases.js';
+import { runCoregChain } from '../lib/coreg.js';
+import { elastixDeformationField, elastixWarpLabels, runElastixChain } from '../lib/elastix-chain.js';
+import { diceScores, majorityVote } from '../lib/labels.js';
+import type { Image } from '../../src/image/image.js';
+import { affineWithBumps, bumpsFromJson, chainMap, mapTre, type PointMap } from '../lib/nonrigid.js';
+import { PLASTIMATCH_INSTALL_HINT, plastimatchStages, plastimatchVersion, runPlastimatch } from '../lib/plastimatch.js';
+import { median, runTimed } from '../lib/process.js';
+
+export interface SpeedOptions {
+  paths: BenchPaths;
+  outDir: string;
+  /** undefined when coreg cannot run here. */
+  coregBin?: string;
+  elastix?: string;
+  elastixMissing?: string;
+  /** Skip plastimatch (--no-peers). */
+  noPeers: boolean;
+  /** Runs per tool and case (medians); ≥ 1. */
+  repeat: number;
+  /** coreg's and the peers' thread count (the scaling column compares it with 1). */
+  threads: number;
+  filter?: string;
+  /** The size table (64³ … the 512²×300 CT); the CT alone takes minutes per run. */
+  sizes: boolean;
+}
+
+/** One tool on one case: medians over the runs. */
+export interface Timing {
+  seconds?: number;
+  runs?: number[];
+  peakRssMB?: number;
+  /** coreg: the registration's own time from result.json (median). */
+  registrationSeconds?: number;
+  /** coreg: reading both inputs and writing warped + inverse-warped .nii.gz, measured in-process (median of 3). */
+  ioSeconds?: number;
+  tre?: Tre;
+  dice?: number;
+  cached?: boolean;
+  missing?: string;
+}
+
+export interface SpeedRow {
+  case: string;
+  metric: string;
+  coreg: Timing;
+  /** coreg on 1 thread (the scaling column). */
+  coreg1: Timing;
+  elastix?: Timing;
+  plastimatch?: Timing;
+}
+
+export interface SizeRow {
+  size: string;
+  voxels: number;
+  stages: string;
+  coreg: Timing;
+}
+
+export interface SpeedResult {
+  rows: SpeedRow[];
+  sizes: SizeRow[];
+  startup?: { medianMs: number; runs: number[] };
+  notes: string[];
+}
+
+interface SpeedCase {
+  name: string;
+  metric: 'mse' | 'mi';
+  fixed: string;
+  moving: string;
+  stages: string;
+  foreground: number;
+  gt: PointMap;
+  elastixParams?: string[];
+  plastimatch?: 'mse' | 'mi';
+}
+
+interface ResultJson {
+  seconds?: number;
+}
+
+const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+
+/** coreg register `repeat` times: median wall time, the largest peak RSS, registration time, TRE of the last run. */
+function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; stages: string; metric: string }, threads: number, id: string, points?: Float64Array, gt?: PointMap): Timing {
+  const runs: number[] = [];
+  const reg: number[] = [];
+  let peak = 0;
+  let tre: Tre | undefined;
+  const outDir = join(o.outDir, 'runs', 'speed', slug(`${id}-${threads}t`));
+  for (let k = 0; k < o.repeat; k++) {
+    const r = runCoregChain({ coregBin: o.coregBin!, fixed: c.fixed, moving: c.moving, stages: c.stages, metric: c.metric, threads, seed: 1, outDir });
+    runs.push(r.seconds);
+    peak = Math.max(peak, r.peakRssMB ?? 0);
+    const j = JSON.parse(readFileSync(join(outDir, 'result.json'), 'utf8')) as ResultJson;
+    if (typeof j.seconds === 'number') reg.push(j.seconds);
+    if (k === o.repeat - 1 && points && gt) tre = mapTre(points, r.chain[0].dimension, chainMap(r.chain), gt);
+  }
+  return { seconds: median(runs), runs, peakRssMB: peak || undefined, registrationSeconds: reg.length ? median(reg) : undefined, tre, ioSeconds: ioSeconds(c.fixed, c.moving, outDir) };
+}
+
+/**
+ * What the run's .nii.gz input and output cost (the part of the whole-process time that is file I/O): reading the
+ * two inputs and writing its warped.nii.gz and inverse-warped.nii.gz (read back, written again), median of 3.
+ */
+function ioSeconds(fixed: string, moving: string, outDir: string): number | undefined {
+  const outputs = ['warped.nii.gz', 'inverse-warped.nii.gz'].map((n) => join(outDir, n)).filter((f) => existsSync(f));
+  if (!fixed.endsWith('.nii.gz') || !moving.endsWith('.nii.gz') || outputs.length === 0) return undefined;
+  const images = outputs.map((f) => readImageFile(f));
+  const tmp = join(outDir, 'io-check.nii.gz');
+  const runs: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const t = performance.now();
+    readImageFile(fixed);
+    readImageFile(moving);
+    for (const img of images) writeImageFile(tmp, img);
+    runs.push((performance.now() - t) / 1000);
+  }
+  rmSync(tmp, { force: true });
+  return median(runs);
+}
+
+function cases(o: SpeedOptions, notes: string[]): SpeedCase[] {
+  const p = o.paths;
+  const out: SpeedCase[] = [];
+  const itk = join(p.data, 'itk');
+  const truth2d = join(p.peers, 'cases', 'gt_itk2d.json');
+  if (existsSync(itk) && existsSync(truth2d)) {
+    const t = (JSON.parse(readFileSync(truth2d, 'utf8')) as Record<string, { fitted_A: number[][]; fitted_b: number[] }>).BrainProtonDensitySliceR10X13Y17S12;
+    const A = affineFromRows(t.fitted_A, t.fitted_b);
+    out.push({
+      name: '2D affine R10X13Y17S12',
+      metric: 'mse',
+      fixed: join(itk, 'BrainProtonDensitySliceBorder20.png'),
+      moving: join(itk, 'BrainProtonDensitySliceR10X13Y17S12.png'),
+      stages: 'affine',
+      foreground: 20,
+      gt: (x, y) => {
+        y[0] = A.A[0] * x[0] + A.A[1] * x[1] + A.b[0];
+        y[1] = A.A[2] * x[0] + A.A[3] * x[1] + A.b[1];
+      },
+      elastixParams: ['2d_affine_ms.txt'],
+    });
+  } else notes.push(`2D case skipped: ${existsSync(itk) ? truth2d : itk} is absent`);
+
+  const ch2bet = join(p.data, 'mni', 'ch2bet.nii.gz');
+  const dir = join(p.cache, 'cases');
+  const gtFile = join(dir, 'cases_gt.json');
+  const script = join(p.peers, 'cases', 'make_cases.py');
+  if (!existsSync(ch2bet)) notes.push(`3D cases skipped: ${ch2bet} is absent`);
+  else {
+    if (!existsSync(gtFile) || !existsSync(join(dir, 'ch2bet_d1_affine.nii.gz')) || !existsSync(join(dir, 'ch2bet_d2_affine_nonrigid.nii.gz'))) {
+      console.error('bench: generating the shared cases (make_cases.py, once; cached under bench/cache/cases) …');
+      const r = spawnSync('/usr/bin/python3', [script, dir, p.data], { encoding: 'utf8' });
+      if (r.error || r.status !== 0) notes.push(`3D cases skipped: /usr/bin/python3 ${script} failed (needs Debian's python3-numpy, python3-scipy, python3-nibabel)`);
+    }
+    if (existsSync(gtFile)) {
+      const gt = JSON.parse(readFileSync(gtFile, 'utf8')) as { affine_3d: { A: number[][]; b: number[] }; bumps_3d: unknown };
+      const affine = affineFromRows(gt.affine_3d.A, gt.affine_3d.b);
+      const d2 = { fixed: ch2bet, moving: join(dir, 'ch2bet_d2_affine_nonrigid.nii.gz'), stages: 'affine,bspline', foreground: 0, gt: affineWithBumps(affine, bumpsFromJson(gt.bumps_3d)) };
+      out.push({ name: '3D affine (ch2bet d1)', metric: 'mi', fixed: ch2bet, moving: join(dir, 'ch2bet_d1_affine.nii.gz'), stages: 'affine', foreground: 0, gt: affineWithBumps(affine, []), elastixParams: ['3d_affine_mi.txt'] });
+      out.push({ name: '3D affine + B-spline (ch2bet d2)', metric: 'mi', ...d2, elastixParams: ['3d_affine_mi.txt', '3d_bspline_mi.txt'] });
+      out.push({ name: '3D affine + B-spline (ch2bet d2)', metric: 'mse', ...d2, plastimatch: 'mse' });
+    }
+  }
+  const f = o.filter?.toLowerCase();
+  return f ? out.filter((c) => `${c.name} ${c.metric}`.toLowerCase().includes(f)) : out;
+}
+
+/** The peers on one case. */
+function peers(o: SpeedOptions, c: SpeedCase, points: Float64Array, plastimatch: string | undefined, plastimatchMissing: string | undefined): Pick<SpeedRow, 'elastix' | 'plastimatch'> {
+  const row: Pick<SpeedRow, 'elastix' | 'plastimatch'> = {};
+  const d = c.fixed.endsWith('.png') ? 2 : 3;
+  const fieldTre = (file: string): Tre => mapTre(points, d, chainMap([new DisplacementFieldTransform(readImageFile(file), file)]), c.gt);
+  if (c.elastixParams) {
+    if (!o.elastix) row.elastix = { missing: o.elastixMissing ?? 'not run' };
+    else {
+      try {
+        console.error(`bench: speed | ${c.name} | elastix`);
+        const parameters = c.elastixParams.map((n) => readFileSync(join(o.paths.peers, 'elastix-params', n), 'utf8'));
+        const e = runElastixChain({ fixed: c.fixed, moving: c.moving, parameters, threads: o.threads, cacheDir: o.paths.cache, version: o.elastix, repeat: o.repeat });
+        row.elastix = { seconds: median(e.runs), runs: e.runs, peakRssMB: e.peakRssMB, cached: e.cached, tre: fieldTre(elastixDeformationField(e)) };
+      } catch (e) {
+        row.elastix = { missing: `error: ${(e as Error).message}` };
+      }
+    }
+  }
+  if (c.plastimatch) {
+    if (!plastimatch) row.plastimatch = { missing: plastimatchMissing ?? 'not run' };
+    else {
+      try {
+        console.error(`bench: speed | ${c.name} | plastimatch`);
+        const r = runPlastimatch({ fixed: c.fixed, moving: c.moving, stages: plastimatchStages(c.plastimatch), repeat: o.repeat, cacheDir: o.paths.cache, version: plastimatch, threads: o.threads });
+        row.plastimatch = { seconds: median(r.seconds), runs: r.seconds, peakRssMB: r.peakRssMB, cached: r.cached, tre: fieldTre(r.field) };
+      } catch (e) {
+        row.plastimatch = { missing: `error: ${(e as Error).message}` };
+      }
+    }
+  }
+  return row;
+}
+
+/** 5 atlases → target 6 (majority vote, as the peers' figure): coreg segment beside the cached elastix chains. */
+function atlasRow(o: SpeedOptions, notes: string[]): SpeedRow | undefined {
+  const dir = join(o.paths.cache, 'atlas', 'cases');
+  const file = (s: number, kind: 't1' | 'aal'): string => join(dir, `subj${s}_${kind}.nii.gz`);
+  if (![1, 2, 3, 4, 5, 6].every((s) => existsSync(file(s, 't1')) && existsSync(file(s, 'aal')))) {
+    const script = join(o.paths.peers, 'cases', 'make_atlas_cases.py');
+    console.error('bench: generating the atlas set (make_atlas_cases.py, once; cached under bench/cache/atlas) …');
+    const r = spawnSync('/usr/bin/python3', [script, dir, o.paths.data], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) {
+      notes.push(`5-atlas case skipped: /usr/bin/python3 ${script} failed`);
+      return undefined;
+    }
+  }
+  const atlases = [1, 2, 3, 4, 5];
+  const truth = readImageFile(file(6, 'aal')).data;
+  const row: SpeedRow = { case: '5-atlas segmentation (AAL, 2 mm, majority)', metric: 'mi', coreg: {}, coreg1: {} };
+  if (o.elastix) {
+    try {
+      const parameters = ['atlas_affine_mi.txt', 'atlas_bspline_mi.txt'].map((n) => readFileSync(join(o.paths.peers, 'elastix-params', n), 'utf8'));
+      // The elastix runs one after another, as the peers' figure (147 s) was taken; labels by transformix are not timed.
+      const perRun: number[][] = [];
+      let peak = 0;
+      let cached = true;
+      const warped: Image[] = [];
+      for (const s of atlases) {
+        console.error(`bench: speed | atlas | elastix atlas ${s}`);
+        const e = runElastixChain({ fixed: file(6, 't1'), moving: file(s, 't1'), parameters, threads: o.threads, cacheDir: o.paths.cache, version: o.elastix, repeat: o.repeat });
+        perRun.push(e.runs);
+        peak = Math.max(peak, e.peakRssMB ?? 0);
+        cached &&= e.cached;
+        warped.push(readImageFile(elastixWarpLabels(e, file(s, 'aal')).file));
+      }
+      const totals = perRun[0].map((_, k) => perRun.reduce((a, r) => a + r[k], 0));
+      row.elastix = { seconds: median(totals), runs: totals, peakRssMB: peak || undefined, cached, dice: diceScores(majorityVote(warped), truth).mean };
+    } catch (e) {
+      row.elastix = { missing: `error: ${(e as Error).message}` };
+    }
+  } else row.elastix = { missing: o.elastixMissing ?? 'not run' };
+  if (o.coregBin) {
+    for (const threads of [o.threads, 1]) {
+      const runs: number[] = [];
+      const reg: number[] = [];
+      let peak = 0;
+      let dice: number | undefined;
+      const out = join(o.outDir, 'runs', 'speed', `atlas-${threads}t.nii.gz`);
+      const report = join(o.outDir, 'runs', 'speed', `atlas-${threads}t.json`);
+      try {
+        for (let k = 0; k < o.repeat; k++) {
+          console.error(`bench: speed | atlas | coreg segment, ${threads} thread(s), run ${k + 1}/${o.repeat}`);
+          const args = [o.coregBin, 'segment', '--target', file(6, 't1'), ...atlases.flatMap((s) => ['--atlas', `${file(s, 't1')},${file(s, 'aal')}`]), '--out', out, '--report', report, '--fusion', 'majority', '--threads', String(threads), '--quiet'];
+          const r = runTimed(process.execPath, args);
+          if (r.status !== 0) throw new Error(`coreg failed: ${r.stderr.trim().split('\n').pop()}`);
+          runs.push(r.seconds);
+          peak = Math.max(peak, r.peakRssMB ?? 0);
+          const rep = JSON.parse(readFileSync(report, 'utf8')) as { timings?: { totalSeconds?: number } };
+          if (typeof rep.timings?.totalSeconds === 'number') reg.push(rep.timings.totalSeconds);
+          dice = diceScores(readImageFile(out).data as ArrayLike<number>, truth).mean;
+        }
+        const t: Timing = { seconds: median(runs), runs, peakRssMB: peak || undefined, registrationSeconds: reg.length ? median(reg) : undefined, dice };
+        if (threads === o.threads) row.coreg = t;
+        else row.coreg1 = t;
+      } catch (e) {
+        if (threads === o.threads) row.coreg = { missing: `error: ${(e as Error).message}` };
+        else row.coreg1 = { missing: `error: ${(e as Error).message}` };
+      }
+      if (o.threads === 1) break;
+    }
+  } else row.coreg = { missing: 'not run' };
+  return row;
+}
+
+/** The size table's cases (bench/make-size-cases.py; generated once into bench/cache/size). */
+const SIZES = [
+  { id: 'cube64', label: '64³ (ch2bet)', voxels: 64 ** 3 },
+  { id: 'cube128', label: '128³ (ch2bet)', voxels: 128 ** 3 },
+  { id: 'cube256', label: '256³ (ch2bet)', voxels: 256 ** 3 },
+  { id: 'ct512', label: '512×512×300 CT (int16)', voxels: 512 * 512 * 300 },
+];
+
+function sizeRows(o: SpeedOptions, notes: string[]): SizeRow[] {
+  const dir = join(o.paths.cache, 'size');
+  const missing = SIZES.filter((s) => !existsSync(join(dir, `${s.id}.json`)));
+  if (missing.length) {
+    console.error(`bench: generating the size cases ${missing.map((s) => s.id).join(', ')} (once; the CT takes about a minute; cached under bench/cache/size) …`);
+    const r = spawnSync('/usr/bin/python3', [join(o.paths.repoRoot, 'bench', 'make-size-cases.py'), join(o.paths.data, 'mni'), dir, ...missing.map((s) => s.id)], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) {
+      notes.push(`size table skipped: bench/make-size-cases.py failed (needs Debian's python3-numpy, python3-scipy, python3-nibabel): ${(r.stderr ?? '').trim().split('\n').pop()}`);
+      return [];
+    }
+  }
+  const rows: SizeRow[] = [];
+  for (const s of SIZES) {
+    const fixed = join(dir, `${s.id}_fixed.nii.gz`);
+    const moving = join(dir, `${s.id}_moving.nii.gz`);
+    const t = JSON.parse(readFileSync(join(dir, `${s.id}.json`), 'utf8')) as { A: number[][]; b: number[] };
+    const gt = affineWithBumps(affineFromRows(t.A, t.b), []);
+    // TRE over every 4th voxel of the head/brain (the CT: above −500 HU), enough for a mean.
+    const f = readImageFile(fixed);
+    const all = foregroundPoints(f, s.id === 'ct512' ? -500 : 0);
+    const points = all.filter((_, i) => Math.floor(i / 3) % 4 === 0);
+    for (const stages of ['affine', 'affine,bspline']) {
+      console.error(`bench: speed | size ${s.label} | coreg ${stages}`);
+      let coreg: Timing;
+      try {
+        coreg = timeCoreg(o, { fixed, moving, stages, metric: 'mi' }, o.threads, `size-${s.id}-${stages}`, points, gt);
+      } catch (e) {
+        coreg = { missing: `error: ${(e as Error).message}` };
+      }
+      console.error(`bench:     ${coreg.missing ?? `${sec(coreg.seconds)} s, ${mb(coreg.peakRssMB)} MB, ${quality(coreg)}`}`);
+      rows.push({ size: s.label, voxels: s.voxels, stages, coreg });
+    }
+  }
+  return rows;
+}
+
+/** One finished row on stderr (the table comes at the end; a long run shows its figures as they come). */
+function logRow(row: SpeedRow): void {
+  const one = (name: string, t?: Timing): string => (t ? `${name} ${t.missing ?? `${sec(t.seconds)} s, ${quality(t)}, ${mb(t.peakRssMB)} MB${t.registrationSeconds !== undefined ? `, registration ${sec(t.registrationSeconds)} s` : ''}`}` : '');
+  console.error(`bench:     ${[one('coreg', row.coreg), one('coreg 1 thread', row.coreg1), one('elastix', row.elastix), one('plastimatch', row.plastimatch)].filter(Boolean).join('; ')}`);
+}
+
+/** `node bin/coreg.js --version`: median wall time of 11 runs (after one warm-up). */
+function startup(coregBin: string): { medianMs: number; runs: number[] } {
+  const runs: number[] = [];
+  for (let k = 0; k < 12; k++) {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, [coregBin, '--version'], { encoding: 'utf8' });
+    const ms = performance.now() - t;
+    if (r.status !== 0) throw new Error(`coreg --version failed: exit ${r.status}`);
+    if (k > 0) runs.push(ms);
+  }
+  return { medianMs: median(runs), runs };
+}
+
+/** Runs the speed suite. */
+export function runSpeed(o: SpeedOptions): SpeedResult {
+  const notes: string[] = [];
+  const plastimatch = o.noPeers ? undefined : plastimatchVersion();
+  const plastimatchMissing = o.noPeers ? 'off (--no-peers)' : plastimatch ? undefined : PLASTIMATCH_INSTALL_HINT;
+  if (!o.noPeers && !plastimatch) notes.push(`plastimatch not run: ${PLASTIMATCH_INSTALL_HINT}`);
+  const rows: SpeedRow[] = [];
+  for (const c of cases(o, notes)) {
+    const fixed = readImageFile(c.fixed);
+    const points = foregroundPoints(fixed, c.foreground);
+    const row: SpeedRow = { case: c.name, metric: c.metric, coreg: {}, coreg1: {}, ...peers(o, c, points, plastimatch, plastimatchMissing) };
+    if (o.coregBin) {
+      for (const threads of o.threads === 1 ? [1] : [o.threads, 1]) {
+        console.error(`bench: speed | ${c.name} | coreg ${c.stages} (${c.metric}), ${threads} thread(s) × ${o.repeat}`);
+        let t: Timing;
+        try {
+          t = timeCoreg(o, c, threads, `${c.name}-${c.metric}`, points, c.gt);
+        } catch (e) {
+          t = { missing: `error: ${(e as Error).message}` };
+        }
+        if (threads === o.threads) row.coreg = t;
+        if (threads === 1) row.coreg1 = t;
+      }
+    } else row.coreg = { missing: 'not run' };
+    logRow(row);
+    rows.push(row);
+  }
+  if (!o.filter || 'atlas segmentation'.includes(o.filter.toLowerCase())) {
+    const a = atlasRow(o, notes);
+    if (a) {
+      logRow(a);
+      rows.push(a);
+    }
+  }
+  const sizes = o.sizes && o.coregBin ? sizeRows(o, notes) : [];
+  if (!o.sizes) notes.push('size table not run (add --sizes; the 512×512×300 CT takes minutes per run)');
+  let start: SpeedResult['startup'];
+  if (o.coregBin) {
+    try {
+      start = startup(o.coregBin);
+    } catch (e) {
+      notes.push(`start-up not measured: ${(e as Error).message}`);
+    }
+  }
+  return { rows, sizes, startup: start, notes };
+}
+
+const sec = (s?: number): string => (s === undefined ? '—' : s < 10 ? s.toFixed(2) : s.toFixed(1));
+const mb = (v?: number): string => (v === undefined ? '—' : String(Math.round(v)));
+const quality = (t?: Timing): string => (!t ? '' : t.missing ? t.missing : t.dice !== undefined ? `Dice ${t.dice.toFixed(3)}` : t.tre ? `${t.tre.mean.toFixed(3)} / ${t.tre.max.toFixed(3)}` : '—');
+const time = (t?: Timing): string => (!t ? '' : t.missing ? '—' : sec(t.seconds) + (t.cached ? '*' : ''));
+
+/** The two tables and the start-up line, as markdown. */
+export function speedTables(r: SpeedResult, threads: number, repeat: number): string {
+  const head = ['case', 'metric', 'coreg (s)', 'elastix (s)', 'plastimatch (s)', 'coreg / fastest peer', 'TRE mean / max (mm) or Dice: coreg', 'elastix', 'plastimatch', 'peak RSS (MB) coreg / elastix / plastimatch', `coreg 1 → ${threads} threads: registration (s)`, 'whole process (s)', 'coreg .nii.gz I/O (s)'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const row of r.rows) {
+    const peerTimes = [row.elastix?.seconds, row.plastimatch?.seconds].filter((v): v is number => v !== undefined);
+    const fastest = peerTimes.length ? Math.min(...peerTimes) : undefined;
+    const ratio = fastest !== undefined && row.coreg.seconds !== undefined ? `${(row.coreg.seconds / fastest).toFixed(2)}×` : '—';
+    const a = row.coreg1.registrationSeconds;
+    const b = row.coreg.registrationSeconds;
+    const scaling = a !== undefined && b !== undefined ? `${sec(a)} → ${sec(b)} (${(a / b).toFixed(2)}×)` : '—';
+    const whole = row.coreg1.seconds !== undefined && row.coreg.seconds !== undefined ? `${sec(row.coreg1.seconds)} → ${sec(row.coreg.seconds)} (${(row.coreg1.seconds / row.coreg.seconds).toFixed(2)}×)` : '—';
+    lines.push(`| ${[row.case, row.metric, row.coreg.missing ?? time(row.coreg), time(row.elastix) || 'n/a', time(row.plastimatch) || 'n/a', ratio, quality(row.coreg), quality(row.elastix) || 'n/a', quality(row.plastimatch) || 'n/a', `${mb(row.coreg.peakRssMB)} / ${row.elastix ? mb(row.elastix.peakRssMB) : 'n/a'} / ${row.plastimatch ? mb(row.plastimatch.peakRssMB) : 'n/a'}`, scaling, whole, sec(row.coreg.ioSeconds)].join(' | ')} |`);
+  }
+  const out = [lines.join('\n'), '', `Times: wall clock of the whole process, median of ${repeat} run(s), ${threads} threads (elastix \`-threads ${threads}\`, plastimatch OMP_NUM_THREADS=${threads}); * = peer timings from bench/cache. Ratio against the fastest peer run on the same metric. TRE = |T_est(x) − T_true(x)| over the fixed foreground, LPS mm; peers through their dense fields. The 5-atlas row: coreg segment --fusion majority vs 5 × elastix (affine + B-spline) one after another, labels by transformix (untimed) and the same vote. Registration time: result.json "seconds" (segment: report timings.totalSeconds). .nii.gz I/O: reading the two inputs and writing warped.nii.gz and inverse-warped.nii.gz, timed in-process (the bench's own Node), median of 3.`];
+  if (r.sizes.length) {
+    const h = ['image', 'voxels', 'transform (MI)', 'coreg time (s)', 'registration (s)', '.nii.gz I/O (s)', 'peak RSS (MB)', 'TRE mean / max (mm) vs the known affine'];
+    out.push('', '### Time and memory vs image size (coreg)', '', `| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`);
+    for (const s of r.sizes) out.push(`| ${[s.size, (s.voxels / 1e6).toFixed(2) + ' M', s.stages, s.coreg.missing ?? sec(s.coreg.seconds), sec(s.coreg.registrationSeconds), sec(s.coreg.ioSeconds), mb(s.coreg.peakRssMB), quality(s.coreg)].join(' | ')} |`);
+    out.push('', 'The moving images are the fixed ones under a known affine (bench/make-size-cases.py), so affine,bspline TRE measures how much the B-spline stage disturbs an exact affine result.');
+  }
+  if (r.startup) out.push('', `\`coreg --version\` start-up: ${r.startup.medianMs.toFixed(0)} ms (median of ${r.startup.runs.length}; target < 150 ms).`);
+  for (const n of r.notes) out.push(`- ${n}`);
+  return out.join('\n');
+}
