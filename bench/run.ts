@@ -22,7 +22,7 @@ import { changeTable, runChange } from './suites/change.js';
 import { autoLandmarksTable, runAutoLandmarks } from './suites/autolandmarks.js';
 import { runSpeed, speedTables } from './suites/speed.js';
 
-const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template|change|speed|autolandmarks] [--sizes] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
+const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template|change|speed|kernels|autolandmarks] [--sizes] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
                          [--loo | --targets LIST] [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
   (default: the linear 2D and 3D cases)
   --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
@@ -33,6 +33,7 @@ const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|te
   --only speed   speed and memory (issue 13): 2D affine, 3D affine MI, 3D affine + B-spline MI and MSE, 5 atlases;
                  coreg beside elastix and plastimatch, 1 vs 2 threads, \`coreg --version\` start-up (--repeat default 3)
   --sizes        speed: also time and memory vs image size, 64³ … a 512×512×300 CT (the CT takes minutes per run)
+  --only kernels  single-core kernel throughput (3D affine MI value + gradient): TypeScript, WebAssembly SIMD, C -O3 (gcc)
   --only autolandmarks  far starting poses (ch2 turned 60–180° + 30–60 mm, cropped, CT-like; 2D slices turned): register
                  --transform rigid from the default initialiser and from --initializer landmarks (not in --all)
   --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix (target 6, ~8 min)
@@ -89,9 +90,9 @@ if (parsed.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change', 'speed', 'autolandmarks'] as const;
+const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change', 'speed', 'kernels', 'autolandmarks'] as const;
 type Only = (typeof ONLY)[number];
-if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template, change or speed (or autolandmarks), got "${parsed.only}"`);
+if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template, change, speed or kernels (or autolandmarks), got "${parsed.only}"`);
 if (parsed.only !== undefined && parsed.all) usage('--only and --all exclude each other');
 const only = parsed.only as Only | undefined;
 const runLinear = parsed.all || only === undefined || only === '2d' || only === '3d';
@@ -101,6 +102,7 @@ const runRealScansSuite = parsed.all || only === 'realscans';
 const runTemplateSuite = only === 'template';
 const runChangeSuite = only === 'change';
 const runSpeedSuite = only === 'speed';
+const runKernelsSuite = only === 'kernels';
 const runAutoLandmarksSuite = only === 'autolandmarks';
 const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
 const nNonrigidSeeds = positiveInt(parsed.cases, '--cases', 3, 0);
@@ -268,7 +270,7 @@ if (runChangeSuite) {
   const rows = runChange({ data: paths.data, repoRoot, outDir, coregBin, cases: parsed.cases === undefined ? undefined : Array.from({ length: nNonrigidSeeds }, (_, i) => i + 1) });
   console.log('\n## Volume change over time (ch2bet, one AAL structure shrunk by a known smooth deformation + rigid motion + noise)\n');
   console.log(changeTable(rows));
-  console.log('\nTarget: |error| ≤ 0.3 percentage points; swapped run within 0.1 points of the inverse ratio 100(1/(1 + p/100) − 1). Times: wall clock of the whole `coreg change` process.');
+  console.log('\nTarget: |error| ≤ 0.3 percentage points; swapped run within 0.1 points of the inverse ratio 100(1/(1 + p/100) − 1). Times: wall clock of the whole `coreg change` process; CPU time = user + system of the forward run (GNU time).');
   writeFileSync(join(outDir, 'change.json'), JSON.stringify({ ...meta, rows }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'change.json')}`);
 }
@@ -279,6 +281,16 @@ if (runSpeedSuite) {
   console.log(speedTables(sp, threads, speedRepeat));
   writeFileSync(join(outDir, 'speed.json'), JSON.stringify({ ...meta, options: { threads, repeat: speedRepeat, filter: parsed.filter ?? null, sizes: Boolean(parsed.sizes), coreg: coregBin }, ...sp }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'speed.json')}`);
+}
+if (runKernelsSuite) {
+  const { runKernelBench, kernelTable } = await import('./suites/kernels.js');
+  const kb = runKernelBench({ repoRoot, runs: repeat < 3 ? 3 : repeat });
+  console.log('\n## Kernel throughput, one core (3D affine Mattes MI: sample + gradient, histogram, derivative, moments; 2^17 samples in a 181×217×181 float32 volume; CPU time, 20 evaluations per run)\n');
+  console.log(kernelTable(kb.rows));
+  for (const note of kb.notes) console.log(`\n${note}`);
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'kernels.json'), JSON.stringify({ ...meta, rows: kb.rows, notes: kb.notes }, null, 1) + '\n');
+  console.error(`bench: wrote ${join(outDir, 'kernels.json')}`);
 }
 if (runAutoLandmarksSuite) {
   if (coregMissing) usage(coregMissing);

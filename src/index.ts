@@ -41,6 +41,7 @@ export * from './pyramid/index.js';
 export * from './register/config.js';
 export { estimateScalesFromPhysicalShift } from './register/scales.js';
 export { register, type RegisterOptions, type RegistrationResult, type ProgressEvent, type StageLog, type LevelLog } from './register/register.js';
+export type { ParallelFor, BlockSession, BlockKernel } from './register/parallel-for.js';
 export { registrationOutputs, type RegistrationOutput, type RegistrationOutputs } from './register/outputs.js';
 export { synRegister, type SynOptions, type SynResult } from './register/syn.js';
 export * from './transform/dense-field.js';

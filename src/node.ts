@@ -5,4 +5,4 @@
  */
 export * from './io/node.js';
 export { createWorkerThreadPool, defaultThreadCount, parentWorkerPort } from './parallel/node.js';
-export { createNodeWorkerPool } from './cli/worker-pool.js';
+export { createNodeTeam, createNodeWorkerPool } from './cli/worker-pool.js';

@@ -10,6 +10,8 @@ export interface ProcessRun {
   seconds: number;
   /** Peak resident set size in MB (from `/usr/bin/time -v`), when measurable. */
   peakRssMB?: number;
+  /** User + system CPU time in seconds (from `/usr/bin/time -v`), when measurable: steadier than wall time on a busy machine. */
+  cpuSeconds?: number;
   status: number;
   stdout: string;
   stderr: string;
@@ -29,14 +31,18 @@ export function runTimed(command: string, args: string[], opts: { cwd?: string; 
   if (r.error) throw new Error(`${command}: ${r.error.message}`);
   let stderr = r.stderr ?? '';
   let peakRssMB: number | undefined;
+  let cpuSeconds: number | undefined;
   if (HAVE_GNU_TIME) {
     const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
     if (m) peakRssMB = Number(m[1]) / 1024;
+    const user = /User time \(seconds\): ([\d.]+)/.exec(stderr);
+    const sys = /System time \(seconds\): ([\d.]+)/.exec(stderr);
+    if (user && sys) cpuSeconds = Number(user[1]) + Number(sys[1]);
     // GNU time appends its report (starting with "Command being timed" or "Command exited with …") to stderr.
     const at = stderr.search(/^\s*(Command exited with non-zero status|Command terminated by signal|Command being timed)/m);
     if (at >= 0) stderr = stderr.slice(0, at);
   }
-  return { seconds, peakRssMB, status: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout ?? '', stderr };
+  return { seconds, peakRssMB, cpuSeconds, status: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout ?? '', stderr };
 }
 
 /** The median of a non-empty list. */

@@ -20,6 +20,8 @@ export interface ChangeRow {
   swapError?: number;
   seconds?: number;
   swappedSeconds?: number;
+  /** CPU time (user + system) of the forward run. */
+  cpuSeconds?: number;
   peakRssMB?: number;
   failure?: string;
 }
@@ -58,6 +60,7 @@ export function runChange(opts: { data: string; repoRoot: string; outDir: string
     row.forwardLabelCount = fj.percentChangeLabelCount;
     row.error = Math.abs(fj.percentChange - c.truePercentChange);
     row.seconds = f.seconds;
+    row.cpuSeconds = f.cpuSeconds;
     row.peakRssMB = f.peakRssMB;
     const s = runTimed(process.execPath, [opts.coregBin, 'change', '--baseline', follow, '--followup', baseline, '--mask', join(caseDir, `followup_mask_${c.case}.nii.gz`), '--out', outSwapped, '--json']);
     if (s.status === 0) {
@@ -77,11 +80,11 @@ const f3 = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(3));
 
 export function changeTable(rows: ChangeRow[]): string {
   const lines = [
-    '| case (AAL label) | true change % | coreg change % | error (points) | label count % | swapped % | swap error (points) | time (s) | swapped time (s) | peak RSS (MB) |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| case (AAL label) | true change % | coreg change % | error (points) | label count % | swapped % | swap error (points) | time (s) | swapped time (s) | CPU time (s) | peak RSS (MB) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    lines.push(`| ${r.case} (${r.label}) | ${f3(r.truth)} | ${f3(r.forward)} | ${f3(r.error)}${r.error !== undefined && r.error > 0.3 ? ' FAIL' : ''} | ${f3(r.forwardLabelCount)} | ${f3(r.swapped)} | ${f3(r.swapError)}${r.swapError !== undefined && r.swapError > 0.1 ? ' FAIL' : ''} | ${r.seconds?.toFixed(1) ?? '–'} | ${r.swappedSeconds?.toFixed(1) ?? '–'} | ${r.peakRssMB?.toFixed(0) ?? '–'} |${r.failure ? ` ${r.failure}` : ''}`);
+    lines.push(`| ${r.case} (${r.label}) | ${f3(r.truth)} | ${f3(r.forward)} | ${f3(r.error)}${r.error !== undefined && r.error > 0.3 ? ' FAIL' : ''} | ${f3(r.forwardLabelCount)} | ${f3(r.swapped)} | ${f3(r.swapError)}${r.swapError !== undefined && r.swapError > 0.1 ? ' FAIL' : ''} | ${r.seconds?.toFixed(1) ?? '–'} | ${r.swappedSeconds?.toFixed(1) ?? '–'} | ${r.cpuSeconds?.toFixed(1) ?? '–'} | ${r.peakRssMB?.toFixed(0) ?? '–'} |${r.failure ? ` ${r.failure}` : ''}`);
   }
   return lines.join('\n');
 }

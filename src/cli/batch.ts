@@ -434,7 +434,9 @@ async function runLocal(opts: BatchOptions, out: string, todo: number[], statuse
         const id = statuses[i].id;
         const { command, args } = taskCommand(planPath, String(i));
         const logFd = openSync(join(out, '.batch', 'logs', `${id}.log`), 'w');
-        const child = spawn(command, args, { stdio: ['ignore', logFd, logFd] });
+        // Threads inside each registration: the cores shared among the jobs (no oversubscription by default).
+        const env = { ...process.env, COREG_THREADS: process.env.COREG_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / opts.jobs))) };
+        const child = spawn(command, args, { stdio: ['ignore', logFd, logFd], env });
         closeSync(logFd);
         statuses[i] = { id, state: 'running', seconds: null, error: '' };
         running.set(i, child);

@@ -2,6 +2,7 @@
 // serves every task the library defines.
 import { createWorkerThreadPool, defaultThreadCount } from '../parallel/node.js';
 import type { WorkerPool } from '../parallel/pool.js';
+import { createTeam, type Team } from '../parallel/team.js';
 
 /** The worker script next to this module: dist/cli/worker.js when built, src/cli/worker.ts from sources. */
 export function coregWorkerEntry(): URL {
@@ -15,4 +16,12 @@ export function coregWorkerEntry(): URL {
  */
 export function createNodeWorkerPool(threads = defaultThreadCount()): WorkerPool {
   return createWorkerThreadPool(coregWorkerEntry(), threads);
+}
+
+/**
+ * A team of `threads` threads for one registration (src/parallel/team.ts): this thread and threads − 1 worker
+ * threads. `close()` it when done (idle helpers never keep the process alive).
+ */
+export function createNodeTeam(threads = defaultThreadCount()): Team {
+  return createTeam(threads > 1 ? createNodeWorkerPool(threads - 1) : null, threads);
 }

@@ -8,8 +8,13 @@ import { Worker, parentPort } from 'node:worker_threads';
 import { createWorkerPool, type WorkerEndpoint, type WorkerPool } from './pool.js';
 import type { WorkerPort } from './serve.js';
 
-/** The number of cores Node may use: the default thread count. */
+/**
+ * The default thread count: the environment variable COREG_THREADS when it is a whole number ≥ 1 (batch sets it
+ * for its tasks so that jobs × threads stays within the cores), else the number of cores Node may use.
+ */
 export function defaultThreadCount(): number {
+  const env = Number(process.env.COREG_THREADS);
+  if (Number.isInteger(env) && env >= 1) return env;
   return Math.max(1, availableParallelism());
 }
 
@@ -21,7 +26,12 @@ function endpointOf(worker: Worker): WorkerEndpoint {
       worker.on('error', handler);
       worker.on('exit', (code) => handler(new Error(`worker exited with code ${code}`)));
     },
-    terminate: () => worker.terminate(),
+    // A terminating worker's exit does not always hold the event loop (seen with a worker that had just finished
+    // a task): awaiting it could end the process with "unsettled top-level await" (13). A timer holds it.
+    terminate: () => {
+      const hold = setInterval(() => {}, 1000);
+      return worker.terminate().finally(() => clearInterval(hold));
+    },
     // An idle worker must not keep the process alive (a forgotten close() is not a hang); a busy one must.
     setBusy: (busy) => (busy ? worker.ref() : worker.unref()),
   };

@@ -53,25 +53,59 @@ const SMOOTH_CHUNK = 256;
  * being symmetric with unit row sums — the total sum. The one engine behind image and displacement-field smoothing.
  */
 export function smoothInPlace(data: Float32Array, size: readonly number[], components: number, sigmasVoxels: readonly number[]): void {
+  for (const pass of smoothPasses(size, components, sigmasVoxels)) smoothPassUnits(data, pass, 0, pass.units, smoothScratch(pass));
+}
+
+/**
+ * One axis of a separable smoothing, cut into `units` independent pieces (groups of lines along x, or row chunks
+ * along y and z) that may run in any order and any thread with the same result: smoothPassUnits(data, pass, a, b)
+ * filters units [a, b). Passes (axes) must run one after the other.
+ */
+export interface SmoothPass {
+  total: number;
+  components: number;
+  length: number;
+  stride: number;
+  kernel: Float64Array;
+  mirror: Int32Array;
+  units: number;
+}
+
+/** The passes of smoothInPlace(data, size, components, sigmasVoxels), in order. */
+export function smoothPasses(size: readonly number[], components: number, sigmasVoxels: readonly number[]): SmoothPass[] {
   let total = 1;
   for (const s of size) total *= s;
+  const passes: SmoothPass[] = [];
   let stride = 1;
   for (let a = 0; a < size.length; a++) {
     const length = size[a];
     if (sigmasVoxels[a] > 0 && length > 1) {
       const kernel = gaussianKernel(sigmasVoxels[a]);
       const mirror = mirrorTable(length, (kernel.length - 1) >> 1);
-      if (stride === 1) {
-        const extended = new Float64Array(mirror.length * SMOOTH_LINES * components);
-        const starts = new Int32Array(SMOOTH_LINES);
-        convolveLines(data, total, length, stride, components, kernel, mirror, extended, starts);
-      } else {
-        const extended = new Float32Array(mirror.length * SMOOTH_CHUNK);
-        const sums = new Float64Array(SMOOTH_CHUNK);
-        convolveRows(data, total * components, length, stride * components, kernel, mirror, extended, sums);
-      }
+      const units = stride === 1 ? Math.ceil(total / length / SMOOTH_LINES) : (total / (length * stride)) * Math.ceil((stride * components) / SMOOTH_CHUNK);
+      passes.push({ total, components, length, stride, kernel, mirror, units });
     }
     stride *= length;
+  }
+  return passes;
+}
+
+/** Scratch for smoothPassUnits (one per thread). */
+export function smoothScratch(pass: SmoothPass): { extended: Float64Array | Float32Array; starts: Int32Array; sums: Float64Array } {
+  return pass.stride === 1
+    ? { extended: new Float64Array(pass.mirror.length * SMOOTH_LINES * pass.components), starts: new Int32Array(SMOOTH_LINES), sums: new Float64Array(0) }
+    : { extended: new Float32Array(pass.mirror.length * SMOOTH_CHUNK), starts: new Int32Array(0), sums: new Float64Array(SMOOTH_CHUNK) };
+}
+
+/** Filters units [from, to) of `pass` in place. */
+export function smoothPassUnits(data: Float32Array, pass: SmoothPass, from: number, to: number, scratch: ReturnType<typeof smoothScratch>): void {
+  const { total, components, length, stride, kernel, mirror } = pass;
+  if (stride === 1) {
+    convolveLines(data, total, length, stride, components, kernel, mirror, scratch.extended as Float64Array, scratch.starts, from * SMOOTH_LINES, Math.min(total / length, to * SMOOTH_LINES));
+  } else {
+    const rowLength = stride * components;
+    const chunks = Math.ceil(rowLength / SMOOTH_CHUNK);
+    convolveRows(data, length, rowLength, kernel, mirror, scratch.extended as Float32Array, scratch.sums, from, to, chunks);
   }
 }
 
@@ -91,12 +125,13 @@ function convolveLines(
   mirror: Int32Array,
   extended: Float64Array,
   starts: Int32Array,
+  qFrom: number,
+  lineCount: number,
 ): void {
   const radius = (kernel.length - 1) >> 1;
   const centre = kernel[radius];
   const extendedLength = mirror.length;
-  const lineCount = total / length;
-  for (let q0 = 0; q0 < lineCount; q0 += SMOOTH_LINES) {
+  for (let q0 = qFrom; q0 < lineCount; q0 += SMOOTH_LINES) {
     const lines = Math.min(SMOOTH_LINES, lineCount - q0);
     for (let l = 0; l < lines; l++) {
       const q = q0 + l;
@@ -135,39 +170,42 @@ function convolveLines(
  */
 function convolveRows(
   u: Float32Array,
-  values: number,
   length: number,
   rowLength: number,
   kernel: Float64Array,
   mirror: Int32Array,
   extended: Float32Array,
   sums: Float64Array,
+  unitFrom: number,
+  unitTo: number,
+  chunks: number,
 ): void {
   const radius = (kernel.length - 1) >> 1;
   const centre = kernel[radius];
   const extendedLength = mirror.length;
   const blockLength = length * rowLength;
-  for (let block = 0; block < values; block += blockLength) {
-    for (let col = 0; col < rowLength; col += SMOOTH_CHUNK) {
-      const width = Math.min(SMOOTH_CHUNK, rowLength - col);
-      const first = block + col;
-      for (let e = 0; e < extendedLength; e++) {
-        const src = first + mirror[e] * rowLength;
-        const dst = e * SMOOTH_CHUNK;
-        for (let j = 0; j < width; j++) extended[dst + j] = u[src + j];
+  // unit = block · chunks + chunk
+  for (let unit = unitFrom; unit < unitTo; unit++) {
+    const block = Math.floor(unit / chunks) * blockLength;
+    const col = (unit % chunks) * SMOOTH_CHUNK;
+    const width = Math.min(SMOOTH_CHUNK, rowLength - col);
+    const first = block + col;
+    for (let e = 0; e < extendedLength; e++) {
+      const src = first + mirror[e] * rowLength;
+      const dst = e * SMOOTH_CHUNK;
+      for (let j = 0; j < width; j++) extended[dst + j] = u[src + j];
+    }
+    for (let t = 0; t < length; t++) {
+      const mid = (t + radius) * SMOOTH_CHUNK;
+      for (let j = 0; j < width; j++) sums[j] = centre * extended[mid + j];
+      for (let k = 0; k < radius; k++) {
+        const w = kernel[k];
+        const lo = (t + k) * SMOOTH_CHUNK;
+        const hi = (t + 2 * radius - k) * SMOOTH_CHUNK;
+        for (let j = 0; j < width; j++) sums[j] += w * (extended[lo + j] + extended[hi + j]);
       }
-      for (let t = 0; t < length; t++) {
-        const mid = (t + radius) * SMOOTH_CHUNK;
-        for (let j = 0; j < width; j++) sums[j] = centre * extended[mid + j];
-        for (let k = 0; k < radius; k++) {
-          const w = kernel[k];
-          const lo = (t + k) * SMOOTH_CHUNK;
-          const hi = (t + 2 * radius - k) * SMOOTH_CHUNK;
-          for (let j = 0; j < width; j++) sums[j] += w * (extended[lo + j] + extended[hi + j]);
-        }
-        const out = first + t * rowLength;
-        for (let j = 0; j < width; j++) u[out + j] = sums[j];
-      }
+      const out = first + t * rowLength;
+      for (let j = 0; j < width; j++) u[out + j] = sums[j];
     }
   }
 }

@@ -13,7 +13,9 @@ import type { BSplineTransform } from '../transform/bspline.js';
 import { bsplineSupportBases, bsplineSupports } from '../transform/bspline-supports.js';
 import { bendingEnergy, bsplineSamplePoints, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
 import type { LinearTransform } from '../transform/transform.js';
-import { packMovingSample2d, packMovingSample3d, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
+import { checkOverlap, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
+import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockSession, type ParallelFor } from './parallel-for.js';
+import { BlockedMetric, bsplineKernel, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit } from './sample-kernels.js';
 import { createRandom } from './random.js';
 import { maskAt, type SampleSet } from './sampling.js';
 
@@ -28,7 +30,7 @@ export interface BSplineCostOptions extends SampledCostOptions {
    * over many iterations the whole image is seen, with no fixed set to over-fit. The draws follow `seed`, so runs
    * repeat exactly.
    */
-  fresh?: { image: Image; mask?: Image; count: number; seed: number };
+  fresh?: { image: Image; mask?: Image; count: number; seed: number; shared?: boolean };
 }
 
 export class BSplineRegistrationCost implements CostFunction {
@@ -37,7 +39,13 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly t: Float64Array;
   private readonly samples: SampleSet;
   private readonly sampler: MovingSampler;
-  private readonly evaluator: SampleMetricEvaluator;
+  /** lncc (a dense measure): one pass in this thread. */
+  private readonly evaluator: SampleMetricEvaluator | null;
+  /** Every other measure: per-block kernels (parallel-for.ts), run by `session`. */
+  private readonly blocked: BlockedMetric | null;
+  private readonly kernelInit: BSplineKernelInit | null;
+  private readonly local: ReturnType<typeof bsplineKernel> | null;
+  private session: BlockSession | null = null;
   /** Per sample: linear index of the first supporting control point, or −1 outside the B-spline domain. */
   private readonly bases: Int32Array;
   /** Per sample: 4 cubic weights per axis (separable), 4·d numbers. */
@@ -62,27 +70,99 @@ export class BSplineRegistrationCost implements CostFunction {
     this.bspline = bspline;
     this.A = linear.matrix();
     this.t = linear.offset();
-    this.fresh = opts.fresh && opts.metric !== 'lncc' ? new FreshSampler(opts.fresh.image, opts.fresh.mask, opts.fresh.count, opts.fresh.seed, bspline) : null;
+    this.fresh = opts.fresh && opts.metric !== 'lncc' ? new FreshSampler(opts.fresh.image, opts.fresh.mask, opts.fresh.count, opts.fresh.seed, bspline, opts.fresh.shared) : null;
     this.redrawing = this.fresh !== null;
     if (this.fresh) samples = this.fresh.samples;
     this.samples = samples;
     this.sampler = sampler;
     this.opts = opts;
-    this.evaluator = new SampleMetricEvaluator(samples, opts);
     const d = samples.dimension;
     const n = samples.count;
     // Separable supports (a base index and 4 weights per axis) take 13 numbers per 3D sample instead of 128.
-    this.bases = new Int32Array(n);
-    this.weights = new Float32Array(n * 4 * d);
+    // Arrays the kernels read are on shared memory (a team's threads see them; see parallel-for.ts).
+    this.bases = sharedInt32(n);
+    this.weights = sharedFloat32(n * 4 * d);
     if (this.fresh) this.fresh.draw(bspline, this.bases, this.weights);
     else bsplineSupports(bspline, samples.points, n, this.bases, this.weights);
-    this.cInterleaved = new Float64Array(bspline.numberOfParameters);
+    this.cInterleaved = sharedFloat64(bspline.numberOfParameters);
     this.gInterleaved = new Float64Array(bspline.numberOfParameters);
 
     this.regGrad = new Float64Array(bspline.numberOfParameters);
     this.jacobianPoints = opts.jacobianWeight ? bsplineSamplePoints(bspline) : null;
     this.movingMask = opts.movingMask ?? null;
     this.maskN = opts.movingMask ? physicalToIndexMatrix(opts.movingMask) : null;
+    if (opts.metric === 'lncc') {
+      this.evaluator = new SampleMetricEvaluator(samples, opts);
+      this.blocked = null;
+      this.kernelInit = null;
+      this.local = null;
+    } else {
+      this.evaluator = null;
+      // A fresh sampler's arrays are shared already (its draws rewrite them in place; shareArray keeps them).
+      const blocked = new BlockedMetric(d, n, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions);
+      this.blocked = blocked;
+      const P = bspline.numberOfParameters;
+      const [nx, nxy] = bspline.gridStrides;
+      this.kernelInit = {
+        ...blocked.init,
+        bases: this.bases,
+        weights: this.weights,
+        cI: this.cInterleaved,
+        A: shareArray(Float64Array.from(this.A)),
+        t: shareArray(Float64Array.from(this.t)),
+        nx,
+        nxy,
+        P,
+        gPartials: sharedFloat64(blocked.blocks * P),
+        ranges: sharedInt32(2 * blocked.blocks),
+        stamp: sharedFloat64(2).fill(1),
+        draw: this.fresh
+          ? {
+              grid: { dimension: bspline.dimension as 2 | 3, toGrid: bspline.toGrid, gridOrigin: Array.from(bspline.gridOrigin), gridSize: Array.from(bspline.gridSize) },
+              plane: this.fresh.plane,
+              size: opts.fresh!.image.size.slice(),
+              index: this.fresh.index,
+              values: this.fresh.deferValues,
+            }
+          : null,
+      };
+      this.local = bsplineKernel(this.kernelInit);
+      this.session = serialSession(this.local);
+    }
+  }
+
+  /**
+   * Runs the per-sample work on `team` (its threads share the blocks; results do not change) until close().
+   * Without a team, with one thread, or for lncc: everything in this thread.
+   */
+  async useThreads(team: ParallelFor | undefined): Promise<void> {
+    if (!team || team.threads < 2 || !this.kernelInit) return;
+    this.kernelInit.stamp![1] = team.threads;
+    const session = await team.open('register.bspline', this.kernelInit, this.local!);
+    this.session?.close();
+    this.session = session;
+  }
+
+  /** Releases the team's threads (the cost keeps working in this thread). */
+  close(): void {
+    if (!this.local) return;
+    this.session?.close();
+    this.session = serialSession(this.local);
+    this.kernelInit!.stamp![1] = 1;
+  }
+
+  /** Calls visit(k, i) for every packed valid sample k (sample i) of the last evaluation. */
+  private forEachValid(visit: (k: number, i: number) => void): void {
+    if (this.evaluator) {
+      for (let k = 0; k < this.lastValidCount; k++) visit(k, this.evaluator.index[k]);
+      return;
+    }
+    const init = this.kernelInit!;
+    for (let b = 0; b < this.blocked!.blocks; b++) {
+      const start = b * init.blockSize;
+      const end = start + init.validCounts[b];
+      for (let k = start; k < end; k++) visit(k, init.index[k]);
+    }
   }
 
   /**
@@ -100,29 +180,28 @@ export class BSplineRegistrationCost implements CostFunction {
     } finally {
       this.redrawing = redrawing;
     }
-    const e = this.evaluator;
+    const grads = this.evaluator ? this.evaluator.grads : this.kernelInit!.grads;
     const d = this.samples.dimension;
     const A = this.A;
     const W = this.weights;
     const [nx, nxy] = this.bspline.gridStrides;
     const nC = this.bspline.numberOfControlPoints;
     const diag = new Float64Array(params.length);
-    for (let k = 0; k < this.lastValidCount; k++) {
-      const i = e.index[k];
+    this.forEachValid((k, i) => {
       const base = this.bases[i];
-      if (base < 0) continue;
+      if (base < 0) return;
       let v0: number;
       let v1: number;
       let v2 = 0;
       if (d === 2) {
-        const gx = e.grads[2 * k];
-        const gy = e.grads[2 * k + 1];
+        const gx = grads[2 * k];
+        const gy = grads[2 * k + 1];
         v0 = A[0] * gx + A[2] * gy;
         v1 = A[1] * gx + A[3] * gy;
       } else {
-        const gx = e.grads[3 * k];
-        const gy = e.grads[3 * k + 1];
-        const gz = e.grads[3 * k + 2];
+        const gx = grads[3 * k];
+        const gy = grads[3 * k + 1];
+        const gz = grads[3 * k + 2];
         v0 = A[0] * gx + A[3] * gy + A[6] * gz;
         v1 = A[1] * gx + A[4] * gy + A[7] * gz;
         v2 = A[2] * gx + A[5] * gy + A[8] * gz;
@@ -146,7 +225,7 @@ export class BSplineRegistrationCost implements CostFunction {
           }
         }
       }
-    }
+    });
     let sum = 0;
     let count = 0;
     for (const v of diag) if (v > 0) {
@@ -172,21 +251,49 @@ export class BSplineRegistrationCost implements CostFunction {
     const W = this.weights;
     const [nx, nxy] = bs.gridStrides;
     const fresh = this.fresh;
-    if (fresh && this.redrawing && this.evaluations > 1) fresh.draw(bs, bases, W);
+    if (fresh && this.redrawing && this.evaluations > 1) {
+      // the draw's supports and fixed values per block (phase 2) when the kernels run
+      fresh.draw(bs, bases, W, this.blocked !== null);
+      if (this.blocked) this.session!.run(2, this.blocked.blocks);
+    }
     const cI = this.cInterleaved;
     interleave(c, nC, d, cI);
-    const e = this.evaluator;
-    const s = this.sampler;
-    const valid =
-      d === 2
-        ? mapAndSample2d(m, this.samples.points, bases, W, cI, nx, this.A, this.t, s, e.values, e.grads, e.index, this.movingMask, this.maskN, this.scratch)
-        : mapAndSample3d(m, this.samples.points, bases, W, cI, nx, nxy, this.A, this.t, s, e.values, e.grads, e.index, this.movingMask, this.maskN, this.scratch);
-    this.lastValidCount = valid;
-    let value = e.evaluate(valid, fresh ? fresh.drawn : m);
     const gI = this.gInterleaved;
-    gI.fill(0);
-    if (d === 2) scatter2d(valid, e.dValue, e.grads, e.index, bases, W, this.A, nx, gI);
-    else scatter3d(valid, e.dValue, e.grads, e.index, bases, W, this.A, nx, nxy, gI);
+    let value: number;
+    if (this.blocked) {
+      const init = this.kernelInit!;
+      init.stamp![0] = this.evaluations;
+      const session = this.session!;
+      const blocks = this.blocked.blocks;
+      session.run(0, blocks);
+      let valid = 0;
+      for (let b = 0; b < blocks; b++) valid += init.validCounts[b];
+      this.lastValidCount = valid;
+      checkOverlap(valid, fresh ? fresh.drawn : m);
+      value = this.blocked.finish();
+      session.run(1, blocks);
+      // the blocks' partial gradients, added in block order
+      gI.fill(0);
+      const { gPartials, ranges } = init;
+      const P = init.P;
+      for (let b = 0; b < blocks; b++) {
+        const o = b * P;
+        const to = ranges[2 * b + 1];
+        for (let r = ranges[2 * b]; r < to; r++) gI[r] += gPartials[o + r];
+      }
+    } else {
+      const e = this.evaluator!;
+      const s = this.sampler;
+      const valid =
+        d === 2
+          ? mapAndSample2d(0, m, this.samples.points, bases, W, cI, nx, this.A, this.t, s, e.values, e.grads, e.index, this.movingMask, this.maskN, this.scratch)
+          : mapAndSample3d(0, m, this.samples.points, bases, W, cI, nx, nxy, this.A, this.t, s, e.values, e.grads, e.index, this.movingMask, this.maskN, this.scratch);
+      this.lastValidCount = valid;
+      value = e.evaluate(valid, fresh ? fresh.drawn : m);
+      gI.fill(0);
+      if (d === 2) scatter2d(0, valid, e.dValue, e.grads, e.index, bases, W, this.A, nx, gI, 0);
+      else scatter3d(0, valid, e.dValue, e.grads, e.index, bases, W, this.A, nx, nxy, gI, 0);
+    }
     deinterleave(gI, nC, d, gradient);
     const rg = this.regGrad;
     const P = bs.numberOfParameters;
@@ -240,199 +347,6 @@ function deinterleave(g: Float64Array, nC: number, d: number, out: Float64Array)
 }
 
 /**
- * For every sample: y = A (x + u(x)) + t, then the moving value and PHYSICAL gradient at y, packed to the front
- * over the valid samples (outside the moving image or its mask: dropped), with `index` mapping packed → sample,
- * with packMovingSample2d/3d. `cI` is interleaved (see interleave); `g` is scratch of ≥ 6 numbers. Returns the
- * number of valid samples.
- */
-function mapAndSample3d(
-  m: number,
-  X: Float64Array,
-  bases: Int32Array,
-  W: Float32Array,
-  cI: Float64Array,
-  nx: number,
-  nxy: number,
-  A: Float64Array,
-  t: Float64Array,
-  s: MovingSampler,
-  values: Float64Array,
-  grads: Float64Array,
-  index: Int32Array,
-  movingMask: Image | null,
-  maskN: Float64Array | null,
-  g: Float64Array,
-): number {
-  let valid = 0;
-  for (let i = 0; i < m; i++) {
-    let ux = 0;
-    let uy = 0;
-    let uz = 0;
-    const base = bases[i];
-    if (base >= 0) {
-      const o = 12 * i;
-      const wx0 = W[o];
-      const wx1 = W[o + 1];
-      const wx2 = W[o + 2];
-      const wx3 = W[o + 3];
-      for (let kz = 0; kz < 4; kz++) {
-        const wz = W[o + 8 + kz];
-        for (let ky = 0; ky < 4; ky++) {
-          const wyz = wz * W[o + 4 + ky];
-          const r = 3 * (base + kz * nxy + ky * nx);
-          const w0 = wyz * wx0;
-          const w1 = wyz * wx1;
-          const w2 = wyz * wx2;
-          const w3 = wyz * wx3;
-          ux += w0 * cI[r] + w1 * cI[r + 3] + w2 * cI[r + 6] + w3 * cI[r + 9];
-          uy += w0 * cI[r + 1] + w1 * cI[r + 4] + w2 * cI[r + 7] + w3 * cI[r + 10];
-          uz += w0 * cI[r + 2] + w1 * cI[r + 5] + w2 * cI[r + 8] + w3 * cI[r + 11];
-        }
-      }
-    }
-    const px = X[3 * i] + ux;
-    const py = X[3 * i + 1] + uy;
-    const pz = X[3 * i + 2] + uz;
-    const yx = A[0] * px + A[1] * py + A[2] * pz + t[0];
-    const yy = A[3] * px + A[4] * py + A[5] * pz + t[1];
-    const yz = A[6] * px + A[7] * py + A[8] * pz + t[2];
-    valid = packMovingSample3d(s, yx, yy, yz, i, valid, values, grads, index, movingMask, maskN, g);
-  }
-  return valid;
-}
-
-function mapAndSample2d(
-  m: number,
-  X: Float64Array,
-  bases: Int32Array,
-  W: Float32Array,
-  cI: Float64Array,
-  nx: number,
-  A: Float64Array,
-  t: Float64Array,
-  s: MovingSampler,
-  values: Float64Array,
-  grads: Float64Array,
-  index: Int32Array,
-  movingMask: Image | null,
-  maskN: Float64Array | null,
-  g: Float64Array,
-): number {
-  let valid = 0;
-  for (let i = 0; i < m; i++) {
-    let ux = 0;
-    let uy = 0;
-    const base = bases[i];
-    if (base >= 0) {
-      const o = 8 * i;
-      const wx0 = W[o];
-      const wx1 = W[o + 1];
-      const wx2 = W[o + 2];
-      const wx3 = W[o + 3];
-      for (let ky = 0; ky < 4; ky++) {
-        const wy = W[o + 4 + ky];
-        const r = 2 * (base + ky * nx);
-        const w0 = wy * wx0;
-        const w1 = wy * wx1;
-        const w2 = wy * wx2;
-        const w3 = wy * wx3;
-        ux += w0 * cI[r] + w1 * cI[r + 2] + w2 * cI[r + 4] + w3 * cI[r + 6];
-        uy += w0 * cI[r + 1] + w1 * cI[r + 3] + w2 * cI[r + 5] + w3 * cI[r + 7];
-      }
-    }
-    const px = X[2 * i] + ux;
-    const py = X[2 * i + 1] + uy;
-    const yx = A[0] * px + A[1] * py + t[0];
-    const yy = A[2] * px + A[3] * py + t[1];
-    valid = packMovingSample2d(s, yx, yy, i, valid, values, grads, index, movingMask, maskN, g);
-  }
-  return valid;
-}
-
-/**
- * gI (interleaved) += Σ_k β(x_k) Aᵀ (∂cost/∂m_k ∇M_k) over the packed valid samples, in sample order (so each
- * parameter's sum adds the same terms in the same order as a plain per-parameter loop).
- */
-function scatter3d(valid: number, dv: Float64Array, G: Float64Array, index: Int32Array, bases: Int32Array, W: Float32Array, A: Float64Array, nx: number, nxy: number, gI: Float64Array): void {
-  for (let k = 0; k < valid; k++) {
-    const s = dv[k];
-    if (s === 0) continue;
-    const i = index[k];
-    const base = bases[i];
-    if (base < 0) continue;
-    const gx = s * G[3 * k];
-    const gy = s * G[3 * k + 1];
-    const gz = s * G[3 * k + 2];
-    const vx = A[0] * gx + A[3] * gy + A[6] * gz;
-    const vy = A[1] * gx + A[4] * gy + A[7] * gz;
-    const vz = A[2] * gx + A[5] * gy + A[8] * gz;
-    const o = 12 * i;
-    const wx0 = W[o];
-    const wx1 = W[o + 1];
-    const wx2 = W[o + 2];
-    const wx3 = W[o + 3];
-    for (let kz = 0; kz < 4; kz++) {
-      const wz = W[o + 8 + kz];
-      for (let ky = 0; ky < 4; ky++) {
-        const wyz = wz * W[o + 4 + ky];
-        const r = 3 * (base + kz * nxy + ky * nx);
-        let w = wyz * wx0;
-        gI[r] += w * vx;
-        gI[r + 1] += w * vy;
-        gI[r + 2] += w * vz;
-        w = wyz * wx1;
-        gI[r + 3] += w * vx;
-        gI[r + 4] += w * vy;
-        gI[r + 5] += w * vz;
-        w = wyz * wx2;
-        gI[r + 6] += w * vx;
-        gI[r + 7] += w * vy;
-        gI[r + 8] += w * vz;
-        w = wyz * wx3;
-        gI[r + 9] += w * vx;
-        gI[r + 10] += w * vy;
-        gI[r + 11] += w * vz;
-      }
-    }
-  }
-}
-
-function scatter2d(valid: number, dv: Float64Array, G: Float64Array, index: Int32Array, bases: Int32Array, W: Float32Array, A: Float64Array, nx: number, gI: Float64Array): void {
-  for (let k = 0; k < valid; k++) {
-    const s = dv[k];
-    if (s === 0) continue;
-    const i = index[k];
-    const base = bases[i];
-    if (base < 0) continue;
-    const gx = s * G[2 * k];
-    const gy = s * G[2 * k + 1];
-    const vx = A[0] * gx + A[2] * gy;
-    const vy = A[1] * gx + A[3] * gy;
-    const o = 8 * i;
-    const wx0 = W[o];
-    const wx1 = W[o + 1];
-    const wx2 = W[o + 2];
-    const wx3 = W[o + 3];
-    for (let ky = 0; ky < 4; ky++) {
-      const wy = W[o + 4 + ky];
-      const r = 2 * (base + ky * nx);
-      let w = wy * wx0;
-      gI[r] += w * vx;
-      gI[r + 1] += w * vy;
-      w = wy * wx1;
-      gI[r + 2] += w * vx;
-      gI[r + 3] += w * vy;
-      w = wy * wx2;
-      gI[r + 4] += w * vx;
-      gI[r + 5] += w * vy;
-      w = wy * wx3;
-      gI[r + 6] += w * vx;
-      gI[r + 7] += w * vy;
-    }
-  }
-}
-
-/**
  * Uniform random positions in the fixed image (optionally within a mask), fixed values by linear interpolation.
  * Each draw is then stored grouped by B-spline cell (a stable counting sort on the first supporting control
  * point; points outside the grid first): every per-sample pass then walks the control grid and both images in
@@ -465,12 +379,12 @@ class FreshSampler {
   private readonly image: Image;
   private readonly mask: Image | null;
   private readonly maskN: Float64Array | null;
-  private readonly plane: Float32Array | Float64Array;
+  readonly plane: Float32Array | Float64Array;
   private readonly M: Float64Array;
   private readonly random: () => number;
   /** Continuous fixed index of each sample (d per sample), in drawing order and sorted. */
   private readonly drawnIndex: Float64Array;
-  private readonly index: Float64Array;
+  readonly index: Float64Array;
   /** Points and (when not deferred) values in drawing order. */
   private readonly drawnPoints: Float64Array;
   private readonly drawnValues: Float64Array;
@@ -481,22 +395,23 @@ class FreshSampler {
    * With a finite fixed image no draw (always inside the image) can give NaN, so the values are interpolated
    * after sorting, in spatial order; otherwise during the draw, to reject NaN.
    */
-  private readonly deferValues: boolean;
+  readonly deferValues: boolean;
   private readonly point = new Float64Array(3);
   /** With a mask: the voxels whose centre lies inside it (samples are drawn from these, as elastix does). */
   private readonly maskVoxels: Int32Array | null;
 
-  constructor(image: Image, mask: Image | undefined, count: number, seed: number, bspline: BSplineTransform) {
+  /** `shared`: the fixed plane on shared memory (a team's threads finish the draws, see BSplineKernelInit.draw). */
+  constructor(image: Image, mask: Image | undefined, count: number, seed: number, bspline: BSplineTransform, shared = false) {
     const d = image.dimension;
     this.image = image;
     this.mask = mask ?? null;
     this.maskN = mask ? physicalToIndexMatrix(mask) : null;
-    this.plane = interpolationPlane(image, 0);
+    this.plane = shared ? shareArray(interpolationPlane(image, 0)) : interpolationPlane(image, 0);
     this.M = indexToPhysicalMatrix(image);
     this.random = createRandom(seed);
-    this.samples = { dimension: d, count, points: new Float64Array(count * d), values: new Float64Array(count), voxels: new Int32Array(count) };
+    this.samples = { dimension: d, count, points: sharedFloat64(count * d), values: sharedFloat64(count), voxels: new Int32Array(count) };
     this.drawnIndex = new Float64Array(count * d);
-    this.index = new Float64Array(count * d);
+    this.index = sharedFloat64(count * d);
     this.drawnPoints = new Float64Array(count * d);
     this.drawnValues = new Float64Array(count);
     this.cells = new Int32Array(count);
@@ -506,7 +421,7 @@ class FreshSampler {
   }
 
   /** Draws the next samples (sorted by cell) and their B-spline supports into bases and weights. */
-  draw(bspline: BSplineTransform, bases: Int32Array, weights: Float32Array): void {
+  draw(bspline: BSplineTransform, bases: Int32Array, weights: Float32Array, finishInBlocks = false): void {
     const { image, plane, M, random } = this;
     const d = image.dimension;
     const [nx, ny] = image.size;
@@ -572,6 +487,8 @@ class FreshSampler {
     this.drawn = j;
     bsplineSupportBases(bspline, pts, m, this.cells);
     sortByCell(d, m, this.cells, this.cellStarts, pts, ci, defer ? null : vals, this.samples.points, this.index, this.samples.values);
+    // the supports and deferred fixed values of the sorted samples: here, or by the cost's kernel (phase 2)
+    if (finishInBlocks) return;
     bsplineSupports(bspline, this.samples.points, m, bases, weights);
     if (defer) this.interpolateValues();
   }

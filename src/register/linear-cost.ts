@@ -10,110 +10,16 @@
  */
 import type { Image } from '../image/image.js';
 import { physicalToIndexMatrix } from '../image/image.js';
-import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
-import { linear2d, linear3d, interpolationPlane, type Plane } from '../interpolate/index.js';
 import { METRICS, type MetricOptions, type MetricState, type SampledMetric } from '../metric/index.js';
 import { lnccDense, type LnccWorkspace } from '../metric/lncc.js';
 import type { CostFunction } from '../optimize/types.js';
 import type { LinearTransform, ParametricTransform } from '../transform/transform.js';
-import { maskAt, type SampleSet } from './sampling.js';
+import type { SampleSet } from './sampling.js';
+import { BlockedMetric, linearKernel, sampleMovingLinearRange, type LinearKernelInit, type MovingSampler } from './sample-kernels.js';
+import { serialSession, shareArray, sharedFloat64, type BlockSession, type ParallelFor } from './parallel-for.js';
+export { packMovingSample2d, packMovingSample3d, prepareMovingSampler, type MovingSampler } from './sample-kernels.js';
 import type { MetricName } from './config.js';
 import { CoregError } from '../errors.js';
-
-/** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
-export interface MovingSampler {
-  dimension: 2 | 3;
-  size: number[];
-  origin: number[];
-  /** physical → index matrix N (row-major d×d). */
-  N: Float64Array;
-  kind: 'linear' | 'bspline';
-  plane: Plane;
-}
-
-export function prepareMovingSampler(moving: Image, kind: 'linear' | 'bspline'): MovingSampler {
-  const plane = kind === 'bspline' ? bsplineCoefficients(moving.data, moving.size, moving.components, 0) : interpolationPlane(moving, 0);
-  return { dimension: moving.dimension, size: moving.size.slice(), origin: moving.origin.slice(), N: physicalToIndexMatrix(moving), kind, plane };
-}
-
-/**
- * The moving image at physical point (yx, yy) for sample i: when the point is inside the image (and its mask), its
- * value and PHYSICAL gradient (Nᵀ·index gradient) are written at packed position `valid` with index[valid] = i, and
- * valid + 1 is returned; otherwise `valid` (the sample is dropped). `g` is scratch of ≥ 6 numbers. The one
- * "sample → drop → gradient → pack" step of every cost (linear here, B-spline in bspline-cost.ts).
- */
-export function packMovingSample2d(
-  s: MovingSampler,
-  yx: number,
-  yy: number,
-  i: number,
-  valid: number,
-  values: Float64Array,
-  grads: Float64Array,
-  index: Int32Array,
-  movingMask: Image | null,
-  movingMaskN: Float64Array | null,
-  g: Float64Array,
-): number {
-  const N = s.N;
-  const dx = yx - s.origin[0];
-  const dy = yy - s.origin[1];
-  const x = N[0] * dx + N[1] * dy;
-  const y = N[2] * dx + N[3] * dy;
-  const v = s.kind === 'bspline' ? bspline2d(s.plane as Float64Array, s.size[0], s.size[1], x, y, g) : linear2d(s.plane, s.size[0], s.size[1], x, y, g);
-  if (v !== v) return valid;
-  if (movingMask) {
-    g[3] = yx;
-    g[4] = yy;
-    if (!maskAt(movingMask, movingMaskN!, g.subarray(3, 5))) return valid;
-  }
-  values[valid] = v;
-  grads[2 * valid] = N[0] * g[0] + N[2] * g[1];
-  grads[2 * valid + 1] = N[1] * g[0] + N[3] * g[1];
-  index[valid] = i;
-  return valid + 1;
-}
-
-/** packMovingSample2d in 3D, at physical point (yx, yy, yz). */
-export function packMovingSample3d(
-  s: MovingSampler,
-  yx: number,
-  yy: number,
-  yz: number,
-  i: number,
-  valid: number,
-  values: Float64Array,
-  grads: Float64Array,
-  index: Int32Array,
-  movingMask: Image | null,
-  movingMaskN: Float64Array | null,
-  g: Float64Array,
-): number {
-  const N = s.N;
-  const dx = yx - s.origin[0];
-  const dy = yy - s.origin[1];
-  const dz = yz - s.origin[2];
-  const x = N[0] * dx + N[1] * dy + N[2] * dz;
-  const y = N[3] * dx + N[4] * dy + N[5] * dz;
-  const z = N[6] * dx + N[7] * dy + N[8] * dz;
-  const v =
-    s.kind === 'bspline'
-      ? bspline3d(s.plane as Float64Array, s.size[0], s.size[1], s.size[2], x, y, z, g)
-      : linear3d(s.plane, s.size[0], s.size[1], s.size[2], x, y, z, g);
-  if (v !== v) return valid;
-  if (movingMask) {
-    g[3] = yx;
-    g[4] = yy;
-    g[5] = yz;
-    if (!maskAt(movingMask, movingMaskN!, g.subarray(3, 6))) return valid;
-  }
-  values[valid] = v;
-  grads[3 * valid] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
-  grads[3 * valid + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
-  grads[3 * valid + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
-  index[valid] = i;
-  return valid + 1;
-}
 
 /**
  * Samples the moving image at T(x_i) = A x_i + t for all samples: writes values m_i and PHYSICAL gradients g_i
@@ -132,36 +38,7 @@ export function sampleMovingLinear(
   movingMask: Image | null,
   movingMaskN: Float64Array | null,
 ): number {
-  const g = new Float64Array(6);
-  let valid = 0;
-  if (s.dimension === 2) {
-    for (let i = 0; i < count; i++) {
-      const px = points[2 * i];
-      const py = points[2 * i + 1];
-      valid = packMovingSample2d(s, A[0] * px + A[1] * py + t[0], A[2] * px + A[3] * py + t[1], i, valid, outValues, outGrad, outIndex, movingMask, movingMaskN, g);
-    }
-    return valid;
-  }
-  for (let i = 0; i < count; i++) {
-    const px = points[3 * i];
-    const py = points[3 * i + 1];
-    const pz = points[3 * i + 2];
-    valid = packMovingSample3d(
-      s,
-      A[0] * px + A[1] * py + A[2] * pz + t[0],
-      A[3] * px + A[4] * py + A[5] * pz + t[1],
-      A[6] * px + A[7] * py + A[8] * pz + t[2],
-      i,
-      valid,
-      outValues,
-      outGrad,
-      outIndex,
-      movingMask,
-      movingMaskN,
-      g,
-    );
-  }
-  return valid;
+  return sampleMovingLinearRange(s, A, t, points, 0, count, outValues, outGrad, outIndex, movingMask, movingMaskN, new Float64Array(6));
 }
 
 /**
@@ -192,6 +69,13 @@ export function accumulateMoments(
 
 /** Minimum fraction of samples that must map inside the moving image before the cost is declared undefined. */
 const MIN_VALID_FRACTION = 0.01;
+
+/** Throws when too few of the `tried` samples map inside the moving image for the cost to mean anything. */
+export function checkOverlap(valid: number, tried: number): void {
+  if (valid < Math.max(2, MIN_VALID_FRACTION * tried)) {
+    throw new CoregError('registration', `only ${valid} of ${tried} samples map inside the moving image: the images do not overlap (try --initial or another initializer)`);
+  }
+}
 
 export interface SampledCostOptions {
   metric: MetricName;
@@ -244,10 +128,7 @@ export class SampleMetricEvaluator {
 
   /** Cost over the first `valid` packed samples (of `tried`); fills dValue. Throws when too few samples overlap. */
   evaluate(valid: number, tried = this.samples.count): number {
-    const n = tried;
-    if (valid < Math.max(2, MIN_VALID_FRACTION * n)) {
-      throw new CoregError('registration', `only ${valid} of ${n} samples map inside the moving image: the images do not overlap (try --initial or another initializer)`);
-    }
+    checkOverlap(valid, tried);
     if (this.opts.metric === 'lncc') return this.evaluateLncc(valid);
     const f = this.fixedPacked;
     const fixedValues = this.samples.values;
@@ -292,7 +173,13 @@ export class LinearRegistrationCost implements CostFunction {
   readonly transform: ParametricTransform & LinearTransform;
   private readonly samples: SampleSet;
   private readonly sampler: MovingSampler;
-  private readonly evaluator: SampleMetricEvaluator;
+  /** lncc (a dense measure): one pass in this thread. */
+  private readonly evaluator: SampleMetricEvaluator | null;
+  /** Every other measure: per-block kernels (parallel-for.ts), run by `session`. */
+  private readonly blocked: BlockedMetric | null;
+  private readonly kernelInit: LinearKernelInit | null;
+  private readonly local: ReturnType<typeof linearKernel> | null;
+  private session: BlockSession | null = null;
   private readonly G: Float64Array;
   private readonly jacobianBasis: Float64Array[];
   private readonly movingMask: Image | null;
@@ -305,7 +192,6 @@ export class LinearRegistrationCost implements CostFunction {
     this.transform = transform;
     this.samples = samples;
     this.sampler = sampler;
-    this.evaluator = new SampleMetricEvaluator(samples, opts);
     const d = samples.dimension;
     const P = transform.numberOfParameters;
     this.G = new Float64Array(d * (d + 1));
@@ -313,6 +199,40 @@ export class LinearRegistrationCost implements CostFunction {
     for (let j = 0; j <= d; j++) this.jacobianBasis.push(new Float64Array(d * P));
     this.movingMask = opts.movingMask ?? null;
     this.maskN = opts.movingMask ? physicalToIndexMatrix(opts.movingMask) : null;
+    if (opts.metric === 'lncc') {
+      this.evaluator = new SampleMetricEvaluator(samples, opts);
+      this.blocked = null;
+      this.kernelInit = null;
+      this.local = null;
+    } else {
+      this.evaluator = null;
+      const blocked = new BlockedMetric(d, samples.count, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions);
+      this.blocked = blocked;
+      this.kernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 2), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
+      this.kernelInit.params[d * d + d + 1] = 1;
+      this.local = linearKernel(this.kernelInit);
+      this.session = serialSession(this.local);
+    }
+  }
+
+  /**
+   * Runs the per-sample work on `team` (its threads share the blocks; results do not change) until close().
+   * Without a team, with one thread, or for lncc: everything in this thread.
+   */
+  async useThreads(team: ParallelFor | undefined): Promise<void> {
+    if (!team || team.threads < 2 || !this.kernelInit) return;
+    this.kernelInit.params[this.samples.dimension * (this.samples.dimension + 1) + 1] = team.threads;
+    const session = await team.open('register.linear', this.kernelInit, this.local!);
+    this.session?.close();
+    this.session = session;
+  }
+
+  /** Releases the team's threads (the cost keeps working in this thread). */
+  close(): void {
+    if (!this.local) return;
+    this.session?.close();
+    this.session = serialSession(this.local);
+    this.kernelInit!.params[this.samples.dimension * (this.samples.dimension + 1) + 1] = 1;
   }
 
   /** J(0) and J(e_j) − J(0) at the current parameters (rotation Jacobians depend on the angles). */
@@ -335,16 +255,38 @@ export class LinearRegistrationCost implements CostFunction {
     const t = this.transform;
     t.setParameters(params);
     const d = this.samples.dimension;
-    const e = this.evaluator;
-    const valid = sampleMovingLinear(this.sampler, t.matrix(), t.offset(), this.samples.points, this.samples.count, e.values, e.grads, e.index, this.movingMask, this.maskN);
-    this.lastValidCount = valid;
-    const value = e.evaluate(valid);
-    accumulateMoments(d, valid, e.dValue, e.grads, e.index, this.samples.points, this.G);
+    const G = this.G;
+    const w = d + 1;
+    let value: number;
+    if (this.blocked) {
+      const init = this.kernelInit!;
+      init.params.set(t.matrix(), 0);
+      init.params.set(t.offset(), d * d);
+      init.params[d * d + d] = this.evaluations;
+      const session = this.session!;
+      const blocks = this.blocked.blocks;
+      session.run(0, blocks);
+      let valid = 0;
+      for (let b = 0; b < blocks; b++) valid += init.validCounts[b];
+      this.lastValidCount = valid;
+      checkOverlap(valid, this.samples.count);
+      value = this.blocked.finish();
+      session.run(1, blocks);
+      // the blocks' moment matrices, summed in block order
+      G.fill(0);
+      const dw = d * w;
+      const M = init.moments;
+      for (let b = 0; b < blocks; b++) for (let k = 0; k < dw; k++) G[k] += M[b * dw + k];
+    } else {
+      const e = this.evaluator!;
+      const valid = sampleMovingLinear(this.sampler, t.matrix(), t.offset(), this.samples.points, this.samples.count, e.values, e.grads, e.index, this.movingMask, this.maskN);
+      this.lastValidCount = valid;
+      value = e.evaluate(valid);
+      accumulateMoments(d, valid, e.dValue, e.grads, e.index, this.samples.points, G);
+    }
     this.refreshJacobianBasis();
     const P = t.numberOfParameters;
     gradient.fill(0);
-    const G = this.G;
-    const w = d + 1;
     // Σ_k v_kᵀ J(x_k) = (Σ v_k)ᵀ J(0) + Σ_j (Σ_k x_kj v_k)ᵀ (J(e_j) − J(0))
     for (let r = 0; r < d; r++) {
       const J0 = this.jacobianBasis[0];

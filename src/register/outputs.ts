@@ -116,6 +116,7 @@ export function registrationOutputs(
       })),
     })),
     seconds: round(result.seconds),
+    threads: result.threads,
     transforms: chain,
     ...inverseFields,
     ...opts.fields,

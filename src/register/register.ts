@@ -18,7 +18,7 @@ import { refineBSpline } from '../transform/bspline-refine.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
 import { synRegister } from './syn.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
-import { gaussianSmooth, shrinkMask, scheduleFromLevels, smoothAndShrink } from '../pyramid/index.js';
+import { shrinkMask, scheduleFromLevels, smoothAndShrink } from '../pyramid/index.js';
 import { composeLinear, createTransform, fitTransformFrom, type MatrixOffsetTransform, type LinearKind } from '../transform/linear.js';
 import { initializeCenteredTransform } from '../transform/initialize.js';
 import { isLinear, type Transform } from '../transform/transform.js';
@@ -34,6 +34,8 @@ import {
   validateConfig,
 } from './config.js';
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
+import type { ParallelFor } from './parallel-for.js';
+import { gaussianSmoothOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, robustRange, stageWinsorize, type PresetRecord } from './preset.js';
 import { autoLandmarks, type AutoLandmarkResult } from '../features/auto.js';
@@ -71,6 +73,11 @@ export interface RegisterOptions {
   onLevel?: (event: LevelEvent) => void;
   signal?: AbortSignal;
   warn?: WarningSink;
+  /**
+   * Threads inside the registration: a team (src/parallel/team.ts: createTeam, or createNodeTeam from
+   * `coreg/node`) that the sampled costs split their samples over. Results do not depend on it.
+   */
+  parallel?: ParallelFor;
 }
 
 export interface LevelLog {
@@ -99,6 +106,8 @@ export interface RegistrationResult {
   inverseField?: Image;
   stages: StageLog[];
   seconds: number;
+  /** Threads the costs ran on (1 without a team). */
+  threads: number;
   /** The modality-aware defaults the run used (result.json's "preset"). */
   preset?: PresetRecord;
   /** With initializer 'landmarks': the automated landmarks the first stage started from. */
@@ -182,21 +191,22 @@ function movingSchedule(fixed: Image, moving: Image, level: LevelConfig, fs: Ret
 }
 
 /** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
-function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: Map<string, LevelImages>): LevelImages {
+async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: Map<string, LevelImages>): Promise<LevelImages> {
   const unit = level.smoothUnit ?? 'vox';
   const key = `${level.shrink}/${level.smooth}${unit}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], unit);
   const ms = movingSchedule(fixed, moving, level, fs);
-  // Smoothing and shrinking axis by axis (smoothAndShrink): the same images as smoothing the whole image first.
-  const shrinkOrSmooth = (img: Image, factors: number[], sigmas: number[]): Image => {
+  // Smoothing and shrinking axis by axis (smoothAndShrink): the same images as smoothing the whole image first;
+  // smoothing alone is split over the team's threads (gaussianSmoothOn: the same pixels for any thread count).
+  const shrinkOrSmooth = async (img: Image, factors: number[], sigmas: number[]): Promise<Image> => {
     if (factors.some((f) => f > 1)) return smoothAndShrink(img, sigmas, factors);
-    return sigmas.some((s) => s > 0) ? gaussianSmooth(img, sigmas) : img;
+    return sigmas.some((s) => s > 0) ? await gaussianSmoothOn(opts.parallel, img, sigmas) : img;
   };
   const out: LevelImages = {
-    fixed: shrinkOrSmooth(fixed, fs.shrink[0], fs.sigmasMm[0]),
-    moving: shrinkOrSmooth(moving, ms.shrink[0], ms.sigmasMm[0]),
+    fixed: await shrinkOrSmooth(fixed, fs.shrink[0], fs.sigmasMm[0]),
+    moving: await shrinkOrSmooth(moving, ms.shrink[0], ms.sigmasMm[0]),
     fixedMask: opts.fixedMask && fs.shrink[0].some((f) => f > 1) ? shrinkMask(opts.fixedMask, fs.shrink[0]) : opts.fixedMask,
     movingMask: opts.movingMask,
     shrink: fs.shrink[0],
@@ -400,7 +410,7 @@ async function optimizeLevel(
 }
 
 /** Per-level set-up shared by every stage kind: images, samples, intensity ranges, moving sampler. */
-function prepareLevel(
+async function prepareLevel(
   fixed: Image,
   moving: Image,
   stage: StageConfig,
@@ -410,7 +420,7 @@ function prepareLevel(
   cache: Map<string, LevelImages>,
   preset: PresetRecord,
 ) {
-  const images = levelImages(fixed, moving, level, opts, cache);
+  const images = await levelImages(fixed, moving, level, opts, cache);
   const samples = levelSamples(images, stage, seed);
   const fullFixed = finiteRange(samples.values);
   if (!fullFixed || fullFixed.min === fullFixed.max) {
@@ -421,7 +431,7 @@ function prepareLevel(
   const fixedRange = robustRange(samples.values, w.fixed)!;
   const movingRange = robustRange(images.moving.data, w.moving)!;
   // The B-spline moving interpolator makes the cost smooth, which the many-parameter L-BFGS of a bspline stage needs.
-  const sampler = prepareMovingSampler(images.moving, stage.interpolation ?? (stage.transform === 'bspline' ? 'bspline' : 'linear'));
+  const sampler = prepareMovingSampler(images.moving, stage.interpolation ?? (stage.transform === 'bspline' ? 'bspline' : 'linear'), (opts.parallel?.threads ?? 1) > 1);
   const costOptions = {
     metric: stage.metric,
     metricOptions: { bins: stage.bins ?? preset.bins, fixedRange, movingRange },
@@ -508,13 +518,13 @@ async function runBSplineStage(
   for (const [li, level] of levels.entries()) {
     if (li > 0) bs = refineBSpline(bs, 2);
     const tl = now();
-    const { images, samples, sampler, costOptions } = prepareLevel(fixed, moving, levelStage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
+    const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, levelStage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
     const cost = new BSplineRegistrationCost(bs, linear, samples, sampler, {
       ...costOptions,
       bendingWeight: stage.bendingWeight ?? 0,
       jacobianWeight: stage.jacobianWeight ?? 0,
       fresh: stochastic
-        ? { image: images.fixed, mask: images.fixedMask, count: stage.subsetSize ?? (fixed.dimension === 3 ? 20000 : 2000), seed: seed + 31 * li + 1009 * si }
+        ? { image: images.fixed, mask: images.fixedMask, count: stage.subsetSize ?? (fixed.dimension === 3 ? 20000 : 2000), seed: seed + 31 * li + 1009 * si, shared: (opts.parallel?.threads ?? 1) > 1 }
         : undefined,
     });
     const before = Float64Array.from(bs.parameters);
@@ -552,7 +562,13 @@ async function runBSplineStage(
     if (method === 'regular-step') options.initialStepLength = stage.learningRate ?? 1;
     if (method === 'gradient-descent' || method === 'adam') options.learningRate = stage.learningRate ?? (method === 'adam' ? 0.05 : 1);
     const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
-    const result = await optimizeLevel(cost, before, method, options, where, opts);
+    await cost.useThreads(opts.parallel);
+    let result: LevelResult;
+    try {
+      result = await optimizeLevel(cost, before, method, options, where, opts);
+    } finally {
+      cost.close();
+    }
     let stopReason = result.stopReason;
     if (result.parameters.every(Number.isFinite)) {
       const repair = repairFolding(bs, before, result.parameters, foldPoints);
@@ -705,7 +721,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
     const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
     for (const [li, level] of levels.entries()) {
       const tl = now();
-      const { images, samples, sampler, costOptions } = prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
+      const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
       const cost = new LinearRegistrationCost(t, samples, sampler, costOptions);
       if (si === 0 && li === 0 && config.rotationSearch && kind !== 'translation') searchRotations(cost, t);
       // Parameter scales from physical shifts of (a subset of) the sample points.
@@ -716,7 +732,13 @@ export async function register(fixed: Image, moving: Image, config: Registration
       const scales = estimateScalesFromPhysicalShift(t, sub.subarray(0, m));
       const { method, options } = optimizerOptions(stage, level.iterations, scales);
       const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
-      const result = await optimizeLevel(cost, Float64Array.from(t.parameters), method, options, where, opts);
+      await cost.useThreads(opts.parallel);
+      let result: LevelResult;
+      try {
+        result = await optimizeLevel(cost, Float64Array.from(t.parameters), method, options, where, opts);
+      } finally {
+        cost.close();
+      }
       if (!result.parameters.every(Number.isFinite)) {
         opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the optimiser diverged; keeping the last good transform`);
       } else {
@@ -732,5 +754,5 @@ export async function register(fixed: Image, moving: Image, config: Registration
     current = t;
   }
   const transforms: Transform[] = deformation ? [deformation, current!] : [current!];
-  return { transforms, inverseField, stages, seconds: (now() - t0) / 1000, preset, ...(landmarks ? { landmarks } : {}) };
+  return { transforms, inverseField, stages, seconds: (now() - t0) / 1000, threads: opts.parallel?.threads ?? 1, preset, ...(landmarks ? { landmarks } : {}) };
 }

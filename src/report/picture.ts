@@ -29,6 +29,10 @@ export interface ViewOptions {
   slices?: number;
   /** Display pixel size in mm (default the smallest spacing). */
   pixelMm?: number;
+  /** 3D: orientation letters (R/L, A/P, S/I) at the middle of each panel edge (default true). */
+  letters?: boolean;
+  /** Thumbnails: coarser display pixels so that no panel side exceeds this many pixels (ignored with `pixelMm`). */
+  maxPanel?: number;
 }
 
 /** One display plane: pixel (i, j) shows the physical point origin + i·pixelMm·u + j·pixelMm·v. */
@@ -59,6 +63,13 @@ export function checkPictureImage(img: Image, subject: string): void {
     throw new CoregError(subject, `has ${img.components} values per voxel (a 4D or vector image); pictures show scalar 2D or 3D images only`);
   }
   if (img.dimension !== 2 && img.dimension !== 3) throw new CoregError(subject, `is ${String(img.dimension)}D; pictures show 2D or 3D images`);
+}
+
+/** Both images scalar 2D or 3D, of one dimension (else a clear error naming 'fixed' or 'moving'). */
+export function checkPicturePair(fixed: Image, moving: Image): void {
+  checkPictureImage(fixed, 'fixed');
+  checkPictureImage(moving, 'moving');
+  if (fixed.dimension !== moving.dimension) throw new CoregError('moving', `is ${moving.dimension}D but the fixed image is ${fixed.dimension}D`);
 }
 
 /** Physical bounding box of the voxels above a threshold between the 2nd and 98th percentiles (else the whole image). */
@@ -101,8 +112,9 @@ export function foregroundBox(img: Image): { min: number[]; max: number[] } {
  * each through the centre of the foreground.
  */
 export function imageViews(img: Image, opts: ViewOptions = {}): View[] {
-  const pixelMm = opts.pixelMm ?? Math.min(...img.spacing);
   const box = physicalBoundingBox(img, true);
+  const fov = Math.max(...box.max.map((v, a) => v - box.min[a]));
+  const pixelMm = opts.pixelMm ?? Math.max(Math.min(...img.spacing), opts.maxPanel ? fov / opts.maxPanel : 0);
   const ext = (a: number) => Math.max(1, Math.round((box.max[a] - box.min[a]) / pixelMm));
   const half = pixelMm / 2;
   if (img.dimension === 2) {
@@ -263,19 +275,24 @@ export function grey(v: number, window: readonly [number, number]): number {
   return s < 0 ? 0 : s > 255 ? 255 : s;
 }
 
-/** Puts panels side by side (one row; a mosaic in rows of `columns`), separated by `gap` black pixels. */
+/** Grey level of the gaps between panels (dark grey: panels stand apart on a black background). */
+export const GAP_GREY = 64;
+
+/** Puts panels side by side (one row; a mosaic in rows of `columns`), separated by `gap` dark grey pixels. */
 export function tile(panels: Raster[], columns = panels.length, gap = 4): Raster {
   const rows: Raster[][] = [];
   for (let k = 0; k < panels.length; k += columns) rows.push(panels.slice(k, k + columns));
   const width = Math.max(...rows.map((r) => r.reduce((s, p) => s + p.width, 0) + gap * (r.length - 1)));
   const rowHeights = rows.map((r) => Math.max(...r.map((p) => p.height)));
   const height = rowHeights.reduce((s, h) => s + h, 0) + gap * (rows.length - 1);
-  const out = createRaster(width, height);
+  const out = createRaster(width, height, GAP_GREY);
   let y0 = 0;
   rows.forEach((row, ri) => {
     let x0 = 0;
     for (const p of row) {
       for (let j = 0; j < p.height; j++) out.data.set(p.data.subarray(j * p.width * 3, (j + 1) * p.width * 3), ((y0 + j) * width + x0) * 3);
+      // Below a shorter panel: black, as around the image.
+      for (let j = p.height; j < rowHeights[ri]; j++) out.data.fill(0, ((y0 + j) * width + x0) * 3, ((y0 + j) * width + x0 + p.width) * 3);
       x0 += p.width + gap;
     }
     y0 += rowHeights[ri] + gap;
@@ -283,9 +300,64 @@ export function tile(panels: Raster[], columns = panels.length, gap = 4): Raster
   return out;
 }
 
-/** Views → panels, laid out (a mosaic in rows of 4, ortho in one row). */
-function render(views: View[], draw: (view: View) => Raster): Raster {
-  const panels = views.map(draw);
+// 5×7 glyphs of the orientation letters, one string of 7 rows of 5 bits each.
+const GLYPHS: Record<string, string> = {
+  A: '01110100011000111111100011000110001',
+  P: '11110100011000111110100001000010000',
+  S: '01111100001000001110000010000111110',
+  I: '01110001000010000100001000010001110',
+  R: '11110100011000111110101001001010001',
+  L: '10000100001000010000100001000011111',
+};
+
+/** The letter of a patient direction in LPS (+x left, +y posterior, +z superior) nearest to `dir`. */
+export function orientationLetter(dir: readonly number[]): string {
+  let a = 0;
+  for (let k = 1; k < 3; k++) if (Math.abs(dir[k]) > Math.abs(dir[a])) a = k;
+  return dir[a] > 0 ? 'LPS'[a] : 'RAI'[a];
+}
+
+/** Draws `letter` (white, black outline) with its top-left corner at (x, y), each glyph pixel `scale` pixels. */
+function drawLetter(r: Raster, letter: string, x: number, y: number, scale: number): void {
+  const g = GLYPHS[letter];
+  const on = (i: number, j: number) => i >= 0 && j >= 0 && i < 5 * scale && j < 7 * scale && g[Math.floor(j / scale) * 5 + Math.floor(i / scale)] === '1';
+  for (let j = -1; j <= 7 * scale; j++) {
+    for (let i = -1; i <= 5 * scale; i++) {
+      const px = x + i;
+      const py = y + j;
+      if (px < 0 || py < 0 || px >= r.width || py >= r.height) continue;
+      let near = false;
+      for (let dj = -1; dj <= 1 && !near; dj++) for (let di = -1; di <= 1 && !near; di++) near = on(i + di, j + dj);
+      if (!near) continue;
+      const v = on(i, j) ? 255 : 0;
+      const k = 3 * (py * r.width + px);
+      r.data[k] = r.data[k + 1] = r.data[k + 2] = v;
+    }
+  }
+}
+
+/** Orientation letters at the middle of the four edges of a 3D panel: where −u, +u, −v, +v point in the patient. */
+export function drawOrientationLetters(r: Raster, view: View): void {
+  if (view.u.length !== 3) return;
+  const scale = Math.min(r.width, r.height) >= 160 ? 2 : 1;
+  const w = 5 * scale;
+  const h = 7 * scale;
+  if (r.width < 3 * w + 4 || r.height < 3 * h + 4) return;
+  const neg = (v: number[]) => v.map((c) => -c);
+  drawLetter(r, orientationLetter(neg(view.u)), 2, Math.floor((r.height - h) / 2), scale);
+  drawLetter(r, orientationLetter(view.u), r.width - w - 2, Math.floor((r.height - h) / 2), scale);
+  drawLetter(r, orientationLetter(neg(view.v)), Math.floor((r.width - w) / 2), 2, scale);
+  drawLetter(r, orientationLetter(view.v), Math.floor((r.width - w) / 2), r.height - h - 2, scale);
+}
+
+/** Views → panels, laid out (a mosaic in rows of 4, ortho in one row); 3D panels get orientation letters. */
+function render(views: View[], draw: (view: View) => Raster, opts: ViewOptions = {}): Raster {
+  const panels = views.map((view, k) => {
+    const r = draw(view);
+    // A mosaic's slices all share the first one's letters: drawn once.
+    if ((opts.letters ?? true) && (k === 0 || views.length <= 3)) drawOrientationLetters(r, view);
+    return r;
+  });
   if (panels.length === 1) return panels[0];
   return tile(panels, views.length > 3 ? 4 : views.length);
 }
@@ -299,7 +371,7 @@ export function greyPicture(img: Image, opts: ViewOptions & { window?: [number, 
     const r = createRaster(view.width, view.height);
     for (let k = 0; k < s.length; k++) r.data[3 * k] = r.data[3 * k + 1] = r.data[3 * k + 2] = grey(s[k], window);
     return r;
-  });
+  }, opts);
 }
 
 export interface PairOptions extends ViewOptions {
@@ -312,8 +384,7 @@ export interface PairOptions extends ViewOptions {
  * alternate between the two, each shown in its own window.
  */
 export function checkerboardPicture(fixed: Image, moving: Image, opts: PairOptions & { squareMm?: number } = {}): Raster {
-  checkPictureImage(fixed, 'fixed');
-  checkPictureImage(moving, 'moving');
+  checkPicturePair(fixed, moving);
   const wf = autoWindow(fixed);
   const wm = autoWindow(moving);
   const views = imageViews(fixed, opts);
@@ -331,13 +402,12 @@ export function checkerboardPicture(fixed: Image, moving: Image, opts: PairOptio
       }
     }
     return r;
-  });
+  }, opts);
 }
 
 /** Colour overlay: fixed in magenta (red + blue), warped moving in green; where they agree the picture is grey. */
 export function overlayPicture(fixed: Image, moving: Image, opts: PairOptions = {}): Raster {
-  checkPictureImage(fixed, 'fixed');
-  checkPictureImage(moving, 'moving');
+  checkPicturePair(fixed, moving);
   const wf = autoWindow(fixed);
   const wm = autoWindow(moving);
   return render(imageViews(fixed, opts), (view) => {
@@ -351,7 +421,7 @@ export function overlayPicture(fixed: Image, moving: Image, opts: PairOptions = 
       r.data[3 * k + 2] = f;
     }
     return r;
-  });
+  }, opts);
 }
 
 /** Gradient magnitude of a sampled panel (central differences, NaN treated as 0). */
@@ -373,8 +443,7 @@ function gradientMagnitude(s: Float32Array, w: number, h: number): Float32Array 
 
 /** Fixed in grey with the edges of the warped moving image (strongest 10 % of its gradients) in green. */
 export function edgesPicture(fixed: Image, moving: Image, opts: PairOptions = {}): Raster {
-  checkPictureImage(fixed, 'fixed');
-  checkPictureImage(moving, 'moving');
+  checkPicturePair(fixed, moving);
   const wf = autoWindow(fixed);
   return render(imageViews(fixed, opts), (view) => {
     const a = sampleView(fixed, view);
@@ -392,7 +461,7 @@ export function edgesPicture(fixed: Image, moving: Image, opts: PairOptions = {}
       } else r.data[3 * k] = r.data[3 * k + 1] = r.data[3 * k + 2] = f;
     }
     return r;
-  });
+  }, opts);
 }
 
 /** Diverging colour: −1 → blue, 0 → white, +1 → red (clamped); NaN → black. */
@@ -416,8 +485,7 @@ export function diverging(t: number, out: Uint8Array, at: number): void {
  * (± the 99th percentile of |difference| before): blue = moving brighter, red = fixed brighter, black outside.
  */
 export function differencePictures(fixed: Image, moving: Image, opts: PairOptions = {}): { before: Raster; after: Raster; scale: number } {
-  checkPictureImage(fixed, 'fixed');
-  checkPictureImage(moving, 'moving');
+  checkPicturePair(fixed, moving);
   const views = imageViews(fixed, opts);
   const diffs = (chain: readonly Transform[]) => views.map((view) => {
     const a = sampleView(fixed, view);
@@ -437,7 +505,7 @@ export function differencePictures(fixed: Image, moving: Image, opts: PairOption
     const r = createRaster(view.width, view.height);
     for (let k = 0; k < d.length; k++) diverging(d[k] / scale, r.data, 3 * k);
     return r;
-  });
+  }, opts);
   return { before: draw(before), after: draw(after), scale };
 }
 
@@ -454,8 +522,7 @@ export interface JointHistogram {
  * fixed voxels whose mapped point lies inside the moving image. Ranges: each image's min..max (or as given).
  */
 export function jointHistogram(fixed: Image, moving: Image, chain: readonly Transform[], opts: { bins?: number; fixedRange?: [number, number]; movingRange?: [number, number] } = {}): JointHistogram {
-  checkPictureImage(fixed, 'fixed');
-  checkPictureImage(moving, 'moving');
+  checkPicturePair(fixed, moving);
   if (fixed.dimension !== moving.dimension) throw new CoregError('moving', `is ${moving.dimension}D but the fixed image is ${fixed.dimension}D`);
   const bins = opts.bins ?? 128;
   const fr = opts.fixedRange ?? rangeOf(fixed.data);
@@ -595,7 +662,7 @@ export function labelContourPicture(img: Image, labels: Image, opts: ViewOptions
       }
     }
     return r;
-  });
+  }, opts);
 }
 
 /**
@@ -618,7 +685,7 @@ export function jacobianPicture(det: Image, opts: ViewOptions & { maxLog2?: numb
       } else diverging(Math.log2(v) / maxLog2, r.data, 3 * k);
     }
     return r;
-  });
+  }, opts);
 }
 
 /**
@@ -669,13 +736,71 @@ export function deformationGridPicture(fixed: Image, chain: readonly Transform[]
       }
     }
     return r;
-  });
+  }, opts);
 }
 
-/** A line plot as a raster: each series scaled to its own min..max, drawn in its colour over x in order. */
-export function linePlotRaster(xs: readonly number[], series: { values: readonly number[]; colour: [number, number, number] }[], width = 480, height = 320): Raster {
+// A 3×5 pixel font (upper case; lower case drawn as upper case): rows top to bottom, 3 bits each.
+const FONT: Record<string, string> = {
+  '0': '111101101101111', '1': '010110010010111', '2': '111001111100111', '3': '111001111001111', '4': '101101111001001',
+  '5': '111100111001111', '6': '111100111101111', '7': '111001001001001', '8': '111101111101111', '9': '111101111001111',
+  '-': '000000111000000', '.': '000000000000010', '(': '001010010010001', ')': '100010010010100', ':': '000010000010000',
+  '/': '001001010100100', ',': '000000000010100', '+': '000010111010000', ' ': '000000000000000',
+  A: '010101111101101', B: '110101110101110', C: '011100100100011', D: '110101101101110', E: '111100110100111',
+  F: '111100110100100', G: '011100101101011', H: '101101111101101', I: '111010010010111', J: '001001001101010',
+  K: '101101110101101', L: '100100100100111', M: '101111111101101', N: '110101101101101', O: '010101101101010',
+  P: '110101110100100', Q: '010101101110011', R: '110101110101101', S: '011100010001110', T: '111010010010010',
+  U: '101101101101111', V: '101101101101010', W: '101101111111101', X: '101101010101101', Y: '101101010010010',
+  Z: '111001010100111',
+};
+
+/** Width in pixels of `text` drawn by drawText at `scale`. */
+export function textWidth(text: string, scale = 2): number {
+  return text.length ? (4 * text.length - 1) * scale : 0;
+}
+
+/** Draws `text` (3×5 font, each font pixel `scale` pixels) with its top-left corner at (x, y); unknown characters as blanks. */
+export function drawText(r: Raster, text: string, x: number, y: number, colour: readonly number[], scale = 2): void {
+  for (let c = 0; c < text.length; c++) {
+    const g = FONT[text[c].toUpperCase()] ?? FONT[' '];
+    const cx = x + 4 * scale * c;
+    for (let j = 0; j < 5 * scale; j++) {
+      for (let i = 0; i < 3 * scale; i++) {
+        if (g[Math.floor(j / scale) * 3 + Math.floor(i / scale)] !== '1') continue;
+        const px = cx + i;
+        const py = y + j;
+        if (px >= 0 && py >= 0 && px < r.width && py < r.height) r.data.set(colour, 3 * (py * r.width + px));
+      }
+    }
+  }
+}
+
+/** "Nice" tick values (steps of 1, 2 or 5 × 10^k) covering lo..hi. */
+export function niceTicks(lo: number, hi: number, count = 6): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((v) => v >= raw) ?? raw;
+  const out: number[] = [];
+  for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) out.push(Number(t.toPrecision(12)));
+  return out;
+}
+
+export interface PlotSeriesRaster {
+  values: readonly number[];
+  colour: [number, number, number];
+  /** Legend entry. */
+  name?: string;
+}
+
+/**
+ * A line plot as a raster: each series scaled to its own min..max, drawn in its colour over x in order; x ticks with
+ * their values, the x label and a legend (the series' names) under the plot.
+ */
+export function linePlotRaster(xs: readonly number[], series: PlotSeriesRaster[], width = 480, height = 320, opts: { xLabel?: string; yLabel?: string } = {}): Raster {
   const r = createRaster(width, height, 255);
   const pad = 12;
+  const top = opts.yLabel ? 24 : pad;
+  const bottom = 62;
   const x0 = Math.min(...xs);
   const x1 = Math.max(...xs);
   const px = (x: number) => pad + ((x - x0) / (x1 - x0 || 1)) * (width - 2 * pad);
@@ -685,20 +810,38 @@ export function linePlotRaster(xs: readonly number[], series: { values: readonly
     if (xi < 0 || yi < 0 || xi >= width || yi >= height) return;
     r.data.set(c, 3 * (yi * width + xi));
   };
+  const axis = [180, 180, 180];
+  const ink = [40, 40, 40];
   // Axes box.
+  if (opts.yLabel) drawText(r, opts.yLabel, pad, 6, ink);
   for (let x = pad; x <= width - pad; x++) {
-    put(x, pad, [180, 180, 180]);
-    put(x, height - pad, [180, 180, 180]);
+    put(x, top, axis);
+    put(x, height - bottom, axis);
   }
-  for (let y = pad; y <= height - pad; y++) {
-    put(pad, y, [180, 180, 180]);
-    put(width - pad, y, [180, 180, 180]);
+  for (let y = top; y <= height - bottom; y++) {
+    put(pad, y, axis);
+    put(width - pad, y, axis);
+  }
+  // X ticks and their values, the x label, the legend.
+  for (const t of niceTicks(x0, x1)) {
+    const x = px(t);
+    for (let k = 1; k <= 4; k++) put(x, height - bottom + k, ink);
+    const label = String(Number(t.toPrecision(4)));
+    drawText(r, label, Math.round(x - textWidth(label) / 2), height - bottom + 8, ink);
+  }
+  if (opts.xLabel) drawText(r, opts.xLabel, Math.round((width - textWidth(opts.xLabel)) / 2), height - bottom + 24, ink);
+  let lx = pad;
+  for (const s of series) {
+    if (!s.name) continue;
+    for (let j = 0; j < 4; j++) for (let i = 0; i < 14; i++) put(lx + i, height - 14 + j, s.colour);
+    drawText(r, s.name, lx + 18, height - 17, ink);
+    lx += 18 + textWidth(s.name) + 16;
   }
   for (const s of series) {
     const finite = s.values.filter(Number.isFinite);
     const lo = Math.min(...finite);
     const hi = Math.max(...finite);
-    const py = (v: number) => height - pad - ((v - lo) / (hi - lo || 1)) * (height - 2 * pad);
+    const py = (v: number) => height - bottom - ((v - lo) / (hi - lo || 1)) * (height - bottom - top);
     for (let k = 1; k < xs.length; k++) {
       if (!Number.isFinite(s.values[k - 1]) || !Number.isFinite(s.values[k])) continue;
       const ax = px(xs[k - 1]);

@@ -12,10 +12,23 @@ import { axisStart, cubicWeights } from './bspline-kernels.js';
  * separableSupport, without a call and scratch copy per point (the registration cost's per-iteration path).
  */
 export function bsplineSupports(t: BSplineTransform, points: Float64Array, count: number, bases: Int32Array, weights: Float32Array | Float64Array): void {
+  bsplineSupportsRange(t, points, 0, count, bases, weights);
+}
+
+/** What bsplineSupportsRange needs of a B-spline transform (plain data: it can be posted to a worker). */
+export interface BSplineGridGeometry {
+  dimension: 2 | 3;
+  toGrid: Float64Array;
+  gridOrigin: readonly number[];
+  gridSize: readonly number[];
+}
+
+/** bsplineSupports for points [start, end) only (blocks of samples in several threads). */
+export function bsplineSupportsRange(t: BSplineGridGeometry, points: Float64Array, start: number, end: number, bases: Int32Array, weights: Float32Array | Float64Array): void {
   if (t.dimension === 2) {
-    supports2d(points, count, t.toGrid, t.gridOrigin[0], t.gridOrigin[1], t.gridSize[0], t.gridSize[1], bases, weights);
+    supports2d(points, start, end, t.toGrid, t.gridOrigin[0], t.gridOrigin[1], t.gridSize[0], t.gridSize[1], bases, weights);
   } else {
-    supports3d(points, count, t.toGrid, t.gridOrigin[0], t.gridOrigin[1], t.gridOrigin[2], t.gridSize[0], t.gridSize[1], t.gridSize[2], bases, weights);
+    supports3d(points, start, end, t.toGrid, t.gridOrigin[0], t.gridOrigin[1], t.gridOrigin[2], t.gridSize[0], t.gridSize[1], t.gridSize[2], bases, weights);
   }
 }
 
@@ -49,8 +62,8 @@ export function bsplineSupportBases(t: BSplineTransform, points: Float64Array, c
   }
 }
 
-function supports2d(P: Float64Array, count: number, m: Float64Array, ox: number, oy: number, nx: number, ny: number, bases: Int32Array, W: Float32Array | Float64Array): void {
-  for (let i = 0; i < count; i++) {
+function supports2d(P: Float64Array, start: number, end: number, m: Float64Array, ox: number, oy: number, nx: number, ny: number, bases: Int32Array, W: Float32Array | Float64Array): void {
+  for (let i = start; i < end; i++) {
     const x = P[2 * i] - ox;
     const y = P[2 * i + 1] - oy;
     const gx = m[0] * x + m[1] * y;
@@ -69,7 +82,8 @@ function supports2d(P: Float64Array, count: number, m: Float64Array, ox: number,
 
 function supports3d(
   P: Float64Array,
-  count: number,
+  start: number,
+  end: number,
   m: Float64Array,
   ox: number,
   oy: number,
@@ -80,7 +94,7 @@ function supports3d(
   bases: Int32Array,
   W: Float32Array | Float64Array,
 ): void {
-  for (let i = 0; i < count; i++) {
+  for (let i = start; i < end; i++) {
     const x = P[3 * i] - ox;
     const y = P[3 * i + 1] - oy;
     const z = P[3 * i + 2] - oz;

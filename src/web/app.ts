@@ -307,6 +307,11 @@ async function showRightView(): Promise<void> {
   } else if (view === 'checkerboard') {
     await showLayers(b, [{ bytes: result.display.checkerboard, name: 'checkerboard.nii' }], twoD);
     el('caption-b').textContent = 'checkerboard: fixed / warped moving';
+  } else if (view === 'inverse') {
+    if (moving) {
+      await showLayers(b, [{ bytes: moving.nifti, name: 'moving.nii' }, { bytes: result.display.inverseWarped, name: 'inverse-warped.nii', colormap: 'warm', opacity: opacity() }], moving.image.dimension === 2);
+    }
+    el('caption-b').textContent = 'moving + fixed on the moving grid through T⁻¹ (blended)';
   } else {
     const j = result.jacobian;
     const spread = Math.max(0.05, Math.abs(1 - j.min), Math.abs(j.max - 1));
@@ -582,6 +587,7 @@ async function start(): Promise<void> {
   el('view').addEventListener('change', () => void showRightView());
   el('opacity').addEventListener('input', () => {
     if (nvA && nvA.volumes.length > 1) nvA.setOpacity(1, opacity());
+    if (nvB && nvB.volumes.length > 1 && el<HTMLSelectElement>('view').value === 'inverse') nvB.setOpacity(1, opacity());
   });
   addAtlasRow();
   el('seg-add').addEventListener('click', addAtlasRow);

@@ -8,6 +8,7 @@ import { finiteRange, type Image } from '../image/image.js';
 import { encodeImage } from '../io/image-io.js';
 import { createBrowserWorkerPool } from '../parallel/browser.js';
 import type { TaskContext, TaskHandler, TaskResult } from '../parallel/serve.js';
+import { createTeam, type Team } from '../parallel/team.js';
 import { segment, type Atlas, type FusionMethod, type SegmentProgress, type SegmentReport } from '../segment/index.js';
 import type { RegistrationConfig } from '../register/config.js';
 import { registrationOutputs } from '../register/outputs.js';
@@ -34,7 +35,7 @@ export interface RegisterTaskOutput {
   /** transform.tfm's text for a linear chain; else the chain's .tfm files' texts in chain order. */
   transformText: string;
   /** Uncompressed NIfTI for the viewer. */
-  display: { warped: Uint8Array; checkerboard: Uint8Array; jacobian: Uint8Array };
+  display: { warped: Uint8Array; checkerboard: Uint8Array; jacobian: Uint8Array; inverseWarped: Uint8Array };
   jacobian: JacobianSummary;
   /** The registration's own time (result.json's "seconds"). */
   seconds: number;
@@ -87,19 +88,39 @@ export function checkerboard(fixed: Image, warped: Image): Image<Float32Array> {
   return { ...fixed, components: 1, data: out };
 }
 
+/**
+ * Threads inside the registration (config.threads, default every core): helpers are more workers of this same
+ * script, started from this worker (Atomics.wait is allowed here). Only on cross-origin-isolated pages (shared
+ * memory); elsewhere the registration runs in this worker alone.
+ */
+function registrationTeam(threads: number): Team | undefined {
+  const scope = globalThis as { crossOriginIsolated?: boolean; location?: { href: string } };
+  if (threads < 2 || typeof SharedArrayBuffer !== 'function' || !scope.crossOriginIsolated || !scope.location) return undefined;
+  return createTeam(createBrowserWorkerPool(scope.location.href, threads - 1), threads);
+}
+
 async function registerTask(input: RegisterTaskInput, context: TaskContext): Promise<TaskResult> {
   const { fixed, moving, config } = input;
-  const result = await register(fixed, moving, config, {
-    signal: context.signal,
-    onProgress: (event) => context.emit({ kind: 'progress', event } satisfies RegisterTaskEvent),
-    warn: (message) => context.emit({ kind: 'warn', message } satisfies RegisterTaskEvent),
-  });
+  const team = registrationTeam(config.threads ?? Math.max(1, navigator.hardwareConcurrency || 2));
+  let result: Awaited<ReturnType<typeof register>>;
+  try {
+    result = await register(fixed, moving, config, {
+      signal: context.signal,
+      onProgress: (event) => context.emit({ kind: 'progress', event } satisfies RegisterTaskEvent),
+      warn: (message) => context.emit({ kind: 'warn', message } satisfies RegisterTaskEvent),
+      parallel: team,
+    });
+  } finally {
+    await team?.close();
+  }
   const t0 = performance.now();
-  const { files } = registrationOutputs(fixed, moving, result, { fixed: input.fixedName, moving: input.movingName, config });
+  // As the CLI: with inverse-warped.nii.gz (the fixed image on the moving grid through the inverted chain).
+  const { files } = registrationOutputs(fixed, moving, result, { fixed: input.fixedName, moving: input.movingName, config }, { inverse: true });
   const encoded: OutputFile[] = [];
   let resultText = '';
   const tfmTexts: string[] = [];
   let warped: Image | null = null;
+  let inverseWarped: Image | null = null;
   for (const f of files) {
     if ('text' in f) {
       encoded.push({ name: f.name, bytes: utf8.encode(f.text) });
@@ -108,20 +129,21 @@ async function registerTask(input: RegisterTaskInput, context: TaskContext): Pro
     } else {
       encoded.push({ name: f.name, bytes: await encodeFile(f.image, f.name) });
       if (f.name === 'warped.nii.gz') warped = f.image;
+      else if (f.name === 'inverse-warped.nii.gz') inverseWarped = f.image;
     }
   }
-  if (!warped) throw new Error('registrationOutputs gave no warped image');
+  if (!warped || !inverseWarped) throw new Error('registrationOutputs gave no warped or inverse-warped image');
   const det = jacobianDeterminantImage(result.transforms, fixed);
   const output: RegisterTaskOutput = {
     files: encoded,
     resultText,
     transformText: tfmTexts.join(''),
-    display: { warped: niftiBytes(warped), checkerboard: niftiBytes(checkerboard(fixed, warped)), jacobian: niftiBytes(det) },
+    display: { warped: niftiBytes(warped), checkerboard: niftiBytes(checkerboard(fixed, warped)), jacobian: niftiBytes(det), inverseWarped: niftiBytes(inverseWarped) },
     jacobian: summarizeJacobian(det.data),
     seconds: result.seconds,
     outputSeconds: (performance.now() - t0) / 1000,
   };
-  const transfer = [...encoded.map((f) => f.bytes.buffer), output.display.warped.buffer, output.display.checkerboard.buffer, output.display.jacobian.buffer];
+  const transfer = [...encoded.map((f) => f.bytes.buffer), output.display.warped.buffer, output.display.checkerboard.buffer, output.display.jacobian.buffer, output.display.inverseWarped.buffer];
   return { output, transfer: [...new Set(transfer)] as Transferable[] };
 }
 

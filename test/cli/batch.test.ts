@@ -78,10 +78,10 @@ function resultFiles(out: string, id: string): Map<string, Buffer> {
   return m;
 }
 
-/** result.json without what depends on the run rather than the inputs (every "seconds", peak memory). */
+/** result.json without what depends on the run rather than the inputs (every "seconds", peak memory, threads). */
 function withoutTimes(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutTimes);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'seconds' && k !== 'peakMemoryMb').map(([k, x]) => [k, withoutTimes(x)]));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'seconds' && k !== 'peakMemoryMb' && k !== 'threads').map(([k, x]) => [k, withoutTimes(x)]));
   return v;
 }
 

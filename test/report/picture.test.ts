@@ -13,6 +13,11 @@ import {
   labelContourPicture,
   overlayPicture,
   checkPictureImage,
+  orientationLetter,
+  drawText,
+  createRaster,
+  linePlotRaster,
+  textWidth,
 } from '../../src/report/picture.js';
 import { TranslationTransform } from '../../src/transform/linear.js';
 
@@ -110,6 +115,61 @@ test('3D views honour the physical aspect ratio and the radiological/neurologica
   assert.equal(px(neu, 18, 10), 0);
   assert.equal(px(neu, 1, 10), 255);
   assert.equal(imageViews(img, { layout: 'mosaic', slices: 6 }).length, 6);
+});
+
+test('thumbnails (maxPanel): no panel side above the limit, the physical aspect ratio kept; a small image keeps its pixels', () => {
+  const img = createImage([180, 90, 45], 'float32', { spacing: [1, 2, 4] });
+  const views = imageViews(img, { maxPanel: 60 });
+  assert.deepEqual(views.map((v) => [v.name, v.width, v.height]), [
+    ['axial', 60, 60],
+    ['coronal', 60, 60],
+    ['sagittal', 60, 60],
+  ]);
+  assert.equal(views[0].pixelMm, 3);
+  const wide = imageViews(createImage([200, 50], 'float32'), { maxPanel: 100 });
+  assert.deepEqual([wide[0].width, wide[0].height], [100, 25]);
+  const small = imageViews(createImage([40, 36], 'float32'), { maxPanel: 100 });
+  assert.deepEqual([small[0].width, small[0].height, small[0].pixelMm], [40, 36, 1]);
+});
+
+test('3D panels carry orientation letters: radiological axial R left, L right, A top, P bottom; neurological swaps R/L', () => {
+  assert.deepEqual([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]].map(orientationLetter), ['L', 'R', 'P', 'A', 'S', 'I']);
+  const img = createImage([40, 40, 40], 'float32');
+  // Reads the 5×7 letter drawn at (x, y) with glyph pixels `scale` wide as rows of 0/1.
+  const read = (r: ReturnType<typeof greyPicture>, x: number, y: number) =>
+    Array.from({ length: 7 }, (_, j) => Array.from({ length: 5 }, (_, i) => (r.data[3 * ((y + j) * r.width + x + i)] === 255 ? '1' : '0')).join('')).join('');
+  const glyph = { R: '11110100011000111110101001001010001', L: '10000100001000010000100001000011111', A: '01110100011000111111100011000110001', P: '11110100011000111110100001000010000' };
+  const rad = greyPicture(img, { convention: 'radiological' });
+  // The axial panel is the first 40×40 pixels.
+  assert.equal(read(rad, 2, 16), glyph.R);
+  assert.equal(read(rad, 33, 16), glyph.L);
+  assert.equal(read(rad, 17, 2), glyph.A);
+  assert.equal(read(rad, 17, 31), glyph.P);
+  const neu = greyPicture(img, { convention: 'neurological' });
+  assert.equal(read(neu, 2, 16), glyph.L);
+  assert.equal(read(neu, 33, 16), glyph.R);
+  // Without letters, an empty image is black (the gaps between panels dark grey).
+  const bare = greyPicture(img, { letters: false });
+  assert.ok(bare.data.subarray(0, 3 * 40).every((v) => v === 0));
+});
+
+test('plot text: the 3×5 font draws its glyphs; the landscape plot has a legend in the series colours', () => {
+  const r = createRaster(20, 12);
+  drawText(r, '10', 1, 1, [255, 255, 255], 1);
+  const row = (y: number) => Array.from({ length: 7 }, (_, i) => (r.data[3 * (y * 20 + 1 + i)] ? '1' : '0')).join('');
+  // "1" = 010/110/010/010/111 and "0" = 111/101/101/101/111, one blank column between.
+  assert.deepEqual([1, 2, 3, 4, 5].map(row), ['0100111', '1100101', '0100101', '0100101', '1110111']);
+  assert.equal(textWidth('10', 2), 14);
+  const xs = [-2, -1, 0, 1, 2];
+  const plot = linePlotRaster(xs, [{ name: 'mse', values: xs.map((x) => x * x), colour: [31, 119, 180] }, { name: 'mi', values: xs.map((x) => Math.abs(x)), colour: [214, 39, 40] }], 240, 160, { xLabel: 'shift (mm)' });
+  let blue = 0;
+  let red = 0;
+  // The legend row (the bottom 20 pixels) holds both colours.
+  for (let k = 240 * 140; k < 240 * 160; k++) {
+    if (plot.data[3 * k] === 31 && plot.data[3 * k + 1] === 119) blue++;
+    if (plot.data[3 * k] === 214 && plot.data[3 * k + 1] === 39) red++;
+  }
+  assert.ok(blue >= 40 && red >= 40, `legend swatches (${blue}, ${red})`);
 });
 
 test('Jacobian picture: folds are yellow, shrinkage blue, growth red, 1 white', () => {

@@ -14,7 +14,7 @@ import { REPO_ROOT } from '../helpers.js';
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['errors'],
-  ['image', 'optimize'],
+  ['image', 'optimize', 'wasm'],
   ['interpolate', 'pyramid'],
   ['transform'],
   ['io'],
@@ -25,7 +25,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['cli', 'web'],
 ];
 /** Folders that may import only errors (and themselves). */
-const ONLY_ERRORS = new Set(['optimize']);
+const ONLY_ERRORS = new Set(['optimize', 'wasm']);
 /** Node-only modules may be imported only by these (the rest of the library must run in browsers). */
 const NODE_ALLOWED = [/^cli\//, /^io\/node\.ts$/, /^parallel\/node\.ts$/, /^node\.ts$/];
 

@@ -178,10 +178,15 @@ test('clicked 2D rigid registration: progress, responsive page, overlay before/a
   await page.selectOption('#view', 'jacobian');
   await page.waitForTimeout(300);
   assert.ok((await shot(page, '#view-b', join(DIR, 'jacobian.png'))).length > 0);
+  // The moving image with the inverse-warped fixed image blended over it.
+  await page.selectOption('#view', 'inverse');
+  await page.waitForTimeout(300);
+  assert.ok(std(await shot(page, '#view-b', join(DIR, 'inverse.png'))) > 5, 'the inverse-warped view is rendered');
+  assert.match((await page.textContent('#caption-b')) ?? '', /inverse|T⁻¹/);
 
   // Downloads: the same files the CLI writes, with the same transform.
   const names = await page.locator('#downloads a').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).download));
-  assert.deepEqual(names, ['transform.tfm', 'warped.nii.gz', 'result.json']);
+  assert.deepEqual(names, ['transform.tfm', 'warped.nii.gz', 'inverse-warped.nii.gz', 'result.json']);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#downloads a[data-name="transform.tfm"]')]);
   const tfmPath = join(DIR, 'page-transform.tfm');
   await download.saveAs(tfmPath);
@@ -214,6 +219,9 @@ test('scripted run by URL (?…&run=1) fills #result and #transform; affine equa
     const result = JSON.parse((await page.textContent('#result')) ?? '');
     assert.deepEqual(result.stages.map((s: { transform: string }) => s.transform), ['rigid', 'affine']);
     assert.deepEqual(result.transforms, ['transform.tfm']);
+    // threads inside the registration: a team of Web Workers on an isolated page (every core), else one
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    assert.equal(result.threads, base === server ? Math.max(1, cores) : 1);
     const pageTfm = (await page.textContent('#transform')) ?? '';
     assert.match(pageTfm, /^#Insight Transform File V1.0/);
     if (base === server) {
@@ -384,7 +392,7 @@ test('scripted affine + B-spline run: the chain files (bspline.tfm, affine.tfm) 
   const result = JSON.parse((await page.textContent('#result')) ?? '');
   assert.deepEqual(result.transforms, ['bspline.tfm', 'affine.tfm']);
   const names = await page.locator('#downloads a').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).download));
-  assert.deepEqual(names, ['bspline.tfm', 'affine.tfm', 'warped.nii.gz', 'result.json']);
+  assert.deepEqual(names, ['bspline.tfm', 'affine.tfm', 'warped.nii.gz', 'inverse-warped.nii.gz', 'result.json']);
   const texts: string[] = [];
   for (const name of ['bspline.tfm', 'affine.tfm']) {
     const [download] = await Promise.all([page.waitForEvent('download'), page.click(`#downloads a[data-name="${name}"]`)]);

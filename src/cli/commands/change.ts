@@ -60,6 +60,9 @@ function changeJson(r: ChangeResult, opts: ChangeCliOptions): object {
   };
 }
 
+/** The Jacobian picture's colour scale saturates at 2^±this (×0.84 and ×1.19): changes of a few % stay visible. */
+const JACOBIAN_MAX_LOG2 = 0.25;
+
 function changeReport(r: ChangeResult, opts: ChangeCliOptions, baseline: Parameters<typeof headerRow>[2], followup: Parameters<typeof headerRow>[2], view: ViewOptions): string {
   const row = (name: string, c: RegionChange): (string | number)[] => [name, c.percentChange, c.percentChangeForward, c.percentChangeBackward, c.percentChangeLabelCount, c.baselineVolumeMm3, c.followupVolumeMm3];
   const header = ['region', 'change % (Jacobian, symmetric)', 'forward %', 'backward %', 'label count %', 'baseline mm³', 'follow-up mm³'];
@@ -83,7 +86,10 @@ function changeReport(r: ChangeResult, opts: ChangeCliOptions, baseline: Paramet
         { caption: 'baseline magenta, follow-up green', png: encodeRasterPng(overlayPicture(r.baselineMid, r.followupMid, view)) },
         { caption: 'checkerboard baseline / follow-up', png: encodeRasterPng(checkerboardPicture(r.baselineMid, r.followupMid, view)) },
         { caption: `difference baseline − follow-up (±${round(diff.scale, 3)}; blue: follow-up brighter)`, png: encodeRasterPng(diff.before) },
-        { caption: 'Jacobian determinant of follow-up onto baseline (red: growth, blue: shrinkage, ×½…×2 log scale; yellow: folds)', png: encodeRasterPng(jacobianPicture(r.jacobian, { ...view, maxLog2: 0.25 })) },
+        {
+          caption: `Jacobian determinant of follow-up onto baseline (red: growth, blue: shrinkage; log scale saturating at ×${round(2 ** -JACOBIAN_MAX_LOG2, 2)} and ×${round(2 ** JACOBIAN_MAX_LOG2, 2)}; yellow: folds)`,
+          png: encodeRasterPng(jacobianPicture(r.jacobian, { ...view, maxLog2: JACOBIAN_MAX_LOG2 })),
+        },
       ],
     },
   ];

@@ -6,7 +6,7 @@ import { loadTransformChainList } from '../../io/chain-io.js';
 import { commandAction, parseIntegerOption } from '../common.js';
 import { nodeTransformFiles } from '../transform-files.js';
 import { collectValues } from './apply.js';
-import { checkPngOut } from './snapshot.js';
+import { checkPngOut, withFileNames } from './snapshot.js';
 
 interface HistogramOptions {
   transform?: string[];
@@ -32,7 +32,7 @@ export function histogramCommand(): Command {
         const chain = opts.transform ? loadTransformChainList(opts.transform, nodeTransformFiles) : [];
         const fixed = readImageFile(fp, { warn: ctx.warn });
         const moving = readImageFile(mp, { warn: ctx.warn });
-        const h = jointHistogram(fixed, moving, chain, { bins: opts.bins });
+        const h = withFileNames({ fixed: fp, moving: mp }, () => jointHistogram(fixed, moving, chain, { bins: opts.bins }));
         writeFileAtomic(opts.out, encodeRasterPng(jointHistogramPicture(h, Math.max(1, Math.round(384 / h.bins)))));
       }),
     );

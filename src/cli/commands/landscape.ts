@@ -79,9 +79,15 @@ export function landscapeCommand(): Command {
         const head = motion.kind === 'rotate' ? 'angle_deg' : `shift_${'xyz'[motion.axis]}_mm`;
         const csv = [[head, ...metrics].join(',')];
         l.x.forEach((x, i) => csv.push([x, ...metrics.map((name) => (Number.isFinite(l.values[name][i]) ? l.values[name][i] : ''))].join(',')));
-        const png = encodeRasterPng(linePlotRaster(l.x, metrics.map((name, i) => ({ values: l.values[name], colour: COLOURS[i % COLOURS.length] }))));
+        const xLabel = motion.kind === 'rotate' ? `rotation about ${opts.axis} (degrees)` : `shift along ${'xyz'[motion.axis]} (mm)`;
+        const png = encodeRasterPng(
+          linePlotRaster(l.x, metrics.map((name, i) => ({ name, values: l.values[name], colour: COLOURS[i % COLOURS.length] })), 480, 320, {
+            xLabel,
+            yLabel: 'cost, each scaled to its range: lower is more similar',
+          }),
+        );
         const svg = svgLinePlot(metrics.map((name, i) => ({ name, x: l.x, y: l.values[name], colour: HEX[i % HEX.length] })), {
-          xLabel: motion.kind === 'rotate' ? `rotation about ${opts.axis} (degrees)` : `shift along ${'xyz'[motion.axis]} (mm)`,
+          xLabel,
           yLabel: 'cost, scaled to its range',
           normalize: true,
         });

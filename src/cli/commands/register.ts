@@ -27,9 +27,12 @@ import {
   validateConfig,
 } from '../../register/config.js';
 import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
+import { defaultThreadCount } from '../../parallel/node.js';
+import { createNodeTeam } from '../worker-pool.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 import { RAS_HELP, readPointFile } from './points.js';
-import { checkHtmlOut, writeReportFor } from './report.js';
+import { checkHtmlOut, registrationReportOf } from './report.js';
+import { renderReportHtml } from '../../report/html.js';
 import { fitLinearLandmarks } from '../../landmarks/fit.js';
 import type { Transform } from '../../transform/transform.js';
 import { formatTransformChainFiles, loadTransformChain, transformFormatOfName } from '../../io/chain-io.js';
@@ -298,7 +301,7 @@ export function writeRegistrationOutputs(
   moving: Image,
   result: RegistrationResult,
   extra: Record<string, unknown>,
-  opts: { composite?: string; note?: (line: string) => void } = {},
+  opts: { composite?: string; note?: (line: string) => void; html?: { path: string; render: (json: object, chain: readonly Transform[]) => string } } = {},
 ): object {
   const staged: { path: string; data: Uint8Array | string }[] = [];
   if (opts.composite) {
@@ -317,6 +320,8 @@ export function writeRegistrationOutputs(
     else staged.push({ path: join(dir, f.name), data: f.text });
   }
   const json = outputs.json;
+  // The HTML report is made from what is in memory and staged with the rest: all files or none.
+  if (opts.html) staged.push({ path: opts.html.path, data: opts.html.render(json, result.transforms) });
   // result.json first: writeFilesAtomic renames the first file last.
   writeFilesAtomic([{ path: join(dir, 'result.json'), data: resultJson }, ...staged]);
   return json;
@@ -352,7 +357,7 @@ export function registerCommand(): Command {
     .option('--radius <R>', 'lncc window radius in voxels (default 2)', parseIntegerOption('--radius', 1))
     .option('--rotation-search', 'try a coarse grid of rotations first (large misalignments)')
     .option('--config <FILE.json>', 'all settings as JSON (see README); options given here override it')
-    .option('--threads <N>', 'worker threads (results never depend on it; this version computes on one thread)', parseIntegerOption('--threads', 1))
+    .option('--threads <N>', 'threads inside the registration (default: every core); results never depend on it', parseIntegerOption('--threads', 1))
     .option('--seed <S>', 'random seed for sampling (default 121212)', parseIntegerOption('--seed', 0))
     .option('--quiet', 'print nothing but an error line (no progress, no log lines, no summary)')
     .option('--verbose', 'one stderr line per iteration (without a terminal, one line per level is the default)')
@@ -425,8 +430,11 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
   const history: number[][][] = [];
   try {
     const progress = makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
+    // Threads inside the registration (default: every core); the results never depend on them.
+    const team = createNodeTeam(config.threads ?? defaultThreadCount());
     try {
       result = await register(fixed, moving, config, {
+        parallel: team,
         fixedMask,
         movingMask,
         initial,
@@ -439,6 +447,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
       });
     } finally {
       progress.stop();
+      await team.close();
     }
     json = writeRegistrationOutputs(out, fixed, moving, result, {
       fixed: opts.fixed,
@@ -451,9 +460,8 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     }, {
       composite: opts.composite,
       note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
+      html: opts.html ? { path: opts.html, render: (j, chain) => renderReportHtml(registrationReportOf(out, j, fixed, moving, chain, ctx, {})) } : undefined,
     });
-    // The HTML report reads the result just written, so it follows the staged set (inside the lock).
-    if (opts.html) writeReportFor(out, opts.html, ctx, {});
   } finally {
     releaseOutputLock(lock);
   }

@@ -100,7 +100,7 @@ export function registrationPictureBlocks(fixed: Image, moving: Image, chain: re
   return blocks;
 }
 
-interface ResultJson {
+export interface ResultJson {
   stages?: { transform: string; metric: string; levels: { iterations: number; value: number; seconds: number; stopReason?: string; samples?: number }[] }[];
   seconds?: number;
   transforms?: string[];
@@ -152,6 +152,17 @@ export function registrationReport(dir: string, ctx: CliContext, view: ViewOptio
   const fixed = readImageFile(fixedPath, { warn: ctx.warn });
   const moving = readImageFile(movingPath, { warn: ctx.warn });
   const chain = loadTransformChain(dir, nodeTransformFiles);
+  return registrationReportOf(dir, json, fixed, moving, chain, ctx, view);
+}
+
+/**
+ * The report of a registration held in memory: `json` = the fields of its result.json (with "fixed", "moving" and
+ * "stages"), `chain` its transforms (fixed → moving); `dir` names the output folder (point files named in `json`
+ * resolve beside it when not found as given).
+ */
+export function registrationReportOf(dir: string, json: ResultJson, fixed: Image, moving: Image, chain: readonly Transform[], ctx: CliContext, view: ViewOptions): Report {
+  const resultPath = join(dir, 'result.json');
+  if (!json.fixed || !json.moving || !Array.isArray(json.stages)) throw new CoregError(resultPath, 'lacks "fixed", "moving" or "stages": not written by coreg register');
   const blocks: ReportBlock[] = [];
   blocks.push({ kind: 'heading', text: 'Inputs' });
   blocks.push({ kind: 'table', header: HEADER_COLUMNS, rows: [headerRow('fixed', json.fixed, fixed), headerRow('moving', json.moving, moving)] });
@@ -212,12 +223,53 @@ interface SegmentJson {
   failed?: { name: string; error: string }[];
   timings?: { selectionSeconds: number; registrations: { name: string; seconds: number }[]; fusionSeconds: number; totalSeconds: number };
   volumes?: { label: number; name?: string; voxels: number; volumeMm3: number }[];
+  /** With --keep-warped: each fused atlas' warped labels and image (files on the target grid). */
+  warped?: { name: string; labels: string; image?: string }[];
 }
 
-/** The report of a `segment --report` JSON file (or its object); `reference`: a reference segmentation for Dice. */
-export function segmentationReport(path: string, ctx: CliContext, view: ViewOptions, reference?: string, given?: object): Report {
+/** One atlas warped onto the target grid (its image when kept). */
+export interface WarpedAtlasImages {
+  name: string;
+  labels: Image;
+  image?: Image;
+}
+
+/** Largest side of a per-atlas thumbnail panel, in pixels (keeps a report of many 3D atlases to a few MB). */
+export const ATLAS_THUMBNAIL_PIXELS = 128;
+
+/**
+ * Per-atlas pictures of a segmentation, one row per atlas: the checkerboard of the target and the atlas image warped
+ * onto it, and the atlas' warped label contours over the target, as thumbnails (panels at most
+ * ATLAS_THUMBNAIL_PIXELS pixels a side).
+ */
+export function atlasPictureBlocks(target: Image, warped: readonly WarpedAtlasImages[], view: ViewOptions): ReportBlock[] {
+  const thumb: ViewOptions = { ...view, maxPanel: view.maxPanel ?? ATLAS_THUMBNAIL_PIXELS };
+  const blocks: ReportBlock[] = [{ kind: 'heading', text: 'Atlases warped onto the target' }];
+  for (const w of warped) {
+    const items: { caption: string; png: Uint8Array }[] = [];
+    if (w.image) items.push({ caption: `${w.name}: checkerboard target / warped atlas image`, png: png(checkerboardPicture(target, w.image, thumb)) });
+    items.push({ caption: `${w.name}: its warped label contours over the target`, png: png(labelContourPicture(target, w.labels, thumb)) });
+    blocks.push({ kind: 'figures', items });
+  }
+  return blocks;
+}
+
+/** What a segmentation report is made of when the caller already holds it (segment --html). */
+export interface SegmentReportData {
+  json: object;
+  target: Image;
+  segmentation: Image;
+  warped?: readonly WarpedAtlasImages[];
+}
+
+/**
+ * The report of a `segment --report` JSON file, or of `given` (the JSON object and the images, in memory);
+ * `reference`: a reference segmentation for Dice. From a file, the per-atlas pictures need the files that
+ * `segment --keep-warped` wrote (listed in the JSON's "warped").
+ */
+export function segmentationReport(path: string, ctx: CliContext, view: ViewOptions, reference?: string, given?: SegmentReportData): Report {
   let json: SegmentJson;
-  if (given) json = given as SegmentJson;
+  if (given) json = given.json as SegmentJson;
   else {
     try {
       json = JSON.parse(readTextFile(path)) as SegmentJson;
@@ -227,10 +279,16 @@ export function segmentationReport(path: string, ctx: CliContext, view: ViewOpti
   }
   if (!json.target || !json.out || !Array.isArray(json.volumes)) throw new CoregError(path, 'is neither a register output folder nor a segment --report JSON file (no "target", "out", "volumes")');
   const folder = dirname(path);
-  const targetPath = resolveNamed(json.target, folder, 'target image', path);
-  const segPath = resolveNamed(json.out, folder, 'segmentation', path);
-  const target = readImageFile(targetPath, { warn: ctx.warn });
-  const seg = readImageFile(segPath, { warn: ctx.warn });
+  const target = given?.target ?? readImageFile(resolveNamed(json.target, folder, 'target image', path), { warn: ctx.warn });
+  const seg = given?.segmentation ?? readImageFile(resolveNamed(json.out, folder, 'segmentation', path), { warn: ctx.warn });
+  let warped = given?.warped;
+  if (!warped && json.warped?.length) {
+    warped = json.warped.map((w) => ({
+      name: w.name,
+      labels: readImageFile(resolveNamed(w.labels, folder, 'warped atlas labels', path), { warn: ctx.warn }),
+      ...(w.image ? { image: readImageFile(resolveNamed(w.image, folder, 'warped atlas image', path), { warn: ctx.warn }) } : {}),
+    }));
+  }
   const blocks: ReportBlock[] = [];
   blocks.push({ kind: 'heading', text: 'Inputs' });
   blocks.push({ kind: 'table', header: HEADER_COLUMNS, rows: [headerRow('target', json.target, target), headerRow('segmentation', json.out, seg)] });
@@ -252,6 +310,8 @@ export function segmentationReport(path: string, ctx: CliContext, view: ViewOpti
   if (json.timings?.registrations.length) {
     blocks.push({ kind: 'table', header: ['atlas registration', 'seconds'], rows: json.timings.registrations.map((r) => [r.name, r.seconds]) });
   }
+  if (warped?.length) blocks.push(...atlasPictureBlocks(target, warped, view));
+  else blocks.push({ kind: 'text', text: 'No per-atlas pictures: run segment with --html, or with --keep-warped DIR and --report, to have them.' });
   const overlap = reference ? labelOverlap(seg, readImageFile(reference, { warn: ctx.warn }), { a: json.out, b: reference }) : undefined;
   blocks.push({ kind: 'heading', text: 'Volumes per label' + (overlap ? ` and Dice against ${reference}` : '') });
   blocks.push({

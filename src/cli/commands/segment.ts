@@ -119,6 +119,12 @@ function makeProgress(ctx: CliContext, quiet: boolean): { onProgress?: (e: Segme
   };
 }
 
+/** The files --keep-warped writes for the atlas at `index` (its warped labels, and its image when kept). */
+function keptWarpedFiles(dir: string, index: number, name: string, image: boolean): { name: string; labels: string; image?: string } {
+  const base = join(dir, `${index + 1}_${stem(name)}`);
+  return { name, labels: `${base}_labels.nii.gz`, ...(image ? { image: `${base}_image.nii.gz` } : {}) };
+}
+
 function round(v: number): number {
   return Math.round(v * 1e4) / 1e4;
 }
@@ -146,6 +152,7 @@ export function segmentReportJson(result: SegmentResult, opts: SegmentCliOptions
       return { label: v.label, ...(name !== undefined ? { name } : {}), voxels: v.voxels, volumeMm3: round(v.volume) };
     }),
     ...(r.staple ? { staple: r.staple } : {}),
+    ...(opts.keepWarped ? { warped: result.warped.map((w) => keptWarpedFiles(opts.keepWarped!, w.index, w.name, Boolean(w.image))) } : {}),
     ...(opts.labelTable ? { labelTable: opts.labelTable } : {}),
   };
 }
@@ -227,7 +234,8 @@ export function segmentCommand(): Command {
             select: opts.select,
             config,
             probabilities: Boolean(opts.probabilities),
-            keepWarpedImages: Boolean(opts.keepWarped),
+            // The HTML report shows each atlas' warped image too.
+            keepWarpedImages: Boolean(opts.keepWarped || opts.html),
             onProgress: progress.onProgress,
             warn: progress.warn,
             pool,
@@ -250,17 +258,17 @@ export function segmentCommand(): Command {
         if (opts.keepWarped) {
           makeFolder(opts.keepWarped);
           for (const w of result.warped) {
-            const base = `${w.index + 1}_${stem(w.name)}`;
-            staged.push(...imageFileParts(join(opts.keepWarped, `${base}_labels.nii.gz`), w.labels, { warn: ctx.warn }));
-            if (w.image) staged.push(...imageFileParts(join(opts.keepWarped, `${base}_image.nii.gz`), w.image, { warn: ctx.warn }));
+            const files = keptWarpedFiles(opts.keepWarped, w.index, w.name, Boolean(w.image));
+            staged.push(...imageFileParts(files.labels, w.labels, { warn: ctx.warn }));
+            if (w.image && files.image) staged.push(...imageFileParts(files.image, w.image, { warn: ctx.warn }));
           }
         }
-        writeFilesAtomic(staged);
-        // The HTML report reads the segmentation just written, so it follows the staged set.
+        // The HTML report is made from what is in memory and staged with the rest: all files or none.
         if (opts.html) {
-          const report = segmentationReport(opts.report ?? opts.out, ctx, {}, undefined, segmentReportJson(result, opts, atlasFiles, stages, table));
-          writeFilesAtomic([{ path: opts.html, data: renderReportHtml(report) }]);
+          const given = { json: segmentReportJson(result, opts, atlasFiles, stages, table), target, segmentation: result.labels, warped: result.warped };
+          staged.push({ path: opts.html, data: renderReportHtml(segmentationReport(opts.report ?? opts.out, ctx, {}, undefined, given)) });
         }
+        writeFilesAtomic(staged);
         if (!opts.quiet) {
           const r = result.report;
           ctx.print(

@@ -3,6 +3,29 @@ import { Command, Option } from 'commander';
 import { assertNotInput, readImageFile, writeFileAtomic } from '../../io/node.js';
 import { encodeRasterPng, greyPicture, labelContourPicture, overlayPicture, type Convention, type Layout, type ViewOptions } from '../../report/picture.js';
 import { commandAction, parseIntegerOption, usageError } from '../common.js';
+import { CoregError } from '../../errors.js';
+import { physicalBoundingBox, type Image } from '../../image/image.js';
+
+/**
+ * Runs `fn` with the files named in its errors: the picture functions name their inputs by role ('image', 'fixed',
+ * 'moving', 'labels'); the one error line names the file given for that role instead.
+ */
+export function withFileNames<T>(names: Record<string, string | undefined>, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const file = e instanceof CoregError ? names[e.subject] : undefined;
+    if (e instanceof CoregError && file !== undefined) throw new CoregError(file, e.message, e.exitCode);
+    throw e;
+  }
+}
+
+/** True when the physical bounding boxes of two images of the same dimension intersect. */
+export function boxesOverlap(a: Image, b: Image): boolean {
+  const ba = physicalBoundingBox(a, true);
+  const bb = physicalBoundingBox(b, true);
+  return ba.min.every((v, k) => k >= bb.min.length || (v < bb.max[k] && bb.min[k] < ba.max[k]));
+}
 
 export interface PictureCliOptions {
   layout?: Layout;
@@ -50,11 +73,15 @@ export function snapshotCommand(): Command {
       if (opts.overlay && opts.labels) throw usageError('--labels', 'give either --overlay or --labels, not both');
       checkPngOut(opts.out, [path, opts.overlay, opts.labels].filter((x): x is string => Boolean(x)));
       const img = readImageFile(path, { warn: ctx.warn });
+      const other = opts.overlay ?? opts.labels;
+      const second = other ? readImageFile(other, { warn: ctx.warn }) : undefined;
       const v = viewOptions(opts);
-      let raster;
-      if (opts.overlay) raster = overlayPicture(img, readImageFile(opts.overlay, { warn: ctx.warn }), v);
-      else if (opts.labels) raster = labelContourPicture(img, readImageFile(opts.labels, { warn: ctx.warn }), v);
-      else raster = greyPicture(img, v);
+      if (second && second.dimension === img.dimension && !boxesOverlap(img, second)) {
+        ctx.warn(`${other}: does not overlap ${path} in physical space; the picture shows ${path} alone`);
+      }
+      const raster = withFileNames({ image: path, fixed: path, moving: opts.overlay, labels: opts.labels }, () =>
+        opts.overlay ? overlayPicture(img, second!, v) : opts.labels ? labelContourPicture(img, second!, v) : greyPicture(img, v),
+      );
       writeFileAtomic(opts.out, encodeRasterPng(raster));
     }),
   );

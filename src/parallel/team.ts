@@ -1,0 +1,234 @@
+/**
+ * A team of threads inside one computation: the synchronous sibling of the worker pool (pool.ts).
+ *
+ * The pool runs whole tasks asynchronously; a team runs ONE synchronous loop (an optimiser and its cost) on
+ * several threads: the calling thread and `threads − 1` helpers, which are workers of a pool (the same Node
+ * worker threads or Web Workers, started once and reused). `open(kernel, init)` starts the named kernel on every
+ * helper as one long pool task ('team.session'); inside it the helper waits on a control block (an Int32Array on
+ * a SharedArrayBuffer) with Atomics.wait. `run(phase, blocks)` publishes a phase and a block count, wakes the
+ * helpers with Atomics.notify, takes blocks itself (claims on an atomic counter tagged with the phase's
+ * generation, so a helper that wakes late cannot take a block of a later phase), and waits until every block is
+ * done — never for a helper that has not woken yet (on a loaded machine the caller then simply does more
+ * blocks). close() ends the task; the helper is idle in the pool again.
+ *
+ * Atomics.wait is allowed in Node (also on its main thread) and in Web Workers, not on a browser page's main
+ * thread: a team's caller must be a worker there (the app registers in one).
+ *
+ * An exception in a helper's kernel stops the phase (the remaining blocks are skipped) and is rethrown by run()
+ * in the calling thread, with its message (a CoregError keeps its subject).
+ */
+import type { BlockKernel, BlockSession, KernelFactory, ParallelFor } from '../register/parallel-for.js';
+import { deserializeError, serializeError, type WorkerPool } from './pool.js';
+import type { TaskContext, TaskHandler, TaskResult } from './serve.js';
+
+// Control block layout (Int32 slots).
+const GEN = 0; // generation: incremented for every phase (and for the end of the session)
+const CMD = 1; // the phase to run, or −1: end the session
+const BLOCKS = 2; // blocks in the phase
+const CLAIM = 3; // (generation tag << TAG_SHIFT) | the next unclaimed block
+const DONE = 4; // blocks finished in this phase
+const FAILED = 5; // 1 when a kernel threw (message below)
+const MESSAGE_LENGTH = 6;
+const HELPER_BLOCKS = 7; // blocks the helpers did in this session
+const MESSAGE = 8;
+const MESSAGE_MAX = 1024;
+const CONTROL_LENGTH = MESSAGE + MESSAGE_MAX;
+// A claim carries the generation's low bits, so a helper that wakes late can never take a block of a later phase.
+const TAG_SHIFT = 20;
+const TAG_MASK = 0x7ff;
+const BLOCK_MASK = (1 << TAG_SHIFT) - 1;
+
+interface SessionInput {
+  control: Int32Array;
+  kernel: string;
+  init: unknown;
+  /** The generation the session starts at. */
+  generation: number;
+}
+
+/** The team's side of one error: the first failing thread's error, as JSON char codes. */
+function storeError(control: Int32Array, err: unknown): void {
+  if (Atomics.compareExchange(control, FAILED, 0, 1) !== 0) return;
+  const text = JSON.stringify(serializeError(err)).slice(0, MESSAGE_MAX);
+  for (let i = 0; i < text.length; i++) control[MESSAGE + i] = text.charCodeAt(i);
+  Atomics.store(control, MESSAGE_LENGTH, text.length);
+}
+
+function loadError(control: Int32Array): Error {
+  const n = Atomics.load(control, MESSAGE_LENGTH);
+  let text = '';
+  for (let i = 0; i < n; i++) text += String.fromCharCode(control[MESSAGE + i]);
+  try {
+    const err = deserializeError(JSON.parse(text));
+    if (!('subject' in err)) err.message = `a worker thread failed: ${err.message}`;
+    return err;
+  } catch {
+    return new Error('a worker thread failed');
+  }
+}
+
+/**
+ * Takes blocks of generation `gen` until none is left; every block taken is counted in DONE (after a failure the
+ * rest are counted without running them), and the thread that completes the phase wakes the caller.
+ */
+function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | undefined, helper: boolean): void {
+  const blocks = Atomics.load(control, BLOCKS);
+  const tag = (gen & TAG_MASK) << TAG_SHIFT;
+  for (;;) {
+    const c = Atomics.load(control, CLAIM);
+    if ((c & ~BLOCK_MASK) !== tag) return; // a later phase (or the session's end) began
+    const b = c & BLOCK_MASK;
+    if (b >= blocks) return;
+    if (Atomics.compareExchange(control, CLAIM, c, c + 1) !== c) continue;
+    if (!Atomics.load(control, FAILED)) {
+      try {
+        if (!kernel) throw new Error(`no phase ${Atomics.load(control, CMD)}`);
+        kernel(b);
+        if (helper) Atomics.add(control, HELPER_BLOCKS, 1);
+      } catch (err) {
+        storeError(control, err);
+      }
+    }
+    if (Atomics.add(control, DONE, 1) + 1 === blocks) Atomics.notify(control, DONE);
+  }
+}
+
+/**
+ * The helpers' task: serves kernels from `kernels` (the worker entry files pass the library's table) for one
+ * session; register it in the worker's task table as 'team.session'.
+ */
+export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>): TaskHandler {
+  return ((input: SessionInput, context: TaskContext): Promise<TaskResult> => {
+    const { control } = input;
+    const factory = Object.prototype.hasOwnProperty.call(kernels, input.kernel) ? kernels[input.kernel] : undefined;
+    if (!factory) return Promise.reject(new Error(`unknown team kernel "${input.kernel}"`));
+    let phases: readonly BlockKernel[];
+    try {
+      phases = (factory as (init: unknown) => readonly BlockKernel[])(input.init);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    context.emit('ready');
+    let seen = input.generation;
+    for (;;) {
+      Atomics.wait(control, GEN, seen);
+      const g = Atomics.load(control, GEN);
+      if (g === seen) continue;
+      seen = g;
+      const cmd = Atomics.load(control, CMD);
+      if (cmd < 0) return Promise.resolve({ output: null });
+      takeBlocks(control, g, phases[cmd], true);
+    }
+  }) as TaskHandler;
+}
+
+/** The tasks a worker entry serves for teams. */
+export function teamTasks(kernels: Readonly<Record<string, KernelFactory>>): Record<string, TaskHandler> {
+  return { 'team.session': teamSessionTask(kernels) };
+}
+
+export interface Team extends ParallelFor {
+  /** Blocks the helpers have done so far (closed sessions); 0 means this thread did all the work. */
+  readonly helperBlocks: number;
+  /** Stops the helpers (the pool is closed). */
+  close(): Promise<void>;
+}
+
+/**
+ * A team of `threads` threads: this one and `threads − 1` helpers from `pool` (whose workers serve
+ * teamTasks(...); pass a pool of threads − 1 workers, owned by the team from now on). Needs SharedArrayBuffer.
+ * One session at a time.
+ */
+export function createTeam(pool: WorkerPool | null, threads: number): Team {
+  const helpers = threads - 1;
+  if (helpers > 0 && (!pool || pool.size < helpers)) throw new Error(`a team of ${threads} threads needs a pool of ${helpers} workers`);
+  if (helpers > 0 && typeof SharedArrayBuffer !== 'function') throw new Error('a team of threads needs SharedArrayBuffer');
+  let busy = false;
+  let helperBlocks = 0;
+  return {
+    threads,
+    get helperBlocks() {
+      return helperBlocks;
+    },
+    async open(name: string, init: unknown, local: readonly BlockKernel[]): Promise<BlockSession> {
+      if (busy) throw new Error('the team is already running a session');
+      if (helpers === 0) {
+        return {
+          run(phase, blocks) {
+            const kernel = local[phase];
+            for (let b = 0; b < blocks; b++) kernel(b);
+          },
+          close() {},
+        };
+      }
+      busy = true;
+      const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_LENGTH));
+      const input: SessionInput = { control, kernel: name, init, generation: 0 };
+      const readies: Promise<void>[] = [];
+      const tasks: Promise<unknown>[] = [];
+      for (let h = 0; h < helpers; h++) {
+        readies.push(
+          new Promise<void>((resolve, reject) => {
+            const task = pool!.run('team.session', input, { onEvent: (e) => e === 'ready' && resolve() });
+            task.catch(reject);
+            tasks.push(task.catch(() => undefined));
+          }),
+        );
+      }
+      let closed = false;
+      let gen = 0;
+      const end = (): void => {
+        if (closed) return;
+        closed = true;
+        helperBlocks += Atomics.load(control, HELPER_BLOCKS);
+        // invalidate claims first, then publish the end
+        Atomics.store(control, CLAIM, ((gen + 1) & TAG_MASK) << TAG_SHIFT);
+        Atomics.store(control, CMD, -1);
+        Atomics.store(control, GEN, ++gen);
+        Atomics.notify(control, GEN);
+        busy = false;
+      };
+      try {
+        await Promise.all(readies);
+      } catch (err) {
+        end();
+        throw err;
+      }
+      return {
+        run(phase: number, blocks: number): void {
+          if (closed) throw new Error('the team session is closed');
+          if (blocks > BLOCK_MASK) throw new Error(`a team phase has at most ${BLOCK_MASK} blocks, got ${blocks}`);
+          if (blocks <= 0) return;
+          const g = gen + 1;
+          // A new claim tag first (a helper still in the last phase cannot claim any more), then the phase.
+          Atomics.store(control, CLAIM, (g & TAG_MASK) << TAG_SHIFT);
+          Atomics.store(control, CMD, phase);
+          Atomics.store(control, BLOCKS, blocks);
+          Atomics.store(control, DONE, 0);
+          Atomics.store(control, GEN, (gen = g));
+          Atomics.notify(control, GEN);
+          takeBlocks(control, g, local[phase], false);
+          // wait for the blocks the helpers took (never for a helper that did not wake in time)
+          for (;;) {
+            const done = Atomics.load(control, DONE);
+            if (done >= blocks) break;
+            Atomics.wait(control, DONE, done);
+          }
+          if (Atomics.load(control, FAILED)) {
+            const err = loadError(control);
+            Atomics.store(control, FAILED, 0);
+            Atomics.store(control, MESSAGE_LENGTH, 0);
+            throw err;
+          }
+        },
+        close(): void {
+          end();
+          void Promise.all(tasks);
+        },
+      };
+    },
+    async close(): Promise<void> {
+      await pool?.close();
+    },
+  };
+}

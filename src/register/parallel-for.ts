@@ -1,0 +1,77 @@
+/**
+ * Threads inside one registration, as register sees them: a synchronous "parallel for" over blocks of samples.
+ *
+ * The optimisers and costs are synchronous, so a cost hands its per-block kernels (plain functions over typed
+ * arrays on SharedArrayBuffer) to a session once per level and then, inside every evaluation, runs a phase over
+ * blocks 0 … n−1 and returns when all blocks are done. Blocks write to their own slots (partial sums, partial
+ * gradients) which the caller merges in block order, and block boundaries never depend on the thread count, so
+ * results are bit-identical for any number of threads.
+ *
+ * register ranks before parallel (the layering), so this is only the interface: src/parallel/team.ts implements
+ * it over the worker pool's Node worker threads or Web Workers; the worker entry files (src/cli/worker.ts,
+ * src/web/worker.ts) host the kernels of src/register/kernels.ts. Without a team, `serialSession` runs every
+ * block in the calling thread in order.
+ */
+
+/** One phase of a kernel: does block b (writes only that block's outputs). */
+export type BlockKernel = (block: number) => void;
+
+/** A kernel's phases, built from its init data (the same in every thread). */
+export type KernelFactory = (init: never) => readonly BlockKernel[];
+
+/** A kernel running on a team until closed. */
+export interface BlockSession {
+  /** Runs phase `phase` over blocks [0, blocks) on every thread of the team; returns when all are done. */
+  run(phase: number, blocks: number): void;
+  /** Releases the helpers (they go back to the worker pool). */
+  close(): void;
+}
+
+/** A team of threads: the calling thread and threads − 1 helpers. */
+export interface ParallelFor {
+  readonly threads: number;
+  /**
+   * Starts kernel `name` (a key of the helpers' kernel table) on the helpers with `init` (typed arrays on
+   * SharedArrayBuffer are shared), and `local` (the same kernel built here from the same init) on this thread.
+   */
+  open(name: string, init: unknown, local: readonly BlockKernel[]): Promise<BlockSession>;
+}
+
+/** Every block in this thread, in order. */
+export function serialSession(local: readonly BlockKernel[]): BlockSession {
+  return {
+    run(phase: number, blocks: number): void {
+      const kernel = local[phase];
+      for (let b = 0; b < blocks; b++) kernel(b);
+    },
+    close(): void {},
+  };
+}
+
+/** Typed arrays that every thread of a team can see: on a SharedArrayBuffer where there is one. */
+export function sharedFloat64(n: number): Float64Array {
+  return typeof SharedArrayBuffer === 'function' ? new Float64Array(new SharedArrayBuffer(8 * n)) : new Float64Array(n);
+}
+export function sharedFloat32(n: number): Float32Array {
+  return typeof SharedArrayBuffer === 'function' ? new Float32Array(new SharedArrayBuffer(4 * n)) : new Float32Array(n);
+}
+export function sharedInt32(n: number): Int32Array {
+  return typeof SharedArrayBuffer === 'function' ? new Int32Array(new SharedArrayBuffer(4 * n)) : new Int32Array(n);
+}
+
+/** A copy of `a` on shared memory (or `a` itself when it already is, or when there is none). */
+export function shareArray<T extends Float64Array | Float32Array | Int32Array | Uint8Array | Int16Array | Uint16Array | Int8Array | Uint32Array>(a: T): T {
+  if (typeof SharedArrayBuffer !== 'function' || a.buffer instanceof SharedArrayBuffer) return a;
+  const Ctor = a.constructor as new (buffer: SharedArrayBuffer) => T;
+  const out = new Ctor(new SharedArrayBuffer(a.byteLength));
+  out.set(a as never);
+  return out;
+}
+
+/**
+ * Samples per block for n samples: about 64 blocks, at least 1024 samples each. A function of n only (never of
+ * the thread count): the block sums, and so the results, do not depend on how many threads run them.
+ */
+export function blockSizeFor(n: number): number {
+  return Math.max(1024, Math.ceil(n / 64));
+}

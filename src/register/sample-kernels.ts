@@ -1,0 +1,654 @@
+/**
+ * The per-block kernels of the sampled costs (linear-cost.ts, bspline-cost.ts): plain functions over typed arrays
+ * that sample the moving image at the mapped sample points, accumulate the metric's partial sums, and after the
+ * merge turn ∂cost/∂m into partial gradients (moment matrices for linear transforms, control-point sums for
+ * B-splines). Every block [b·size, min(n, (b+1)·size)) packs its valid samples to the front of its own range and
+ * writes only its own slots, so blocks run in any thread and in any order; the cost merges the slots in block
+ * order (see parallel-for.ts). The same factories build the kernels in the calling thread and in the helpers
+ * (src/cli/worker.ts and src/web/worker.ts serve REGISTER_KERNELS).
+ */
+import type { Image } from '../image/image.js';
+import { physicalToIndexMatrix } from '../image/image.js';
+import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
+import { linear2d, linear3d, interpolationPlane, type Plane } from '../interpolate/index.js';
+import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
+import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
+import { maskAt } from './sampling.js';
+import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
+import { wasmLinearKernel } from './wasm-linear.js';
+import { wasmBSplineKernel } from './wasm-bspline.js';
+
+/** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
+export interface MovingSampler {
+  dimension: 2 | 3;
+  size: number[];
+  origin: number[];
+  /** physical → index matrix N (row-major d×d). */
+  N: Float64Array;
+  kind: 'linear' | 'bspline';
+  plane: Plane;
+}
+
+/** The moving sampler; `shared`: its plane on shared memory (for a team of threads). */
+export function prepareMovingSampler(moving: Image, kind: 'linear' | 'bspline', shared = false): MovingSampler {
+  let plane = kind === 'bspline' ? bsplineCoefficients(moving.data, moving.size, moving.components, 0) : interpolationPlane(moving, 0);
+  if (shared) plane = shareArray(plane);
+  return { dimension: moving.dimension, size: moving.size.slice(), origin: moving.origin.slice(), N: physicalToIndexMatrix(moving), kind, plane };
+}
+
+/**
+ * The moving image at physical point (yx, yy) for sample i: when the point is inside the image (and its mask), its
+ * value and PHYSICAL gradient (Nᵀ·index gradient) are written at packed position `valid` with index[valid] = i, and
+ * valid + 1 is returned; otherwise `valid` (the sample is dropped). `g` is scratch of ≥ 6 numbers. The one
+ * "sample → drop → gradient → pack" step of every cost.
+ */
+export function packMovingSample2d(
+  s: MovingSampler,
+  yx: number,
+  yy: number,
+  i: number,
+  valid: number,
+  values: Float64Array,
+  grads: Float64Array,
+  index: Int32Array,
+  movingMask: Image | null,
+  movingMaskN: Float64Array | null,
+  g: Float64Array,
+): number {
+  const N = s.N;
+  const dx = yx - s.origin[0];
+  const dy = yy - s.origin[1];
+  const x = N[0] * dx + N[1] * dy;
+  const y = N[2] * dx + N[3] * dy;
+  const v = s.kind === 'bspline' ? bspline2d(s.plane as Float64Array, s.size[0], s.size[1], x, y, g) : linear2d(s.plane, s.size[0], s.size[1], x, y, g);
+  if (v !== v) return valid;
+  if (movingMask) {
+    g[3] = yx;
+    g[4] = yy;
+    if (!maskAt(movingMask, movingMaskN!, g.subarray(3, 5))) return valid;
+  }
+  values[valid] = v;
+  grads[2 * valid] = N[0] * g[0] + N[2] * g[1];
+  grads[2 * valid + 1] = N[1] * g[0] + N[3] * g[1];
+  index[valid] = i;
+  return valid + 1;
+}
+
+/** packMovingSample2d in 3D, at physical point (yx, yy, yz). */
+export function packMovingSample3d(
+  s: MovingSampler,
+  yx: number,
+  yy: number,
+  yz: number,
+  i: number,
+  valid: number,
+  values: Float64Array,
+  grads: Float64Array,
+  index: Int32Array,
+  movingMask: Image | null,
+  movingMaskN: Float64Array | null,
+  g: Float64Array,
+): number {
+  const N = s.N;
+  const dx = yx - s.origin[0];
+  const dy = yy - s.origin[1];
+  const dz = yz - s.origin[2];
+  const x = N[0] * dx + N[1] * dy + N[2] * dz;
+  const y = N[3] * dx + N[4] * dy + N[5] * dz;
+  const z = N[6] * dx + N[7] * dy + N[8] * dz;
+  const v =
+    s.kind === 'bspline'
+      ? bspline3d(s.plane as Float64Array, s.size[0], s.size[1], s.size[2], x, y, z, g)
+      : linear3d(s.plane, s.size[0], s.size[1], s.size[2], x, y, z, g);
+  if (v !== v) return valid;
+  if (movingMask) {
+    g[3] = yx;
+    g[4] = yy;
+    g[5] = yz;
+    if (!maskAt(movingMask, movingMaskN!, g.subarray(3, 6))) return valid;
+  }
+  values[valid] = v;
+  grads[3 * valid] = N[0] * g[0] + N[3] * g[1] + N[6] * g[2];
+  grads[3 * valid + 1] = N[1] * g[0] + N[4] * g[1] + N[7] * g[2];
+  grads[3 * valid + 2] = N[2] * g[0] + N[5] * g[1] + N[8] * g[2];
+  index[valid] = i;
+  return valid + 1;
+}
+
+/**
+ * Samples [start, end) at T(x_i) = A x_i + t, packed from position `start`; returns the end of the packed range.
+ */
+export function sampleMovingLinearRange(
+  s: MovingSampler,
+  A: Float64Array,
+  t: Float64Array,
+  points: Float64Array,
+  start: number,
+  end: number,
+  values: Float64Array,
+  grads: Float64Array,
+  index: Int32Array,
+  movingMask: Image | null,
+  movingMaskN: Float64Array | null,
+  g: Float64Array,
+): number {
+  let valid = start;
+  if (s.dimension === 2) {
+    for (let i = start; i < end; i++) {
+      const px = points[2 * i];
+      const py = points[2 * i + 1];
+      valid = packMovingSample2d(s, A[0] * px + A[1] * py + t[0], A[2] * px + A[3] * py + t[1], i, valid, values, grads, index, movingMask, movingMaskN, g);
+    }
+    return valid;
+  }
+  for (let i = start; i < end; i++) {
+    const px = points[3 * i];
+    const py = points[3 * i + 1];
+    const pz = points[3 * i + 2];
+    valid = packMovingSample3d(
+      s,
+      A[0] * px + A[1] * py + A[2] * pz + t[0],
+      A[3] * px + A[4] * py + A[5] * pz + t[1],
+      A[6] * px + A[7] * py + A[8] * pz + t[2],
+      i,
+      valid,
+      values,
+      grads,
+      index,
+      movingMask,
+      movingMaskN,
+      g,
+    );
+  }
+  return valid;
+}
+
+/**
+ * G[o …] (d × (d+1), row-major) = Σ_k w_k g_k [x_k; 1]ᵀ over packed samples k in [start, end), w_k = ∂cost/∂m_k.
+ */
+export function accumulateMomentsRange(
+  d: number,
+  start: number,
+  end: number,
+  dValue: Float64Array,
+  grad: Float64Array,
+  index: Int32Array,
+  points: Float64Array,
+  G: Float64Array,
+  o: number,
+): void {
+  const w = d + 1;
+  for (let k = 0; k < d * w; k++) G[o + k] = 0;
+  for (let k = start; k < end; k++) {
+    const s = dValue[k];
+    if (s === 0) continue;
+    const i = index[k];
+    for (let r = 0; r < d; r++) {
+      const v = s * grad[k * d + r];
+      for (let col = 0; col < d; col++) G[o + r * w + col] += v * points[i * d + col];
+      G[o + r * w + d] += v;
+    }
+  }
+}
+
+// --- the metric part shared by both kernels -----------------------------------------------------------------
+
+/** The arrays of a metric state that move between threads: partial sums and the coefficients finalize sets. */
+export function stateArrays(state: MetricState): { sums: Float64Array; coefficients: Float64Array } {
+  const s = state as MetricState & { sums: Float64Array; table?: Float64Array; coef?: Float64Array };
+  return { sums: s.sums, coefficients: s.table ?? s.coef! };
+}
+
+/** What both kernels share: samples, moving image, metric, packed outputs and the per-block metric slots. */
+export interface SampleBlocksInit {
+  dimension: 2 | 3;
+  /** Samples and samples per block (blocks: ceil(count / blockSize)). */
+  count: number;
+  blockSize: number;
+  sampler: MovingSampler;
+  points: Float64Array;
+  fixed: Float64Array;
+  mask: Image | null;
+  maskN: Float64Array | null;
+  metric: SampledMetricName;
+  metricOptions: MetricOptions;
+  /** Packed per block: moving values, physical gradients (d each), sample index, fixed values, ∂cost/∂m. */
+  values: Float64Array;
+  grads: Float64Array;
+  index: Int32Array;
+  fixedPacked: Float64Array;
+  dValue: Float64Array;
+  /** Per block: valid samples. */
+  validCounts: Int32Array;
+  /** Per block: the metric's partial sums (sumsLength each). */
+  partials: Float64Array;
+  /** The merged state's derivative coefficients (written by the calling thread between the phases). */
+  coefficients: Float64Array;
+}
+
+/** The calling thread's side of the metric protocol: merge the blocks' sums in order, finalize, publish. */
+export class BlockedMetric {
+  readonly init: SampleBlocksInit;
+  readonly blocks: number;
+  readonly sumsLength: number;
+  private readonly metric: SampledMetric<MetricState>;
+  private readonly state: MetricState;
+  /** Valid samples over all blocks in the last evaluation. */
+  valid = 0;
+
+  constructor(
+    dimension: 2 | 3,
+    count: number,
+    sampler: MovingSampler,
+    points: Float64Array,
+    fixed: Float64Array,
+    mask: Image | null,
+    metric: SampledMetricName,
+    metricOptions: MetricOptions,
+  ) {
+    this.metric = METRICS[metric] as SampledMetric<MetricState>;
+    this.state = this.metric.createState(metricOptions);
+    const { sums, coefficients } = stateArrays(this.state);
+    this.sumsLength = sums.length;
+    const blockSize = blockSizeFor(count);
+    this.blocks = Math.ceil(count / blockSize);
+    const sharedMask = mask ? { ...mask, size: [...mask.size], origin: [...mask.origin], spacing: [...mask.spacing], direction: [...mask.direction], data: shareArray(mask.data) } : null;
+    this.init = {
+      dimension,
+      count,
+      blockSize,
+      sampler,
+      points,
+      fixed,
+      mask: sharedMask,
+      maskN: mask ? physicalToIndexMatrix(mask) : null,
+      metric,
+      metricOptions: { ...metricOptions },
+      values: sharedFloat64(count),
+      grads: sharedFloat64(count * dimension),
+      index: sharedInt32(count),
+      fixedPacked: sharedFloat64(count),
+      dValue: sharedFloat64(count),
+      validCounts: sharedInt32(this.blocks),
+      partials: sharedFloat64(this.blocks * sums.length),
+      coefficients: sharedFloat64(coefficients.length),
+    };
+  }
+
+  /** After phase 0: the merged cost; publishes the derivative coefficients. Throws (CoregError) when undefined. */
+  finish(): number {
+    const { validCounts, partials, coefficients } = this.init;
+    const metric = this.metric;
+    const state = this.state;
+    metric.reset(state);
+    const { sums, coefficients: coef } = stateArrays(state);
+    const L = this.sumsLength;
+    let valid = 0;
+    for (let b = 0; b < this.blocks; b++) {
+      valid += validCounts[b];
+      mergeCompensated(sums, partials.subarray(b * L, (b + 1) * L));
+    }
+    state.count = valid;
+    this.valid = valid;
+    const value = metric.finalize(state);
+    coefficients.set(coef);
+    return value;
+  }
+}
+
+/** Per-thread metric workers over a SampleBlocksInit: accumulate a block into its slot; derivative of a block. */
+function metricBlocks(init: SampleBlocksInit): { accumulate(b: number, start: number, valid: number): void; derivative(start: number, valid: number): void } {
+  const metric = METRICS[init.metric] as SampledMetric<MetricState>;
+  const state = metric.createState(init.metricOptions);
+  const { sums, coefficients } = stateArrays(state);
+  const L = sums.length;
+  const { fixed, fixedPacked, index, values, dValue, partials } = init;
+  return {
+    accumulate(b, start, end) {
+      for (let k = start; k < end; k++) fixedPacked[k] = fixed[index[k]];
+      metric.reset(state);
+      metric.accumulate(state, fixedPacked, values, null, start, end);
+      partials.set(sums, b * L);
+    },
+    derivative(start, end) {
+      coefficients.set(init.coefficients);
+      metric.derivative(state, fixedPacked, values, null, start, end, dValue);
+    },
+  };
+}
+
+// --- linear transforms ---------------------------------------------------------------------------------------
+
+export interface LinearKernelInit extends SampleBlocksInit {
+  /**
+   * A (d×d, row-major), t (d), then an evaluation stamp (changes every evaluation), then the team's thread count
+   * (1: only the calling thread runs the blocks): written before phase 0.
+   */
+  params: Float64Array;
+  /** Per block: the moment matrix G (d × (d+1)). */
+  moments: Float64Array;
+}
+
+/** Phase 0: sample and accumulate block b; phase 1: ∂cost/∂m and the block's moment matrix. */
+export function linearKernel(init: LinearKernelInit): readonly BlockKernel[] {
+  // the same kernel on WebAssembly SIMD when it applies (bit-identical results; COREG_WASM=0 turns it off)
+  const fast = wasmLinearKernel(init);
+  if (fast) return fast;
+  const d = init.dimension;
+  const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, moments, params, blockSize, count } = init;
+  const A = params.subarray(0, d * d);
+  const t = params.subarray(d * d, d * d + d);
+  const g = new Float64Array(6);
+  const m = metricBlocks(init);
+  const w = d * (d + 1);
+  return [
+    (b) => {
+      const start = b * blockSize;
+      const end = Math.min(count, start + blockSize);
+      const valid = sampleMovingLinearRange(sampler, A, t, points, start, end, values, grads, index, mask, maskN, g);
+      validCounts[b] = valid - start;
+      m.accumulate(b, start, valid);
+    },
+    (b) => {
+      const start = b * blockSize;
+      const end = start + validCounts[b];
+      m.derivative(start, end);
+      accumulateMomentsRange(d, start, end, dValue, grads, index, points, moments, b * w);
+    },
+  ];
+}
+
+// --- B-spline + linear -----------------------------------------------------------------------------------------
+
+export interface BSplineKernelInit extends SampleBlocksInit {
+  /** Per sample: first supporting control point (−1 outside the grid) and 4·d separable weights. */
+  bases: Int32Array;
+  weights: Float32Array;
+  /** B-spline coefficients interleaved per control point (d each); written before phase 0. */
+  cI: Float64Array;
+  A: Float64Array;
+  t: Float64Array;
+  nx: number;
+  nxy: number;
+  /** Parameters (d · control points). */
+  P: number;
+  /** Per block: a partial interleaved gradient (P numbers), valid over [ranges[2b], ranges[2b+1]). */
+  gPartials: Float64Array;
+  ranges: Int32Array;
+  /**
+   * Fresh samples (stochastic levels): phase 2 finishes a draw per block: the supports of the sorted points and,
+   * with `values`, the fixed values by linear interpolation of `plane` (of `size`) at continuous indices `index`.
+   */
+  draw?: { grid: BSplineGridGeometry; plane: Float32Array | Float64Array; size: number[]; index: Float64Array; values: boolean } | null;
+  /** [evaluation stamp (changes every evaluation), threads running the blocks]: written before phase 0. */
+  stamp?: Float64Array;
+}
+
+/**
+ * For samples [start, end): y = A (x + u(x)) + t, then the moving value and PHYSICAL gradient at y, packed from
+ * `start` (see packMovingSample3d). `cI` is interleaved; `g` is scratch of ≥ 6 numbers. Returns the packed end.
+ */
+export function mapAndSample3d(
+  start: number,
+  end: number,
+  X: Float64Array,
+  bases: Int32Array,
+  W: Float32Array,
+  cI: Float64Array,
+  nx: number,
+  nxy: number,
+  A: Float64Array,
+  t: Float64Array,
+  s: MovingSampler,
+  values: Float64Array,
+  grads: Float64Array,
+  index: Int32Array,
+  movingMask: Image | null,
+  maskN: Float64Array | null,
+  g: Float64Array,
+): number {
+  let valid = start;
+  for (let i = start; i < end; i++) {
+    let ux = 0;
+    let uy = 0;
+    let uz = 0;
+    const base = bases[i];
+    if (base >= 0) {
+      const o = 12 * i;
+      const wx0 = W[o];
+      const wx1 = W[o + 1];
+      const wx2 = W[o + 2];
+      const wx3 = W[o + 3];
+      for (let kz = 0; kz < 4; kz++) {
+        const wz = W[o + 8 + kz];
+        for (let ky = 0; ky < 4; ky++) {
+          const wyz = wz * W[o + 4 + ky];
+          const r = 3 * (base + kz * nxy + ky * nx);
+          const w0 = wyz * wx0;
+          const w1 = wyz * wx1;
+          const w2 = wyz * wx2;
+          const w3 = wyz * wx3;
+          ux += w0 * cI[r] + w1 * cI[r + 3] + w2 * cI[r + 6] + w3 * cI[r + 9];
+          uy += w0 * cI[r + 1] + w1 * cI[r + 4] + w2 * cI[r + 7] + w3 * cI[r + 10];
+          uz += w0 * cI[r + 2] + w1 * cI[r + 5] + w2 * cI[r + 8] + w3 * cI[r + 11];
+        }
+      }
+    }
+    const px = X[3 * i] + ux;
+    const py = X[3 * i + 1] + uy;
+    const pz = X[3 * i + 2] + uz;
+    const yx = A[0] * px + A[1] * py + A[2] * pz + t[0];
+    const yy = A[3] * px + A[4] * py + A[5] * pz + t[1];
+    const yz = A[6] * px + A[7] * py + A[8] * pz + t[2];
+    valid = packMovingSample3d(s, yx, yy, yz, i, valid, values, grads, index, movingMask, maskN, g);
+  }
+  return valid;
+}
+
+export function mapAndSample2d(
+  start: number,
+  end: number,
+  X: Float64Array,
+  bases: Int32Array,
+  W: Float32Array,
+  cI: Float64Array,
+  nx: number,
+  A: Float64Array,
+  t: Float64Array,
+  s: MovingSampler,
+  values: Float64Array,
+  grads: Float64Array,
+  index: Int32Array,
+  movingMask: Image | null,
+  maskN: Float64Array | null,
+  g: Float64Array,
+): number {
+  let valid = start;
+  for (let i = start; i < end; i++) {
+    let ux = 0;
+    let uy = 0;
+    const base = bases[i];
+    if (base >= 0) {
+      const o = 8 * i;
+      const wx0 = W[o];
+      const wx1 = W[o + 1];
+      const wx2 = W[o + 2];
+      const wx3 = W[o + 3];
+      for (let ky = 0; ky < 4; ky++) {
+        const wy = W[o + 4 + ky];
+        const r = 2 * (base + ky * nx);
+        const w0 = wy * wx0;
+        const w1 = wy * wx1;
+        const w2 = wy * wx2;
+        const w3 = wy * wx3;
+        ux += w0 * cI[r] + w1 * cI[r + 2] + w2 * cI[r + 4] + w3 * cI[r + 6];
+        uy += w0 * cI[r + 1] + w1 * cI[r + 3] + w2 * cI[r + 5] + w3 * cI[r + 7];
+      }
+    }
+    const px = X[2 * i] + ux;
+    const py = X[2 * i + 1] + uy;
+    const yx = A[0] * px + A[1] * py + t[0];
+    const yy = A[2] * px + A[3] * py + t[1];
+    valid = packMovingSample2d(s, yx, yy, i, valid, values, grads, index, movingMask, maskN, g);
+  }
+  return valid;
+}
+
+/**
+ * gI[o + …] (interleaved) += Σ_k β(x_k) Aᵀ (∂cost/∂m_k ∇M_k) over packed samples k in [start, end), in sample
+ * order.
+ */
+export function scatter3d(start: number, end: number, dv: Float64Array, G: Float64Array, index: Int32Array, bases: Int32Array, W: Float32Array, A: Float64Array, nx: number, nxy: number, gI: Float64Array, o0: number): void {
+  for (let k = start; k < end; k++) {
+    const s = dv[k];
+    if (s === 0) continue;
+    const i = index[k];
+    const base = bases[i];
+    if (base < 0) continue;
+    const gx = s * G[3 * k];
+    const gy = s * G[3 * k + 1];
+    const gz = s * G[3 * k + 2];
+    const vx = A[0] * gx + A[3] * gy + A[6] * gz;
+    const vy = A[1] * gx + A[4] * gy + A[7] * gz;
+    const vz = A[2] * gx + A[5] * gy + A[8] * gz;
+    const o = 12 * i;
+    const wx0 = W[o];
+    const wx1 = W[o + 1];
+    const wx2 = W[o + 2];
+    const wx3 = W[o + 3];
+    for (let kz = 0; kz < 4; kz++) {
+      const wz = W[o + 8 + kz];
+      for (let ky = 0; ky < 4; ky++) {
+        const wyz = wz * W[o + 4 + ky];
+        const r = o0 + 3 * (base + kz * nxy + ky * nx);
+        let w = wyz * wx0;
+        gI[r] += w * vx;
+        gI[r + 1] += w * vy;
+        gI[r + 2] += w * vz;
+        w = wyz * wx1;
+        gI[r + 3] += w * vx;
+        gI[r + 4] += w * vy;
+        gI[r + 5] += w * vz;
+        w = wyz * wx2;
+        gI[r + 6] += w * vx;
+        gI[r + 7] += w * vy;
+        gI[r + 8] += w * vz;
+        w = wyz * wx3;
+        gI[r + 9] += w * vx;
+        gI[r + 10] += w * vy;
+        gI[r + 11] += w * vz;
+      }
+    }
+  }
+}
+
+export function scatter2d(start: number, end: number, dv: Float64Array, G: Float64Array, index: Int32Array, bases: Int32Array, W: Float32Array, A: Float64Array, nx: number, gI: Float64Array, o0: number): void {
+  for (let k = start; k < end; k++) {
+    const s = dv[k];
+    if (s === 0) continue;
+    const i = index[k];
+    const base = bases[i];
+    if (base < 0) continue;
+    const gx = s * G[2 * k];
+    const gy = s * G[2 * k + 1];
+    const vx = A[0] * gx + A[2] * gy;
+    const vy = A[1] * gx + A[3] * gy;
+    const o = 8 * i;
+    const wx0 = W[o];
+    const wx1 = W[o + 1];
+    const wx2 = W[o + 2];
+    const wx3 = W[o + 3];
+    for (let ky = 0; ky < 4; ky++) {
+      const wy = W[o + 4 + ky];
+      const r = o0 + 2 * (base + ky * nx);
+      let w = wy * wx0;
+      gI[r] += w * vx;
+      gI[r + 1] += w * vy;
+      w = wy * wx1;
+      gI[r + 2] += w * vx;
+      gI[r + 3] += w * vy;
+      w = wy * wx2;
+      gI[r + 4] += w * vx;
+      gI[r + 5] += w * vy;
+      w = wy * wx3;
+      gI[r + 6] += w * vx;
+      gI[r + 7] += w * vy;
+    }
+  }
+}
+
+/**
+ * Phase 0: map, sample and accumulate block b; phase 1: ∂cost/∂m and the block's partial gradient; phase 2 (fresh
+ * samples): the block's supports and fixed values after a draw.
+ */
+export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
+  // the same kernel on WebAssembly SIMD when it applies (3D; bit-identical results; COREG_WASM=0 turns it off)
+  const fast = wasmBSplineKernel(init);
+  if (fast) return [fast[0], fast[1], finishDrawKernel(init)];
+  const d = init.dimension;
+  const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, cI, A, t, nx, nxy, gPartials, ranges, P } = init;
+  const g = new Float64Array(6);
+  const m = metricBlocks(init);
+  // the control points a sample's support reaches, past its base
+  const reach = d === 3 ? 3 * nxy + 3 * nx + 4 : 3 * nx + 4;
+  return [
+    (b) => {
+      const start = b * blockSize;
+      const end = Math.min(count, start + blockSize);
+      const valid =
+        d === 2
+          ? mapAndSample2d(start, end, points, bases, weights, cI, nx, A, t, sampler, values, grads, index, mask, maskN, g)
+          : mapAndSample3d(start, end, points, bases, weights, cI, nx, nxy, A, t, sampler, values, grads, index, mask, maskN, g);
+      validCounts[b] = valid - start;
+      m.accumulate(b, start, valid);
+    },
+    (b) => {
+      const start = b * blockSize;
+      const end = start + validCounts[b];
+      m.derivative(start, end);
+      // The block's samples reach control points [lo, hi): zero and fill only that range of its slot.
+      let lo = 0x7fffffff;
+      let hi = -1;
+      for (let k = start; k < end; k++) {
+        const base = bases[index[k]];
+        if (base < 0) continue;
+        if (base < lo) lo = base;
+        if (base > hi) hi = base;
+      }
+      const o = b * P;
+      if (hi < 0) {
+        ranges[2 * b] = 0;
+        ranges[2 * b + 1] = 0;
+        return;
+      }
+      const from = d * lo;
+      const to = Math.min(P, d * (hi + reach));
+      for (let r = from; r < to; r++) gPartials[o + r] = 0;
+      ranges[2 * b] = from;
+      ranges[2 * b + 1] = to;
+      if (d === 2) scatter2d(start, end, dValue, grads, index, bases, weights, A, nx, gPartials, o);
+      else scatter3d(start, end, dValue, grads, index, bases, weights, A, nx, nxy, gPartials, o);
+    },
+    finishDrawKernel(init),
+  ];
+}
+
+/** Phase 2 of bsplineKernel: after a draw of fresh samples, block b's supports and (deferred) fixed values. */
+function finishDrawKernel(init: BSplineKernelInit): BlockKernel {
+  const d = init.dimension;
+  const { points, bases, weights, blockSize, count } = init;
+  return (b) => {
+    const draw = init.draw!;
+    const start = b * blockSize;
+    const end = Math.min(count, start + blockSize);
+    bsplineSupportsRange(draw.grid, points, start, end, bases, weights);
+    if (!draw.values) return;
+    const { plane, size, index: ci } = draw;
+    const fixed = init.fixed;
+    if (d === 2) {
+      for (let i = start; i < end; i++) fixed[i] = linear2d(plane, size[0], size[1], ci[2 * i], ci[2 * i + 1]);
+    } else {
+      for (let i = start; i < end; i++) fixed[i] = linear3d(plane, size[0], size[1], size[2], ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
+    }
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The WebAssembly SIMD kernels (asm/kernels.ts, compiled by `npm run build` / `npm ci` into the generated module
+ * kernels-bytes.ts): loading, one instance per caller, and a bump allocator over its memory.
+ *
+ * Every kernel mirrors a TypeScript reference operation for operation (see asm/kernels.ts), so results do not
+ * depend on which one runs. The TypeScript kernels stay the reference and the fallback: when WebAssembly or its
+ * SIMD is missing, or when disabled (environment COREG_WASM=0, or setWasmKernels(false)), `wasmKernels()` is null.
+ * No Node-only imports: the same module runs in Node, workers and browsers.
+ */
+import { KERNELS_WASM_BASE64 } from './kernels-bytes.js';
+
+/** The module's exports (pointers are byte offsets into `memory`). */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  sampleLinear3dF32(data: number, nx: number, ny: number, nz: number, par: number, points: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
+  sampleLinear3dF64(data: number, nx: number, ny: number, nz: number, par: number, points: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
+  sampleLinear2dF32(data: number, nx: number, ny: number, par: number, points: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
+  sampleLinear2dF64(data: number, nx: number, ny: number, par: number, points: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
+  moments3d(start: number, end: number, dValue: number, grads: number, index: number, points: number, G: number): void;
+  moments2d(start: number, end: number, dValue: number, grads: number, index: number, points: number, G: number): void;
+  histogramAccumulate(B: number, par: number, f: number, m: number, start: number, end: number, sums: number): void;
+  histogramDerivative(B: number, par: number, table: number, f: number, m: number, start: number, end: number, out: number): void;
+  mapSample3dCubic(data: number, nx: number, ny: number, nz: number, par: number, points: number, bases: number, W: number, cI: number, gnx: number, gnxy: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
+  mapSample3dLinearF32(data: number, nx: number, ny: number, nz: number, par: number, points: number, bases: number, W: number, cI: number, gnx: number, gnxy: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
+  mapSample3dLinearF64(data: number, nx: number, ny: number, nz: number, par: number, points: number, bases: number, W: number, cI: number, gnx: number, gnxy: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
+  scatter3d(start: number, end: number, dv: number, G: number, index: number, bases: number, W: number, par: number, gnx: number, gnxy: number, gI: number): void;
+  supportRange(start: number, end: number, index: number, bases: number): number;
+  supportRangeLo(): number;
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+let enabled: boolean | undefined;
+
+function environmentAllows(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.COREG_WASM !== '0';
+}
+
+/** Turns the WebAssembly kernels on or off for kernels built after the call (undefined: back to the default). */
+export function setWasmKernels(on: boolean | undefined): void {
+  enabled = on;
+}
+
+function decode(base64: string): Uint8Array<ArrayBuffer> {
+  const s = atob(base64);
+  const bytes = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+  return bytes;
+}
+
+/** The compiled module, or null when this engine cannot run it (no WebAssembly, no SIMD). */
+export function kernelsModule(): WebAssembly.Module | null {
+  if (compiled !== undefined) return compiled;
+  compiled = null;
+  try {
+    if (typeof WebAssembly === 'object') {
+      const bytes = decode(KERNELS_WASM_BASE64);
+      if (WebAssembly.validate(bytes)) compiled = new WebAssembly.Module(bytes);
+    }
+  } catch {
+    compiled = null;
+  }
+  return compiled;
+}
+
+/** Whether new kernels use WebAssembly (enabled, and the engine runs the module). */
+export function wasmKernelsAvailable(): boolean {
+  if (!(enabled ?? environmentAllows())) return false;
+  return kernelsModule() !== null;
+}
+
+/** One instance of the kernels with its own memory, and a bump allocator over it (16-byte aligned). */
+export class WasmKernels {
+  readonly k: KernelExports;
+  private top = 1024;
+  /** Some alloc() could not grow the memory (its offsets are −1): do not use this instance. */
+  failed = false;
+
+  constructor(module: WebAssembly.Module) {
+    this.k = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports;
+  }
+
+  /**
+   * Reserves `bytes` (grows the memory; views made before must be made again) and returns the offset, or −1 when
+   * the memory cannot grow that far (a 32-bit memory holds at most 4 GiB; callers then use the TypeScript kernels).
+   */
+  alloc(bytes: number): number {
+    const p = this.top;
+    const top = p + bytes + 15 - ((p + bytes + 15) % 16);
+    const memory = this.k.memory;
+    const need = top - memory.buffer.byteLength;
+    if (need > 0) {
+      try {
+        memory.grow(Math.ceil(need / 65536));
+      } catch {
+        this.failed = true;
+        return -1;
+      }
+    }
+    this.top = top;
+    return p;
+  }
+
+  f64(p: number, n: number): Float64Array {
+    return new Float64Array(this.k.memory.buffer, p, n);
+  }
+  f32(p: number, n: number): Float32Array {
+    return new Float32Array(this.k.memory.buffer, p, n);
+  }
+  i32(p: number, n: number): Int32Array {
+    return new Int32Array(this.k.memory.buffer, p, n);
+  }
+}
+
+/** A new kernels instance, or null when WebAssembly kernels are off or unavailable. */
+export function wasmKernels(): WasmKernels | null {
+  if (!wasmKernelsAvailable()) return null;
+  return new WasmKernels(kernelsModule()!);
+}

@@ -1,0 +1,107 @@
+// The team of threads (src/parallel/team.ts) over real Node worker threads: phases run over all blocks with the
+// helpers taking part; a kernel that throws in a helper gives its error (no hang) and the team stays usable; a
+// failing kernel factory or an unknown kernel rejects open(); and a process that forgets close() still exits.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { CoregError } from '../../src/errors.js';
+import { createWorkerThreadPool } from '../../src/parallel/node.js';
+import { createTeam } from '../../src/parallel/team.js';
+import { serialSession } from '../../src/register/parallel-for.js';
+import { localSquare, type SquareInit } from './team-kernels.js';
+
+const ENTRY = new URL('./team-worker.ts', import.meta.url);
+
+function squareInit(blocks: number, spin = 200_000): SquareInit {
+  return { out: new Float64Array(new SharedArrayBuffer(8 * blocks)), who: new Int32Array(new SharedArrayBuffer(4 * blocks)), spin };
+}
+
+test('team: every block of every phase is done once, helpers included; sessions reuse the workers', async () => {
+  const team = createTeam(createWorkerThreadPool(ENTRY, 2), 3);
+  try {
+    for (let session = 0; session < 2; session++) {
+      const init = squareInit(200);
+      const s = await team.open('test.square', init, localSquare(init));
+      for (let rep = 0; rep < 3; rep++) {
+        init.out.fill(NaN);
+        s.run(0, 200);
+        for (let b = 0; b < 200; b++) assert.equal(init.out[b], b * b);
+        s.run(1, 150);
+        for (let b = 0; b < 150; b++) assert.equal(init.out[b], -b);
+        assert.equal(init.out[150], 150 * 150);
+      }
+      s.close();
+      assert.ok(init.who.some((w) => w === 1), 'the helpers did no block');
+    }
+    assert.ok(team.helperBlocks > 0);
+  } finally {
+    await team.close();
+  }
+});
+
+test('team: a kernel throwing in a helper is an error of run() (with its subject), not a hang; the team goes on', async () => {
+  const team = createTeam(createWorkerThreadPool(ENTRY, 1), 2);
+  try {
+    const init = { ...squareInit(64, 0), failAt: 0 };
+    // the calling thread spins on its blocks so that the helper surely takes one
+    const slow = localSquare({ ...init, spin: 2_000_000 });
+    const s = await team.open('test.fail-in-helper', init, slow);
+    assert.throws(
+      () => s.run(0, 64),
+      (e: unknown) => e instanceof CoregError && e.subject === 'test kernel' && /failed in a helper/.test(e.message),
+    );
+    s.close();
+    // a new session on the same team works
+    const ok = squareInit(32);
+    const s2 = await team.open('test.square', ok, localSquare(ok));
+    s2.run(0, 32);
+    s2.close();
+    for (let b = 0; b < 32; b++) assert.equal(ok.out[b], b * b);
+  } finally {
+    await team.close();
+  }
+});
+
+test('team: open() rejects a kernel the workers do not serve, or whose factory throws', async () => {
+  const team = createTeam(createWorkerThreadPool(ENTRY, 1), 2);
+  try {
+    await assert.rejects(team.open('test.nope', {}, []), /unknown team kernel "test.nope"/);
+    await assert.rejects(team.open('test.bad-factory', {}, []), /the factory refused/);
+    const init = squareInit(8);
+    const s = await team.open('test.square', init, localSquare(init));
+    s.run(0, 8);
+    s.close();
+  } finally {
+    await team.close();
+  }
+});
+
+test('team: one thread runs in the caller, as serialSession does', async () => {
+  const team = createTeam(null, 1);
+  const a = squareInit(10, 0);
+  const s = await team.open('test.square', a, localSquare(a));
+  s.run(0, 10);
+  const b = squareInit(10, 0);
+  serialSession(localSquare(b)).run(0, 10);
+  assert.deepEqual(Array.from(a.out), Array.from(b.out));
+  assert.throws(() => createTeam(null, 2), /needs a pool/);
+});
+
+test('team: a process that uses a team and never closes it still exits (no dangling workers)', () => {
+  const script = `
+    import { createWorkerThreadPool } from ${JSON.stringify(fileURLToPath(new URL('../../src/parallel/node.ts', import.meta.url)))};
+    import { createTeam } from ${JSON.stringify(fileURLToPath(new URL('../../src/parallel/team.ts', import.meta.url)))};
+    import { localSquare } from ${JSON.stringify(fileURLToPath(new URL('./team-kernels.ts', import.meta.url)))};
+    const team = createTeam(createWorkerThreadPool(new URL(${JSON.stringify(ENTRY.href)}), 1), 2);
+    const init = { out: new Float64Array(new SharedArrayBuffer(80)), who: new Int32Array(new SharedArrayBuffer(40)), spin: 1000 };
+    const s = await team.open('test.square', init, localSquare(init));
+    s.run(0, 10);
+    s.close();
+    console.log('done', init.out[9]);
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.error, undefined, 'the process did not exit by itself');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /done 81/);
+});

@@ -1,0 +1,121 @@
+// Threads inside one registration (src/parallel/team.ts behind register's ParallelFor): the transform
+// parameters are bit-identical for 1, 2 and 3 threads (and without a team), 2D and 3D, linear and B-spline,
+// mi and mse, with a moving mask. The blocks' sums are merged in block order and the blocks do not depend on
+// the thread count, so anything but equality is a bug.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createNodeTeam } from '../../src/cli/worker-pool.js';
+import type { Image } from '../../src/image/image.js';
+import type { Team } from '../../src/parallel/team.js';
+import type { RegistrationConfig } from '../../src/register/config.js';
+import { register } from '../../src/register/register.js';
+import { gaussianSmoothOn } from '../../src/register/parallel-smooth.js';
+import { gaussianSmooth } from '../../src/pyramid/index.js';
+import { imageFromFunction, mapAbout, movingFor, rotation2d, rotation3d, scene2d, scene3d } from './synthetic.js';
+
+const teams = new Map<number, Team>();
+function team(threads: number): Team {
+  let t = teams.get(threads);
+  if (!t) teams.set(threads, (t = createNodeTeam(threads)));
+  return t;
+}
+after(async () => {
+  for (const t of teams.values()) await t.close();
+});
+
+function parameters(result: Awaited<ReturnType<typeof register>>): number[] {
+  return result.transforms.flatMap((t) => Array.from((t as unknown as { parameters: Float64Array }).parameters));
+}
+
+/** Bitwise equality (so that −0 ≠ 0 and NaN = NaN would show). */
+function assertBitIdentical(a: number[], b: number[], what: string): void {
+  assert.equal(a.length, b.length, what);
+  const x = new Float64Array(a);
+  const y = new Float64Array(b);
+  assert.deepEqual(new Uint8Array(x.buffer), new Uint8Array(y.buffer), `${what}: ${a.slice(0, 6).join(',')} vs ${b.slice(0, 6).join(',')}`);
+}
+
+function scene(d: 2 | 3): { fixed: Image; moving: Image; movingMask: Image } {
+  if (d === 2) {
+    const fixed = imageFromFunction({ size: [64, 60], spacing: [0.8, 0.8], origin: [-2, -1] }, scene2d);
+    const grid = { size: [60, 60], spacing: [0.9, 0.9], origin: [-3, -3] };
+    const moving = movingFor(grid, scene2d, mapAbout(rotation2d(0.06, 1.03), [24, 24], [1.1, -0.8]));
+    const movingMask = imageFromFunction(grid, (p) => ((p[0] - 24) ** 2 + (p[1] - 24) ** 2 < 25 ** 2 ? 1 : 0));
+    return { fixed, moving, movingMask };
+  }
+  const fixed = imageFromFunction({ size: [32, 30, 28], spacing: [1.5, 1.5, 1.6], origin: [-1, -2, -1] }, scene3d);
+  const grid = { size: [34, 34, 32], spacing: [1.4, 1.4, 1.5], origin: [-2, -2, -2] };
+  const moving = movingFor(grid, scene3d, mapAbout(rotation3d(0.03, -0.02, 0.04, 1.02), [20, 20, 20], [0.8, -0.6, 0.5]));
+  const movingMask = imageFromFunction(grid, () => 1);
+  return { fixed, moving, movingMask };
+}
+
+const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolean }[] = [
+  { name: '2D affine mi', d: 2, config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 2, smooth: 1, iterations: 15 }, { shrink: 1, smooth: 0, iterations: 15 }] }] } },
+  { name: '2D rigid mse, moving mask', d: 2, mask: true, config: { stages: [{ transform: 'rigid', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 20 }] }] } },
+  {
+    name: '2D affine,bspline mi (L-BFGS, all pixels)',
+    d: 2,
+    config: {
+      stages: [
+        { transform: 'affine', metric: 'mi', levels: [{ shrink: 1, smooth: 0, iterations: 10 }] },
+        { transform: 'bspline', metric: 'mi', gridSpacing: 12, levels: [{ shrink: 1, smooth: 0, iterations: 15 }] },
+      ],
+    },
+  },
+  { name: '3D affine mi', d: 3, config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 1, smooth: 0, iterations: 10 }] }] } },
+  { name: '3D affine mse', d: 3, config: { stages: [{ transform: 'affine', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 10 }] }] } },
+  {
+    name: '3D affine,bspline mi (stochastic, fresh samples)',
+    d: 3,
+    config: {
+      stages: [
+        { transform: 'affine', metric: 'mi', levels: [{ shrink: 1, smooth: 0, iterations: 5 }] },
+        { transform: 'bspline', metric: 'mi', gridSpacing: 12, subsetSize: 5000, levels: [{ shrink: 1, smooth: 0, iterations: 15 }] },
+      ],
+    },
+  },
+  {
+    name: '3D bspline mse (L-BFGS)',
+    d: 3,
+    config: { stages: [{ transform: 'bspline', metric: 'mse', optimizer: 'lbfgs', gridSpacing: 14, levels: [{ shrink: 1, smooth: 0, iterations: 8 }] }] },
+  },
+];
+
+for (const c of CASES) {
+  test(`register: ${c.name} gives bit-identical parameters on 1, 2 and 3 threads`, async () => {
+    const { fixed, moving, movingMask } = scene(c.d);
+    const opts = c.mask ? { movingMask } : {};
+    const alone = await register(fixed, moving, c.config, opts);
+    assert.equal(alone.threads, 1);
+    const reference = parameters(alone);
+    assert.ok(reference.every(Number.isFinite));
+    for (const threads of [1, 2, 3]) {
+      const r = await register(fixed, moving, c.config, { ...opts, parallel: team(threads) });
+      assert.equal(r.threads, threads);
+      assertBitIdentical(parameters(r), reference, `${threads} threads`);
+    }
+  });
+}
+
+test('the helpers took part in the registrations above (else their equality would prove nothing)', () => {
+  for (const threads of [2, 3]) assert.ok(team(threads).helperBlocks > 0, `${threads} threads: the helpers did no block`);
+});
+
+test('pyramid smoothing on a team: the same float32 pixels as gaussianSmooth, 2D vector and 3D images', async () => {
+  const vol = imageFromFunction({ size: [37, 29, 23], spacing: [1, 1.2, 0.9] }, scene3d);
+  const pic = imageFromFunction({ size: [300, 41], spacing: [0.5, 1] }, scene2d);
+  const vec = { ...pic, components: 2, data: Float32Array.from({ length: 2 * pic.data.length }, (_, i) => pic.data[i >> 1] * (i & 1 ? -1 : 2)) };
+  for (const [img, sigma] of [[vol, [2, 1.5, 0]], [vol, 1.3], [vec, [1, 3]]] as const) {
+    const reference = gaussianSmooth(img, sigma);
+    for (const threads of [2, 3]) {
+      // on a loaded machine the caller may finish a small image before a helper wakes: repeat until one helped
+      const before = team(threads).helperBlocks;
+      for (let rep = 0; rep < 20 && team(threads).helperBlocks === before; rep++) {
+        const out = await gaussianSmoothOn(team(threads), img, sigma);
+        assert.deepEqual(new Uint8Array(out.data.buffer), new Uint8Array(reference.data.buffer), `${threads} threads`);
+      }
+      assert.ok(team(threads).helperBlocks > before, `${threads} threads: the helpers did no block`);
+    }
+  }
+});

@@ -1,0 +1,324 @@
+// The WebAssembly SIMD kernels (src/wasm, wired in src/register/wasm-linear.ts) against the TypeScript reference
+// kernels on random data, 2D and 3D, float32 and float64 planes, histogram and moment measures: the packed samples,
+// the blocks' metric sums, ∂cost/∂m and the moment matrices agree to 1e-6 relative (in fact bit for bit), also
+// when another instance (another thread) runs a block's second phase; and whole registrations give the same
+// transform with and without them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createNodeTeam } from '../../src/cli/worker-pool.js';
+import { createImage, type Image } from '../../src/image/image.js';
+import type { RegistrationConfig } from '../../src/register/config.js';
+import type { SampledMetricName } from '../../src/metric/index.js';
+import { sharedFloat64 } from '../../src/register/parallel-for.js';
+import { BlockedMetric, bsplineKernel, linearKernel, prepareMovingSampler, type BSplineKernelInit, type LinearKernelInit } from '../../src/register/sample-kernels.js';
+import { register } from '../../src/register/register.js';
+import type { ParametricTransform } from '../../src/transform/transform.js';
+import { setWasmKernels, wasmKernels, wasmKernelsAvailable } from '../../src/wasm/kernels.js';
+import { imageFromFunction, mapAbout, movingFor, rotation3d, scene3d } from '../register/synthetic.js';
+
+const NO_WASM = wasmKernelsAvailable() ? false : 'WebAssembly SIMD is not available in this engine';
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+interface Case {
+  d: 2 | 3;
+  type: 'float32' | 'float64';
+  metric: SampledMetricName;
+}
+
+/** A random moving image, random sample points (about a tenth outside), random fixed values and affine. */
+function setup(c: Case, seed: number): { moving: Image; points: Float64Array; fixed: Float64Array; A: Float64Array; t: Float64Array; count: number } {
+  const rnd = lcg(seed);
+  const size = c.d === 3 ? [13, 11, 9] : [37, 29];
+  const moving = createImage(size, c.type, { spacing: c.d === 3 ? [1.1, 0.9, 1.3] : [0.8, 1.2], origin: c.d === 3 ? [-2, 1, 0.5] : [3, -1] });
+  for (let i = 0; i < moving.data.length; i++) moving.data[i] = 100 * rnd() - 20;
+  const count = 5000;
+  const points = new Float64Array(c.d * count);
+  // over the moving image's extent and 10% beyond on each side
+  for (let i = 0; i < points.length; i++) {
+    const a = i % c.d;
+    const extent = size[a] * moving.spacing[a];
+    points[i] = moving.origin[a] + (1.2 * rnd() - 0.1) * extent;
+  }
+  const fixed = new Float64Array(count);
+  for (let i = 0; i < count; i++) fixed[i] = 50 * rnd();
+  const A = new Float64Array(c.d * c.d);
+  for (let r = 0; r < c.d; r++) for (let k = 0; k < c.d; k++) A[r * c.d + k] = (r === k ? 1 : 0) + 0.1 * (rnd() - 0.5);
+  const t = Float64Array.from({ length: c.d }, () => rnd() - 0.5);
+  return { moving, points, fixed, A, t, count };
+}
+
+function build(c: Case, s: ReturnType<typeof setup>, wasm: boolean): { init: LinearKernelInit; blocked: BlockedMetric; phases: ReturnType<typeof linearKernel>[] } {
+  const sampler = prepareMovingSampler(s.moving, 'linear');
+  const blocked = new BlockedMetric(c.d, s.count, sampler, s.points, s.fixed, null, c.metric, {
+    bins: 24,
+    fixedRange: { min: 0, max: 50 },
+    movingRange: { min: -10, max: 70 },
+  });
+  const d = c.d;
+  const init: LinearKernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 2), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
+  setWasmKernels(wasm);
+  try {
+    // two kernels over the same init: two "threads"
+    return { init, blocked, phases: [linearKernel(init), linearKernel(init)] };
+  } finally {
+    setWasmKernels(undefined);
+  }
+}
+
+/**
+ * One evaluation: phase 0 of block b on kernel (b % 2), phase 1 on kernel (b + shift) % 2 ("2 threads"); with
+ * shift < 0, kernel 0 alone runs every block and says so (threads = 1).
+ */
+function evaluate(r: ReturnType<typeof build>, s: ReturnType<typeof setup>, stamp: number, shift: number): { value: number; init: LinearKernelInit } {
+  const d = s.A.length === 9 ? 3 : 2;
+  const { init, blocked, phases } = r;
+  init.params.set(s.A, 0);
+  init.params.set(s.t, d * d);
+  init.params[d * d + d] = stamp;
+  init.params[d * d + d + 1] = shift < 0 ? 1 : 2;
+  const first = (b: number): number => (shift < 0 ? 0 : b % 2);
+  const second = (b: number): number => (shift < 0 ? 0 : (b + shift) % 2);
+  for (let b = 0; b < blocked.blocks; b++) phases[first(b)][0](b);
+  const value = blocked.finish();
+  for (let b = 0; b < blocked.blocks; b++) phases[second(b)][1](b);
+  return { value, init };
+}
+
+function assertRelativelyEqual(a: ArrayLike<number>, b: ArrayLike<number>, n: number, what: string): void {
+  for (let i = 0; i < n; i++) {
+    const x = a[i];
+    const y = b[i];
+    const scale = Math.max(Math.abs(x), Math.abs(y), 1e-300);
+    assert.ok(x === y || Math.abs(x - y) <= 1e-6 * scale, `${what}[${i}]: wasm ${x} vs TypeScript ${y}`);
+  }
+  // stronger than asked: the kernels repeat the reference's operations, so the results are the same doubles
+  assert.deepEqual(Array.from(a).slice(0, n), Array.from(b).slice(0, n), `${what}: not bit-identical`);
+}
+
+for (const d of [2, 3] as const) {
+  for (const type of ['float32', 'float64'] as const) {
+    for (const metric of ['mi', 'nmi', 'mse', 'ncc'] as SampledMetricName[]) {
+      test(`wasm linear kernel = TypeScript kernel: ${d}D ${type} ${metric}`, { skip: NO_WASM }, () => {
+        const c: Case = { d, type, metric };
+        const s = setup(c, 17 + d + (type === 'float32' ? 0 : 100));
+        const ts = build(c, s, false);
+        const wa = build(c, s, true);
+        assert.notEqual(wa.phases[0], ts.phases[0]);
+        for (const [stamp, shift] of [
+          [1, 0],
+          [2, 1],
+          [3, 1],
+          [4, -1],
+          [5, -1],
+          [NaN, 0],
+        ]) {
+          // a different affine every evaluation
+          s.t[0] += 0.23;
+          const a = evaluate(wa, s, stamp, shift);
+          const b = evaluate(ts, s, stamp, shift);
+          assert.equal(a.value, b.value, 'metric value');
+          const n = s.count;
+          assert.deepEqual(Array.from(a.init.validCounts), Array.from(b.init.validCounts), 'valid samples per block');
+          const blocks = ts.blocked.blocks;
+          for (let blk = 0; blk < blocks; blk++) {
+            const start = blk * ts.init.blockSize;
+            const end = start + b.init.validCounts[blk];
+            // one thread alone: the histogram measures keep the packed samples inside the module
+            if (shift >= 0 || !metric.endsWith('i')) {
+              assertRelativelyEqual(a.init.values.subarray(start, end), b.init.values.subarray(start, end), end - start, 'values');
+              assertRelativelyEqual(a.init.grads.subarray(d * start, d * end), b.init.grads.subarray(d * start, d * end), d * (end - start), 'gradients');
+              assert.deepEqual(Array.from(a.init.index.subarray(start, end)), Array.from(b.init.index.subarray(start, end)), 'sample index');
+            }
+            assertRelativelyEqual(a.init.dValue.subarray(start, end), b.init.dValue.subarray(start, end), end - start, '∂cost/∂m');
+          }
+          assertRelativelyEqual(a.init.partials, b.init.partials, a.init.partials.length, 'block sums');
+          assertRelativelyEqual(a.init.moments, b.init.moments, a.init.moments.length, 'moment matrices');
+          let valid = 0;
+          for (const v of a.init.validCounts) valid += v;
+          assert.ok(valid > 0.3 * n && valid < n, `${valid} of ${n} samples inside: the test covers both`);
+        }
+      });
+    }
+  }
+}
+
+test('a 3D affine mi registration gives the same transform with wasm and TypeScript kernels', { skip: NO_WASM }, async () => {
+  const grid = { size: [24, 24, 24] };
+  const fixed = imageFromFunction(grid, scene3d);
+  const truth = mapAbout(rotation3d(0.05, -0.03, 0.04, 1.02), [12, 12, 12], [0.8, -0.6, 0.5]);
+  const moving = movingFor(grid, scene3d, truth);
+  const run = async (wasm: boolean): Promise<number[]> => {
+    setWasmKernels(wasm);
+    try {
+      const r = await register(fixed, moving, {
+        stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 2, smooth: 1, iterations: 30 }, { shrink: 1, smooth: 0, iterations: 30 }] }],
+        initializer: 'none',
+      });
+      return Array.from((r.transforms[0] as ParametricTransform).parameters);
+    } finally {
+      setWasmKernels(undefined);
+    }
+  };
+  const a = await run(true);
+  const b = await run(false);
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-6 * Math.max(1, Math.abs(b[i])), `parameter ${i}: wasm ${a[i]} vs TypeScript ${b[i]}`);
+  assert.deepEqual(a, b, 'not bit-identical');
+});
+
+// --- B-spline kernel (3D) ---------------------------------------------------------------------------------------
+
+function buildBSpline(kind: 'bspline' | 'float32' | 'float64', metric: SampledMetricName, wasm: boolean, seed: number): { init: BSplineKernelInit; blocked: BlockedMetric; phases: ReturnType<typeof bsplineKernel>[]; redraw: () => void } {
+  const rnd = lcg(seed);
+  const c: Case = { d: 3, type: kind === 'float32' ? 'float32' : 'float64', metric };
+  const s = setup(c, seed);
+  const sampler = prepareMovingSampler(s.moving, kind === 'bspline' ? 'bspline' : 'linear');
+  const blocked = new BlockedMetric(3, s.count, sampler, s.points, s.fixed, null, metric, { bins: 24, fixedRange: { min: 0, max: 50 }, movingRange: { min: -10, max: 70 } });
+  const [gx, gy, gz] = [8, 7, 6];
+  const P = 3 * gx * gy * gz;
+  const bases = new Int32Array(s.count);
+  const weights = new Float32Array(12 * s.count);
+  const redraw = (): void => {
+    for (let i = 0; i < s.count; i++) {
+      bases[i] = rnd() < 0.1 ? -1 : Math.floor(rnd() * (gx - 3)) + gx * Math.floor(rnd() * (gy - 3)) + gx * gy * Math.floor(rnd() * (gz - 3));
+      for (let j = 0; j < 12; j++) weights[12 * i + j] = rnd();
+    }
+  };
+  redraw();
+  const cI = new Float64Array(P);
+  for (let j = 0; j < P; j++) cI[j] = 0.6 * (rnd() - 0.5);
+  const init: BSplineKernelInit = {
+    ...blocked.init,
+    bases,
+    weights,
+    cI,
+    A: s.A,
+    t: s.t,
+    nx: gx,
+    nxy: gx * gy,
+    P,
+    gPartials: new Float64Array(blocked.blocks * P),
+    ranges: new Int32Array(2 * blocked.blocks),
+    stamp: new Float64Array(2),
+    draw: null,
+  };
+  setWasmKernels(wasm);
+  try {
+    return { init, blocked, phases: [bsplineKernel(init), bsplineKernel(init)], redraw };
+  } finally {
+    setWasmKernels(undefined);
+  }
+}
+
+for (const kind of ['bspline', 'float32', 'float64'] as const) {
+  for (const metric of ['mi', 'mse'] as SampledMetricName[]) {
+    test(`wasm B-spline kernel = TypeScript kernel: 3D, moving ${kind === 'bspline' ? 'cubic B-spline' : `linear ${kind}`}, ${metric}`, { skip: NO_WASM }, () => {
+      const a = buildBSpline(kind, metric, true, 5);
+      const b = buildBSpline(kind, metric, false, 5);
+      for (const [stamp, shift] of [
+        [1, 0],
+        [2, 1],
+        [3, -1],
+        [4, 1],
+      ]) {
+        // a new draw of the supports (as a stochastic sampler does) and new coefficients every evaluation
+        for (const r of [a, b]) {
+          r.redraw();
+          r.init.cI[stamp] += 0.1;
+          r.init.stamp![0] = stamp;
+          r.init.stamp![1] = shift < 0 ? 1 : 2;
+        }
+        const results = [a, b].map((r) => {
+          const first = (blk: number): number => (shift < 0 ? 0 : blk % 2);
+          const second = (blk: number): number => (shift < 0 ? 0 : (blk + shift) % 2);
+          for (let blk = 0; blk < r.blocked.blocks; blk++) r.phases[first(blk)][0](blk);
+          const value = r.blocked.finish();
+          for (let blk = 0; blk < r.blocked.blocks; blk++) r.phases[second(blk)][1](blk);
+          return value;
+        });
+        assert.equal(results[0], results[1], 'metric value');
+        assert.deepEqual(Array.from(a.init.validCounts), Array.from(b.init.validCounts), 'valid samples per block');
+        assert.deepEqual(Array.from(a.init.ranges), Array.from(b.init.ranges), 'control point ranges');
+        for (let blk = 0; blk < b.blocked.blocks; blk++) {
+          const start = blk * b.init.blockSize;
+          const end = start + b.init.validCounts[blk];
+          assertRelativelyEqual(a.init.values.subarray(start, end), b.init.values.subarray(start, end), end - start, 'values');
+          assertRelativelyEqual(a.init.grads.subarray(3 * start, 3 * end), b.init.grads.subarray(3 * start, 3 * end), 3 * (end - start), 'gradients');
+          assertRelativelyEqual(a.init.dValue.subarray(start, end), b.init.dValue.subarray(start, end), end - start, '∂cost/∂m');
+          const o = blk * b.init.P;
+          const from = b.init.ranges[2 * blk];
+          const to = b.init.ranges[2 * blk + 1];
+          assertRelativelyEqual(a.init.gPartials.subarray(o + from, o + to), b.init.gPartials.subarray(o + from, o + to), to - from, 'partial gradients');
+        }
+      }
+    });
+  }
+}
+
+test('a 3D affine (mse), bspline (mi) registration gives the same transforms with wasm and TypeScript kernels', { skip: NO_WASM }, async () => {
+  const grid = { size: [20, 20, 20] };
+  const fixed = imageFromFunction(grid, scene3d);
+  const truth = mapAbout(rotation3d(0.03, -0.02, 0.02, 1.01), [10, 10, 10], [0.5, -0.4, 0.3]);
+  const moving = movingFor(grid, scene3d, truth);
+  const run = async (wasm: boolean): Promise<number[][]> => {
+    setWasmKernels(wasm);
+    try {
+      const r = await register(fixed, moving, {
+        stages: [
+          { transform: 'affine', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 15 }] },
+          { transform: 'bspline', metric: 'mi', gridSpacing: 8, levels: [{ shrink: 1, smooth: 0, iterations: 10 }] },
+        ],
+        initializer: 'none',
+      });
+      return r.transforms.map((t) => Array.from((t as ParametricTransform).parameters));
+    } finally {
+      setWasmKernels(undefined);
+    }
+  };
+  const a = await run(true);
+  const b = await run(false);
+  assert.equal(a.length, b.length);
+  for (let s = 0; s < a.length; s++) {
+    for (let i = 0; i < a[s].length; i++) assert.ok(Math.abs(a[s][i] - b[s][i]) <= 1e-6 * Math.max(1, Math.abs(b[s][i])), `transform ${s} parameter ${i}: wasm ${a[s][i]} vs TypeScript ${b[s][i]}`);
+  }
+  assert.deepEqual(a, b, 'not bit-identical');
+});
+
+test('a team mixing TypeScript (calling thread) and wasm (helpers) kernels gives the parameters of wasm alone', { skip: NO_WASM }, async () => {
+  const fixed = imageFromFunction({ size: [32, 30, 28], spacing: [1.5, 1.5, 1.6], origin: [-1, -2, -1] }, scene3d);
+  const grid = { size: [34, 34, 32], spacing: [1.4, 1.4, 1.5], origin: [-2, -2, -2] };
+  const moving = movingFor(grid, scene3d, mapAbout(rotation3d(0.03, -0.02, 0.04, 1.02), [20, 20, 20], [0.8, -0.6, 0.5]));
+  const config: RegistrationConfig = {
+    stages: [
+      { transform: 'affine', metric: 'mi', levels: [{ shrink: 1, smooth: 0, iterations: 8 }] },
+      { transform: 'bspline', metric: 'mi', gridSpacing: 12, subsetSize: 5000, levels: [{ shrink: 1, smooth: 0, iterations: 8 }] },
+    ],
+  };
+  const params = (r: Awaited<ReturnType<typeof register>>): number[] => r.transforms.flatMap((t) => Array.from((t as ParametricTransform).parameters));
+  const alone = params(await register(fixed, moving, config));
+  const team = createNodeTeam(2);
+  try {
+    setWasmKernels(false);
+    const before = team.helperBlocks;
+    const mixed = params(await register(fixed, moving, config, { parallel: team }));
+    assert.ok(team.helperBlocks > before, 'the helpers (wasm kernels) did no block');
+    assert.deepEqual(mixed, alone);
+  } finally {
+    setWasmKernels(undefined);
+    await team.close();
+  }
+});
+
+test('an instance whose memory cannot grow says so (the costs then use the TypeScript kernels)', { skip: NO_WASM }, () => {
+  const w = wasmKernels()!;
+  assert.equal(w.alloc(1000) % 16, 0);
+  assert.equal(w.failed, false);
+  assert.equal(w.alloc(5 * 2 ** 30), -1, 'more than a 32-bit memory holds');
+  assert.equal(w.failed, true);
+});
