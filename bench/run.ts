@@ -19,9 +19,10 @@ import { atlasReport, DEFAULT_TARGETS, runAtlas, SUBJECTS } from './suites/atlas
 import { nonrigidTable, runNonrigid } from './suites/nonrigid.js';
 import { realScansTable, runRealScans } from './suites/realscans.js';
 import { changeTable, runChange } from './suites/change.js';
+import { autoLandmarksTable, runAutoLandmarks } from './suites/autolandmarks.js';
 import { runSpeed, speedTables } from './suites/speed.js';
 
-const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template|change|speed|kernels] [--sizes] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
+const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|template|change|speed|kernels|autolandmarks] [--sizes] [--all] [--no-peers] [--dipy] [--cases N] [--no-d1]
                          [--loo | --targets LIST] [--repeat R] [--threads T] [--filter TEXT] [--out DIR] [--coreg FILE]
   (default: the linear 2D and 3D cases)
   --only 2d|3d   run only the linear 2D ITK slices or only the linear 3D ch2bet cases
@@ -33,6 +34,8 @@ const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|te
                  coreg beside elastix and plastimatch, 1 vs 2 threads, \`coreg --version\` start-up (--repeat default 3)
   --sizes        speed: also time and memory vs image size, 64³ … a 512×512×300 CT (the CT takes minutes per run)
   --only kernels  single-core kernel throughput (3D affine MI value + gradient): TypeScript, WebAssembly SIMD, C -O3 (gcc)
+  --only autolandmarks  far starting poses (ch2 turned 60–180° + 30–60 mm, cropped, CT-like; 2D slices turned): register
+                 --transform rigid from the default initialiser and from --initializer landmarks (not in --all)
   --only atlas   atlas segmentation (5 atlases → 1 target): coreg segment fusions/selection, elastix (target 6, ~8 min)
   --loo          atlas: leave-one-out, each of the 6 subjects segmented from the other 5 (~45–55 min on 2 cores)
   --targets LIST atlas: these targets only, e.g. 2,6 (default 6)
@@ -87,9 +90,9 @@ if (parsed.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change', 'speed', 'kernels'] as const;
+const ONLY = ['2d', '3d', 'nonrigid', 'atlas', 'realscans', 'template', 'change', 'speed', 'kernels', 'autolandmarks'] as const;
 type Only = (typeof ONLY)[number];
-if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template, change, speed or kernels, got "${parsed.only}"`);
+if (parsed.only !== undefined && !(ONLY as readonly string[]).includes(parsed.only)) usage(`--only must be 2d, 3d, nonrigid, atlas, realscans, template, change, speed or kernels (or autolandmarks), got "${parsed.only}"`);
 if (parsed.only !== undefined && parsed.all) usage('--only and --all exclude each other');
 const only = parsed.only as Only | undefined;
 const runLinear = parsed.all || only === undefined || only === '2d' || only === '3d';
@@ -100,6 +103,7 @@ const runTemplateSuite = only === 'template';
 const runChangeSuite = only === 'change';
 const runSpeedSuite = only === 'speed';
 const runKernelsSuite = only === 'kernels';
+const runAutoLandmarksSuite = only === 'autolandmarks';
 const nSeeds = positiveInt(parsed.cases, '--cases', 4, 0);
 const nNonrigidSeeds = positiveInt(parsed.cases, '--cases', 3, 0);
 const repeat = positiveInt(parsed.repeat, '--repeat', 1);
@@ -287,4 +291,13 @@ if (runKernelsSuite) {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'kernels.json'), JSON.stringify({ ...meta, rows: kb.rows, notes: kb.notes }, null, 1) + '\n');
   console.error(`bench: wrote ${join(outDir, 'kernels.json')}`);
+}
+if (runAutoLandmarksSuite) {
+  if (coregMissing) usage(coregMissing);
+  const rows = runAutoLandmarks({ data: paths.data, repoRoot, outDir, coregBin, filter: parsed.filter });
+  console.log('\n## Automated landmarks: far starting poses (register --transform rigid; default initialiser vs --initializer landmarks)\n');
+  console.log(autoLandmarksTable(rows));
+  console.log('\nTargets (landmarks run): mean TRE ≤ 0.05 mm mono-modal, ≤ 1 mm multi-modal. "detect + match": keypoint detection in both images, then description, matching, RANSAC and refinement, seconds of wall clock inside the run. Times: wall clock of the whole `coreg register` process.');
+  writeFileSync(join(outDir, 'autolandmarks.json'), JSON.stringify({ ...meta, rows }, null, 1) + '\n');
+  console.error(`bench: wrote ${join(outDir, 'autolandmarks.json')}`);
 }

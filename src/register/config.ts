@@ -15,7 +15,8 @@ export type MetricName = (typeof METRIC_NAMES)[number];
 export { OPTIMIZER_NAMES, type OptimizerName } from '../optimize/index.js';
 
 export type SamplingStrategy = 'all' | 'regular' | 'random';
-export type Initializer = 'none' | 'geometry' | 'moments' | 'principal-axes';
+/** 'landmarks': automated landmarks (features/auto.ts) fit the first stage's start (rigid, or similarity). */
+export type Initializer = 'none' | 'geometry' | 'moments' | 'principal-axes' | 'landmarks';
 
 /** One resolution level: shrink factor (per axis, capped where an axis is small), smoothing σ, iterations. */
 export interface LevelConfig {
@@ -201,7 +202,7 @@ export const STAGE_SETTINGS: Record<keyof StageConfig, Check> = {
 
 export const TOP_SETTINGS: Record<keyof RegistrationConfig, Check> = {
   stages: () => null, // checked entry by entry
-  initializer: oneOf(['none', 'geometry', 'moments', 'principal-axes']),
+  initializer: oneOf(['none', 'geometry', 'moments', 'principal-axes', 'landmarks']),
   rotationSearch: bool,
   seed: number(0, Number.MAX_SAFE_INTEGER, { integer: true }),
   threads: number(1, 1024, { integer: true }),

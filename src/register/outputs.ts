@@ -9,6 +9,7 @@ import { DisplacementFieldTransform } from '../transform/displacement-field.js';
 import { isLinear } from '../transform/transform.js';
 import { invertChain, storedInverses, type NumericInverseReport } from '../transform/inverse.js';
 import type { RegistrationResult } from './register.js';
+import { matchesCsv } from '../features/auto.js';
 
 /** One output file: text (transform files, result.json) or an image to encode by its name's extension. */
 export type RegistrationOutput = { name: string; text: string } | { name: string; image: Image };
@@ -32,6 +33,23 @@ export interface RegistrationOutputOptions {
 
 function round(v: number): number {
   return Math.round(v * 1e4) / 1e4;
+}
+
+/** result.json's "landmarks" (initializer landmarks): counts, inlier ratio, residual, timings. */
+function landmarkSummary(result: RegistrationResult): Record<string, unknown> {
+  const l = result.landmarks!;
+  return {
+    keypoints: l.keypoints,
+    matches: l.matches.count,
+    inliers: l.inliers,
+    residualMm: l.residualMm,
+    inlierRatio: l.inlierRatio,
+    transform: l.kind,
+    descriptor: l.descriptor,
+    refined: l.refined,
+    attempts: l.attempts,
+    seconds: l.seconds,
+  };
 }
 
 /**
@@ -65,6 +83,8 @@ export function registrationOutputs(
     }
     if (result.inverseField) files.push({ name: 'inverse-warp.nii.gz', image: result.inverseField });
   }
+  // Initializer landmarks: the matched keypoints (the report draws them).
+  if (result.landmarks) files.push({ name: 'matches.csv', text: matchesCsv(result.landmarks) });
   files.push({ name: 'warped.nii.gz', image: resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' }) });
   let numericInverses: NumericInverseReport[] = [];
   let inverseFields: Record<string, unknown> = {};
@@ -101,6 +121,7 @@ export function registrationOutputs(
     ...inverseFields,
     ...opts.fields,
     ...(result.preset ? { preset: result.preset } : {}),
+    ...(result.landmarks ? { landmarks: { ...landmarkSummary(result), matchesFile: 'matches.csv' } } : {}),
     ...extra,
   };
   files.push({ name: 'result.json', text: JSON.stringify(json, null, 2) + '\n' });

@@ -38,6 +38,7 @@ import type { ParallelFor } from './parallel-for.js';
 import { gaussianSmoothOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, robustRange, stageWinsorize, type PresetRecord } from './preset.js';
+import { autoLandmarks, type AutoLandmarkResult } from '../features/auto.js';
 
 export interface ProgressEvent {
   stage: number;
@@ -109,6 +110,8 @@ export interface RegistrationResult {
   threads: number;
   /** The modality-aware defaults the run used (result.json's "preset"). */
   preset?: PresetRecord;
+  /** With initializer 'landmarks': the automated landmarks the first stage started from. */
+  landmarks?: AutoLandmarkResult;
 }
 
 /** Most samples a 3D level uses by default (random subset); 2D levels use every pixel. */
@@ -231,9 +234,10 @@ function levelSamples(images: LevelImages, stage: StageConfig, seed: number): Sa
 }
 
 /** A first transform of `kind`: from the initial chain, or centred by the initializer. */
-function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions): MatrixOffsetTransform {
+function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions, landmarks?: AutoLandmarkResult): MatrixOffsetTransform {
   const d = fixed.dimension;
   const center = physicalCenter(fixed);
+  if (landmarks && !(opts.initial && opts.initial.length > 0)) return fitTransformFrom(kind, landmarks.transform, center);
   if (opts.initial && opts.initial.length > 0) {
     const linear = opts.initial.filter(isLinear);
     if (linear.length !== opts.initial.length) {
@@ -244,7 +248,7 @@ function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config:
   }
   const t = createTransform(kind, d);
   const mode = config.initializer ?? 'moments';
-  if (mode === 'none') {
+  if (mode === 'none' || mode === 'landmarks') {
     t.setCenter(center);
   } else {
     initializeCenteredTransform(t, fixed, moving, mode, { fixed: opts.fixedMask, moving: opts.movingMask }, { warn: opts.warn ?? (() => undefined) });
@@ -675,11 +679,22 @@ export async function register(fixed: Image, moving: Image, config: Registration
   let current: MatrixOffsetTransform | null = null;
   let deformation: Transform | null = null;
   let inverseField: Image | undefined;
+  let landmarks: AutoLandmarkResult | undefined;
+  if (config.initializer === 'landmarks' && !(opts.initial && opts.initial.length > 0)) {
+    // Rigid (similarity when the first stage is one): the intensity stages refine it, as given.
+    const first = config.stages[0]?.transform;
+    landmarks = autoLandmarks(fixed, moving, {
+      transform: first === 'similarity' ? 'similarity' : 'rigid',
+      fixedMask: opts.fixedMask,
+      movingMask: opts.movingMask,
+      seed,
+    });
+  }
 
   for (const [si, stage] of config.stages.entries()) {
     // validateConfig has checked the order: linear stages, then at most one non-rigid stage.
     if (stage.transform === 'syn') {
-      const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts);
+      const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts, landmarks);
       const { transform, inverse, log } = await runSynStage(fixed, moving, stage, si, config, linear, opts);
       // SyN reports its levels when the stage ends.
       log.levels.forEach((l, li) => opts.onLevel?.({ stage: si, stageCount: config.stages.length, transform: 'syn', metric: stage.metric, level: li, levelCount: log.levels.length, log: l }));
@@ -690,7 +705,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
       continue;
     }
     if (stage.transform === 'bspline') {
-      const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts);
+      const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts, landmarks);
       const { transform, log } = await runBSplineStage(fixed, moving, stage, si, config, linear, opts, cache, seed, preset);
       deformation = transform;
       current = linear;
@@ -701,7 +716,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
       throw new CoregError('--transform', `"${stage.transform}" stages are not available in this version of coreg (use ${[...LINEAR_KINDS, 'bspline'].join(', ')})`);
     }
     const kind = stage.transform as LinearKind;
-    const t: MatrixOffsetTransform = current ? fitTransformFrom(kind, current, current.getCenter()) : initialTransform(kind, fixed, moving, config, opts);
+    const t: MatrixOffsetTransform = current ? fitTransformFrom(kind, current, current.getCenter()) : initialTransform(kind, fixed, moving, config, opts, landmarks);
     const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
     const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
     for (const [li, level] of levels.entries()) {
@@ -739,5 +754,5 @@ export async function register(fixed: Image, moving: Image, config: Registration
     current = t;
   }
   const transforms: Transform[] = deformation ? [deformation, current!] : [current!];
-  return { transforms, inverseField, stages, seconds: (now() - t0) / 1000, threads: opts.parallel?.threads ?? 1, preset };
+  return { transforms, inverseField, stages, seconds: (now() - t0) / 1000, threads: opts.parallel?.threads ?? 1, preset, ...(landmarks ? { landmarks } : {}) };
 }

@@ -15,12 +15,19 @@ import { resample } from '../../resample/resample.js';
 import { formatItkTransformFile } from '../../transform/itk-tfm.js';
 import { isLinear } from '../../transform/transform.js';
 import { commandAction, usageError } from '../common.js';
+import { runAutoLandmarks } from './landmarks-auto.js';
 
 interface LandmarksOptions {
-  fixedPoints: string;
-  movingPoints: string;
-  transform: string;
+  fixedPoints?: string;
+  movingPoints?: string;
+  transform?: string;
   out: string;
+  auto?: boolean;
+  fixed?: string;
+  fixedMask?: string;
+  movingMask?: string;
+  descriptor?: string;
+  seed?: string;
   reference?: string;
   moving?: string;
   kernel?: string;
@@ -39,6 +46,16 @@ The fit maps FIXED → MOVING points (T(p) ≈ q for each pair), as register doe
               r in 3D; --kernel r gives ITK's ThinPlateSplineKernelTransform in 2D too)
 Point files: CSV x,y[,z] (LPS mm), Slicer .fcsv/.mrk.json, elastix point files ("index" points use --reference
 for the fixed points and --moving for the moving points), plain whitespace-separated coordinates.
+
+--auto: no point files; keypoints are found in --fixed and --moving (scale-space extrema with a local frame),
+described (--descriptor gradient: gradient orientation histograms; mind: self-similarity, for different
+modalities; auto (default): gradient, then mind when gradient fails), matched (mutual nearest neighbours with a
+ratio test) and fitted by RANSAC (rigid by default, or similarity/affine), then refined by a guided second match.
+It fails (exit 1, naming the keypoint, match and inlier counts) with fewer than max(8, 3 × the minimal sample)
+inliers or an inlier ratio below 10 %. Writes DIR/matches.csv (fx,fy[,fz],mx,my[,mz],score,inlier; score =
+1 − nearest/second-nearest descriptor distance), DIR/fixed.fcsv and DIR/moving.fcsv (the inlier landmarks),
+DIR/transform.tfm, DIR/warped.nii.gz, DIR/matches.png (inliers green, outliers red) and DIR/result.json
+({"keypoints":{"fixed":n,"moving":n},"matches":n,"inliers":n,"residualMm":…, …}).
 `;
 
 function readPoints(path: string, reference: Image | undefined, referenceOption: string, ras = false): PointSet {
@@ -47,13 +64,19 @@ function readPoints(path: string, reference: Image | undefined, referenceOption:
 
 export function landmarksCommand(): Command {
   return new Command('landmarks')
-    .description('fit a fixed → moving transform to corresponding landmarks (rigid, similarity, affine or thin-plate spline)')
-    .requiredOption('--fixed-points <P>', 'points in the fixed image')
-    .requiredOption('--moving-points <Q>', 'the corresponding points in the moving image, in the same order')
-    .requiredOption('--transform <KIND>', `${LANDMARK_KINDS.join('|')}`)
+    .description('fit a fixed → moving transform to corresponding landmarks (rigid, similarity, affine or thin-plate spline), or find them (--auto)')
+    .option('--fixed-points <P>', 'points in the fixed image')
+    .option('--moving-points <Q>', 'the corresponding points in the moving image, in the same order')
+    .option('--transform <KIND>', `${LANDMARK_KINDS.join('|')} (with --auto: rigid (default), similarity or affine)`)
     .requiredOption('--out <DIR>', 'output folder (created if missing)')
     .option('--reference <F>', 'fixed image: also write displacement.nii.gz on its grid')
-    .option('--moving <M>', 'moving image (needs --reference): also write warped.nii.gz, M resampled on the reference grid')
+    .option('--moving <M>', 'moving image (needs --reference, or --auto): also write warped.nii.gz, M resampled on the fixed grid')
+    .option('--auto', 'automated landmarks: find and match keypoints in --fixed and --moving (no point files)')
+    .option('--fixed <F>', '--auto: the fixed image')
+    .option('--fixed-mask <FM>', '--auto: keypoints only where this mask is > 0 in the fixed image')
+    .option('--moving-mask <MM>', '--auto: keypoints only where this mask is > 0 in the moving image')
+    .option('--descriptor <KIND>', '--auto: auto|gradient|mind (default auto)')
+    .option('--seed <S>', '--auto: RANSAC seed (default 1)')
     .option('--kernel <K>', `tps kernel: ${TPS_KERNELS.join('|')} (default r2logr in 2D, r in 3D)`)
     .option('--ras', 'CSV point coordinates are RAS, e.g. MNI coordinates (a CSV header r,a[,s] says so by itself)')
     .option('--json', 'print result.json on stdout')
@@ -61,6 +84,34 @@ export function landmarksCommand(): Command {
     .addHelpText('after', HELP)
     .action(
       commandAction<LandmarksOptions>((ctx, opts) => {
+        if (opts.auto) {
+          for (const [v, name] of [
+            [opts.fixedPoints, '--fixed-points'],
+            [opts.movingPoints, '--moving-points'],
+            [opts.reference, '--reference'],
+            [opts.kernel, '--kernel'],
+            [opts.ras, '--ras'],
+          ] as const) {
+            if (v !== undefined) throw usageError(name, 'does not go with --auto (the landmarks are found in --fixed and --moving)');
+          }
+          runAutoLandmarks(ctx, opts);
+          return;
+        }
+        for (const [v, name] of [
+          [opts.fixed, '--fixed'],
+          [opts.fixedMask, '--fixed-mask'],
+          [opts.movingMask, '--moving-mask'],
+          [opts.descriptor, '--descriptor'],
+          [opts.seed, '--seed'],
+        ] as const) {
+          if (v !== undefined) throw usageError(name, 'only applies to --auto');
+        }
+        // Without --auto these three are required, as before (the same message as other required options).
+        if (!opts.fixedPoints) throw usageError('--fixed-points', 'required option not given');
+        if (!opts.movingPoints) throw usageError('--moving-points', 'required option not given');
+        if (!opts.transform) throw usageError('--transform', 'required option not given');
+        const fixedPoints = opts.fixedPoints;
+        const movingPoints = opts.movingPoints;
         const kind = opts.transform as LandmarkKind;
         if (!LANDMARK_KINDS.includes(kind)) throw usageError('--transform', `expected ${LANDMARK_KINDS.join(', ')}; got "${opts.transform}"`);
         if (opts.kernel !== undefined) {
@@ -71,22 +122,22 @@ export function landmarksCommand(): Command {
         const out = resolve(opts.out);
         if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
         const transformName = kind === 'tps' ? 'tps.tfm' : 'transform.tfm';
-        const inputs = [opts.fixedPoints, opts.movingPoints, opts.reference, opts.moving].filter((x): x is string => Boolean(x));
+        const inputs = [fixedPoints, movingPoints, opts.reference, opts.moving].filter((x): x is string => Boolean(x));
         const outputs = ['result.json', transformName, ...(opts.reference ? ['displacement.nii.gz'] : []), ...(opts.moving ? ['warped.nii.gz'] : [])];
         for (const name of outputs) assertNotInput(join(out, name), inputs, join(opts.out, name));
 
         const reference = opts.reference ? readImageFile(opts.reference, { warn: ctx.warn }) : undefined;
         const moving = opts.moving ? readImageFile(opts.moving, { warn: ctx.warn }) : undefined;
-        const fixedSet = readPoints(opts.fixedPoints, reference, '--reference', Boolean(opts.ras));
-        const movingSet = readPoints(opts.movingPoints, moving, '--moving', Boolean(opts.ras));
+        const fixedSet = readPoints(fixedPoints, reference, '--reference', Boolean(opts.ras));
+        const movingSet = readPoints(movingPoints, moving, '--moving', Boolean(opts.ras));
         const d = fixedSet.dimension;
-        if (movingSet.dimension !== d) throw new CoregError(opts.movingPoints, `holds ${movingSet.dimension}D points but ${opts.fixedPoints} holds ${d}D points`);
+        if (movingSet.dimension !== d) throw new CoregError(movingPoints, `holds ${movingSet.dimension}D points but ${fixedPoints} holds ${d}D points`);
         if (reference && reference.dimension !== d) throw new CoregError(opts.reference!, `is a ${reference.dimension}D image but the points are ${d}D`);
         if (moving && moving.dimension !== d) throw new CoregError(opts.moving!, `is a ${moving.dimension}D image but the points are ${d}D`);
 
         const transform = fitLandmarks(kind, fixedSet.points, movingSet.points, {
-          fixedName: opts.fixedPoints,
-          movingName: opts.movingPoints,
+          fixedName: fixedPoints,
+          movingName: movingPoints,
           kernel: opts.kernel as TpsKernel | undefined,
         });
         const residuals = landmarkResiduals(transform, fixedSet.points, movingSet.points);
@@ -112,8 +163,8 @@ export function landmarksCommand(): Command {
           dimension: d,
           itkType: /^Transform: (.*)$/m.exec(tfm)![1],
           linear: isLinear(transform),
-          fixedPoints: opts.fixedPoints,
-          movingPoints: opts.movingPoints,
+          fixedPoints: fixedPoints,
+          movingPoints: movingPoints,
           residuals: residuals.distances,
           ...extra,
         };

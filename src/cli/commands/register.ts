@@ -135,8 +135,8 @@ export function buildConfig(opts: Partial<RegisterCliOptions>, fixedSize: number
   }
   if (opts.rotationSearch) config.rotationSearch = true;
   if (opts.initializer !== undefined) {
-    if (!['none', 'geometry', 'moments', 'principal-axes'].includes(opts.initializer)) {
-      throw usageError('--initializer', `expected none, geometry, moments or principal-axes, got "${opts.initializer}"`);
+    if (!['none', 'geometry', 'moments', 'principal-axes', 'landmarks'].includes(opts.initializer)) {
+      throw usageError('--initializer', `expected none, geometry, moments, principal-axes or landmarks, got "${opts.initializer}"`);
     }
     config.initializer = opts.initializer as RegistrationConfig['initializer'];
   }
@@ -279,6 +279,7 @@ function makeProgress(ctx: CliContext, quiet: boolean, verbose: boolean): { onPr
  */
 export function registrationOutputNames(config: RegistrationConfig): string[] {
   const names = ['result.json', 'warped.nii.gz', 'inverse-warped.nii.gz'];
+  if (config.initializer === 'landmarks') names.push('matches.csv');
   const kinds = config.stages.map((s) => s.transform);
   if (kinds.includes('syn')) names.push('warp.nii.gz', 'inverse-warp.nii.gz');
   else if (kinds.includes('bspline')) names.push('bspline.tfm');
@@ -338,7 +339,7 @@ export function registerCommand(): Command {
     .option('--transform <STAGES>', 'comma list run in order: translation,rigid,similarity,affine,bspline,syn (default rigid,affine)')
     .option('--metric <M>', 'mse|ncc|lncc|mi|nmi|sad|nssd|jointEntropy, one for all stages or one per stage (default mi)')
     .option('--initial <T>', 'start from a transform (.tfm file or a register output folder), like elastix -t0 / ANTs -r')
-    .option('--initializer <MODE>', 'without --initial: none|geometry|moments|principal-axes (default moments: centres of mass)')
+    .option('--initializer <MODE>', 'without --initial: none|geometry|moments|principal-axes|landmarks (default moments: centres of mass; landmarks: automated keypoint matching, any starting pose)')
     .option('--iterations <LIST>', 'iterations per level, e.g. 200x100x50 (all stages)')
     .option('--shrink <LIST>', 'shrink factors per level, e.g. 4x2x1')
     .option('--smooth <LIST>', 'Gaussian sigmas per level in voxels (2x1x0 or 2x1x0vox) or mm (4x2x0mm)')

@@ -29,6 +29,8 @@ import { nodeTransformFiles } from '../transform-files.js';
 import { targetRegistrationErrors } from './eval.js';
 import { readPointFile } from './points.js';
 import { addViewOptions, viewOptions, type PictureCliOptions } from './snapshot.js';
+import { parseMatchesCsv } from '../../features/auto.js';
+import { matchesPicture } from '../../report/matches.js';
 
 /** A path named inside a result file: as given (relative to where the command ran), else beside the file. */
 function resolveNamed(path: string, folder: string, what: string, file: string): string {
@@ -110,6 +112,27 @@ export interface ResultJson {
   peakMemoryMb?: number;
   fixedPoints?: string;
   movingPoints?: string;
+  landmarks?: { keypoints: { fixed: number; moving: number }; matches: number; inliers: number; inlierRatio: number; residualMm: number; descriptor: string; transform: string; matchesFile?: string; seconds?: { detect: number; match: number } };
+}
+
+/** Initializer landmarks: their counts and the picture of the matched pairs (from the folder's matches.csv). */
+function landmarkBlocks(json: ResultJson, dir: string, fixed: Image, moving: Image): ReportBlock[] {
+  const l = json.landmarks;
+  if (!l) return [];
+  const blocks: ReportBlock[] = [{ kind: 'heading', text: 'Automated landmarks (initializer)' }];
+  blocks.push({
+    kind: 'table',
+    header: ['fit', 'descriptor', 'keypoints fixed', 'keypoints moving', 'matches', 'inliers', 'inlier ratio', 'residual RMS (mm)', 'detect (s)', 'match + fit (s)'],
+    rows: [[l.transform, l.descriptor, l.keypoints.fixed, l.keypoints.moving, l.matches, l.inliers, l.inlierRatio, l.residualMm, l.seconds?.detect ?? '', l.seconds?.match ?? '']],
+  });
+  const file = join(dir, l.matchesFile ?? 'matches.csv');
+  if (existsSync(file)) {
+    const pairs = parseMatchesCsv(readTextFile(file), file);
+    if (pairs.dimension === fixed.dimension) {
+      blocks.push({ kind: 'figures', items: [{ caption: 'matched keypoints, fixed | moving (inliers green, outliers red; 3D: projected on the axial view)', png: png(matchesPicture(fixed, moving, pairs)) }] });
+    }
+  }
+  return blocks;
 }
 
 /** The report of a register output folder. */
@@ -157,6 +180,7 @@ export function registrationReportOf(dir: string, json: ResultJson, fixed: Image
       ['chain', chain.map((t) => t.kind).join(' → ') + (chain.every(isLinear) ? ' (linear)' : '')],
     ],
   });
+  blocks.push(...landmarkBlocks(json, dir, fixed, moving));
   if (json.history?.length) {
     const series = [];
     const markers: number[] = [];
