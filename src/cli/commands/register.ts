@@ -301,7 +301,7 @@ export function writeRegistrationOutputs(
   moving: Image,
   result: RegistrationResult,
   extra: Record<string, unknown>,
-  opts: { composite?: string; note?: (line: string) => void; html?: { path: string; render: (json: object, chain: readonly Transform[]) => string } } = {},
+  opts: { composite?: string; note?: (line: string) => void; html?: { path: string; render: (json: object, chain: readonly Transform[], texts: Record<string, string>) => string } } = {},
 ): object {
   const staged: { path: string; data: Uint8Array | string }[] = [];
   if (opts.composite) {
@@ -314,14 +314,18 @@ export function writeRegistrationOutputs(
   });
   for (const r of outputs.numericInverses) opts.note?.(describeNumericInverse(r));
   let resultJson = '';
+  const texts: Record<string, string> = {};
   for (const f of outputs.files) {
     if ('image' in f) staged.push(...imageFileParts(join(dir, f.name), f.image));
     else if (f.name === 'result.json') resultJson = f.text;
-    else staged.push({ path: join(dir, f.name), data: f.text });
+    else {
+      texts[f.name] = f.text;
+      staged.push({ path: join(dir, f.name), data: f.text });
+    }
   }
   const json = outputs.json;
   // The HTML report is made from what is in memory and staged with the rest: all files or none.
-  if (opts.html) staged.push({ path: opts.html.path, data: opts.html.render(json, result.transforms) });
+  if (opts.html) staged.push({ path: opts.html.path, data: opts.html.render(json, result.transforms, texts) });
   // result.json first: writeFilesAtomic renames the first file last.
   writeFilesAtomic([{ path: join(dir, 'result.json'), data: resultJson }, ...staged]);
   return json;
@@ -460,7 +464,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     }, {
       composite: opts.composite,
       note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
-      html: opts.html ? { path: opts.html, render: (j, chain) => renderReportHtml(registrationReportOf(out, j, fixed, moving, chain, ctx, {})) } : undefined,
+      html: opts.html ? { path: opts.html, render: (j, chain, texts) => renderReportHtml(registrationReportOf(out, j, fixed, moving, chain, ctx, {}, texts)) } : undefined,
     });
   } finally {
     releaseOutputLock(lock);

@@ -116,7 +116,7 @@ export interface ResultJson {
 }
 
 /** Initializer landmarks: their counts and the picture of the matched pairs (from the folder's matches.csv). */
-function landmarkBlocks(json: ResultJson, dir: string, fixed: Image, moving: Image): ReportBlock[] {
+function landmarkBlocks(json: ResultJson, dir: string, fixed: Image, moving: Image, texts: Readonly<Record<string, string>>): ReportBlock[] {
   const l = json.landmarks;
   if (!l) return [];
   const blocks: ReportBlock[] = [{ kind: 'heading', text: 'Automated landmarks (initializer)' }];
@@ -125,9 +125,12 @@ function landmarkBlocks(json: ResultJson, dir: string, fixed: Image, moving: Ima
     header: ['fit', 'descriptor', 'keypoints fixed', 'keypoints moving', 'matches', 'inliers', 'inlier ratio', 'residual RMS (mm)', 'detect (s)', 'match + fit (s)'],
     rows: [[l.transform, l.descriptor, l.keypoints.fixed, l.keypoints.moving, l.matches, l.inliers, l.inlierRatio, l.residualMm, l.seconds?.detect ?? '', l.seconds?.match ?? '']],
   });
-  const file = join(dir, l.matchesFile ?? 'matches.csv');
-  if (existsSync(file)) {
-    const pairs = parseMatchesCsv(readTextFile(file), file);
+  const name = l.matchesFile ?? 'matches.csv';
+  const file = join(dir, name);
+  // In memory when the report is made with the outputs (register --html), else from the folder.
+  const text = texts[name] ?? (existsSync(file) ? readTextFile(file) : undefined);
+  if (text !== undefined) {
+    const pairs = parseMatchesCsv(text, file);
     if (pairs.dimension === fixed.dimension) {
       blocks.push({ kind: 'figures', items: [{ caption: 'matched keypoints, fixed | moving (inliers green, outliers red; 3D: projected on the axial view)', png: png(matchesPicture(fixed, moving, pairs)) }] });
     }
@@ -158,9 +161,18 @@ export function registrationReport(dir: string, ctx: CliContext, view: ViewOptio
 /**
  * The report of a registration held in memory: `json` = the fields of its result.json (with "fixed", "moving" and
  * "stages"), `chain` its transforms (fixed → moving); `dir` names the output folder (point files named in `json`
- * resolve beside it when not found as given).
+ * resolve beside it when not found as given); `texts` = output files not yet written (by name), read before the folder.
  */
-export function registrationReportOf(dir: string, json: ResultJson, fixed: Image, moving: Image, chain: readonly Transform[], ctx: CliContext, view: ViewOptions): Report {
+export function registrationReportOf(
+  dir: string,
+  json: ResultJson,
+  fixed: Image,
+  moving: Image,
+  chain: readonly Transform[],
+  ctx: CliContext,
+  view: ViewOptions,
+  texts: Readonly<Record<string, string>> = {},
+): Report {
   const resultPath = join(dir, 'result.json');
   if (!json.fixed || !json.moving || !Array.isArray(json.stages)) throw new CoregError(resultPath, 'lacks "fixed", "moving" or "stages": not written by coreg register');
   const blocks: ReportBlock[] = [];
@@ -180,7 +192,7 @@ export function registrationReportOf(dir: string, json: ResultJson, fixed: Image
       ['chain', chain.map((t) => t.kind).join(' → ') + (chain.every(isLinear) ? ' (linear)' : '')],
     ],
   });
-  blocks.push(...landmarkBlocks(json, dir, fixed, moving));
+  blocks.push(...landmarkBlocks(json, dir, fixed, moving, texts));
   if (json.history?.length) {
     const series = [];
     const markers: number[] = [];
