@@ -109,7 +109,7 @@ export function changeCommand(): Command {
     .option('--mask <M>', 'region (> 0) on the baseline grid whose volume change is measured (default: the foreground)')
     .option('--labels <L>', 'label image on the baseline grid: the change of each label')
     .addOption(new Option('--nonrigid <T>', 'non-rigid stage').choices(['bspline', 'syn']).default('bspline'))
-    .addOption(new Option('--metric <M>', 'metric of the non-rigid stage').choices(['mse', 'ncc', 'lncc', 'mi']).default('ncc'))
+    .addOption(new Option('--metric <M>', 'metric of the non-rigid stage (default ncc for bspline, lncc for syn)').choices(['mse', 'ncc', 'lncc', 'mi']))
     .option('--grid-spacing <MM>', 'B-spline control-point spacing in mm (default 8)', parseNumberOption('--grid-spacing'))
     .option('--seed <S>', 'random seed for sampling', parseIntegerOption('--seed', 0))
     .option('--json', 'print {"percentChange", "labels": {"<label>": {"percentChange", …}}, …} (% of the baseline volume, negative = shrinkage)')
@@ -117,6 +117,9 @@ export function changeCommand(): Command {
   return addViewOptions(cmd).action(
     commandAction<ChangeCliOptions>(async (ctx, opts) => {
       if (opts.mask && opts.labels) throw usageError('--labels', 'give either --mask or --labels, not both');
+      // SyN takes mse, lncc or mi (not global ncc): its own default.
+      opts.metric ??= opts.nonrigid === 'syn' ? 'lncc' : 'ncc';
+      if (opts.nonrigid === 'syn' && opts.metric === 'ncc') throw usageError('--metric', 'a syn stage takes mse, lncc or mi, not ncc');
       if (opts.gridSpacing !== undefined && !(opts.gridSpacing > 0)) throw usageError('--grid-spacing', 'must be > 0');
       const out = resolve(opts.out);
       if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
