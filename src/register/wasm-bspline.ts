@@ -9,32 +9,12 @@
  * supports) in its phase 0, since a stochastic sampler redraws them every evaluation; the packed samples back
  * in phase 1 only when another thread ran the block's phase 0.
  */
-import type { Image } from '../image/image.js';
-import type { Plane } from '../interpolate/index.js';
-import { METRICS, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
-import type { HistogramState } from '../metric/histogram.js';
 import { wasmKernels } from '../wasm/kernels.js';
 import type { BlockKernel } from './parallel-for.js';
+import { publishPacked, restorePacked, WasmMeasure, type PackedViews, type WasmBlockInit } from './wasm-measure.js';
 
 /** What the kernel reads of BSplineKernelInit (sample-kernels.ts). */
-export interface WasmBSplineInit {
-  dimension: 2 | 3;
-  count: number;
-  blockSize: number;
-  sampler: { kind: 'linear' | 'bspline'; size: number[]; origin: number[]; N: Float64Array; plane: Plane };
-  points: Float64Array;
-  fixed: Float64Array;
-  mask: Image | null;
-  metric: SampledMetricName;
-  metricOptions: MetricOptions;
-  values: Float64Array;
-  grads: Float64Array;
-  index: Int32Array;
-  fixedPacked: Float64Array;
-  dValue: Float64Array;
-  validCounts: Int32Array;
-  partials: Float64Array;
-  coefficients: Float64Array;
+export interface WasmBSplineInit extends WasmBlockInit {
   bases: Int32Array;
   weights: Float32Array;
   cI: Float64Array;
@@ -49,8 +29,6 @@ export interface WasmBSplineInit {
   stamp?: Float64Array;
 }
 
-const HISTOGRAM = new Set<SampledMetricName>(['mi', 'nmi', 'jointEntropy']);
-
 /** The kernel's two phases on WebAssembly, or null when it does not apply (2D, moving mask, wasm off). */
 export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[] | null {
   if (init.dimension !== 3 || init.mask) return null;
@@ -60,15 +38,7 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
   if (!w) return null;
   const k = w.k;
   const n = init.count;
-  const { sampler, blockSize, validCounts, partials, gPartials, ranges, P, nx: gnx, nxy: gnxy } = init;
-  const metric = METRICS[init.metric] as SampledMetric<MetricState>;
-  const state = metric.createState(init.metricOptions);
-  const histogram = HISTOGRAM.has(init.metric);
-  const sums = (state as MetricState & { sums: Float64Array }).sums;
-  const L = sums.length;
-  const B = histogram ? (state as HistogramState).bins : 0;
-  const s = state as MetricState & { table?: Float64Array; coef?: Float64Array };
-  const stateCoefficients = s.table ?? s.coef!;
+  const { sampler, blockSize, validCounts, gPartials, ranges, P, nx: gnx, nxy: gnxy } = init;
 
   const pPlane = w.alloc(plane.byteLength);
   const pPoints = w.alloc(8 * 3 * n);
@@ -83,9 +53,7 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
   const pFixedPacked = w.alloc(8 * n);
   const pDValue = w.alloc(8 * n);
   const pPar = w.alloc(8 * 24);
-  const pHist = w.alloc(8 * 4);
-  const pSums = w.alloc(8 * L);
-  const pTable = w.alloc(8 * Math.max(1, B * B));
+  const measure = new WasmMeasure(w, init);
   if (w.failed) return null;
   // views after the last alloc (growing the memory detaches the old buffer)
   if (plane instanceof Float32Array) w.f32(pPlane, plane.length).set(plane);
@@ -96,20 +64,20 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
   const weights = w.f32(pW, 12 * n);
   const cI = w.f64(pCI, P);
   const gI = w.f64(pGI, P);
-  const values = w.f64(pValues, n);
-  const grads = w.f64(pGrads, 3 * n);
-  const index = w.i32(pIndex, n);
-  const fixedPacked = w.f64(pFixedPacked, n);
-  const dValue = w.f64(pDValue, n);
+  const packed: PackedViews = {
+    values: w.f64(pValues, n),
+    grads: w.f64(pGrads, 3 * n),
+    index: w.i32(pIndex, n),
+    fixedPacked: w.f64(pFixedPacked, n),
+    dValue: w.f64(pDValue, n),
+    pValues,
+    pFixedPacked,
+    pDValue,
+  };
   const par = w.f64(pPar, 24);
   par.set(sampler.N, 12);
   par.set(sampler.origin, 21);
-  if (histogram) {
-    const h = state as HistogramState;
-    w.f64(pHist, 4).set([h.fixedMin, h.fixedScale, h.movingMin, h.movingScale]);
-  }
-  const wSums = w.f64(pSums, L);
-  const table = w.f64(pTable, Math.max(1, B * B));
+  measure.bind();
   const [nx, ny, nz] = sampler.size;
   const map =
     sampler.kind === 'bspline' ? k.mapSample3dCubic.bind(k) : plane instanceof Float32Array ? k.mapSample3dLinearF32.bind(k) : k.mapSample3dLinearF64.bind(k);
@@ -118,7 +86,6 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
   /** Per block: the stamp of the evaluation whose phase 0 ran here (NaN: none). */
   const owned = new Float64Array(blocks).fill(NaN);
   let cStamp = NaN;
-  let tableStamp = NaN;
   // the control points a sample's support reaches, past its base
   const reach = 3 * gnxy + 3 * gnx + 4;
 
@@ -144,20 +111,9 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
       validCounts[b] = valid - start;
       // the block's packed samples: for another thread's phase 1, the TypeScript measures and the cost's
       // parameter scales (which read the packed gradients), so always
-      init.values.set(values.subarray(start, valid), start);
-      init.grads.set(grads.subarray(3 * start, 3 * valid), 3 * start);
-      init.index.set(index.subarray(start, valid), start);
-      init.fixedPacked.set(fixedPacked.subarray(start, valid), start);
+      publishPacked(init, packed, 3, start, valid);
       owned[b] = stamp;
-      if (histogram) {
-        wSums.fill(0);
-        k.histogramAccumulate(B, pHist, pFixedPacked, pValues, start, valid, pSums);
-        partials.set(wSums, b * L);
-      } else {
-        metric.reset(state);
-        metric.accumulate(state, init.fixedPacked, init.values, null, start, valid);
-        partials.set(sums, b * L);
-      }
+      measure.accumulate(packed, b, start, valid);
     },
     (b) => {
       const start = b * blockSize;
@@ -165,22 +121,10 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
       const stamp = stampOf();
       if (!(owned[b] === stamp)) {
         copyInputs(start, Math.min(n, start + blockSize));
-        values.set(init.values.subarray(start, end), start);
-        grads.set(init.grads.subarray(3 * start, 3 * end), 3 * start);
-        index.set(init.index.subarray(start, end), start);
-        fixedPacked.set(init.fixedPacked.subarray(start, end), start);
+        restorePacked(init, packed, 3, start, end);
       }
       owned[b] = NaN;
-      if (histogram) {
-        if (!(tableStamp === stamp)) table.set(init.coefficients);
-        tableStamp = stamp;
-        k.histogramDerivative(B, pHist, pTable, pFixedPacked, pValues, start, end, pDValue);
-        init.dValue.set(dValue.subarray(start, end), start);
-      } else {
-        stateCoefficients.set(init.coefficients);
-        metric.derivative(state, init.fixedPacked, init.values, null, start, end, init.dValue);
-        dValue.set(init.dValue.subarray(start, end), start);
-      }
+      measure.derivative(packed, start, end, stamp);
       // the block's samples reach control points [lo, hi): zero and fill only that range of its slot
       const hi = k.supportRange(start, end, pIndex, pBases);
       if (hi < 0) {

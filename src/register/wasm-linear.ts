@@ -8,32 +8,12 @@
  * points and the fixed values are copied into it once, the packed samples of a block are copied out after
  * phase 0 (the blocks' shared outputs) and copied back in phase 1 only when another thread sampled that block.
  */
-import type { Image } from '../image/image.js';
-import type { Plane } from '../interpolate/index.js';
-import { METRICS, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
-import type { HistogramState } from '../metric/histogram.js';
 import { wasmKernels } from '../wasm/kernels.js';
 import type { BlockKernel } from './parallel-for.js';
+import { publishPacked, restorePacked, WasmMeasure, type PackedViews, type WasmBlockInit } from './wasm-measure.js';
 
 /** What the kernel reads of LinearKernelInit (sample-kernels.ts). */
-export interface WasmLinearInit {
-  dimension: 2 | 3;
-  count: number;
-  blockSize: number;
-  sampler: { kind: 'linear' | 'bspline'; size: number[]; origin: number[]; N: Float64Array; plane: Plane };
-  points: Float64Array;
-  fixed: Float64Array;
-  mask: Image | null;
-  metric: SampledMetricName;
-  metricOptions: MetricOptions;
-  values: Float64Array;
-  grads: Float64Array;
-  index: Int32Array;
-  fixedPacked: Float64Array;
-  dValue: Float64Array;
-  validCounts: Int32Array;
-  partials: Float64Array;
-  coefficients: Float64Array;
+export interface WasmLinearInit extends WasmBlockInit {
   /**
    * A, t, then (optionally) an evaluation stamp that changes every evaluation and the number of threads running
    * the blocks (1: this kernel runs both phases of every block, so phase 0 need not publish the packed samples).
@@ -41,8 +21,6 @@ export interface WasmLinearInit {
   params: Float64Array;
   moments: Float64Array;
 }
-
-const HISTOGRAM = new Set<SampledMetricName>(['mi', 'nmi', 'jointEntropy']);
 
 /** The kernel's two phases on WebAssembly, or null when it does not apply (B-spline sampler, moving mask, off). */
 export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] | null {
@@ -52,15 +30,9 @@ export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] |
   const k = w.k;
   const d = init.dimension;
   const n = init.count;
-  const { sampler, blockSize, validCounts, partials, moments, params } = init;
+  const { sampler, blockSize, validCounts, moments, params } = init;
   const plane = sampler.plane;
   const f32 = plane instanceof Float32Array;
-  const metric = METRICS[init.metric] as SampledMetric<MetricState>;
-  const state = metric.createState(init.metricOptions);
-  const histogram = HISTOGRAM.has(init.metric);
-  const sums = (state as MetricState & { sums: Float64Array }).sums;
-  const L = sums.length;
-  const B = histogram ? (state as HistogramState).bins : 0;
   const GW = d * (d + 1);
 
   const pPlane = w.alloc(plane.byteLength);
@@ -72,10 +44,8 @@ export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] |
   const pFixedPacked = w.alloc(8 * n);
   const pDValue = w.alloc(8 * n);
   const pPar = w.alloc(8 * (2 * d * d + 2 * d));
-  const pHist = w.alloc(8 * 4);
-  const pSums = w.alloc(8 * L);
-  const pTable = w.alloc(8 * Math.max(1, B * B));
   const pG = w.alloc(8 * 12);
+  const measure = new WasmMeasure(w, init);
   if (w.failed) return null;
   // views after the last alloc (growing the memory detaches the old buffer)
   if (f32) w.f32(pPlane, plane.length).set(plane);
@@ -85,24 +55,23 @@ export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] |
   const par = w.f64(pPar, 2 * d * d + 2 * d);
   par.set(sampler.N, d * d + d);
   par.set(sampler.origin, 2 * d * d + d);
-  if (histogram) {
-    const h = state as HistogramState;
-    w.f64(pHist, 4).set([h.fixedMin, h.fixedScale, h.movingMin, h.movingScale]);
-  }
-  const values = w.f64(pValues, n);
-  const grads = w.f64(pGrads, d * n);
-  const index = w.i32(pIndex, n);
-  const fixedPacked = w.f64(pFixedPacked, n);
-  const dValue = w.f64(pDValue, n);
-  const wSums = w.f64(pSums, L);
-  const table = w.f64(pTable, Math.max(1, B * B));
+  measure.bind();
+  const packed: PackedViews = {
+    values: w.f64(pValues, n),
+    grads: w.f64(pGrads, d * n),
+    index: w.i32(pIndex, n),
+    fixedPacked: w.f64(pFixedPacked, n),
+    dValue: w.f64(pDValue, n),
+    pValues,
+    pFixedPacked,
+    pDValue,
+  };
   const G = w.f64(pG, GW);
   const [nx, ny, nz] = sampler.size;
   const stamped = params.length > d * d + d;
   const blocks = Math.ceil(n / blockSize);
   /** Per block: the stamp of the evaluation whose phase 0 ran here (NaN: none). */
   const owned = new Float64Array(blocks).fill(NaN);
-  let tableStamp = NaN;
 
   const sample =
     d === 3
@@ -122,53 +91,20 @@ export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] |
       validCounts[b] = valid - start;
       // the block's packed samples, for whichever thread runs its phase 1 (and for the TypeScript measures)
       const alone = params.length > d * d + d + 1 && params[d * d + d + 1] === 1;
-      if (!alone || !histogram) {
-        init.values.set(values.subarray(start, valid), start);
-        init.grads.set(grads.subarray(d * start, d * valid), d * start);
-        init.index.set(index.subarray(start, valid), start);
-        init.fixedPacked.set(fixedPacked.subarray(start, valid), start);
-      }
+      if (!alone || !measure.histogram) publishPacked(init, packed, d, start, valid);
       owned[b] = stamped ? params[d * d + d] : NaN;
-      if (histogram) {
-        wSums.fill(0);
-        k.histogramAccumulate(B, pHist, pFixedPacked, pValues, start, valid, pSums);
-        partials.set(wSums, b * L);
-      } else {
-        metric.reset(state);
-        metric.accumulate(state, init.fixedPacked, init.values, null, start, valid);
-        partials.set(sums, b * L);
-      }
+      measure.accumulate(packed, b, start, valid);
     },
     (b) => {
       const start = b * blockSize;
       const end = start + validCounts[b];
       const stamp = stamped ? params[d * d + d] : NaN;
-      if (!(owned[b] === stamp)) {
-        values.set(init.values.subarray(start, end), start);
-        grads.set(init.grads.subarray(d * start, d * end), d * start);
-        index.set(init.index.subarray(start, end), start);
-        fixedPacked.set(init.fixedPacked.subarray(start, end), start);
-      }
+      if (!(owned[b] === stamp)) restorePacked(init, packed, d, start, end);
       owned[b] = NaN;
-      if (histogram) {
-        if (!(tableStamp === stamp)) table.set(init.coefficients);
-        tableStamp = stamp;
-        k.histogramDerivative(B, pHist, pTable, pFixedPacked, pValues, start, end, pDValue);
-        init.dValue.set(dValue.subarray(start, end), start);
-      } else {
-        const { coefficients } = stateCoefficients(state);
-        coefficients.set(init.coefficients);
-        metric.derivative(state, init.fixedPacked, init.values, null, start, end, init.dValue);
-        dValue.set(init.dValue.subarray(start, end), start);
-      }
+      measure.derivative(packed, start, end, stamp);
       if (d === 3) k.moments3d(start, end, pDValue, pGrads, pIndex, pPoints, pG);
       else k.moments2d(start, end, pDValue, pGrads, pIndex, pPoints, pG);
       moments.set(G, b * GW);
     },
   ];
-}
-
-function stateCoefficients(state: MetricState): { coefficients: Float64Array } {
-  const s = state as MetricState & { table?: Float64Array; coef?: Float64Array };
-  return { coefficients: s.table ?? s.coef! };
 }
