@@ -37,6 +37,7 @@ class WolfeLineSearch {
     private readonly c1: number,
     private readonly c2: number,
     private readonly maxEvaluations: number,
+    private readonly tolerance: number,
     readonly xT: Float64Array,
     readonly gT: Float64Array,
   ) {
@@ -92,8 +93,11 @@ class WolfeLineSearch {
       prevSlope = slope;
       alpha = Math.min(2 * alpha, alphaMax);
     }
-    // Zoom: shrink [lo, hi] keeping lo the best sufficient-decrease point and the minimiser between lo and hi.
-    while (evaluations < this.maxEvaluations && Math.abs(hiA - loA) > 1e-12 * Math.max(1, Math.abs(loA))) {
+    // Zoom: shrink [lo, hi] keeping lo the best sufficient-decrease point and the minimiser between lo and hi, until
+    // the bracket is shorter than the tolerance (in scaled units: the step α·‖d‖).
+    const dNorm = norm(d);
+    const minWidth = Math.max(this.tolerance / dNorm, 1e-12 * Math.max(1, Math.abs(loA)));
+    while (evaluations < this.maxEvaluations && Math.abs(hiA - loA) > minWidth) {
       alpha = cubicStep(loA, loF, loS, hiA, hiF, hiS);
       const f = this.phi(x0, d, alpha);
       evaluations++;
@@ -150,7 +154,8 @@ export function lbfgsSteps(cost: CostFunction, initial: ArrayLike<number>, optio
   const memory = numberOption('memory', options.memory, 7, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1');
   const c1 = numberOption('c1', options.c1, 1e-4, (v) => v > 0 && v < 0.5, 'a number in (0, 0.5)');
   const c2 = numberOption('c2', options.c2, 0.9, (v) => v > c1 && v < 1, `a number in (c1, 1)`);
-  const maxEvaluations = numberOption('maxLineSearchEvaluations', options.maxLineSearchEvaluations, 30, (v) => Number.isInteger(v) && v >= 2, 'an integer ≥ 2');
+  const maxEvaluations = numberOption('maxLineSearchEvaluations', options.maxLineSearchEvaluations, 10, (v) => Number.isInteger(v) && v >= 2, 'an integer ≥ 2');
+  const tolerance = numberOption('lineSearchTolerance', options.lineSearchTolerance, 1e-3, (v) => v >= 0, 'a number ≥ 0');
   const maxStep = numberOption('maximumStepLength', options.maximumStepLength, Infinity, (v) => v > 0, 'a number > 0');
 
   // Correction pairs in a ring buffer, newest at (head − 1).
@@ -167,7 +172,7 @@ export function lbfgsSteps(cost: CostFunction, initial: ArrayLike<number>, optio
   const d = new Float64Array(n);
   const sNew = new Float64Array(n);
   const yNew = new Float64Array(n);
-  const search = new WolfeLineSearch(problem, c1, c2, maxEvaluations, new Float64Array(n), new Float64Array(n));
+  const search = new WolfeLineSearch(problem, c1, c2, maxEvaluations, tolerance, new Float64Array(n), new Float64Array(n));
 
   /** d = −H·g by the two-loop recursion (H₀ = γI with γ = sᵀy / yᵀy of the newest pair). */
   function direction(g: Float64Array): void {

@@ -112,6 +112,12 @@ export interface LbfgsOptions extends OptimizerOptions {
   c1?: number;
   /** Curvature constant of the strong Wolfe conditions, default 0.9 (c1 < c2 < 1). */
   c2?: number;
-  /** Cost evaluations allowed per line search, default 30. */
+  /** Cost evaluations allowed per line search, default 10 (as scipy's strong-Wolfe search). */
   maxLineSearchEvaluations?: number;
+  /**
+   * The zoom stops once the bracket is shorter than this, in scaled units (for registration ≈ mm of point motion),
+   * default 1e-3: below it the cost's differences are sampling noise, and chasing them cost a near-converged level
+   * dozens of evaluations for nothing.
+   */
+  lineSearchTolerance?: number;
 }
