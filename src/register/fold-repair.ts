@@ -38,6 +38,119 @@ export function foldCheckPoint(g: FoldCheckGrid, n: number, out: Float64Array): 
 }
 
 /**
+ * Which B-spline cells cannot fold: safe[s] = 1 when no point whose support starts at control point s (x fastest
+ * over the (n_a − 3) possible starts per axis) can have det(I + ∂u/∂x) ≤ 0. Along grid axis i, ∂u/∂g_i is a
+ * convex combination (quadratic B-spline weights) of the differences c_{k+e_i} − c_k inside the support, so its
+ * norm is at most their largest norm L_i; then ‖∂u/∂x‖₂ ≤ ‖∂u/∂g‖_F ‖toGrid‖₂ ≤ √(Σ L_i²) · √(‖toGrid‖₁‖toGrid‖∞),
+ * and a bound below 1 keeps every eigenvalue of I + ∂u/∂x off zero (det > 0; below 0.99 it is ≥ 1e-6, far above
+ * rounding). Cells above the bound are checked point by point. Returns the number of unsafe cells.
+ */
+export function safeCells(bs: BSplineTransform, params: ArrayLike<number>, safe: Uint8Array): number {
+  const d = bs.dimension;
+  const nC = bs.numberOfControlPoints;
+  const [nx, nxy] = bs.gridStrides;
+  const n = bs.gridSize;
+  const m = bs.toGrid;
+  // ‖toGrid‖₂ ≤ √(‖toGrid‖₁ ‖toGrid‖∞) (max column sum, max row sum)
+  let n1 = 0;
+  let nInf = 0;
+  for (let r = 0; r < d; r++) {
+    let row = 0;
+    let col = 0;
+    for (let c = 0; c < d; c++) {
+      row += Math.abs(m[r * d + c]);
+      col += Math.abs(m[c * d + r]);
+    }
+    nInf = Math.max(nInf, row);
+    n1 = Math.max(n1, col);
+  }
+  const limit = 0.99 / Math.sqrt(n1 * nInf);
+  const limit2 = limit * limit;
+  // per control point and axis: |c_{k+e_i} − c_k|² (0 at the last point along the axis, never read there)
+  const diff = new Float64Array(d * nC);
+  const strides = [1, nx, nxy];
+  for (let i = 0; i < d; i++) {
+    const st = strides[i];
+    for (let k = 0; k < nC; k++) {
+      const along = i === 0 ? k % nx : i === 1 ? Math.floor(k / nx) % n[1] : Math.floor(k / nxy);
+      if (along >= n[i] - 1) continue;
+      let s2 = 0;
+      for (let a = 0; a < d; a++) {
+        const v = params[a * nC + k + st] - params[a * nC + k];
+        s2 += v * v;
+      }
+      diff[i * nC + k] = s2;
+    }
+  }
+  const sx = n[0] - 3;
+  const sy = n[1] - 3;
+  const sz = d === 3 ? n[2] - 3 : 1;
+  let unsafe = 0;
+  for (let z = 0; z < sz; z++) {
+    for (let y = 0; y < sy; y++) {
+      for (let x = 0; x < sx; x++) {
+        const s0 = x + y * nx + z * nxy;
+        let total = 0;
+        for (let i = 0; i < d; i++) {
+          let largest = 0;
+          const ex = i === 0 ? 3 : 4;
+          const ey = i === 1 ? 3 : 4;
+          const ez = d === 3 ? (i === 2 ? 3 : 4) : 1;
+          const o = i * nC + s0;
+          for (let kz = 0; kz < ez; kz++) {
+            for (let ky = 0; ky < ey; ky++) {
+              const r = o + kz * nxy + ky * nx;
+              for (let kx = 0; kx < ex; kx++) if (diff[r + kx] > largest) largest = diff[r + kx];
+            }
+          }
+          total += largest;
+        }
+        const ok = total < limit2;
+        safe[x + sx * (y + sy * z)] = ok ? 1 : 0;
+        if (!ok) unsafe++;
+      }
+    }
+  }
+  return unsafe;
+}
+
+/**
+ * Whether lattice point `p` may fold: false when it lies in a safe cell (see safeCells) or outside the domain
+ * (det 1 there); otherwise its exact determinant decides. The cell is found as BSplineTransform.locate finds the
+ * support (the same arithmetic).
+ */
+function folds(bs: BSplineTransform, p: Float64Array, safe: Uint8Array): boolean {
+  const m = bs.toGrid;
+  const o = bs.gridOrigin;
+  const n = bs.gridSize;
+  if (bs.dimension === 2) {
+    const x = p[0] - o[0];
+    const y = p[1] - o[1];
+    const g0 = m[0] * x + m[1] * y;
+    const g1 = m[2] * x + m[3] * y;
+    if (g0 >= 1 && g0 <= n[0] - 2 && g1 >= 1 && g1 <= n[1] - 2) {
+      const s0 = Math.min(n[0] - 4, Math.floor(g0) - 1);
+      const s1 = Math.min(n[1] - 4, Math.floor(g1) - 1);
+      if (safe[s0 + (n[0] - 3) * s1]) return false;
+    }
+  } else {
+    const x = p[0] - o[0];
+    const y = p[1] - o[1];
+    const z = p[2] - o[2];
+    const g0 = m[0] * x + m[1] * y + m[2] * z;
+    const g1 = m[3] * x + m[4] * y + m[5] * z;
+    const g2 = m[6] * x + m[7] * y + m[8] * z;
+    if (g0 >= 1 && g0 <= n[0] - 2 && g1 >= 1 && g1 <= n[1] - 2 && g2 >= 1 && g2 <= n[2] - 2) {
+      const s0 = Math.min(n[0] - 4, Math.floor(g0) - 1);
+      const s1 = Math.min(n[1] - 4, Math.floor(g1) - 1);
+      const s2 = Math.min(n[2] - 4, Math.floor(g2) - 1);
+      if (safe[s0 + (n[0] - 3) * (s1 + (n[1] - 3) * s2)]) return false;
+    }
+  }
+  return !(bs.jacobianDeterminant(p) > 0);
+}
+
+/**
  * Undoes folding where it is: while some check point folds (Jacobian determinant ≤ 0), the update (after − before)
  * of the 4^d control points supporting each folded point is halved, and after a few halvings dropped there
  * (those points return to `before`, which did not fold). Only the control points around folds change; the rest
@@ -55,13 +168,16 @@ export function repairFolding(bs: BSplineTransform, before: Float64Array, after:
   const HALVINGS = 6;
   const ROUNDS = 40;
   let touched = 0;
+  const safe = new Uint8Array((bs.gridSize[0] - 3) * (bs.gridSize[1] - 3) * (d === 3 ? bs.gridSize[2] - 3 : 1));
   for (let round = 0; round <= ROUNDS; round++) {
     bs.setParameters(params);
     let folded = 0;
     const hit = new Set<number>();
-    for (let i = 0; i < pts.count; i++) {
+    // only the points of cells that might fold are checked exactly (the same folded points as checking all)
+    const unsafe = safeCells(bs, params, safe);
+    for (let i = 0; i < pts.count && unsafe > 0; i++) {
       foldCheckPoint(pts, i, p);
-      if (bs.jacobianDeterminant(p) > 0) continue;
+      if (!folds(bs, p, safe)) continue;
       folded++;
       // The 4^d control points around the point's continuous grid index u (cubic support: ⌊u⌋−1 … ⌊u⌋+2),
       // clamped to the grid: the folded points may lie outside the image but never outside the grid.

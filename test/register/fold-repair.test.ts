@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImage } from '../../src/image/image.js';
-import { foldCheckPoints, repairFolding } from '../../src/register/fold-repair.js';
+import { foldCheckPoint, foldCheckPoints, repairFolding, safeCells } from '../../src/register/fold-repair.js';
 import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
 import { jacobianDeterminantImage, summarizeJacobian } from '../../src/transform/jacobian.js';
 
@@ -69,4 +69,113 @@ test('repairFolding: no fold, nothing changes; widespread folding is still repai
   let kept = 0;
   for (let c = 0; c < nC; c++) if (c % gx >= gx / 2 + 2 && bs.parameters[c] === wild[c] && bs.parameters[nC + c] === wild[nC + c]) kept++;
   assert.ok(kept > 0.3 * nC, `${kept} control points of the right half kept their update`);
+});
+
+/** The fold repair as it was before the safe-cell bound: every lattice point's determinant, every round. */
+function repairFoldingReference(bs: ReturnType<typeof createBSplineTransformForImage>, before: Float64Array, after: Float64Array, pts: ReturnType<typeof foldCheckPoints>): { repaired: boolean; pulledBack: number } {
+  const d = bs.dimension;
+  const nC = bs.numberOfControlPoints;
+  const [nx, nxy] = bs.gridStrides;
+  const params = Float64Array.from(after);
+  const share = new Float64Array(nC).fill(1);
+  const lo = new Int32Array(d);
+  const p = new Float64Array(d);
+  let touched = 0;
+  for (let round = 0; round <= 40; round++) {
+    bs.setParameters(params);
+    let folded = 0;
+    const hit = new Set<number>();
+    for (let i = 0; i < pts.count; i++) {
+      foldCheckPoint(pts, i, p);
+      if (bs.jacobianDeterminant(p) > 0) continue;
+      folded++;
+      for (let a = 0; a < d; a++) {
+        let u = 0;
+        for (let r = 0; r < d; r++) u += bs.toGrid[a * d + r] * (p[r] - bs.gridOrigin[r]);
+        lo[a] = Math.floor(u) - 1;
+      }
+      for (let kz = 0; kz < (d === 3 ? 4 : 1); kz++) {
+        const iz = d === 3 ? Math.min(bs.gridSize[2] - 1, Math.max(0, lo[2] + kz)) : 0;
+        for (let ky = 0; ky < 4; ky++) {
+          const iy = Math.min(bs.gridSize[1] - 1, Math.max(0, lo[1] + ky));
+          for (let kx = 0; kx < 4; kx++) hit.add(iz * nxy + iy * nx + Math.min(bs.gridSize[0] - 1, Math.max(0, lo[0] + kx)));
+        }
+      }
+    }
+    if (folded === 0) return { repaired: true, pulledBack: touched };
+    if (round === 40) break;
+    let changed = false;
+    for (const c of hit) {
+      if (share[c] === 0) continue;
+      if (share[c] === 1) touched++;
+      share[c] = share[c] > 2 ** -6 ? share[c] * 0.5 : 0;
+      changed = true;
+      for (let a = 0; a < d; a++) params[a * nC + c] = before[a * nC + c] + share[c] * (after[a * nC + c] - before[a * nC + c]);
+    }
+    if (!changed) break;
+  }
+  return { repaired: false, pulledBack: touched };
+}
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+test('safeCells: no point of a cell it calls safe folds (random grids, 2D and 3D, oblique and anisotropic)', () => {
+  const cases = [
+    createImage([40, 36], 'float32', { spacing: [1, 1.5], direction: [0.8, -0.6, 0.6, 0.8] }),
+    createImage([24, 20, 18], 'float32', { spacing: [1, 1.2, 2], direction: [1, 0.3, 0, 0, 1, 0, 0, 0, 1] }),
+  ];
+  for (const [ci, image] of cases.entries()) {
+    const bs = createBSplineTransformForImage(image, 6);
+    const random = lcg(7 + ci);
+    const d = bs.dimension;
+    const safe = new Uint8Array((bs.gridSize[0] - 3) * (bs.gridSize[1] - 3) * (d === 3 ? bs.gridSize[2] - 3 : 1));
+    let safeSeen = 0;
+    let unsafeSeen = 0;
+    for (const amplitude of [0.5, 1.5, 3, 6]) {
+      const params = Float64Array.from({ length: bs.numberOfParameters }, () => amplitude * (random() - 0.5));
+      bs.setParameters(params);
+      const unsafe = safeCells(bs, params, safe);
+      unsafeSeen += unsafe;
+      safeSeen += safe.length - unsafe;
+      // random points in the domain: wherever the cell is safe, the determinant is positive
+      const g = new Float64Array(d);
+      const p = new Float64Array(d);
+      for (let k = 0; k < 4000; k++) {
+        for (let a = 0; a < d; a++) g[a] = 1 + random() * (bs.gridSize[a] - 3);
+        // physical point of grid index g: gridOrigin + D·diag(spacing)·g
+        for (let r = 0; r < d; r++) {
+          let s = bs.gridOrigin[r];
+          for (let a = 0; a < d; a++) s += bs.gridDirection[r * d + a] * bs.gridSpacing[a] * g[a];
+          p[r] = s;
+        }
+        const cell = [0, 1, 2].slice(0, d).map((a) => Math.min(bs.gridSize[a] - 4, Math.floor(g[a]) - 1));
+        const index = d === 3 ? cell[0] + (bs.gridSize[0] - 3) * (cell[1] + (bs.gridSize[1] - 3) * cell[2]) : cell[0] + (bs.gridSize[0] - 3) * cell[1];
+        if (safe[index]) assert.ok(bs.jacobianDeterminant(p) > 1e-6, `case ${ci}, amplitude ${amplitude}: det ${bs.jacobianDeterminant(p)} in a safe cell`);
+      }
+    }
+    assert.ok(safeSeen > 0 && unsafeSeen > 0, `both kinds of cells occur (safe ${safeSeen}, unsafe ${unsafeSeen})`);
+  }
+});
+
+test('repairFolding with the safe-cell bound: the same parameters and counts as checking every point', () => {
+  for (const image of [createImage([48, 40], 'float32', { spacing: [1, 1.25] }), createImage([20, 22, 16], 'float32', { direction: [1, 0.2, 0, 0, 1, 0, 0, 0, 1] })]) {
+    const bs = createBSplineTransformForImage(image, 5);
+    const random = lcg(3);
+    const before = new Float64Array(bs.numberOfParameters);
+    let repairs = 0;
+    for (const amplitude of [2, 8, 16]) {
+      const after = Float64Array.from({ length: bs.numberOfParameters }, () => amplitude * (random() - 0.5));
+      const pts = foldCheckPoints(image, 1);
+      const ref = repairFoldingReference(bs, before, after, pts);
+      const expected = Float64Array.from(bs.parameters);
+      const got = repairFolding(bs, before, after, pts);
+      assert.deepEqual(got, ref, `amplitude ${amplitude}`);
+      assert.deepEqual([...bs.parameters], [...expected], `amplitude ${amplitude}: parameters`);
+      if (got.pulledBack > 0) repairs++;
+    }
+    assert.ok(repairs > 0, 'some update folded and was repaired');
+  }
 });
