@@ -155,6 +155,70 @@ export function linear3d(data: Plane, nx: number, ny: number, nz: number, x: num
 }
 
 /**
+ * out[i] = linear3d(data, nx, ny, nz, ci[3i], ci[3i+1], ci[3i+2]) for i in [start, end), the same arithmetic, in
+ * one loop: its element loads see only the planes passed here (linear3d's, called with every pixel type, are
+ * megamorphic and about 2.5× slower per sample).
+ */
+export function linearValues3d(data: Plane, nx: number, ny: number, nz: number, ci: Float64Array, start: number, end: number, out: Float64Array): void {
+  const nxy = nx * ny;
+  for (let i = start; i < end; i++) {
+    const x = ci[3 * i];
+    const y = ci[3 * i + 1];
+    const z = ci[3 * i + 2];
+    if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) {
+      out[i] = NaN;
+      continue;
+    }
+    let x0 = Math.floor(x);
+    let y0 = Math.floor(y);
+    let z0 = Math.floor(z);
+    const fx = x - x0;
+    const fy = y - y0;
+    const fz = z - z0;
+    let ox = 1;
+    let oy = nx;
+    let oz = nxy;
+    if (x0 < 0) {
+      x0 = 0;
+      ox = 0;
+    } else if (x0 >= nx - 1) {
+      x0 = nx - 1;
+      ox = 0;
+    }
+    if (y0 < 0) {
+      y0 = 0;
+      oy = 0;
+    } else if (y0 >= ny - 1) {
+      y0 = ny - 1;
+      oy = 0;
+    }
+    if (z0 < 0) {
+      z0 = 0;
+      oz = 0;
+    } else if (z0 >= nz - 1) {
+      z0 = nz - 1;
+      oz = 0;
+    }
+    const b = x0 + nx * y0 + nxy * z0;
+    const v000 = data[b];
+    const v100 = data[b + ox];
+    const v010 = data[b + oy];
+    const v110 = data[b + ox + oy];
+    const v001 = data[b + oz];
+    const v101 = data[b + ox + oz];
+    const v011 = data[b + oy + oz];
+    const v111 = data[b + ox + oy + oz];
+    const a00 = v000 + fx * (v100 - v000);
+    const a10 = v010 + fx * (v110 - v010);
+    const a01 = v001 + fx * (v101 - v001);
+    const a11 = v011 + fx * (v111 - v011);
+    const c0 = a00 + fy * (a10 - a00);
+    const c1 = a01 + fy * (a11 - a01);
+    out[i] = c0 + fz * (c1 - c0);
+  }
+}
+
+/**
  * Barycentric (piecewise-linear on simplices) interpolation: each pixel square [x0,x0+1]×[y0,y0+1] is split along
  * its (0,0)–(1,1) diagonal into two triangles; the gradient is constant on each triangle.
  */

@@ -15,7 +15,7 @@ import { bendingEnergy, bsplineSamplePoints, jacobianDeterminantPenalty } from '
 import type { LinearTransform } from '../transform/transform.js';
 import { checkOverlap, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockSession, type ParallelFor } from './parallel-for.js';
-import { BlockedMetric, bsplineKernel, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit } from './sample-kernels.js';
+import { BlockedMetric, bsplineKernel, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
 import { createRandom } from './random.js';
 import { maskAt, type SampleSet } from './sampling.js';
 
@@ -82,8 +82,10 @@ export class BSplineRegistrationCost implements CostFunction {
     // Arrays the kernels read are on shared memory (a team's threads see them; see parallel-for.ts).
     this.bases = sharedInt32(n);
     this.weights = sharedFloat32(n * 4 * d);
-    if (this.fresh) this.fresh.draw(bspline, this.bases, this.weights);
-    else bsplineSupports(bspline, samples.points, n, this.bases, this.weights);
+    // (a stratified draw happens in the kernel's phase 2, below)
+    if (this.fresh) {
+      if (!this.fresh.stratified) this.fresh.draw(bspline, this.bases, this.weights);
+    } else bsplineSupports(bspline, samples.points, n, this.bases, this.weights);
     this.cInterleaved = sharedFloat64(bspline.numberOfParameters);
     this.gInterleaved = new Float64Array(bspline.numberOfParameters);
 
@@ -123,11 +125,13 @@ export class BSplineRegistrationCost implements CostFunction {
               size: opts.fresh!.image.size.slice(),
               index: this.fresh.index,
               values: this.fresh.deferValues,
+              stratified: this.fresh.stratified,
             }
           : null,
       };
       this.local = bsplineKernel(this.kernelInit);
       this.session = serialSession(this.local);
+      if (this.fresh?.stratified) this.session.run(2, blocked.blocks);
     }
   }
 
@@ -399,6 +403,12 @@ class FreshSampler {
   private readonly point = new Float64Array(3);
   /** With a mask: the voxels whose centre lies inside it (samples are drawn from these, as elastix does). */
   private readonly maskVoxels: Int32Array | null;
+  /**
+   * A finite fixed image (and a mask that holds a voxel centre): stratified draws made per block by the cost's
+   * kernel (phase 2, on the team's threads; see stratifiedDraw). Otherwise (NaN in the fixed image, which must be
+   * rejected, or a mask holding no voxel centre): drawn here in one stream and sorted by cell.
+   */
+  readonly stratified: StratifiedDraw | null;
 
   /** `shared`: the fixed plane on shared memory (a team's threads finish the draws, see BSplineKernelInit.draw). */
   constructor(image: Image, mask: Image | undefined, count: number, seed: number, bspline: BSplineTransform, shared = false) {
@@ -410,18 +420,38 @@ class FreshSampler {
     this.M = indexToPhysicalMatrix(image);
     this.random = createRandom(seed);
     this.samples = { dimension: d, count, points: sharedFloat64(count * d), values: sharedFloat64(count), voxels: new Int32Array(count) };
-    this.drawnIndex = new Float64Array(count * d);
     this.index = sharedFloat64(count * d);
-    this.drawnPoints = new Float64Array(count * d);
-    this.drawnValues = new Float64Array(count);
-    this.cells = new Int32Array(count);
-    this.cellStarts = new Int32Array(bspline.numberOfControlPoints + 1);
     this.deferValues = allFinite(this.plane);
     this.maskVoxels = mask ? voxelsInMask(image, mask, this.maskN!, this.M) : null;
+    const stratified = this.deferValues && (this.maskVoxels === null || this.maskVoxels.length > 0);
+    // the one-stream draw's buffers only when it is used
+    const m = stratified ? 0 : count;
+    this.drawnIndex = new Float64Array(m * d);
+    this.drawnPoints = new Float64Array(m * d);
+    this.drawnValues = new Float64Array(m);
+    this.cells = new Int32Array(m);
+    this.cellStarts = new Int32Array(stratified ? 0 : bspline.numberOfControlPoints + 1);
+    this.stratified = stratified
+      ? {
+          seed: seed >>> 0,
+          number: sharedFloat64(1),
+          origin: Array.from(image.origin),
+          M: shared ? shareArray(Float64Array.from(this.M)) : Float64Array.from(this.M),
+          voxels: this.maskVoxels && shared ? shareArray(this.maskVoxels) : this.maskVoxels,
+          mask: mask ? { ...mask, size: [...mask.size], origin: [...mask.origin], spacing: [...mask.spacing], direction: [...mask.direction], data: shared ? shareArray(mask.data) : mask.data } : null,
+          maskN: this.maskN,
+        }
+      : null;
+    if (stratified) this.drawn = count;
   }
 
-  /** Draws the next samples (sorted by cell) and their B-spline supports into bases and weights. */
+  /** Draws the next samples (one stream: sorted by cell) and their B-spline supports into bases and weights. */
   draw(bspline: BSplineTransform, bases: Int32Array, weights: Float32Array, finishInBlocks = false): void {
+    if (this.stratified) {
+      // the next draw number; the kernel's phase 2 draws (the cost runs it)
+      this.stratified.number[0]++;
+      return;
+    }
     const { image, plane, M, random } = this;
     const d = image.dimension;
     const [nx, ny] = image.size;

@@ -55,7 +55,7 @@ export interface StageConfig {
   gradientSigma?: number;
   /** syn: σ in voxels of the Gaussian applied to the total fields (default 1). */
   totalSigma?: number;
-  /** bspline with the 'stochastic' optimizer: samples drawn afresh at every iteration (default 20000 in 3D, 2000 in 2D). */
+  /** bspline with the 'stochastic' optimizer: samples drawn afresh at every iteration (default in 3D 20000 at the last level, 5000 before it; 2000 in 2D). */
   subsetSize?: number;
   /** bspline with 'stochastic': return the average of the iterates over this final fraction (default 0.9). */
   averageFraction?: number;

@@ -10,10 +10,11 @@
 import type { Image } from '../image/image.js';
 import { physicalToIndexMatrix } from '../image/image.js';
 import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
-import { linear2d, linear3d, interpolationPlane, type Plane } from '../interpolate/index.js';
+import { linear2d, linear3d, linearValues3d, interpolationPlane, type Plane } from '../interpolate/index.js';
 import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
 import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
 import { maskAt } from './sampling.js';
+import { createRandom } from './random.js';
 import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
 import { wasmLinearKernel } from './wasm-linear.js';
 import { wasmBSplineKernel } from './wasm-bspline.js';
@@ -376,10 +377,19 @@ export interface BSplineKernelInit extends SampleBlocksInit {
   gPartials: Float64Array;
   ranges: Int32Array;
   /**
-   * Fresh samples (stochastic levels): phase 2 finishes a draw per block: the supports of the sorted points and,
-   * with `values`, the fixed values by linear interpolation of `plane` (of `size`) at continuous indices `index`.
+   * Fresh samples (stochastic levels): phase 2 draws them per block. `stratified` (a finite fixed image): the
+   * whole draw happens there (see stratifiedDraw); otherwise the caller has drawn and sorted the points and phase 2
+   * adds their supports and, with `values`, the fixed values by linear interpolation of `plane` (of `size`) at
+   * continuous indices `index`.
    */
-  draw?: { grid: BSplineGridGeometry; plane: Float32Array | Float64Array; size: number[]; index: Float64Array; values: boolean } | null;
+  draw?: {
+    grid: BSplineGridGeometry;
+    plane: Float32Array | Float64Array;
+    size: number[];
+    index: Float64Array;
+    values: boolean;
+    stratified: StratifiedDraw | null;
+  } | null;
   /** [evaluation stamp (changes every evaluation), threads running the blocks]: written before phase 0. */
   stamp?: Float64Array;
 }
@@ -633,7 +643,90 @@ export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
   ];
 }
 
-/** Phase 2 of bsplineKernel: after a draw of fresh samples, block b's supports and (deferred) fixed values. */
+/**
+ * A stratified fresh draw, done per block (by any thread: the samples depend only on the seed, the draw number
+ * and the block). The candidates are the fixed image's voxels (or, with a fixed mask, those whose centres lie in
+ * it: `voxels`), P of them in index order; sample i of `count` takes rank r uniform in [P·i/count, P·(i+1)/count),
+ * the voxel of rank ⌊r⌋, and a position uniform inside that voxel (with a mask: drawn again, up to 8 times, while
+ * it falls outside; then the voxel's centre, which lies inside). Every position is uniform over the candidates'
+ * voxels, as independent draws are, but each stretch of 1/count of the image gets exactly one sample (less
+ * gradient noise than independent draws, whose counts per region fluctuate), and the samples come in index order
+ * (the per-sample passes walk both images and the control grid in order).
+ */
+export interface StratifiedDraw {
+  seed: number;
+  /** [draw number]: written before phase 2. */
+  number: Float64Array;
+  /** Index → physical: origin + M·index (M d×d row-major). */
+  origin: number[];
+  M: Float64Array;
+  /** Candidate voxels with a fixed mask (linear indices, ascending), or null: every voxel. */
+  voxels: Int32Array | null;
+  mask: Image | null;
+  maskN: Float64Array | null;
+}
+
+/** A 32-bit seed for draw `n`, block `b` (murmur3's finaliser over the combined words). */
+export function stratifiedSeed(seed: number, n: number, b: number): number {
+  const mix = (a: number): number => {
+    a ^= a >>> 16;
+    a = Math.imul(a, 0x85ebca6b);
+    a ^= a >>> 13;
+    a = Math.imul(a, 0xc2b2ae35);
+    a ^= a >>> 16;
+    return a >>> 0;
+  };
+  return mix((seed >>> 0) ^ mix(Math.imul(n >>> 0, 0x9e3779b1) ^ mix(b + 0x632be5ab)));
+}
+
+/** Samples [start, end) of a stratified draw into continuous indices `ci` and physical points `points`. */
+export function stratifiedDraw(draw: StratifiedDraw, size: number[], count: number, start: number, end: number, b: number, ci: Float64Array, points: Float64Array): void {
+  const d = size.length;
+  const [nx, ny] = size;
+  const nxy = nx * ny;
+  const random = createRandom(stratifiedSeed(draw.seed, draw.number[0], b));
+  const { voxels, mask, maskN, M, origin } = draw;
+  const population = voxels ? voxels.length : size.reduce((a, v) => a * v, 1);
+  const scale = population / count;
+  const p = new Float64Array(d);
+  for (let i = start; i < end; i++) {
+    let k = Math.floor(scale * (i + random()));
+    if (k >= population) k = population - 1;
+    const v = voxels ? voxels[k] : k;
+    const vx = v % nx;
+    const vy = Math.floor(v / nx) % ny;
+    const vz = d === 3 ? Math.floor(v / nxy) : 0;
+    for (let tries = 0; ; tries++) {
+      const centre = tries === 8;
+      const cx = centre ? vx : vx + random() - 0.5;
+      const cy = centre ? vy : vy + random() - 0.5;
+      const cz = d === 3 ? (centre ? vz : vz + random() - 0.5) : 0;
+      if (d === 2) {
+        p[0] = origin[0] + M[0] * cx + M[1] * cy;
+        p[1] = origin[1] + M[2] * cx + M[3] * cy;
+      } else {
+        p[0] = origin[0] + M[0] * cx + M[1] * cy + M[2] * cz;
+        p[1] = origin[1] + M[3] * cx + M[4] * cy + M[5] * cz;
+        p[2] = origin[2] + M[6] * cx + M[7] * cy + M[8] * cz;
+      }
+      if (!centre && mask && !maskAt(mask, maskN!, p)) continue;
+      ci[d * i] = cx;
+      ci[d * i + 1] = cy;
+      points[d * i] = p[0];
+      points[d * i + 1] = p[1];
+      if (d === 3) {
+        ci[d * i + 2] = cz;
+        points[d * i + 2] = p[2];
+      }
+      break;
+    }
+  }
+}
+
+/**
+ * Phase 2 of bsplineKernel, after the cost asked for fresh samples: block b's samples (stratified: drawn here),
+ * their supports and (when deferred) fixed values.
+ */
 function finishDrawKernel(init: BSplineKernelInit): BlockKernel {
   const d = init.dimension;
   const { points, bases, weights, blockSize, count } = init;
@@ -641,6 +734,7 @@ function finishDrawKernel(init: BSplineKernelInit): BlockKernel {
     const draw = init.draw!;
     const start = b * blockSize;
     const end = Math.min(count, start + blockSize);
+    if (draw.stratified) stratifiedDraw(draw.stratified, draw.size, count, start, end, b, draw.index, points);
     bsplineSupportsRange(draw.grid, points, start, end, bases, weights);
     if (!draw.values) return;
     const { plane, size, index: ci } = draw;
@@ -648,7 +742,7 @@ function finishDrawKernel(init: BSplineKernelInit): BlockKernel {
     if (d === 2) {
       for (let i = start; i < end; i++) fixed[i] = linear2d(plane, size[0], size[1], ci[2 * i], ci[2 * i + 1]);
     } else {
-      for (let i = start; i < end; i++) fixed[i] = linear3d(plane, size[0], size[1], size[2], ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
+      linearValues3d(plane, size[0], size[1], size[2], ci, start, end, fixed);
     }
   };
 }

@@ -1,9 +1,12 @@
-// BSplineRegistrationCost with fresh random samples at every evaluation (the 3D stochastic default): it stores each
-// draw sorted by B-spline cell for speed. The draws must still be the documented stream (mulberry32 from the
-// seed; per sample x, y[, z] continuous indices uniform over the image — with a fixed mask, a voxel drawn uniformly
-// from the voxels whose centres lie in the mask, then x, y[, z] uniform inside it; rejected outside the fixed mask
-// or where the fixed value is NaN) and the cost over a sorted draw must equal, to rounding, the cost over the same samples
-// in drawing order given as a fixed sample set.
+// BSplineRegistrationCost with fresh random samples at every evaluation (the 3D stochastic default).
+// A finite fixed image: stratified draws made per block (sample i of n takes the candidate voxel of rank
+// ⌊P·(i + U)/n⌋, P candidates in index order — every voxel, or those whose centres lie in the fixed mask — and a
+// position uniform inside it, drawn again up to 8 times while outside the mask, then its centre; mulberry32 seeded
+// per draw and block). NaN in the fixed image: one stream (mulberry32 from the seed; per sample x, y[, z]
+// continuous indices uniform over the image — with a fixed mask, a voxel drawn uniformly from the voxels whose
+// centres lie in the mask, then x, y[, z] uniform inside it; rejected outside the fixed mask or where the fixed value
+// is NaN), stored sorted by B-spline cell. Either way the cost must equal, to rounding, the cost over the same
+// samples given as a fixed sample set.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { finiteRange, indexToPhysicalMatrix, type Image } from '../../src/image/image.js';
@@ -13,6 +16,8 @@ import { BSplineRegistrationCost } from '../../src/register/bspline-cost.js';
 import type { MetricName } from '../../src/register/config.js';
 import { prepareMovingSampler } from '../../src/register/linear-cost.js';
 import { createRandom } from '../../src/register/random.js';
+import { blockSizeFor } from '../../src/register/parallel-for.js';
+import { stratifiedSeed } from '../../src/register/sample-kernels.js';
 import { maskAt, type SampleSet } from '../../src/register/sampling.js';
 import { physicalToIndexMatrix } from '../../src/image/image.js';
 import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
@@ -60,6 +65,51 @@ function referenceDraw(image: Image, mask: Image | undefined, count: number, ran
     points.set(p, j * d);
     values[j] = v;
     j++;
+  }
+  return { dimension: d, count, points, values, voxels: new Int32Array(count) };
+}
+
+/** The stratified draw number `n`, written plainly (blocks of blockSizeFor(count) samples, one generator each). */
+function referenceStratified(image: Image, mask: Image | undefined, count: number, seed: number, n: number): SampleSet {
+  const d = image.dimension;
+  const plane = interpolationPlane(image, 0);
+  const M = indexToPhysicalMatrix(image);
+  const maskN = mask ? physicalToIndexMatrix(mask) : null;
+  const nz = d === 3 ? image.size[2] : 1;
+  const candidates: number[][] = [];
+  const p = new Float64Array(d);
+  const toPhysical = (c: number[]): void => {
+    for (let r = 0; r < d; r++) {
+      let acc = image.origin[r];
+      for (let a = 0; a < d; a++) acc += M[r * d + a] * c[a];
+      p[r] = acc;
+    }
+  };
+  for (let k = 0; k < nz; k++) for (let jj = 0; jj < image.size[1]; jj++) for (let i = 0; i < image.size[0]; i++) {
+    const idx = d === 3 ? [i, jj, k] : [i, jj];
+    toPhysical(idx);
+    if (!mask || maskAt(mask, maskN!, p)) candidates.push(idx);
+  }
+  const points = new Float64Array(count * d);
+  const values = new Float64Array(count);
+  const size = blockSizeFor(count);
+  for (let b = 0; b * size < count; b++) {
+    const random = createRandom(stratifiedSeed(seed, n, b));
+    for (let i = b * size; i < Math.min(count, (b + 1) * size); i++) {
+      const v = candidates[Math.min(candidates.length - 1, Math.floor((candidates.length / count) * (i + random())))];
+      let c = v;
+      for (let tries = 0; tries < 8; tries++) {
+        const jittered = v.map((x) => x + random() - 0.5);
+        toPhysical(jittered);
+        if (!mask || maskAt(mask, maskN!, p)) {
+          c = jittered;
+          break;
+        }
+      }
+      toPhysical(c);
+      points.set(p, i * d);
+      values[i] = d === 2 ? linear2d(plane, image.size[0], image.size[1], c[0], c[1]) : linear3d(plane, image.size[0], image.size[1], image.size[2], c[0], c[1], c[2]);
+    }
   }
   return { dimension: d, count, points, values, voxels: new Int32Array(count) };
 }
@@ -117,7 +167,7 @@ for (const c of [
     const random = createRandom(seed);
     const P = bs.numberOfParameters;
     for (let draw = 0; draw < 3; draw++) {
-      const reference = referenceDraw(fixed, fixedMask, count, random);
+      const reference = c.nanFixed ? referenceDraw(fixed, fixedMask, count, random) : referenceStratified(fixed, fixedMask, count, seed, draw);
       const plain = new BSplineRegistrationCost(bs.clone(), affine, reference, sampler, base);
       const g = new Float64Array(P);
       const gRef = new Float64Array(P);

@@ -35,7 +35,7 @@ function assertBitIdentical(a: number[], b: number[], what: string): void {
   assert.deepEqual(new Uint8Array(x.buffer), new Uint8Array(y.buffer), `${what}: ${a.slice(0, 6).join(',')} vs ${b.slice(0, 6).join(',')}`);
 }
 
-function scene(d: 2 | 3): { fixed: Image; moving: Image; movingMask: Image } {
+function scene(d: 2 | 3): { fixed: Image; moving: Image; movingMask: Image; fixedMask?: Image } {
   if (d === 2) {
     const fixed = imageFromFunction({ size: [64, 60], spacing: [0.8, 0.8], origin: [-2, -1] }, scene2d);
     const grid = { size: [60, 60], spacing: [0.9, 0.9], origin: [-3, -3] };
@@ -47,10 +47,12 @@ function scene(d: 2 | 3): { fixed: Image; moving: Image; movingMask: Image } {
   const grid = { size: [34, 34, 32], spacing: [1.4, 1.4, 1.5], origin: [-2, -2, -2] };
   const moving = movingFor(grid, scene3d, mapAbout(rotation3d(0.03, -0.02, 0.04, 1.02), [20, 20, 20], [0.8, -0.6, 0.5]));
   const movingMask = imageFromFunction(grid, () => 1);
-  return { fixed, moving, movingMask };
+  // a ball: stratified fresh draws from the voxels inside it, rejected outside (on every thread)
+  const fixedMask = imageFromFunction({ size: [32, 30, 28], spacing: [1.5, 1.5, 1.6], origin: [-1, -2, -1] }, (p) => ((p[0] - 22) ** 2 + (p[1] - 20) ** 2 + (p[2] - 21) ** 2 < 15 ** 2 ? 1 : 0));
+  return { fixed, moving, movingMask, fixedMask };
 }
 
-const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolean }[] = [
+const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolean; fixedMask?: boolean }[] = [
   { name: '2D affine mi', d: 2, config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 2, smooth: 1, iterations: 15 }, { shrink: 1, smooth: 0, iterations: 15 }] }] } },
   { name: '2D rigid mse, moving mask', d: 2, mask: true, config: { stages: [{ transform: 'rigid', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 20 }] }] } },
   {
@@ -76,6 +78,12 @@ const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolea
     },
   },
   {
+    name: '3D bspline mi (stochastic, fixed mask)',
+    d: 3,
+    fixedMask: true,
+    config: { stages: [{ transform: 'bspline', metric: 'mi', gridSpacing: 12, subsetSize: 3000, levels: [{ shrink: 1, smooth: 0, iterations: 10 }] }] },
+  },
+  {
     name: '3D bspline mse (L-BFGS)',
     d: 3,
     config: { stages: [{ transform: 'bspline', metric: 'mse', optimizer: 'lbfgs', gridSpacing: 14, levels: [{ shrink: 1, smooth: 0, iterations: 8 }] }] },
@@ -84,8 +92,8 @@ const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolea
 
 for (const c of CASES) {
   test(`register: ${c.name} gives bit-identical parameters on 1, 2 and 3 threads`, async () => {
-    const { fixed, moving, movingMask } = scene(c.d);
-    const opts = c.mask ? { movingMask } : {};
+    const { fixed, moving, movingMask, fixedMask } = scene(c.d);
+    const opts = { ...(c.mask ? { movingMask } : {}), ...(c.fixedMask ? { fixedMask } : {}) };
     const alone = await register(fixed, moving, c.config, opts);
     assert.equal(alone.threads, 1);
     const reference = parameters(alone);
