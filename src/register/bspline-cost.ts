@@ -15,7 +15,7 @@ import { bendingEnergy, bsplineSamplePoints, jacobianDeterminantPenalty } from '
 import type { LinearTransform } from '../transform/transform.js';
 import { checkOverlap, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockSession, type ParallelFor } from './parallel-for.js';
-import { BlockedMetric, bsplineKernel, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
+import { BlockedMetric, bsplineKernel, sharedInterpolationPlane, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
 import { createRandom } from './random.js';
 import { maskAt, type SampleSet } from './sampling.js';
 
@@ -31,6 +31,11 @@ export interface BSplineCostOptions extends SampledCostOptions {
    * repeat exactly.
    */
   fresh?: { image: Image; mask?: Image; count: number; seed: number; shared?: boolean };
+  /**
+   * false: the TypeScript kernel, not the WebAssembly one (bit-identical results); for a cost evaluated once or
+   * twice, where the module instance's copy of the moving image would cost more memory than it saves time.
+   */
+  wasm?: boolean;
 }
 
 export class BSplineRegistrationCost implements CostFunction {
@@ -115,6 +120,7 @@ export class BSplineRegistrationCost implements CostFunction {
         nx,
         nxy,
         P,
+        wasm: opts.wasm,
         gPartials: sharedFloat64(blocked.blocks * P),
         ranges: sharedInt32(2 * blocked.blocks),
         stamp: sharedFloat64(2).fill(1),
@@ -416,7 +422,7 @@ class FreshSampler {
     this.image = image;
     this.mask = mask ?? null;
     this.maskN = mask ? physicalToIndexMatrix(mask) : null;
-    this.plane = shared ? shareArray(interpolationPlane(image, 0)) : interpolationPlane(image, 0);
+    this.plane = shared ? sharedInterpolationPlane(image) : interpolationPlane(image, 0);
     this.M = indexToPhysicalMatrix(image);
     this.random = createRandom(seed);
     this.samples = { dimension: d, count, points: sharedFloat64(count * d), values: sharedFloat64(count), voxels: new Int32Array(count) };

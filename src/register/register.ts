@@ -34,6 +34,8 @@ import {
   validateConfig,
 } from './config.js';
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
+import { sharedInterpolationPlane } from './sample-kernels.js';
+import type { Plane } from '../interpolate/index.js';
 import type { ParallelFor } from './parallel-for.js';
 import { gaussianSmoothOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
@@ -172,6 +174,8 @@ interface LevelImages {
   movingMask?: Image;
   shrink: number[];
   smoothMm: number[];
+  /** The moving image's linear interpolation plane on shared memory (team runs), made once per level image. */
+  sharedMovingPlane?: Plane;
 }
 
 /**
@@ -431,7 +435,11 @@ async function prepareLevel(
   const fixedRange = robustRange(samples.values, w.fixed)!;
   const movingRange = robustRange(images.moving.data, w.moving)!;
   // The B-spline moving interpolator makes the cost smooth, which the many-parameter L-BFGS of a bspline stage needs.
-  const sampler = prepareMovingSampler(images.moving, stage.interpolation ?? (stage.transform === 'bspline' ? 'bspline' : 'linear'), (opts.parallel?.threads ?? 1) > 1);
+  const kind = stage.interpolation ?? (stage.transform === 'bspline' ? 'bspline' : 'linear');
+  const shared = (opts.parallel?.threads ?? 1) > 1;
+  // a team's shared copy of the moving plane is made once per level image (stages share levels)
+  const plane = kind === 'linear' && shared ? (images.sharedMovingPlane ??= sharedInterpolationPlane(images.moving)) : undefined;
+  const sampler = prepareMovingSampler(images.moving, kind, shared, plane);
   const costOptions = {
     metric: stage.metric,
     metricOptions: { bins: stage.bins ?? preset.bins, fixedRange, movingRange },
@@ -559,7 +567,8 @@ async function runBSplineStage(
       // whole voxel of the level (16 mm at shrink 8 of a 2 mm image) made the iterates wander in regions the
       // samples say little about: folds at the coarse levels and 1–2 mm errors in deep white matter (issue 10).
       const g0 = new Float64Array(bs.numberOfParameters);
-      const tmp = new BSplineRegistrationCost(bs, linear, samples, sampler, { ...costOptions });
+      // evaluated once: the TypeScript kernel (bit-identical), no second module instance holding the moving image
+      const tmp = new BSplineRegistrationCost(bs, linear, samples, sampler, { ...costOptions, wasm: false });
       tmp.evaluate(before, g0);
       let largest = 0;
       for (let p = 0; p < g0.length; p++) largest = Math.max(largest, Math.abs(g0[p] / (scales ? scales[p] : 1)));

@@ -12,7 +12,7 @@ import { physicalToIndexMatrix } from '../image/image.js';
 import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
 import { linear2d, linear3d, linearValues3d, interpolationPlane, type Plane } from '../interpolate/index.js';
 import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
-import { blockSizeFor, shareArray, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
+import { blockSizeFor, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
 import { maskAt } from './sampling.js';
 import { createRandom } from './random.js';
 import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
@@ -31,10 +31,18 @@ export interface MovingSampler {
 }
 
 /** The moving sampler; `shared`: its plane on shared memory (for a team of threads). */
-export function prepareMovingSampler(moving: Image, kind: 'linear' | 'bspline', shared = false): MovingSampler {
-  let plane = kind === 'bspline' ? bsplineCoefficients(moving.data, moving.size, moving.components, 0) : interpolationPlane(moving, 0);
+export function prepareMovingSampler(moving: Image, kind: 'linear' | 'bspline', shared = false, linearPlane?: Plane): MovingSampler {
+  let plane = kind === 'bspline' ? bsplineCoefficients(moving.data, moving.size, moving.components, 0) : (linearPlane ?? (shared ? sharedInterpolationPlane(moving) : interpolationPlane(moving, 0)));
   if (shared) plane = shareArray(plane);
   return { dimension: moving.dimension, size: moving.size.slice(), origin: moving.origin.slice(), N: physicalToIndexMatrix(moving), kind, plane };
+}
+
+/**
+ * interpolationPlane(image, 0) on shared memory (a team's threads read it): a converted plane is written there
+ * directly, a float image's pixels copied once.
+ */
+export function sharedInterpolationPlane(image: Image): Plane {
+  return shareArray(interpolationPlane(image, 0, (n, wide) => (wide ? sharedFloat64(n) : sharedFloat32(n))));
 }
 
 /**
@@ -392,6 +400,8 @@ export interface BSplineKernelInit extends SampleBlocksInit {
   } | null;
   /** [evaluation stamp (changes every evaluation), threads running the blocks]: written before phase 0. */
   stamp?: Float64Array;
+  /** false: the TypeScript kernel even where the WebAssembly one applies (the same results; no module instance). */
+  wasm?: boolean;
 }
 
 /**
@@ -593,7 +603,7 @@ export function scatter2d(start: number, end: number, dv: Float64Array, G: Float
  */
 export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
   // the same kernel on WebAssembly SIMD when it applies (3D; bit-identical results; COREG_WASM=0 turns it off)
-  const fast = wasmBSplineKernel(init);
+  const fast = init.wasm === false ? null : wasmBSplineKernel(init);
   if (fast) return [fast[0], fast[1], finishDrawKernel(init)];
   const d = init.dimension;
   const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, cI, A, t, nx, nxy, gPartials, ranges, P } = init;

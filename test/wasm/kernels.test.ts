@@ -322,3 +322,25 @@ test('an instance whose memory cannot grow says so (the costs then use the TypeS
   assert.equal(w.alloc(5 * 2 ** 30), -1, 'more than a 32-bit memory holds');
   assert.equal(w.failed, true);
 });
+
+test('BSplineRegistrationCost { wasm: false } (the TypeScript kernel) gives the default (wasm) cost bit for bit', { skip: NO_WASM }, async () => {
+  const { BSplineRegistrationCost } = await import('../../src/register/bspline-cost.js');
+  const { createBSplineTransformForImage } = await import('../../src/transform/bspline.js');
+  const { AffineTransform } = await import('../../src/transform/linear.js');
+  const { sampleFixedImage } = await import('../../src/register/sampling.js');
+  const { finiteRange } = await import('../../src/image/image.js');
+  const fixed = imageFromFunction({ size: [20, 18, 16], spacing: [1.2, 1.3, 1.5], origin: [1, 0, -1] }, scene3d);
+  const moving = movingFor({ size: [26, 26, 24], spacing: [1, 1, 1], origin: [-1, -2, -2] }, scene3d, mapAbout(rotation3d(0.02, -0.01, 0.03, 1.01), [12, 12, 12], [0.3, -0.2, 0.4]));
+  const samples = sampleFixedImage(fixed, { strategy: 'random', percentage: 0.5, seed: 3, jitter: true });
+  const bs = createBSplineTransformForImage(fixed, 6);
+  const params = Float64Array.from({ length: bs.numberOfParameters }, (_, i) => 0.4 * Math.sin(i * 0.7));
+  const affine = new AffineTransform(3);
+  const sampler = prepareMovingSampler(moving, 'linear');
+  const options = { metric: 'mi' as const, metricOptions: { bins: 16, fixedRange: finiteRange(fixed.data)!, movingRange: finiteRange(moving.data)! } };
+  const [ga, gb] = [new Float64Array(bs.numberOfParameters), new Float64Array(bs.numberOfParameters)];
+  const va = new BSplineRegistrationCost(bs.clone(), affine, samples, sampler, options).evaluate(params, ga);
+  const vb = new BSplineRegistrationCost(bs.clone(), affine, samples, sampler, { ...options, wasm: false }).evaluate(params, gb);
+  assert.ok(Number.isFinite(va) && ga.some((v) => v !== 0));
+  assert.equal(vb, va);
+  assert.deepEqual(Array.from(gb), Array.from(ga));
+});
