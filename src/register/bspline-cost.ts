@@ -132,6 +132,7 @@ export class BSplineRegistrationCost implements CostFunction {
               index: this.fresh.index,
               values: this.fresh.deferValues,
               stratified: this.fresh.stratified,
+              pending: sharedFloat64(1),
             }
           : null,
       };
@@ -261,11 +262,10 @@ export class BSplineRegistrationCost implements CostFunction {
     const W = this.weights;
     const [nx, nxy] = bs.gridStrides;
     const fresh = this.fresh;
-    if (fresh && this.redrawing && this.evaluations > 1) {
-      // the draw's supports and fixed values per block (phase 2) when the kernels run
-      fresh.draw(bs, bases, W, this.blocked !== null);
-      if (this.blocked) this.session!.run(2, this.blocked.blocks);
-    }
+    const redraw = fresh !== null && this.redrawing && this.evaluations > 1;
+    // the draw's per-block work (stratified: all of it; else the supports and fixed values) runs at the start of
+    // each block's phase 0
+    if (redraw) fresh.draw(bs, bases, W, true);
     const cI = this.cInterleaved;
     interleave(c, nC, d, cI);
     const gI = this.gInterleaved;
@@ -275,7 +275,13 @@ export class BSplineRegistrationCost implements CostFunction {
       init.stamp![0] = this.evaluations;
       const session = this.session!;
       const blocks = this.blocked.blocks;
-      session.run(0, blocks);
+      const pending = init.draw?.pending;
+      if (pending) pending[0] = redraw ? 1 : 0;
+      try {
+        session.run(0, blocks);
+      } finally {
+        if (pending) pending[0] = 0;
+      }
       let valid = 0;
       for (let b = 0; b < blocks; b++) valid += init.validCounts[b];
       this.lastValidCount = valid;

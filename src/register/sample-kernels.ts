@@ -397,6 +397,8 @@ export interface BSplineKernelInit extends SampleBlocksInit {
     index: Float64Array;
     values: boolean;
     stratified: StratifiedDraw | null;
+    /** [1 when phase 0 first does the draw's work for its block (phase 2 fused into it: one barrier less), else 0]. */
+    pending: Float64Array;
   } | null;
   /** [evaluation stamp (changes every evaluation), threads running the blocks]: written before phase 0. */
   stamp?: Float64Array;
@@ -604,14 +606,14 @@ export function scatter2d(start: number, end: number, dv: Float64Array, G: Float
 export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
   // the same kernel on WebAssembly SIMD when it applies (3D; bit-identical results; COREG_WASM=0 turns it off)
   const fast = init.wasm === false ? null : wasmBSplineKernel(init);
-  if (fast) return [fast[0], fast[1], finishDrawKernel(init)];
+  if (fast) return withDraw(init, [fast[0], fast[1]]);
   const d = init.dimension;
   const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, cI, A, t, nx, nxy, gPartials, ranges, P } = init;
   const g = new Float64Array(6);
   const m = metricBlocks(init);
   // the control points a sample's support reaches, past its base
   const reach = d === 3 ? 3 * nxy + 3 * nx + 4 : 3 * nx + 4;
-  return [
+  return withDraw(init, [
     (b) => {
       const start = b * blockSize;
       const end = Math.min(count, start + blockSize);
@@ -649,7 +651,22 @@ export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
       if (d === 2) scatter2d(start, end, dValue, grads, index, bases, weights, A, nx, gPartials, o);
       else scatter3d(start, end, dValue, grads, index, bases, weights, A, nx, nxy, gPartials, o);
     },
-    finishDrawKernel(init),
+  ]);
+}
+
+/** Phases 0 and 1 with the draw: phase 0 first does the block's draw work when `pending`; phase 2 does it alone. */
+function withDraw(init: BSplineKernelInit, phases: readonly BlockKernel[]): readonly BlockKernel[] {
+  if (!init.draw) return [...phases, finishDrawKernel(init)];
+  const draw = finishDrawKernel(init);
+  const pending = init.draw.pending;
+  const [map, scatter] = phases;
+  return [
+    (b) => {
+      if (pending[0] === 1) draw(b);
+      map(b);
+    },
+    scatter,
+    draw,
   ];
 }
 
