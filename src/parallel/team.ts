@@ -17,7 +17,7 @@
  * An exception in a helper's kernel stops the phase (the remaining blocks are skipped) and is rethrown by run()
  * in the calling thread, with its message (a CoregError keeps its subject).
  */
-import type { BlockKernel, BlockSession, KernelFactory, ParallelFor } from '../register/parallel-for.js';
+import type { BlockKernel, BlockSession, KernelFactory, KernelPhases, ParallelFor } from '../register/parallel-for.js';
 import { deserializeError, serializeError, type WorkerPool } from './pool.js';
 import type { TaskContext, TaskHandler, TaskResult } from './serve.js';
 
@@ -102,9 +102,9 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
     const { control } = input;
     const factory = Object.prototype.hasOwnProperty.call(kernels, input.kernel) ? kernels[input.kernel] : undefined;
     if (!factory) return Promise.reject(new Error(`unknown team kernel "${input.kernel}"`));
-    let phases: readonly BlockKernel[];
+    let phases: KernelPhases;
     try {
-      phases = (factory as (init: unknown) => readonly BlockKernel[])(input.init);
+      phases = (factory as (init: unknown) => KernelPhases)(input.init);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
@@ -116,7 +116,11 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
       if (g === seen) continue;
       seen = g;
       const cmd = Atomics.load(control, CMD);
-      if (cmd < 0) return Promise.resolve({ output: null });
+      if (cmd < 0) {
+        // the session's kernel is done: its resources (a WebAssembly instance) go to this thread's next kernel
+        phases.release?.();
+        return Promise.resolve({ output: null });
+      }
       takeBlocks(control, g, phases[cmd], true);
     }
   }) as TaskHandler;

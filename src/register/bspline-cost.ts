@@ -154,6 +154,15 @@ export class BSplineRegistrationCost implements CostFunction {
     this.session = session;
   }
 
+  /**
+   * The cost is done: close() and give its kernel's resources (a WebAssembly instance) to this thread's next
+   * kernel. Evaluating it afterwards throws.
+   */
+  dispose(): void {
+    this.close();
+    this.local?.release?.();
+  }
+
   /** Releases the team's threads (the cost keeps working in this thread). */
   close(): void {
     if (!this.local) return;

@@ -16,8 +16,14 @@
 /** One phase of a kernel: does block b (writes only that block's outputs). */
 export type BlockKernel = (block: number) => void;
 
+/**
+ * A kernel's phases; `release` (when there is one) gives its resources back (a WebAssembly instance for the
+ * next kernel of this thread): after it the phases throw.
+ */
+export type KernelPhases = readonly BlockKernel[] & { release?: () => void };
+
 /** A kernel's phases, built from its init data (the same in every thread). */
-export type KernelFactory = (init: never) => readonly BlockKernel[];
+export type KernelFactory = (init: never) => KernelPhases;
 
 /** A kernel running on a team until closed. */
 export interface BlockSession {

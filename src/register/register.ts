@@ -36,6 +36,7 @@ import {
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
 import { sharedInterpolationPlane } from './sample-kernels.js';
 import type { Plane } from '../interpolate/index.js';
+import { dropIdleWasmKernels } from '../wasm/kernels.js';
 import type { ParallelFor } from './parallel-for.js';
 import { gaussianSmoothOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
@@ -586,7 +587,7 @@ async function runBSplineStage(
     try {
       result = await optimizeLevel(cost, before, method, options, where, opts);
     } finally {
-      cost.close();
+      cost.dispose();
     }
     let stopReason = result.stopReason;
     if (result.parameters.every(Number.isFinite)) {
@@ -756,7 +757,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
       try {
         result = await optimizeLevel(cost, Float64Array.from(t.parameters), method, options, where, opts);
       } finally {
-        cost.close();
+        cost.dispose();
       }
       if (!result.parameters.every(Number.isFinite)) {
         opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the optimiser diverged; keeping the last good transform`);
@@ -773,5 +774,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
     current = t;
   }
   const transforms: Transform[] = deformation ? [deformation, current!] : [current!];
+  // the levels' released module instances are not kept for whatever this thread does next
+  dropIdleWasmKernels();
   return { transforms, inverseField, stages, seconds: (now() - t0) / 1000, threads: opts.parallel?.threads ?? 1, preset, ...(landmarks ? { landmarks } : {}) };
 }

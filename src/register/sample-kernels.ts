@@ -12,7 +12,7 @@ import { physicalToIndexMatrix } from '../image/image.js';
 import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
 import { linear2d, linear3d, linearValues3d, interpolationPlane, type Plane } from '../interpolate/index.js';
 import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
-import { blockSizeFor, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockKernel } from './parallel-for.js';
+import { blockSizeFor, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockKernel, type KernelPhases } from './parallel-for.js';
 import { maskAt } from './sampling.js';
 import { createRandom } from './random.js';
 import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
@@ -339,7 +339,7 @@ export interface LinearKernelInit extends SampleBlocksInit {
 }
 
 /** Phase 0: sample and accumulate block b; phase 1: ∂cost/∂m and the block's moment matrix. */
-export function linearKernel(init: LinearKernelInit): readonly BlockKernel[] {
+export function linearKernel(init: LinearKernelInit): KernelPhases {
   // the same kernel on WebAssembly SIMD when it applies (bit-identical results; COREG_WASM=0 turns it off)
   const fast = wasmLinearKernel(init);
   if (fast) return fast;
@@ -603,10 +603,10 @@ export function scatter2d(start: number, end: number, dv: Float64Array, G: Float
  * Phase 0: map, sample and accumulate block b; phase 1: ∂cost/∂m and the block's partial gradient; phase 2 (fresh
  * samples): the block's supports and fixed values after a draw.
  */
-export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
+export function bsplineKernel(init: BSplineKernelInit): KernelPhases {
   // the same kernel on WebAssembly SIMD when it applies (3D; bit-identical results; COREG_WASM=0 turns it off)
   const fast = init.wasm === false ? null : wasmBSplineKernel(init);
-  if (fast) return withDraw(init, [fast[0], fast[1]]);
+  if (fast) return withDraw(init, fast);
   const d = init.dimension;
   const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, cI, A, t, nx, nxy, gPartials, ranges, P } = init;
   const g = new Float64Array(6);
@@ -655,19 +655,23 @@ export function bsplineKernel(init: BSplineKernelInit): readonly BlockKernel[] {
 }
 
 /** Phases 0 and 1 with the draw: phase 0 first does the block's draw work when `pending`; phase 2 does it alone. */
-function withDraw(init: BSplineKernelInit, phases: readonly BlockKernel[]): readonly BlockKernel[] {
-  if (!init.draw) return [...phases, finishDrawKernel(init)];
+function withDraw(init: BSplineKernelInit, phases: KernelPhases): KernelPhases {
+  const release = { release: phases.release };
+  if (!init.draw) return Object.assign([...phases, finishDrawKernel(init)], release);
   const draw = finishDrawKernel(init);
   const pending = init.draw.pending;
   const [map, scatter] = phases;
-  return [
-    (b) => {
-      if (pending[0] === 1) draw(b);
-      map(b);
-    },
-    scatter,
-    draw,
-  ];
+  return Object.assign(
+    [
+      (b: number) => {
+        if (pending[0] === 1) draw(b);
+        map(b);
+      },
+      scatter,
+      draw,
+    ],
+    release,
+  );
 }
 
 /**

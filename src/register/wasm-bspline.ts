@@ -9,8 +9,8 @@
  * supports) in its phase 0, since a stochastic sampler redraws them every evaluation; the packed samples back
  * in phase 1 only when another thread ran the block's phase 0.
  */
-import { wasmKernels } from '../wasm/kernels.js';
-import type { BlockKernel } from './parallel-for.js';
+import { releaseWasmKernels, wasmKernels } from '../wasm/kernels.js';
+import type { KernelPhases } from './parallel-for.js';
 import { publishPacked, restorePacked, WasmMeasure, type PackedViews, type WasmBlockInit } from './wasm-measure.js';
 
 /** What the kernel reads of BSplineKernelInit (sample-kernels.ts). */
@@ -30,7 +30,7 @@ export interface WasmBSplineInit extends WasmBlockInit {
 }
 
 /** The kernel's two phases on WebAssembly, or null when it does not apply (2D, moving mask, wasm off). */
-export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[] | null {
+export function wasmBSplineKernel(init: WasmBSplineInit): KernelPhases | null {
   if (init.dimension !== 3 || init.mask) return null;
   const plane = init.sampler.plane;
   if (init.sampler.kind === 'bspline' && !(plane instanceof Float64Array)) return null;
@@ -55,6 +55,10 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
   const pPar = w.alloc(8 * 24);
   const measure = new WasmMeasure(w, init);
   if (w.failed) return null;
+  let released = false;
+  const alive = (): void => {
+    if (released) throw new Error('a WebAssembly kernel ran after its release');
+  };
   // views after the last alloc (growing the memory detaches the old buffer)
   if (plane instanceof Float32Array) w.f32(pPlane, plane.length).set(plane);
   else w.f64(pPlane, plane.length).set(plane);
@@ -97,8 +101,9 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
     weights.set(init.weights.subarray(12 * start, 12 * end), 12 * start);
   };
 
-  return [
-    (b) => {
+  const phases = [
+    (b: number) => {
+      alive();
       const start = b * blockSize;
       const end = Math.min(n, start + blockSize);
       const stamp = stampOf();
@@ -115,7 +120,8 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
       owned[b] = stamp;
       measure.accumulate(packed, b, start, valid);
     },
-    (b) => {
+    (b: number) => {
+      alive();
       const start = b * blockSize;
       const end = start + validCounts[b];
       const stamp = stampOf();
@@ -142,4 +148,11 @@ export function wasmBSplineKernel(init: WasmBSplineInit): readonly BlockKernel[]
       gPartials.set(gI.subarray(from, to), b * P + from);
     },
   ];
+  return Object.assign(phases, {
+    release: (): void => {
+      if (released) return;
+      released = true;
+      releaseWasmKernels(w);
+    },
+  });
 }

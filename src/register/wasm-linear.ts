@@ -8,8 +8,8 @@
  * points and the fixed values are copied into it once, the packed samples of a block are copied out after
  * phase 0 (the blocks' shared outputs) and copied back in phase 1 only when another thread sampled that block.
  */
-import { wasmKernels } from '../wasm/kernels.js';
-import type { BlockKernel } from './parallel-for.js';
+import { releaseWasmKernels, wasmKernels } from '../wasm/kernels.js';
+import type { KernelPhases } from './parallel-for.js';
 import { publishPacked, restorePacked, WasmMeasure, type PackedViews, type WasmBlockInit } from './wasm-measure.js';
 
 /** What the kernel reads of LinearKernelInit (sample-kernels.ts). */
@@ -23,7 +23,7 @@ export interface WasmLinearInit extends WasmBlockInit {
 }
 
 /** The kernel's two phases on WebAssembly, or null when it does not apply (B-spline sampler, moving mask, off). */
-export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] | null {
+export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
   if (init.sampler.kind !== 'linear' || init.mask) return null;
   const w = wasmKernels();
   if (!w) return null;
@@ -47,6 +47,10 @@ export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] |
   const pG = w.alloc(8 * 12);
   const measure = new WasmMeasure(w, init);
   if (w.failed) return null;
+  let released = false;
+  const alive = (): void => {
+    if (released) throw new Error('a WebAssembly kernel ran after its release');
+  };
   // views after the last alloc (growing the memory detaches the old buffer)
   if (f32) w.f32(pPlane, plane.length).set(plane);
   else w.f64(pPlane, plane.length).set(plane);
@@ -82,8 +86,9 @@ export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] |
         ? (s: number, e: number) => k.sampleLinear2dF32(pPlane, nx, ny, pPar, pPoints, pFixed, s, e, pValues, pGrads, pIndex, pFixedPacked)
         : (s: number, e: number) => k.sampleLinear2dF64(pPlane, nx, ny, pPar, pPoints, pFixed, s, e, pValues, pGrads, pIndex, pFixedPacked);
 
-  return [
-    (b) => {
+  const phases = [
+    (b: number) => {
+      alive();
       const start = b * blockSize;
       const end = Math.min(n, start + blockSize);
       for (let j = 0; j < d * d + d; j++) par[j] = params[j];
@@ -95,7 +100,8 @@ export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] |
       owned[b] = stamped ? params[d * d + d] : NaN;
       measure.accumulate(packed, b, start, valid);
     },
-    (b) => {
+    (b: number) => {
+      alive();
       const start = b * blockSize;
       const end = start + validCounts[b];
       const stamp = stamped ? params[d * d + d] : NaN;
@@ -107,4 +113,11 @@ export function wasmLinearKernel(init: WasmLinearInit): readonly BlockKernel[] |
       moments.set(G, b * GW);
     },
   ];
+  return Object.assign(phases, {
+    release: (): void => {
+      if (released) return;
+      released = true;
+      releaseWasmKernels(w);
+    },
+  });
 }

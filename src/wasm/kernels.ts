@@ -80,6 +80,11 @@ export class WasmKernels {
     this.k = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports;
   }
 
+  /** Forgets every allocation (the memory keeps its size: the next kernel's allocations reuse its pages). */
+  reset(): void {
+    this.top = 1024;
+  }
+
   /**
    * Reserves `bytes` (grows the memory; views made before must be made again) and returns the offset, or −1 when
    * the memory cannot grow that far (a 32-bit memory holds at most 4 GiB; callers then use the TypeScript kernels).
@@ -112,8 +117,32 @@ export class WasmKernels {
   }
 }
 
-/** A new kernels instance, or null when WebAssembly kernels are off or unavailable. */
+/**
+ * Instances given back by kernels that are done (releaseWasmKernels), per thread (module state): the next kernel
+ * reuses one, so that a registration's levels do not each leave a module memory (the moving image and the
+ * samples) behind until the garbage collector finds it.
+ */
+const idle: WasmKernels[] = [];
+const MAX_IDLE = 2;
+
+/** A kernels instance (a released one when there is one, else new), or null when WebAssembly kernels are off or unavailable. */
 export function wasmKernels(): WasmKernels | null {
   if (!wasmKernelsAvailable()) return null;
+  const reused = idle.pop();
+  if (reused) {
+    reused.reset();
+    return reused;
+  }
   return new WasmKernels(kernelsModule()!);
+}
+
+/** Gives `w` back for reuse by a later kernel; its kernel must not run again. */
+export function releaseWasmKernels(w: WasmKernels): void {
+  if (w.failed || idle.includes(w)) return;
+  if (idle.length < MAX_IDLE) idle.push(w);
+}
+
+/** Drops the idle instances (their memories go to the garbage collector), e.g. when a registration ends. */
+export function dropIdleWasmKernels(): void {
+  idle.length = 0;
 }

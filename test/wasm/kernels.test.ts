@@ -344,3 +344,26 @@ test('BSplineRegistrationCost { wasm: false } (the TypeScript kernel) gives the 
   assert.equal(vb, va);
   assert.deepEqual(Array.from(gb), Array.from(ga));
 });
+
+test('a released kernel throws if run; the next kernel reuses its module instance and computes the same', { skip: NO_WASM }, async () => {
+  const { dropIdleWasmKernels } = await import('../../src/wasm/kernels.js');
+  dropIdleWasmKernels();
+  const run = (r: ReturnType<typeof buildBSpline>, k: number): number => {
+    for (let blk = 0; blk < r.blocked.blocks; blk++) r.phases[k][0](blk);
+    const value = r.blocked.finish();
+    for (let blk = 0; blk < r.blocked.blocks; blk++) r.phases[k][1](blk);
+    return value;
+  };
+  const first = buildBSpline('float32', 'mi', true, 9);
+  const expected = run(first, 0);
+  const gradient = Float64Array.from(first.init.gPartials);
+  assert.ok(typeof first.phases[1].release === 'function', 'a wasm kernel can be released');
+  first.phases[1].release!();
+  assert.throws(() => first.phases[1][0](0), /after its release/);
+  // the same inputs again: the released instance is reused (its memory still holds the last kernel's data)
+  const second = buildBSpline('float32', 'mi', true, 9);
+  assert.equal(run(second, 0), expected);
+  assert.deepEqual(Array.from(second.init.gPartials), Array.from(gradient));
+  for (const r of [first, second]) for (const p of r.phases) p.release?.();
+  dropIdleWasmKernels();
+});
