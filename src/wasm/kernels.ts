@@ -28,6 +28,9 @@ export interface KernelExports {
   supportRangeLo(): number;
 }
 
+/** Where the bump allocator starts: the module keeps the bytes below for itself. */
+const BASE = 1024;
+
 let compiled: WebAssembly.Module | null | undefined;
 let enabled: boolean | undefined;
 
@@ -72,7 +75,7 @@ export function wasmKernelsAvailable(): boolean {
 /** One instance of the kernels with its own memory, and a bump allocator over it (16-byte aligned). */
 export class WasmKernels {
   readonly k: KernelExports;
-  private top = 1024;
+  private top = BASE;
   /** Some alloc() could not grow the memory (its offsets are −1): do not use this instance. */
   failed = false;
 
@@ -80,9 +83,14 @@ export class WasmKernels {
     this.k = new WebAssembly.Instance(module, {}).exports as unknown as KernelExports;
   }
 
-  /** Forgets every allocation (the memory keeps its size: the next kernel's allocations reuse its pages). */
+  /**
+   * Forgets every allocation (the memory keeps its size: the next kernel's allocations reuse its pages) and zeroes
+   * what they used, so that a reused instance starts as a new one does.
+   */
   reset(): void {
-    this.top = 1024;
+    // (the first 1024 bytes are the module's own, never handed out)
+    new Uint8Array(this.k.memory.buffer, BASE, this.top - BASE).fill(0);
+    this.top = BASE;
   }
 
   /**
