@@ -18,7 +18,8 @@ import { refineBSpline } from '../transform/bspline-refine.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
 import { synRegister } from './syn.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
-import { shrinkMask, scheduleFromLevels, smoothAndShrink } from '../pyramid/index.js';
+import { shrinkMask, scheduleFromLevels } from '../pyramid/index.js';
+import type { Float32Exact } from '../pyramid/shrink.js';
 import { composeLinear, createTransform, fitTransformFrom, type MatrixOffsetTransform, type LinearKind } from '../transform/linear.js';
 import { initializeCenteredTransform } from '../transform/initialize.js';
 import { isLinear, type Transform } from '../transform/transform.js';
@@ -35,7 +36,7 @@ import {
 } from './config.js';
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
 import type { ParallelFor } from './parallel-for.js';
-import { gaussianSmoothOn } from './parallel-smooth.js';
+import { sharedSource, smoothAndShrinkOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, robustRange, stageWinsorize, type PresetRecord } from './preset.js';
 import { autoLandmarks, type AutoLandmarkResult } from '../features/auto.js';
@@ -191,22 +192,37 @@ function movingSchedule(fixed: Image, moving: Image, level: LevelConfig, fs: Ret
 }
 
 /** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
-async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: Map<string, LevelImages>): Promise<LevelImages> {
+/** A run's level images by schedule, and the input images' values on shared memory (made once per run, for teams). */
+type LevelCache = Map<string, LevelImages> & { sources?: Map<Image, Float32Exact> };
+
+async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: LevelCache): Promise<LevelImages> {
   const unit = level.smoothUnit ?? 'vox';
   const key = `${level.shrink}/${level.smooth}${unit}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], unit);
   const ms = movingSchedule(fixed, moving, level, fs);
-  // Smoothing and shrinking axis by axis (smoothAndShrink): the same images as smoothing the whole image first;
-  // smoothing alone is split over the team's threads (gaussianSmoothOn: the same pixels for any thread count).
-  const shrinkOrSmooth = async (img: Image, factors: number[], sigmas: number[]): Promise<Image> => {
-    if (factors.some((f) => f > 1)) return smoothAndShrink(img, sigmas, factors);
-    return sigmas.some((s) => s > 0) ? await gaussianSmoothOn(opts.parallel, img, sigmas) : img;
+  // Smoothing and shrinking axis by axis, smoothed values computed only where the shrinking reads them
+  // (pyramid/shrink.ts): the same images as smoothing the whole image first; both images' passes split over the
+  // team's threads in one session (the same pixels for any thread count).
+  const voxels = (img: Image, sigmas: number[]) => sigmas.map((s, a) => s / img.spacing[a]);
+  const sources = (cache.sources ??= new Map<Image, Float32Exact>());
+  const shared = (img: Image): Float32Exact => {
+    let s = sources.get(img);
+    if (!s) sources.set(img, (s = sharedSource(img)));
+    return s;
   };
+  const [fixedLevel, movingLevel] = await smoothAndShrinkOn(
+    opts.parallel,
+    [
+      { img: fixed, sigmasVoxels: voxels(fixed, fs.sigmasMm[0]), factors: fs.shrink[0] },
+      { img: moving, sigmasVoxels: voxels(moving, ms.sigmasMm[0]), factors: ms.shrink[0] },
+    ],
+    shared,
+  );
   const out: LevelImages = {
-    fixed: await shrinkOrSmooth(fixed, fs.shrink[0], fs.sigmasMm[0]),
-    moving: await shrinkOrSmooth(moving, ms.shrink[0], ms.sigmasMm[0]),
+    fixed: fixedLevel,
+    moving: movingLevel,
     fixedMask: opts.fixedMask && fs.shrink[0].some((f) => f > 1) ? shrinkMask(opts.fixedMask, fs.shrink[0]) : opts.fixedMask,
     movingMask: opts.movingMask,
     shrink: fs.shrink[0],
@@ -417,7 +433,7 @@ async function prepareLevel(
   level: LevelConfig,
   seed: number,
   opts: RegisterOptions,
-  cache: Map<string, LevelImages>,
+  cache: LevelCache,
   preset: PresetRecord,
 ) {
   const images = await levelImages(fixed, moving, level, opts, cache);
@@ -492,7 +508,7 @@ async function runBSplineStage(
   config: RegistrationConfig,
   linear: MatrixOffsetTransform,
   opts: RegisterOptions,
-  cache: Map<string, LevelImages>,
+  cache: LevelCache,
   seed: number,
   preset: PresetRecord,
 ): Promise<{ transform: BSplineTransform; log: StageLog }> {
@@ -674,7 +690,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
   checkInputs(fixed, moving, opts);
   const preset = choosePreset(fixed, moving, config);
   const seed = config.seed ?? DEFAULT_SEED;
-  const cache = new Map<string, LevelImages>();
+  const cache: LevelCache = new Map<string, LevelImages>();
   const stages: StageLog[] = [];
   let current: MatrixOffsetTransform | null = null;
   let deformation: Transform | null = null;
