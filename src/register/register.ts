@@ -35,7 +35,7 @@ import {
   validateConfig,
 } from './config.js';
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
-import type { ParallelFor } from './parallel-for.js';
+import { TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
 import { sharedSource, smoothAndShrinkOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, robustRange, stageWinsorize, type PresetRecord } from './preset.js';
@@ -687,6 +687,8 @@ export async function register(fixed: Image, moving: Image, config: Registration
   if (opts.fixedMask) checkImageArgument(opts.fixedMask, 'fixedMask');
   if (opts.movingMask) checkImageArgument(opts.movingMask, 'movingMask');
   validateConfig(config);
+  // The helper threads start (~0.1 s) while this thread checks the images, when the levels are large enough to use them.
+  if (opts.parallel && opts.parallel.threads > 1 && numberOfPixels(fixed) >= TEAM_MIN_SAMPLES) opts.parallel.warm?.();
   checkInputs(fixed, moving, opts);
   const preset = choosePreset(fixed, moving, config);
   const seed = config.seed ?? DEFAULT_SEED;
