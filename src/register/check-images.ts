@@ -19,33 +19,34 @@ export function checkImagePair(fixed: Image, moving: Image): void {
   }
 }
 
-/** Range of the finite values and whether any value is not finite, in one pass (integer arrays have none); null when no value is finite. */
+/**
+ * Whether the values vary, whether any is not finite, and a value (the constant one when they do not vary), in one
+ * pass; integer arrays (never NaN) stop at the first value that differs from the first. Null when no value is finite.
+ */
 function valueRange(data: PixelArray): { min: number; max: number; nonFinite: boolean } | null {
+  if (!(data instanceof Float32Array || data instanceof Float64Array)) {
+    if (data.length === 0) return null;
+    const first = data[0];
+    for (let i = 1; i < data.length; i++) if (data[i] !== first) return { min: Math.min(first, data[i]), max: Math.max(first, data[i]), nonFinite: false };
+    return { min: first, max: first, nonFinite: false };
+  }
   let min = Infinity;
   let max = -Infinity;
   let nonFinite = false;
-  if (data instanceof Float32Array || data instanceof Float64Array) {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    // NaN fails both comparisons; ±Infinity is caught below
+    if (v < min) min = v;
+    if (v > max) max = v;
+    if (v !== v) nonFinite = true;
+  }
+  if (min === -Infinity || max === Infinity) {
+    nonFinite = true;
+    min = Infinity;
+    max = -Infinity;
     for (let i = 0; i < data.length; i++) {
       const v = data[i];
-      // NaN fails both comparisons; ±Infinity is caught below
-      if (v < min) min = v;
-      if (v > max) max = v;
-      if (v !== v) nonFinite = true;
-    }
-    if (min === -Infinity || max === Infinity) {
-      nonFinite = true;
-      min = Infinity;
-      max = -Infinity;
-      for (let i = 0; i < data.length; i++) {
-        const v = data[i];
-        if (!Number.isFinite(v)) continue;
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-    }
-  } else {
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i];
+      if (!Number.isFinite(v)) continue;
       if (v < min) min = v;
       if (v > max) max = v;
     }

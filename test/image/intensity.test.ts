@@ -2,6 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { quantiles, selectRank } from '../../src/image/intensity.js';
+import { finiteRange } from '../../src/image/image.js';
+import { robustRange } from '../../src/register/preset.js';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -68,4 +70,25 @@ test('quantiles: selection gives the same answer as a sort (several quantiles, s
   const many = Array.from({ length: 50 }, (_, i) => i / 49);
   assert.deepEqual(quantiles(data, many), bySort(data, many));
   assert.equal(quantiles(new Float64Array([NaN, Infinity]), [0.5]), null);
+});
+
+test('robustRange: the quantiles clamped to the full finite range (the definition), without a pass over all values', () => {
+  const rand = lcg(5);
+  const definition = (data: ArrayLike<number>, q: [number, number] | null): { min: number; max: number } | null => {
+    const full = finiteRange(data);
+    if (!full) return null;
+    const r = q ? quantiles(data, q) : null;
+    return r && r[1] > r[0] ? { min: Math.max(full.min, r[0]), max: Math.min(full.max, r[1]) } : full;
+  };
+  const n = 1_000_003;
+  const noisy = Float32Array.from({ length: n }, () => (rand() < 0.3 ? 0 : rand() * 500 - 100));
+  const flat = new Float32Array(n).fill(7);
+  flat[12345] = 9;
+  // the strided subset (every 2nd value) holds only NaN: the full range comes from the others
+  const hidden = Float64Array.from({ length: n }, (_, i) => (i % 2 === 0 ? NaN : i));
+  for (const [name, data] of [['noisy', noisy], ['mostly constant', flat], ['finite values only off the subset', hidden], ['nothing finite', new Float64Array(9).fill(NaN)]] as const) {
+    for (const q of [[0.005, 0.995], [0, 1], null] as ([number, number] | null)[]) {
+      assert.deepEqual(robustRange(data, q), definition(data, q), `${name} ${JSON.stringify(q)}`);
+    }
+  }
 });
