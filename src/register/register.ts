@@ -220,9 +220,12 @@ async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts
     ],
     shared,
   );
+  // A full-resolution moving image whose float32 pixels an earlier level already put on shared memory: that copy
+  // (the team's moving sampler would copy the image again).
+  const movingShared = movingLevel === moving ? sources.get(moving) : undefined;
   const out: LevelImages = {
     fixed: fixedLevel,
-    moving: movingLevel,
+    moving: movingShared instanceof Float32Array ? { ...moving, data: movingShared } : movingLevel,
     fixedMask: opts.fixedMask && fs.shrink[0].some((f) => f > 1) ? shrinkMask(opts.fixedMask, fs.shrink[0]) : opts.fixedMask,
     movingMask: opts.movingMask,
     shrink: fs.shrink[0],
