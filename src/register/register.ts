@@ -236,7 +236,7 @@ async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts
 }
 
 /** Chooses the level's samples from the stage's sampling settings (defaults: 2D all pixels, 3D a random subset). */
-function levelSamples(images: LevelImages, stage: StageConfig, seed: number): SampleSet {
+function levelSamples(images: LevelImages, stage: StageConfig, seed: number): SampleSet & { drawn: boolean } {
   const n = numberOfPixels(images.fixed);
   const d = images.fixed.dimension;
   const wanted = stage.samples ?? DEFAULT_MAX_SAMPLES_3D;
@@ -249,7 +249,8 @@ function levelSamples(images: LevelImages, stage: StageConfig, seed: number): Sa
   }
   const histogram = stage.metric === 'mi' || stage.metric === 'nmi' || stage.metric === 'jointEntropy';
   const jitter = stage.metric !== 'lncc' && (stage.jitter ?? histogram);
-  return sampleFixedImage(images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter });
+  // drawn: a random subset or random positions, whose metric carries sampling noise
+  return { ...sampleFixedImage(images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter }), drawn: jitter || (strategy === 'random' && percentage < 1) };
 }
 
 /** A first transform of `kind`: from the initial chain, or centred by the initializer. */
@@ -275,7 +276,7 @@ function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config:
   return t;
 }
 
-function optimizerOptions(stage: StageConfig, maxIterations: number, scales: Float64Array): { method: OptimizerName; options: AnyOptimizerOptions } {
+function optimizerOptions(stage: StageConfig, maxIterations: number, scales: Float64Array, drawn: boolean): { method: OptimizerName; options: AnyOptimizerOptions } {
   const method: OptimizerName = stage.optimizer ?? 'lbfgs';
   const options: AnyOptimizerOptions = {
     maxIterations,
@@ -296,8 +297,11 @@ function optimizerOptions(stage: StageConfig, maxIterations: number, scales: Flo
     options.learningRate = stage.learningRate ?? (method === 'adam' ? 0.5 : 1);
     options.maximumStepLength = 5;
   } else {
-    // L-BFGS: keep the first trial step within a few mm of motion.
+    // L-BFGS: keep the first trial step within a few mm of motion. On drawn samples (random subset or positions)
+    // searches stop at a bracket of 0.01 scaled units (≈ 10 µm of motion): below that the metric's value is sampling
+    // noise (3D affine MI, seeds 1–5: mean TRE 0.0081 → 0.0075 mm, 12 % less CPU, than zooming to 1 µm).
     options.maximumStepLength = 10;
+    if (drawn) options.lineSearchTolerance = 1e-2;
   }
   return { method, options };
 }
@@ -751,7 +755,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
       let m = 0;
       for (let i = 0; i < samples.count; i += stride) for (let a = 0; a < samples.dimension; a++) sub[m++] = samples.points[i * samples.dimension + a];
       const scales = estimateScalesFromPhysicalShift(t, sub.subarray(0, m));
-      const { method, options } = optimizerOptions(stage, level.iterations, scales);
+      const { method, options } = optimizerOptions(stage, level.iterations, scales, samples.drawn);
       const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
       await cost.useThreads(opts.parallel);
       let result: LevelResult;
