@@ -191,10 +191,10 @@ function movingSchedule(fixed: Image, moving: Image, level: LevelConfig, fs: Ret
   return scheduleFromLevels(moving, [shrink], [sigmaMm], 'mm');
 }
 
-/** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
 /** A run's level images by schedule, and the input images' values on shared memory (made once per run, for teams). */
 type LevelCache = Map<string, LevelImages> & { sources?: Map<Image, Float32Exact> };
 
+/** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
 async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: LevelCache): Promise<LevelImages> {
   const unit = level.smoothUnit ?? 'vox';
   const key = `${level.shrink}/${level.smooth}${unit}`;
