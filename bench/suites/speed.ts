@@ -2,7 +2,7 @@
 // and plastimatch (OpenMP) on the bench's cases, coreg's 1 → 2 thread scaling, how time and memory grow with the
 // image (64³ … a 512×512×300 CT) and `coreg --version`'s start-up. Every time is the median of `repeat` runs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readImageFile, writeImageFile } from '../../src/io/node.js';
 import { DisplacementFieldTransform } from '../../src/transform/displacement-field.js';
@@ -256,6 +256,7 @@ function atlasRow(o: SpeedOptions, notes: string[]): SpeedRow | undefined {
       let dice: number | undefined;
       const out = join(o.outDir, 'runs', 'speed', `atlas-${threads}t.nii.gz`);
       const report = join(o.outDir, 'runs', 'speed', `atlas-${threads}t.json`);
+      mkdirSync(join(o.outDir, 'runs', 'speed'), { recursive: true });
       try {
         for (let k = 0; k < o.repeat; k++) {
           console.error(`bench: speed | atlas | coreg segment, ${threads} thread(s), run ${k + 1}/${o.repeat}`);
