@@ -7,7 +7,7 @@ import cliProgress from 'cli-progress';
 import { parseLevels, parseSmoothing } from '../../pyramid/schedule.js';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
-import { acquireOutputLock, assertNotOverwritingInputs, imageFileParts, readImageFile, readTextFile, releaseOutputLock, writeFilesAtomic } from '../../io/node.js';
+import { acquireOutputLock, assertNotOverwritingInputs, imageFilePartsAsync, readImageFile, readTextFile, releaseOutputLock, writeFilesAtomic } from '../../io/node.js';
 import { describeNumericInverse } from '../../transform/inverse.js';
 import { registrationOutputs } from '../../register/outputs.js';
 import { nodeTransformFiles } from '../transform-files.js';
@@ -29,6 +29,8 @@ import {
 import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { defaultThreadCount } from '../../parallel/node.js';
 import { createNodeTeam } from '../worker-pool.js';
+import type { Team } from '../../parallel/team.js';
+import type { ParallelFor } from '../../register/parallel-for.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 import { RAS_HELP, readPointFile } from './points.js';
 import { checkHtmlOut, registrationReportOf } from './report.js';
@@ -293,30 +295,43 @@ export function registrationOutputNames(config: RegistrationConfig): string[] {
  * displacement field NIfTI, the linear part as its own .tfm), listed in result.json in the order they apply.
  * A syn stage also writes DIR/inverse-warp.nii.gz (moving → fixed after the linear part's inverse).
  * Every file is staged under a temporary name and all are renamed into place together, result.json last: the
- * folder holds the earlier result or the complete new one, never a mix.
+ * folder holds the earlier result or the complete new one, never a mix. The images are resampled on `parallel`'s
+ * threads and each is compressed on libuv's thread pool as soon as it is made (while the next one is resampled).
  */
-export function writeRegistrationOutputs(
+export async function writeRegistrationOutputs(
   dir: string,
   fixed: Image,
   moving: Image,
   result: RegistrationResult,
   extra: Record<string, unknown>,
-  opts: { composite?: string; note?: (line: string) => void; html?: { path: string; render: (json: object, chain: readonly Transform[], texts: Record<string, string>) => string } } = {},
-): object {
+  opts: {
+    composite?: string;
+    note?: (line: string) => void;
+    html?: { path: string; render: (json: object, chain: readonly Transform[], texts: Record<string, string>) => string };
+    parallel?: ParallelFor;
+  } = {},
+): Promise<object> {
   const staged: { path: string; data: Uint8Array | string }[] = [];
   if (opts.composite) {
     // Formatted first: a chain the format cannot hold fails before anything is written; staged with the rest.
     staged.push(...formatTransformChainFiles(result.transforms, opts.composite, { fixedGrid: fixed, movingGrid: moving, absolute: (p) => resolve(p) }));
   }
-  const outputs = registrationOutputs(fixed, moving, result, extra, {
+  const encoding = new Map<string, Promise<{ path: string; data: Uint8Array }[]>>();
+  const outputs = await registrationOutputs(fixed, moving, result, extra, {
     inverse: true,
     fields: opts.composite ? { composite: resolve(opts.composite) } : {},
+    parallel: opts.parallel,
+    onImage: (f) => {
+      const parts = imageFilePartsAsync(join(dir, f.name), f.image);
+      parts.catch(() => undefined); // awaited below, in order; a failure there is the error
+      encoding.set(f.name, parts);
+    },
   });
   for (const r of outputs.numericInverses) opts.note?.(describeNumericInverse(r));
   let resultJson = '';
   const texts: Record<string, string> = {};
   for (const f of outputs.files) {
-    if ('image' in f) staged.push(...imageFileParts(join(dir, f.name), f.image));
+    if ('image' in f) staged.push(...(await encoding.get(f.name)!));
     else if (f.name === 'result.json') resultJson = f.text;
     else {
       texts[f.name] = f.text;
@@ -428,6 +443,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     inputs,
   );
   const lock = acquireOutputLock(out, opts.out);
+  let team: Team | undefined;
   let json: object;
   let result: RegistrationResult;
   // The metric value at each iteration, per stage and level (for the report's plot).
@@ -435,7 +451,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
   try {
     const progress = makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
     // Threads inside the registration (default: every core); the results never depend on them.
-    const team = createNodeTeam(config.threads ?? defaultThreadCount());
+    team = createNodeTeam(config.threads ?? defaultThreadCount());
     try {
       result = await register(fixed, moving, config, {
         parallel: team,
@@ -451,9 +467,8 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
       });
     } finally {
       progress.stop();
-      await team.close();
     }
-    json = writeRegistrationOutputs(out, fixed, moving, result, {
+    json = await writeRegistrationOutputs(out, fixed, moving, result, {
       fixed: opts.fixed,
       moving: opts.moving,
       config,
@@ -465,8 +480,10 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
       composite: opts.composite,
       note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
       html: opts.html ? { path: opts.html, render: (j, chain, texts) => renderReportHtml(registrationReportOf(out, j, fixed, moving, chain, ctx, {}, texts)) } : undefined,
+      parallel: team,
     });
   } finally {
+    await team?.close();
     releaseOutputLock(lock);
   }
   if (opts.json) ctx.print(JSON.stringify(json, null, 2));
