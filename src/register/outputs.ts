@@ -8,7 +8,6 @@ import { DisplacementFieldTransform } from '../transform/displacement-field.js';
 import { isLinear } from '../transform/transform.js';
 import { invertChain, storedInverses, type NumericInverseReport } from '../transform/inverse.js';
 import type { RegistrationResult } from './register.js';
-import { matchesCsv } from '../features/auto.js';
 import type { ParallelFor } from './parallel-for.js';
 import { resampleOn } from './parallel-resample.js';
 
@@ -93,7 +92,7 @@ export async function registrationOutputs(
     if (result.inverseField) pushImage('inverse-warp.nii.gz', result.inverseField);
   }
   // Initializer landmarks: the matched keypoints (the report draws them).
-  if (result.landmarks) files.push({ name: 'matches.csv', text: matchesCsv(result.landmarks) });
+  if (result.landmarks) files.push({ name: 'matches.csv', text: (await import('../features/auto.js')).matchesCsv(result.landmarks) });
   pushImage('warped.nii.gz', await resampleOn(opts.parallel, moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' }));
   let numericInverses: NumericInverseReport[] = [];
   let inverseFields: Record<string, unknown> = {};

@@ -3,7 +3,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { parseLevels, parseSmoothing } from '../../pyramid/schedule.js';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
@@ -31,11 +30,8 @@ import { defaultThreadCount } from '../../parallel/node.js';
 import { createNodeTeam } from '../worker-pool.js';
 import type { Team } from '../../parallel/team.js';
 import type { ParallelFor } from '../../register/parallel-for.js';
-import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
-import { RAS_HELP, readPointFile } from './points.js';
-import { checkHtmlOut, registrationReportOf } from './report.js';
-import { renderReportHtml } from '../../report/html.js';
-import { fitLinearLandmarks } from '../../landmarks/fit.js';
+import { commandAction, parseIntegerOption, RAS_HELP, usageError, type CliContext } from '../common.js';
+// Point files, the HTML report and the progress bar are loaded only by the runs that use them (start-up time).
 import type { Transform } from '../../transform/transform.js';
 import { formatTransformChainFiles, loadTransformChain, transformFormatOfName } from '../../io/chain-io.js';
 
@@ -202,7 +198,9 @@ function levelsFromOptions(opts: Partial<RegisterCliOptions>, kind: StageConfig[
  * first stage's kind where landmarks determine it (translation uses a rigid fit's mapping), affine for non-linear
  * first stages.
  */
-function landmarkInitializer(fixedPath: string, movingPath: string, config: RegistrationConfig, ctx: CliContext, ras: boolean): Transform {
+async function landmarkInitializer(fixedPath: string, movingPath: string, config: RegistrationConfig, ctx: CliContext, ras: boolean): Promise<Transform> {
+  const { readPointFile } = await import('./points.js');
+  const { fitLinearLandmarks } = await import('../../landmarks/fit.js');
   const p = readPointFile(fixedPath, ctx, undefined, ras);
   const q = readPointFile(movingPath, ctx, undefined, ras);
   const first = config.stages[0].transform;
@@ -215,7 +213,7 @@ function landmarkInitializer(fixedPath: string, movingPath: string, config: Regi
  * (batch logs): one line per finished level (stage, level, iterations, final metric, seconds, stop reason);
  * --verbose adds one line per iteration (and replaces the bar). --quiet prints nothing but the error line.
  */
-function makeProgress(ctx: CliContext, quiet: boolean, verbose: boolean): { onProgress?: (e: ProgressEvent) => void; onLevel?: (e: LevelEvent) => void; warn: (m: string) => void; stop(): void } {
+async function makeProgress(ctx: CliContext, quiet: boolean, verbose: boolean): Promise<{ onProgress?: (e: ProgressEvent) => void; onLevel?: (e: LevelEvent) => void; warn: (m: string) => void; stop(): void }> {
   const stderr = process.stderr;
   const err = ctx.io.stderr;
   if (quiet) return { warn: () => undefined, stop() {} };
@@ -233,6 +231,7 @@ function makeProgress(ctx: CliContext, quiet: boolean, verbose: boolean): { onPr
       stop() {},
     };
   }
+  const cliProgress = (await import('cli-progress')).default;
   const bar = new cliProgress.SingleBar(
     {
       format: 'stage {stage} {transform}/{metric} level {level} |{bar}| it {value}/{total} metric {metric_value}',
@@ -412,7 +411,9 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
   const out = resolve(opts.out);
   if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
   const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
-  if (opts.html) checkHtmlOut(opts.html, inputs, '--html');
+  const report = opts.html ? await import('./report.js') : undefined;
+  const renderReportHtml = opts.html ? (await import('../../report/html.js')).renderReportHtml : undefined;
+  if (opts.html) report!.checkHtmlOut(opts.html, inputs, '--html');
   // Warnings go to stderr as always and into result.json (and the report).
   const warnings: string[] = [];
   const warnLine = ctx.warn;
@@ -435,7 +436,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     }
   }
   let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles, { fixedGrid: fixed, movingGrid: moving }) : undefined;
-  if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx, Boolean(opts.ras))];
+  if (opts.fixedPoints && opts.movingPoints) initial = [await landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx, Boolean(opts.ras))];
   // Before any work: no output may overwrite an input (including the files --initial's result.json names),
   // and the folder must be writable and not in use by another run (the lock proves both).
   assertNotOverwritingInputs(
@@ -449,7 +450,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
   // The metric value at each iteration, per stage and level (for the report's plot).
   const history: number[][][] = [];
   try {
-    const progress = makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
+    const progress = await makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
     // Threads inside the registration (default: every core); the results never depend on them.
     team = createNodeTeam(config.threads ?? defaultThreadCount());
     try {
@@ -479,7 +480,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     }, {
       composite: opts.composite,
       note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
-      html: opts.html ? { path: opts.html, render: (j, chain, texts) => renderReportHtml(registrationReportOf(out, j, fixed, moving, chain, ctx, {}, texts)) } : undefined,
+      html: opts.html ? { path: opts.html, render: (j, chain, texts) => renderReportHtml!(report!.registrationReportOf(out, j, fixed, moving, chain, ctx, {}, texts)) } : undefined,
       parallel: team,
     });
   } finally {
