@@ -72,6 +72,9 @@ export function resampleKernel(init: ResampleKernelInit): readonly BlockKernel[]
   return [(b: number) => rows(b * n, Math.min(total, (b + 1) * n))];
 }
 
+/** Output voxels from which resampling runs on the team (a 2D slice of 256² does not; a 64³ volume does). */
+export const MIN_PARALLEL_VOXELS = 1 << 18;
+
 /** Rows per block: one slice in 3D, about 64 blocks in 2D (never depends on the thread count). */
 function rowsPerBlock(reference: GridLike): number {
   return reference.dimension === 3 ? reference.size[1] : Math.max(1, Math.ceil(reference.size[1] / 64));
@@ -88,7 +91,8 @@ export async function resampleOn(
   transforms: readonly Transform[],
   opts: ResampleOptions = {},
 ): Promise<Image> {
-  const parallel = team !== undefined && team.threads > 1;
+  // Small images are not worth a session (its start costs more than the rows); the pixels are the same either way.
+  const parallel = team !== undefined && team.threads > 1 && reference.size.reduce((a, b) => a * b, 1) >= MIN_PARALLEL_VOXELS;
   // On a team the pixels are read by every thread: a single-component image goes to shared memory once, already
   // as the float plane linear sampling reads (not as a private plane and then a shared copy of it).
   const kind = opts.interpolation ?? 'linear';
@@ -107,7 +111,7 @@ export async function resampleOn(
     return out;
   }
   const shared: ResampleSetup = { ...setup, sources: setup.sources.map((s) => shareArray(s)) };
-  const init: ResampleKernelInit = { setup: shared, chain: data, out: shareArray(out.data), rowsPerBlock: n };
+  const init: ResampleKernelInit = { setup: shared, chain: data, out: sharedLike(out.data), rowsPerBlock: n };
   const session = await team!.open('register.resample', init, resampleKernel(init));
   try {
     session.run(0, blocks);
@@ -125,4 +129,11 @@ function sharedPlaneImage(img: Image): Image {
   const plane = wide ? sharedFloat64(d.length) : sharedFloat32(d.length);
   plane.set(d as ArrayLike<number>);
   return { ...img, data: plane };
+}
+
+/** An array of the same type and length as `a` on shared memory (zeros: every row is written). */
+function sharedLike(a: PixelArray): PixelArray {
+  if (typeof SharedArrayBuffer !== 'function') return a;
+  const Ctor = a.constructor as new (buffer: SharedArrayBuffer) => PixelArray;
+  return new Ctor(new SharedArrayBuffer(a.byteLength));
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createNodeTeam } from '../../src/cli/worker-pool.js';
 import type { Image } from '../../src/image/image.js';
 import type { Team } from '../../src/parallel/team.js';
-import { resampleOn } from '../../src/register/parallel-resample.js';
+import { MIN_PARALLEL_VOXELS, resampleOn } from '../../src/register/parallel-resample.js';
 import { resample } from '../../src/resample/resample.js';
 import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
 import { AffineTransform } from '../../src/transform/linear.js';
@@ -46,10 +46,11 @@ for (const d of [2, 3] as const) {
   test(`resampleOn ${d}D: bit-identical for 1, 2, 3 threads; linear and B-spline chains and the B-spline inverse; = resample()`, async () => {
     const fixed =
       d === 2
-        ? imageFromFunction({ size: [70, 61], spacing: [0.9, 1.1], origin: [-3, 2] }, scene2d)
-        : imageFromFunction({ size: [30, 27, 22], spacing: [1.1, 1, 1.3], origin: [-2, 1, 0.5] }, scene3d);
-    const moving = imageFromFunction(d === 2 ? { size: [64, 66], spacing: [1, 1], origin: [-1, 0] } : { size: [28, 29, 24], spacing: [1, 1.05, 1.2], origin: [0, 0, 0] }, d === 2 ? scene2d : scene3d);
+        ? imageFromFunction({ size: [600, 500], spacing: [0.11, 0.13], origin: [-3, 2] }, scene2d)
+        : imageFromFunction({ size: [70, 64, 60], spacing: [0.5, 0.45, 0.5], origin: [-2, 1, 0.5] }, scene3d);
+    const moving = imageFromFunction(d === 2 ? { size: [560, 520], spacing: [0.12, 0.12], origin: [-1, 0] } : { size: [66, 68, 62], spacing: [0.5, 0.5, 0.5], origin: [0, 0, 0] }, d === 2 ? scene2d : scene3d);
     const { linear, bspline } = chains(fixed);
+    assert.ok(fixed.data.length >= MIN_PARALLEL_VOXELS && moving.data.length >= MIN_PARALLEL_VOXELS, 'large enough to run on the team');
     const cases: [string, Image, Image, Transform[]][] = [
       ['linear', moving, fixed, linear],
       ['bspline', moving, fixed, bspline],
