@@ -6,10 +6,11 @@ import type { Image } from '../image/image.js';
 import { formatItkTransformFile } from '../transform/itk-tfm.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
 import { isLinear } from '../transform/transform.js';
-import { invertChain, storedInverses, type NumericInverseReport } from '../transform/inverse.js';
+import { storedInverses, type NumericInverseReport } from '../transform/inverse.js';
 import type { RegistrationResult } from './register.js';
 import type { ParallelFor } from './parallel-for.js';
 import { resampleOn } from './parallel-resample.js';
+import { invertChainOn } from './parallel-invert.js';
 
 /** One output file: text (transform files, result.json) or an image to encode by its name's extension. */
 export type RegistrationOutput = { name: string; text: string } | { name: string; image: Image };
@@ -99,7 +100,7 @@ export async function registrationOutputs(
   if (opts.inverse) {
     const forwardField = result.transforms.find((t) => t instanceof DisplacementFieldTransform);
     if (forwardField && result.inverseField) storedInverses.set(forwardField, new DisplacementFieldTransform(result.inverseField, 'inverse-warp.nii.gz'));
-    const inverse = invertChain(result.transforms);
+    const inverse = await invertChainOn(opts.parallel, result.transforms);
     numericInverses = inverse.numeric;
     pushImage('inverse-warped.nii.gz', await resampleOn(opts.parallel, fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' }));
     inverseFields = {

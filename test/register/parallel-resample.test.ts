@@ -12,6 +12,8 @@ import { resample } from '../../src/resample/resample.js';
 import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
 import { AffineTransform } from '../../src/transform/linear.js';
 import { invertChain } from '../../src/transform/inverse.js';
+import { invertChainOn } from '../../src/register/parallel-invert.js';
+import type { DisplacementFieldTransform } from '../../src/transform/displacement-field.js';
 import type { Transform } from '../../src/transform/transform.js';
 import { imageFromFunction, scene2d, scene3d } from './synthetic.js';
 
@@ -73,5 +75,32 @@ for (const d of [2, 3] as const) {
       }
     }
     assert.ok(teams.get(2)!.helperBlocks > 0, 'the helpers did no block');
+  });
+}
+
+for (const d of [2, 3] as const) {
+  test(`invertChainOn ${d}D: the B-spline chain's numeric inverse (field and residual report) is invertChain's, bit for bit, on 2 and 3 threads`, async () => {
+    const fixed =
+      d === 2
+        ? imageFromFunction({ size: [80, 70], spacing: [1, 1], origin: [-3, 2] }, scene2d)
+        : imageFromFunction({ size: [30, 28, 26], spacing: [1.1, 1, 1.2], origin: [-2, 1, 0.5] }, scene3d);
+    const { bspline } = chains(fixed);
+    const serial = invertChain(bspline);
+    assert.equal(serial.numeric.length, 1);
+    for (const threads of [2, 3]) {
+      const t = await invertChainOn(team(threads), bspline);
+      assert.deepEqual(t.numeric, serial.numeric, `report, ${threads} threads`);
+      assert.equal(t.transforms.length, serial.transforms.length);
+      const a = (t.transforms[1] as DisplacementFieldTransform).field;
+      const b = (serial.transforms[1] as DisplacementFieldTransform).field;
+      assert.deepEqual(a.size, b.size);
+      assert.deepEqual(bytes(a), bytes(b), `field, ${threads} threads`);
+      const p = [1, 2, 3].slice(0, d);
+      const [qa, qb] = [new Float64Array(d), new Float64Array(d)];
+      t.transforms[0].transformPoint(p, qa);
+      serial.transforms[0].transformPoint(p, qb);
+      assert.deepEqual(Array.from(qa), Array.from(qb), 'the linear part');
+    }
+    assert.ok(Number.isFinite(serial.numeric[0].meanResidual) && (serial.transforms[1] as DisplacementFieldTransform).field.data.some((v) => v !== 0));
   });
 }
