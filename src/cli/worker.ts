@@ -10,10 +10,15 @@ import { SEGMENT_TASKS } from '../segment/tasks.js';
 
 // A helper is idle between sessions and so never collects what a session left (its kernels' sample copies and
 // WebAssembly memories): the memory would stay in the process' RSS while the caller goes on (e.g. writing the
-// outputs). A full collection when each session ends gives it back (a few ms).
+// outputs). A full collection when a session ends gives it back, when the helper holds enough to matter (small
+// sessions, e.g. 2D levels, skip its cost).
+const WORTH_COLLECTING = 64 * 2 ** 20;
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as unknown;
-const collect = typeof gc === 'function' ? (gc as () => void) : () => undefined;
+const collect = (): void => {
+  const m = process.memoryUsage();
+  if (typeof gc === 'function' && m.heapUsed + m.external > WORTH_COLLECTING) (gc as () => void)();
+};
 const team = teamTasks(REGISTER_KERNELS);
 const session = team['team.session'] as (input: unknown, context: unknown) => ReturnType<TaskHandler>;
 team['team.session'] = ((input: unknown, context: unknown) => session(input, context).finally(collect)) as TaskHandler;
