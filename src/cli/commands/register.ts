@@ -297,6 +297,9 @@ export function registrationOutputNames(config: RegistrationConfig): string[] {
  * folder holds the earlier result or the complete new one, never a mix. The images are resampled on `parallel`'s
  * threads and each is compressed on libuv's thread pool as soon as it is made (while the next one is resampled).
  */
+/** Output images up to this many values are compressed while the next one is made (2^25: a 128 MB float32 image). */
+const OVERLAP_MAX_VALUES = 2 ** 25;
+
 export async function writeRegistrationOutputs(
   dir: string,
   fixed: Image,
@@ -321,6 +324,10 @@ export async function writeRegistrationOutputs(
     fields: opts.composite ? { composite: resolve(opts.composite) } : {},
     parallel: opts.parallel,
     onImage: (f) => {
+      // Large images (a CT) are compressed one at a time at the end: compressing one while the next is made would
+      // hold its uncompressed and compressed bytes beside the next image's (≈ 0.5 GB more peak memory for a
+      // 512×512×300 CT).
+      if (f.image.data.length > OVERLAP_MAX_VALUES) return;
       const parts = imageFilePartsAsync(join(dir, f.name), f.image);
       parts.catch(() => undefined); // awaited below, in order; a failure there is the error
       encoding.set(f.name, parts);
@@ -330,7 +337,7 @@ export async function writeRegistrationOutputs(
   let resultJson = '';
   const texts: Record<string, string> = {};
   for (const f of outputs.files) {
-    if ('image' in f) staged.push(...(await encoding.get(f.name)!));
+    if ('image' in f) staged.push(...(await (encoding.get(f.name) ?? imageFilePartsAsync(join(dir, f.name), f.image))));
     else if (f.name === 'result.json') resultJson = f.text;
     else {
       texts[f.name] = f.text;
