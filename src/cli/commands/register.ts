@@ -297,8 +297,8 @@ export function registrationOutputNames(config: RegistrationConfig): string[] {
  * folder holds the earlier result or the complete new one, never a mix. The images are resampled on `parallel`'s
  * threads and each is compressed on libuv's thread pool as soon as it is made (while the next one is resampled).
  */
-/** Output images up to this many values are compressed while the next one is made (2^25: a 128 MB float32 image). */
-const OVERLAP_MAX_VALUES = 2 ** 25;
+/** Output images under this many values are compressed while the next one is made (2^24: a 64 MB float32 image). */
+const OVERLAP_MAX_VALUES = 2 ** 24;
 
 export async function writeRegistrationOutputs(
   dir: string,
@@ -327,7 +327,7 @@ export async function writeRegistrationOutputs(
       // Large images (a CT) are compressed one at a time at the end: compressing one while the next is made would
       // hold its uncompressed and compressed bytes beside the next image's (≈ 0.5 GB more peak memory for a
       // 512×512×300 CT).
-      if (f.image.data.length > OVERLAP_MAX_VALUES) return;
+      if (f.image.data.length >= OVERLAP_MAX_VALUES) return;
       const parts = imageFilePartsAsync(join(dir, f.name), f.image);
       parts.catch(() => undefined); // awaited below, in order; a failure there is the error
       encoding.set(f.name, parts);
