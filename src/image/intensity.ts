@@ -10,6 +10,8 @@ const MAX_QUANTILE_VALUES = 400_000;
 /**
  * Quantiles q ∈ [0, 1] of the finite values of `data` (optionally only where `keep(i)`), nearest rank on a
  * deterministic, evenly strided subset of at most 400 000 values. Null when there is no finite value.
+ * A few quantiles are found by selection (selectRank: linear time, the values a sort puts at those ranks), many
+ * by one sort.
  */
 export function quantiles(data: ArrayLike<number>, qs: readonly number[], keep?: (i: number) => boolean): number[] | null {
   const n = data.length;
@@ -23,8 +25,58 @@ export function quantiles(data: ArrayLike<number>, qs: readonly number[], keep?:
     buf[m++] = v;
   }
   if (m === 0) return null;
-  const sorted = buf.subarray(0, m).sort();
-  return qs.map((q) => sorted[Math.min(m - 1, Math.max(0, Math.round(q * (m - 1))))]);
+  const values = buf.subarray(0, m);
+  const ranks = qs.map((q) => Math.min(m - 1, Math.max(0, Math.round(q * (m - 1)))));
+  if (qs.length > 16) {
+    values.sort();
+    return ranks.map((r) => values[r]);
+  }
+  // In increasing rank order, each selection searching only above the last one.
+  const order = ranks.map((_, i) => i).sort((a, b) => ranks[a] - ranks[b]);
+  const out = new Array<number>(qs.length);
+  let lo = 0;
+  for (const i of order) {
+    selectRank(values, ranks[i], lo, m - 1);
+    out[i] = values[ranks[i]];
+    lo = ranks[i];
+  }
+  return out;
+}
+
+/**
+ * Rearranges a[lo..hi] so that a[k] holds the value an ascending sort of that range would put there, with no
+ * larger value before it and no smaller one after it (Hoare's FIND with a median-of-three pivot; after
+ * 2·log2(n) + 8 rounds the rest is sorted, so the worst case stays n log n).
+ */
+export function selectRank(a: Float64Array, k: number, lo: number, hi: number): void {
+  let rounds = 2 * Math.ceil(Math.log2(hi - lo + 2)) + 8;
+  while (lo < hi) {
+    if (rounds-- === 0) {
+      a.subarray(lo, hi + 1).sort();
+      return;
+    }
+    const x0 = a[lo];
+    const x1 = a[lo + ((hi - lo) >> 1)];
+    const x2 = a[hi];
+    // the median of the three is the pivot: a value of the range, so the scans below stop inside it
+    const x = x0 < x1 ? (x1 < x2 ? x1 : x0 < x2 ? x2 : x0) : x0 < x2 ? x0 : x1 < x2 ? x2 : x1;
+    let i = lo;
+    let j = hi;
+    do {
+      while (a[i] < x) i++;
+      while (x < a[j]) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    } while (i <= j);
+    // a[lo..j] ≤ x ≤ a[i..hi], and a[j+1..i−1] = x
+    if (j < k) lo = i;
+    if (k < i) hi = j;
+  }
 }
 
 /**

@@ -173,6 +173,8 @@ export function lbfgsSteps(cost: CostFunction, initial: ArrayLike<number>, optio
   const sNew = new Float64Array(n);
   const yNew = new Float64Array(n);
   const search = new WolfeLineSearch(problem, c1, c2, maxEvaluations, tolerance, new Float64Array(n), new Float64Array(n));
+  /** Length (scaled units) of the last accepted step; 0 before the first. */
+  let lastStep = 0;
 
   /** d = −H·g by the two-loop recursion (H₀ = γI with γ = sᵀy / yᵀy of the newest pair). */
   function direction(g: Float64Array): void {
@@ -214,15 +216,21 @@ export function lbfgsSteps(cost: CostFunction, initial: ArrayLike<number>, optio
         slope = dot(d, g);
       }
       let status: SearchStatus;
+      let retry = false;
       while (true) {
         const dNorm = norm(d);
         const alphaMax = maxStep / dNorm;
-        // Without curvature information the first trial moves one scaled unit; afterwards the quasi-Newton step.
-        const alphaInit = Math.min(count === 0 ? 1 / dNorm : 1, alphaMax);
+        // Without curvature information the first trial moves one scaled unit, afterwards the quasi-Newton step. The
+        // steepest-descent retry after a failed search moves no further than the last accepted step: near
+        // convergence a first trial of one unit (≈ 1 mm) spent the whole search budget halving back down to the
+        // noise level, and failed (10 of the ~30 evaluations of a fine 3D affine level).
+        const first = retry && lastStep > 0 ? Math.min(1, lastStep) : 1;
+        const alphaInit = Math.min(count === 0 ? first / dNorm : 1, alphaMax);
         status = search.search(q, state.value, d, slope, alphaInit, alphaMax);
         if (status !== 'failed' || count === 0) break;
         steepest(g);
         slope = dot(d, g);
+        retry = true;
       }
       if (status === 'non-finite') return 'non-finite value';
       if (status === 'failed') return 'line search failed';
@@ -244,6 +252,7 @@ export function lbfgsSteps(cost: CostFunction, initial: ArrayLike<number>, optio
         if (count < memory) count++;
       }
       const stepLength = norm(s);
+      lastStep = stepLength;
       q.set(xT);
       g.set(gT);
       state.value = search.value;

@@ -178,9 +178,9 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
   }) as TaskHandler;
 }
 
-/** The tasks a worker entry serves for teams. */
+/** The tasks a worker entry serves for teams ('team.warm' does nothing: it only makes the pool start the worker). */
 export function teamTasks(kernels: Readonly<Record<string, KernelFactory>>): Record<string, TaskHandler> {
-  return { 'team.session': teamSessionTask(kernels) };
+  return { 'team.session': teamSessionTask(kernels), 'team.warm': (() => Promise.resolve({ output: null })) as TaskHandler };
 }
 
 export interface Team extends ParallelFor {
@@ -299,6 +299,10 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
           void Promise.all(tasks);
         },
       };
+    },
+    warm(): void {
+      // Workers start on first use: start the helpers now, while the caller still has work of its own.
+      for (let h = 0; h < helpers; h++) pool!.run('team.warm', null).catch(() => undefined);
     },
     async close(): Promise<void> {
       await pool?.close();

@@ -4,8 +4,8 @@
  * grid) stays where it was.
  */
 import { CoregError } from '../errors.js';
-import { allocatePixels, numberOfPixels, pixelTypeOf, type Image, type PixelArray } from '../image/image.js';
-import { perAxis, smoothInPlace } from './smooth.js';
+import { allocatePixels, pixelTypeOf, type Image, type PixelArray } from '../image/image.js';
+import { gaussianKernel, mirrorTable, perAxis } from './smooth.js';
 
 export interface ShrunkGeometry {
   size: number[];
@@ -48,34 +48,213 @@ export function shrunkGeometry(img: Image, factors: readonly number[]): ShrunkGe
 }
 
 /**
- * Linear resampling along one axis at positions start + f·j (always inside [0, n − 1]). `input` has `length`
- * pixels along the axis, `output` has `outLength`; stride is the product of the sizes of the faster axes.
+ * One axis of smoothAndShrinkVoxels, from one buffer into another: the values the old two-step code produced
+ * (smooth the whole axis in place, rounded to float32, then resample it linearly at start + f·j), computed only
+ * where the resampling reads them. Output position j along the axis reads input positions lower[j] and lower[j] + 1
+ * (the latter only when weight[j] > 0); each is the Gaussian sum over the mirrored line (kernel null: the input
+ * value itself) in the order smoothInPlace sums, rounded to float32, so the result is bit-identical to smoothing
+ * everything first, at about 2/f of its cost. `units` independent pieces (groups of lines along x; one output row
+ * of one block along y and z) may run in any order and any thread.
  */
-function resampleAxis(
-  input: Float32Array,
-  output: Float32Array,
-  blocks: number,
-  stride: number,
-  length: number,
-  outLength: number,
-  components: number,
-  lower: Int32Array,
-  weight: Float64Array,
-): void {
-  for (let block = 0; block < blocks; block++) {
-    const inBase = block * stride * length;
-    const outBase = block * stride * outLength;
+export interface ShrinkPass {
+  /** Pixels between neighbours along the axis (product of the current sizes of the faster axes). */
+  stride: number;
+  /** Product of the sizes of the slower axes. */
+  blocks: number;
+  length: number;
+  outLength: number;
+  components: number;
+  /** Normalised Gaussian taps −r…r, or null (no smoothing along this axis). */
+  kernel: Float64Array | null;
+  mirror: Int32Array | null;
+  lower: Int32Array;
+  weight: Float64Array;
+  /** Values in the input and output buffers. */
+  inputLength: number;
+  outputLength: number;
+  units: number;
+}
+
+/** Lines per unit along x. */
+const SHRINK_LINES = 32;
+
+/** The passes of smoothAndShrinkVoxels(size, components, σ voxels, factors), in order; axes with nothing to do are left out. */
+export function shrinkPasses(size: readonly number[], components: number, sigmasVoxels: readonly number[], geometry: ShrunkGeometry, factors: readonly number[]): ShrinkPass[] {
+  const d = size.length;
+  const current = size.slice();
+  const passes: ShrinkPass[] = [];
+  for (let a = 0; a < d; a++) {
+    const length = current[a];
+    const smooth = sigmasVoxels[a] > 0 && length > 1;
+    const outLength = geometry.size[a];
+    if (!smooth && outLength === length) continue; // factor 1 and no smoothing: positions are exactly the input pixels
+    let stride = 1;
+    for (let b = 0; b < a; b++) stride *= current[b];
+    let total = 1;
+    for (const s of current) total *= s;
+    const blocks = total / (stride * length);
+    const lower = new Int32Array(outLength);
+    const weight = new Float64Array(outLength);
     for (let j = 0; j < outLength; j++) {
-      const i0 = lower[j];
-      const w = weight[j];
-      const i1 = w > 0 ? i0 + 1 : i0;
-      for (let s = 0; s < stride; s++) {
-        const a = (inBase + i0 * stride + s) * components;
-        const b = (inBase + i1 * stride + s) * components;
-        const o = (outBase + j * stride + s) * components;
-        for (let c = 0; c < components; c++) output[o + c] = (1 - w) * input[a + c] + w * input[b + c];
+      if (outLength === length) {
+        lower[j] = j;
+        continue;
+      }
+      const x = geometry.start[a] + factors[a] * j;
+      const i0 = Math.min(Math.floor(x), length - 1);
+      lower[j] = i0;
+      weight[j] = x - i0;
+    }
+    const kernel = smooth ? gaussianKernel(sigmasVoxels[a]) : null;
+    const mirror = kernel ? mirrorTable(length, (kernel.length - 1) >> 1) : null;
+    const units = stride === 1 ? Math.ceil(blocks / SHRINK_LINES) : blocks * outLength;
+    current[a] = outLength;
+    passes.push({ stride, blocks, length, outLength, components, kernel, mirror, lower, weight, inputLength: total * components, outputLength: (total / length) * outLength * components, units });
+  }
+  return passes;
+}
+
+/** Scratch for shrinkPassUnits (one per thread). */
+export function shrinkScratch(pass: ShrinkPass): Float64Array {
+  return new Float64Array(pass.stride === 1 ? (pass.mirror?.length ?? 0) : 2 * pass.stride * pass.components);
+}
+
+/** Pixel arrays whose every value float32 holds exactly: read as they are (no float32 copy needed). */
+export type Float32Exact = Float32Array | Uint8Array | Int8Array | Int16Array | Uint16Array;
+
+/** The values as float32 would hold them: `data` itself when that is exact, else a float32 copy. */
+export function float32Exact(data: PixelArray | Float32Array): Float32Exact {
+  if (data instanceof Float32Array || data instanceof Uint8Array || data instanceof Int8Array || data instanceof Int16Array || data instanceof Uint16Array) return data;
+  return Float32Array.from(data as ArrayLike<number>);
+}
+
+/** Computes units [from, to) of `pass` from `input` into `output` (distinct buffers). */
+export function shrinkPassUnits(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number, scratch: Float64Array): void {
+  if (pass.stride === 1) shrinkLines(input, output, pass, from * SHRINK_LINES, Math.min(pass.blocks, to * SHRINK_LINES), scratch);
+  else shrinkRows(input, output, pass, from, to, scratch);
+}
+
+/**
+ * Along x: lines [lineFrom, lineTo). Each line's component is gathered once into `extended` (mirrored ends, as
+ * smoothInPlace gathers it), then only the needed positions are summed.
+ */
+function shrinkLines(input: Float32Exact, output: Float32Array, pass: ShrinkPass, lineFrom: number, lineTo: number, extended: Float64Array): void {
+  const { length, outLength, components: nc, kernel, mirror, lower, weight } = pass;
+  const same = outLength === length;
+  const radius = kernel ? (kernel.length - 1) >> 1 : 0;
+  const centre = kernel ? kernel[radius] : 1;
+  const extendedLength = mirror ? mirror.length : 0;
+  for (let line = lineFrom; line < lineTo; line++) {
+    const base = line * length * nc;
+    const outBase = line * outLength * nc;
+    for (let c = 0; c < nc; c++) {
+      if (!kernel) {
+        for (let j = 0; j < outLength; j++) {
+          const i0 = lower[j];
+          const w = weight[j];
+          const i1 = w > 0 ? i0 + 1 : i0;
+          output[outBase + j * nc + c] = (1 - w) * input[base + i0 * nc + c] + w * input[base + i1 * nc + c];
+        }
+        continue;
+      }
+      // Positions whose window lies inside the line read the input directly; the line is gathered (mirrored ends,
+      // as smoothInPlace gathers it) only for the others, near its ends.
+      let gathered = false;
+      for (let j = 0; j < outLength; j++) {
+        const i0 = lower[j];
+        const w = weight[j];
+        const last = w > 0 ? i0 + 1 : i0;
+        let a: number;
+        let b: number;
+        if (i0 >= radius && last + radius < length) {
+          // extended position t + radius is sample t; taps k and 2r − k share a weight (smoothInPlace's order)
+          const p = base + i0 * nc + c;
+          let sum = centre * input[p];
+          for (let k = 0, lo = p - radius * nc, hi = p + radius * nc; k < radius; k++, lo += nc, hi -= nc) sum += kernel[k] * (input[lo] + input[hi]);
+          a = Math.fround(sum);
+          b = a;
+          if (w > 0) {
+            const q = p + nc;
+            sum = centre * input[q];
+            for (let k = 0, lo = q - radius * nc, hi = q + radius * nc; k < radius; k++, lo += nc, hi -= nc) sum += kernel[k] * (input[lo] + input[hi]);
+            b = Math.fround(sum);
+          }
+        } else {
+          if (!gathered) {
+            for (let e = 0; e < extendedLength; e++) extended[e] = input[base + mirror![e] * nc + c];
+            gathered = true;
+          }
+          let sum = centre * extended[i0 + radius];
+          for (let k = 0; k < radius; k++) sum += kernel[k] * (extended[i0 + k] + extended[i0 + 2 * radius - k]);
+          a = Math.fround(sum);
+          b = a;
+          if (w > 0) {
+            const i1 = i0 + 1;
+            sum = centre * extended[i1 + radius];
+            for (let k = 0; k < radius; k++) sum += kernel[k] * (extended[i1 + k] + extended[i1 + 2 * radius - k]);
+            b = Math.fround(sum);
+          }
+        }
+        if (same) {
+          output[outBase + j * nc + c] = a;
+          continue;
+        }
+        output[outBase + j * nc + c] = (1 - w) * a + w * b;
       }
     }
+  }
+}
+
+/** Along a strided axis: units = (block, output row j), rows of stride·components contiguous values. */
+function shrinkRows(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number, scratch: Float64Array): void {
+  const { length, outLength, kernel, mirror, lower, weight } = pass;
+  const row = pass.stride * pass.components;
+  const same = outLength === length;
+  const radius = kernel ? (kernel.length - 1) >> 1 : 0;
+  const centre = kernel ? kernel[radius] : 1;
+  const sa = scratch.subarray(0, row);
+  const sb = scratch.subarray(row, 2 * row);
+  // One row of the smoothed axis at position t, as smoothInPlace sums it (before rounding to float32).
+  const smoothRow = (base: number, t: number, sums: Float64Array): void => {
+    const k0 = kernel!;
+    const m = mirror!;
+    const mid = base + t * row;
+    for (let x = 0; x < row; x++) sums[x] = centre * input[mid + x];
+    for (let k = 0; k < radius; k++) {
+      const wk = k0[k];
+      const lo = base + m[t + k] * row;
+      const hi = base + m[t + 2 * radius - k] * row;
+      for (let x = 0; x < row; x++) sums[x] += wk * (input[lo + x] + input[hi + x]);
+    }
+  };
+  for (let unit = from; unit < to; unit++) {
+    const block = Math.floor(unit / outLength);
+    const j = unit - block * outLength;
+    const base = block * length * row;
+    const out = block * outLength * row + j * row;
+    const i0 = lower[j];
+    const w = weight[j];
+    const i1 = w > 0 ? i0 + 1 : i0;
+    if (!kernel) {
+      const a = base + i0 * row;
+      const b = base + i1 * row;
+      for (let x = 0; x < row; x++) output[out + x] = (1 - w) * input[a + x] + w * input[b + x];
+      continue;
+    }
+    smoothRow(base, i0, sa);
+    if (same) {
+      for (let x = 0; x < row; x++) output[out + x] = sa[x];
+      continue;
+    }
+    if (i1 === i0) {
+      for (let x = 0; x < row; x++) {
+        const a = Math.fround(sa[x]);
+        output[out + x] = (1 - w) * a + w * a;
+      }
+      continue;
+    }
+    smoothRow(base, i1, sb);
+    for (let x = 0; x < row; x++) output[out + x] = (1 - w) * Math.fround(sa[x]) + w * Math.fround(sb[x]);
   }
 }
 
@@ -91,50 +270,32 @@ export function shrinkImage(img: Image, factors: readonly number[]): Image<Float
 /**
  * Gaussian smoothing (σ in voxels per axis, as smoothInPlace) followed by shrinkImage, done axis by axis: smooth
  * along x, shrink x, then smooth along y on the x-shrunk data, and so on. Smoothing along one axis and resampling
- * along another commute, so this is gaussianSmooth then shrinkImage (to float32 rounding) at a fraction of the
- * cost: a shrink-by-4 level of a 512×512×300 CT smooths 1 + 1/4 + 1/16 volumes' worth of lines instead of 3, and
- * holds one float32 copy instead of two.
+ * along another commute, so this is gaussianSmooth then shrinkImage (to float32 rounding); and each axis's
+ * smoothed values are computed only where the resampling reads them (ShrinkPass): a shrink-by-4 level of a
+ * 512×512×300 CT smooths about half a volume's worth of lines instead of 3, and holds no full-size float32 copy.
  */
 export function smoothAndShrinkVoxels(img: Image, sigmasVoxels: readonly number[], factors: readonly number[]): Image<Float32Array> {
   const geometry = shrunkGeometry(img, factors);
-  const d = img.dimension;
-  const components = img.components;
-  let current = Float32Array.from(img.data as ArrayLike<number>);
-  const size = img.size.slice();
-  const only = new Array<number>(d).fill(0);
-  for (let a = 0; a < d; a++) {
-    if (sigmasVoxels[a] > 0 && size[a] > 1) {
-      only[a] = sigmasVoxels[a];
-      smoothInPlace(current, size, components, only);
-      only[a] = 0;
-    }
-    const outLength = geometry.size[a];
-    if (outLength === size[a]) continue; // factor 1: positions are exactly the input pixels
-    const lower = new Int32Array(outLength);
-    const weight = new Float64Array(outLength);
-    for (let j = 0; j < outLength; j++) {
-      const x = geometry.start[a] + factors[a] * j;
-      const i0 = Math.min(Math.floor(x), size[a] - 1);
-      lower[j] = i0;
-      weight[j] = x - i0;
-    }
-    let stride = 1;
-    for (let b = 0; b < a; b++) stride *= size[b];
-    const blocks = numberOfPixels({ size }) / (stride * size[a]);
-    const length = size[a];
-    size[a] = outLength;
-    const next = new Float32Array(numberOfPixels({ size }) * components);
-    resampleAxis(current, next, blocks, stride, length, outLength, components, lower, weight);
+  const passes = shrinkPasses(img.size, img.components, sigmasVoxels, geometry, factors);
+  let current: Float32Exact = float32Exact(img.data);
+  for (const pass of passes) {
+    const next = new Float32Array(pass.outputLength);
+    shrinkPassUnits(current, next, pass, 0, pass.units, shrinkScratch(pass));
     current = next;
   }
+  return shrunkImage(img, geometry, current instanceof Float32Array && current !== img.data ? current : Float32Array.from(current));
+}
+
+/** The image of `geometry` holding `data`. */
+export function shrunkImage(img: Image, geometry: ShrunkGeometry, data: Float32Array): Image<Float32Array> {
   return {
-    dimension: d,
+    dimension: img.dimension,
     size: geometry.size,
     spacing: geometry.spacing,
     origin: geometry.origin,
     direction: img.direction.slice(),
-    components,
-    data: current,
+    components: img.components,
+    data,
   };
 }
 

@@ -30,7 +30,7 @@ export function gaussianKernel(sigma: number): Float64Array {
 }
 
 /** Source position along a line of `length` for each extended position e − radius, mirrored about the pixel edges. */
-function mirrorTable(length: number, radius: number): Int32Array {
+export function mirrorTable(length: number, radius: number): Int32Array {
   const table = new Int32Array(length + 2 * radius);
   const period = 2 * length;
   for (let e = 0; e < table.length; e++) {

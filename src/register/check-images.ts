@@ -1,6 +1,6 @@
 /** The checks every registration makes of its two images before anything runs. */
 import { CoregError } from '../errors.js';
-import { finiteRange, type Image } from '../image/image.js';
+import type { Image, PixelArray } from '../image/image.js';
 
 /** Throws CoregError('--fixed' / '--moving', …) unless both are scalar images of one dimension with finite, varying pixels. */
 export function checkImagePair(fixed: Image, moving: Image): void {
@@ -12,13 +12,44 @@ export function checkImagePair(fixed: Image, moving: Image): void {
     [moving, 'moving'],
   ] as const) {
     if (img.components !== 1) throw new CoregError(name, `has ${img.components} components per pixel; registration needs a scalar image`);
-    const range = finiteRange(img.data);
+    const range = valueRange(img.data);
     if (!range) throw new CoregError(name, 'has no finite pixel value');
     if (range.min === range.max) throw new CoregError(name, `image is constant (all pixels ${range.min}): the similarity measure is undefined`);
-    for (let i = 0; i < img.data.length; i++) {
-      if (!Number.isFinite(img.data[i])) {
-        throw new CoregError(name, 'contains NaN or infinite pixel values; replace them (e.g. by 0) before registering');
-      }
+    if (range.nonFinite) throw new CoregError(name, 'contains NaN or infinite pixel values; replace them (e.g. by 0) before registering');
+  }
+}
+
+/**
+ * Whether the values vary, whether any is not finite, and a value (the constant one when they do not vary), in one
+ * pass; integer arrays (never NaN) stop at the first value that differs from the first. Null when no value is finite.
+ */
+function valueRange(data: PixelArray): { min: number; max: number; nonFinite: boolean } | null {
+  if (!(data instanceof Float32Array || data instanceof Float64Array)) {
+    if (data.length === 0) return null;
+    const first = data[0];
+    for (let i = 1; i < data.length; i++) if (data[i] !== first) return { min: Math.min(first, data[i]), max: Math.max(first, data[i]), nonFinite: false };
+    return { min: first, max: first, nonFinite: false };
+  }
+  let min = Infinity;
+  let max = -Infinity;
+  let nonFinite = false;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    // NaN fails both comparisons; ±Infinity is caught below
+    if (v < min) min = v;
+    if (v > max) max = v;
+    if (v !== v) nonFinite = true;
+  }
+  if (min === -Infinity || max === Infinity) {
+    nonFinite = true;
+    min = Infinity;
+    max = -Infinity;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if (!Number.isFinite(v)) continue;
+      if (v < min) min = v;
+      if (v > max) max = v;
     }
   }
+  return min <= max ? { min, max, nonFinite } : null;
 }

@@ -2,13 +2,14 @@
 import type { KernelFactory } from './parallel-for.js';
 import { invertKernel } from './parallel-invert.js';
 import { resampleKernel } from './parallel-resample.js';
-import { smoothKernel } from './parallel-smooth.js';
+import { shrinkKernel, smoothKernel } from './parallel-smooth.js';
 import { bsplineKernel, linearKernel } from './sample-kernels.js';
 
 export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.linear': linearKernel as KernelFactory,
   'register.bspline': bsplineKernel as KernelFactory,
   'register.smooth': smoothKernel as KernelFactory,
+  'register.shrink': shrinkKernel as KernelFactory,
   'register.resample': resampleKernel as KernelFactory,
   'register.invert': invertKernel as KernelFactory,
 };

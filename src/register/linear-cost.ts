@@ -16,7 +16,7 @@ import type { CostFunction } from '../optimize/types.js';
 import type { LinearTransform, ParametricTransform } from '../transform/transform.js';
 import type { SampleSet } from './sampling.js';
 import { BlockedMetric, linearKernel, sampleMovingLinearRange, type LinearKernelInit, type MovingSampler } from './sample-kernels.js';
-import { serialSession, shareArray, sharedFloat64, type BlockSession, type ParallelFor } from './parallel-for.js';
+import { serialSession, shareArray, sharedFloat64, TEAM_MIN_SAMPLES, type BlockSession, type ParallelFor } from './parallel-for.js';
 export { packMovingSample2d, packMovingSample3d, prepareMovingSampler, type MovingSampler } from './sample-kernels.js';
 import type { MetricName } from './config.js';
 import { CoregError } from '../errors.js';
@@ -217,10 +217,10 @@ export class LinearRegistrationCost implements CostFunction {
 
   /**
    * Runs the per-sample work on `team` (its threads share the blocks; results do not change) until close().
-   * Without a team, with one thread, or for lncc: everything in this thread.
+   * Without a team, with one thread, for fewer than TEAM_MIN_SAMPLES samples, or for lncc: everything in this thread.
    */
   async useThreads(team: ParallelFor | undefined): Promise<void> {
-    if (!team || team.threads < 2 || !this.kernelInit) return;
+    if (!team || team.threads < 2 || !this.kernelInit || this.samples.count < TEAM_MIN_SAMPLES) return;
     this.kernelInit.params[this.samples.dimension * (this.samples.dimension + 1) + 1] = team.threads;
     const session = await team.open('register.linear', this.kernelInit, this.local!);
     this.session?.close();

@@ -35,6 +35,8 @@ export interface ParallelFor {
    * SharedArrayBuffer are shared), and `local` (the same kernel built here from the same init) on this thread.
    */
   open(name: string, init: unknown, local: readonly BlockKernel[]): Promise<BlockSession>;
+  /** Starts the helper threads ahead of the first session (a hint: open() starts them anyway). */
+  warm?(): void;
 }
 
 /** Every block in this thread, in order. */
@@ -75,3 +77,10 @@ export function shareArray<T extends Float64Array | Float32Array | Int32Array | 
 export function blockSizeFor(n: number): number {
   return Math.max(1024, Math.ceil(n / 64));
 }
+
+/**
+ * Fewest samples for which a linear level's cost runs on the team: below, one evaluation takes a few milliseconds,
+ * and the helpers' start and per-phase hand-offs cost more than they save (2D affine: 2 threads were slower than
+ * 1). A function of the work only, so the results stay the same (they never depend on the thread count anyway).
+ */
+export const TEAM_MIN_SAMPLES = 1 << 16;

@@ -5,7 +5,8 @@
  */
 import type { Image } from '../image/image.js';
 import { gaussianSmooth, perAxis, smoothPasses, smoothPassUnits, smoothScratch, type SmoothPass } from '../pyramid/smooth.js';
-import { sharedFloat32, type BlockKernel, type ParallelFor } from './parallel-for.js';
+import { float32Exact, shrinkPasses, shrinkPassUnits, shrinkScratch, shrunkGeometry, shrunkImage, smoothAndShrinkVoxels, type Float32Exact, type ShrinkPass } from '../pyramid/shrink.js';
+import { shareArray, sharedFloat32, type BlockKernel, type ParallelFor } from './parallel-for.js';
 
 export interface SmoothKernelInit {
   data: Float32Array;
@@ -40,4 +41,89 @@ export async function gaussianSmoothOn(team: ParallelFor | undefined, img: Image
     session.close();
   }
   return { dimension: d, size: img.size.slice(), spacing: img.spacing.slice(), origin: img.origin.slice(), direction: img.direction.slice(), components: img.components, data };
+}
+
+/** One image of a level: smoothed by σ (voxels per axis) and shrunk by integer factors (smoothAndShrinkVoxels). */
+export interface ShrinkJob {
+  img: Image;
+  sigmasVoxels: readonly number[];
+  factors: readonly number[];
+}
+
+/** A pass of one image's job: its input (−1 − k: source k; otherwise a buffer) and output buffer. */
+export interface ShrinkKernelPass {
+  pass: ShrinkPass;
+  input: number;
+  output: number;
+  unitsPerBlock: number;
+}
+
+export interface ShrinkKernelInit {
+  sources: Float32Exact[];
+  buffers: Float32Array[];
+  passes: ShrinkKernelPass[];
+}
+
+/** Phase p = pass p (of every job, one after the other); block b = its units [b·u, (b+1)·u). */
+export function shrinkKernel(init: ShrinkKernelInit): readonly BlockKernel[] {
+  return init.passes.map((p) => {
+    const scratch = shrinkScratch(p.pass);
+    const input = p.input < 0 ? init.sources[-1 - p.input] : init.buffers[p.input];
+    const output = init.buffers[p.output];
+    const u = p.unitsPerBlock;
+    return (b: number) => shrinkPassUnits(input, output, p.pass, b * u, Math.min(p.pass.units, (b + 1) * u), scratch);
+  });
+}
+
+/** Below this many input values in all, a level's images are made in the calling thread (a session costs more). */
+const TEAM_SHRINK_MIN_VALUES = 1 << 18;
+
+/**
+ * The values of `img` where every thread of a team can read them, exactly as float32 holds them: a shared copy of
+ * the pixels in their own type when float32 holds it exactly (uint8, int16, …), else a shared float32 copy.
+ */
+export function sharedSource(img: Image): Float32Exact {
+  const exact = float32Exact(img.data);
+  if (exact !== img.data) {
+    const out = sharedFloat32(exact.length);
+    out.set(exact);
+    return out;
+  }
+  return shareArray(exact);
+}
+
+/**
+ * smoothAndShrinkVoxels of each job (bit-identical: the same passes, cut into units that any thread may do), on
+ * `team`'s threads when the images are large enough to pay for a session. A job with nothing to do (σ = 0, factors 1)
+ * gives its image back. `sources(img)` gives an image's values on shared memory (sharedSource, cached by the caller).
+ */
+export async function smoothAndShrinkOn(team: ParallelFor | undefined, jobs: readonly ShrinkJob[], sources: (img: Image) => Float32Exact = sharedSource): Promise<Image[]> {
+  const plans = jobs.map((job) => {
+    const geometry = shrunkGeometry(job.img, job.factors);
+    return { job, geometry, passes: shrinkPasses(job.img.size, job.img.components, job.sigmasVoxels, geometry, job.factors) };
+  });
+  const work = plans.reduce((s, p) => s + (p.passes.length > 0 ? p.passes[0].inputLength : 0), 0);
+  if (!team || team.threads < 2 || work < TEAM_SHRINK_MIN_VALUES) {
+    return plans.map((p) => (p.passes.length === 0 ? p.job.img : smoothAndShrinkVoxels(p.job.img, p.job.sigmasVoxels, p.job.factors)));
+  }
+  const init: ShrinkKernelInit = { sources: [], buffers: [], passes: [] };
+  const outputs: (number | null)[] = plans.map((p) => {
+    if (p.passes.length === 0) return null;
+    init.sources.push(sources(p.job.img));
+    let input = -init.sources.length;
+    for (const pass of p.passes) {
+      init.buffers.push(sharedFloat32(pass.outputLength));
+      init.passes.push({ pass, input, output: init.buffers.length - 1, unitsPerBlock: Math.max(1, Math.ceil(pass.units / 64)) });
+      input = init.buffers.length - 1;
+    }
+    return input;
+  });
+  const local = shrinkKernel(init);
+  const session = await team.open('register.shrink', init, local);
+  try {
+    init.passes.forEach((p, i) => session.run(i, Math.ceil(p.pass.units / p.unitsPerBlock)));
+  } finally {
+    session.close();
+  }
+  return plans.map((p, k) => (outputs[k] === null ? p.job.img : shrunkImage(p.job.img, p.geometry, init.buffers[outputs[k]!])));
 }

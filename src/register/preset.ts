@@ -85,11 +85,10 @@ export function stageWinsorize(stage: StageConfig, f: ImagePreset, m: ImagePrese
  * or the quantiles coincide (a mostly constant image). Null when there is no finite value.
  */
 export function robustRange(data: ArrayLike<number>, q: [number, number] | null): { min: number; max: number } | null {
-  const full = finiteRange(data);
-  if (!full) return null;
   if (q) {
+    // Quantiles are finite values of the data, so they lie within its full range: no pass over all of it is needed.
     const r = quantiles(data, q);
-    if (r && r[1] > r[0]) return { min: Math.max(full.min, r[0]), max: Math.min(full.max, r[1]) };
+    if (r && r[1] > r[0]) return { min: r[0], max: r[1] };
   }
-  return full;
+  return finiteRange(data);
 }

@@ -18,7 +18,8 @@ import { refineBSpline } from '../transform/bspline-refine.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
 import { synRegister } from './syn.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
-import { shrinkMask, scheduleFromLevels, smoothAndShrink } from '../pyramid/index.js';
+import { shrinkMask, scheduleFromLevels } from '../pyramid/index.js';
+import type { Float32Exact } from '../pyramid/shrink.js';
 import { composeLinear, createTransform, fitTransformFrom, type MatrixOffsetTransform, type LinearKind } from '../transform/linear.js';
 import { initializeCenteredTransform } from '../transform/initialize.js';
 import { isLinear, type Transform } from '../transform/transform.js';
@@ -34,8 +35,8 @@ import {
   validateConfig,
 } from './config.js';
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
-import type { ParallelFor } from './parallel-for.js';
-import { gaussianSmoothOn } from './parallel-smooth.js';
+import { TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
+import { sharedSource, smoothAndShrinkOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, robustRange, stageWinsorize, type PresetRecord } from './preset.js';
 import type { AutoLandmarkResult } from '../features/auto.js';
@@ -190,23 +191,41 @@ function movingSchedule(fixed: Image, moving: Image, level: LevelConfig, fs: Ret
   return scheduleFromLevels(moving, [shrink], [sigmaMm], 'mm');
 }
 
+/** A run's level images by schedule, and the input images' values on shared memory (made once per run, for teams). */
+type LevelCache = Map<string, LevelImages> & { sources?: Map<Image, Float32Exact> };
+
 /** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
-async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: Map<string, LevelImages>): Promise<LevelImages> {
+async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: LevelCache): Promise<LevelImages> {
   const unit = level.smoothUnit ?? 'vox';
   const key = `${level.shrink}/${level.smooth}${unit}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], unit);
   const ms = movingSchedule(fixed, moving, level, fs);
-  // Smoothing and shrinking axis by axis (smoothAndShrink): the same images as smoothing the whole image first;
-  // smoothing alone is split over the team's threads (gaussianSmoothOn: the same pixels for any thread count).
-  const shrinkOrSmooth = async (img: Image, factors: number[], sigmas: number[]): Promise<Image> => {
-    if (factors.some((f) => f > 1)) return smoothAndShrink(img, sigmas, factors);
-    return sigmas.some((s) => s > 0) ? await gaussianSmoothOn(opts.parallel, img, sigmas) : img;
+  // Smoothing and shrinking axis by axis, smoothed values computed only where the shrinking reads them
+  // (pyramid/shrink.ts): the same images as smoothing the whole image first; both images' passes split over the
+  // team's threads in one session (the same pixels for any thread count).
+  const voxels = (img: Image, sigmas: number[]) => sigmas.map((s, a) => s / img.spacing[a]);
+  const sources = (cache.sources ??= new Map<Image, Float32Exact>());
+  const shared = (img: Image): Float32Exact => {
+    let s = sources.get(img);
+    if (!s) sources.set(img, (s = sharedSource(img)));
+    return s;
   };
+  const [fixedLevel, movingLevel] = await smoothAndShrinkOn(
+    opts.parallel,
+    [
+      { img: fixed, sigmasVoxels: voxels(fixed, fs.sigmasMm[0]), factors: fs.shrink[0] },
+      { img: moving, sigmasVoxels: voxels(moving, ms.sigmasMm[0]), factors: ms.shrink[0] },
+    ],
+    shared,
+  );
+  // A full-resolution moving image whose float32 pixels an earlier level already put on shared memory: that copy
+  // (the team's moving sampler would copy the image again).
+  const movingShared = movingLevel === moving ? sources.get(moving) : undefined;
   const out: LevelImages = {
-    fixed: await shrinkOrSmooth(fixed, fs.shrink[0], fs.sigmasMm[0]),
-    moving: await shrinkOrSmooth(moving, ms.shrink[0], ms.sigmasMm[0]),
+    fixed: fixedLevel,
+    moving: movingShared instanceof Float32Array ? { ...moving, data: movingShared } : movingLevel,
     fixedMask: opts.fixedMask && fs.shrink[0].some((f) => f > 1) ? shrinkMask(opts.fixedMask, fs.shrink[0]) : opts.fixedMask,
     movingMask: opts.movingMask,
     shrink: fs.shrink[0],
@@ -217,7 +236,7 @@ async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts
 }
 
 /** Chooses the level's samples from the stage's sampling settings (defaults: 2D all pixels, 3D a random subset). */
-function levelSamples(images: LevelImages, stage: StageConfig, seed: number): SampleSet {
+function levelSamples(images: LevelImages, stage: StageConfig, seed: number): SampleSet & { drawn: boolean } {
   const n = numberOfPixels(images.fixed);
   const d = images.fixed.dimension;
   const wanted = stage.samples ?? DEFAULT_MAX_SAMPLES_3D;
@@ -230,7 +249,8 @@ function levelSamples(images: LevelImages, stage: StageConfig, seed: number): Sa
   }
   const histogram = stage.metric === 'mi' || stage.metric === 'nmi' || stage.metric === 'jointEntropy';
   const jitter = stage.metric !== 'lncc' && (stage.jitter ?? histogram);
-  return sampleFixedImage(images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter });
+  // drawn: a random subset or random positions, whose metric carries sampling noise
+  return { ...sampleFixedImage(images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter }), drawn: jitter || (strategy === 'random' && percentage < 1) };
 }
 
 /** A first transform of `kind`: from the initial chain, or centred by the initializer. */
@@ -256,7 +276,7 @@ function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config:
   return t;
 }
 
-function optimizerOptions(stage: StageConfig, maxIterations: number, scales: Float64Array): { method: OptimizerName; options: AnyOptimizerOptions } {
+function optimizerOptions(stage: StageConfig, maxIterations: number, scales: Float64Array, drawn: boolean): { method: OptimizerName; options: AnyOptimizerOptions } {
   const method: OptimizerName = stage.optimizer ?? 'lbfgs';
   const options: AnyOptimizerOptions = {
     maxIterations,
@@ -277,8 +297,11 @@ function optimizerOptions(stage: StageConfig, maxIterations: number, scales: Flo
     options.learningRate = stage.learningRate ?? (method === 'adam' ? 0.5 : 1);
     options.maximumStepLength = 5;
   } else {
-    // L-BFGS: keep the first trial step within a few mm of motion.
+    // L-BFGS: keep the first trial step within a few mm of motion. On drawn samples (random subset or positions)
+    // searches stop at a bracket of 0.01 scaled units (≈ 10 µm of motion): below that the metric's value is sampling
+    // noise (3D affine MI, seeds 1–5: mean TRE 0.0081 → 0.0075 mm, 12 % less CPU, than zooming to 1 µm).
     options.maximumStepLength = 10;
+    if (drawn) options.lineSearchTolerance = 1e-2;
   }
   return { method, options };
 }
@@ -417,7 +440,7 @@ async function prepareLevel(
   level: LevelConfig,
   seed: number,
   opts: RegisterOptions,
-  cache: Map<string, LevelImages>,
+  cache: LevelCache,
   preset: PresetRecord,
 ) {
   const images = await levelImages(fixed, moving, level, opts, cache);
@@ -492,7 +515,7 @@ async function runBSplineStage(
   config: RegistrationConfig,
   linear: MatrixOffsetTransform,
   opts: RegisterOptions,
-  cache: Map<string, LevelImages>,
+  cache: LevelCache,
   seed: number,
   preset: PresetRecord,
 ): Promise<{ transform: BSplineTransform; log: StageLog }> {
@@ -671,10 +694,12 @@ export async function register(fixed: Image, moving: Image, config: Registration
   if (opts.fixedMask) checkImageArgument(opts.fixedMask, 'fixedMask');
   if (opts.movingMask) checkImageArgument(opts.movingMask, 'movingMask');
   validateConfig(config);
+  // The helper threads start (~0.1 s) while this thread checks the images, when the levels are large enough to use them.
+  if (opts.parallel && opts.parallel.threads > 1 && numberOfPixels(fixed) >= TEAM_MIN_SAMPLES) opts.parallel.warm?.();
   checkInputs(fixed, moving, opts);
   const preset = choosePreset(fixed, moving, config);
   const seed = config.seed ?? DEFAULT_SEED;
-  const cache = new Map<string, LevelImages>();
+  const cache: LevelCache = new Map<string, LevelImages>();
   const stages: StageLog[] = [];
   let current: MatrixOffsetTransform | null = null;
   let deformation: Transform | null = null;
@@ -732,7 +757,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
       let m = 0;
       for (let i = 0; i < samples.count; i += stride) for (let a = 0; a < samples.dimension; a++) sub[m++] = samples.points[i * samples.dimension + a];
       const scales = estimateScalesFromPhysicalShift(t, sub.subarray(0, m));
-      const { method, options } = optimizerOptions(stage, level.iterations, scales);
+      const { method, options } = optimizerOptions(stage, level.iterations, scales, samples.drawn);
       const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
       await cost.useThreads(opts.parallel);
       let result: LevelResult;

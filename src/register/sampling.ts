@@ -5,7 +5,7 @@
  */
 import { CoregError } from '../errors.js';
 import { type Image, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix } from '../image/image.js';
-import { linear2d, linear3d, nearestIndex2d, nearestIndex3d } from '../interpolate/kernels.js';
+import { linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
 import { createRandom } from './random.js';
 import type { SamplingStrategy } from './config.js';
@@ -163,7 +163,10 @@ export function sampleFixedImage(fixed: Image, opts: SamplingOptions): SampleSet
   const values = new Float64Array(count);
   const data = fixed.data;
   const jitterRandom = opts.jitter ? createRandom(opts.seed ^ 0x5bd1e995) : null;
-  const plane = opts.jitter ? interpolationPlane(fixed, 0) : null;
+  // Pixel types that float32 holds exactly are read in place (the same values as interpolationPlane's float32 copy,
+  // without copying a whole volume for 150 000 samples).
+  const inPlace = fixed.components === 1 && (data instanceof Uint8Array || data instanceof Int8Array || data instanceof Int16Array || data instanceof Uint16Array);
+  const plane = opts.jitter ? (inPlace ? (data as unknown as Plane) : interpolationPlane(fixed, 0)) : null;
   const ci = new Float64Array(3);
   for (let s = 0; s < count; s++) {
     const v = voxels[s];

@@ -261,3 +261,31 @@ test('bad options are CoregErrors naming the option', () => {
   assert.throws(() => optimizeAdam(illConditioned, [0, 0], { maxIterations: 1.5 }), (e: unknown) => e instanceof CoregError && e.subject === 'maxIterations');
   assert.throws(() => optimize('newton' as never, illConditioned, [0, 0]), (e: unknown) => e instanceof CoregError && e.subject === 'optimizer');
 });
+
+test('L-BFGS near a noisy minimum: the steepest-descent retry after a failed search starts at the last accepted step', () => {
+  // f = ½ Σ a_i (p_i − c_i)² plus a rough term of amplitude 1e-7 (as a sampled image metric has): near the
+  // minimum the quasi-Newton searches fail. The retry used to start one scaled unit away and spend its whole
+  // budget halving back; now its first trial is no longer than the last step that was accepted.
+  const a = [1, 3, 0.5, 2];
+  const c = [0.3, -0.2, 0.1, 0.05];
+  const trials: Float64Array[] = [];
+  const cost: CostFunction = {
+    evaluate(p, g) {
+      trials.push(Float64Array.from(p));
+      let f = 0;
+      for (let i = 0; i < a.length; i++) {
+        const r = p[i] - c[i];
+        f += 0.5 * a[i] * r * r + 1e-7 * Math.sin(1e4 * p[i]);
+        g[i] = a[i] * r + 1e-3 * Math.cos(1e4 * p[i]);
+      }
+      return f;
+    },
+  };
+  const r = optimizeLbfgs(cost, [2, 2, 2, 2], { maxIterations: 200 });
+  assert.equal(r.stopReason, 'line search failed');
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(r.parameters[i] - c[i]) < 1e-3, `p${i} = ${r.parameters[i]}`);
+  // no trial after the first few iterations jumps ~1 unit away from the optimum any more
+  const far = trials.slice(10).filter((p) => Math.hypot(...Array.from(p, (v, i) => v - c[i])) > 0.1);
+  assert.deepEqual(far.length, 0, `${far.length} far trials`);
+  assert.ok(r.evaluations <= 40, `${r.evaluations} evaluations`);
+});

@@ -9,8 +9,8 @@ import type { Image } from '../../src/image/image.js';
 import type { Team } from '../../src/parallel/team.js';
 import type { RegistrationConfig } from '../../src/register/config.js';
 import { register } from '../../src/register/register.js';
-import { gaussianSmoothOn } from '../../src/register/parallel-smooth.js';
-import { gaussianSmooth } from '../../src/pyramid/index.js';
+import { gaussianSmoothOn, smoothAndShrinkOn } from '../../src/register/parallel-smooth.js';
+import { gaussianSmooth, smoothAndShrink } from '../../src/pyramid/index.js';
 import { imageFromFunction, mapAbout, movingFor, rotation2d, rotation3d, scene2d, scene3d } from './synthetic.js';
 
 const teams = new Map<number, Team>();
@@ -35,7 +35,14 @@ function assertBitIdentical(a: number[], b: number[], what: string): void {
   assert.deepEqual(new Uint8Array(x.buffer), new Uint8Array(y.buffer), `${what}: ${a.slice(0, 6).join(',')} vs ${b.slice(0, 6).join(',')}`);
 }
 
-function scene(d: 2 | 3): { fixed: Image; moving: Image; movingMask: Image } {
+function scene(d: 2 | 3, big = false): { fixed: Image; moving: Image; movingMask: Image } {
+  if (big) {
+    // ≥ 2^16 samples (every voxel): the linear cost runs on the team (smaller levels stay in the calling thread)
+    const fixed = imageFromFunction({ size: [42, 42, 40], spacing: [1.1, 1.1, 1.2], origin: [-1, -2, -1] }, scene3d);
+    const grid = { size: [42, 42, 42], spacing: [1.15, 1.15, 1.15], origin: [-2, -2, -2] };
+    const moving = movingFor(grid, scene3d, mapAbout(rotation3d(0.03, -0.02, 0.04, 1.02), [20, 20, 20], [0.8, -0.6, 0.5]));
+    return { fixed, moving, movingMask: imageFromFunction(grid, () => 1) };
+  }
   if (d === 2) {
     const fixed = imageFromFunction({ size: [64, 60], spacing: [0.8, 0.8], origin: [-2, -1] }, scene2d);
     const grid = { size: [60, 60], spacing: [0.9, 0.9], origin: [-3, -3] };
@@ -50,7 +57,13 @@ function scene(d: 2 | 3): { fixed: Image; moving: Image; movingMask: Image } {
   return { fixed, moving, movingMask };
 }
 
-const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolean }[] = [
+const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolean; big?: boolean }[] = [
+  {
+    name: '3D affine mi, large enough for the team',
+    d: 3,
+    big: true,
+    config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 1, smooth: 0, iterations: 3 }] }] },
+  },
   { name: '2D affine mi', d: 2, config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 2, smooth: 1, iterations: 15 }, { shrink: 1, smooth: 0, iterations: 15 }] }] } },
   { name: '2D rigid mse, moving mask', d: 2, mask: true, config: { stages: [{ transform: 'rigid', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 20 }] }] } },
   {
@@ -84,7 +97,7 @@ const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolea
 
 for (const c of CASES) {
   test(`register: ${c.name} gives bit-identical parameters on 1, 2 and 3 threads`, async () => {
-    const { fixed, moving, movingMask } = scene(c.d);
+    const { fixed, moving, movingMask } = scene(c.d, c.big);
     const opts = c.mask ? { movingMask } : {};
     const alone = await register(fixed, moving, c.config, opts);
     assert.equal(alone.threads, 1);
@@ -100,6 +113,34 @@ for (const c of CASES) {
 
 test('the helpers took part in the registrations above (else their equality would prove nothing)', () => {
   for (const threads of [2, 3]) assert.ok(team(threads).helperBlocks > 0, `${threads} threads: the helpers did no block`);
+});
+
+test('pyramid levels on a team (smoothAndShrinkOn): the same float32 pixels as smoothAndShrink, both images in one session', async () => {
+  const u8 = imageFromFunction({ size: [70, 64, 60], spacing: [1, 1.2, 0.9] }, scene3d);
+  const fixed = { ...u8, data: Uint8Array.from(u8.data, (v) => Math.max(0, Math.min(255, Math.round(100 * v + 20)))) };
+  const moving = imageFromFunction({ size: [66, 70, 61], spacing: [1.1, 1, 1] }, scene3d);
+  for (const [sigmas, factors] of [
+    [[1, 1, 1], [2, 2, 2]],
+    [[2, 2, 0], [4, 4, 1]],
+    [[1.5, 0, 0.7], [1, 1, 1]],
+  ] as const) {
+    const jobs = [fixed, moving].map((img) => ({ img, sigmasVoxels: sigmas, factors }));
+    const reference = jobs.map((j) => smoothAndShrink(j.img, j.sigmasVoxels.map((s, a) => s * j.img.spacing[a]), j.factors));
+    for (const threads of [2, 3]) {
+      const before = team(threads).helperBlocks;
+      for (let rep = 0; rep < 20 && team(threads).helperBlocks === before; rep++) {
+        const out = await smoothAndShrinkOn(team(threads), jobs);
+        out.forEach((img, k) => {
+          assert.deepEqual([img.size, img.spacing, img.origin], [reference[k].size, reference[k].spacing, reference[k].origin]);
+          assert.deepEqual(new Uint8Array(img.data.buffer), new Uint8Array(reference[k].data.buffer), `${threads} threads, image ${k}`);
+        });
+      }
+      assert.ok(team(threads).helperBlocks > before, `${threads} threads: the helpers did no block`);
+    }
+  }
+  // nothing to do: the image itself
+  const same = await smoothAndShrinkOn(team(2), [{ img: moving, sigmasVoxels: [0, 0, 0], factors: [1, 1, 1] }]);
+  assert.equal(same[0], moving);
 });
 
 test('pyramid smoothing on a team: the same float32 pixels as gaussianSmooth, 2D vector and 3D images', async () => {
