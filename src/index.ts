@@ -58,5 +58,5 @@ export * from './parallel/index.js';
 export * from './report/picture.js';
 export * from './report/html.js';
 export * from './report/landscape.js';
-export { detectChange, halfTransform, matrixSqrt, type ChangeOptions, type ChangeResult, type RegionChange } from './register/change.js';
+export { changeNonrigidStage, detectChange, halfTransform, matrixSqrt, type ChangeOptions, type ChangeResult, type RegionChange } from './register/change.js';
 export * from './features/index.js';

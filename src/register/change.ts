@@ -18,7 +18,7 @@ import { resample } from '../resample/resample.js';
 import { AffineTransform, composeLinear } from '../transform/linear.js';
 import { jacobianDeterminantImage } from '../transform/jacobian.js';
 import type { LinearTransform, Transform } from '../transform/transform.js';
-import type { RegistrationConfig } from './config.js';
+import type { MetricName, RegistrationConfig, StageConfig } from './config.js';
 import { register, type RegisterOptions } from './register.js';
 
 export interface ChangeOptions {
@@ -28,8 +28,54 @@ export interface ChangeOptions {
   labels?: Image;
   rigidConfig: RegistrationConfig;
   nonrigidConfig: RegistrationConfig;
-  registerOptions?: Pick<RegisterOptions, 'signal' | 'warn' | 'onProgress'>;
+  registerOptions?: Pick<RegisterOptions, 'signal' | 'warn' | 'onProgress' | 'onLevel'>;
+  /**
+   * B-spline stages: every sample within this distance (mm, per axis) of the region(s) and none elsewhere
+   * (default 2.5 grid spacings: the support of the control points that move the region's boundary, and some);
+   * Infinity: the whole image. SyN stages take no mask.
+   */
+  sampleMarginMm?: number;
+  /**
+   * Bring both midpoint images to one intensity scale (a robust gain, see normalizeIntensities) before the
+   * non-rigid step (default true; SIENA-like: the same-modality follow-up is then compared by mse).
+   */
+  normalize?: boolean;
+  /**
+   * B-spline stages that sample 'all': when the sampled region holds more voxels than this (default 500 000, e.g.
+   * the whole brain of a 1 mm scan), a regular grid of every k-th voxel per axis instead (k = round((voxels / maxSamples)^(1/3)):
+   * 2 from about 1.7 M voxels), which keeps the run time of a foreground or --labels run near that of a structure's.
+   */
+  maxSamples?: number;
+  /** Interpolation of both images into the midpoint space (default bspline: cubic, the least blur). */
+  midpointInterpolation?: 'linear' | 'bspline';
 }
+
+/**
+ * `coreg change`'s non-rigid stage. bspline: L-BFGS on every voxel of the region's neighbourhood (see
+ * sampleMarginMm; stochastic subsets and iterate averaging under-recovered a smooth 5 % shrinkage by 15 %), on
+ * intensity-normalised images by mse (default), grids of 4, 2 and 1 × gridSpacing at shrink 4, 2, 1; the finest
+ * level is smoothed by σ = 1 voxel, which removes the pull of the noise towards sub-voxel shifts (interpolating a
+ * noisy image at a fraction of a voxel averages its noise away: unsmoothed, the noisy side over-recovered a 5 %
+ * shrinkage by 0.4 points and the two directions disagreed by as much). syn: lncc, its own defaults.
+ */
+export function changeNonrigidStage(kind: 'bspline' | 'syn', metric?: MetricName, gridSpacing = 8): StageConfig {
+  if (kind === 'syn') return { transform: 'syn', metric: metric ?? 'lncc' };
+  return {
+    transform: 'bspline',
+    metric: metric ?? 'mse',
+    gridSpacing,
+    optimizer: 'lbfgs',
+    sampling: 'all',
+    levels: [
+      { shrink: 4, smooth: 2, iterations: 100 },
+      { shrink: 2, smooth: 1, iterations: 100 },
+      { shrink: 1, smooth: 1, iterations: 100 },
+    ],
+  };
+}
+
+/** Default sampling margin of a B-spline change stage, in grid spacings. */
+export const CHANGE_SAMPLE_MARGIN_GRIDS = 2.5;
 
 export interface RegionChange {
   /** From the integrated Jacobian, symmetric (geometric mean of both directions); % of the baseline volume. */
@@ -57,6 +103,8 @@ export interface ChangeResult extends RegionChange {
   jacobian: Image;
   forward: Transform[];
   backward: Transform[];
+  /** Samples of the forward non-rigid registration's finest level. */
+  nonrigidSamples: number;
   seconds: number;
 }
 
@@ -122,6 +170,76 @@ function voxelVolume(img: Image): number {
   return img.spacing.reduce((p, s) => p * s, 1);
 }
 
+/** Binary dilation by a box of half-width `marginMm` along each axis (separable running counts, O(n) per axis). */
+export function dilateBox(seeds: Uint8Array, size: readonly number[], spacing: readonly number[], marginMm: number): Uint8Array {
+  let cur = seeds;
+  let stride = 1;
+  for (let a = 0; a < size.length; a++) {
+    const len = size[a];
+    const r = Math.min(len - 1, Math.floor(marginMm / spacing[a] + 1e-9));
+    const next = new Uint8Array(cur.length);
+    const block = stride * len;
+    for (let outer = 0; outer < cur.length; outer += block) {
+      for (let inner = 0; inner < stride; inner++) {
+        const start = outer + inner;
+        let count = 0;
+        for (let i = 0; i <= r; i++) count += cur[start + i * stride];
+        for (let i = 0; i < len; i++) {
+          next[start + i * stride] = count > 0 ? 1 : 0;
+          if (i + r + 1 < len) count += cur[start + (i + r + 1) * stride];
+          if (i - r >= 0) count -= cur[start + (i - r) * stride];
+        }
+      }
+    }
+    cur = next;
+    stride = block;
+  }
+  return cur;
+}
+
+/**
+ * Both images brought to one intensity scale by a gain: g = the median of log(b/a) over the voxels where both are
+ * foreground (robust: the changed voxels are few), a·√g and b/√g (symmetric: swapping the images swaps the
+ * results), both divided by the median of √(a·b) there so that the foreground is about 1. A scale estimated from
+ * each image's own statistics (mean, standard deviation, quantiles) would differ where the content changed (a
+ * shrunk structure) and bias mse: −5.4 % instead of −6.4 % on the 2D phantom of the tests.
+ */
+export function normalizeIntensities(a: Image, b: Image): [Image, Image] {
+  const n = a.data.length;
+  const mean = new Float32Array(n);
+  for (let i = 0; i < n; i++) mean[i] = (a.data[i] + b.data[i]) / 2;
+  const th = Math.max(foregroundThreshold(mean), 0);
+  const logRatio: number[] = [];
+  const logProduct: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a.data[i];
+    const y = b.data[i];
+    if (x > th && y > th) {
+      logRatio.push(Math.log(y / x));
+      logProduct.push(0.5 * Math.log(x * y));
+    }
+  }
+  const median = (v: number[]): number => {
+    const s = Float64Array.from(v).sort();
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  // No common foreground (e.g. negative-valued images): leave the intensities as they are.
+  const g = logRatio.length > 0 ? median(logRatio) : 0;
+  const m = logProduct.length > 0 ? median(logProduct) : 0;
+  const fa = Math.exp(g / 2 - m);
+  const fb = Math.exp(-g / 2 - m);
+  const out: Image[] = [];
+  for (const [img, f] of [
+    [a, fa],
+    [b, fb],
+  ] as const) {
+    const o = createImageLike(img, 'float32');
+    for (let i = 0; i < n; i++) o.data[i] = img.data[i] * f;
+    out.push(o);
+  }
+  return [out[0], out[1]];
+}
+
 /** Integrals of one region given its weights in the baseline-mid (wA) and follow-up-mid (wB) spaces. */
 function regionChange(wA: ArrayLike<number>, wB: ArrayLike<number>, jf: ArrayLike<number>, jb: ArrayLike<number>, vox: number): RegionChange {
   let sA = 0;
@@ -182,8 +300,8 @@ export async function detectChange(baseline: Image, followup: Image, opts: Chang
   const rigid = composeLinear(rigidResult.transforms as unknown as LinearTransform[]);
   const half = halfTransform(rigid);
   const halfInverse = half.inverse() as AffineTransform;
-  const baselineMid = resample(baseline, baseline, [halfInverse], { interpolation: 'linear', outputType: 'float32' });
-  const followupMid = resample(followup, baseline, [half], { interpolation: 'linear', outputType: 'float32', defaultValue: NaN });
+  const baselineMid = resample(baseline, baseline, [halfInverse], { interpolation: opts.midpointInterpolation ?? 'bspline', outputType: 'float32' });
+  const followupMid = resample(followup, baseline, [half], { interpolation: opts.midpointInterpolation ?? 'bspline', outputType: 'float32', defaultValue: NaN });
   let covered = 0;
   for (let i = 0; i < followupMid.data.length; i++) {
     if (followupMid.data[i] !== followupMid.data[i]) followupMid.data[i] = 0;
@@ -192,13 +310,7 @@ export async function detectChange(baseline: Image, followup: Image, opts: Chang
   if (covered < 0.05 * followupMid.data.length) throw new CoregError('--followup', 'overlaps less than 5 % of the baseline after rigid alignment');
   const difference = createImageLike(baselineMid, 'float32');
   for (let i = 0; i < difference.data.length; i++) difference.data[i] = followupMid.data[i] - baselineMid.data[i];
-  // 2. Non-rigid both ways in the midpoint space.
-  const fwd = await register(baselineMid, followupMid, opts.nonrigidConfig, ro);
-  const bwd = await register(followupMid, baselineMid, opts.nonrigidConfig, ro);
-  const jf = jacobianDeterminantImage(fwd.transforms, baselineMid);
-  const jb = jacobianDeterminantImage(bwd.transforms, baselineMid);
-  const vox = voxelVolume(baselineMid);
-  // 3. The regions in the midpoint space (baseline side wA) and carried onto the follow-up side by B (wB).
+  // 2. The regions in the midpoint space: the baseline side wA (the follow-up side follows from B below).
   let wA: Image;
   if (opts.mask) {
     const m = createImageLike(opts.mask, 'float32');
@@ -212,14 +324,44 @@ export async function detectChange(baseline: Image, followup: Image, opts: Chang
     const th = foregroundThreshold(mean);
     for (let i = 0; i < mean.length; i++) wA.data[i] = mean[i] > th ? 1 : 0;
   }
-  const wB = resample(wA, baselineMid, bwd.transforms, { interpolation: 'linear', outputType: 'float32' });
   let any = false;
   for (let i = 0; i < wA.data.length && !any; i++) any = wA.data[i] > 0;
   if (!any) throw new CoregError(opts.mask ? '--mask' : '--baseline', opts.mask ? 'the mask is empty' : 'no foreground found');
+  const lA = opts.labels ? resample(opts.labels, baseline, [halfInverse], { interpolation: 'label' }) : undefined;
+  // 3. Non-rigid both ways in the midpoint space, sampled in the regions' neighbourhood.
+  const stage = opts.nonrigidConfig.stages[opts.nonrigidConfig.stages.length - 1];
+  const margin = stage?.transform === 'bspline' ? (opts.sampleMarginMm ?? CHANGE_SAMPLE_MARGIN_GRIDS * (stage.gridSpacing ?? 10)) : Infinity;
+  let sampleMask: Image | undefined;
+  if (Number.isFinite(margin)) {
+    const seeds = new Uint8Array(wA.data.length);
+    for (let i = 0; i < seeds.length; i++) seeds[i] = wA.data[i] > 0 || (lA !== undefined && lA.data[i] !== 0) ? 1 : 0;
+    sampleMask = createImageLike(baselineMid, 'uint8');
+    sampleMask.data.set(dilateBox(seeds, baselineMid.size, baselineMid.spacing, margin));
+  }
+  let fixedMid: Image = baselineMid;
+  let movingMid: Image = followupMid;
+  if (opts.normalize ?? true) [fixedMid, movingMid] = normalizeIntensities(baselineMid, followupMid);
+  const ros = { ...ro, fixedMask: sampleMask };
+  let nonrigidConfig = opts.nonrigidConfig;
+  if (stage?.transform === 'bspline' && (stage.sampling ?? 'all') === 'all' && stage.samplingPercentage === undefined) {
+    let count = sampleMask ? 0 : baselineMid.data.length;
+    if (sampleMask) for (let i = 0; i < sampleMask.data.length; i++) count += sampleMask.data[i];
+    const cap = opts.maxSamples ?? 500_000;
+    if (count > cap) {
+      const stages = nonrigidConfig.stages.slice();
+      stages[stages.length - 1] = { ...stage, sampling: 'regular', samplingPercentage: cap / count };
+      nonrigidConfig = { ...nonrigidConfig, stages };
+    }
+  }
+  const fwd = await register(fixedMid, movingMid, nonrigidConfig, ros);
+  const bwd = await register(movingMid, fixedMid, nonrigidConfig, ros);
+  const jf = jacobianDeterminantImage(fwd.transforms, baselineMid);
+  const jb = jacobianDeterminantImage(bwd.transforms, baselineMid);
+  const vox = voxelVolume(baselineMid);
+  const wB = resample(wA, baselineMid, bwd.transforms, { interpolation: 'linear', outputType: 'float32' });
   const whole = regionChange(wA.data, wB.data, jf.data, jb.data, vox);
   const labels: Record<string, RegionChange> = {};
-  if (opts.labels) {
-    const lA = resample(opts.labels, baseline, [halfInverse], { interpolation: 'label' });
+  if (opts.labels && lA) {
     const lB = resample(lA, baselineMid, bwd.transforms, { interpolation: 'label' });
     const values = new Set<number>();
     for (let i = 0; i < lA.data.length; i++) if (lA.data[i] !== 0) values.add(lA.data[i]);
@@ -254,6 +396,7 @@ export async function detectChange(baseline: Image, followup: Image, opts: Chang
     jacobian: jf,
     forward: fwd.transforms,
     backward: bwd.transforms,
+    nonrigidSamples: fwd.stages[fwd.stages.length - 1]?.levels.at(-1)?.samples ?? 0,
     seconds: (t1 - t0) / 1000,
   };
 }

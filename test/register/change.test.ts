@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImage, type Image } from '../../src/image/image.js';
-import { detectChange, halfTransform, matrixSqrt } from '../../src/register/change.js';
-import { defaultConfig } from '../../src/register/config.js';
+import { changeNonrigidStage, detectChange, dilateBox, halfTransform, matrixSqrt, normalizeIntensities } from '../../src/register/change.js';
+import { defaultConfig, validateConfig } from '../../src/register/config.js';
 import { AffineTransform, Euler3DTransform } from '../../src/transform/linear.js';
 import { assertClose } from '../helpers.js';
 
@@ -66,21 +66,73 @@ function phantom(a: number, sigma: number, shift: number[]): { img: Image; truth
   return { img, truth: 100 * (sum / count - 1), mask };
 }
 
+test('dilateBox equals a brute-force box dilation (anisotropic spacing, 2D and 3D)', () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (const [size, spacing, margin] of [
+    [[9, 7, 6], [1, 2, 0.7], 2.1],
+    [[11, 5], [1.5, 1], 3],
+    [[4, 3, 5], [1, 1, 1], 10],
+  ] as [number[], number[], number][]) {
+    const n = size.reduce((a, b) => a * b, 1);
+    const seeds = new Uint8Array(n);
+    for (let i = 0; i < n; i++) seeds[i] = rnd() < 0.04 ? 1 : 0;
+    seeds[n - 1] = 1;
+    const got = dilateBox(seeds, size, spacing, margin);
+    const idx = (i: number) => size.map((_, a) => Math.floor(i / size.slice(0, a).reduce((p, q) => p * q, 1)) % size[a]);
+    for (let i = 0; i < n; i++) {
+      const p = idx(i);
+      let want = 0;
+      for (let j = 0; j < n && !want; j++) if (seeds[j] && idx(j).every((q, a) => Math.abs(q - p[a]) * spacing[a] <= margin + 1e-9)) want = 1;
+      assert.equal(got[i], want, `voxel ${p.join(',')} of ${size.join('x')}`);
+    }
+  }
+});
+
+test('normalizeIntensities: a gain between the scans is removed (robust to a changed structure), symmetric', () => {
+  const a = createImage([40, 40], 'float32');
+  const b = createImage([40, 40], 'float32');
+  for (let y = 0; y < 40; y++)
+    for (let x = 0; x < 40; x++) {
+      const r = Math.hypot(x - 20, y - 20);
+      const v = r > 17 ? 0 : 100 + 30 * Math.sin(x / 3) * Math.cos(y / 4);
+      a.data[y * 40 + x] = v + (Math.hypot(x - 15, y - 18) < 6 ? 150 : 0);
+      // The follow-up: 2.5 × brighter, its bright structure smaller.
+      b.data[y * 40 + x] = 2.5 * (v + (Math.hypot(x - 15, y - 18) < 4.5 ? 150 : 0));
+    }
+  const [na, nb] = normalizeIntensities(a, b);
+  const [sb, sa] = normalizeIntensities(b, a);
+  for (let i = 0; i < a.data.length; i++) {
+    assertClose(sa.data[i], na.data[i], 1e-5, `swapped a[${i}]`);
+    assertClose(sb.data[i], nb.data[i], 1e-5, `swapped b[${i}]`);
+    const x = i % 40;
+    const y = Math.floor(i / 40);
+    if (Math.hypot(x - 15, y - 18) >= 6.5 && a.data[i] > 0) assertClose(nb.data[i], na.data[i], 1e-5 * Math.abs(na.data[i]), `unchanged voxel ${x},${y}`);
+  }
+});
+
+test('changeNonrigidStage: valid settings', () => {
+  for (const kind of ['bspline', 'syn'] as const) validateConfig({ stages: [changeNonrigidStage(kind)], initializer: 'none' });
+  assert.equal(changeNonrigidStage('bspline').metric, 'mse');
+  assert.equal(changeNonrigidStage('syn').metric, 'lncc');
+});
+
 test('change: a structure shrunk by a known smooth deformation, symmetric under swapping', { timeout: 300_000 }, async () => {
   const base = phantom(0, 8, [0, 0]);
   const follow = phantom(0.06, 8, [1.5, -1]);
+  // A different scanner gain at the follow-up: the mse of the non-rigid step compares normalised intensities.
+  for (let i = 0; i < follow.img.data.length; i++) follow.img.data[i] *= 1.6;
   const configs = {
-    rigidConfig: { ...defaultConfig(['rigid'], ['mse']), seed: 1 },
-    nonrigidConfig: { ...defaultConfig(['bspline'], ['mse']), initializer: 'none' as const, seed: 1 },
+    rigidConfig: { ...defaultConfig(['rigid'], ['mi']), seed: 1 },
+    nonrigidConfig: { stages: [changeNonrigidStage('bspline', 'mse', 8)], initializer: 'none' as const, seed: 1 },
   };
-  configs.nonrigidConfig.stages[0].gridSpacing = 8;
   const r = await detectChange(base.img, follow.img, { mask: base.mask, ...configs });
   assert.ok(follow.truth < -5, `truth ${follow.truth}`);
   console.log(`change: truth ${follow.truth.toFixed(3)} %, measured ${r.percentChange.toFixed(3)} % (forward ${r.percentChangeForward.toFixed(3)}, backward ${r.percentChangeBackward.toFixed(3)}, label count ${r.percentChangeLabelCount.toFixed(3)})`);
   assertClose(r.percentChange, follow.truth, 0.5, 'percent change vs truth');
   const followMask = createImage([72, 72], 'uint8');
   // The structure in the follow-up: where the follow-up shows the structure's intensity.
-  for (let i = 0; i < followMask.data.length; i++) followMask.data[i] = follow.img.data[i] > 140 ? 1 : 0;
+  for (let i = 0; i < followMask.data.length; i++) followMask.data[i] = follow.img.data[i] > 140 * 1.6 ? 1 : 0;
   const s = await detectChange(follow.img, base.img, { mask: followMask, ...configs });
   console.log(`swapped: ${s.percentChange.toFixed(3)} %`);
   const product = (1 + r.percentChange / 100) * (1 + s.percentChange / 100);
@@ -92,4 +144,10 @@ test('change: a structure shrunk by a known smooth deformation, symmetric under 
   const l = await detectChange(base.img, follow.img, { labels, ...configs });
   assert.deepEqual(Object.keys(l.labels), ['2', '5']);
   assertClose(l.labels['5'].percentChange, follow.truth, 0.5, 'label 5 vs the truth');
+  // The non-rigid samples: every voxel within 2.5 grid spacings (20 px) of the disc (carried by half the rigid
+  // motion into the midpoint, so between its dilations by 19 and 21 px); a regular grid beyond maxSamples.
+  const area = (mm: number) => dilateBox(Uint8Array.from(base.mask.data), [72, 72], [1, 1], mm).reduce((a, b) => a + b, 0);
+  assert.ok(r.nonrigidSamples > area(19) && r.nonrigidSamples < area(21), `${r.nonrigidSamples} samples, ${area(19)}–${area(21)} expected`);
+  const capped = await detectChange(base.img, follow.img, { mask: base.mask, ...configs, maxSamples: 1000 });
+  assert.ok(capped.nonrigidSamples < r.nonrigidSamples / 3 && capped.nonrigidSamples > 500, `${capped.nonrigidSamples} samples`);
 });

@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { CoregError } from '../../errors.js';
 import { encodeImage } from '../../io/image-io.js';
 import { assertNotInput, readImageFile, writeFilesAtomic } from '../../io/node.js';
-import { detectChange, type ChangeResult, type RegionChange } from '../../register/change.js';
+import { CHANGE_SAMPLE_MARGIN_GRIDS, changeNonrigidStage, detectChange, type ChangeResult, type RegionChange } from '../../register/change.js';
 import { defaultConfig, type MetricName, type TransformKind } from '../../register/config.js';
 import { formatItkTransformFile } from '../../transform/itk-tfm.js';
 import { renderReportHtml, type ReportBlock } from '../../report/html.js';
@@ -55,7 +55,7 @@ function changeJson(r: ChangeResult, opts: ChangeCliOptions): object {
     followup: opts.followup,
     ...(opts.mask ? { mask: opts.mask } : {}),
     ...(opts.labels ? { labelImage: opts.labels } : {}),
-    method: `rigid (mi), half transform → midpoint space, ${opts.nonrigid} (${opts.metric}) both ways; Jacobian integrated over the region, geometric mean of both directions`,
+    method: `rigid (mi), half transform → midpoint space (cubic resampling, intensities normalised), ${opts.nonrigid} (${opts.metric}${opts.nonrigid === 'bspline' ? `, every voxel within ${CHANGE_SAMPLE_MARGIN_GRIDS} grid spacings of the region` : ''}) both ways; Jacobian integrated over the region, geometric mean of both directions`,
     seconds: round(r.seconds, 4),
   };
 }
@@ -109,7 +109,7 @@ export function changeCommand(): Command {
     .option('--mask <M>', 'region (> 0) on the baseline grid whose volume change is measured (default: the foreground)')
     .option('--labels <L>', 'label image on the baseline grid: the change of each label')
     .addOption(new Option('--nonrigid <T>', 'non-rigid stage').choices(['bspline', 'syn']).default('bspline'))
-    .addOption(new Option('--metric <M>', 'metric of the non-rigid stage (default ncc for bspline, lncc for syn)').choices(['mse', 'ncc', 'lncc', 'mi']))
+    .addOption(new Option('--metric <M>', 'metric of the non-rigid stage on the intensity-normalised images (default mse for bspline, lncc for syn)').choices(['mse', 'ncc', 'lncc', 'mi']))
     .option('--grid-spacing <MM>', 'B-spline control-point spacing in mm (default 8)', parseNumberOption('--grid-spacing'))
     .option('--seed <S>', 'random seed for sampling', parseIntegerOption('--seed', 0))
     .option('--json', 'print {"percentChange", "labels": {"<label>": {"percentChange", …}}, …} (% of the baseline volume, negative = shrinkage)')
@@ -118,7 +118,7 @@ export function changeCommand(): Command {
     commandAction<ChangeCliOptions>(async (ctx, opts) => {
       if (opts.mask && opts.labels) throw usageError('--labels', 'give either --mask or --labels, not both');
       // SyN takes mse, lncc or mi (not global ncc): its own default.
-      opts.metric ??= opts.nonrigid === 'syn' ? 'lncc' : 'ncc';
+      opts.metric ??= opts.nonrigid === 'syn' ? 'lncc' : 'mse';
       if (opts.nonrigid === 'syn' && opts.metric === 'ncc') throw usageError('--metric', 'a syn stage takes mse, lncc or mi, not ncc');
       if (opts.gridSpacing !== undefined && !(opts.gridSpacing > 0)) throw usageError('--grid-spacing', 'must be > 0');
       const out = resolve(opts.out);
@@ -131,8 +131,7 @@ export function changeCommand(): Command {
       const labels = opts.labels ? readImageFile(opts.labels, { warn: ctx.warn }) : undefined;
       const seed = opts.seed ?? 121212;
       const rigidConfig = { ...defaultConfig(['rigid'], ['mi']), seed };
-      const nonrigidConfig = { ...defaultConfig([opts.nonrigid], [opts.metric]), initializer: 'none' as const, seed };
-      if (opts.nonrigid === 'bspline') nonrigidConfig.stages[0].gridSpacing = opts.gridSpacing ?? 8;
+      const nonrigidConfig = { stages: [changeNonrigidStage(opts.nonrigid as 'bspline' | 'syn', opts.metric, opts.gridSpacing ?? 8)], initializer: 'none' as const, seed };
       const result = await detectChange(baseline, followup, { mask, labels, rigidConfig, nonrigidConfig, registerOptions: { warn: ctx.warn } });
       const json = changeJson(result, opts);
       const html = changeReport(result, opts, baseline, followup, viewOptions(opts));
