@@ -152,3 +152,6 @@ export function reportError(err: unknown, io: CliIO, debug: boolean): number {
   if (debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   return code;
 }
+
+/** --ras's help text (points, eval tre, landmarks, register --fixed-points). */
+export const RAS_HELP = 'CSV point coordinates are RAS (e.g. MNI coordinates), in and out (a CSV header r,a[,s] says so by itself)';

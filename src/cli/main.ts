@@ -3,32 +3,34 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { bindContext, createContext, reportError } from './common.js';
 import type { CliIO } from './common.js';
-import { convertCommand } from './commands/convert.js';
-import { infoCommand } from './commands/info.js';
-import { applyCommand } from './commands/apply.js';
-import { evalCommand } from './commands/eval.js';
-import { pointsCommand } from './commands/points.js';
-import { registerCommand } from './commands/register.js';
-import { landmarksCommand } from './commands/landmarks.js';
-import { segmentCommand } from './commands/segment.js';
 import { pathPolicy, trackInputs } from '../io/node.js';
 export { installProcessHandlers } from './process.js';
-import { transformCommand } from './commands/transform.js';
-import { dicomCommand } from './commands/dicom.js';
-import { resampleCommand } from './commands/resample.js';
 import { initHdf5 } from '../transform/itk-hdf5.js';
-import { batchCommand } from './commands/batch.js';
-import { templateCommand } from './commands/template.js';
 
-import { snapshotCommand } from './commands/snapshot.js';
-import { histogramCommand } from './commands/histogram.js';
-import { reportCommand } from './commands/report.js';
-import { changeCommand } from './commands/change.js';
-import { landscapeCommand } from './commands/landscape.js';
-
-
-/** Every command, one factory each (src/cli/commands/<name>.ts). Add new commands here. */
-const COMMANDS: (() => Command)[] = [infoCommand, convertCommand, registerCommand, applyCommand, pointsCommand, evalCommand, landmarksCommand, segmentCommand, transformCommand, dicomCommand, resampleCommand, batchCommand, templateCommand, snapshotCommand, histogramCommand, reportCommand, changeCommand, landscapeCommand];
+/**
+ * Every command: its name and its factory's module (src/cli/commands/<name>.ts), loaded only when that command runs
+ * (or for help and errors): a command does not pay for the others' modules. Add new commands here.
+ */
+const COMMANDS: Record<string, () => Promise<() => Command>> = {
+  info: async () => (await import('./commands/info.js')).infoCommand,
+  convert: async () => (await import('./commands/convert.js')).convertCommand,
+  register: async () => (await import('./commands/register.js')).registerCommand,
+  apply: async () => (await import('./commands/apply.js')).applyCommand,
+  points: async () => (await import('./commands/points.js')).pointsCommand,
+  eval: async () => (await import('./commands/eval.js')).evalCommand,
+  landmarks: async () => (await import('./commands/landmarks.js')).landmarksCommand,
+  segment: async () => (await import('./commands/segment.js')).segmentCommand,
+  transform: async () => (await import('./commands/transform.js')).transformCommand,
+  dicom: async () => (await import('./commands/dicom.js')).dicomCommand,
+  resample: async () => (await import('./commands/resample.js')).resampleCommand,
+  batch: async () => (await import('./commands/batch.js')).batchCommand,
+  template: async () => (await import('./commands/template.js')).templateCommand,
+  snapshot: async () => (await import('./commands/snapshot.js')).snapshotCommand,
+  histogram: async () => (await import('./commands/histogram.js')).histogramCommand,
+  report: async () => (await import('./commands/report.js')).reportCommand,
+  change: async () => (await import('./commands/change.js')).changeCommand,
+  landscape: async () => (await import('./commands/landscape.js')).landscapeCommand,
+};
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.
@@ -49,14 +51,17 @@ function configureTree(cmd: Command, io: CliIO): void {
   for (const sub of cmd.commands) configureTree(sub, io);
 }
 
-export function buildProgram(): Command {
+/** The program with the command named in `argv` (all of them when none is, for help and suggestions). */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('coreg')
     .description('Image registration for 2D and 3D medical images in physical space (LPS mm)')
     .version(packageVersion(), '-V, --version', 'print the version')
     .option('--debug', 'print stack traces with errors')
     .option('--allow-outside-paths', 'let files named inside other files (data files, result.json transforms) lie outside their folder (trusted files only)')
     .helpCommand(false);
-  for (const make of COMMANDS) program.addCommand(make());
+  const name = argv.find((a) => !a.startsWith('-'));
+  const names = name !== undefined && Object.hasOwn(COMMANDS, name) ? [name] : Object.keys(COMMANDS);
+  for (const make of await Promise.all(names.map((n) => COMMANDS[n]()))) program.addCommand(make());
   return program;
 }
 
@@ -65,7 +70,7 @@ export async function run(argv: string[], io: CliIO = { stdout: process.stdout, 
   // Scanned directly too, so that stack traces also show for errors raised while parsing.
   let debug = argv.includes('--debug');
   try {
-    const program = buildProgram();
+    const program = await buildProgram(argv);
     configureTree(program, io);
     const ctx = createContext(io, debug);
     bindContext(program, ctx);

@@ -1,6 +1,6 @@
 // coreg's Node worker pool: worker threads running src/cli/worker.ts (dist/cli/worker.js when built), which
 // serves every task the library defines.
-import { createWorkerThreadPool, defaultThreadCount } from '../parallel/node.js';
+import { createThreadWatch, createWorkerThreadPool, defaultThreadCount } from '../parallel/node.js';
 import type { WorkerPool } from '../parallel/pool.js';
 import { createTeam, type Team } from '../parallel/team.js';
 
@@ -23,5 +23,6 @@ export function createNodeWorkerPool(threads = defaultThreadCount()): WorkerPool
  * threads. `close()` it when done (idle helpers never keep the process alive).
  */
 export function createNodeTeam(threads = defaultThreadCount()): Team {
-  return createTeam(threads > 1 ? createNodeWorkerPool(threads - 1) : null, threads);
+  // A watchdog thread turns a helper that dies mid-phase into an error instead of a hang.
+  return threads > 1 ? createTeam(createNodeWorkerPool(threads - 1), threads, { watch: createThreadWatch() }) : createTeam(null, threads);
 }

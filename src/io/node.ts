@@ -1,6 +1,6 @@
 // The file system at the library's edge (Node only): reading images and text with clear errors, and atomic
 // writes so that a failed command never leaves a partial output file behind.
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzipSync, gzip, gzipSync, constants as zlibConstants, type ZlibOptions } from 'node:zlib';
 import { constants as bufferConstants } from 'node:buffer';
 import { closeSync, mkdirSync, readdirSync, readFileSync, constants as fsConstants, fstatSync, fsyncSync, openSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
@@ -419,10 +419,43 @@ export function imageFileParts(path: string, img: Image, opts: { compress?: bool
   let encoded;
   if (/\.nii\.gz$/i.test(path)) {
     // Node's native zlib deflates several times faster than the pure-JS codec the browser build uses.
-    encoded = encodeImage(img, path.slice(0, -3), { warn: opts.warn }).map((f) => ({ name: f.name, bytes: new Uint8Array(gzipSync(f.bytes, { level: 6 })) }));
+    const gz = gzipOptionsFor(img);
+    encoded = encodeImage(img, path.slice(0, -3), { warn: opts.warn }).map((f) => ({ name: f.name, bytes: new Uint8Array(gzipSync(f.bytes, gz)) }));
   } else {
     encoded = encodeImage(img, path, { compress: opts.compress, warn: opts.warn });
   }
+  return partsOf(path, encoded);
+}
+
+/**
+ * imageFileParts, with .nii.gz compressed on libuv's thread pool: several images compress at once, beside the
+ * JavaScript thread (the same bytes as imageFileParts).
+ */
+export async function imageFilePartsAsync(path: string, img: Image, opts: { compress?: boolean; warn?: WarningSink } = {}): Promise<{ path: string; data: Uint8Array }[]> {
+  if (!/\.nii\.gz$/i.test(path)) return imageFileParts(path, img, opts);
+  const gz = gzipOptionsFor(img);
+  const raw = encodeImage(img, path.slice(0, -3), { warn: opts.warn });
+  const encoded = await Promise.all(
+    raw.map(
+      (f) =>
+        new Promise<{ name: string; bytes: Uint8Array }>((resolveBytes, reject) =>
+          gzip(f.bytes, gz, (err, out) => (err ? reject(err) : resolveBytes({ name: f.name, bytes: new Uint8Array(out.buffer, out.byteOffset, out.byteLength) }))),
+        ),
+    ),
+  );
+  return partsOf(path, encoded);
+}
+
+/**
+ * gzip settings for an image: float pixels with the run-length strategy (deflate's match search finds next to
+ * nothing in float data: on register's float32 outputs Z_RLE is 3× faster than level 6 for the same size, within
+ * 1 %), other pixel types at level 6 (labels and integers do have longer matches).
+ */
+function gzipOptionsFor(img: Image): ZlibOptions {
+  return img.data instanceof Float32Array || img.data instanceof Float64Array ? { level: 6, strategy: zlibConstants.Z_RLE } : { level: 6 };
+}
+
+function partsOf(path: string, encoded: { name: string; bytes: Uint8Array }[]): { path: string; data: Uint8Array }[] {
   const folder = dirname(path);
   const main = encoded.filter((f) => f.name === '');
   const siblings = encoded.filter((f) => f.name !== '');

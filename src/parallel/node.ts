@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Worker, parentPort } from 'node:worker_threads';
 import { createWorkerPool, type WorkerEndpoint, type WorkerPool } from './pool.js';
 import type { WorkerPort } from './serve.js';
+import type { HelperWatch, WatchSlots } from './team.js';
 
 /**
  * The default thread count: the environment variable COREG_THREADS when it is a whole number ≥ 1 (batch sets it
@@ -65,5 +66,44 @@ export function parentWorkerPort(): WorkerPort {
   return {
     postMessage: (message, transfer) => port.postMessage(message, transfer as never),
     onMessage: (handler) => void port.on('message', handler),
+  };
+}
+
+// The watchdog thread's code: marks a helper dead when its end of the watch channel closes before the session
+// ended (see HelperWatch in team.ts). An eval worker (no file; valid as a script and as a module, whatever
+// --input-type the process was started with), started in ~10 ms.
+const WATCHDOG = `
+import('node:worker_threads').then(({ parentPort }) => parentPort.on('message', (m) => {
+  m.port.on('close', () => {
+    if (Atomics.load(m.control, m.slots.ended) !== 0) return;
+    Atomics.store(m.control, m.slots.dead, 1);
+    Atomics.add(m.control, m.slots.deaths, 1);
+    Atomics.notify(m.control, m.slots.wake);
+  });
+}));`;
+
+/**
+ * A team's HelperWatch in Node: one small watchdog thread (started with the first session that has helpers),
+ * whose event loop stays free while the team's caller is blocked in Atomics.wait, so it sees a helper's channel
+ * close when that helper's thread ends (worker_threads closes a dead thread's ports).
+ */
+export function createThreadWatch(): HelperWatch {
+  let watchdog: Worker | null = null;
+  return {
+    watch(control: Int32Array, port: MessagePort, slots: WatchSlots): void {
+      if (!watchdog) {
+        watchdog = new Worker(WATCHDOG, { eval: true });
+        watchdog.unref(); // never what keeps a process alive
+        watchdog.on('error', () => undefined); // should it fail, deaths go unseen as before: never a crash
+      }
+      watchdog.postMessage({ control, port, slots }, [port as never]);
+    },
+    async close(): Promise<void> {
+      const w = watchdog;
+      watchdog = null;
+      if (!w) return;
+      const hold = setInterval(() => {}, 1000); // as in endpointOf: the exit must hold the event loop
+      await w.terminate().finally(() => clearInterval(hold));
+    },
   };
 }

@@ -16,8 +16,16 @@
  *
  * An exception in a helper's kernel stops the phase (the remaining blocks are skipped) and is rethrown by run()
  * in the calling thread, with its message (a CoregError keeps its subject).
+ *
+ * A helper that dies (its thread ends: out of memory, process.exit in a library, terminated) cannot say so, and
+ * the caller, blocked in Atomics.wait, cannot see the pool's exit event. With a `HelperWatch` (Node: a small
+ * watchdog thread, src/parallel/node.ts) each helper holds one end of a MessageChannel for the session; the
+ * watchdog holds the other and sees it close when the helper's thread ends. It marks the helper dead and wakes the
+ * caller: a helper that died while holding a block makes run() throw (exit 1, one line); one that died idle
+ * leaves the work to the remaining threads. The caller also waits in slices, so no wake-up can be lost.
  */
 import type { BlockKernel, BlockSession, KernelFactory, KernelPhases, ParallelFor } from '../register/parallel-for.js';
+import { CoregError } from '../errors.js';
 import { deserializeError, serializeError, type WorkerPool } from './pool.js';
 import type { TaskContext, TaskHandler, TaskResult } from './serve.js';
 
@@ -32,7 +40,12 @@ const MESSAGE_LENGTH = 6;
 const HELPER_BLOCKS = 7; // blocks the helpers did in this session
 const MESSAGE = 8;
 const MESSAGE_MAX = 1024;
-const CONTROL_LENGTH = MESSAGE + MESSAGE_MAX;
+const ENDED = MESSAGE + MESSAGE_MAX; // 1 once the session is ending (a helper leaving then is not a death)
+const DEATHS = ENDED + 1; // helpers seen dead in this session
+const HELPER_SLOTS = DEATHS + 1; // per helper: [in flight: 1 while claiming or running a block, dead: 1]
+const CONTROL_LENGTH = HELPER_SLOTS;
+// The longest the caller sleeps before looking at the helpers' state again (a lost wake-up costs at most this).
+const WAIT_SLICE_MS = 200;
 // A claim carries the generation's low bits, so a helper that wakes late can never take a block of a later phase.
 const TAG_SHIFT = 20;
 const TAG_MASK = 0x7ff;
@@ -44,6 +57,32 @@ interface SessionInput {
   init: unknown;
   /** The generation the session starts at. */
   generation: number;
+  /** This helper's index (its slots in the control block). */
+  helper: number;
+  /** The helper's end of its watch channel (held until the session ends; its closing is the helper's death). */
+  port?: { close(): void };
+}
+
+/** Control-block slots a watchdog needs (passed to HelperWatch.watch). */
+export interface WatchSlots {
+  /** Nonzero once the session ends normally: a channel closing then is not a death. */
+  ended: number;
+  /** Set to 1 when the helper died. */
+  dead: number;
+  /** Incremented for every death. */
+  deaths: number;
+  /** The slot to Atomics.notify (the caller waits on it). */
+  wake: number;
+}
+
+/**
+ * Sees helpers die (Node: src/parallel/node.ts createThreadWatch). `watch` takes one end of a MessageChannel whose
+ * other end helper `helper` holds for the session; when it closes while control[slots.ended] is 0, the watchdog
+ * sets control[slots.dead] = 1, adds 1 to control[slots.deaths] and notifies control[slots.wake].
+ */
+export interface HelperWatch {
+  watch(control: Int32Array, port: MessagePort, slots: WatchSlots): void;
+  close(): Promise<void> | void;
 }
 
 /** The team's side of one error: the first failing thread's error, as JSON char codes. */
@@ -71,25 +110,33 @@ function loadError(control: Int32Array): Error {
  * Takes blocks of generation `gen` until none is left; every block taken is counted in DONE (after a failure the
  * rest are counted without running them), and the thread that completes the phase wakes the caller.
  */
-function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | undefined, helper: boolean): void {
+function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | undefined, helper: number): void {
   const blocks = Atomics.load(control, BLOCKS);
   const tag = (gen & TAG_MASK) << TAG_SHIFT;
+  // A helper is "in flight" from before its claim until after its block is counted: should it die in between,
+  // the caller knows a block may be lost (the flag is raised before the claim, so no claim goes unseen).
+  const inFlight = helper >= 0 ? HELPER_SLOTS + 2 * helper : -1;
   for (;;) {
     const c = Atomics.load(control, CLAIM);
     if ((c & ~BLOCK_MASK) !== tag) return; // a later phase (or the session's end) began
     const b = c & BLOCK_MASK;
     if (b >= blocks) return;
-    if (Atomics.compareExchange(control, CLAIM, c, c + 1) !== c) continue;
+    if (inFlight >= 0) Atomics.store(control, inFlight, 1);
+    if (Atomics.compareExchange(control, CLAIM, c, c + 1) !== c) {
+      if (inFlight >= 0) Atomics.store(control, inFlight, 0);
+      continue;
+    }
     if (!Atomics.load(control, FAILED)) {
       try {
         if (!kernel) throw new Error(`no phase ${Atomics.load(control, CMD)}`);
         kernel(b);
-        if (helper) Atomics.add(control, HELPER_BLOCKS, 1);
+        if (inFlight >= 0) Atomics.add(control, HELPER_BLOCKS, 1);
       } catch (err) {
         storeError(control, err);
       }
     }
     if (Atomics.add(control, DONE, 1) + 1 === blocks) Atomics.notify(control, DONE);
+    if (inFlight >= 0) Atomics.store(control, inFlight, 0);
   }
 }
 
@@ -100,12 +147,18 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
 export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>): TaskHandler {
   return ((input: SessionInput, context: TaskContext): Promise<TaskResult> => {
     const { control } = input;
+    // The watch channel closes with the session (a normal end: the caller has set ENDED before).
+    const leave = (): void => input.port?.close();
     const factory = Object.prototype.hasOwnProperty.call(kernels, input.kernel) ? kernels[input.kernel] : undefined;
-    if (!factory) return Promise.reject(new Error(`unknown team kernel "${input.kernel}"`));
+    if (!factory) {
+      leave();
+      return Promise.reject(new Error(`unknown team kernel "${input.kernel}"`));
+    }
     let phases: KernelPhases;
     try {
       phases = (factory as (init: unknown) => KernelPhases)(input.init);
     } catch (err) {
+      leave();
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     context.emit('ready');
@@ -119,9 +172,10 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
       if (cmd < 0) {
         // the session's kernel is done: its resources (a WebAssembly instance) go to this thread's next kernel
         phases.release?.();
+        leave();
         return Promise.resolve({ output: null });
       }
-      takeBlocks(control, g, phases[cmd], true);
+      takeBlocks(control, g, phases[cmd], input.helper);
     }
   }) as TaskHandler;
 }
@@ -143,7 +197,8 @@ export interface Team extends ParallelFor {
  * teamTasks(...); pass a pool of threads − 1 workers, owned by the team from now on). Needs SharedArrayBuffer.
  * One session at a time.
  */
-export function createTeam(pool: WorkerPool | null, threads: number): Team {
+export function createTeam(pool: WorkerPool | null, threads: number, options: { watch?: HelperWatch } = {}): Team {
+  const watch = options.watch;
   const helpers = threads - 1;
   if (helpers > 0 && (!pool || pool.size < helpers)) throw new Error(`a team of ${threads} threads needs a pool of ${helpers} workers`);
   if (helpers > 0 && typeof SharedArrayBuffer !== 'function') throw new Error('a team of threads needs SharedArrayBuffer');
@@ -166,25 +221,34 @@ export function createTeam(pool: WorkerPool | null, threads: number): Team {
         };
       }
       busy = true;
-      const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_LENGTH));
-      const input: SessionInput = { control, kernel: name, init, generation: 0 };
+      const control = new Int32Array(new SharedArrayBuffer(4 * (CONTROL_LENGTH + 2 * helpers)));
       const readies: Promise<void>[] = [];
       const tasks: Promise<unknown>[] = [];
       for (let h = 0; h < helpers; h++) {
+        const input: SessionInput = { control, kernel: name, init, generation: 0, helper: h };
+        const transfer: Transferable[] = [];
+        if (watch) {
+          const channel = new MessageChannel();
+          watch.watch(control, channel.port1, { ended: ENDED, dead: HELPER_SLOTS + 2 * h + 1, deaths: DEATHS, wake: DONE });
+          input.port = channel.port2;
+          transfer.push(channel.port2);
+        }
         readies.push(
           new Promise<void>((resolve, reject) => {
-            const task = pool!.run('team.session', input, { onEvent: (e) => e === 'ready' && resolve() });
+            const task = pool!.run('team.session', input, { transfer, onEvent: (e) => e === 'ready' && resolve() });
             task.catch(reject);
             tasks.push(task.catch(() => undefined));
           }),
         );
       }
       let closed = false;
+      let broken = false;
       let gen = 0;
       const end = (): void => {
         if (closed) return;
         closed = true;
         helperBlocks += Atomics.load(control, HELPER_BLOCKS);
+        Atomics.store(control, ENDED, 1);
         // invalidate claims first, then publish the end
         Atomics.store(control, CLAIM, ((gen + 1) & TAG_MASK) << TAG_SHIFT);
         Atomics.store(control, CMD, -1);
@@ -201,6 +265,7 @@ export function createTeam(pool: WorkerPool | null, threads: number): Team {
       return {
         run(phase: number, blocks: number): void {
           if (closed) throw new Error('the team session is closed');
+          if (broken) throw helperDied();
           if (blocks > BLOCK_MASK) throw new Error(`a team phase has at most ${BLOCK_MASK} blocks, got ${blocks}`);
           if (blocks <= 0) return;
           const g = gen + 1;
@@ -211,12 +276,18 @@ export function createTeam(pool: WorkerPool | null, threads: number): Team {
           Atomics.store(control, DONE, 0);
           Atomics.store(control, GEN, (gen = g));
           Atomics.notify(control, GEN);
-          takeBlocks(control, g, local[phase], false);
-          // wait for the blocks the helpers took (never for a helper that did not wake in time)
+          takeBlocks(control, g, local[phase], -1);
+          // wait for the blocks the helpers took (never for a helper that did not wake in time), in slices: a
+          // helper that died holding a block is an error, never a hang
           for (;;) {
             const done = Atomics.load(control, DONE);
             if (done >= blocks) break;
-            Atomics.wait(control, DONE, done);
+            if (Atomics.load(control, DEATHS) > 0 && lostBlock(control, helpers)) {
+              storeError(control, new Error('stop')); // the live helpers skip the blocks left
+              broken = true;
+              throw helperDied();
+            }
+            Atomics.wait(control, DONE, done, WAIT_SLICE_MS);
           }
           if (Atomics.load(control, FAILED)) {
             const err = loadError(control);
@@ -237,6 +308,19 @@ export function createTeam(pool: WorkerPool | null, threads: number): Team {
     },
     async close(): Promise<void> {
       await pool?.close();
+      await watch?.close();
     },
   };
+}
+
+/** A dead helper that was claiming or running a block (its block may never be done). */
+function lostBlock(control: Int32Array, helpers: number): boolean {
+  for (let h = 0; h < helpers; h++) {
+    if (Atomics.load(control, HELPER_SLOTS + 2 * h + 1) && Atomics.load(control, HELPER_SLOTS + 2 * h)) return true;
+  }
+  return false;
+}
+
+function helperDied(): CoregError {
+  return new CoregError('--threads', 'a worker thread died in the middle of the computation (out of memory?); rerun, or use --threads 1');
 }

@@ -1,5 +1,7 @@
 // The kernels a team's helpers serve (src/cli/worker.ts and src/web/worker.ts pass this table to teamTasks).
 import type { KernelFactory } from './parallel-for.js';
+import { invertKernel } from './parallel-invert.js';
+import { resampleKernel } from './parallel-resample.js';
 import { shrinkKernel, smoothKernel } from './parallel-smooth.js';
 import { bsplineKernel, linearKernel } from './sample-kernels.js';
 
@@ -8,4 +10,6 @@ export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.bspline': bsplineKernel as KernelFactory,
   'register.smooth': smoothKernel as KernelFactory,
   'register.shrink': shrinkKernel as KernelFactory,
+  'register.resample': resampleKernel as KernelFactory,
+  'register.invert': invertKernel as KernelFactory,
 };

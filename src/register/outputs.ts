@@ -3,13 +3,14 @@
  * its output folder and the browser app offers the same ones as downloads, so both produce the same files.
  */
 import type { Image } from '../image/image.js';
-import { resample } from '../resample/resample.js';
 import { formatItkTransformFile } from '../transform/itk-tfm.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
 import { isLinear } from '../transform/transform.js';
-import { invertChain, storedInverses, type NumericInverseReport } from '../transform/inverse.js';
+import { storedInverses, type NumericInverseReport } from '../transform/inverse.js';
 import type { RegistrationResult } from './register.js';
-import { matchesCsv } from '../features/auto.js';
+import type { ParallelFor } from './parallel-for.js';
+import { resampleOn } from './parallel-resample.js';
+import { invertChainOn } from './parallel-invert.js';
 
 /** One output file: text (transform files, result.json) or an image to encode by its name's extension. */
 export type RegistrationOutput = { name: string; text: string } | { name: string; image: Image };
@@ -29,6 +30,10 @@ export interface RegistrationOutputOptions {
   inverse?: boolean;
   /** result.json fields placed after the chain and inverse fields, before the preset and `extra`. */
   fields?: Record<string, unknown>;
+  /** Threads for the resampling (the same pixels for any count). */
+  parallel?: ParallelFor;
+  /** Told of each image file as soon as it is made (e.g. to start compressing it while the next is made). */
+  onImage?: (file: { name: string; image: Image }) => void;
 }
 
 function round(v: number): number {
@@ -58,14 +63,18 @@ function landmarkSummary(result: RegistrationResult): Record<string, unknown> {
  * apply. A syn stage adds inverse-warp.nii.gz. Also warped.nii.gz (moving on the fixed grid, float32) and
  * result.json (with `extra` appended to its fields); with `opts.inverse` also inverse-warped.nii.gz.
  */
-export function registrationOutputs(
+export async function registrationOutputs(
   fixed: Image,
   moving: Image,
   result: RegistrationResult,
   extra: Record<string, unknown>,
   opts: RegistrationOutputOptions = {},
-): RegistrationOutputs {
+): Promise<RegistrationOutputs> {
   const files: RegistrationOutput[] = [];
+  const pushImage = (name: string, image: Image): void => {
+    files.push({ name, image });
+    opts.onImage?.({ name, image });
+  };
   const chain: string[] = [];
   if (result.transforms.every(isLinear)) {
     files.push({ name: 'transform.tfm', text: formatItkTransformFile(result.transforms) });
@@ -73,7 +82,7 @@ export function registrationOutputs(
   } else {
     for (const t of result.transforms) {
       if (t instanceof DisplacementFieldTransform) {
-        files.push({ name: 'warp.nii.gz', image: t.field });
+        pushImage('warp.nii.gz', t.field);
         chain.push('warp.nii.gz');
       } else {
         const name = t.kind === 'bspline' ? 'bspline.tfm' : `${t.kind}.tfm`;
@@ -81,19 +90,19 @@ export function registrationOutputs(
         chain.push(name);
       }
     }
-    if (result.inverseField) files.push({ name: 'inverse-warp.nii.gz', image: result.inverseField });
+    if (result.inverseField) pushImage('inverse-warp.nii.gz', result.inverseField);
   }
   // Initializer landmarks: the matched keypoints (the report draws them).
-  if (result.landmarks) files.push({ name: 'matches.csv', text: matchesCsv(result.landmarks) });
-  files.push({ name: 'warped.nii.gz', image: resample(moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' }) });
+  if (result.landmarks) files.push({ name: 'matches.csv', text: (await import('../features/auto.js')).matchesCsv(result.landmarks) });
+  pushImage('warped.nii.gz', await resampleOn(opts.parallel, moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' }));
   let numericInverses: NumericInverseReport[] = [];
   let inverseFields: Record<string, unknown> = {};
   if (opts.inverse) {
     const forwardField = result.transforms.find((t) => t instanceof DisplacementFieldTransform);
     if (forwardField && result.inverseField) storedInverses.set(forwardField, new DisplacementFieldTransform(result.inverseField, 'inverse-warp.nii.gz'));
-    const inverse = invertChain(result.transforms);
+    const inverse = await invertChainOn(opts.parallel, result.transforms);
     numericInverses = inverse.numeric;
-    files.push({ name: 'inverse-warped.nii.gz', image: resample(fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' }) });
+    pushImage('inverse-warped.nii.gz', await resampleOn(opts.parallel, fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' }));
     inverseFields = {
       inverseWarped: 'inverse-warped.nii.gz',
       ...(numericInverses.length

@@ -42,7 +42,7 @@ import { TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
 import { sharedSource, smoothAndShrinkOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, robustRange, stageWinsorize, type PresetRecord } from './preset.js';
-import { autoLandmarks, type AutoLandmarkResult } from '../features/auto.js';
+import type { AutoLandmarkResult } from '../features/auto.js';
 
 export interface ProgressEvent {
   stage: number;
@@ -728,6 +728,8 @@ export async function register(fixed: Image, moving: Image, config: Registration
   if (config.initializer === 'landmarks' && !(opts.initial && opts.initial.length > 0)) {
     // Rigid (similarity when the first stage is one): the intensity stages refine it, as given.
     const first = config.stages[0]?.transform;
+    // Loaded here: the keypoint code is only for this initializer.
+    const { autoLandmarks } = await import('../features/auto.js');
     landmarks = autoLandmarks(fixed, moving, {
       transform: first === 'similarity' ? 'similarity' : 'rigid',
       fixedMask: opts.fixedMask,

@@ -78,6 +78,40 @@ function integerRange(type: PixelType): [number, number] | null {
 
 /** Moving image resampled on the reference grid through `transforms` (fixed → moving, first-first). */
 export function resample(moving: Image, reference: GridLike, transforms: Transform | readonly Transform[], opts: ResampleOptions = {}): Image {
+  const { setup, chain, out } = prepareResample(moving, reference, transforms, opts);
+  resampleRows(setup, chain, out.data)(0, resampleRowCount(setup));
+  return out;
+}
+
+/**
+ * What resampling reads, as plain data (typed arrays may sit on shared memory): a team's threads each build
+ * their row function from the same setup (src/register/parallel-resample.ts), so every voxel is computed the same
+ * way in any thread.
+ */
+export interface ResampleSetup {
+  kind: ResampleInterpolation;
+  /** The moving image's grid (its pixels are in `sources`). */
+  moving: GridLike;
+  components: number;
+  /** Per component: what it is sampled from (interleaved pixels for nearest/label, a float plane, or B-spline coefficients). */
+  sources: (Plane | PixelArray)[];
+  reference: GridLike;
+  defaultValue: number;
+  outputType: PixelType;
+}
+
+/** Output rows of a setup: size[1] (× size[2] in 3D); row r = (j, k) = (r mod size[1], ⌊r / size[1]⌋). */
+export function resampleRowCount(setup: ResampleSetup): number {
+  return setup.reference.size[1] * (setup.reference.dimension === 3 ? setup.reference.size[2] : 1);
+}
+
+/** Checks the arguments and makes the setup, the chain as a list, and the (zeroed) output image. */
+export function prepareResample(
+  moving: Image,
+  reference: GridLike,
+  transforms: Transform | readonly Transform[],
+  opts: ResampleOptions = {},
+): { setup: ResampleSetup; chain: readonly Transform[]; out: Image } {
   const kind = opts.interpolation ?? 'linear';
   if (!(RESAMPLE_INTERPOLATIONS as readonly string[]).includes(kind)) {
     throw new CoregError('--interpolation', `unknown interpolation '${String(kind)}' (expected ${RESAMPLE_INTERPOLATIONS.join(', ')})`, 2);
@@ -108,25 +142,35 @@ export function resample(moving: Image, reference: GridLike, transforms: Transfo
     else if (kind === 'bspline') sources.push(bsplineCoefficients(moving.data, moving.size, nc, c));
     else sources.push(interpolationPlane(moving, c));
   }
+  const grid = (g: GridLike): GridLike => ({ dimension: g.dimension, size: g.size.slice(), spacing: g.spacing.slice(), origin: g.origin.slice(), direction: g.direction.slice() });
+  return { setup: { kind, moving: grid(moving), components: nc, sources, reference: grid(reference), defaultValue, outputType }, chain, out };
+}
 
+/**
+ * A function resampling output rows [r0, r1) into `outData` (see resampleRowCount), with its own scratch
+ * buffers: one per thread.
+ */
+export function resampleRows(setup: ResampleSetup, chain: readonly Transform[], outData: PixelArray): (r0: number, r1: number) => void {
+  const { kind, moving, reference, sources, defaultValue } = setup;
+  const d = moving.dimension;
+  const nc = setup.components;
   const ox = reference.size[0];
   const oy = reference.size[1];
-  const oz = d === 3 ? reference.size[2] : 1;
   const xs = new Float64Array(ox);
   const ys = new Float64Array(ox);
   const zs = new Float64Array(ox);
   const values = new Float64Array(ox);
   const mapper = createRowMapper(moving, reference, chain, xs, ys, zs);
-  const range = integerRange(outputType);
-  const outData = out.data;
+  const range = integerRange(setup.outputType);
   const mx = moving.size[0];
   const my = moving.size[1];
   const mz = d === 3 ? moving.size[2] : 1;
-
-  for (let k = 0; k < oz; k++) {
-    for (let j = 0; j < oy; j++) {
+  return (r0: number, r1: number): void => {
+    for (let r = r0; r < r1; r++) {
+      const j = r % oy;
+      const k = (r - j) / oy;
       mapper(j, k);
-      const rowStart = ox * (j + oy * k);
+      const rowStart = ox * r;
       for (let c = 0; c < nc; c++) {
         if (d === 2) sampleRow2d(kind, sources[c], nc, c, mx, my, xs, ys, ox, values, defaultValue);
         else sampleRow3d(kind, sources[c], nc, c, mx, my, mz, xs, ys, zs, ox, values, defaultValue);
@@ -134,8 +178,7 @@ export function resample(moving: Image, reference: GridLike, transforms: Transfo
         else storeRowFloat(outData, rowStart * nc + c, nc, values, ox);
       }
     }
-  }
-  return out;
+  };
 }
 
 /**
@@ -144,7 +187,7 @@ export function resample(moving: Image, reference: GridLike, transforms: Transfo
  * physical point through the transforms with reused buffers.
  */
 function createRowMapper(
-  moving: Image,
+  moving: GridLike,
   reference: GridLike,
   chain: readonly Transform[],
   xs: Float64Array,

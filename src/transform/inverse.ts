@@ -193,36 +193,69 @@ function solvePoint(t: Transform, y: Float64Array, x: Float64Array, s: SolveScra
 
 /** The inverse of one non-linear transform as a displacement field on `grid`, with its residual. */
 export function invertToField(t: Transform, grid: GridGeometry, opts: ChainInvertOptions = {}): { transform: DisplacementFieldTransform; field: Image; report: NumericInverseReport } {
-  const d = t.dimension;
+  const inv = createFieldInversion(t.dimension, grid);
   const tolerance = opts.tolerance ?? 1e-5;
   const maxIterations = opts.maxIterations ?? 100;
+  invertFieldSlices(t, inv, 0, inv.field.dimension === 3 ? inv.field.size[2] : 1, tolerance, maxIterations);
+  const transform = new DisplacementFieldTransform(inv.field, `inverse of ${t.kind}`);
+  checkFieldCells(t, transform, inv, 0, fieldCellSlices(inv));
+  return { transform, field: inv.field, report: fieldInversionReport(t.kind, inv) };
+}
+
+/**
+ * A numeric inversion in progress, as arrays indexed by position (so that slices can be done in any order, by
+ * any thread, and reduced in one fixed order): the field, which grid points converged, the residual at each
+ * converged grid point and at each checked cell centre (NaN elsewhere).
+ */
+export interface FieldInversion {
+  field: Image;
+  ok: Uint8Array;
+  pointResidual: Float64Array;
+  cellResidual: Float64Array;
+}
+
+/** The arrays of a numeric inversion on `grid` (`alloc` may put them on shared memory). */
+export function createFieldInversion(
+  d: 2 | 3,
+  grid: GridGeometry,
+  alloc: { f32?: (n: number) => Float32Array; f64?: (n: number) => Float64Array; u8?: (n: number) => Uint8Array } = {},
+): FieldInversion {
   const field = createImage(Array.from(grid.size), 'float32', {
     spacing: Array.from(grid.spacing),
     origin: Array.from(grid.origin),
     direction: Array.from(grid.direction),
     components: d,
   });
+  if (alloc.f32) field.data = alloc.f32(field.data.length);
+  const n = field.data.length / d;
+  const [nx, ny] = field.size;
+  const cells = Math.max(0, nx - 1) * Math.max(0, ny - 1) * (d === 3 ? Math.max(1, field.size[2] - 1) : 1);
+  const f64 = alloc.f64 ?? ((k: number) => new Float64Array(k));
+  return { field, ok: alloc.u8 ? alloc.u8(n) : new Uint8Array(n), pointResidual: f64(n), cellResidual: f64(cells) };
+}
+
+/** Slices of cells checked by checkFieldCells (2D: one). */
+export function fieldCellSlices(inv: FieldInversion): number {
+  return inv.field.dimension === 3 ? Math.max(1, inv.field.size[2] - 1) : 1;
+}
+
+/** Solves the grid points of slices [k0, k1) (2D: k = 0): field, ok and pointResidual there. */
+export function invertFieldSlices(t: Transform, inv: FieldInversion, k0: number, k1: number, tolerance: number, maxIterations: number): void {
+  const { field, ok, pointResidual } = inv;
+  const d = t.dimension;
   const data = field.data as Float32Array;
   const m = indexToPhysicalMatrix(field);
   const [nx, ny] = field.size;
-  const nz = d === 3 ? field.size[2] : 1;
   const y = new Float64Array(d);
   const x = new Float64Array(d);
   const scratch = makeScratch(d);
   const tx = scratch.tx;
-  let unconverged = 0;
-  let maxResidual = 0;
-  let sumResidual = 0;
-  let count = 0;
-  let p = 0;
-  const ok = new Uint8Array(field.data.length / d);
-  const residuals = new Float32Array(2 * (field.data.length / d));
-  for (let k = 0; k < nz; k++) {
+  for (let k = k0; k < k1; k++) {
+    let p = nx * ny * k;
     for (let j = 0; j < ny; j++) {
       for (let i = 0; i < nx; i++, p++) {
         for (let r = 0; r < d; r++) y[r] = field.origin[r] + m[r * d] * i + m[r * d + 1] * j + (d === 3 ? m[r * d + 2] * k : 0);
         const converged = solvePoint(t, y, x, scratch, tolerance, maxIterations);
-        if (!converged) unconverged++;
         ok[p] = converged ? 1 : 0;
         for (let c = 0; c < d; c++) {
           const v = Math.fround(x[c] - y[c]);
@@ -233,50 +266,70 @@ export function invertToField(t: Transform, grid: GridGeometry, opts: ChainInver
         t.transformPoint(x, tx);
         let r2 = 0;
         for (let c = 0; c < d; c++) r2 += (tx[c] - y[c]) ** 2;
-        if (converged) {
-          const r = Math.sqrt(r2);
-          if (r > maxResidual) maxResidual = r;
-          sumResidual += r;
-          residuals[count++] = r;
-        }
+        pointResidual[p] = converged ? Math.sqrt(r2) : NaN;
       }
     }
   }
-  // Between grid points the stored inverse is interpolated linearly: measure there too (cell centres), so that
-  // the reported residual is what a user of the field gets.
-  const transform = new DisplacementFieldTransform(field, `inverse of ${t.kind}`);
-  // Cells with a corner without preimage (see below) are left out.
+}
+
+/**
+ * Between grid points the stored inverse is interpolated linearly: the residual at the cell centres of cell
+ * slices [k0, k1) (see fieldCellSlices), through `inverse` (the field made of the solved points), so that the
+ * reported residual is what a user of the field gets. Cells with a corner without preimage are left out (NaN).
+ */
+export function checkFieldCells(t: Transform, inverse: DisplacementFieldTransform, inv: FieldInversion, k0: number, k1: number): void {
+  const { field, ok, cellResidual } = inv;
+  const d = t.dimension;
+  const m = indexToPhysicalMatrix(field);
+  const [nx, ny] = field.size;
+  const y = new Float64Array(d);
+  const x = new Float64Array(d);
+  const tx = new Float64Array(d);
   const sx = 1;
   const sy = nx;
   const sz = nx * ny;
-  for (let k = 0; k < Math.max(1, nz - 1); k++) {
+  for (let k = k0; k < k1; k++) {
+    let q = (nx - 1) * (ny - 1) * k;
     for (let j = 0; j < ny - 1; j++) {
-      for (let i = 0; i < nx - 1; i++) {
+      for (let i = 0; i < nx - 1; i++, q++) {
+        cellResidual[q] = NaN;
         const base = i + nx * j + sz * k;
         let corners = ok[base] & ok[base + sx] & ok[base + sy] & ok[base + sx + sy];
         if (d === 3) corners &= ok[base + sz] & ok[base + sz + sx] & ok[base + sz + sy] & ok[base + sz + sx + sy];
         if (!corners) continue;
         const kk = d === 3 ? k + 0.5 : 0;
         for (let r = 0; r < d; r++) y[r] = field.origin[r] + m[r * d] * (i + 0.5) + m[r * d + 1] * (j + 0.5) + (d === 3 ? m[r * d + 2] * kk : 0);
-        transform.transformPoint(y, x);
+        inverse.transformPoint(y, x);
         t.transformPoint(x, tx);
         let r2 = 0;
         for (let c = 0; c < d; c++) r2 += (tx[c] - y[c]) ** 2;
-        const r = Math.sqrt(r2);
-        if (r > maxResidual) maxResidual = r;
-        sumResidual += r;
-        residuals[count++] = r;
+        cellResidual[q] = Math.sqrt(r2);
       }
     }
   }
-  const name = t.kind;
+}
+
+/** The report of a finished inversion: its residuals reduced in one order (grid points, then cells). */
+export function fieldInversionReport(name: string, inv: FieldInversion): NumericInverseReport {
+  const n = inv.pointResidual.length;
+  const residuals = new Float32Array(n + inv.cellResidual.length);
+  let unconverged = 0;
+  let maxResidual = 0;
+  let sumResidual = 0;
+  let count = 0;
+  for (let p = 0; p < n; p++) if (!inv.ok[p]) unconverged++;
+  for (const list of [inv.pointResidual, inv.cellResidual]) {
+    for (let q = 0; q < list.length; q++) {
+      const r = list[q];
+      if (r !== r) continue;
+      if (r > maxResidual) maxResidual = r;
+      sumResidual += r;
+      residuals[count++] = r;
+    }
+  }
   const sorted = residuals.subarray(0, count).sort();
   const p99Residual = count ? sorted[Math.min(count - 1, Math.floor(0.99 * count))] : 0;
-  return {
-    transform,
-    field,
-    report: { name, size: field.size.slice(), maxResidual, meanResidual: sumResidual / Math.max(1, count), p99Residual, unconverged },
-  };
+  return { name, size: inv.field.size.slice(), maxResidual, meanResidual: sumResidual / Math.max(1, count), p99Residual, unconverged };
 }
 
 /** One line describing a numeric inverse, for logs. */

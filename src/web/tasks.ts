@@ -115,7 +115,7 @@ async function registerTask(input: RegisterTaskInput, context: TaskContext): Pro
   }
   const t0 = performance.now();
   // As the CLI: with inverse-warped.nii.gz (the fixed image on the moving grid through the inverted chain).
-  const { files } = registrationOutputs(fixed, moving, result, { fixed: input.fixedName, moving: input.movingName, config }, { inverse: true });
+  const { files } = await registrationOutputs(fixed, moving, result, { fixed: input.fixedName, moving: input.movingName, config }, { inverse: true });
   const encoded: OutputFile[] = [];
   let resultText = '';
   const tfmTexts: string[] = [];

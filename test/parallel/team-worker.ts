@@ -16,6 +16,14 @@ serveTasks(
         init.out[b] = b * b;
       },
     ],
+    // The helper's thread ends in the middle of a block (as an out-of-memory stop would end it).
+    'test.die-in-helper': (init: { started: Int32Array }) => [
+      () => {
+        Atomics.store(init.started, 0, 1);
+        Atomics.notify(init.started, 0);
+        process.exit(9);
+      },
+    ],
     'test.bad-factory': () => {
       throw new Error('the factory refused');
     },

@@ -105,3 +105,36 @@ test('team: a process that uses a team and never closes it still exits (no dangl
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /done 81/);
 });
+
+test('team: a helper whose thread dies in the middle of a phase is an error of run(), not a hang', () => {
+  // In a child process: on a hang the blocked thread could not run this test's own timeout.
+  const script = `
+    import * as node from ${JSON.stringify(fileURLToPath(new URL('../../src/parallel/node.ts', import.meta.url)))};
+    import { createTeam } from ${JSON.stringify(fileURLToPath(new URL('../../src/parallel/team.ts', import.meta.url)))};
+    import { localSquare } from ${JSON.stringify(fileURLToPath(new URL('./team-kernels.ts', import.meta.url)))};
+    const team = createTeam(node.createWorkerThreadPool(new URL(${JSON.stringify(ENTRY.href)}), 1), 2, { watch: node.createThreadWatch?.() });
+    const started = new Int32Array(new SharedArrayBuffer(4));
+    // the calling thread holds its first block until the helper has taken one (and died in it)
+    const local = [(b) => { if (b === 0) Atomics.wait(started, 0, 0, 20000); }];
+    const s = await team.open('test.die-in-helper', { started }, local);
+    try {
+      s.run(0, 64);
+      console.log('no error');
+    } catch (e) {
+      console.log('error:', e.subject, e.message);
+    }
+    s.close();
+    // the team goes on: the pool replaces the dead worker
+    const init = { out: new Float64Array(new SharedArrayBuffer(8 * 16)), who: new Int32Array(new SharedArrayBuffer(4 * 16)), spin: 1000 };
+    const s2 = await team.open('test.square', init, localSquare(init));
+    s2.run(0, 16);
+    s2.close();
+    console.log('after', init.out[15]);
+    await team.close();
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.error, undefined, 'the team hung when its helper died');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /error: --threads a worker thread died in the middle of the computation/);
+  assert.match(r.stdout, /after 225/);
+});

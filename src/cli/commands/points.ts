@@ -20,7 +20,8 @@ export function readPointFile(path: string, ctx: CliContext, referencePath?: str
 }
 
 /** The --ras option's help (shared by every command that reads or writes CSV points). */
-export const RAS_HELP = 'CSV point coordinates are RAS (e.g. MNI coordinates), in and out (a CSV header r,a[,s] says so by itself)';
+import { RAS_HELP } from '../common.js';
+export { RAS_HELP };
 
 /** The chain of the repeatable --transform option (at least one); FSL matrices need both images. */
 export function readTransformOption(values: string[] | undefined, grids: ChainLoadOptions = {}): Transform[] {

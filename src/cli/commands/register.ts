@@ -3,11 +3,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { parseLevels, parseSmoothing } from '../../pyramid/schedule.js';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
-import { acquireOutputLock, assertNotOverwritingInputs, imageFileParts, readImageFile, readTextFile, releaseOutputLock, writeFilesAtomic } from '../../io/node.js';
+import { acquireOutputLock, assertNotOverwritingInputs, imageFilePartsAsync, readImageFile, readTextFile, releaseOutputLock, writeFilesAtomic } from '../../io/node.js';
 import { describeNumericInverse } from '../../transform/inverse.js';
 import { registrationOutputs } from '../../register/outputs.js';
 import { nodeTransformFiles } from '../transform-files.js';
@@ -29,11 +28,10 @@ import {
 import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { defaultThreadCount } from '../../parallel/node.js';
 import { createNodeTeam } from '../worker-pool.js';
-import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
-import { RAS_HELP, readPointFile } from './points.js';
-import { checkHtmlOut, registrationReportOf } from './report.js';
-import { renderReportHtml } from '../../report/html.js';
-import { fitLinearLandmarks } from '../../landmarks/fit.js';
+import type { Team } from '../../parallel/team.js';
+import type { ParallelFor } from '../../register/parallel-for.js';
+import { commandAction, parseIntegerOption, RAS_HELP, usageError, type CliContext } from '../common.js';
+// Point files, the HTML report and the progress bar are loaded only by the runs that use them (start-up time).
 import type { Transform } from '../../transform/transform.js';
 import { formatTransformChainFiles, loadTransformChain, transformFormatOfName } from '../../io/chain-io.js';
 
@@ -200,7 +198,9 @@ function levelsFromOptions(opts: Partial<RegisterCliOptions>, kind: StageConfig[
  * first stage's kind where landmarks determine it (translation uses a rigid fit's mapping), affine for non-linear
  * first stages.
  */
-function landmarkInitializer(fixedPath: string, movingPath: string, config: RegistrationConfig, ctx: CliContext, ras: boolean): Transform {
+async function landmarkInitializer(fixedPath: string, movingPath: string, config: RegistrationConfig, ctx: CliContext, ras: boolean): Promise<Transform> {
+  const { readPointFile } = await import('./points.js');
+  const { fitLinearLandmarks } = await import('../../landmarks/fit.js');
   const p = readPointFile(fixedPath, ctx, undefined, ras);
   const q = readPointFile(movingPath, ctx, undefined, ras);
   const first = config.stages[0].transform;
@@ -213,7 +213,7 @@ function landmarkInitializer(fixedPath: string, movingPath: string, config: Regi
  * (batch logs): one line per finished level (stage, level, iterations, final metric, seconds, stop reason);
  * --verbose adds one line per iteration (and replaces the bar). --quiet prints nothing but the error line.
  */
-function makeProgress(ctx: CliContext, quiet: boolean, verbose: boolean): { onProgress?: (e: ProgressEvent) => void; onLevel?: (e: LevelEvent) => void; warn: (m: string) => void; stop(): void } {
+async function makeProgress(ctx: CliContext, quiet: boolean, verbose: boolean): Promise<{ onProgress?: (e: ProgressEvent) => void; onLevel?: (e: LevelEvent) => void; warn: (m: string) => void; stop(): void }> {
   const stderr = process.stderr;
   const err = ctx.io.stderr;
   if (quiet) return { warn: () => undefined, stop() {} };
@@ -231,6 +231,7 @@ function makeProgress(ctx: CliContext, quiet: boolean, verbose: boolean): { onPr
       stop() {},
     };
   }
+  const cliProgress = (await import('cli-progress')).default;
   const bar = new cliProgress.SingleBar(
     {
       format: 'stage {stage} {transform}/{metric} level {level} |{bar}| it {value}/{total} metric {metric_value}',
@@ -293,30 +294,50 @@ export function registrationOutputNames(config: RegistrationConfig): string[] {
  * displacement field NIfTI, the linear part as its own .tfm), listed in result.json in the order they apply.
  * A syn stage also writes DIR/inverse-warp.nii.gz (moving → fixed after the linear part's inverse).
  * Every file is staged under a temporary name and all are renamed into place together, result.json last: the
- * folder holds the earlier result or the complete new one, never a mix.
+ * folder holds the earlier result or the complete new one, never a mix. The images are resampled on `parallel`'s
+ * threads and each is compressed on libuv's thread pool as soon as it is made (while the next one is resampled).
  */
-export function writeRegistrationOutputs(
+/** Output images under this many values are compressed while the next one is made (2^24: a 64 MB float32 image). */
+const OVERLAP_MAX_VALUES = 2 ** 24;
+
+export async function writeRegistrationOutputs(
   dir: string,
   fixed: Image,
   moving: Image,
   result: RegistrationResult,
   extra: Record<string, unknown>,
-  opts: { composite?: string; note?: (line: string) => void; html?: { path: string; render: (json: object, chain: readonly Transform[], texts: Record<string, string>) => string } } = {},
-): object {
+  opts: {
+    composite?: string;
+    note?: (line: string) => void;
+    html?: { path: string; render: (json: object, chain: readonly Transform[], texts: Record<string, string>) => string };
+    parallel?: ParallelFor;
+  } = {},
+): Promise<object> {
   const staged: { path: string; data: Uint8Array | string }[] = [];
   if (opts.composite) {
     // Formatted first: a chain the format cannot hold fails before anything is written; staged with the rest.
     staged.push(...formatTransformChainFiles(result.transforms, opts.composite, { fixedGrid: fixed, movingGrid: moving, absolute: (p) => resolve(p) }));
   }
-  const outputs = registrationOutputs(fixed, moving, result, extra, {
+  const encoding = new Map<string, Promise<{ path: string; data: Uint8Array }[]>>();
+  const outputs = await registrationOutputs(fixed, moving, result, extra, {
     inverse: true,
     fields: opts.composite ? { composite: resolve(opts.composite) } : {},
+    parallel: opts.parallel,
+    onImage: (f) => {
+      // Large images (a CT) are compressed one at a time at the end: compressing one while the next is made would
+      // hold its uncompressed and compressed bytes beside the next image's (≈ 0.5 GB more peak memory for a
+      // 512×512×300 CT).
+      if (f.image.data.length >= OVERLAP_MAX_VALUES) return;
+      const parts = imageFilePartsAsync(join(dir, f.name), f.image);
+      parts.catch(() => undefined); // awaited below, in order; a failure there is the error
+      encoding.set(f.name, parts);
+    },
   });
   for (const r of outputs.numericInverses) opts.note?.(describeNumericInverse(r));
   let resultJson = '';
   const texts: Record<string, string> = {};
   for (const f of outputs.files) {
-    if ('image' in f) staged.push(...imageFileParts(join(dir, f.name), f.image));
+    if ('image' in f) staged.push(...(await (encoding.get(f.name) ?? imageFilePartsAsync(join(dir, f.name), f.image))));
     else if (f.name === 'result.json') resultJson = f.text;
     else {
       texts[f.name] = f.text;
@@ -397,7 +418,9 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
   const out = resolve(opts.out);
   if (existsSync(out) && !statSync(out).isDirectory()) throw new CoregError(opts.out, 'exists and is not a folder');
   const inputs = [opts.fixed, opts.moving, opts.fixedMask, opts.movingMask, opts.config, opts.fixedPoints, opts.movingPoints].filter((x): x is string => Boolean(x));
-  if (opts.html) checkHtmlOut(opts.html, inputs, '--html');
+  const report = opts.html ? await import('./report.js') : undefined;
+  const renderReportHtml = opts.html ? (await import('../../report/html.js')).renderReportHtml : undefined;
+  if (opts.html) report!.checkHtmlOut(opts.html, inputs, '--html');
   // Warnings go to stderr as always and into result.json (and the report).
   const warnings: string[] = [];
   const warnLine = ctx.warn;
@@ -420,7 +443,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     }
   }
   let initial = opts.initial ? loadTransformChain(opts.initial, nodeTransformFiles, { fixedGrid: fixed, movingGrid: moving }) : undefined;
-  if (opts.fixedPoints && opts.movingPoints) initial = [landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx, Boolean(opts.ras))];
+  if (opts.fixedPoints && opts.movingPoints) initial = [await landmarkInitializer(opts.fixedPoints, opts.movingPoints, config, ctx, Boolean(opts.ras))];
   // Before any work: no output may overwrite an input (including the files --initial's result.json names),
   // and the folder must be writable and not in use by another run (the lock proves both).
   assertNotOverwritingInputs(
@@ -428,14 +451,15 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     inputs,
   );
   const lock = acquireOutputLock(out, opts.out);
+  let team: Team | undefined;
   let json: object;
   let result: RegistrationResult;
   // The metric value at each iteration, per stage and level (for the report's plot).
   const history: number[][][] = [];
   try {
-    const progress = makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
+    const progress = await makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
     // Threads inside the registration (default: every core); the results never depend on them.
-    const team = createNodeTeam(config.threads ?? defaultThreadCount());
+    team = createNodeTeam(config.threads ?? defaultThreadCount());
     try {
       result = await register(fixed, moving, config, {
         parallel: team,
@@ -451,9 +475,8 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
       });
     } finally {
       progress.stop();
-      await team.close();
     }
-    json = writeRegistrationOutputs(out, fixed, moving, result, {
+    json = await writeRegistrationOutputs(out, fixed, moving, result, {
       fixed: opts.fixed,
       moving: opts.moving,
       config,
@@ -464,9 +487,11 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     }, {
       composite: opts.composite,
       note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),
-      html: opts.html ? { path: opts.html, render: (j, chain, texts) => renderReportHtml(registrationReportOf(out, j, fixed, moving, chain, ctx, {}, texts)) } : undefined,
+      html: opts.html ? { path: opts.html, render: (j, chain, texts) => renderReportHtml!(report!.registrationReportOf(out, j, fixed, moving, chain, ctx, {}, texts)) } : undefined,
+      parallel: team,
     });
   } finally {
+    await team?.close();
     releaseOutputLock(lock);
   }
   if (opts.json) ctx.print(JSON.stringify(json, null, 2));
