@@ -1,6 +1,6 @@
 // Builds the browser app (src/web) into web-dist/: app.js and worker.js bundled by esbuild (NiiVue included, no
 // CDN), index.html and style.css copied. The folder is plain static files, deployable anywhere.
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -32,9 +32,23 @@ export async function buildWeb(out = WEB_DIST): Promise<string> {
   return out;
 }
 
-/** Builds only when the output is missing. */
+/** The newest modification time of the files under dir (ms). */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds when the output is missing or older than a source file under src/ (a stale build tests old code). */
 export async function ensureWebBuild(out = WEB_DIST): Promise<string> {
-  if (existsSync(join(out, 'index.html')) && existsSync(join(out, 'app.js')) && existsSync(join(out, 'worker.js'))) return out;
+  const files = ['index.html', 'app.js', 'worker.js'].map((f) => join(out, f));
+  if (files.every((f) => existsSync(f))) {
+    const built = Math.min(...files.map((f) => statSync(f).mtimeMs));
+    if (built >= newestMtime(join(ROOT, 'src'))) return out;
+  }
   return buildWeb(out);
 }
 
