@@ -18,6 +18,7 @@
  */
 import { fitLinearMap } from '../transform/point-fit.js';
 import { determinant, svd } from '../image/linalg.js';
+import { createRandom } from '../random.js';
 
 export type RobustKind = 'rigid' | 'similarity' | 'affine';
 
@@ -64,17 +65,6 @@ export interface RansacResult {
 /** The fewest pairs that determine a map of `kind` in d dimensions. */
 export function minimalSampleSize(kind: RobustKind, d: number): number {
   return kind === 'affine' ? d + 1 : d;
-}
-
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function dist(a: Float64Array, i: number, j: number, d: number): number {
@@ -181,7 +171,7 @@ export function ransacFit(kind: RobustKind, p: Float64Array, q: Float64Array, d:
   const confidence = options.confidence ?? 0.999;
   const minIt = options.minIterations ?? 200;
   const maxIt = options.maxIterations ?? 20000;
-  const random = seededRandom(options.seed ?? 1);
+  const random = createRandom(options.seed ?? 1);
 
   const idx = new Int32Array(s);
   const ps = new Float64Array(s * d);

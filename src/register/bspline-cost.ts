@@ -16,7 +16,7 @@ import type { LinearTransform } from '../transform/transform.js';
 import { checkOverlap, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockSession, type ParallelFor } from './parallel-for.js';
 import { BlockedMetric, bsplineKernel, sharedInterpolationPlane, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
-import { createRandom } from './random.js';
+import { createRandom } from '../random.js';
 import { maskAt, type SampleSet } from './sampling.js';
 
 export interface BSplineCostOptions extends SampledCostOptions {

@@ -16,13 +16,13 @@ import {
   fieldInversionReport,
   invertChain,
   invertFieldSlices,
+  inversionSteps,
   storedInverses,
   type ChainInversion,
   type FieldInversion,
 } from '../transform/inverse.js';
 import { BSplineTransform } from '../transform/bspline.js';
-import { composeLinear, invertLinear } from '../transform/linear.js';
-import { isLinear, type LinearTransform, type Transform } from '../transform/transform.js';
+import type { Transform } from '../transform/transform.js';
 
 export interface InvertKernelInit {
   transform: TransformData;
@@ -50,17 +50,12 @@ function sharedBytes(n: number): Uint8Array {
 export async function invertChainOn(team: ParallelFor | undefined, chain: readonly Transform[]): Promise<ChainInversion> {
   if (!team || team.threads < 2) return invertChain(chain);
   const out: ChainInversion = { transforms: [], numeric: [] };
-  let i = chain.length - 1;
-  while (i >= 0) {
-    if (isLinear(chain[i])) {
-      let first = i;
-      while (first - 1 >= 0 && isLinear(chain[first - 1])) first--;
-      const run = chain.slice(first, i + 1) as LinearTransform[];
-      out.transforms.push(run.length === 1 ? invertLinear(run[0]) : invertLinear(composeLinear(run)));
-      i = first - 1;
+  for (const step of inversionSteps(chain)) {
+    if ('inverse' in step) {
+      out.transforms.push(step.inverse);
       continue;
     }
-    const t = chain[i];
+    const t = step.numeric;
     const stored = storedInverses.get(t);
     const data = t instanceof BSplineTransform ? chainData([t]) : null;
     if (stored || !data) {
@@ -81,7 +76,6 @@ export async function invertChainOn(team: ParallelFor | undefined, chain: readon
       out.transforms.push(new DisplacementFieldTransform(inv.field, name));
       out.numeric.push(fieldInversionReport(t.kind, inv));
     }
-    i--;
   }
   return out;
 }

@@ -14,7 +14,7 @@ import { linear2d, linear3d, linearValues3d, interpolationPlane, type Plane } fr
 import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
 import { blockSizeFor, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockKernel, type KernelPhases } from './parallel-for.js';
 import { maskAt } from './sampling.js';
-import { createRandom } from './random.js';
+import { createRandom } from '../random.js';
 import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
 import { wasmLinearKernel } from './wasm-linear.js';
 import { wasmBSplineKernel } from './wasm-bspline.js';

@@ -7,7 +7,7 @@ import { CoregError } from '../errors.js';
 import { type Image, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix } from '../image/image.js';
 import { linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
-import { createRandom } from './random.js';
+import { createRandom } from '../random.js';
 import type { SamplingStrategy } from './config.js';
 
 export interface SampleSet {

@@ -53,21 +53,41 @@ export interface ChainInvertOptions {
   maxPoints?: number;
 }
 
-/** The inverse of a chain (see the module comment). */
-export function invertChain(chain: readonly Transform[], opts: ChainInvertOptions = {}): ChainInversion {
-  const transforms: Transform[] = [];
-  const numeric: NumericInverseReport[] = [];
+/** One step of a chain's inverse: a closed-form inverse, or an element to invert numerically. */
+export type InversionStep = { inverse: Transform } | { numeric: Transform };
+
+/**
+ * The steps of a chain's inverse, from its last element to its first: each run of linear elements composed and
+ * inverted in closed form, each other element as it is (for a numeric inverse).
+ */
+export function inversionSteps(chain: readonly Transform[]): InversionStep[] {
+  const steps: InversionStep[] = [];
   let i = chain.length - 1;
   while (i >= 0) {
     if (isLinear(chain[i])) {
       let first = i;
       while (first - 1 >= 0 && isLinear(chain[first - 1])) first--;
       const run = chain.slice(first, i + 1) as LinearTransform[];
-      transforms.push(run.length === 1 ? invertLinear(run[0]) : invertLinear(composeLinear(run)));
+      steps.push({ inverse: run.length === 1 ? invertLinear(run[0]) : invertLinear(composeLinear(run)) });
       i = first - 1;
+    } else {
+      steps.push({ numeric: chain[i] });
+      i--;
+    }
+  }
+  return steps;
+}
+
+/** The inverse of a chain (see the module comment). */
+export function invertChain(chain: readonly Transform[], opts: ChainInvertOptions = {}): ChainInversion {
+  const transforms: Transform[] = [];
+  const numeric: NumericInverseReport[] = [];
+  for (const step of inversionSteps(chain)) {
+    if ('inverse' in step) {
+      transforms.push(step.inverse);
       continue;
     }
-    const t = chain[i];
+    const t = step.numeric;
     const stored = storedInverses.get(t);
     if (stored) {
       transforms.push(stored);
@@ -77,7 +97,6 @@ export function invertChain(chain: readonly Transform[], opts: ChainInvertOption
       transforms.push(transform);
       numeric.push(report);
     }
-    i--;
   }
   return { transforms, numeric };
 }

@@ -2,6 +2,7 @@
 // rendered analytically on any grid, so a rigidly moved copy needs no resampler (an independent ground truth).
 import { createImage, indexToPhysical, type Image } from '../../src/image/image.js';
 import type { Keypoints } from '../../src/features/keypoints.js';
+import { createRandom } from '../../src/random.js';
 
 export interface Blob {
   center: number[];
@@ -10,17 +11,8 @@ export interface Blob {
   amplitude: number;
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32), the library's own. */
+export const rng = createRandom;
 
 /** A rotation matrix: 2D by angle (degrees), 3D about an axis. */
 export function rotation(d: 2 | 3, angleDeg: number, axis: number[] = [0, 0, 1]): number[] {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { optimizeStochasticGradientDescent } from '../../src/optimize/stochastic.js';
-import { createRandom } from '../../src/register/random.js';
+import { createRandom } from '../../src/random.js';
 
 test('stochastic gradient descent converges on a quadratic with noisy gradients, reproducibly', () => {
   const target = [3, -2, 0.5];

@@ -15,7 +15,7 @@ import { linear2d, linear3d } from '../../src/interpolate/kernels.js';
 import { BSplineRegistrationCost } from '../../src/register/bspline-cost.js';
 import type { MetricName } from '../../src/register/config.js';
 import { prepareMovingSampler } from '../../src/register/linear-cost.js';
-import { createRandom } from '../../src/register/random.js';
+import { createRandom } from '../../src/random.js';
 import { blockSizeFor } from '../../src/register/parallel-for.js';
 import { stratifiedSeed } from '../../src/register/sample-kernels.js';
 import { maskAt, type SampleSet } from '../../src/register/sampling.js';

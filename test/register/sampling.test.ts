@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImage, indexToPhysicalMatrix, physicalToIndexMatrix, type Image } from '../../src/image/image.js';
-import { createRandom } from '../../src/register/random.js';
+import { createRandom } from '../../src/random.js';
 import { maskAt, sampleFixedImage, sparseShuffle } from '../../src/register/sampling.js';
 import { foldCheckPoint, foldCheckPoints } from '../../src/register/fold-repair.js';
 

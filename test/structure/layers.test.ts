@@ -13,7 +13,7 @@ import { REPO_ROOT } from '../helpers.js';
  * Entry files at the top of src/ (index.ts, node.ts) may import anything; only the last layer may import them.
  */
 export const LAYERS: readonly (readonly string[])[] = [
-  ['errors'],
+  ['errors', 'random'],
   ['image', 'optimize', 'wasm'],
   ['interpolate', 'pyramid'],
   ['transform'],

@@ -1,3 +1,4 @@
+// Beside errors.ts at the bottom of the layer order: registration's samplers and the features' RANSAC share it.
 /** Small seeded PRNG (mulberry32): the same seed gives the same sequence on every platform and thread count. */
 export function createRandom(seed: number): () => number {
   let a = seed >>> 0;
