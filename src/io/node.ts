@@ -393,6 +393,19 @@ export function writeFilesAtomic(files: { path: string; data: Uint8Array | strin
   }
 }
 
+/**
+ * A command's output folder under its lock (a concurrent run stays out while the files are renamed into place):
+ * `files` and DIR/result.json, which writeFilesAtomic renames last, so a folder with result.json is complete.
+ */
+export function writeResultFolder(dir: string, subject: string, json: unknown, files: { path: string; data: Uint8Array | string }[]): void {
+  const lock = acquireOutputLock(dir, subject);
+  try {
+    writeFilesAtomic([{ path: join(dir, 'result.json'), data: JSON.stringify(json, null, 2) + '\n' }, ...files]);
+  } finally {
+    releaseOutputLock(lock);
+  }
+}
+
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();

@@ -7,7 +7,7 @@ import { CoregError } from '../../errors.js';
 import { autoLandmarks, DESCRIPTOR_CHOICES, matchesCsv, type AutoLandmarkResult, type DescriptorChoice } from '../../features/auto.js';
 import type { RobustKind } from '../../features/ransac.js';
 import { encodeImage } from '../../io/image-io.js';
-import { acquireOutputLock, assertNotInput, readImageFile, releaseOutputLock, writeFilesAtomic } from '../../io/node.js';
+import { assertNotInput, readImageFile, writeResultFolder } from '../../io/node.js';
 import { formatPointSet } from '../../landmarks/point-io.js';
 import { matchesPicture } from '../../report/matches.js';
 import { encodeRasterPng } from '../../report/picture.js';
@@ -105,13 +105,7 @@ export function runAutoLandmarks(ctx: CliContext, opts: AutoLandmarksOptions): v
     warped: 'warped.nii.gz',
     picture: 'matches.png',
   };
-  const lock = acquireOutputLock(out, opts.out);
-  try {
-    // result.json first: writeFilesAtomic renames it last, so a folder with result.json is complete.
-    writeFilesAtomic([{ path: join(out, 'result.json'), data: JSON.stringify(json, null, 2) + '\n' }, ...files]);
-  } finally {
-    releaseOutputLock(lock);
-  }
+  writeResultFolder(out, opts.out, json, files);
   if (opts.json) ctx.print(JSON.stringify(json, null, 2));
   else if (!opts.quiet) {
     ctx.print(

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { CoregError } from '../../errors.js';
 import type { Image } from '../../image/image.js';
 import { encodeImage } from '../../io/image-io.js';
-import { acquireOutputLock, assertNotInput, readImageFile, readTextFile, releaseOutputLock, writeFilesAtomic } from '../../io/node.js';
+import { assertNotInput, readImageFile, readTextFile, writeResultFolder } from '../../io/node.js';
 import { displacementFieldOnGrid } from '../../landmarks/field.js';
 import { fitLandmarks, LANDMARK_KINDS, landmarkResiduals, type LandmarkKind } from '../../landmarks/fit.js';
 import { parsePointSet, type PointSet } from '../../landmarks/point-io.js';
@@ -168,14 +168,7 @@ export function landmarksCommand(): Command {
           residuals: residuals.distances,
           ...extra,
         };
-        // The lock keeps a concurrent run out of the folder while the files are renamed into place.
-        const lock = acquireOutputLock(out, opts.out);
-        try {
-          // result.json first: writeFilesAtomic renames it last, so a folder with result.json is complete.
-          writeFilesAtomic([{ path: join(out, 'result.json'), data: JSON.stringify(json, null, 2) + '\n' }, ...files]);
-        } finally {
-          releaseOutputLock(lock);
-        }
+        writeResultFolder(out, opts.out, json, files);
         if (opts.json) ctx.print(JSON.stringify(json, null, 2));
         else if (!opts.quiet) {
           ctx.print(`${kind} fit to ${json.points} landmark pairs: residual mean ${residuals.mean.toPrecision(4)} mm, max ${residuals.max.toPrecision(4)} mm; wrote ${opts.out}/`);
