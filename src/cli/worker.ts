@@ -1,29 +1,42 @@
 // The worker-thread entry of coreg's Node worker pool (src/cli/worker-pool.ts starts it): serves every task the
 // library defines, and the team sessions that split one registration's samples over threads (team.ts).
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { parentWorkerPort } from '../parallel/node.js';
-import { serveTasks, type TaskHandler } from '../parallel/serve.js';
+import { serveTasks, type TaskContext, type TaskHandler } from '../parallel/serve.js';
 import { teamTasks } from '../parallel/team.js';
 import { REGISTER_KERNELS } from '../register/kernels.js';
-import { SEGMENT_TASKS } from '../segment/tasks.js';
+import { SEGMENT_TASKS, type AtlasTaskEvent } from '../segment/tasks.js';
+import { collectGarbage } from './collect.js';
 
 // A helper is idle between sessions and so never collects what a session left (its kernels' sample copies and
-// WebAssembly memories): the memory would stay in the process' RSS while the caller goes on (e.g. writing the
-// outputs). A full collection when a session ends gives it back, when the helper holds enough to matter (small
-// sessions, e.g. 2D levels, skip its cost).
-const WORTH_COLLECTING = 64 * 2 ** 20;
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as unknown;
-// The output sessions (resampling, numeric inverses) hold images on shared memory, which the heap figures do not
-// count: always collect after them (once or twice per run).
-const ALWAYS = new Set(['register.resample', 'register.invert']);
-const collect = (kernel: unknown): void => {
-  const m = process.memoryUsage();
-  if (typeof gc === 'function' && (ALWAYS.has(kernel as string) || m.heapUsed + m.external > WORTH_COLLECTING)) (gc as () => void)();
-};
+// WebAssembly memories, and its references to the session's shared buffers): the memory would stay in the
+// process' RSS while the caller goes on. The shared buffers are the caller's: they count in neither this thread's
+// heap nor its external memory, yet stay allocated while this thread still references them (a team kept every
+// registration's level buffers of a 5-atlas segmentation: +20 MB per atlas). So a full collection ends every
+// session (a few ms; 2D levels too small for a team never get here).
+const collect = (): void => collectGarbage(0);
 const team = teamTasks(REGISTER_KERNELS);
 const session = team['team.session'] as (input: unknown, context: unknown) => ReturnType<TaskHandler>;
-team['team.session'] = ((input: { kernel?: unknown }, context: unknown) => session(input, context).finally(() => collect(input.kernel))) as TaskHandler;
+team['team.session'] = ((input: unknown, context: unknown) => session(input, context).finally(collect)) as TaskHandler;
 
-serveTasks(parentWorkerPort(), { ...SEGMENT_TASKS, ...team });
+// An atlas registration in this worker: a collection when a new level starts (the previous level's samples, costs
+// and kernel copies, dead by then, would otherwise stay resident beside the new level's: two atlases run at once,
+// each in its worker) and when the atlas is done.
+const atlasTask = SEGMENT_TASKS['segment.atlas'] as (input: unknown, context: TaskContext) => ReturnType<TaskHandler>;
+const segment = { ...SEGMENT_TASKS };
+segment['segment.atlas'] = ((input: unknown, context: TaskContext) => {
+  let level = '';
+  const emit = (event: unknown): void => {
+    const e = event as AtlasTaskEvent;
+    if (e.kind === 'progress') {
+      const key = `${e.event.stage}/${e.event.level}`;
+      if (key !== level) {
+        level = key;
+        collectGarbage(0);
+      }
+    }
+    context.emit(event);
+  };
+  return atlasTask(input, { ...context, emit }).finally(() => collectGarbage(0));
+}) as TaskHandler;
+
+serveTasks(parentWorkerPort(), { ...segment, ...team });

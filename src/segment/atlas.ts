@@ -6,6 +6,7 @@ import { CoregError, type WarningSink } from '../errors.js';
 import { sameGrid, type Image } from '../image/image.js';
 import type { RegistrationConfig } from '../register/config.js';
 import { register, type ProgressEvent } from '../register/register.js';
+import type { ParallelFor } from '../register/parallel-for.js';
 import { resample } from '../resample/resample.js';
 
 export interface Atlas {
@@ -44,6 +45,8 @@ export interface AtlasRunOptions {
   warn?: WarningSink;
   /** Also warp the atlas image (linear, float32). */
   warpImage: boolean;
+  /** Threads inside the registration and the warps (a team); results do not depend on it. */
+  parallel?: ParallelFor;
 }
 
 export function now(): number {
@@ -91,6 +94,7 @@ export async function processAtlas(
   const t0 = now();
   try {
     const result = await register(target, atlas.image, options.config, {
+      parallel: options.parallel,
       signal: options.signal,
       warn: options.warn ? (m) => options.warn!(`atlas ${atlas.name}: ${m}`) : undefined,
       onProgress: options.onProgress ? (e) => options.onProgress!({ phase: 'register', atlas: index, atlasCount, name: atlas.name, registration: e }) : undefined,

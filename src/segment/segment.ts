@@ -2,14 +2,16 @@
  * Atlas-based segmentation: register each atlas image (moving) to the target (fixed), carry its labels onto the
  * target grid with label interpolation, and fuse the warped labels.
  *
- * Atlases are independent (`processAtlas`): without a pool they run one at a time in this thread; with a
+ * Atlases are independent (`processAtlas`): without a pool they run one at a time in this thread (each
+ * registration on `parallel`'s threads when given: coreg segment's way, one registration's memory at a time); with a
  * WorkerPool (src/parallel) as many at once as the pool has workers, the target's pixels shared, not copied.
- * Results do not depend on the pool: each atlas' registration runs whole in one thread with the same seed.
+ * Results depend on neither: each atlas' registration gives the same result on any number of threads.
  */
 import { CoregError, type WarningSink } from '../errors.js';
 import { checkImageArgument, createImageLike, pixelTypeOf, type Image, type PixelType } from '../image/image.js';
 import type { RegistrationConfig } from '../register/config.js';
 import type { WorkerPool } from '../parallel/pool.js';
+import type { ParallelFor } from '../register/parallel-for.js';
 import { shareImage } from '../parallel/shared.js';
 import type { AtlasTaskEvent, AtlasTaskInput, RankTaskInput } from './tasks.js';
 import { isAbort, now, processAtlas, validateAtlas, type Atlas, type AtlasOutcome, type SegmentProgress, type WarpedAtlas } from './atlas.js';
@@ -43,6 +45,12 @@ export interface SegmentOptions {
    * count. Without one, atlases run one after another in this thread.
    */
   pool?: WorkerPool;
+  /**
+   * Instead of a pool: atlases one after another in this thread, each registration on this team's threads
+   * (src/parallel/team.ts; e.g. createNodeTeam from `coreg/node`). Memory then holds one registration at a time.
+   * The labels are the same either way.
+   */
+  parallel?: ParallelFor;
 }
 
 export interface LabelVolume {
@@ -214,6 +222,7 @@ export async function segment(target: Image, atlases: readonly Atlas[], options:
     ranking = await rankAtlases(target, atlases, {
       remote: pool ? remoteScorer(pool, shared!, atlases, options) : undefined,
       measure: options.selectMeasure,
+      parallel: options.parallel,
       signal: options.signal,
       warn: options.warn,
       onProgress: options.onProgress

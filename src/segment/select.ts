@@ -7,6 +7,7 @@ import { finiteRange, type Image } from '../image/image.js';
 import { evaluateMetric, nccSimilarity } from '../metric/index.js';
 import { DEFAULT_SEED, defaultLevels, type RegistrationConfig } from '../register/config.js';
 import { register, type ProgressEvent } from '../register/register.js';
+import type { ParallelFor } from '../register/parallel-for.js';
 import { resample } from '../resample/resample.js';
 
 export type SelectionMeasure = 'ncc' | 'mi';
@@ -30,6 +31,8 @@ export interface RankOptions {
   onProgress?: (atlas: number, event: ProgressEvent) => void;
   signal?: AbortSignal;
   warn?: WarningSink;
+  /** Threads inside each registration (a team); the scores do not depend on it. */
+  parallel?: ParallelFor;
 }
 
 /** A cheap affine registration: the default affine levels without the finest, 30 iterations each. */
@@ -91,7 +94,7 @@ export async function scoreAtlas(
   mask: Uint8Array,
   measure: SelectionMeasure,
   config: RegistrationConfig,
-  options: { onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal; warn?: WarningSink } = {},
+  options: { onProgress?: (event: ProgressEvent) => void; signal?: AbortSignal; warn?: WarningSink; parallel?: ParallelFor } = {},
 ): Promise<number> {
   const warn = options.warn;
   const result = await register(target, atlas.image, config, { ...options, warn: warn ? (m) => warn(`atlas ${atlas.name}: ${m}`) : undefined });
@@ -127,6 +130,7 @@ export async function rankAtlases(
         : await scoreAtlas(target, atlas, mask!, measure, config, {
             signal: options.signal,
             warn: options.warn,
+            parallel: options.parallel,
             onProgress: options.onProgress ? (e) => options.onProgress!(index, e) : undefined,
           });
       return { index, name: atlas.name, score, seconds: (now() - t0) / 1000 };

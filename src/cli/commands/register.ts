@@ -28,6 +28,7 @@ import {
 import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { defaultThreadCount } from '../../parallel/node.js';
 import { createNodeTeam } from '../worker-pool.js';
+import { collectGarbage } from '../collect.js';
 import type { Team } from '../../parallel/team.js';
 import type { ParallelFor } from '../../register/parallel-for.js';
 import { commandAction, parseIntegerOption, RAS_HELP, usageError, type CliContext } from '../common.js';
@@ -470,12 +471,17 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
           ((history[e.stage] ??= [])[e.level] ??= []).push(e.value);
           progress.onProgress?.(e);
         },
-        onLevel: progress.onLevel,
+        onLevel: (e) => {
+          progress.onLevel?.(e);
+          // the level's dead buffers go before the next level makes its own (peak RSS; skipped when small)
+          collectGarbage();
+        },
         warn: progress.warn,
       });
     } finally {
       progress.stop();
     }
+    collectGarbage();
     json = await writeRegistrationOutputs(out, fixed, moving, result, {
       fixed: opts.fixed,
       moving: opts.moving,

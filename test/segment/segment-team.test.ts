@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createImage, type Image } from '../../src/image/image.js';
+import { createNodeTeam, createNodeWorkerPool } from '../../src/cli/worker-pool.js';
+import type { RegistrationConfig } from '../../src/register/config.js';
+import { segment } from '../../src/segment/segment.js';
+import type { Atlas } from '../../src/segment/atlas.js';
+
+// Large enough (48 × 44 × 40 = 84 480 voxels, all sampled) for the registrations to run on the team's threads.
+const SIZE = [48, 44, 40];
+
+/** A 3D phantom: an ellipsoid (label 1) holding a ball (2) and a box (3), centred at (cx, cy, cz) mm. */
+function phantom3d(cx: number, cy: number, cz: number): { image: Image; labels: Image } {
+  const image = createImage(SIZE, 'float32');
+  const labels = createImage(SIZE, 'uint8');
+  const [nx, ny, nz] = SIZE;
+  for (let z = 0; z < nz; z++) {
+    for (let y = 0; y < ny; y++) {
+      for (let x = 0; x < nx; x++) {
+        const dx = x - cx;
+        const dy = y - cy;
+        const dz = z - cz;
+        let label = 0;
+        if ((dx / 17) ** 2 + (dy / 13) ** 2 + (dz / 11) ** 2 <= 1) label = 1;
+        if ((dx + 6) ** 2 + dy ** 2 + dz ** 2 <= 25) label = 2;
+        if (dx >= 5 && dx <= 10 && dy >= -4 && dy <= 3 && dz >= -3 && dz <= 3) label = 3;
+        const v = x + nx * (y + ny * z);
+        labels.data[v] = label;
+        image.data[v] = [10, 90, 170, 250][label] + 8 * Math.sin(dx / 3) * Math.cos(dy / 4) * Math.cos(dz / 5);
+      }
+    }
+  }
+  return { image, labels };
+}
+
+const CONFIG: RegistrationConfig = {
+  stages: [
+    { transform: 'affine', metric: 'mi', sampling: 'all', levels: [{ shrink: 1, smooth: 0, iterations: 10 }] },
+    { transform: 'bspline', metric: 'mi', gridSpacing: 16, subsetSize: 2000, levels: [{ shrink: 1, smooth: 0, iterations: 10 }] },
+  ],
+  initializer: 'moments',
+  seed: 5,
+};
+
+test('segment() with a team (atlases one after another, each registration on 2 threads) gives exactly the labels of one thread and of concurrent atlas workers', async () => {
+  const target = phantom3d(24, 22, 20);
+  const atlases: Atlas[] = [
+    [22, 23, 21],
+    [26, 21, 19],
+    [24, 24, 22],
+  ].map(([x, y, z], i) => ({ ...phantom3d(x, y, z), name: `atlas${i + 1}` }));
+  const options = { fusion: 'majority' as const, config: CONFIG };
+  const local = await segment(target.image, atlases, options);
+  const team = createNodeTeam(2);
+  const pool = createNodeWorkerPool(2);
+  try {
+    const teamed = await segment(target.image, atlases, { ...options, parallel: team });
+    assert.ok(team.helperBlocks > 0, 'the helper thread did part of the registrations');
+    const concurrent = await segment(target.image, atlases, { ...options, pool });
+    assert.deepEqual([...teamed.labels.data], [...local.labels.data]);
+    assert.deepEqual([...concurrent.labels.data], [...local.labels.data]);
+    for (const [k, w] of teamed.warped.entries()) assert.deepEqual([...w.labels.data], [...local.warped[k].labels.data]);
+    // the registrations did something: the fused labels cover the target's structures
+    const counts = [0, 0, 0, 0];
+    for (const l of teamed.labels.data) counts[l]++;
+    assert.ok(counts[1] > 0 && counts[2] > 0 && counts[3] > 0);
+  } finally {
+    await team.close();
+    await pool.close();
+  }
+});
