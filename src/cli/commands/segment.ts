@@ -16,7 +16,7 @@ import { checkLabelTable, labelName, parseLabelTable, type LabelTable } from '..
 import { segment, withAtlasDefaults, type SegmentResult } from '../../segment/segment.js';
 import { defaultThreadCount } from '../../parallel/node.js';
 import { createNodeTeam } from '../worker-pool.js';
-import { shareImage } from '../../parallel/shared.js';
+import { sharePixels } from '../../parallel/shared.js';
 import { collectGarbage } from '../collect.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
 import { type Atlas, type SegmentProgress } from '../../segment/atlas.js';
@@ -202,7 +202,10 @@ export function segmentCommand(): Command {
         // With a team, the images are read by every thread of a registration from shared memory: put them there as
         // they are read, so that no registration makes its own shared copy of them.
         const threads = Math.min(opts.threads ?? defaultThreadCount(), atlasFiles.length);
-        const read = (file: string): Image => (threads > 1 ? shareImage(readImageFile(file, { warn: ctx.warn })) : readImageFile(file, { warn: ctx.warn }));
+        const read = (file: string): Image => {
+          const img = readImageFile(file, { warn: ctx.warn });
+          return threads > 1 ? { ...img, data: sharePixels(img.data) } : img;
+        };
         const target = read(opts.target);
         const config = withAtlasDefaults(buildConfig({ transform, metric: opts.metric, config: opts.config, seed: opts.seed }, target.size), target);
         const stages = config.stages.map((s) => s.transform);
