@@ -82,6 +82,8 @@ interface SpeedCase {
   foreground: number;
   gt: PointMap;
   elastixParams?: string[];
+  /** elastix's metric instead of the parameter files' (e.g. AdvancedMeanSquares: MSE beside MSE). */
+  elastixMetric?: string;
   plastimatch?: 'mse' | 'mi';
 }
 
@@ -170,7 +172,8 @@ function cases(o: SpeedOptions, notes: string[]): SpeedCase[] {
       const d2 = { fixed: ch2bet, moving: join(dir, 'ch2bet_d2_affine_nonrigid.nii.gz'), stages: 'affine,bspline', foreground: 0, gt: affineWithBumps(affine, bumpsFromJson(gt.bumps_3d)) };
       out.push({ name: '3D affine (ch2bet d1)', metric: 'mi', fixed: ch2bet, moving: join(dir, 'ch2bet_d1_affine.nii.gz'), stages: 'affine', foreground: 0, gt: affineWithBumps(affine, []), elastixParams: ['3d_affine_mi.txt'] });
       out.push({ name: '3D affine + B-spline (ch2bet d2)', metric: 'mi', ...d2, elastixParams: ['3d_affine_mi.txt', '3d_bspline_mi.txt'] });
-      out.push({ name: '3D affine + B-spline (ch2bet d2)', metric: 'mse', ...d2, plastimatch: 'mse' });
+      // MSE beside MSE: plastimatch, and elastix with the MI row's parameter files on AdvancedMeanSquares.
+      out.push({ name: '3D affine + B-spline (ch2bet d2)', metric: 'mse', ...d2, plastimatch: 'mse', elastixParams: ['3d_affine_mi.txt', '3d_bspline_mi.txt'], elastixMetric: 'AdvancedMeanSquares' });
     }
   }
   const f = o.filter?.toLowerCase();
@@ -187,7 +190,9 @@ function peers(o: SpeedOptions, c: SpeedCase, points: Float64Array, plastimatch:
     else {
       try {
         console.error(`bench: speed | ${c.name} | elastix`);
-        const parameters = c.elastixParams.map((n) => readFileSync(join(o.paths.peers, 'elastix-params', n), 'utf8'));
+        const parameters = c.elastixParams
+          .map((n) => readFileSync(join(o.paths.peers, 'elastix-params', n), 'utf8'))
+          .map((text) => (c.elastixMetric ? text.replace(/^\(Metric "[^"]*"\)/m, `(Metric "${c.elastixMetric}")`) : text));
         const e = runElastixChain({ fixed: c.fixed, moving: c.moving, parameters, threads: o.threads, cacheDir: o.paths.cache, version: o.elastix, repeat: o.repeat });
         row.elastix = { seconds: median(e.runs), runs: e.runs, peakRssMB: e.peakRssMB, cached: e.cached, tre: fieldTre(elastixDeformationField(e)) };
       } catch (e) {
@@ -411,7 +416,7 @@ export function speedTables(r: SpeedResult, threads: number, repeat: number): st
     const whole = row.coreg1.seconds !== undefined && row.coreg.seconds !== undefined ? `${sec(row.coreg1.seconds)} → ${sec(row.coreg.seconds)} (${(row.coreg1.seconds / row.coreg.seconds).toFixed(2)}×)` : '—';
     lines.push(`| ${[row.case, row.metric, row.coreg.missing ?? time(row.coreg), time(row.elastix) || 'n/a', time(row.plastimatch) || 'n/a', ratio, quality(row.coreg), quality(row.elastix) || 'n/a', quality(row.plastimatch) || 'n/a', `${mb(row.coreg.peakRssMB)} / ${row.elastix ? mb(row.elastix.peakRssMB) : 'n/a'} / ${row.plastimatch ? mb(row.plastimatch.peakRssMB) : 'n/a'}`, scaling, whole, sec(row.coreg.ioSeconds)].join(' | ')} |`);
   }
-  const out = [lines.join('\n'), '', `Times: wall clock of the whole process, median of ${repeat} run(s), ${threads} threads (elastix \`-threads ${threads}\`, plastimatch OMP_NUM_THREADS=${threads}); * = peer timings from bench/cache. Ratio against the fastest peer run on the same metric. TRE = |T_est(x) − T_true(x)| over the fixed foreground, LPS mm; peers through their dense fields. The 5-atlas row: coreg segment --fusion majority vs 5 × elastix (affine + B-spline) one after another, labels by transformix (untimed) and the same vote. Registration time: result.json "seconds" (segment: report timings.totalSeconds). .nii.gz I/O: reading the two inputs and writing warped.nii.gz and inverse-warped.nii.gz, timed in-process (the bench's own Node), median of 3.`];
+  const out = [lines.join('\n'), '', `Times: wall clock of the whole process, median of ${repeat} run(s), ${threads} threads (elastix \`-threads ${threads}\`, plastimatch OMP_NUM_THREADS=${threads}); * = peer timings from bench/cache. Ratio against the fastest peer run on the same metric. TRE = |T_est(x) − T_true(x)| over the fixed foreground, LPS mm; peers through their dense fields. The B-spline MSE row's elastix: the MI row's parameter files with AdvancedMeanSquares. The 5-atlas row: coreg segment --fusion majority vs 5 × elastix (affine + B-spline) one after another, labels by transformix (untimed) and the same vote. Registration time: result.json "seconds" (segment: report timings.totalSeconds). .nii.gz I/O: reading the two inputs and writing warped.nii.gz and inverse-warped.nii.gz, timed in-process (the bench's own Node), median of 3.`];
   if (r.sizes.length) {
     const h = ['image', 'voxels', 'transform (MI)', 'coreg time (s)', 'registration (s)', '.nii.gz I/O (s)', 'peak RSS (MB)', 'TRE mean / max (mm) vs the known affine'];
     out.push('', '### Time and memory vs image size (coreg)', '', `| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`);
