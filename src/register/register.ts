@@ -82,6 +82,12 @@ export interface RegisterOptions {
    * `coreg/node`) that the sampled costs split their samples over. Results do not depend on it.
    */
   parallel?: ParallelFor;
+  /**
+   * Called where the registration has just dropped large buffers (a level's set-up scratch, the B-spline stage's
+   * one-off gradient cost), before it allocates the next ones: a host with an explicit garbage collector (Node's
+   * `gc`, see src/cli/collect.ts) can free them there, so that they do not add to the peak memory.
+   */
+  collect?: () => void;
 }
 
 export interface LevelLog {
@@ -561,6 +567,27 @@ async function runBSplineStage(
     if (li > 0) bs = refineBSpline(bs, 2);
     const tl = now();
     const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, levelStage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
+    opts.collect?.();
+    const before = Float64Array.from(bs.parameters);
+    // The Gauss–Newton preconditioner suits L-BFGS on all samples; with stochastic steps it lets control points
+    // with little information (air, homogeneous white matter) take steps as large as the best-informed ones,
+    // driven by noise: the folds and the 1–2 mm outliers of issue 10. Off by default there.
+    const preconditioned = stage.preconditioner ?? !stochastic;
+    // The stochastic gain's gradient over all the level's samples, from a cost evaluated once: the TypeScript kernel
+    // (bit-identical), no second module instance holding the moving image. Made and dropped before the level's own
+    // cost when that one's scales are not needed first, so that the two never hold memory at once (it holds a
+    // support and a gradient slot per block for every sample: +36 MB of peak on a 2 mm atlas registration).
+    const levelGradient = (): Float64Array => {
+      const g = new Float64Array(bs.numberOfParameters);
+      new BSplineRegistrationCost(bs, linear, samples, sampler, { ...costOptions, wasm: false }).evaluate(before, g);
+      bs.setParameters(before);
+      return g;
+    };
+    let g0: Float64Array | undefined;
+    if (stochastic && !preconditioned) {
+      g0 = levelGradient();
+      opts.collect?.();
+    }
     const cost = new BSplineRegistrationCost(bs, linear, samples, sampler, {
       ...costOptions,
       bendingWeight: stage.bendingWeight ?? 0,
@@ -569,11 +596,7 @@ async function runBSplineStage(
         ? { image: images.fixed, mask: images.fixedMask, count: stage.subsetSize ?? freshSamples(fixed.dimension, li === levels.length - 1), seed: seed + 31 * li + 1009 * si, shared: (opts.parallel?.threads ?? 1) > 1 }
         : undefined,
     });
-    const before = Float64Array.from(bs.parameters);
-    // The Gauss–Newton preconditioner suits L-BFGS on all samples; with stochastic steps it lets control points
-    // with little information (air, homogeneous white matter) take steps as large as the best-informed ones,
-    // driven by noise: the folds and the 1–2 mm outliers of issue 10. Off by default there.
-    const scales = (stage.preconditioner ?? !stochastic) ? cost.parameterScales(before) : undefined;
+    const scales = preconditioned ? cost.parameterScales(before) : undefined;
     const options: AnyOptimizerOptions = {
       maxIterations: level.iterations,
       scales,
@@ -590,10 +613,7 @@ async function runBSplineStage(
       // (elastix limits steps to the full-resolution voxel too), from the gradient over all samples. Steps of a
       // whole voxel of the level (16 mm at shrink 8 of a 2 mm image) made the iterates wander in regions the
       // samples say little about: folds at the coarse levels and 1–2 mm errors in deep white matter (issue 10).
-      const g0 = new Float64Array(bs.numberOfParameters);
-      // evaluated once: the TypeScript kernel (bit-identical), no second module instance holding the moving image
-      const tmp = new BSplineRegistrationCost(bs, linear, samples, sampler, { ...costOptions, wasm: false });
-      tmp.evaluate(before, g0);
+      g0 ??= levelGradient();
       let largest = 0;
       for (let p = 0; p < g0.length; p++) largest = Math.max(largest, Math.abs(g0[p] / (scales ? scales[p] : 1)));
       const voxel = Math.max(...fixed.spacing);
@@ -769,6 +789,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
     for (const [li, level] of levels.entries()) {
       const tl = now();
       const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
+      opts.collect?.();
       const cost = new LinearRegistrationCost(t, samples, sampler, costOptions);
       if (si === 0 && li === 0 && config.rotationSearch && kind !== 'translation') searchRotations(cost, t);
       // Parameter scales from physical shifts of (a subset of) the sample points.

@@ -8,6 +8,7 @@ import { type Image, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatri
 import { linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
 import { createRandom } from '../random.js';
+import { sharedFloat64 } from './parallel-for.js';
 import type { SamplingStrategy } from './config.js';
 
 export interface SampleSet {
@@ -67,8 +68,9 @@ export interface SamplingOptions {
  */
 export function sparseShuffle(nc: number, want: number, rand: () => number): Int32Array {
   const out = new Int32Array(want);
+  // at most `want` positions are ever stored: a load factor ≤ 1/2
   let cap = 16;
-  while (cap < 4 * want) cap *= 2;
+  while (cap < 2 * want) cap *= 2;
   const keys = new Int32Array(cap).fill(-1);
   const vals = new Int32Array(cap);
   const mask = cap - 1;
@@ -159,8 +161,9 @@ export function sampleFixedImage(fixed: Image, opts: SamplingOptions): SampleSet
   if (count === 0) {
     throw new CoregError(opts.mask ? 'fixedMask' : 'fixed image', opts.mask ? 'the fixed mask selects no voxel of the fixed image' : 'no samples could be taken');
   }
-  const points = new Float64Array(count * d);
-  const values = new Float64Array(count);
+  // On shared memory: the costs hand them to a team's threads as they are, without a shared copy of their own.
+  const points = sharedFloat64(count * d);
+  const values = sharedFloat64(count);
   const data = fixed.data;
   const jitterRandom = opts.jitter ? createRandom(opts.seed ^ 0x5bd1e995) : null;
   // Pixel types that float32 holds exactly are read in place (the same values as interpolationPlane's float32 copy,

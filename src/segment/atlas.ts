@@ -47,6 +47,8 @@ export interface AtlasRunOptions {
   warpImage: boolean;
   /** Threads inside the registration and the warps (a team); results do not depend on it. */
   parallel?: ParallelFor;
+  /** The registration's hook for an explicit garbage collection (RegisterOptions.collect). */
+  collect?: () => void;
 }
 
 export function now(): number {
@@ -95,6 +97,7 @@ export async function processAtlas(
   try {
     const result = await register(target, atlas.image, options.config, {
       parallel: options.parallel,
+      collect: options.collect,
       signal: options.signal,
       warn: options.warn ? (m) => options.warn!(`atlas ${atlas.name}: ${m}`) : undefined,
       onProgress: options.onProgress ? (e) => options.onProgress!({ phase: 'register', atlas: index, atlasCount, name: atlas.name, registration: e }) : undefined,

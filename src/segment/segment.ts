@@ -51,6 +51,8 @@ export interface SegmentOptions {
    * The labels are the same either way.
    */
   parallel?: ParallelFor;
+  /** Passed to the registrations run in this thread (RegisterOptions.collect). */
+  collect?: () => void;
 }
 
 export interface LabelVolume {

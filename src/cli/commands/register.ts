@@ -473,6 +473,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     try {
       result = await register(fixed, moving, config, {
         parallel: team,
+        collect: () => collectGarbage(),
         fixedMask,
         movingMask,
         initial,

@@ -259,6 +259,7 @@ export function segmentCommand(): Command {
                 },
             warn: progress.warn,
             parallel: team,
+            collect: () => collectGarbage(0),
           });
         } finally {
           progress.stop();
