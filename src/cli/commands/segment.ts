@@ -1,7 +1,5 @@
 // `coreg segment`: multi-atlas segmentation of a target image: register each atlas image to the target, warp its
 // labels, fuse them, and write the labels (plus optional probability maps, warped atlases and a JSON report).
-import { checkHtmlOut, segmentationReport } from './report.js';
-import { renderReportHtml } from '../../report/html.js';
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command, Option } from 'commander';
@@ -195,7 +193,9 @@ export function segmentCommand(): Command {
         const inputs = [opts.target, ...atlasFiles.flat(), ...(opts.labelTable ? [opts.labelTable] : []), ...(opts.config ? [opts.config] : [])];
         assertNotInput(opts.out, inputs, opts.out);
         if (opts.report) assertNotInput(opts.report, [...inputs, opts.out], opts.report);
-        if (opts.html) checkHtmlOut(opts.html, [...inputs, opts.out, ...(opts.report ? [opts.report] : [])], '--html');
+        // The report code (pictures, PNG, eval, …) is loaded only for --html: a few MB of memory for every run otherwise.
+        const html = opts.html ? { report: await import('./report.js'), render: (await import('../../report/html.js')).renderReportHtml } : undefined;
+        if (opts.html) html!.report.checkHtmlOut(opts.html, [...inputs, opts.out, ...(opts.report ? [opts.report] : [])], '--html');
         for (const dir of [opts.probabilities, opts.keepWarped]) if (dir) checkDirectory(dir);
 
         const table = opts.labelTable ? parseLabelTable(readTextFile(opts.labelTable), opts.labelTable) : undefined;
@@ -287,7 +287,7 @@ export function segmentCommand(): Command {
         // The HTML report is made from what is in memory and staged with the rest: all files or none.
         if (opts.html) {
           const given = { json: segmentReportJson(result, opts, atlasFiles, stages, table), target, segmentation: result.labels, warped: result.warped };
-          staged.push({ path: opts.html, data: renderReportHtml(segmentationReport(opts.report ?? opts.out, ctx, {}, undefined, given)) });
+          staged.push({ path: opts.html, data: html!.render(html!.report.segmentationReport(opts.report ?? opts.out, ctx, {}, undefined, given)) });
         }
         writeFilesAtomic(staged);
         if (!opts.quiet) {
