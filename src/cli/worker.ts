@@ -11,12 +11,27 @@ import { collectGarbage } from './collect.js';
 // WebAssembly memories, and its references to the session's shared buffers): the memory would stay in the
 // process' RSS while the caller goes on. The shared buffers are the caller's: they count in neither this thread's
 // heap nor its external memory, yet stay allocated while this thread still references them (a team kept every
-// registration's level buffers of a 5-atlas segmentation: +20 MB per atlas). So a full collection ends every
-// session (a few ms; 2D levels too small for a team never get here).
-const collect = (): void => collectGarbage(0);
+// registration's level buffers of a 5-atlas segmentation alive: +20 MB per atlas). So a full collection follows
+// every session once the helper has been idle for a moment (not at once: a collection between back-to-back small
+// sessions would keep the helper from its share of the next one), and at once after the output sessions
+// (resampling, numeric inverses: once or twice per run, holding images).
+const ALWAYS = new Set(['register.resample', 'register.invert']);
+const IDLE_MS = 30;
+let pending: ReturnType<typeof setTimeout> | undefined;
+const collectSoon = (): void => {
+  clearTimeout(pending);
+  pending = setTimeout(() => {
+    pending = undefined;
+    collectGarbage(0);
+  }, IDLE_MS);
+};
 const team = teamTasks(REGISTER_KERNELS);
 const session = team['team.session'] as (input: unknown, context: unknown) => ReturnType<TaskHandler>;
-team['team.session'] = ((input: unknown, context: unknown) => session(input, context).finally(collect)) as TaskHandler;
+team['team.session'] = ((input: { kernel?: unknown }, context: unknown) => {
+  clearTimeout(pending);
+  pending = undefined;
+  return session(input, context).finally(() => (ALWAYS.has(input.kernel as string) ? collectGarbage(0) : collectSoon()));
+}) as TaskHandler;
 
 // An atlas registration in this worker: a collection when a new level starts (the previous level's samples, costs
 // and kernel copies, dead by then, would otherwise stay resident beside the new level's: two atlases run at once,
