@@ -10,12 +10,12 @@ import { interpolationPlane } from '../interpolate/interpolator.js';
 import { linear2d, linear3d } from '../interpolate/kernels.js';
 import type { CostFunction } from '../optimize/types.js';
 import type { BSplineTransform } from '../transform/bspline.js';
-import { bsplineSupportBases, bsplineSupports } from '../transform/bspline-supports.js';
+import { bsplineSupportBases, bsplineSupports, interleaveCoefficients } from '../transform/bspline-supports.js';
 import { bendingEnergy, bsplineSamplePoints, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
 import type { LinearTransform } from '../transform/transform.js';
 import { checkOverlap, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockSession, type ParallelFor } from './parallel-for.js';
-import { BlockedMetric, bsplineKernel, sharedInterpolationPlane, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
+import { BlockedMetric, bsplineKernel, mergeChunks, sharedInterpolationPlane, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
 import { createRandom } from '../random.js';
 import { maskAt, type SampleSet } from './sampling.js';
 
@@ -38,6 +38,21 @@ export interface BSplineCostOptions extends SampledCostOptions {
   wasm?: boolean;
 }
 
+/**
+ * Samples per block of the B-spline cost: about 24 blocks (2, 3, 4, 6 or 8 threads share them evenly; a 5 000-sample
+ * level in blocks of 1 024 left 2 threads at 3 : 2), at least 256 samples each. A function of n only, never of the
+ * thread count (the blocks' sums, and so the results, do not depend on it).
+ */
+export function bsplineBlockSize(n: number): number {
+  return Math.max(256, Math.ceil(n / 24));
+}
+
+/**
+ * Fewest parameters for which the merge of the blocks' partial gradients runs on the team (phase 3): below, the
+ * hand-off costs more than the sums. Either way the gradient is the same, bit for bit.
+ */
+const TEAM_MERGE_MIN_PARAMETERS = 8192;
+
 export class BSplineRegistrationCost implements CostFunction {
   readonly bspline: BSplineTransform;
   private readonly A: Float64Array;
@@ -51,11 +66,13 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly kernelInit: BSplineKernelInit | null;
   private readonly local: ReturnType<typeof bsplineKernel> | null;
   private session: BlockSession | null = null;
+  /** Whether `session` runs on a team's threads (else every block in this thread). */
+  private onTeam = false;
   /** Per sample: linear index of the first supporting control point, or −1 outside the B-spline domain. */
   private readonly bases: Int32Array;
   /** Per sample: 4 cubic weights per axis (separable), 4·d numbers. */
   private readonly weights: Float32Array;
-  /** Parameters and gradient with the d components of each control point side by side. */
+  /** lncc: parameters and gradient with the d components of each control point side by side. */
   private readonly cInterleaved: Float64Array;
   private readonly gInterleaved: Float64Array;
   private readonly scratch = new Float64Array(6);
@@ -91,8 +108,9 @@ export class BSplineRegistrationCost implements CostFunction {
     if (this.fresh) {
       if (!this.fresh.stratified) this.fresh.draw(bspline, this.bases, this.weights);
     } else bsplineSupports(bspline, samples.points, n, this.bases, this.weights);
-    this.cInterleaved = sharedFloat64(bspline.numberOfParameters);
-    this.gInterleaved = new Float64Array(bspline.numberOfParameters);
+    const lncc = opts.metric === 'lncc';
+    this.cInterleaved = new Float64Array(lncc ? bspline.numberOfParameters : 0);
+    this.gInterleaved = new Float64Array(lncc ? bspline.numberOfParameters : 0);
 
     this.regGrad = new Float64Array(bspline.numberOfParameters);
     this.jacobianPoints = opts.jacobianWeight ? bsplineSamplePoints(bspline) : null;
@@ -106,7 +124,7 @@ export class BSplineRegistrationCost implements CostFunction {
     } else {
       this.evaluator = null;
       // A fresh sampler's arrays are shared already (its draws rewrite them in place; shareArray keeps them).
-      const blocked = new BlockedMetric(d, n, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions);
+      const blocked = new BlockedMetric(d, n, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions, bsplineBlockSize(n));
       this.blocked = blocked;
       const P = bspline.numberOfParameters;
       const [nx, nxy] = bspline.gridStrides;
@@ -114,7 +132,8 @@ export class BSplineRegistrationCost implements CostFunction {
         ...blocked.init,
         bases: this.bases,
         weights: this.weights,
-        cI: this.cInterleaved,
+        c: sharedFloat64(bspline.numberOfParameters),
+        gradient: sharedFloat64(bspline.numberOfParameters),
         A: shareArray(Float64Array.from(this.A)),
         t: shareArray(Float64Array.from(this.t)),
         nx,
@@ -152,6 +171,7 @@ export class BSplineRegistrationCost implements CostFunction {
     const session = await team.open('register.bspline', this.kernelInit, this.local!);
     this.session?.close();
     this.session = session;
+    this.onTeam = true;
   }
 
   /**
@@ -168,6 +188,7 @@ export class BSplineRegistrationCost implements CostFunction {
     if (!this.local) return;
     this.session?.close();
     this.session = serialSession(this.local);
+    this.onTeam = false;
     this.kernelInit!.stamp![1] = 1;
   }
 
@@ -275,12 +296,11 @@ export class BSplineRegistrationCost implements CostFunction {
     // the draw's per-block work (stratified: all of it; else the supports and fixed values) runs at the start of
     // each block's phase 0
     if (redraw) fresh.draw(bs, bases, W, true);
-    const cI = this.cInterleaved;
-    interleave(c, nC, d, cI);
-    const gI = this.gInterleaved;
     let value: number;
     if (this.blocked) {
       const init = this.kernelInit!;
+      // the threads interleave the coefficients into their own copies (in phase 0)
+      init.c.set(c);
       init.stamp![0] = this.evaluations;
       const session = this.session!;
       const blocks = this.blocked.blocks;
@@ -297,17 +317,17 @@ export class BSplineRegistrationCost implements CostFunction {
       checkOverlap(valid, fresh ? fresh.drawn : m);
       value = this.blocked.finish();
       session.run(1, blocks);
-      // the blocks' partial gradients, added in block order
-      gI.fill(0);
-      const { gPartials, ranges } = init;
-      const P = init.P;
-      for (let b = 0; b < blocks; b++) {
-        const o = b * P;
-        const to = ranges[2 * b + 1];
-        for (let r = ranges[2 * b]; r < to; r++) gI[r] += gPartials[o + r];
-      }
+      // the blocks' partial gradients, added in block order, by chunks of control points (phase 3): on the team
+      // when there are enough of them to pay for one more hand-off
+      const chunks = mergeChunks(init.P, d);
+      if (this.onTeam && init.P >= TEAM_MERGE_MIN_PARAMETERS) session.run(3, chunks);
+      else for (let j = 0; j < chunks; j++) this.local![3](j);
+      gradient.set(init.gradient);
     } else {
       const e = this.evaluator!;
+      const cI = this.cInterleaved;
+      interleaveCoefficients(c, nC, d, cI);
+      const gI = this.gInterleaved;
       const s = this.sampler;
       const valid =
         d === 2
@@ -318,8 +338,8 @@ export class BSplineRegistrationCost implements CostFunction {
       gI.fill(0);
       if (d === 2) scatter2d(0, valid, e.dValue, e.grads, e.index, bases, W, this.A, nx, gI, 0);
       else scatter3d(0, valid, e.dValue, e.grads, e.index, bases, W, this.A, nx, nxy, gI, 0);
+      deinterleave(gI, nC, d, gradient);
     }
-    deinterleave(gI, nC, d, gradient);
     const rg = this.regGrad;
     const P = bs.numberOfParameters;
     if (this.opts.bendingWeight) {
@@ -337,23 +357,6 @@ export class BSplineRegistrationCost implements CostFunction {
 }
 
 // --- per-evaluation passes (plain functions over typed arrays: the hot path) ---------------------------
-
-/** Coefficients component-interleaved per control point: a support row is then 4·d adjacent numbers. */
-function interleave(c: Float64Array, nC: number, d: number, out: Float64Array): void {
-  if (d === 2) {
-    for (let k = 0; k < nC; k++) {
-      out[2 * k] = c[k];
-      out[2 * k + 1] = c[nC + k];
-    }
-  } else {
-    const nC2 = 2 * nC;
-    for (let k = 0; k < nC; k++) {
-      out[3 * k] = c[k];
-      out[3 * k + 1] = c[nC + k];
-      out[3 * k + 2] = c[nC2 + k];
-    }
-  }
-}
 
 function deinterleave(g: Float64Array, nC: number, d: number, out: Float64Array): void {
   if (d === 2) {
