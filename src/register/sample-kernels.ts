@@ -720,7 +720,7 @@ function mergeKernel(init: BSplineKernelInit): BlockKernel {
     for (let b = 0; b < blocks; b++) {
       const from = Math.max(ranges[2 * b], r0);
       const to = Math.min(ranges[2 * b + 1], r1);
-      const o = b * P - r0;
+      const o = b * P;
       for (let r = from; r < to; r++) acc[r - r0] += gPartials[o + r];
     }
     if (d === 2) {
