@@ -4,11 +4,14 @@
  * image, so each sample's 4^d supporting control points and weights do not change while optimising: they are
  * computed once per level. Chain rule: ∂cost/∂c_{k,a} = Σ_i β_k(x_i) · (Aᵀ ∂cost/∂m_i ∇M(T(x_i)))_a.
  */
+import { CoregError } from '../errors.js';
 import type { Image } from '../image/image.js';
 import { indexToPhysicalMatrix, physicalToIndexMatrix } from '../image/image.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
 import { linear2d, linear3d } from '../interpolate/kernels.js';
-import type { CostFunction } from '../optimize/types.js';
+import type { CostFunction, IterationInfo, OptimizerResult, StopReason } from '../optimize/types.js';
+import type { StochasticGradientOptions } from '../optimize/stochastic.js';
+import { allFinite as allFiniteNumbers, numberOption, throwIfAborted } from '../optimize/driver.js';
 import type { BSplineTransform } from '../transform/bspline.js';
 import { bsplineSupportBases, bsplineSupports, interleaveCoefficients } from '../transform/bspline-supports.js';
 import { bendingEnergy, bsplineSamplePoints, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
@@ -134,6 +137,15 @@ export class BSplineRegistrationCost implements CostFunction {
         weights: this.weights,
         c: sharedFloat64(bspline.numberOfParameters),
         gradient: sharedFloat64(bspline.numberOfParameters),
+        // stochastic levels: the optimiser's passes over the parameters run as phases 3 and 4 (stochasticSteps)
+        descent: this.fresh
+          ? {
+              stats: sharedFloat64(3 * mergeChunks(bspline.numberOfParameters, d)),
+              average: sharedFloat64(bspline.numberOfParameters),
+              last: sharedFloat64(bspline.numberOfParameters),
+              step: sharedFloat64(3),
+            }
+          : null,
         A: shareArray(Float64Array.from(this.A)),
         t: shareArray(Float64Array.from(this.t)),
         nx,
@@ -301,27 +313,7 @@ export class BSplineRegistrationCost implements CostFunction {
       const init = this.kernelInit!;
       // the threads interleave the coefficients into their own copies (in phase 0)
       init.c.set(c);
-      init.stamp![0] = this.evaluations;
-      const session = this.session!;
-      const blocks = this.blocked.blocks;
-      const pending = init.draw?.pending;
-      if (pending) pending[0] = redraw ? 1 : 0;
-      try {
-        session.run(0, blocks);
-      } finally {
-        if (pending) pending[0] = 0;
-      }
-      let valid = 0;
-      for (let b = 0; b < blocks; b++) valid += init.validCounts[b];
-      this.lastValidCount = valid;
-      checkOverlap(valid, fresh ? fresh.drawn : m);
-      value = this.blocked.finish();
-      session.run(1, blocks);
-      // the blocks' partial gradients, added in block order, by chunks of control points (phase 3): on the team
-      // when there are enough of them to pay for one more hand-off
-      const chunks = mergeChunks(init.P, d);
-      if (this.onTeam && init.P >= TEAM_MERGE_MIN_PARAMETERS) session.run(3, chunks);
-      else for (let j = 0; j < chunks; j++) this.local![3](j);
+      value = this.evaluateShared(redraw);
       gradient.set(init.gradient);
     } else {
       const e = this.evaluator!;
@@ -353,6 +345,158 @@ export class BSplineRegistrationCost implements CostFunction {
       for (let p = 0; p < P; p++) gradient[p] += wj * rg[p];
     }
     return value;
+  }
+
+  /**
+   * The metric at the coefficients in kernelInit.c (blocked measures): phases 0 and 1 over the sample blocks, the
+   * merge (phase 3) into kernelInit.gradient. Returns the value (without penalties).
+   */
+  private evaluateShared(redraw: boolean): number {
+    const init = this.kernelInit!;
+    const blocked = this.blocked!;
+    const fresh = this.fresh;
+    init.stamp![0] = this.evaluations;
+    const session = this.session!;
+    const blocks = blocked.blocks;
+    const pending = init.draw?.pending;
+    if (pending) pending[0] = redraw ? 1 : 0;
+    try {
+      session.run(0, blocks);
+    } finally {
+      if (pending) pending[0] = 0;
+    }
+    let valid = 0;
+    for (let b = 0; b < blocks; b++) valid += init.validCounts[b];
+    this.lastValidCount = valid;
+    checkOverlap(valid, fresh ? fresh.drawn : this.samples.count);
+    const value = blocked.finish();
+    session.run(1, blocks);
+    // the blocks' partial gradients, added in block order, by chunks of control points (phase 3): on the team
+    // when there are enough of them to pay for one more hand-off
+    this.runChunks(3);
+    return value;
+  }
+
+  /** Phase `phase` over the chunks of control points: on the team when there are enough parameters to pay for it. */
+  private runChunks(phase: number): void {
+    const init = this.kernelInit!;
+    const chunks = mergeChunks(init.P, this.samples.dimension);
+    if (this.onTeam && init.P >= TEAM_MERGE_MIN_PARAMETERS) this.session!.run(phase, chunks);
+    else for (let j = 0; j < chunks; j++) this.local![phase](j);
+  }
+
+  /**
+   * optimize/stochastic.ts's stochastic gradient descent (the same options, iterates and result, bit for bit) with
+   * its passes over the parameters in the cost's phases, on the team's threads: the merge also finds each chunk's
+   * largest |g| and Σ g², and one more phase (4) takes the step. What stays in this thread per iteration is a few
+   * numbers per chunk of 1 024 control points, where the optimiser's own passes over every parameter (about 6 per
+   * iteration) were the largest serial part of a 3D level. Null when it does not apply (lncc, penalties, scales, a
+   * cost that does not draw fresh samples): use the optimiser then.
+   */
+  stochasticSteps(initial: Float64Array, options: StochasticGradientOptions): Generator<IterationInfo, OptimizerResult, void> | null {
+    const init = this.kernelInit;
+    if (!init?.descent || options.scales !== undefined || this.opts.bendingWeight || this.opts.jacobianWeight || this.fresh === null) return null;
+    return this.stochasticGenerator(initial, options);
+  }
+
+  private *stochasticGenerator(initial: Float64Array, options: StochasticGradientOptions): Generator<IterationInfo, OptimizerResult, void> {
+    const init = this.kernelInit!;
+    const descent = init.descent!;
+    const { stats, average, last, step } = descent;
+    const q = init.c;
+    const g = init.gradient;
+    const n = init.P;
+    const chunks = mergeChunks(n, this.samples.dimension);
+    // the options, checked as the optimiser checks them
+    const a = numberOption('learningRate', options.learningRate, 1, (v) => v > 0 && Number.isFinite(v), 'a finite number > 0');
+    const A = numberOption('decayOffset', options.decayOffset, 20, (v) => v > 0, 'a number > 0');
+    const alpha = numberOption('decayExponent', options.decayExponent, 0.602, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+    const maxParam = numberOption('maximumParameterStep', options.maximumParameterStep, Infinity, (v) => v > 0, 'a number > 0');
+    const fraction = numberOption('averageFraction', options.averageFraction, 0, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+    const total = numberOption('maxIterations', options.maxIterations, 100, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0');
+    const gradientTolerance = numberOption('gradientTolerance', options.gradientTolerance, 0, (v) => v >= 0, 'a number ≥ 0');
+    const relativeGradientTolerance = numberOption('relativeGradientTolerance', options.relativeGradientTolerance, 0, (v) => v >= 0, 'a number ≥ 0');
+    const { onIteration, signal } = options;
+    const averageFrom = fraction > 0 ? Math.max(1, Math.floor(total * (1 - fraction))) : Infinity;
+    if (!allFiniteNumbers(initial)) throw new CoregError('initial parameters', 'must be finite');
+    q.set(initial);
+    average.fill(0);
+    let evaluations = 0;
+    const evaluate = (): { value: number; gNorm: number; finite: boolean } => {
+      this.evaluations++;
+      evaluations++;
+      const redraw = this.redrawing && this.evaluations > 1;
+      if (redraw) this.fresh!.draw(this.bspline, this.bases, this.weights, true);
+      const value = this.evaluateShared(redraw);
+      let squares = 0;
+      for (let j = 0; j < chunks; j++) squares += stats[3 * j + 1];
+      const gNorm = Math.sqrt(squares);
+      return { value, gNorm, finite: Number.isFinite(value) && (Number.isFinite(gNorm) || allFiniteNumbers(g)) };
+    };
+    throwIfAborted(signal);
+    let e = evaluate();
+    if (!e.finite) {
+      return { parameters: Float64Array.from(initial), value: NaN, iterations: 0, stopReason: 'non-finite value', history: [], evaluations };
+    }
+    let value = e.value;
+    let gNorm = e.gNorm;
+    const history = [value];
+    const gradientStop = Math.max(gradientTolerance, relativeGradientTolerance * gNorm);
+    let iteration = 0;
+    let k = 0;
+    let averaged = 0;
+    let reason: StopReason;
+    for (;;) {
+      if (gNorm <= gradientStop && (iteration > 0 || gradientTolerance > 0 || gNorm === 0)) {
+        reason = 'gradient tolerance';
+        break;
+      }
+      if (iteration >= total) {
+        reason = 'maximum iterations';
+        break;
+      }
+      throwIfAborted(signal);
+      const lastValue = value;
+      const gain = a / Math.pow(1 + k / A, alpha);
+      k++;
+      let largest = 0;
+      for (let j = 0; j < chunks; j++) largest = Math.max(largest, stats[3 * j]);
+      step[0] = gain * largest > maxParam ? maxParam / largest : gain;
+      const averaging = k >= averageFrom;
+      if (averaging) averaged++;
+      step[1] = averaged;
+      step[2] = averaging ? 1 : 0;
+      this.runChunks(4);
+      let length = 0;
+      for (let j = 0; j < chunks; j++) length += stats[3 * j + 2];
+      if (averaging && k === total) {
+        // the last step returns the averaged iterate
+        length = 0;
+        for (let i = 0; i < n; i++) {
+          length += (average[i] - q[i]) ** 2;
+          q[i] = average[i];
+        }
+      }
+      e = evaluate();
+      if (!e.finite) {
+        q.set(last);
+        value = lastValue;
+        reason = 'non-finite value';
+        break;
+      }
+      value = e.value;
+      gNorm = e.gNorm;
+      iteration++;
+      history.push(value);
+      const info: IterationInfo = { iteration, value, gradientNorm: gNorm, stepLength: Math.sqrt(length) };
+      if (onIteration && onIteration(info) === false) {
+        reason = 'stopped by callback';
+        break;
+      }
+      yield info;
+      throwIfAborted(signal);
+    }
+    return { parameters: Float64Array.from(q), value, iterations: iteration, stopReason: reason, history, evaluations };
   }
 }
 

@@ -12,7 +12,7 @@ import { type Image, checkImageArgument, finiteRange, indexToPhysicalMatrix, num
 import { estimateScalesFromPhysicalShift } from './scales.js';
 import { checkImagePair } from './check-images.js';
 import { foldCheckPoints, repairFolding } from './fold-repair.js';
-import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction } from '../optimize/index.js';
+import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction, type IterationInfo, type OptimizerResult } from '../optimize/index.js';
 import { createBSplineTransformForImage, type BSplineTransform } from '../transform/bspline.js';
 import { refineBSpline } from '../transform/bspline-refine.js';
 import { BSplineRegistrationCost } from './bspline-cost.js';
@@ -410,6 +410,8 @@ async function optimizeLevel(
   options: AnyOptimizerOptions,
   where: ProgressContext,
   opts: RegisterOptions,
+  /** The optimiser's iterations from elsewhere (a cost that runs them on its threads); default optimizerSteps. */
+  custom?: (options: AnyOptimizerOptions) => Generator<IterationInfo, OptimizerResult, void> | null,
 ): Promise<LevelResult> {
   if (where.maxIterations === 0) {
     const g = new Float64Array(initial.length);
@@ -417,7 +419,7 @@ async function optimizeLevel(
     return { parameters: Float64Array.from(initial), value, iterations: 0, stopReason: 'maximum iterations' };
   }
   options.signal = opts.signal;
-  const steps = optimizerSteps(method, cost, initial, options);
+  const steps = custom?.(options) ?? optimizerSteps(method, cost, initial, options);
   let lastYield = now();
   for (;;) {
     const r = steps.next();
@@ -618,7 +620,8 @@ async function runBSplineStage(
     await cost.useThreads(opts.parallel);
     let result: LevelResult;
     try {
-      result = await optimizeLevel(cost, before, method, options, where, opts);
+      // stochastic steps: the optimiser's passes over the parameters on the cost's threads (the same iterates)
+      result = await optimizeLevel(cost, before, method, options, where, opts, stochastic ? (o) => cost.stochasticSteps(before, o) : undefined);
     } finally {
       cost.dispose();
     }

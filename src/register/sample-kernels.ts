@@ -381,6 +381,19 @@ export interface BSplineKernelInit extends SampleBlocksInit {
   c: Float64Array;
   /** The merged gradient (component-major, P numbers): written by phase 3 (see mergeKernel). */
   gradient: Float64Array;
+  /**
+   * Stochastic gradient descent on the team (BSplineRegistrationCost.stochasticSteps): phase 3 also writes each
+   * chunk's [largest |g|, Σ g², ·] into `stats` (3 per chunk) and phase 4 takes a step of `c` by chunks (see
+   * descentKernel). Null when the optimiser runs elsewhere.
+   */
+  descent?: {
+    stats: Float64Array;
+    /** The running average of the iterates, and the iterate before the last step (restored after a NaN). */
+    average: Float64Array;
+    last: Float64Array;
+    /** [step factor, iterates averaged so far, 1 when this step is averaged (else 0)]: written before phase 4. */
+    step: Float64Array;
+  } | null;
   A: Float64Array;
   t: Float64Array;
   nx: number;
@@ -669,12 +682,13 @@ export function bsplineKernel(init: BSplineKernelInit): KernelPhases {
 
 /**
  * Phases 0 and 1 with the draw: phase 0 first does the block's draw work when `pending`; phase 2 does it alone;
- * phase 3 merges the blocks' partial gradients (mergeKernel).
+ * phase 3 merges the blocks' partial gradients (mergeKernel); phase 4 is a descent step (descentKernel).
  */
 function withDraw(init: BSplineKernelInit, phases: KernelPhases): KernelPhases {
   const release = { release: phases.release };
   const merge = mergeKernel(init);
-  if (!init.draw) return Object.assign([...phases, finishDrawKernel(init), merge], release);
+  const descend = descentKernel(init);
+  if (!init.draw) return Object.assign([...phases, finishDrawKernel(init), merge, descend], release);
   const draw = finishDrawKernel(init);
   const pending = init.draw.pending;
   const [map, scatter] = phases;
@@ -687,6 +701,7 @@ function withDraw(init: BSplineKernelInit, phases: KernelPhases): KernelPhases {
       scatter,
       draw,
       merge,
+      descend,
     ],
     release,
   );
@@ -711,6 +726,7 @@ function mergeKernel(init: BSplineKernelInit): BlockKernel {
   const blocks = Math.ceil(count / blockSize);
   const nC = P / d;
   const acc = new Float64Array(d * MERGE_CHUNK);
+  const stats = init.descent?.stats;
   return (j) => {
     const k0 = j * MERGE_CHUNK;
     const k1 = Math.min(nC, k0 + MERGE_CHUNK);
@@ -723,21 +739,80 @@ function mergeKernel(init: BSplineKernelInit): BlockKernel {
       const o = b * P;
       for (let r = from; r < to; r++) acc[r - r0] += gPartials[o + r];
     }
+    let largest = 0;
+    let squares = 0;
     if (d === 2) {
       for (let k = k0; k < k1; k++) {
         const q = 2 * (k - k0);
-        gradient[k] = acc[q];
-        gradient[nC + k] = acc[q + 1];
+        const g0 = acc[q];
+        const g1 = acc[q + 1];
+        gradient[k] = g0;
+        gradient[nC + k] = g1;
+        largest = Math.max(largest, Math.abs(g0), Math.abs(g1));
+        squares += g0 * g0 + g1 * g1;
       }
     } else {
       const nC2 = 2 * nC;
       for (let k = k0; k < k1; k++) {
         const q = 3 * (k - k0);
-        gradient[k] = acc[q];
-        gradient[nC + k] = acc[q + 1];
-        gradient[nC2 + k] = acc[q + 2];
+        const g0 = acc[q];
+        const g1 = acc[q + 1];
+        const g2 = acc[q + 2];
+        gradient[k] = g0;
+        gradient[nC + k] = g1;
+        gradient[nC2 + k] = g2;
+        largest = Math.max(largest, Math.abs(g0), Math.abs(g1), Math.abs(g2));
+        squares += g0 * g0 + g1 * g1 + g2 * g2;
       }
     }
+    if (stats) {
+      stats[3 * j] = largest;
+      stats[3 * j + 1] = squares;
+    }
+  };
+}
+
+/**
+ * Phase 4: chunk j's part of one stochastic gradient descent step (optimize/stochastic.ts, with the same
+ * arithmetic per parameter): last ← c; c ← c − factor·g; when averaged, average += (c − average) / n; the chunk's
+ * Σ step² into stats[3j + 2].
+ */
+function descentKernel(init: BSplineKernelInit): BlockKernel {
+  const d = init.dimension;
+  const { P, gradient: g, c } = init;
+  const nC = P / d;
+  return (j) => {
+    const { stats, average, last, step } = init.descent!;
+    const factor = step[0];
+    const averaged = step[1];
+    const averaging = step[2] === 1;
+    const k0 = j * MERGE_CHUNK;
+    const k1 = Math.min(nC, k0 + MERGE_CHUNK);
+    let length = 0;
+    for (let a = 0; a < d; a++) {
+      const from = a * nC + k0;
+      const to = a * nC + k1;
+      if (averaging) {
+        for (let i = from; i < to; i++) {
+          const qi0 = c[i];
+          last[i] = qi0;
+          const s = factor * g[i];
+          const qi = qi0 - s;
+          c[i] = qi;
+          length += s * s;
+          average[i] += (qi - average[i]) / averaged;
+        }
+      } else {
+        for (let i = from; i < to; i++) {
+          const qi0 = c[i];
+          last[i] = qi0;
+          const s = factor * g[i];
+          c[i] = qi0 - s;
+          length += s * s;
+        }
+      }
+    }
+    stats[3 * j + 2] = length;
   };
 }
 

@@ -1,11 +1,18 @@
 // Phase 3 of the B-spline kernel (the merge of the blocks' partial gradients, by chunks of control points): the
 // merged gradient equals the plain sum of the blocks' partials in block order, de-interleaved, bit for bit, on
 // grids of several chunks, whichever order the chunks run in (as threads take them); 2D and 3D, TypeScript and
-// WebAssembly kernels.
+// WebAssembly kernels. Phase 4 (the stochastic descent's steps, BSplineRegistrationCost.stochasticSteps): the same
+// iterates as optimize/stochastic.ts, bit for bit, on 1 and 2 threads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createImage } from '../../src/image/image.js';
-import { bsplineBlockSize } from '../../src/register/bspline-cost.js';
+import { createNodeTeam } from '../../src/cli/worker-pool.js';
+import { createImage, finiteRange } from '../../src/image/image.js';
+import { optimizeStochasticGradientDescent, runToEnd, type StochasticGradientOptions } from '../../src/optimize/index.js';
+import { BSplineRegistrationCost, bsplineBlockSize } from '../../src/register/bspline-cost.js';
+import type { SampleSet } from '../../src/register/sampling.js';
+import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
+import { AffineTransform } from '../../src/transform/linear.js';
+import { imageFromFunction, mapAbout, movingFor, rotation3d, scene3d } from './synthetic.js';
 import { BlockedMetric, bsplineKernel, MERGE_CHUNK, mergeChunks, prepareMovingSampler, type BSplineKernelInit } from '../../src/register/sample-kernels.js';
 import { wasmKernelsAvailable } from '../../src/wasm/kernels.js';
 
@@ -91,3 +98,48 @@ for (const d of [2, 3] as const) {
     });
   }
 }
+
+// --- the stochastic descent on the cost's phases (BSplineRegistrationCost.stochasticSteps) ----------------------
+
+function descentScene(): { cost: () => BSplineRegistrationCost; initial: Float64Array } {
+  const grid = { size: [24, 22, 20], spacing: [1.4, 1.5, 1.6], origin: [0.5, 1, 0.5] };
+  const fixed = imageFromFunction(grid, scene3d);
+  const moving = movingFor({ size: [40, 40, 40], spacing: [1, 1, 1], origin: [-2, -2, -2] }, scene3d, mapAbout(rotation3d(0.02, -0.03, 0.04, 1.01), [16, 16, 16], [0.4, -0.3, 0.2]));
+  const affine = new AffineTransform(3);
+  affine.setCenter([16, 16, 16]);
+  // a fine grid: ≥ 8192 parameters, so that the merge and the steps run as team phases
+  const bs = createBSplineTransformForImage(fixed, 2.5);
+  assert.ok(bs.numberOfParameters >= 8192 && mergeChunks(bs.numberOfParameters, 3) >= 3, `${bs.numberOfParameters} parameters`);
+  const sampler = prepareMovingSampler(moving, 'linear', true);
+  const empty: SampleSet = { dimension: 3, count: 0, points: new Float64Array(0), values: new Float64Array(0), voxels: new Int32Array(0) };
+  const options = { metric: 'mi' as const, metricOptions: { bins: 20, fixedRange: finiteRange(fixed.data)!, movingRange: finiteRange(moving.data)! } };
+  return {
+    cost: () => new BSplineRegistrationCost(bs.clone(), affine, empty, sampler, { ...options, fresh: { image: fixed, count: 3000, seed: 5, shared: true } }),
+    initial: new Float64Array(bs.numberOfParameters),
+  };
+}
+
+test('stochastic steps on the cost phases = the stochastic optimiser, bit for bit (1 and 2 threads; clipped steps, averaging)', async () => {
+  const { cost, initial } = descentScene();
+  const options: StochasticGradientOptions = { maxIterations: 14, learningRate: 2000, maximumParameterStep: 0.3, averageFraction: 0.5 };
+  const reference = optimizeStochasticGradientDescent(cost(), initial, options);
+  assert.equal(reference.stopReason, 'maximum iterations');
+  assert.ok(reference.parameters.some((v) => v !== 0));
+  const team = createNodeTeam(2);
+  try {
+    for (const threads of [1, 2]) {
+      const c = cost();
+      if (threads === 2) await c.useThreads(team);
+      const steps = c.stochasticSteps(initial, options);
+      assert.ok(steps, 'applies to a fresh-sample cost without penalties or scales');
+      const r = runToEnd(steps);
+      c.dispose();
+      assert.equal(r.iterations, reference.iterations);
+      assert.deepEqual(r.history, reference.history, `${threads} thread(s): values`);
+      assert.deepEqual(new Uint8Array(r.parameters.buffer), new Uint8Array(Float64Array.from(reference.parameters).buffer), `${threads} thread(s): parameters`);
+    }
+    assert.ok(team.helperBlocks > 0, 'the helper took part');
+  } finally {
+    await team.close();
+  }
+});
