@@ -90,6 +90,8 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly fresh: FreshSampler | null;
   /** Redraw the samples at every evaluation (off while estimating scales on one draw). */
   private redrawing: boolean;
+  /** A stratified draw's first samples are still to be drawn (by the next evaluation's phase 0). */
+  private firstDraw = false;
 
   constructor(bspline: BSplineTransform, linear: LinearTransform, samples: SampleSet, sampler: MovingSampler, opts: BSplineCostOptions) {
     this.bspline = bspline;
@@ -169,7 +171,8 @@ export class BSplineRegistrationCost implements CostFunction {
       };
       this.local = bsplineKernel(this.kernelInit);
       this.session = serialSession(this.local);
-      if (this.fresh?.stratified) this.session.run(2, blocked.blocks);
+      // the first stratified draw happens in the first evaluation's phase 0 (on the team's threads, once it has them)
+      this.firstDraw = this.fresh?.stratified != null;
     }
   }
 
@@ -359,7 +362,8 @@ export class BSplineRegistrationCost implements CostFunction {
     const session = this.session!;
     const blocks = blocked.blocks;
     const pending = init.draw?.pending;
-    if (pending) pending[0] = redraw ? 1 : 0;
+    if (pending) pending[0] = redraw || this.firstDraw ? 1 : 0;
+    this.firstDraw = false;
     try {
       session.run(0, blocks);
     } finally {
