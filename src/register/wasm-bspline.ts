@@ -5,9 +5,9 @@
  * module; other measures' accumulate/derivative stay in TypeScript. Bit-identical to the TypeScript kernel.
  *
  * Data transfer: the moving coefficients are copied into the kernel's own module instance once (per thread and
- * level); the B-spline coefficients, interleaved per control point, once per evaluation (the stamp); each block's sample inputs (points, fixed values,
- * supports) in its phase 0, since a stochastic sampler redraws them every evaluation; the packed samples back
- * in phase 1 only when another thread ran the block's phase 0.
+ * level); the B-spline coefficients, interleaved per control point, once per evaluation (the stamp); each block's
+ * sample inputs (points, fixed values, supports) in its phase 0, since a stochastic sampler redraws them every
+ * evaluation; the packed samples back in phase 1 only when another thread ran the block's phase 0.
  */
 import { releaseWasmKernels, wasmKernels } from '../wasm/kernels.js';
 import type { KernelPhases } from './parallel-for.js';
