@@ -17,6 +17,7 @@ import { registrationOutputs } from '../register/outputs.js';
 import { register, type ProgressEvent } from '../register/register.js';
 import { jacobianOn } from '../register/parallel-jacobian.js';
 import { summarizeJacobian, type JacobianSummary } from '../transform/jacobian.js';
+import { wasmKernelsAvailable } from '../wasm/kernels.js';
 
 export interface RegisterTaskInput {
   fixed: Image;
@@ -46,9 +47,10 @@ export interface RegisterTaskOutput {
   outputSeconds: number;
   /**
    * The team: its threads (result.json's "threads"; 1 without cross-origin isolation) and the blocks its helper
-   * threads did during the registration and while making the outputs (0: this worker did all of it).
+   * threads did during the registration and while making the outputs (0: this worker did all of it); whether
+   * the kernels are the WebAssembly SIMD ones (as in the CLI) rather than the TypeScript fallback.
    */
-  team: { threads: number; registrationHelperBlocks: number; outputHelperBlocks: number };
+  team: { threads: number; registrationHelperBlocks: number; outputHelperBlocks: number; wasm: boolean };
 }
 
 export type RegisterTaskEvent = { kind: 'progress'; event: ProgressEvent } | { kind: 'warn'; message: string };
@@ -163,7 +165,7 @@ async function registerTask(input: RegisterTaskInput, context: TaskContext): Pro
       jacobian: summarizeJacobian(det.data),
       seconds: result.seconds,
       outputSeconds: (performance.now() - t0) / 1000,
-      team: { threads: result.threads, registrationHelperBlocks, outputHelperBlocks },
+      team: { threads: result.threads, registrationHelperBlocks, outputHelperBlocks, wasm: wasmKernelsAvailable() },
     };
     const transfer = [...encoded.map((f) => f.bytes.buffer), output.display.warped.buffer, output.display.checkerboard.buffer, output.display.jacobian.buffer, output.display.inverseWarped.buffer];
     return { output, transfer: [...new Set(transfer)] as Transferable[] };

@@ -399,7 +399,7 @@ test('atlas segmentation in the page: a cancelled run, then fused labels shown, 
 // inverted numerically, on the page's team of Web Workers), the inverse's residuals and the Jacobian map (also on
 // the team); and the page's results do not depend on its thread count.
 test('scripted affine + B-spline run: chain files equal the CLI files; outputs made on the page\'s team equal the CLI\'s from that chain, for 1 and 2 threads', { skip: SKIP, timeout: 600_000 }, async () => {
-  type PageRun = { cores: number; config: string; transformText: string; result: { threads: number; transforms: string[]; inverseResidualMm: unknown }; files: Record<string, string>; state: { team: { threads: number; registrationHelperBlocks: number; outputHelperBlocks: number }; jacobian: Record<string, number> } };
+  type PageRun = { cores: number; config: string; transformText: string; result: { threads: number; transforms: string[]; inverseResidualMm: unknown }; files: Record<string, string>; state: { team: { threads: number; registrationHelperBlocks: number; outputHelperBlocks: number; wasm: boolean }; jacobian: Record<string, number> } };
   const runPage = async (query: string, tag: string): Promise<PageRun> => {
     const { page, offOrigin, errors } = await openPage(server!, `?fixed=${FIXED}&moving=${MOVING}&preset=bspline&run=1${query}`);
     assert.equal(await waitState(page, ['done', 'error', 'cancelled']), 'done', (await page.textContent('#message')) ?? '');
@@ -436,6 +436,7 @@ test('scripted affine + B-spline run: chain files equal the CLI files; outputs m
   // The page's team: every core (2 here), and its helper threads did blocks of the registration and of the outputs.
   assert.equal(two.result.threads, cores);
   assert.equal(two.state.team.threads, cores);
+  assert.equal(two.state.team.wasm, true, 'the page runs the WebAssembly SIMD kernels, as the CLI');
   if (cores > 1) {
     assert.ok(two.state.team.registrationHelperBlocks > 0, 'the helpers did none of the registration');
     assert.ok(two.state.team.outputHelperBlocks > 0, 'the helpers did none of the outputs (inverse, Jacobian map)');
