@@ -12,11 +12,12 @@ import { collectGarbage } from './collect.js';
 // process' RSS while the caller goes on. The shared buffers are the caller's: they count in neither this thread's
 // heap nor its external memory, yet stay allocated while this thread still references them (a team kept every
 // registration's level buffers of a 5-atlas segmentation alive: +20 MB per atlas). So a full collection follows
-// every session once the helper has been idle for a moment (not at once: a collection between back-to-back small
-// sessions would keep the helper from its share of the next one), and at once after the output sessions
-// (resampling, numeric inverses: once or twice per run, holding images).
+// every session: at once after a long one (a level, the output sessions) and after the output sessions
+// (resampling, numeric inverses, holding images); after a short one only once the helper has been idle for a
+// moment (a collection between back-to-back small sessions would keep the helper from its share of the next one).
 const ALWAYS = new Set(['register.resample', 'register.invert']);
 const IDLE_MS = 30;
+const LONG_MS = 20;
 let pending: ReturnType<typeof setTimeout> | undefined;
 const collectSoon = (): void => {
   clearTimeout(pending);
@@ -30,7 +31,11 @@ const session = team['team.session'] as (input: unknown, context: unknown) => Re
 team['team.session'] = ((input: { kernel?: unknown }, context: unknown) => {
   clearTimeout(pending);
   pending = undefined;
-  return session(input, context).finally(() => (ALWAYS.has(input.kernel as string) ? collectGarbage(0) : collectSoon()));
+  const start = performance.now();
+  // a session that worked for a while (a level, a one-off gradient over a level's samples) is followed by the
+  // caller's next allocations: collect at once; a short one maybe by another short one: wait until idle
+  const now = (): boolean => ALWAYS.has(input.kernel as string) || performance.now() - start >= LONG_MS;
+  return session(input, context).finally(() => (now() ? collectGarbage(0) : collectSoon()));
 }) as TaskHandler;
 
 // An atlas registration in this worker: a collection when a new level starts (the previous level's samples, costs
