@@ -170,7 +170,7 @@ test('change: a structure shrunk by a known smooth deformation, symmetric under 
   assertClose(product, 1, 0.005, '(1 + p)(1 + p′)');
   assert.ok(r.percentChangeLabelCount < 0);
   // The baseline volume is the mask's own voxels (1 mm² each), not a resampled copy's weights.
-  assert.equal(r.baselineVolumeMm3, base.mask.data.reduce((x, y) => x + (y > 0 ? 1 : 0), 0));
+  assert.equal(r.baselineVolumeMm3, Array.from(base.mask.data).filter((v) => v > 0).length);
   // --labels: the same structure as label 5 (binary, not partial-volume weights) also finds the true change.
   const labels = createImage([72, 72], 'uint8');
   for (let i = 0; i < labels.data.length; i++) labels.data[i] = base.mask.data[i] ? 5 : base.img.data[i] > 0 ? 2 : 0;
