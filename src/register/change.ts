@@ -14,7 +14,7 @@
  *     its voxels in the baseline.
  */
 import { CoregError } from '../errors.js';
-import { createImageLike, invertMatrix, physicalBoundingBox, type GridLike, type Image } from '../image/image.js';
+import { createImage, createImageLike, indexToPhysicalMatrix, invertMatrix, physicalBoundingBox, type GridLike, type Image } from '../image/image.js';
 import { resample } from '../resample/resample.js';
 import { AffineTransform, composeLinear } from '../transform/linear.js';
 import { jacobianDeterminantImage } from '../transform/jacobian.js';
@@ -293,8 +293,45 @@ function regionChange(wF: ArrayLike<number>, jf: ArrayLike<number>, wA: ArrayLik
  * follow-up-mid) where each baseline voxel sits in the midpoint space (H rigid, so det ∂(F∘H)(b) = det ∂F(H(b)));
  * its mean over a region drawn on the baseline is the region's volume ratio, with no resampling of the region.
  */
-export function forwardJacobianOnBaseline(half: Transform, forward: readonly Transform[], baselineGrid: GridLike): Image<Float32Array> {
-  return jacobianDeterminantImage([half, ...forward], baselineGrid);
+export function forwardJacobianOnBaseline(half: Transform, forward: readonly Transform[], baselineGrid: GridLike, region?: ArrayLike<number>): Image<Float32Array> {
+  if (!region) return jacobianDeterminantImage([half, ...forward], baselineGrid);
+  // Only the bounding box of the region's voxels (≠ 0), and one voxel around it, is evaluated (a structure's box, not
+  // the whole head); 1 elsewhere.
+  const d = baselineGrid.dimension;
+  const size = baselineGrid.size;
+  const lo = size.map((n) => n);
+  const hi = size.map(() => -1);
+  const idx = new Array<number>(d).fill(0);
+  for (let i = 0; i < region.length; i++) {
+    if (region[i] !== 0) {
+      for (let a = 0, r = i; a < d; a++) {
+        idx[a] = r % size[a];
+        r = Math.floor(r / size[a]);
+        if (idx[a] < lo[a]) lo[a] = idx[a];
+        if (idx[a] > hi[a]) hi[a] = idx[a];
+      }
+    }
+  }
+  const out = createImage(size, 'float32', { spacing: baselineGrid.spacing, origin: baselineGrid.origin, direction: baselineGrid.direction }) as Image<Float32Array>;
+  out.data.fill(1);
+  if (hi[0] < 0) return out;
+  // one voxel more on each side: the region's own voxels keep central differences (chains without an analytic Jacobian)
+  for (let a = 0; a < d; a++) {
+    lo[a] = Math.max(0, lo[a] - 1);
+    hi[a] = Math.min(size[a] - 1, hi[a] + 1);
+  }
+  const m = indexToPhysicalMatrix(baselineGrid);
+  const origin = Array.from({ length: d }, (_, r) => baselineGrid.origin[r] + lo.reduce((acc, l, c) => acc + m[r * d + c] * l, 0));
+  const boxSize = lo.map((l, a) => hi[a] - l + 1);
+  const box = jacobianDeterminantImage([half, ...forward], { dimension: d, size: boxSize, spacing: baselineGrid.spacing, origin, direction: baselineGrid.direction });
+  const nz = d === 3 ? boxSize[2] : 1;
+  for (let z = 0; z < nz; z++)
+    for (let y = 0; y < boxSize[1]; y++) {
+      const src = (z * boxSize[1] + y) * boxSize[0];
+      const dst = ((d === 3 ? z + lo[2] : 0) * size[1] + y + lo[1]) * size[0] + lo[0];
+      out.data.set(box.data.subarray(src, src + boxSize[0]), dst);
+    }
+  return out;
 }
 
 /** See the file comment. Throws CoregError when the images do not overlap or the region is empty. */
@@ -385,7 +422,7 @@ export async function detectChange(baseline: Image, followup: Image, opts: Chang
   // mask resampled into the midpoint spreads its boundary voxels over their neighbours, which biased a −10 %
   // change by 0.035 points even with the true deformation): det ∂F at H(b) for every baseline voxel b
   // (H rigid: det ∂(F∘H) = det ∂F∘H).
-  const jfBaseline = opts.mask || opts.labels ? forwardJacobianOnBaseline(half, fwd.transforms, baseline) : jf;
+  const jfBaseline = opts.mask || opts.labels ? forwardJacobianOnBaseline(half, fwd.transforms, baseline, (opts.mask ?? opts.labels)!.data) : jf;
   let whole: RegionChange;
   if (opts.mask) {
     const m = new Uint8Array(opts.mask.data.length);

@@ -95,6 +95,20 @@ test('forwardJacobianOnBaseline: with F = Ψ∘H⁻¹ it is det ∂Ψ at every b
     }
   // central differences of one voxel: ≈ 2e-3 here; the chain in the wrong order ([F, H]) is off by 0.03
   assert.ok(worst < 4e-3, `largest |det − det ∂Ψ| ${worst}`);
+  // Restricted to a region's bounding box (and one voxel around it): the same values there, 1 outside.
+  const region = new Uint8Array(40 * 36);
+  for (let j = 10; j < 25; j++) for (let i = 7; i < 30; i++) if ((i - 18) ** 2 + (j - 17) ** 2 < 60) region[j * 40 + i] = 1;
+  const boxed = forwardJacobianOnBaseline(h, [f], grid, region);
+  let inBox = 0;
+  for (let j = 0; j < 36; j++)
+    for (let i = 0; i < 40; i++) {
+      const inside = i >= 11 && i <= 25 && j >= 10 && j <= 24;
+      const padded = i >= 10 && i <= 26 && j >= 9 && j <= 25;
+      if (inside) inBox++;
+      if (inside) assertClose(boxed.data[j * 40 + i], det.data[j * 40 + i], 1e-6, `box voxel ${i},${j}`);
+      else if (!padded) assert.equal(boxed.data[j * 40 + i], 1, `outside voxel ${i},${j}`);
+    }
+  assert.ok(inBox > 100);
 });
 
 test('dilateBox equals a brute-force box dilation (anisotropic spacing, 2D and 3D)', () => {
