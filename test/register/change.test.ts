@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImage, type Image } from '../../src/image/image.js';
-import { changeNonrigidStage, detectChange, dilateBox, halfTransform, matrixSqrt, normalizeIntensities } from '../../src/register/change.js';
+import { changeNonrigidStage, detectChange, dilateBox, forwardJacobianOnBaseline, halfTransform, matrixSqrt, normalizeIntensities } from '../../src/register/change.js';
+import type { Transform } from '../../src/transform/transform.js';
 import { defaultConfig, validateConfig } from '../../src/register/config.js';
 import { AffineTransform, Euler3DTransform } from '../../src/transform/linear.js';
 import { assertClose } from '../helpers.js';
@@ -65,6 +66,50 @@ function phantom(a: number, sigma: number, shift: number[]): { img: Image; truth
     }
   return { img, truth: 100 * (sum / count - 1), mask };
 }
+
+test('forwardJacobianOnBaseline: with F = Ψ∘H⁻¹ it is det ∂Ψ at every baseline voxel (the region is never resampled)', () => {
+  const grid = createImage([40, 36], 'float32', { spacing: [1.2, 0.9], origin: [-3, 5] });
+  const h = new AffineTransform(2);
+  const t = (4 * Math.PI) / 180;
+  h.fitMapping([Math.cos(t), -Math.sin(t), Math.sin(t), Math.cos(t)], [0.7, -1.3]);
+  const hi = h.inverse();
+  const c = [20, 21];
+  const a = 0.2;
+  const s = 9;
+  const psi = (x: ArrayLike<number>, out: Float64Array | number[]) => {
+    const g = 1 - a * Math.exp(-((x[0] - c[0]) ** 2 + (x[1] - c[1]) ** 2) / (2 * s * s));
+    for (let k = 0; k < 2; k++) out[k] = c[k] + (x[k] - c[k]) * g;
+  };
+  const tmp = new Float64Array(2);
+  const f: Transform = { kind: 'test-psi-after-inverse-half', dimension: 2, transformPoint: (p, out) => (hi.transformPoint(p, tmp), psi(tmp, out)) };
+  const det = forwardJacobianOnBaseline(h, [f], grid);
+  let worst = 0;
+  for (let j = 1; j < 35; j++)
+    for (let i = 1; i < 39; i++) {
+      const x = [-3 + 1.2 * i, 5 + 0.9 * j];
+      const r2 = (x[0] - c[0]) ** 2 + (x[1] - c[1]) ** 2;
+      const e = Math.exp(-r2 / (2 * s * s));
+      const g = 1 - a * e;
+      const want = g * (g + (a * r2 / (s * s)) * e); // 2D: det ∂Ψ = g (g + r g')
+      worst = Math.max(worst, Math.abs(det.data[j * 40 + i] - want));
+    }
+  // central differences of one voxel: ≈ 2e-3 here; the chain in the wrong order ([F, H]) is off by 0.03
+  assert.ok(worst < 4e-3, `largest |det − det ∂Ψ| ${worst}`);
+  // Restricted to a region's bounding box (and one voxel around it): the same values there, 1 outside.
+  const region = new Uint8Array(40 * 36);
+  for (let j = 10; j < 25; j++) for (let i = 7; i < 30; i++) if ((i - 18) ** 2 + (j - 17) ** 2 < 60) region[j * 40 + i] = 1;
+  const boxed = forwardJacobianOnBaseline(h, [f], grid, region);
+  let inBox = 0;
+  for (let j = 0; j < 36; j++)
+    for (let i = 0; i < 40; i++) {
+      const inside = i >= 11 && i <= 25 && j >= 10 && j <= 24;
+      const padded = i >= 10 && i <= 26 && j >= 9 && j <= 25;
+      if (inside) inBox++;
+      if (inside) assertClose(boxed.data[j * 40 + i], det.data[j * 40 + i], 1e-6, `box voxel ${i},${j}`);
+      else if (!padded) assert.equal(boxed.data[j * 40 + i], 1, `outside voxel ${i},${j}`);
+    }
+  assert.ok(inBox > 100);
+});
 
 test('dilateBox equals a brute-force box dilation (anisotropic spacing, 2D and 3D)', () => {
   let seed = 7;
@@ -138,6 +183,8 @@ test('change: a structure shrunk by a known smooth deformation, symmetric under 
   const product = (1 + r.percentChange / 100) * (1 + s.percentChange / 100);
   assertClose(product, 1, 0.005, '(1 + p)(1 + p′)');
   assert.ok(r.percentChangeLabelCount < 0);
+  // The baseline volume is the mask's own voxels (1 mm² each), not a resampled copy's weights.
+  assert.equal(r.baselineVolumeMm3, Array.from(base.mask.data).filter((v) => v > 0).length);
   // --labels: the same structure as label 5 (binary, not partial-volume weights) also finds the true change.
   const labels = createImage([72, 72], 'uint8');
   for (let i = 0; i < labels.data.length; i++) labels.data[i] = base.mask.data[i] ? 5 : base.img.data[i] > 0 ? 2 : 0;
