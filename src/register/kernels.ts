@@ -3,6 +3,8 @@ import type { KernelFactory } from './parallel-for.js';
 import { invertKernel } from './parallel-invert.js';
 import { resampleKernel } from './parallel-resample.js';
 import { shrinkKernel, smoothKernel } from './parallel-smooth.js';
+import { statsKernel } from './parallel-stats.js';
+import { drawKernel } from './parallel-sampling.js';
 import { bsplineKernel, linearKernel } from './sample-kernels.js';
 
 export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
@@ -12,4 +14,6 @@ export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.shrink': shrinkKernel as KernelFactory,
   'register.resample': resampleKernel as KernelFactory,
   'register.invert': invertKernel as KernelFactory,
+  'register.stats': statsKernel as KernelFactory,
+  'register.draw': drawKernel as KernelFactory,
 };
