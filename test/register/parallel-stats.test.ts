@@ -17,6 +17,9 @@ import { robustRange } from '../../src/register/preset.js';
 import { foregroundCenter } from '../../src/transform/initialize.js';
 import { linear3d } from '../../src/interpolate/kernels.js';
 import { createRandom } from '../../src/random.js';
+import { estimateScalesFromPhysicalShift } from '../../src/register/scales.js';
+import { createTransform } from '../../src/transform/linear.js';
+import type { ParametricTransform } from '../../src/transform/transform.js';
 
 const teams = new Map<number, Team>();
 function team(threads: number): Team | undefined {
@@ -201,6 +204,32 @@ test('drawSamplesOn: the same samples on every thread count, one per stratum, in
       } else {
         assert.deepEqual(got, first, `${count} samples, ${threads} threads`);
       }
+    }
+  }
+});
+
+test('estimateScalesFromPhysicalShift: the matrix–offset fast path gives the generic transformPoint loop\'s numbers bit for bit', () => {
+  const r = createRandom(5);
+  for (const kind of ['rigid', 'similarity', 'affine', 'translation'] as const) {
+    for (const d of [2, 3] as const) {
+      const t = createTransform(kind, d);
+      t.setCenter(Array.from({ length: d }, () => 10 * r()));
+      t.setParameters(Array.from(t.parameters, (p) => p + 0.1 * (r() - 0.5)));
+      const points = Float64Array.from({ length: 300 * d }, () => 100 * r() - 50);
+      // the same transform behind an object that is not a MatrixOffsetTransform: the generic path
+      const hide = (x: ParametricTransform): ParametricTransform =>
+        ({
+          kind: 'hidden',
+          dimension: x.dimension,
+          numberOfParameters: x.numberOfParameters,
+          get parameters() {
+            return x.parameters;
+          },
+          setParameters: (p: ArrayLike<number>) => x.setParameters(p),
+          transformPoint: (p: ArrayLike<number>, out: Float64Array | number[]) => x.transformPoint(p, out),
+          clone: () => hide(x.clone() as ParametricTransform),
+        }) as unknown as ParametricTransform;
+      assert.deepEqual(bits(estimateScalesFromPhysicalShift(t, points)), bits(estimateScalesFromPhysicalShift(hide(t), points)), `${kind} ${d}D`);
     }
   }
 });
