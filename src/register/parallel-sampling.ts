@@ -8,7 +8,7 @@
  */
 import { type Image, indexToPhysicalMatrix, numberOfPixels } from '../image/image.js';
 import { linear2d, linearValues3d, type Plane } from '../interpolate/kernels.js';
-import { blockSizeFor, serialSession, sharedFloat64, sharedInt32, type BlockKernel, type ParallelFor } from './parallel-for.js';
+import { blockSizeFor, serialSession, sharedFloat64, sharedInt32, TEAM_MIN_SAMPLES, type BlockKernel, type ParallelFor } from './parallel-for.js';
 import { stratifiedSeed } from './sample-kernels.js';
 import type { SampleSet } from './sampling.js';
 
@@ -121,7 +121,8 @@ export async function drawSamplesOn(team: ParallelFor | undefined, fixed: Image,
     voxels: sharedInt32(count),
   };
   const local = drawKernel(init);
-  const session = team && team.threads > 1 ? await team.open('register.draw', init, local) : serialSession(local);
+  // (few samples: in this thread, as the linear cost keeps them; the same samples either way)
+  const session = team && team.threads > 1 && count >= TEAM_MIN_SAMPLES ? await team.open('register.draw', init, local) : serialSession(local);
   try {
     session.run(0, blocks);
   } finally {

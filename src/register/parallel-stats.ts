@@ -57,6 +57,13 @@ export interface StatsKernelInit {
   fgSums: Float64Array;
 }
 
+/**
+ * Fewest values (all arrays together) for which the passes run on the team: below, the helpers' start and
+ * hand-offs cost more than they save (a 2D registration then starts no helper at all). The work decides, never the
+ * thread count, and the kernels are the same either way.
+ */
+const TEAM_MIN_VALUES = 1 << 18;
+
 /** Values per block for an array of n values: about 64 blocks, at least 65 536 values each (a function of n only). */
 function statsBlockSize(n: number): number {
   return Math.max(1 << 16, Math.ceil(n / 64));
@@ -280,7 +287,8 @@ export class ArrayStats {
       fgSums: sharedFloat64(4 * B),
     };
     const local = statsKernel(init);
-    const session = team && team.threads > 1 ? await team.open('register.stats', init, local) : serialSession(local);
+    const work = arrays.reduce((sum, a) => sum + a.length, 0);
+    const session = team && team.threads > 1 && work >= TEAM_MIN_VALUES ? await team.open('register.stats', init, local) : serialSession(local);
     return new ArrayStats(init, session, qs);
   }
 

@@ -179,7 +179,7 @@ test('drawSamplesOn: the same samples on every thread count, one per stratum, in
   const fixed = volume([50, 44, 40], 'uint8', 12);
   const plane = Float32Array.from(fixed.data);
   const n = 50 * 44 * 40;
-  for (const count of [20_000, n]) {
+  for (const count of [70_000, n]) {
     let first: { points: number[]; values: number[]; voxels: number[] } | null = null;
     for (const threads of THREADS) {
       const t = team(threads);
