@@ -255,7 +255,7 @@ async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts
 
 /**
  * Chooses the level's samples from the stage's sampling settings (defaults: 2D all pixels, 3D a random subset).
- * 3D samples at random positions without a fixed mask (the default) are drawn per block on the team.
+ * A linear stage's 3D samples at random positions without a fixed mask (the default) are drawn per block on the team.
  */
 async function levelSamples(images: LevelImages, stage: StageConfig, seed: number, team: ParallelFor | undefined): Promise<SampleSet & { drawn: boolean }> {
   const n = numberOfPixels(images.fixed);
@@ -272,7 +272,8 @@ async function levelSamples(images: LevelImages, stage: StageConfig, seed: numbe
   const jitter = stage.metric !== 'lncc' && (stage.jitter ?? histogram);
   const fixed = images.fixed;
   const everyVoxel = strategy === 'all' || percentage >= 1;
-  if (d === 3 && (everyVoxel || strategy === 'random') && jitter && !images.fixedMask && fixed.components === 1) {
+  // (linear stages: a B-spline stage's level samples set its stochastic gain, tuned on the one-stream draw below)
+  if (d === 3 && stage.transform !== 'bspline' && (everyVoxel || strategy === 'random') && jitter && !images.fixedMask && fixed.components === 1) {
     const count = everyVoxel ? n : Math.max(1, Math.round(percentage * n));
     const data = fixed.data;
     const inPlace = data instanceof Uint8Array || data instanceof Int8Array || data instanceof Int16Array || data instanceof Uint16Array;
