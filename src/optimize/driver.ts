@@ -53,6 +53,8 @@ export class ScaledProblem {
   readonly n: number;
   /** √s_i. */
   readonly root: Float64Array;
+  /** No scales (every √s_i is 1): q is p and the gradients are the same, so no per-parameter division. */
+  private readonly identity: boolean;
   evaluations = 0;
   private readonly params: Float64Array;
   private readonly gradient: Float64Array;
@@ -64,6 +66,7 @@ export class ScaledProblem {
   ) {
     this.n = n;
     this.root = new Float64Array(n).fill(1);
+    this.identity = scales === undefined;
     if (scales !== undefined) {
       if (scales.length !== n) throw new CoregError('scales', `need ${n} values (one per parameter), got ${scales.length}`);
       for (let i = 0; i < n; i++) {
@@ -92,6 +95,14 @@ export class ScaledProblem {
     const p = this.params;
     const g = this.gradient;
     const root = this.root;
+    if (this.identity) {
+      // x / 1 is x, bit for bit: copies instead of divisions (the same results, a fraction of the time)
+      p.set(q);
+      gq.fill(0);
+      const value = this.cost.evaluate(p, gq);
+      this.evaluations++;
+      return value;
+    }
     for (let i = 0; i < n; i++) p[i] = q[i] / root[i];
     g.fill(0);
     const value = this.cost.evaluate(p, g);
@@ -172,10 +183,12 @@ export function* drive(
   bestQ?.set(q);
 
   let reason: StopReason;
+  // ‖g‖ at the current point (one pass per iteration, shared by the stopping rule and the iteration's info)
+  let gNorm = norm(g);
   // A gradient tolerance relative to the first gradient does not depend on the units of the cost.
-  const gradientStop = Math.max(gradientTolerance, relativeGradientTolerance * norm(g));
+  const gradientStop = Math.max(gradientTolerance, relativeGradientTolerance * gNorm);
   while (true) {
-    if (norm(g) <= gradientStop && (state.iteration > 0 || gradientTolerance > 0 || norm(g) === 0)) {
+    if (gNorm <= gradientStop && (state.iteration > 0 || gradientTolerance > 0 || gNorm === 0)) {
       reason = 'gradient tolerance';
       break;
     }
@@ -187,7 +200,10 @@ export function* drive(
     lastQ.set(q);
     const lastValue = state.value;
     const outcome = stepper.step(state);
-    const nonFinite = outcome === 'non-finite value' || (typeof outcome === 'number' && (!Number.isFinite(state.value) || !allFinite(g)));
+    gNorm = norm(g);
+    // a finite ‖g‖ means every component is finite (one that is not makes the sum NaN or ∞); only an infinite or
+    // NaN norm needs the look at each (a sum that overflows from finite components)
+    const nonFinite = outcome === 'non-finite value' || (typeof outcome === 'number' && (!Number.isFinite(state.value) || !(Number.isFinite(gNorm) || allFinite(g))));
     if (nonFinite) {
       q.set(lastQ);
       state.value = lastValue;
@@ -204,7 +220,7 @@ export function* drive(
       bestValue = state.value;
       bestQ.set(q);
     }
-    const info: IterationInfo = { iteration: state.iteration, value: state.value, gradientNorm: norm(g), stepLength: outcome };
+    const info: IterationInfo = { iteration: state.iteration, value: state.value, gradientNorm: gNorm, stepLength: outcome };
     if (onIteration && onIteration(info) === false) {
       reason = 'stopped by callback';
       break;

@@ -48,14 +48,16 @@ export function stochasticGradientDescentSteps(
       for (let i = 0; i < g.length; i++) largest = Math.max(largest, Math.abs(g[i]));
       const factor = gain * largest > maxParam ? maxParam / largest : gain;
       let length = 0;
-      for (let i = 0; i < q.length; i++) {
-        const step = factor * g[i];
-        q[i] -= step;
-        length += step * step;
-      }
       if (k >= averageFrom) {
+        // the step and the running average in one pass over the parameters
         averaged++;
-        for (let i = 0; i < q.length; i++) average[i] += (q[i] - average[i]) / averaged;
+        for (let i = 0; i < q.length; i++) {
+          const step = factor * g[i];
+          const qi = q[i] - step;
+          q[i] = qi;
+          length += step * step;
+          average[i] += (qi - average[i]) / averaged;
+        }
         if (k === total) {
           // The last step returns the averaged iterate.
           length = 0;
@@ -63,6 +65,12 @@ export function stochasticGradientDescentSteps(
             length += (average[i] - q[i]) ** 2;
             q[i] = average[i];
           }
+        }
+      } else {
+        for (let i = 0; i < q.length; i++) {
+          const step = factor * g[i];
+          q[i] -= step;
+          length += step * step;
         }
       }
       state.value = problem.evaluate(q, g);

@@ -23,6 +23,9 @@
  * watchdog holds the other and sees it close when the helper's thread ends. It marks the helper dead and wakes the
  * caller: a helper that died while holding a block makes run() throw (exit 1, one line); one that died idle
  * leaves the work to the remaining threads. The caller also waits in slices, so no wake-up can be lost.
+ * Browsers have no event for a closing MessagePort: there (src/parallel/browser.ts createBrowserWatch) each helper
+ * holds a Web Lock for the session instead, which the browser releases when the helper's worker ends, and the
+ * watchdog (a small Web Worker) waits for that lock. A helper whose session loop throws leaves it as a dead one.
  */
 import type { BlockKernel, BlockSession, KernelFactory, KernelPhases, ParallelFor } from '../register/parallel-for.js';
 import { CoregError } from '../errors.js';
@@ -61,6 +64,8 @@ interface SessionInput {
   helper: number;
   /** The helper's end of its watch channel (held until the session ends; its closing is the helper's death). */
   port?: { close(): void };
+  /** Or the name of a Web Lock the helper holds for the session (browsers; its release is the helper's death). */
+  lock?: string;
 }
 
 /** Control-block slots a watchdog needs (passed to HelperWatch.watch). */
@@ -81,8 +86,24 @@ export interface WatchSlots {
  * sets control[slots.dead] = 1, adds 1 to control[slots.deaths] and notifies control[slots.wake].
  */
 export interface HelperWatch {
-  watch(control: Int32Array, port: MessagePort, slots: WatchSlots): void;
+  watch?(control: Int32Array, port: MessagePort, slots: WatchSlots): void;
+  /**
+   * Browsers: helper `h` holds the Web Lock `name` (acquired before its session is ready) until the session ends;
+   * when the watchdog is granted it while control[slots.ended] is 0, the helper died (the same marks as above).
+   */
+  watchLock?(control: Int32Array, name: string, slots: WatchSlots): void;
+  /** Resolves once the watchdog runs (awaited by open(): a worker cannot start while its creator is blocked). */
+  start?(): Promise<void>;
   close(): Promise<void> | void;
+}
+
+/** Holds the Web Lock `name` until the returned function is called (resolves once it is held). */
+function holdLock(name: string): Promise<() => void> {
+  const locks = (globalThis.navigator as { locks?: LockManager } | undefined)?.locks;
+  if (!locks) return Promise.reject(new Error('a watched team helper needs the Web Locks API'));
+  return new Promise((held, failed) => {
+    locks.request(name, () => new Promise<void>((release) => held(() => release()))).catch(failed);
+  });
 }
 
 /** The team's side of one error: the first failing thread's error, as JSON char codes. */
@@ -145,10 +166,14 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
  * session; register it in the worker's task table as 'team.session'.
  */
 export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>): TaskHandler {
-  return ((input: SessionInput, context: TaskContext): Promise<TaskResult> => {
+  const session = (input: SessionInput, context: TaskContext, release?: () => void): Promise<TaskResult> => {
     const { control } = input;
-    // The watch channel closes with the session (a normal end: the caller has set ENDED before).
-    const leave = (): void => input.port?.close();
+    // The watch channel closes (the lock is released) with the session (a normal end: the caller has set ENDED
+    // before; any other is the helper's death).
+    const leave = (): void => {
+      input.port?.close();
+      release?.();
+    };
     const factory = Object.prototype.hasOwnProperty.call(kernels, input.kernel) ? kernels[input.kernel] : undefined;
     if (!factory) {
       leave();
@@ -163,21 +188,26 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
     }
     context.emit('ready');
     let seen = input.generation;
-    for (;;) {
-      Atomics.wait(control, GEN, seen);
-      const g = Atomics.load(control, GEN);
-      if (g === seen) continue;
-      seen = g;
-      const cmd = Atomics.load(control, CMD);
-      if (cmd < 0) {
-        // the session's kernel is done: its resources (a WebAssembly instance) go to this thread's next kernel
-        phases.release?.();
-        leave();
-        return Promise.resolve({ output: null });
+    try {
+      for (;;) {
+        Atomics.wait(control, GEN, seen);
+        const g = Atomics.load(control, GEN);
+        if (g === seen) continue;
+        seen = g;
+        const cmd = Atomics.load(control, CMD);
+        if (cmd < 0) {
+          // the session's kernel is done: its resources (a WebAssembly instance) go to this thread's next kernel
+          phases.release?.();
+          return Promise.resolve({ output: null });
+        }
+        takeBlocks(control, g, phases[cmd], input.helper);
       }
-      takeBlocks(control, g, phases[cmd], input.helper);
+    } finally {
+      leave();
     }
-  }) as TaskHandler;
+  };
+  return ((input: SessionInput, context: TaskContext): Promise<TaskResult> =>
+    input.lock ? holdLock(input.lock).then((release) => session(input, context, release)) : session(input, context)) as TaskHandler;
 }
 
 /** The tasks a worker entry serves for teams ('team.warm' does nothing: it only makes the pool start the worker). */
@@ -200,6 +230,7 @@ export interface Team extends ParallelFor {
 export function createTeam(pool: WorkerPool | null, threads: number, options: { watch?: HelperWatch } = {}): Team {
   const watch = options.watch;
   const helpers = threads - 1;
+  let sessions = 0;
   if (helpers > 0 && (!pool || pool.size < helpers)) throw new Error(`a team of ${threads} threads needs a pool of ${helpers} workers`);
   if (helpers > 0 && typeof SharedArrayBuffer !== 'function') throw new Error('a team of threads needs SharedArrayBuffer');
   let busy = false;
@@ -224,12 +255,15 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
       const control = new Int32Array(new SharedArrayBuffer(4 * (CONTROL_LENGTH + 2 * helpers)));
       const readies: Promise<void>[] = [];
       const tasks: Promise<unknown>[] = [];
+      const slotsOf = (h: number): WatchSlots => ({ ended: ENDED, dead: HELPER_SLOTS + 2 * h + 1, deaths: DEATHS, wake: DONE });
+      const locks = watch?.watchLock ? `coreg-team-${Math.random().toString(36).slice(2)}-${Date.now()}-${++sessions}` : undefined;
       for (let h = 0; h < helpers; h++) {
         const input: SessionInput = { control, kernel: name, init, generation: 0, helper: h };
         const transfer: Transferable[] = [];
-        if (watch) {
+        if (locks) input.lock = `${locks}-${h}`;
+        else if (watch?.watch) {
           const channel = new MessageChannel();
-          watch.watch(control, channel.port1, { ended: ENDED, dead: HELPER_SLOTS + 2 * h + 1, deaths: DEATHS, wake: DONE });
+          watch.watch(control, channel.port1, slotsOf(h));
           input.port = channel.port2;
           transfer.push(channel.port2);
         }
@@ -257,11 +291,13 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
         busy = false;
       };
       try {
-        await Promise.all(readies);
+        await Promise.all([...readies, watch?.start?.()]);
       } catch (err) {
         end();
         throw err;
       }
+      // Every helper holds its lock now (it does before it is ready): from here on its release is a death.
+      if (locks) for (let h = 0; h < helpers; h++) watch!.watchLock!(control, `${locks}-${h}`, slotsOf(h));
       return {
         run(phase: number, blocks: number): void {
           if (closed) throw new Error('the team session is closed');

@@ -4,18 +4,21 @@
  * image, so each sample's 4^d supporting control points and weights do not change while optimising: they are
  * computed once per level. Chain rule: ∂cost/∂c_{k,a} = Σ_i β_k(x_i) · (Aᵀ ∂cost/∂m_i ∇M(T(x_i)))_a.
  */
+import { CoregError } from '../errors.js';
 import type { Image } from '../image/image.js';
 import { indexToPhysicalMatrix, physicalToIndexMatrix } from '../image/image.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
 import { linear2d, linear3d } from '../interpolate/kernels.js';
-import type { CostFunction } from '../optimize/types.js';
+import type { CostFunction, IterationInfo, OptimizerResult, StopReason } from '../optimize/types.js';
+import type { StochasticGradientOptions } from '../optimize/stochastic.js';
+import { allFinite as allFiniteNumbers, numberOption, throwIfAborted } from '../optimize/driver.js';
 import type { BSplineTransform } from '../transform/bspline.js';
-import { bsplineSupportBases, bsplineSupports } from '../transform/bspline-supports.js';
+import { bsplineSupportBases, bsplineSupports, interleaveCoefficients } from '../transform/bspline-supports.js';
 import { bendingEnergy, bsplineSamplePoints, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
 import type { LinearTransform } from '../transform/transform.js';
 import { checkOverlap, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockSession, type ParallelFor } from './parallel-for.js';
-import { BlockedMetric, bsplineKernel, sharedInterpolationPlane, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
+import { BlockedMetric, bsplineKernel, mergeChunks, sharedInterpolationPlane, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
 import { createRandom } from '../random.js';
 import { maskAt, type SampleSet } from './sampling.js';
 
@@ -38,6 +41,21 @@ export interface BSplineCostOptions extends SampledCostOptions {
   wasm?: boolean;
 }
 
+/**
+ * Samples per block of the B-spline cost: about 24 blocks (2, 3, 4, 6 or 8 threads share them evenly; a 5 000-sample
+ * level in blocks of 1 024 left 2 threads at 3 : 2), at least 256 samples each. A function of n only, never of the
+ * thread count (the blocks' sums, and so the results, do not depend on it).
+ */
+export function bsplineBlockSize(n: number): number {
+  return Math.max(256, Math.ceil(n / 24));
+}
+
+/**
+ * Fewest parameters for which the merge of the blocks' partial gradients runs on the team (phase 3): below, the
+ * hand-off costs more than the sums. Either way the gradient is the same, bit for bit.
+ */
+const TEAM_MERGE_MIN_PARAMETERS = 8192;
+
 export class BSplineRegistrationCost implements CostFunction {
   readonly bspline: BSplineTransform;
   private readonly A: Float64Array;
@@ -51,11 +69,13 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly kernelInit: BSplineKernelInit | null;
   private readonly local: ReturnType<typeof bsplineKernel> | null;
   private session: BlockSession | null = null;
+  /** Whether `session` runs on a team's threads (else every block in this thread). */
+  private onTeam = false;
   /** Per sample: linear index of the first supporting control point, or −1 outside the B-spline domain. */
   private readonly bases: Int32Array;
   /** Per sample: 4 cubic weights per axis (separable), 4·d numbers. */
   private readonly weights: Float32Array;
-  /** Parameters and gradient with the d components of each control point side by side. */
+  /** lncc: parameters and gradient with the d components of each control point side by side. */
   private readonly cInterleaved: Float64Array;
   private readonly gInterleaved: Float64Array;
   private readonly scratch = new Float64Array(6);
@@ -70,6 +90,8 @@ export class BSplineRegistrationCost implements CostFunction {
   private readonly fresh: FreshSampler | null;
   /** Redraw the samples at every evaluation (off while estimating scales on one draw). */
   private redrawing: boolean;
+  /** A stratified draw's first samples are still to be drawn (by the next evaluation's phase 0). */
+  private firstDraw = false;
 
   constructor(bspline: BSplineTransform, linear: LinearTransform, samples: SampleSet, sampler: MovingSampler, opts: BSplineCostOptions) {
     this.bspline = bspline;
@@ -91,8 +113,9 @@ export class BSplineRegistrationCost implements CostFunction {
     if (this.fresh) {
       if (!this.fresh.stratified) this.fresh.draw(bspline, this.bases, this.weights);
     } else bsplineSupports(bspline, samples.points, n, this.bases, this.weights);
-    this.cInterleaved = sharedFloat64(bspline.numberOfParameters);
-    this.gInterleaved = new Float64Array(bspline.numberOfParameters);
+    const lncc = opts.metric === 'lncc';
+    this.cInterleaved = new Float64Array(lncc ? bspline.numberOfParameters : 0);
+    this.gInterleaved = new Float64Array(lncc ? bspline.numberOfParameters : 0);
 
     this.regGrad = new Float64Array(bspline.numberOfParameters);
     this.jacobianPoints = opts.jacobianWeight ? bsplineSamplePoints(bspline) : null;
@@ -106,7 +129,7 @@ export class BSplineRegistrationCost implements CostFunction {
     } else {
       this.evaluator = null;
       // A fresh sampler's arrays are shared already (its draws rewrite them in place; shareArray keeps them).
-      const blocked = new BlockedMetric(d, n, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions);
+      const blocked = new BlockedMetric(d, n, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions, bsplineBlockSize(n));
       this.blocked = blocked;
       const P = bspline.numberOfParameters;
       const [nx, nxy] = bspline.gridStrides;
@@ -114,7 +137,17 @@ export class BSplineRegistrationCost implements CostFunction {
         ...blocked.init,
         bases: this.bases,
         weights: this.weights,
-        cI: this.cInterleaved,
+        c: sharedFloat64(bspline.numberOfParameters),
+        gradient: sharedFloat64(bspline.numberOfParameters),
+        // stochastic levels: the optimiser's passes over the parameters run as phases 3 and 4 (stochasticSteps)
+        descent: this.fresh
+          ? {
+              stats: sharedFloat64(3 * mergeChunks(bspline.numberOfParameters, d)),
+              average: sharedFloat64(bspline.numberOfParameters),
+              last: sharedFloat64(bspline.numberOfParameters),
+              step: sharedFloat64(3),
+            }
+          : null,
         A: shareArray(Float64Array.from(this.A)),
         t: shareArray(Float64Array.from(this.t)),
         nx,
@@ -138,7 +171,8 @@ export class BSplineRegistrationCost implements CostFunction {
       };
       this.local = bsplineKernel(this.kernelInit);
       this.session = serialSession(this.local);
-      if (this.fresh?.stratified) this.session.run(2, blocked.blocks);
+      // the first stratified draw happens in the first evaluation's phase 0 (on the team's threads, once it has them)
+      this.firstDraw = this.fresh?.stratified != null;
     }
   }
 
@@ -152,6 +186,7 @@ export class BSplineRegistrationCost implements CostFunction {
     const session = await team.open('register.bspline', this.kernelInit, this.local!);
     this.session?.close();
     this.session = session;
+    this.onTeam = true;
   }
 
   /**
@@ -168,6 +203,7 @@ export class BSplineRegistrationCost implements CostFunction {
     if (!this.local) return;
     this.session?.close();
     this.session = serialSession(this.local);
+    this.onTeam = false;
     this.kernelInit!.stamp![1] = 1;
   }
 
@@ -275,39 +311,18 @@ export class BSplineRegistrationCost implements CostFunction {
     // the draw's per-block work (stratified: all of it; else the supports and fixed values) runs at the start of
     // each block's phase 0
     if (redraw) fresh.draw(bs, bases, W, true);
-    const cI = this.cInterleaved;
-    interleave(c, nC, d, cI);
-    const gI = this.gInterleaved;
     let value: number;
     if (this.blocked) {
       const init = this.kernelInit!;
-      init.stamp![0] = this.evaluations;
-      const session = this.session!;
-      const blocks = this.blocked.blocks;
-      const pending = init.draw?.pending;
-      if (pending) pending[0] = redraw ? 1 : 0;
-      try {
-        session.run(0, blocks);
-      } finally {
-        if (pending) pending[0] = 0;
-      }
-      let valid = 0;
-      for (let b = 0; b < blocks; b++) valid += init.validCounts[b];
-      this.lastValidCount = valid;
-      checkOverlap(valid, fresh ? fresh.drawn : m);
-      value = this.blocked.finish();
-      session.run(1, blocks);
-      // the blocks' partial gradients, added in block order
-      gI.fill(0);
-      const { gPartials, ranges } = init;
-      const P = init.P;
-      for (let b = 0; b < blocks; b++) {
-        const o = b * P;
-        const to = ranges[2 * b + 1];
-        for (let r = ranges[2 * b]; r < to; r++) gI[r] += gPartials[o + r];
-      }
+      // the threads interleave the coefficients into their own copies (in phase 0)
+      init.c.set(c);
+      value = this.evaluateShared(redraw);
+      gradient.set(init.gradient);
     } else {
       const e = this.evaluator!;
+      const cI = this.cInterleaved;
+      interleaveCoefficients(c, nC, d, cI);
+      const gI = this.gInterleaved;
       const s = this.sampler;
       const valid =
         d === 2
@@ -318,8 +333,8 @@ export class BSplineRegistrationCost implements CostFunction {
       gI.fill(0);
       if (d === 2) scatter2d(0, valid, e.dValue, e.grads, e.index, bases, W, this.A, nx, gI, 0);
       else scatter3d(0, valid, e.dValue, e.grads, e.index, bases, W, this.A, nx, nxy, gI, 0);
+      deinterleave(gI, nC, d, gradient);
     }
-    deinterleave(gI, nC, d, gradient);
     const rg = this.regGrad;
     const P = bs.numberOfParameters;
     if (this.opts.bendingWeight) {
@@ -334,26 +349,162 @@ export class BSplineRegistrationCost implements CostFunction {
     }
     return value;
   }
+
+  /**
+   * The metric at the coefficients in kernelInit.c (blocked measures): phases 0 and 1 over the sample blocks, the
+   * merge (phase 3) into kernelInit.gradient. Returns the value (without penalties).
+   */
+  private evaluateShared(redraw: boolean): number {
+    const init = this.kernelInit!;
+    const blocked = this.blocked!;
+    const fresh = this.fresh;
+    init.stamp![0] = this.evaluations;
+    const session = this.session!;
+    const blocks = blocked.blocks;
+    const pending = init.draw?.pending;
+    if (pending) pending[0] = redraw || this.firstDraw ? 1 : 0;
+    this.firstDraw = false;
+    try {
+      session.run(0, blocks);
+    } finally {
+      if (pending) pending[0] = 0;
+    }
+    let valid = 0;
+    for (let b = 0; b < blocks; b++) valid += init.validCounts[b];
+    this.lastValidCount = valid;
+    checkOverlap(valid, fresh ? fresh.drawn : this.samples.count);
+    const value = blocked.finish();
+    session.run(1, blocks);
+    // the blocks' partial gradients, added in block order, by chunks of control points (phase 3): on the team
+    // when there are enough of them to pay for one more hand-off
+    this.runChunks(3);
+    return value;
+  }
+
+  /** Phase `phase` over the chunks of control points: on the team when there are enough parameters to pay for it. */
+  private runChunks(phase: number): void {
+    const init = this.kernelInit!;
+    const chunks = mergeChunks(init.P, this.samples.dimension);
+    if (this.onTeam && init.P >= TEAM_MERGE_MIN_PARAMETERS) this.session!.run(phase, chunks);
+    else for (let j = 0; j < chunks; j++) this.local![phase](j);
+  }
+
+  /**
+   * optimize/stochastic.ts's stochastic gradient descent (the same options, iterates and result, bit for bit) with
+   * its passes over the parameters in the cost's phases, on the team's threads: the merge also finds each chunk's
+   * largest |g| and Σ g², and one more phase (4) takes the step. What stays in this thread per iteration is a few
+   * numbers per chunk of 1 024 control points, where the optimiser's own passes over every parameter (about 6 per
+   * iteration) were the largest serial part of a 3D level. Null when it does not apply (lncc, penalties, scales, a
+   * cost that does not draw fresh samples): use the optimiser then.
+   */
+  stochasticSteps(initial: Float64Array, options: StochasticGradientOptions): Generator<IterationInfo, OptimizerResult, void> | null {
+    const init = this.kernelInit;
+    if (!init?.descent || options.scales !== undefined || this.opts.bendingWeight || this.opts.jacobianWeight || this.fresh === null) return null;
+    return this.stochasticGenerator(initial, options);
+  }
+
+  private *stochasticGenerator(initial: Float64Array, options: StochasticGradientOptions): Generator<IterationInfo, OptimizerResult, void> {
+    const init = this.kernelInit!;
+    const descent = init.descent!;
+    const { stats, average, last, step } = descent;
+    const q = init.c;
+    const g = init.gradient;
+    const n = init.P;
+    const chunks = mergeChunks(n, this.samples.dimension);
+    // the options, checked as the optimiser checks them
+    const a = numberOption('learningRate', options.learningRate, 1, (v) => v > 0 && Number.isFinite(v), 'a finite number > 0');
+    const A = numberOption('decayOffset', options.decayOffset, 20, (v) => v > 0, 'a number > 0');
+    const alpha = numberOption('decayExponent', options.decayExponent, 0.602, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+    const maxParam = numberOption('maximumParameterStep', options.maximumParameterStep, Infinity, (v) => v > 0, 'a number > 0');
+    const fraction = numberOption('averageFraction', options.averageFraction, 0, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+    const total = numberOption('maxIterations', options.maxIterations, 100, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0');
+    const gradientTolerance = numberOption('gradientTolerance', options.gradientTolerance, 0, (v) => v >= 0, 'a number ≥ 0');
+    const relativeGradientTolerance = numberOption('relativeGradientTolerance', options.relativeGradientTolerance, 0, (v) => v >= 0, 'a number ≥ 0');
+    const { onIteration, signal } = options;
+    const averageFrom = fraction > 0 ? Math.max(1, Math.floor(total * (1 - fraction))) : Infinity;
+    if (!allFiniteNumbers(initial)) throw new CoregError('initial parameters', 'must be finite');
+    q.set(initial);
+    average.fill(0);
+    let evaluations = 0;
+    const evaluate = (): { value: number; gNorm: number; finite: boolean } => {
+      this.evaluations++;
+      evaluations++;
+      const redraw = this.redrawing && this.evaluations > 1;
+      if (redraw) this.fresh!.draw(this.bspline, this.bases, this.weights, true);
+      const value = this.evaluateShared(redraw);
+      let squares = 0;
+      for (let j = 0; j < chunks; j++) squares += stats[3 * j + 1];
+      const gNorm = Math.sqrt(squares);
+      return { value, gNorm, finite: Number.isFinite(value) && (Number.isFinite(gNorm) || allFiniteNumbers(g)) };
+    };
+    throwIfAborted(signal);
+    let e = evaluate();
+    if (!e.finite) {
+      return { parameters: Float64Array.from(initial), value: NaN, iterations: 0, stopReason: 'non-finite value', history: [], evaluations };
+    }
+    let value = e.value;
+    let gNorm = e.gNorm;
+    const history = [value];
+    const gradientStop = Math.max(gradientTolerance, relativeGradientTolerance * gNorm);
+    let iteration = 0;
+    let k = 0;
+    let averaged = 0;
+    let reason: StopReason;
+    for (;;) {
+      if (gNorm <= gradientStop && (iteration > 0 || gradientTolerance > 0 || gNorm === 0)) {
+        reason = 'gradient tolerance';
+        break;
+      }
+      if (iteration >= total) {
+        reason = 'maximum iterations';
+        break;
+      }
+      throwIfAborted(signal);
+      const lastValue = value;
+      const gain = a / Math.pow(1 + k / A, alpha);
+      k++;
+      let largest = 0;
+      for (let j = 0; j < chunks; j++) largest = Math.max(largest, stats[3 * j]);
+      step[0] = gain * largest > maxParam ? maxParam / largest : gain;
+      const averaging = k >= averageFrom;
+      if (averaging) averaged++;
+      step[1] = averaged;
+      step[2] = averaging ? 1 : 0;
+      this.runChunks(4);
+      let length = 0;
+      for (let j = 0; j < chunks; j++) length += stats[3 * j + 2];
+      if (averaging && k === total) {
+        // the last step returns the averaged iterate
+        length = 0;
+        for (let i = 0; i < n; i++) {
+          length += (average[i] - q[i]) ** 2;
+          q[i] = average[i];
+        }
+      }
+      e = evaluate();
+      if (!e.finite) {
+        q.set(last);
+        value = lastValue;
+        reason = 'non-finite value';
+        break;
+      }
+      value = e.value;
+      gNorm = e.gNorm;
+      iteration++;
+      history.push(value);
+      const info: IterationInfo = { iteration, value, gradientNorm: gNorm, stepLength: Math.sqrt(length) };
+      if (onIteration && onIteration(info) === false) {
+        reason = 'stopped by callback';
+        break;
+      }
+      yield info;
+      throwIfAborted(signal);
+    }
+    return { parameters: Float64Array.from(q), value, iterations: iteration, stopReason: reason, history, evaluations };
+  }
 }
 
 // --- per-evaluation passes (plain functions over typed arrays: the hot path) ---------------------------
-
-/** Coefficients component-interleaved per control point: a support row is then 4·d adjacent numbers. */
-function interleave(c: Float64Array, nC: number, d: number, out: Float64Array): void {
-  if (d === 2) {
-    for (let k = 0; k < nC; k++) {
-      out[2 * k] = c[k];
-      out[2 * k + 1] = c[nC + k];
-    }
-  } else {
-    const nC2 = 2 * nC;
-    for (let k = 0; k < nC; k++) {
-      out[3 * k] = c[k];
-      out[3 * k + 1] = c[nC + k];
-      out[3 * k + 2] = c[nC2 + k];
-    }
-  }
-}
 
 function deinterleave(g: Float64Array, nC: number, d: number, out: Float64Array): void {
   if (d === 2) {

@@ -1,6 +1,7 @@
 // The kernels a team's helpers serve (src/cli/worker.ts and src/web/worker.ts pass this table to teamTasks).
 import type { KernelFactory } from './parallel-for.js';
 import { invertKernel } from './parallel-invert.js';
+import { jacobianKernel } from './parallel-jacobian.js';
 import { resampleKernel } from './parallel-resample.js';
 import { shrinkKernel, smoothKernel } from './parallel-smooth.js';
 import { statsKernel } from './parallel-stats.js';
@@ -16,4 +17,5 @@ export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.invert': invertKernel as KernelFactory,
   'register.stats': statsKernel as KernelFactory,
   'register.draw': drawKernel as KernelFactory,
+  'register.jacobian': jacobianKernel as KernelFactory,
 };

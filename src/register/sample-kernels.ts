@@ -15,7 +15,7 @@ import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type S
 import { blockSizeFor, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockKernel, type KernelPhases } from './parallel-for.js';
 import { maskAt } from './sampling.js';
 import { createRandom } from '../random.js';
-import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
+import { bsplineSupportsRange, interleaveCoefficients, type BSplineGridGeometry } from '../transform/bspline-supports.js';
 import { wasmLinearKernel } from './wasm-linear.js';
 import { wasmBSplineKernel } from './wasm-bspline.js';
 
@@ -254,12 +254,13 @@ export class BlockedMetric {
     mask: Image | null,
     metric: SampledMetricName,
     metricOptions: MetricOptions,
+    /** Samples per block (default blockSizeFor(count)); a function of the work only, never of the thread count. */
+    blockSize = blockSizeFor(count),
   ) {
     this.metric = METRICS[metric] as SampledMetric<MetricState>;
     this.state = this.metric.createState(metricOptions);
     const { sums, coefficients } = stateArrays(this.state);
     this.sumsLength = sums.length;
-    const blockSize = blockSizeFor(count);
     this.blocks = Math.ceil(count / blockSize);
     const sharedMask = mask ? { ...mask, size: [...mask.size], origin: [...mask.origin], spacing: [...mask.spacing], direction: [...mask.direction], data: shareArray(mask.data) } : null;
     this.init = {
@@ -373,8 +374,26 @@ export interface BSplineKernelInit extends SampleBlocksInit {
   /** Per sample: first supporting control point (−1 outside the grid) and 4·d separable weights. */
   bases: Int32Array;
   weights: Float32Array;
-  /** B-spline coefficients interleaved per control point (d each); written before phase 0. */
-  cI: Float64Array;
+  /**
+   * B-spline coefficients as the transform holds them (component-major: all x, then all y[, then all z]); written
+   * before phase 0. Each thread interleaves them per control point into its own copy once per evaluation (stamp).
+   */
+  c: Float64Array;
+  /** The merged gradient (component-major, P numbers): written by phase 3 (see mergeKernel). */
+  gradient: Float64Array;
+  /**
+   * Stochastic gradient descent on the team (BSplineRegistrationCost.stochasticSteps): phase 3 also writes each
+   * chunk's [largest |g|, Σ g², ·] into `stats` (3 per chunk) and phase 4 takes a step of `c` by chunks (see
+   * descentKernel). Null when the optimiser runs elsewhere.
+   */
+  descent?: {
+    stats: Float64Array;
+    /** The running average of the iterates, and the iterate before the last step (restored after a NaN). */
+    average: Float64Array;
+    last: Float64Array;
+    /** [step factor, iterates averaged so far, 1 when this step is averaged (else 0)]: written before phase 4. */
+    step: Float64Array;
+  } | null;
   A: Float64Array;
   t: Float64Array;
   nx: number;
@@ -601,22 +620,29 @@ export function scatter2d(start: number, end: number, dv: Float64Array, G: Float
 
 /**
  * Phase 0: map, sample and accumulate block b; phase 1: ∂cost/∂m and the block's partial gradient; phase 2 (fresh
- * samples): the block's supports and fixed values after a draw.
+ * samples): the block's supports and fixed values after a draw; phase 3: chunk j of the merged gradient (over
+ * mergeChunks(P, d) chunks, after phase 1).
  */
 export function bsplineKernel(init: BSplineKernelInit): KernelPhases {
   // the same kernel on WebAssembly SIMD when it applies (3D; bit-identical results; COREG_WASM=0 turns it off)
   const fast = init.wasm === false ? null : wasmBSplineKernel(init);
   if (fast) return withDraw(init, fast);
   const d = init.dimension;
-  const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, cI, A, t, nx, nxy, gPartials, ranges, P } = init;
+  const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, A, t, nx, nxy, gPartials, ranges, P } = init;
   const g = new Float64Array(6);
   const m = metricBlocks(init);
   // the control points a sample's support reaches, past its base
   const reach = d === 3 ? 3 * nxy + 3 * nx + 4 : 3 * nx + 4;
+  // this thread's interleaved copy of the coefficients, refreshed once per evaluation (per block without a stamp)
+  const cI = new Float64Array(P);
+  let cStamp = NaN;
   return withDraw(init, [
     (b) => {
       const start = b * blockSize;
       const end = Math.min(count, start + blockSize);
+      const stamp = init.stamp ? init.stamp[0] : NaN;
+      if (!(cStamp === stamp)) interleaveCoefficients(init.c, P / d, d, cI);
+      cStamp = stamp;
       const valid =
         d === 2
           ? mapAndSample2d(start, end, points, bases, weights, cI, nx, A, t, sampler, values, grads, index, mask, maskN, g)
@@ -654,10 +680,15 @@ export function bsplineKernel(init: BSplineKernelInit): KernelPhases {
   ]);
 }
 
-/** Phases 0 and 1 with the draw: phase 0 first does the block's draw work when `pending`; phase 2 does it alone. */
+/**
+ * Phases 0 and 1 with the draw: phase 0 first does the block's draw work when `pending`; phase 2 does it alone;
+ * phase 3 merges the blocks' partial gradients (mergeKernel); phase 4 is a descent step (descentKernel).
+ */
 function withDraw(init: BSplineKernelInit, phases: KernelPhases): KernelPhases {
   const release = { release: phases.release };
-  if (!init.draw) return Object.assign([...phases, finishDrawKernel(init)], release);
+  const merge = mergeKernel(init);
+  const descend = descentKernel(init);
+  if (!init.draw) return Object.assign([...phases, finishDrawKernel(init), merge, descend], release);
   const draw = finishDrawKernel(init);
   const pending = init.draw.pending;
   const [map, scatter] = phases;
@@ -669,9 +700,120 @@ function withDraw(init: BSplineKernelInit, phases: KernelPhases): KernelPhases {
       },
       scatter,
       draw,
+      merge,
+      descend,
     ],
     release,
   );
+}
+
+/** Control points per chunk of the merge (phase 3); the merged gradient does not depend on it. */
+export const MERGE_CHUNK = 1024;
+
+/** Chunks of phase 3 for P parameters in d dimensions. */
+export function mergeChunks(P: number, d: number): number {
+  return Math.ceil(P / d / MERGE_CHUNK);
+}
+
+/**
+ * Phase 3: chunk j of control points [j·MERGE_CHUNK, …): the sum of the blocks' partial gradients over that range,
+ * added in block order from 0 (the same sums, bit for bit, whichever thread merges which chunk), written
+ * component-major into `gradient`.
+ */
+function mergeKernel(init: BSplineKernelInit): BlockKernel {
+  const d = init.dimension;
+  const { gPartials, ranges, P, gradient, blockSize, count } = init;
+  const blocks = Math.ceil(count / blockSize);
+  const nC = P / d;
+  const acc = new Float64Array(d * MERGE_CHUNK);
+  const stats = init.descent?.stats;
+  return (j) => {
+    const k0 = j * MERGE_CHUNK;
+    const k1 = Math.min(nC, k0 + MERGE_CHUNK);
+    const r0 = d * k0;
+    const r1 = d * k1;
+    acc.fill(0, 0, r1 - r0);
+    for (let b = 0; b < blocks; b++) {
+      const from = Math.max(ranges[2 * b], r0);
+      const to = Math.min(ranges[2 * b + 1], r1);
+      const o = b * P;
+      for (let r = from; r < to; r++) acc[r - r0] += gPartials[o + r];
+    }
+    let largest = 0;
+    let squares = 0;
+    if (d === 2) {
+      for (let k = k0; k < k1; k++) {
+        const q = 2 * (k - k0);
+        const g0 = acc[q];
+        const g1 = acc[q + 1];
+        gradient[k] = g0;
+        gradient[nC + k] = g1;
+        largest = Math.max(largest, Math.abs(g0), Math.abs(g1));
+        squares += g0 * g0 + g1 * g1;
+      }
+    } else {
+      const nC2 = 2 * nC;
+      for (let k = k0; k < k1; k++) {
+        const q = 3 * (k - k0);
+        const g0 = acc[q];
+        const g1 = acc[q + 1];
+        const g2 = acc[q + 2];
+        gradient[k] = g0;
+        gradient[nC + k] = g1;
+        gradient[nC2 + k] = g2;
+        largest = Math.max(largest, Math.abs(g0), Math.abs(g1), Math.abs(g2));
+        squares += g0 * g0 + g1 * g1 + g2 * g2;
+      }
+    }
+    if (stats) {
+      stats[3 * j] = largest;
+      stats[3 * j + 1] = squares;
+    }
+  };
+}
+
+/**
+ * Phase 4: chunk j's part of one stochastic gradient descent step (optimize/stochastic.ts, with the same
+ * arithmetic per parameter): last ← c; c ← c − factor·g; when averaged, average += (c − average) / n; the chunk's
+ * Σ step² into stats[3j + 2].
+ */
+function descentKernel(init: BSplineKernelInit): BlockKernel {
+  const d = init.dimension;
+  const { P, gradient: g, c } = init;
+  const nC = P / d;
+  return (j) => {
+    const { stats, average, last, step } = init.descent!;
+    const factor = step[0];
+    const averaged = step[1];
+    const averaging = step[2] === 1;
+    const k0 = j * MERGE_CHUNK;
+    const k1 = Math.min(nC, k0 + MERGE_CHUNK);
+    let length = 0;
+    for (let a = 0; a < d; a++) {
+      const from = a * nC + k0;
+      const to = a * nC + k1;
+      if (averaging) {
+        for (let i = from; i < to; i++) {
+          const qi0 = c[i];
+          last[i] = qi0;
+          const s = factor * g[i];
+          const qi = qi0 - s;
+          c[i] = qi;
+          length += s * s;
+          average[i] += (qi - average[i]) / averaged;
+        }
+      } else {
+        for (let i = from; i < to; i++) {
+          const qi0 = c[i];
+          last[i] = qi0;
+          const s = factor * g[i];
+          c[i] = qi0 - s;
+          length += s * s;
+        }
+      }
+    }
+    stats[3 * j + 2] = length;
+  };
 }
 
 /**

@@ -5,19 +5,21 @@
  * module; other measures' accumulate/derivative stay in TypeScript. Bit-identical to the TypeScript kernel.
  *
  * Data transfer: the moving coefficients are copied into the kernel's own module instance once (per thread and
- * level); the coefficients cI once per evaluation (the stamp); each block's sample inputs (points, fixed values,
- * supports) in its phase 0, since a stochastic sampler redraws them every evaluation; the packed samples back
- * in phase 1 only when another thread ran the block's phase 0.
+ * level); the B-spline coefficients, interleaved per control point, once per evaluation (the stamp); each block's
+ * sample inputs (points, fixed values, supports) in its phase 0, since a stochastic sampler redraws them every
+ * evaluation; the packed samples back in phase 1 only when another thread ran the block's phase 0.
  */
 import { releaseWasmKernels, wasmKernels } from '../wasm/kernels.js';
 import type { KernelPhases } from './parallel-for.js';
 import { publishPacked, restorePacked, WasmMeasure, type PackedViews, type WasmBlockInit } from './wasm-measure.js';
+import { interleaveCoefficients } from '../transform/bspline-supports.js';
 
 /** What the kernel reads of BSplineKernelInit (sample-kernels.ts). */
 export interface WasmBSplineInit extends WasmBlockInit {
   bases: Int32Array;
   weights: Float32Array;
-  cI: Float64Array;
+  /** Coefficients component-major (interleaved into the module once per evaluation). */
+  c: Float64Array;
   A: Float64Array;
   t: Float64Array;
   nx: number;
@@ -107,7 +109,7 @@ export function wasmBSplineKernel(init: WasmBSplineInit): KernelPhases | null {
       const start = b * blockSize;
       const end = Math.min(n, start + blockSize);
       const stamp = stampOf();
-      if (!(cStamp === stamp)) cI.set(init.cI);
+      if (!(cStamp === stamp)) interleaveCoefficients(init.c, P / 3, 3, cI);
       cStamp = stamp;
       par.set(init.A, 0);
       par.set(init.t, 9);

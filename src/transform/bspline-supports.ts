@@ -115,4 +115,21 @@ function supports3d(
   }
 }
 
+/** Coefficients component-major (c[a·nC + k]), as BSplineTransform holds them, to interleaved per control point (out[d·k + a]). */
+export function interleaveCoefficients(c: Float64Array, nC: number, d: number, out: Float64Array): void {
+  if (d === 2) {
+    for (let k = 0; k < nC; k++) {
+      out[2 * k] = c[k];
+      out[2 * k + 1] = c[nC + k];
+    }
+  } else {
+    const nC2 = 2 * nC;
+    for (let k = 0; k < nC; k++) {
+      out[3 * k] = c[k];
+      out[3 * k + 1] = c[nC + k];
+      out[3 * k + 2] = c[nC2 + k];
+    }
+  }
+}
+
 // --- dense evaluation -------------------------------------------------------------------------------

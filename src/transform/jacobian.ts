@@ -52,24 +52,37 @@ export function summarizeJacobian(det: ArrayLike<number>): JacobianSummary {
  * For one displacement field this is det(I + ∂u/∂x).
  */
 export function jacobianDeterminantImage(chain: readonly Transform[], grid: GridLike): Image<Float32Array> {
+  const out = createImage(grid.size, 'float32', { spacing: grid.spacing, origin: grid.origin, direction: grid.direction }) as Image<Float32Array>;
+  const constant = linearJacobianDeterminant(chain, grid);
+  if (constant !== null) out.data.fill(constant);
+  else jacobianRows(chain, grid, out.data)(0, jacobianRowCount(grid));
+  return out;
+}
+
+/** The constant determinant of an all-linear chain (after the dimension check), or null when it is non-linear. */
+export function linearJacobianDeterminant(chain: readonly Transform[], grid: GridLike): number | null {
   const d = grid.dimension;
   for (const t of chain) {
     if (t.dimension !== d) throw new CoregError('--transform', `transform '${t.kind}' is ${t.dimension}D but the reference image is ${d}D`);
   }
-  const out = createImage(grid.size, 'float32', { spacing: grid.spacing, origin: grid.origin, direction: grid.direction }) as Image<Float32Array>;
-  if (chain.every(isLinear)) {
-    const det = chain.length === 0 ? 1 : determinant(composeLinear(chain as LinearTransform[]).matrix(), d);
-    out.data.fill(det);
-    return out;
-  }
+  if (!chain.every(isLinear)) return null;
+  return chain.length === 0 ? 1 : determinant(composeLinear(chain as LinearTransform[]).matrix(), d);
+}
+
+/** Rows of `grid` (a row = one line along x: ny rows in 2D, ny·nz in 3D). */
+export function jacobianRowCount(grid: GridLike): number {
+  return grid.size[1] * (grid.dimension === 3 ? grid.size[2] : 1);
+}
+
+/**
+ * jacobianDeterminantImage's work for a non-linear chain, by rows: the returned function fills `det` (the grid's
+ * voxels, x fastest) for rows [r0, r1). Each voxel is computed by the same code whatever the rows' split (so the
+ * map can be cut into blocks for threads and stay bit-identical); scratch is allocated once per call here.
+ */
+export function jacobianRows(chain: readonly Transform[], grid: GridLike, det: Float32Array): (r0: number, r1: number) => void {
   const nonLinear = chain.filter((t) => !isLinear(t));
-  if (nonLinear.length === 1 && nonLinear[0] instanceof BSplineTransform) {
-    bsplineChainJacobian(chain, nonLinear[0], grid, out.data);
-    return out;
-  }
-  if (d === 2) jacobianRows2d(chain, grid, out.data);
-  else jacobianRows3d(chain, grid, out.data);
-  return out;
+  if (nonLinear.length === 1 && nonLinear[0] instanceof BSplineTransform) return bsplineChainJacobian(chain, nonLinear[0], grid, det);
+  return grid.dimension === 2 ? jacobianRows2d(chain, grid, det) : jacobianRows3d(chain, grid, det);
 }
 
 /**
@@ -77,7 +90,7 @@ export function jacobianDeterminantImage(chain: readonly Transform[], grid: Grid
  * det ∂T/∂x = det(Lpost)·det(∂B/∂y at y = Lpre(x))·det(Lpre), with ∂B/∂y the B-spline's analytic spatial Jacobian
  * (one evaluation of its 4^d support per voxel instead of 2d chain evaluations; exact, not a difference quotient).
  */
-function bsplineChainJacobian(chain: readonly Transform[], bs: BSplineTransform, grid: GridLike, det: Float32Array): void {
+function bsplineChainJacobian(chain: readonly Transform[], bs: BSplineTransform, grid: GridLike, det: Float32Array): (r0: number, r1: number) => void {
   const d = grid.dimension;
   const at = chain.indexOf(bs);
   const pre = chain.slice(0, at) as LinearTransform[];
@@ -88,22 +101,22 @@ function bsplineChainJacobian(chain: readonly Transform[], bs: BSplineTransform,
   const o = grid.origin;
   const nx = grid.size[0];
   const ny = grid.size[1];
-  const nz = d === 3 ? grid.size[2] : 1;
   const p = new Float64Array(d);
   const y = new Float64Array(d);
-  let v = 0;
-  for (let k = 0; k < nz; k++) {
-    for (let j = 0; j < ny; j++) {
-      for (let i = 0; i < nx; i++, v++) {
+  return (r0, r1) => {
+    for (let row = r0; row < r1; row++) {
+      const j = row % ny;
+      const k = (row - j) / ny;
+      for (let i = 0, v = row * nx; i < nx; i++, v++) {
         for (let r = 0; r < d; r++) p[r] = o[r] + m[r * d] * i + m[r * d + 1] * j + (d === 3 ? m[r * d + 2] * k : 0);
         if (preMap) preMap.transformPoint(p, y);
         det[v] = scale * bs.jacobianDeterminant(preMap ? y : p);
       }
     }
-  }
+  };
 }
 
-function jacobianRows2d(chain: readonly Transform[], grid: GridLike, det: Float32Array): void {
+function jacobianRows2d(chain: readonly Transform[], grid: GridLike, det: Float32Array): (r0: number, r1: number) => void {
   const m = indexToPhysicalMatrix(grid);
   const detIndexToPhysical = determinant(m, 2);
   const o = grid.origin;
@@ -114,38 +127,40 @@ function jacobianRows2d(chain: readonly Transform[], grid: GridLike, det: Float3
   const tm = new Float64Array(2);
   const scratch = new Float64Array(2);
   const jac = new Float64Array(4);
-  for (let j = 0; j < ny; j++) {
-    for (let i = 0; i < nx; i++) {
-      // Column a of ∂T/∂i: (T(i + e_a) − T(i − e_a)) / (2 or 1 on the border).
-      for (let a = 0; a < 2; a++) {
-        const lo = a === 0 ? (i > 0 ? i - 1 : i) : j > 0 ? j - 1 : j;
-        const hi = a === 0 ? (i < nx - 1 ? i + 1 : i) : j < ny - 1 ? j + 1 : j;
-        const span = hi - lo;
-        if (span === 0) {
-          // A single pixel along this axis: no derivative available; treat as identity along it.
-          jac[a] = m[a];
-          jac[2 + a] = m[2 + a];
-          continue;
+  return (r0, r1) => {
+    for (let j = r0; j < r1; j++) {
+      for (let i = 0; i < nx; i++) {
+        // Column a of ∂T/∂i: (T(i + e_a) − T(i − e_a)) / (2 or 1 on the border).
+        for (let a = 0; a < 2; a++) {
+          const lo = a === 0 ? (i > 0 ? i - 1 : i) : j > 0 ? j - 1 : j;
+          const hi = a === 0 ? (i < nx - 1 ? i + 1 : i) : j < ny - 1 ? j + 1 : j;
+          const span = hi - lo;
+          if (span === 0) {
+            // A single pixel along this axis: no derivative available; treat as identity along it.
+            jac[a] = m[a];
+            jac[2 + a] = m[2 + a];
+            continue;
+          }
+          const ia = a === 0 ? hi : i;
+          const ja = a === 1 ? hi : j;
+          p[0] = o[0] + m[0] * ia + m[1] * ja;
+          p[1] = o[1] + m[2] * ia + m[3] * ja;
+          transformChainPoint(chain, p, tp, scratch);
+          const ib = a === 0 ? lo : i;
+          const jb = a === 1 ? lo : j;
+          p[0] = o[0] + m[0] * ib + m[1] * jb;
+          p[1] = o[1] + m[2] * ib + m[3] * jb;
+          transformChainPoint(chain, p, tm, scratch);
+          jac[a] = (tp[0] - tm[0]) / span;
+          jac[2 + a] = (tp[1] - tm[1]) / span;
         }
-        const ia = a === 0 ? hi : i;
-        const ja = a === 1 ? hi : j;
-        p[0] = o[0] + m[0] * ia + m[1] * ja;
-        p[1] = o[1] + m[2] * ia + m[3] * ja;
-        transformChainPoint(chain, p, tp, scratch);
-        const ib = a === 0 ? lo : i;
-        const jb = a === 1 ? lo : j;
-        p[0] = o[0] + m[0] * ib + m[1] * jb;
-        p[1] = o[1] + m[2] * ib + m[3] * jb;
-        transformChainPoint(chain, p, tm, scratch);
-        jac[a] = (tp[0] - tm[0]) / span;
-        jac[2 + a] = (tp[1] - tm[1]) / span;
+        det[i + nx * j] = (jac[0] * jac[3] - jac[1] * jac[2]) / detIndexToPhysical;
       }
-      det[i + nx * j] = (jac[0] * jac[3] - jac[1] * jac[2]) / detIndexToPhysical;
     }
-  }
+  };
 }
 
-function jacobianRows3d(chain: readonly Transform[], grid: GridLike, det: Float32Array): void {
+function jacobianRows3d(chain: readonly Transform[], grid: GridLike, det: Float32Array): (r0: number, r1: number) => void {
   const m = indexToPhysicalMatrix(grid);
   const detIndexToPhysical = determinant(m, 3);
   const o = grid.origin;
@@ -160,8 +175,10 @@ function jacobianRows3d(chain: readonly Transform[], grid: GridLike, det: Float3
   const idx = new Float64Array(3);
   const hiIdx = new Float64Array(3);
   const loIdx = new Float64Array(3);
-  for (let k = 0; k < nz; k++) {
-    for (let j = 0; j < ny; j++) {
+  return (r0, r1) => {
+    for (let row = r0; row < r1; row++) {
+      const j = row % ny;
+      const k = (row - j) / ny;
       for (let i = 0; i < nx; i++) {
         idx[0] = i;
         idx[1] = j;
@@ -197,5 +214,5 @@ function jacobianRows3d(chain: readonly Transform[], grid: GridLike, det: Float3
         det[i + nx * (j + ny * k)] = dj / detIndexToPhysical;
       }
     }
-  }
+  };
 }

@@ -35,6 +35,12 @@ interface AppState {
   viewSeconds?: number;
   segmentSeconds?: number;
   isolated: boolean;
+  /** The last registration's team: threads, and the blocks its helper threads did (registration, outputs). */
+  team?: RegisterTaskOutput['team'];
+  /** The last registration's Jacobian determinant map, summarised (as `coreg eval jacobian`). */
+  jacobian?: RegisterTaskOutput['jacobian'];
+  /** The last registration's warnings (e.g. why it ran on one thread). */
+  warnings: string[];
   /** The two result views' cursor positions (world mm), for checking that they are linked. */
   cursors?: () => number[][];
 }
@@ -49,7 +55,7 @@ const PRESETS: Record<string, { transforms: TransformKind[]; metrics: MetricName
 const workerUrl = new URL('./worker.js', import.meta.url);
 const params = new URLSearchParams(location.search);
 const budget = memoryBudgetBytes(params, (navigator as { deviceMemory?: number }).deviceMemory);
-const state: AppState = { events: [], segmentEvents: [], isolated: globalThis.crossOriginIsolated === true };
+const state: AppState = { events: [], segmentEvents: [], warnings: [], isolated: globalThis.crossOriginIsolated === true };
 (globalThis as unknown as { coreg: AppState }).coreg = state;
 
 function el<T extends HTMLElement = HTMLElement>(id: string): T {
@@ -199,7 +205,9 @@ function presetConfig(preset: string): RegistrationConfig {
 }
 
 function applyPreset(preset: string): void {
-  el<HTMLTextAreaElement>('config').value = JSON.stringify(presetConfig(preset), null, 2);
+  // ?threads=N (scripted runs, timings): the settings' "threads", as register --threads N
+  const threads = Number(params.get('threads') ?? NaN);
+  el<HTMLTextAreaElement>('config').value = JSON.stringify({ ...presetConfig(preset), ...(Number.isInteger(threads) && threads >= 1 ? { threads } : {}) }, null, 2);
 }
 
 /** The settings object in the text box, checked as the CLI checks --config. */
@@ -392,6 +400,7 @@ async function runRegistration(): Promise<void> {
   if (!fixed || !moving || running) return;
   clearResult();
   state.events = [];
+  state.warnings = [];
   let config: RegistrationConfig;
   try {
     if (fixed.image.dimension !== moving.image.dimension) {
@@ -420,6 +429,7 @@ async function runRegistration(): Promise<void> {
         onEvent: (raw) => {
           const ev = raw as RegisterTaskEvent;
           if (ev.kind === 'warn') {
+            state.warnings.push(ev.message);
             showMessage('message', `warning: ${ev.message}`);
             return;
           }
@@ -431,6 +441,8 @@ async function runRegistration(): Promise<void> {
     );
     result = out;
     state.registerSeconds = out.seconds;
+    state.team = out.team;
+    state.jacobian = out.jacobian;
     fillBars('progress');
     for (const f of out.files) downloadLink(el('downloads'), f.name, f.bytes, f.name.endsWith('.json') ? 'application/json' : f.name.endsWith('.tfm') ? 'text/plain' : 'application/gzip');
     const j = out.jacobian;
@@ -442,7 +454,8 @@ async function runRegistration(): Promise<void> {
     state.viewSeconds = (performance.now() - tv) / 1000;
     el('transform').textContent = out.transformText;
     el('result').textContent = out.resultText;
-    showMessage('message', `registered in ${out.seconds.toFixed(1)} s`);
+    const n = out.team.threads;
+    showMessage('message', `registered in ${out.seconds.toFixed(1)} s on ${n} thread${n > 1 ? 's' : ''}${state.warnings.map((w) => `; warning: ${w}`).join('')}`);
     setBodyState('done');
   } catch (e) {
     if (isAbort(e)) {

@@ -2,18 +2,22 @@
  * The browser app's worker task: one registration ('web.register'), run in a Web Worker so that the page stays
  * responsive. It returns the same files the CLI's `register` writes (registrationOutputs), encoded, plus the
  * pictures the page shows (NIfTI bytes for NiiVue): fixed, warped, a checkerboard of the two and the Jacobian map.
+ * The registration, the output resampling, the numeric inverses and the Jacobian map run on one team of threads
+ * (Web Workers, the CLI's kernels; watched: a helper that dies mid-phase is an error, not a hang), as in the CLI.
  */
 import { CoregError } from '../errors.js';
 import { finiteRange, type Image } from '../image/image.js';
 import { encodeImage } from '../io/image-io.js';
-import { createBrowserWorkerPool } from '../parallel/browser.js';
+import { createBrowserWatch, createBrowserWorkerPool } from '../parallel/browser.js';
 import type { TaskContext, TaskHandler, TaskResult } from '../parallel/serve.js';
 import { createTeam, type Team } from '../parallel/team.js';
 import { segment, type Atlas, type FusionMethod, type SegmentProgress, type SegmentReport } from '../segment/index.js';
 import type { RegistrationConfig } from '../register/config.js';
 import { registrationOutputs } from '../register/outputs.js';
 import { register, type ProgressEvent } from '../register/register.js';
-import { jacobianDeterminantImage, summarizeJacobian, type JacobianSummary } from '../transform/jacobian.js';
+import { jacobianOn } from '../register/parallel-jacobian.js';
+import { summarizeJacobian, type JacobianSummary } from '../transform/jacobian.js';
+import { wasmKernelsAvailable } from '../wasm/kernels.js';
 
 export interface RegisterTaskInput {
   fixed: Image;
@@ -41,9 +45,25 @@ export interface RegisterTaskOutput {
   seconds: number;
   /** Making the files and pictures after it. */
   outputSeconds: number;
+  /**
+   * The team: its threads (result.json's "threads"; 1 without cross-origin isolation) and the blocks its helper
+   * threads did during the registration and while making the outputs (0: this worker did all of it); whether
+   * the kernels are the WebAssembly SIMD ones (as in the CLI) rather than the TypeScript fallback.
+   */
+  team: { threads: number; registrationHelperBlocks: number; outputHelperBlocks: number; wasm: boolean };
 }
 
 export type RegisterTaskEvent = { kind: 'progress'; event: ProgressEvent } | { kind: 'warn'; message: string };
+
+/** Why a page registers on one thread although more were asked for (null: it does not). */
+export function singleThreadReason(threads: number): string | null {
+  if (threads < 2) return null;
+  const scope = globalThis as { crossOriginIsolated?: boolean };
+  if (typeof SharedArrayBuffer !== 'function' || !scope.crossOriginIsolated) {
+    return `the page is not cross-origin isolated (no COOP/COEP headers, so no SharedArrayBuffer): registering on one thread instead of ${threads}`;
+  }
+  return null;
+}
 
 const utf8 = new TextEncoder();
 
@@ -94,57 +114,64 @@ export function checkerboard(fixed: Image, warped: Image): Image<Float32Array> {
  * memory); elsewhere the registration runs in this worker alone.
  */
 function registrationTeam(threads: number): Team | undefined {
-  const scope = globalThis as { crossOriginIsolated?: boolean; location?: { href: string } };
-  if (threads < 2 || typeof SharedArrayBuffer !== 'function' || !scope.crossOriginIsolated || !scope.location) return undefined;
-  return createTeam(createBrowserWorkerPool(scope.location.href, threads - 1), threads);
+  const scope = globalThis as { location?: { href: string } };
+  if (threads < 2 || singleThreadReason(threads) !== null || !scope.location) return undefined;
+  return createTeam(createBrowserWorkerPool(scope.location.href, threads - 1), threads, { watch: createBrowserWatch() });
 }
 
 async function registerTask(input: RegisterTaskInput, context: TaskContext): Promise<TaskResult> {
   const { fixed, moving, config } = input;
-  const team = registrationTeam(config.threads ?? Math.max(1, navigator.hardwareConcurrency || 2));
-  let result: Awaited<ReturnType<typeof register>>;
+  const threads = config.threads ?? Math.max(1, navigator.hardwareConcurrency || 2);
+  const warn = (message: string): void => context.emit({ kind: 'warn', message } satisfies RegisterTaskEvent);
+  const fallback = singleThreadReason(threads);
+  if (fallback) warn(fallback);
+  const team = registrationTeam(threads);
   try {
-    result = await register(fixed, moving, config, {
+    const result = await register(fixed, moving, config, {
       signal: context.signal,
       onProgress: (event) => context.emit({ kind: 'progress', event } satisfies RegisterTaskEvent),
-      warn: (message) => context.emit({ kind: 'warn', message } satisfies RegisterTaskEvent),
+      warn,
       parallel: team,
     });
+    const registrationHelperBlocks = team?.helperBlocks ?? 0;
+    const t0 = performance.now();
+    // As the CLI: with inverse-warped.nii.gz (the fixed image on the moving grid through the inverted chain), the
+    // images resampled and the chain inverted on the same team.
+    const { files } = await registrationOutputs(fixed, moving, result, { fixed: input.fixedName, moving: input.movingName, config }, { inverse: true, parallel: team });
+    const det = await jacobianOn(team, result.transforms, fixed);
+    const outputHelperBlocks = (team?.helperBlocks ?? 0) - registrationHelperBlocks;
+    const encoded: OutputFile[] = [];
+    let resultText = '';
+    const tfmTexts: string[] = [];
+    let warped: Image | null = null;
+    let inverseWarped: Image | null = null;
+    for (const f of files) {
+      if ('text' in f) {
+        encoded.push({ name: f.name, bytes: utf8.encode(f.text) });
+        if (f.name === 'result.json') resultText = f.text;
+        else if (f.name.endsWith('.tfm')) tfmTexts.push(f.text);
+      } else {
+        encoded.push({ name: f.name, bytes: await encodeFile(f.image, f.name) });
+        if (f.name === 'warped.nii.gz') warped = f.image;
+        else if (f.name === 'inverse-warped.nii.gz') inverseWarped = f.image;
+      }
+    }
+    if (!warped || !inverseWarped) throw new Error('registrationOutputs gave no warped or inverse-warped image');
+    const output: RegisterTaskOutput = {
+      files: encoded,
+      resultText,
+      transformText: tfmTexts.join(''),
+      display: { warped: niftiBytes(warped), checkerboard: niftiBytes(checkerboard(fixed, warped)), jacobian: niftiBytes(det), inverseWarped: niftiBytes(inverseWarped) },
+      jacobian: summarizeJacobian(det.data),
+      seconds: result.seconds,
+      outputSeconds: (performance.now() - t0) / 1000,
+      team: { threads: result.threads, registrationHelperBlocks, outputHelperBlocks, wasm: wasmKernelsAvailable() },
+    };
+    const transfer = [...encoded.map((f) => f.bytes.buffer), output.display.warped.buffer, output.display.checkerboard.buffer, output.display.jacobian.buffer, output.display.inverseWarped.buffer];
+    return { output, transfer: [...new Set(transfer)] as Transferable[] };
   } finally {
     await team?.close();
   }
-  const t0 = performance.now();
-  // As the CLI: with inverse-warped.nii.gz (the fixed image on the moving grid through the inverted chain).
-  const { files } = await registrationOutputs(fixed, moving, result, { fixed: input.fixedName, moving: input.movingName, config }, { inverse: true });
-  const encoded: OutputFile[] = [];
-  let resultText = '';
-  const tfmTexts: string[] = [];
-  let warped: Image | null = null;
-  let inverseWarped: Image | null = null;
-  for (const f of files) {
-    if ('text' in f) {
-      encoded.push({ name: f.name, bytes: utf8.encode(f.text) });
-      if (f.name === 'result.json') resultText = f.text;
-      else if (f.name.endsWith('.tfm')) tfmTexts.push(f.text);
-    } else {
-      encoded.push({ name: f.name, bytes: await encodeFile(f.image, f.name) });
-      if (f.name === 'warped.nii.gz') warped = f.image;
-      else if (f.name === 'inverse-warped.nii.gz') inverseWarped = f.image;
-    }
-  }
-  if (!warped || !inverseWarped) throw new Error('registrationOutputs gave no warped or inverse-warped image');
-  const det = jacobianDeterminantImage(result.transforms, fixed);
-  const output: RegisterTaskOutput = {
-    files: encoded,
-    resultText,
-    transformText: tfmTexts.join(''),
-    display: { warped: niftiBytes(warped), checkerboard: niftiBytes(checkerboard(fixed, warped)), jacobian: niftiBytes(det), inverseWarped: niftiBytes(inverseWarped) },
-    jacobian: summarizeJacobian(det.data),
-    seconds: result.seconds,
-    outputSeconds: (performance.now() - t0) / 1000,
-  };
-  const transfer = [...encoded.map((f) => f.bytes.buffer), output.display.warped.buffer, output.display.checkerboard.buffer, output.display.jacobian.buffer, output.display.inverseWarped.buffer];
-  return { output, transfer: [...new Set(transfer)] as Transferable[] };
 }
 
 export interface SegmentTaskInput {

@@ -12,11 +12,10 @@ import assert from 'node:assert/strict';
 import { finiteRange, indexToPhysicalMatrix, type Image } from '../../src/image/image.js';
 import { interpolationPlane } from '../../src/interpolate/interpolator.js';
 import { linear2d, linear3d } from '../../src/interpolate/kernels.js';
-import { BSplineRegistrationCost } from '../../src/register/bspline-cost.js';
+import { BSplineRegistrationCost, bsplineBlockSize } from '../../src/register/bspline-cost.js';
 import type { MetricName } from '../../src/register/config.js';
 import { prepareMovingSampler } from '../../src/register/linear-cost.js';
 import { createRandom } from '../../src/random.js';
-import { blockSizeFor } from '../../src/register/parallel-for.js';
 import { stratifiedSeed } from '../../src/register/sample-kernels.js';
 import { maskAt, type SampleSet } from '../../src/register/sampling.js';
 import { physicalToIndexMatrix } from '../../src/image/image.js';
@@ -69,7 +68,7 @@ function referenceDraw(image: Image, mask: Image | undefined, count: number, ran
   return { dimension: d, count, points, values, voxels: new Int32Array(count) };
 }
 
-/** The stratified draw number `n`, written plainly (blocks of blockSizeFor(count) samples, one generator each). */
+/** The stratified draw number `n`, written plainly (blocks of bsplineBlockSize(count) samples, one generator each). */
 function referenceStratified(image: Image, mask: Image | undefined, count: number, seed: number, n: number): SampleSet {
   const d = image.dimension;
   const plane = interpolationPlane(image, 0);
@@ -92,7 +91,7 @@ function referenceStratified(image: Image, mask: Image | undefined, count: numbe
   }
   const points = new Float64Array(count * d);
   const values = new Float64Array(count);
-  const size = blockSizeFor(count);
+  const size = bsplineBlockSize(count);
   for (let b = 0; b * size < count; b++) {
     const random = createRandom(stratifiedSeed(seed, n, b));
     for (let i = b * size; i < Math.min(count, (b + 1) * size); i++) {

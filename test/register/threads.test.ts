@@ -97,6 +97,12 @@ const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolea
     config: { stages: [{ transform: 'bspline', metric: 'mi', gridSpacing: 12, subsetSize: 3000, levels: [{ shrink: 1, smooth: 0, iterations: 10 }] }] },
   },
   {
+    // ≥ 8192 parameters: the merge and the descent steps run as team phases (3 and 4)
+    name: '3D bspline mse (stochastic, fine grid: merge and steps on the team)',
+    d: 3,
+    config: { stages: [{ transform: 'bspline', metric: 'mse', gridSpacing: 3, subsetSize: 4000, levels: [{ shrink: 1, smooth: 0, iterations: 12 }] }] },
+  },
+  {
     name: '3D bspline mse (L-BFGS)',
     d: 3,
     config: { stages: [{ transform: 'bspline', metric: 'mse', optimizer: 'lbfgs', gridSpacing: 14, levels: [{ shrink: 1, smooth: 0, iterations: 8 }] }] },

@@ -191,13 +191,14 @@ function buildBSpline(kind: 'bspline' | 'float32' | 'float64', metric: SampledMe
     }
   };
   redraw();
-  const cI = new Float64Array(P);
-  for (let j = 0; j < P; j++) cI[j] = 0.6 * (rnd() - 0.5);
+  const coef = new Float64Array(P);
+  for (let j = 0; j < P; j++) coef[j] = 0.6 * (rnd() - 0.5);
   const init: BSplineKernelInit = {
     ...blocked.init,
     bases,
     weights,
-    cI,
+    c: coef,
+    gradient: new Float64Array(P),
     A: s.A,
     t: s.t,
     nx: gx,
@@ -230,7 +231,7 @@ for (const kind of ['bspline', 'float32', 'float64'] as const) {
         // a new draw of the supports (as a stochastic sampler does) and new coefficients every evaluation
         for (const r of [a, b]) {
           r.redraw();
-          r.init.cI[stamp] += 0.1;
+          r.init.c[stamp] += 0.1;
           r.init.stamp![0] = stamp;
           r.init.stamp![1] = shift < 0 ? 1 : 2;
         }
