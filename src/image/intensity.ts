@@ -7,6 +7,29 @@ import type { Image } from './image.js';
 /** Most values looked at for a quantile (an even stride over the data beyond that; deterministic). */
 const MAX_QUANTILE_VALUES = 400_000;
 
+/** The stride of quantiles()' subset of n values: indices 0, s, 2s, … (the finite ones). */
+export function quantileStride(n: number): number {
+  return Math.max(1, Math.floor(n / MAX_QUANTILE_VALUES));
+}
+
+/** The nearest ranks quantiles() takes for q ∈ qs among m values. */
+export function quantileRank(q: number, m: number): number {
+  return Math.min(m - 1, Math.max(0, Math.round(q * (m - 1))));
+}
+
+/** The stride of otsuLevels()' histogram over n values. */
+export function otsuStride(n: number): number {
+  return Math.max(1, Math.floor(n / (4 * MAX_QUANTILE_VALUES)));
+}
+
+/** Otsu's 256 bins. */
+export const OTSU_BINS = 256;
+
+/** The stride of guessModality()'s integer check over n values. */
+export function integralStride(n: number): number {
+  return Math.max(1, Math.floor(n / 100_000));
+}
+
 /**
  * Quantiles q ∈ [0, 1] of the finite values of `data` (optionally only where `keep(i)`), nearest rank on a
  * deterministic, evenly strided subset of at most 400 000 values. Null when there is no finite value.
@@ -15,7 +38,7 @@ const MAX_QUANTILE_VALUES = 400_000;
  */
 export function quantiles(data: ArrayLike<number>, qs: readonly number[], keep?: (i: number) => boolean): number[] | null {
   const n = data.length;
-  const stride = Math.max(1, Math.floor(n / MAX_QUANTILE_VALUES));
+  const stride = quantileStride(n);
   const buf = new Float64Array(Math.ceil(n / stride));
   let m = 0;
   for (let i = 0; i < n; i += stride) {
@@ -26,7 +49,7 @@ export function quantiles(data: ArrayLike<number>, qs: readonly number[], keep?:
   }
   if (m === 0) return null;
   const values = buf.subarray(0, m);
-  const ranks = qs.map((q) => Math.min(m - 1, Math.max(0, Math.round(q * (m - 1)))));
+  const ranks = qs.map((q) => quantileRank(q, m));
   if (qs.length > 16) {
     values.sort();
     return ranks.map((r) => values[r]);
@@ -102,16 +125,25 @@ export function otsuLevels(data: ArrayLike<number>, keep?: (i: number) => boolea
   const q = quantiles(data, [0.001, 0.999], keep);
   if (!q || !(q[1] > q[0])) return null;
   const [lo, hi] = q;
-  const bins = 256;
-  const hist = new Float64Array(bins);
-  const scale = bins / (hi - lo);
-  const stride = Math.max(1, Math.floor(data.length / (4 * MAX_QUANTILE_VALUES)));
+  const hist = new Float64Array(OTSU_BINS);
+  const scale = OTSU_BINS / (hi - lo);
+  const stride = otsuStride(data.length);
   for (let i = 0; i < data.length; i += stride) {
     const v = data[i];
     if (!Number.isFinite(v)) continue;
     if (keep && !keep(i)) continue;
-    hist[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) * scale)))]++;
+    hist[Math.min(OTSU_BINS - 1, Math.max(0, Math.floor((v - lo) * scale)))]++;
   }
+  return otsuFromHistogram(hist, lo, hi);
+}
+
+/**
+ * Otsu's split of a histogram of OTSU_BINS bins over [lo, hi) (bin of v: ⌊(v − lo)·OTSU_BINS/(hi − lo)⌋, clamped),
+ * as otsuLevels computes it. Null when it does not split.
+ */
+export function otsuFromHistogram(hist: Float64Array, lo: number, hi: number): ForegroundLevels | null {
+  const bins = OTSU_BINS;
+  const scale = bins / (hi - lo);
   let total = 0;
   let sumAll = 0;
   for (let b = 0; b < bins; b++) {
@@ -164,14 +196,22 @@ export interface ModalityGuess {
  */
 export function guessModality(img: Image): ModalityGuess {
   const q = quantiles(img.data, [0, 0.01, 0.99]);
-  if (!q) return { modality: 'mr', reason: 'no finite value' };
-  const [min, q01, q99] = q;
   let integral = true;
-  const stride = Math.max(1, Math.floor(img.data.length / 100_000));
+  const stride = integralStride(img.data.length);
   for (let i = 0; i < img.data.length && integral; i += stride) {
     const v = img.data[i];
     if (Number.isFinite(v) && v !== Math.round(v)) integral = false;
   }
+  return modalityFrom(img, q, integral);
+}
+
+/**
+ * guessModality's decision from its statistics: `q` = quantiles(img.data, [0, 0.01, 0.99]) and whether every finite
+ * value at the integralStride is an integer.
+ */
+export function modalityFrom(img: Image, q: readonly number[] | null, integral: boolean): ModalityGuess {
+  if (!q) return { modality: 'mr', reason: 'no finite value' };
+  const [min, q01, q99] = q;
   if (integral && q01 <= -800 && q99 > 0) return { modality: 'ct', reason: `integer values, 1 % quantile ${q01} ≤ −800 (air in HU)` };
   const smallest = Math.min(...img.spacing);
   if (img.dimension === 3 && min >= 0 && smallest >= 3) return { modality: 'pet', reason: `no negative values, voxels ≥ ${smallest.toFixed(2)} mm` };

@@ -2,8 +2,18 @@
 import { CoregError } from '../errors.js';
 import type { Image, PixelArray } from '../image/image.js';
 
-/** Throws CoregError('--fixed' / '--moving', …) unless both are scalar images of one dimension with finite, varying pixels. */
-export function checkImagePair(fixed: Image, moving: Image): void {
+/** An image's values as checkImagePair sees them: min and max of the finite ones, and whether any is not finite. */
+export interface ValueRange {
+  min: number;
+  max: number;
+  nonFinite: boolean;
+}
+
+/**
+ * Throws CoregError('--fixed' / '--moving', …) unless both are scalar images of one dimension with finite, varying
+ * pixels. `ranges`: the images' valueRange()s when already known (register's statistics pass makes them on its team).
+ */
+export function checkImagePair(fixed: Image, moving: Image, ranges?: { fixed: ValueRange | null; moving: ValueRange | null }): void {
   if (fixed.dimension !== moving.dimension) {
     throw new CoregError('moving', `the fixed image is ${fixed.dimension}D but the moving image is ${moving.dimension}D`);
   }
@@ -12,7 +22,7 @@ export function checkImagePair(fixed: Image, moving: Image): void {
     [moving, 'moving'],
   ] as const) {
     if (img.components !== 1) throw new CoregError(name, `has ${img.components} components per pixel; registration needs a scalar image`);
-    const range = valueRange(img.data);
+    const range = ranges ? ranges[name] : valueRange(img.data);
     if (!range) throw new CoregError(name, 'has no finite pixel value');
     if (range.min === range.max) throw new CoregError(name, `image is constant (all pixels ${range.min}): the similarity measure is undefined`);
     if (range.nonFinite) throw new CoregError(name, 'contains NaN or infinite pixel values; replace them (e.g. by 0) before registering');
@@ -23,7 +33,7 @@ export function checkImagePair(fixed: Image, moving: Image): void {
  * Whether the values vary, whether any is not finite, and a value (the constant one when they do not vary), in one
  * pass; integer arrays (never NaN) stop at the first value that differs from the first. Null when no value is finite.
  */
-function valueRange(data: PixelArray): { min: number; max: number; nonFinite: boolean } | null {
+export function valueRange(data: PixelArray): ValueRange | null {
   if (!(data instanceof Float32Array || data instanceof Float64Array)) {
     if (data.length === 0) return null;
     const first = data[0];

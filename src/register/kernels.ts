@@ -4,6 +4,8 @@ import { invertKernel } from './parallel-invert.js';
 import { jacobianKernel } from './parallel-jacobian.js';
 import { resampleKernel } from './parallel-resample.js';
 import { shrinkKernel, smoothKernel } from './parallel-smooth.js';
+import { statsKernel } from './parallel-stats.js';
+import { drawKernel } from './parallel-sampling.js';
 import { bsplineKernel, linearKernel } from './sample-kernels.js';
 
 export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
@@ -13,5 +15,7 @@ export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.shrink': shrinkKernel as KernelFactory,
   'register.resample': resampleKernel as KernelFactory,
   'register.invert': invertKernel as KernelFactory,
+  'register.stats': statsKernel as KernelFactory,
+  'register.draw': drawKernel as KernelFactory,
   'register.jacobian': jacobianKernel as KernelFactory,
 };

@@ -16,7 +16,7 @@ import type { CostFunction } from '../optimize/types.js';
 import type { LinearTransform, ParametricTransform } from '../transform/transform.js';
 import type { SampleSet } from './sampling.js';
 import { BlockedMetric, linearKernel, sampleMovingLinearRange, type LinearKernelInit, type MovingSampler } from './sample-kernels.js';
-import { serialSession, shareArray, sharedFloat64, TEAM_MIN_SAMPLES, type BlockSession, type ParallelFor } from './parallel-for.js';
+import { serialSession, shareArray, sharedFloat64, TEAM_MIN_SAMPLES, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
 export { packMovingSample2d, packMovingSample3d, prepareMovingSampler, type MovingSampler } from './sample-kernels.js';
 import type { MetricName } from './config.js';
 import { CoregError } from '../errors.js';
@@ -178,7 +178,10 @@ export class LinearRegistrationCost implements CostFunction {
   /** Every other measure: per-block kernels (parallel-for.ts), run by `session`. */
   private readonly blocked: BlockedMetric | null;
   private readonly kernelInit: LinearKernelInit | null;
-  private readonly local: ReturnType<typeof linearKernel> | null;
+  /** This thread's kernel, built on first use (with a team: while the helpers build theirs). */
+  private local: ReturnType<typeof linearKernel> | null = null;
+  /** Phases that run this thread's kernel (building it first). */
+  private readonly forward: BlockKernel[] | null;
   private session: BlockSession | null = null;
   private readonly G: Float64Array;
   private readonly jacobianBasis: Float64Array[];
@@ -203,15 +206,15 @@ export class LinearRegistrationCost implements CostFunction {
       this.evaluator = new SampleMetricEvaluator(samples, opts);
       this.blocked = null;
       this.kernelInit = null;
-      this.local = null;
+      this.forward = null;
     } else {
       this.evaluator = null;
       const blocked = new BlockedMetric(d, samples.count, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions);
       this.blocked = blocked;
       this.kernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 2), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
       this.kernelInit.params[d * d + d + 1] = 1;
-      this.local = linearKernel(this.kernelInit);
-      this.session = serialSession(this.local);
+      this.forward = [(b) => this.localKernel()[0](b), (b) => this.localKernel()[1](b)];
+      this.session = serialSession(this.forward);
     }
   }
 
@@ -222,7 +225,16 @@ export class LinearRegistrationCost implements CostFunction {
   async useThreads(team: ParallelFor | undefined): Promise<void> {
     if (!team || team.threads < 2 || !this.kernelInit || this.samples.count < TEAM_MIN_SAMPLES) return;
     this.kernelInit.params[this.samples.dimension * (this.samples.dimension + 1) + 1] = team.threads;
-    const session = await team.open('register.linear', this.kernelInit, this.local!);
+    // open() posts the helpers' kernel to them at once: this thread builds its own (copies of the moving image and
+    // the samples into its WebAssembly module) while they build theirs
+    const opening = team.open('register.linear', this.kernelInit, this.forward!);
+    try {
+      this.localKernel();
+    } catch (err) {
+      (await opening).close();
+      throw err;
+    }
+    const session = await opening;
     this.session?.close();
     this.session = session;
   }
@@ -234,13 +246,21 @@ export class LinearRegistrationCost implements CostFunction {
   dispose(): void {
     this.close();
     this.local?.release?.();
+    this.disposed = true;
+  }
+
+  private disposed = false;
+
+  private localKernel(): ReturnType<typeof linearKernel> {
+    if (!this.local && this.disposed) throw new Error('the cost was disposed');
+    return (this.local ??= linearKernel(this.kernelInit!));
   }
 
   /** Releases the team's threads (the cost keeps working in this thread). */
   close(): void {
-    if (!this.local) return;
+    if (!this.forward) return;
     this.session?.close();
-    this.session = serialSession(this.local);
+    this.session = serialSession(this.forward);
     this.kernelInit!.params[this.samples.dimension * (this.samples.dimension + 1) + 1] = 1;
   }
 

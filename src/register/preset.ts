@@ -5,7 +5,7 @@
  */
 import { CoregError } from '../errors.js';
 import { type Image, finiteRange } from '../image/image.js';
-import { guessModality, type Modality, quantiles } from '../image/intensity.js';
+import { guessModality, type Modality, type ModalityGuess, quantiles } from '../image/intensity.js';
 import type { RegistrationConfig, StageConfig } from './config.js';
 
 export type { Modality } from '../image/intensity.js';
@@ -37,9 +37,9 @@ export interface PresetRecord {
   stages: { transform: string; metric: string; bins?: number; winsorize?: { fixed: [number, number] | null; moving: [number, number] | null } }[];
 }
 
-function imagePreset(img: Image, given: Modality | undefined, off: boolean, where: string): ImagePreset {
+function imagePreset(img: Image, given: Modality | undefined, off: boolean, where: string, guessed?: ModalityGuess): ImagePreset {
   if (given !== undefined && !MODALITIES.includes(given)) throw new CoregError(where, `unknown modality "${String(given)}" (expected ${MODALITIES.join(', ')})`, 2);
-  const guess = given ? { modality: given, reason: 'given' } : guessModality(img);
+  const guess = given ? { modality: given, reason: 'given' } : (guessed ?? guessModality(img));
   return { modality: guess.modality, reason: given ? 'given' : `detected: ${guess.reason}`, winsorize: off ? null : WINSORIZE_DEFAULTS[guess.modality] };
 }
 
@@ -47,11 +47,14 @@ export function isHistogramMetric(metric: string): boolean {
   return metric === 'mi' || metric === 'nmi' || metric === 'jointEntropy';
 }
 
-/** The preset of a run: modalities (detected unless given) and the defaults they imply. */
-export function choosePreset(fixed: Image, moving: Image, config: RegistrationConfig): PresetRecord {
+/**
+ * The preset of a run: modalities (detected unless given) and the defaults they imply. `guesses`: guessModality's
+ * answers when already known (register's statistics pass).
+ */
+export function choosePreset(fixed: Image, moving: Image, config: RegistrationConfig, guesses?: { fixed: ModalityGuess; moving: ModalityGuess }): PresetRecord {
   const off = config.preset === 'off';
-  const f = imagePreset(fixed, config.fixedModality, off, 'config: fixedModality');
-  const m = imagePreset(moving, config.movingModality, off, 'config: movingModality');
+  const f = imagePreset(fixed, config.fixedModality, off, 'config: fixedModality', guesses?.fixed);
+  const m = imagePreset(moving, config.movingModality, off, 'config: movingModality', guesses?.moving);
   const init = config.initializer ?? 'moments';
   const initializer =
     init === 'moments' || init === 'principal-axes'

@@ -8,9 +8,9 @@
  * needs is in its arguments.
  */
 import { CoregError, type WarningSink } from '../errors.js';
-import { type Image, checkImageArgument, finiteRange, indexToPhysicalMatrix, numberOfPixels, physicalCenter, physicalToIndexMatrix } from '../image/image.js';
+import { type Image, type PixelArray, checkImageArgument, indexToPhysicalMatrix, numberOfPixels, physicalCenter, physicalToIndexMatrix } from '../image/image.js';
 import { estimateScalesFromPhysicalShift } from './scales.js';
-import { checkImagePair } from './check-images.js';
+import { inputStatistics, levelRanges, type InputStats, type QuantileCache } from './input-stats.js';
 import { foldCheckPoints, repairFolding } from './fold-repair.js';
 import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction, type IterationInfo, type OptimizerResult } from '../optimize/index.js';
 import { createBSplineTransformForImage, type BSplineTransform } from '../transform/bspline.js';
@@ -19,7 +19,7 @@ import { BSplineRegistrationCost } from './bspline-cost.js';
 import { synRegister } from './syn.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
 import { shrinkMask, scheduleFromLevels } from '../pyramid/index.js';
-import type { Float32Exact } from '../pyramid/shrink.js';
+import { float32Exact, type Float32Exact } from '../pyramid/shrink.js';
 import { composeLinear, createTransform, fitTransformFrom, type MatrixOffsetTransform, type LinearKind } from '../transform/linear.js';
 import { initializeCenteredTransform } from '../transform/initialize.js';
 import { isLinear, type Transform } from '../transform/transform.js';
@@ -36,12 +36,13 @@ import {
 } from './config.js';
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
 import { sharedInterpolationPlane } from './sample-kernels.js';
-import type { Plane } from '../interpolate/index.js';
+import { interpolationPlane, type Plane } from '../interpolate/index.js';
+import { drawSamplesOn } from './parallel-sampling.js';
 import { dropIdleWasmKernels } from '../wasm/kernels.js';
-import { TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
+import { shareArray, TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
 import { sharedSource, smoothAndShrinkOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
-import { choosePreset, isHistogramMetric, robustRange, stageWinsorize, type PresetRecord } from './preset.js';
+import { choosePreset, isHistogramMetric, stageWinsorize, type PresetRecord } from './preset.js';
 import type { AutoLandmarkResult } from '../features/auto.js';
 
 export interface ProgressEvent {
@@ -139,8 +140,8 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => nextTurn(resolve));
 }
 
+/** The masks' checks (the images' own: inputStatistics). */
 function checkInputs(fixed: Image, moving: Image, opts: RegisterOptions): void {
-  checkImagePair(fixed, moving);
   for (const [mask, name, img] of [
     [opts.fixedMask, 'fixedMask', fixed],
     [opts.movingMask, 'movingMask', moving],
@@ -207,7 +208,17 @@ function movingSchedule(fixed: Image, moving: Image, level: LevelConfig, fs: Ret
 }
 
 /** A run's level images by schedule, and the input images' values on shared memory (made once per run, for teams). */
-type LevelCache = Map<string, LevelImages> & { sources?: Map<Image, Float32Exact> };
+type LevelCache = Map<string, LevelImages> & { sources?: Map<Image, Float32Exact>; quantiles?: QuantileCache };
+
+/** An input image's values where the team reads them: its shared float32-exact copy (made once, for the pyramid too), else img.data. */
+function teamArray(img: Image, opts: RegisterOptions, cache: LevelCache): PixelArray {
+  if (!opts.parallel || opts.parallel.threads < 2) return img.data;
+  if (float32Exact(img.data) !== img.data) return shareArray(img.data as Float64Array);
+  const sources = (cache.sources ??= new Map<Image, Float32Exact>());
+  let s = sources.get(img);
+  if (!s) sources.set(img, (s = sharedSource(img)));
+  return s;
+}
 
 /** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
 async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: LevelCache): Promise<LevelImages> {
@@ -238,8 +249,10 @@ async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts
   // A full-resolution moving image whose float32 pixels an earlier level already put on shared memory: that copy
   // (the team's moving sampler would copy the image again).
   const movingShared = movingLevel === moving ? sources.get(moving) : undefined;
+  // likewise the fixed image's pixels, when the shared copy holds them exactly (the team draws the samples there)
+  const fixedShared = fixedLevel === fixed && float32Exact(fixed.data) === fixed.data ? sources.get(fixed) : undefined;
   const out: LevelImages = {
-    fixed: fixedLevel,
+    fixed: fixedShared ? { ...fixed, data: fixedShared } : fixedLevel,
     moving: movingShared instanceof Float32Array ? { ...moving, data: movingShared } : movingLevel,
     fixedMask: opts.fixedMask && fs.shrink[0].some((f) => f > 1) ? shrinkMask(opts.fixedMask, fs.shrink[0]) : opts.fixedMask,
     movingMask: opts.movingMask,
@@ -250,8 +263,11 @@ async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts
   return out;
 }
 
-/** Chooses the level's samples from the stage's sampling settings (defaults: 2D all pixels, 3D a random subset). */
-function levelSamples(images: LevelImages, stage: StageConfig, seed: number): SampleSet & { drawn: boolean } {
+/**
+ * Chooses the level's samples from the stage's sampling settings (defaults: 2D all pixels, 3D a random subset).
+ * A linear stage's 3D samples at random positions without a fixed mask (the default) are drawn per block on the team.
+ */
+async function levelSamples(images: LevelImages, stage: StageConfig, seed: number, team: ParallelFor | undefined): Promise<SampleSet & { drawn: boolean }> {
   const n = numberOfPixels(images.fixed);
   const d = images.fixed.dimension;
   const wanted = stage.samples ?? DEFAULT_MAX_SAMPLES_3D;
@@ -264,12 +280,22 @@ function levelSamples(images: LevelImages, stage: StageConfig, seed: number): Sa
   }
   const histogram = stage.metric === 'mi' || stage.metric === 'nmi' || stage.metric === 'jointEntropy';
   const jitter = stage.metric !== 'lncc' && (stage.jitter ?? histogram);
+  const fixed = images.fixed;
+  const everyVoxel = strategy === 'all' || percentage >= 1;
+  // (linear stages: a B-spline stage's level samples set its stochastic gain, tuned on the one-stream draw below)
+  if (d === 3 && stage.transform !== 'bspline' && (everyVoxel || strategy === 'random') && jitter && !images.fixedMask && fixed.components === 1) {
+    const count = everyVoxel ? n : Math.max(1, Math.round(percentage * n));
+    const data = fixed.data;
+    const inPlace = data instanceof Uint8Array || data instanceof Int8Array || data instanceof Int16Array || data instanceof Uint16Array;
+    const plane = inPlace ? (data as unknown as Plane) : interpolationPlane(fixed, 0);
+    return { ...(await drawSamplesOn(team, fixed, team && team.threads > 1 ? shareArray(plane as Float32Array) : plane, count, seed)), drawn: true };
+  }
   // drawn: a random subset or random positions, whose metric carries sampling noise
   return { ...sampleFixedImage(images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter }), drawn: jitter || (strategy === 'random' && percentage < 1) };
 }
 
 /** A first transform of `kind`: from the initial chain, or centred by the initializer. */
-function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions, landmarks?: AutoLandmarkResult): MatrixOffsetTransform {
+function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions, landmarks?: AutoLandmarkResult, centers?: InputStats['centers']): MatrixOffsetTransform {
   const d = fixed.dimension;
   const center = physicalCenter(fixed);
   if (landmarks && !(opts.initial && opts.initial.length > 0)) return fitTransformFrom(kind, landmarks.transform, center);
@@ -286,7 +312,7 @@ function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config:
   if (mode === 'none' || mode === 'landmarks') {
     t.setCenter(center);
   } else {
-    initializeCenteredTransform(t, fixed, moving, mode, { fixed: opts.fixedMask, moving: opts.movingMask }, { warn: opts.warn ?? (() => undefined) });
+    initializeCenteredTransform(t, fixed, moving, mode, { fixed: opts.fixedMask, moving: opts.movingMask }, { warn: opts.warn ?? (() => undefined), centers });
   }
   return t;
 }
@@ -461,15 +487,17 @@ async function prepareLevel(
   preset: PresetRecord,
 ) {
   const images = await levelImages(fixed, moving, level, opts, cache);
-  const samples = levelSamples(images, stage, seed);
-  const fullFixed = finiteRange(samples.values);
+  const samples = await levelSamples(images, stage, seed, opts.parallel);
+  // Histogram metrics bin a robust range (winsorised at the preset's quantiles); the others ignore the range.
+  const w = isHistogramMetric(stage.metric) ? stageWinsorize(stage, preset.fixed, preset.moving) : { fixed: null, moving: null };
+  // robustRange's ranges (and the samples' finite range), on the team
+  const ranges = await levelRanges(opts.parallel, samples.values, images.moving.data, w, (cache.quantiles ??= new Map()));
+  const fullFixed = ranges.fullFixed;
   if (!fullFixed || fullFixed.min === fullFixed.max) {
     throw new CoregError(opts.fixedMask ? 'fixedMask' : 'fixed', 'the sampled fixed intensities are constant: the similarity measure is undefined');
   }
-  // Histogram metrics bin a robust range (winsorised at the preset's quantiles); the others ignore the range.
-  const w = isHistogramMetric(stage.metric) ? stageWinsorize(stage, preset.fixed, preset.moving) : { fixed: null, moving: null };
-  const fixedRange = robustRange(samples.values, w.fixed)!;
-  const movingRange = robustRange(images.moving.data, w.moving)!;
+  const fixedRange = ranges.fixedRange!;
+  const movingRange = ranges.movingRange!;
   // The B-spline moving interpolator makes the cost smooth, which the many-parameter L-BFGS of a bspline stage needs.
   const kind = stage.interpolation ?? (stage.transform === 'bspline' ? 'bspline' : 'linear');
   const shared = (opts.parallel?.threads ?? 1) > 1;
@@ -750,10 +778,13 @@ export async function register(fixed: Image, moving: Image, config: Registration
   validateConfig(config);
   // The helper threads start (~0.1 s) while this thread checks the images, when the levels are large enough to use them.
   if (opts.parallel && opts.parallel.threads > 1 && numberOfPixels(fixed) >= TEAM_MIN_SAMPLES) opts.parallel.warm?.();
-  checkInputs(fixed, moving, opts);
-  const preset = choosePreset(fixed, moving, config);
-  const seed = config.seed ?? DEFAULT_SEED;
   const cache: LevelCache = new Map<string, LevelImages>();
+  cache.quantiles = new Map();
+  // the images' checks, modality statistics and initializer centres, on the team
+  const input = await inputStatistics(opts.parallel, fixed, moving, { fixed: teamArray(fixed, opts, cache), moving: teamArray(moving, opts, cache) }, config, opts, cache.quantiles);
+  checkInputs(fixed, moving, opts);
+  const preset = choosePreset(fixed, moving, config, input.guesses);
+  const seed = config.seed ?? DEFAULT_SEED;
   const stages: StageLog[] = [];
   let current: MatrixOffsetTransform | null = null;
   let deformation: Transform | null = null;
@@ -775,7 +806,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
   for (const [si, stage] of config.stages.entries()) {
     // validateConfig has checked the order: linear stages, then at most one non-rigid stage.
     if (stage.transform === 'syn') {
-      const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts, landmarks);
+      const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts, landmarks, input.centers);
       const { transform, inverse, log } = await runSynStage(fixed, moving, stage, si, config, linear, opts);
       // SyN reports its levels when the stage ends.
       log.levels.forEach((l, li) => opts.onLevel?.({ stage: si, stageCount: config.stages.length, transform: 'syn', metric: stage.metric, level: li, levelCount: log.levels.length, log: l }));
@@ -786,7 +817,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
       continue;
     }
     if (stage.transform === 'bspline') {
-      const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts, landmarks);
+      const linear: MatrixOffsetTransform = current ?? initialTransform('affine', fixed, moving, config, opts, landmarks, input.centers);
       const { transform, log } = await runBSplineStage(fixed, moving, stage, si, config, linear, opts, cache, seed, preset);
       deformation = transform;
       current = linear;
@@ -797,7 +828,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
       throw new CoregError('--transform', `"${stage.transform}" stages are not available in this version of coreg (use ${[...LINEAR_KINDS, 'bspline'].join(', ')})`);
     }
     const kind = stage.transform as LinearKind;
-    const t: MatrixOffsetTransform = current ? fitTransformFrom(kind, current, current.getCenter()) : initialTransform(kind, fixed, moving, config, opts, landmarks);
+    const t: MatrixOffsetTransform = current ? fitTransformFrom(kind, current, current.getCenter()) : initialTransform(kind, fixed, moving, config, opts, landmarks, input.centers);
     const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
     const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
     for (const [li, level] of levels.entries()) {

@@ -4,6 +4,7 @@
  * the optimiser itself sees parameter vectors only.
  */
 import { CoregError } from '../errors.js';
+import { MatrixOffsetTransform } from '../transform/linear.js';
 import type { ParametricTransform } from '../transform/transform.js';
 
 function pointCount(transform: ParametricTransform, points: Float64Array): number {
@@ -15,6 +16,71 @@ function pointCount(transform: ParametricTransform, points: Float64Array): numbe
     if (!Number.isFinite(points[i])) throw new CoregError('points', 'sample points must be finite');
   }
   return points.length / d;
+}
+
+/** A transform that maps x to A·x + o exactly as transformPoint computes it (matrix–offset transforms). */
+function isMatrixOffset(t: ParametricTransform): t is MatrixOffsetTransform {
+  return t instanceof MatrixOffsetTransform && t.transformPoint === MatrixOffsetTransform.prototype.transformPoint;
+}
+
+/** out = A·x + o for every point, in MatrixOffsetTransform.transformPoint's order of operations (the same numbers). */
+function affinePoints(a: Float64Array, o: Float64Array, points: Float64Array, count: number, d: number, out: Float64Array): void {
+  for (let k = 0; k < count; k++) {
+    const q = k * d;
+    if (d === 2) {
+      const x = points[q];
+      const y = points[q + 1];
+      out[q] = a[0] * x + a[1] * y + o[0];
+      out[q + 1] = a[2] * x + a[3] * y + o[1];
+    } else {
+      const x = points[q];
+      const y = points[q + 1];
+      const z = points[q + 2];
+      out[q] = a[0] * x + a[1] * y + a[2] * z + o[0];
+      out[q + 1] = a[3] * x + a[4] * y + a[5] * z + o[1];
+      out[q + 2] = a[6] * x + a[7] * y + a[8] * z + o[2];
+    }
+  }
+}
+
+/** Σ over points and axes of (A·x + o − reference)², summed as the generic loop sums it. */
+function affineShift(a: Float64Array, o: Float64Array, points: Float64Array, count: number, d: number, reference: Float64Array): number {
+  let sum = 0;
+  for (let k = 0; k < count; k++) {
+    const q = k * d;
+    if (d === 2) {
+      const x = points[q];
+      const y = points[q + 1];
+      const s0 = a[0] * x + a[1] * y + o[0] - reference[q];
+      sum += s0 * s0;
+      const s1 = a[2] * x + a[3] * y + o[1] - reference[q + 1];
+      sum += s1 * s1;
+    } else {
+      const x = points[q];
+      const y = points[q + 1];
+      const z = points[q + 2];
+      const s0 = a[0] * x + a[1] * y + a[2] * z + o[0] - reference[q];
+      sum += s0 * s0;
+      const s1 = a[3] * x + a[4] * y + a[5] * z + o[1] - reference[q + 1];
+      sum += s1 * s1;
+      const s2 = a[6] * x + a[7] * y + a[8] * z + o[2] - reference[q + 2];
+      sum += s2 * s2;
+    }
+  }
+  return sum;
+}
+
+function pointShift(t: ParametricTransform, points: Float64Array, count: number, d: number, reference: Float64Array, x: Float64Array, y: Float64Array): number {
+  let sum = 0;
+  for (let k = 0; k < count; k++) {
+    for (let a = 0; a < d; a++) x[a] = points[k * d + a];
+    t.transformPoint(x, y);
+    for (let a = 0; a < d; a++) {
+      const shift = y[a] - reference[k * d + a];
+      sum += shift * shift;
+    }
+  }
+  return sum;
 }
 
 /**
@@ -33,11 +99,15 @@ export function estimateScalesFromPhysicalShift(transform: ParametricTransform, 
   const reference = new Float64Array(count * d);
   const x = new Float64Array(d);
   const y = new Float64Array(d);
+  const linear = isMatrixOffset(probe);
   probe.setParameters(base);
-  for (let k = 0; k < count; k++) {
-    for (let a = 0; a < d; a++) x[a] = points[k * d + a];
-    probe.transformPoint(x, y);
-    for (let a = 0; a < d; a++) reference[k * d + a] = y[a];
+  if (linear) affinePoints(probe.matrix(), probe.offset(), points, count, d, reference);
+  else {
+    for (let k = 0; k < count; k++) {
+      for (let a = 0; a < d; a++) x[a] = points[k * d + a];
+      probe.transformPoint(x, y);
+      for (let a = 0; a < d; a++) reference[k * d + a] = y[a];
+    }
   }
   const scales = new Float64Array(np);
   const perturbed = new Float64Array(np);
@@ -45,16 +115,7 @@ export function estimateScalesFromPhysicalShift(transform: ParametricTransform, 
     perturbed.set(base);
     perturbed[i] += delta;
     probe.setParameters(perturbed);
-    let sum = 0;
-    for (let k = 0; k < count; k++) {
-      for (let a = 0; a < d; a++) x[a] = points[k * d + a];
-      probe.transformPoint(x, y);
-      for (let a = 0; a < d; a++) {
-        const shift = y[a] - reference[k * d + a];
-        sum += shift * shift;
-      }
-    }
-    scales[i] = sum / count / (delta * delta);
+    scales[i] = (linear ? affineShift(probe.matrix(), probe.offset(), points, count, d, reference) : pointShift(probe, points, count, d, reference, x, y)) / count / (delta * delta);
   }
   let smallest = Infinity;
   let largest = 0;

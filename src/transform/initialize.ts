@@ -224,6 +224,71 @@ function foregroundMean3d(img: Image, fg: ForegroundWeighting, subject: string):
   return Float64Array.from([sx / w + hx, sy / w + hy, sz / w + hz]);
 }
 
+/**
+ * foregroundMean3d's sums over the voxels [start, end) of a 3D image of `size` (weights min(1, max(0, (value −
+ * background)·scale)), written to out[o…o+3]: Σw, Σw·x, Σw·y, Σw·z over centred indices. Blocks of voxels summed
+ * apart and merged in block order by foregroundCenterFromSums give the same centre for any thread count.
+ */
+export function foregroundSums3d(data: ArrayLike<number>, size: readonly number[], background: number, scale: number, start: number, end: number, out: Float64Array, o: number): void {
+  const [nx, ny, nz] = size;
+  const hx = (nx - 1) / 2;
+  const hy = (ny - 1) / 2;
+  const hz = (nz - 1) / 2;
+  let w = 0;
+  let sx = 0;
+  let sy = 0;
+  let sz = 0;
+  let i = start % nx;
+  let j = Math.floor(start / nx) % ny;
+  let k = Math.floor(start / (nx * ny));
+  let y = j - hy;
+  let z = k - hz;
+  for (let n = start; n < end; n++) {
+    const value = data[n];
+    // as foregroundMean3d: 0 (and NaN) counts nothing, nor does +∞ (not finite)
+    if (value > background && value !== Infinity) {
+      let v = (value - background) * scale;
+      if (v > 1) v = 1;
+      if (v !== 0) {
+        w += v;
+        sx += v * (i - hx);
+        sy += v * y;
+        sz += v * z;
+      }
+    }
+    if (++i === nx) {
+      i = 0;
+      if (++j === ny) {
+        j = 0;
+        k++;
+        z = k - hz;
+      }
+      y = j - hy;
+    }
+  }
+  out[o] = w;
+  out[o + 1] = sx;
+  out[o + 2] = sy;
+  out[o + 3] = sz;
+}
+
+/** The foreground centre (LPS mm) from `blocks` blocks of foregroundSums3d (4 numbers each), merged in order. */
+export function foregroundCenterFromSums(img: Image, sums: Float64Array, blocks: number, subject: string): number[] {
+  let w = 0;
+  let sx = 0;
+  let sy = 0;
+  let sz = 0;
+  for (let b = 0; b < blocks; b++) {
+    w += sums[4 * b];
+    sx += sums[4 * b + 1];
+    sy += sums[4 * b + 2];
+    sz += sums[4 * b + 3];
+  }
+  if (!(w > 0)) throw new CoregError(subject, 'no foreground pixel (inside the mask); cannot compute a centre of mass');
+  const [nx, ny, nz] = img.size;
+  return physicalMean(img, Float64Array.from([sx / w + (nx - 1) / 2, sy / w + (ny - 1) / 2, sz / w + (nz - 1) / 2]));
+}
+
 export interface PrincipalAxes {
   /** Centre of mass (LPS mm). */
   center: number[];
@@ -310,6 +375,8 @@ export interface InitializerOptions {
   weighting?: 'foreground' | 'intensity';
   /** Told when the moments are meaningless and the geometric centres are used instead. */
   warn?: WarningSink;
+  /** 'moments' with foreground weighting: centres already computed (register's statistics pass), used as they are. */
+  centers?: { fixed?: number[]; moving?: number[] };
 }
 
 /**
@@ -341,8 +408,8 @@ export function initializeCenteredTransform(
     const foreground = (options.weighting ?? 'foreground') === 'foreground';
     try {
       if (mode === 'moments') {
-        fc = foreground ? foregroundCenter(fixed, masks.fixed, 'fixed image') : centerOfMass(fixed, masks.fixed, 'fixed image');
-        mc = foreground ? foregroundCenter(moving, masks.moving, 'moving image') : centerOfMass(moving, masks.moving, 'moving image');
+        fc = foreground ? (options.centers?.fixed ?? foregroundCenter(fixed, masks.fixed, 'fixed image')) : centerOfMass(fixed, masks.fixed, 'fixed image');
+        mc = foreground ? (options.centers?.moving ?? foregroundCenter(moving, masks.moving, 'moving image')) : centerOfMass(moving, masks.moving, 'moving image');
       } else {
         const fa = principalAxes(fixed, masks.fixed, 'fixed image', foreground);
         const ma = principalAxes(moving, masks.moving, 'moving image', foreground);

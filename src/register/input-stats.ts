@@ -1,0 +1,117 @@
+/**
+ * register's look at its two input images before the first level, on its team (parallel-stats.ts): the value
+ * checks (checkImagePair), the modality guesses' quantiles and integer checks (preset.ts), and the default
+ * initializer's Otsu split and foreground centres (transform/initialize.ts), in one session of passes over blocks
+ * of both images; and the winsorised intensity ranges of each level. The same numbers as the one-thread functions
+ * (the foreground centres: their sums made per block and merged in block order), for any thread count.
+ */
+import type { Image, PixelArray } from '../image/image.js';
+import { modalityFrom, type ModalityGuess } from '../image/intensity.js';
+import { foregroundCenterFromSums } from '../transform/initialize.js';
+import { checkImagePair } from './check-images.js';
+import type { RegistrationConfig } from './config.js';
+import { shareArray, type ParallelFor } from './parallel-for.js';
+import { ArrayStats } from './parallel-stats.js';
+import { WINSORIZE_DEFAULTS } from './preset.js';
+
+/** Quantiles known per array (an input image's values, or their shared copy): q → value. */
+export type QuantileCache = Map<PixelArray, Map<number, number>>;
+
+export interface InputStats {
+  guesses: { fixed: ModalityGuess; moving: ModalityGuess };
+  /** The default initializer's foreground centres, when computed here. */
+  centers?: { fixed?: number[]; moving?: number[] };
+}
+
+/** [0, 1 %, 99 %] (guessModality), [0.1 %, 99.9 %] (Otsu's range). */
+const GUESS = [0, 0.01, 0.99];
+const OTSU = [0.001, 0.999];
+
+/**
+ * Checks the images (as checkImagePair) and computes the statistics register needs of them before the first level.
+ * `arrays`: each image's values as the team reads them (the same numbers as img.data, on shared memory for a team).
+ * The quantiles of the moving image's winsorising presets go to `quantileCache` under both arrays.
+ */
+export async function inputStatistics(
+  team: ParallelFor | undefined,
+  fixed: Image,
+  moving: Image,
+  arrays: { fixed: PixelArray; moving: PixelArray },
+  config: RegistrationConfig,
+  opts: { initial?: unknown[]; fixedMask?: Image; movingMask?: Image },
+  quantileCache: QuantileCache,
+): Promise<InputStats> {
+  if (fixed.dimension !== moving.dimension || fixed.components !== 1 || moving.components !== 1) {
+    checkImagePair(fixed, moving); // throws the one-thread error
+  }
+  const winsor = new Set<number>();
+  for (const w of Object.values(WINSORIZE_DEFAULTS)) w.forEach((q) => winsor.add(q));
+  for (const s of config.stages) if (Array.isArray(s.winsorize)) s.winsorize.forEach((q) => winsor.add(q));
+  const movingQs = [...GUESS, ...OTSU, ...[...winsor].filter((q) => !GUESS.includes(q) && !OTSU.includes(q))];
+  const mode = config.initializer ?? 'moments';
+  const centres = mode === 'moments' && !(opts.initial && opts.initial.length > 0) && !opts.fixedMask && !opts.movingMask && fixed.dimension === 3;
+  const stats = await ArrayStats.open(team, [arrays.fixed, arrays.moving], { quantiles: [[...GUESS, ...OTSU], movingQs], sizes: centres ? [fixed.size, moving.size] : [null, null] });
+  try {
+    const [fr, mr] = stats.range();
+    checkImagePair(fixed, moving, { fixed: fr.range, moving: mr.range });
+    const [fq, mq] = stats.quantiles();
+    const guesses = { fixed: modalityFrom(fixed, fq && fq.slice(0, 3), fr.integral), moving: modalityFrom(moving, mq && mq.slice(0, 3), mr.integral) };
+    if (mq) {
+      for (const data of new Set([arrays.moving, moving.data])) {
+        const known = new Map<number, number>();
+        movingQs.forEach((q, i) => known.set(q, mq[i]));
+        quantileCache.set(data, known);
+      }
+    }
+    if (!centres) return { guesses };
+    const otsuRange = (q: number[] | null): [number, number] | null => (q ? [q[3], q[4]] : null);
+    const levels = stats.otsu([otsuRange(fq), otsuRange(mq)]);
+    const sums = stats.foregroundSums(levels);
+    const centre = (img: Image, k: number, subject: string): number[] | undefined => {
+      const s = sums[k];
+      if (!s) return undefined; // no foreground: the initializer says so (or falls back) as it always did
+      try {
+        return foregroundCenterFromSums(img, s.sums, s.blocks, subject);
+      } catch {
+        return undefined;
+      }
+    };
+    return { guesses, centers: { fixed: centre(fixed, 0, 'fixed image'), moving: centre(moving, 1, 'moving image') } };
+  } finally {
+    stats.close();
+  }
+}
+
+/**
+ * A level's intensity ranges as prepareLevel used robustRange for them: the sampled fixed values' finite range
+ * (null when none is finite) and the winsorised ranges of the fixed samples and the moving level image (`q`:
+ * quantiles, null: the full finite range). Quantiles already in `quantileCache` are not computed again.
+ */
+export async function levelRanges(
+  team: ParallelFor | undefined,
+  fixedValues: Float64Array,
+  movingData: PixelArray,
+  q: { fixed: [number, number] | null; moving: [number, number] | null },
+  quantileCache: QuantileCache,
+): Promise<{ fullFixed: { min: number; max: number } | null; fixedRange: { min: number; max: number } | null; movingRange: { min: number; max: number } | null }> {
+  const shared = !!team && team.threads > 1;
+  const known = quantileCache.get(movingData);
+  const cached = q.moving && known && known.has(q.moving[0]) && known.has(q.moving[1]) ? [known.get(q.moving[0])!, known.get(q.moving[1])!] : null;
+  // the moving image's full range is only needed when its quantiles are not wanted or coincide
+  const withMoving = !cached || !(cached[1] > cached[0]);
+  const arrays: PixelArray[] = [shared ? shareArray(fixedValues) : fixedValues];
+  if (withMoving) arrays.push(shared ? shareArray(movingData as Float32Array) : movingData);
+  const stats = await ArrayStats.open(team, arrays, { quantiles: [q.fixed ?? [], withMoving ? (cached ? [] : (q.moving ?? [])) : []] });
+  try {
+    const ranges = stats.range();
+    const qv = stats.quantiles();
+    const finite = (k: number) => (ranges[k].range ? { min: ranges[k].range!.min, max: ranges[k].range!.max } : null);
+    const robust = (k: number, values: number[] | null | undefined): { min: number; max: number } | null => (values && values.length === 2 && values[1] > values[0] ? { min: values[0], max: values[1] } : finite(k));
+    const fullFixed = finite(0);
+    const fixedRange = robust(0, qv[0]);
+    const movingRange = cached && cached[1] > cached[0] ? { min: cached[0], max: cached[1] } : robust(1, qv[1]);
+    return { fullFixed, fixedRange, movingRange };
+  } finally {
+    stats.close();
+  }
+}

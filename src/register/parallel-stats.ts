@@ -1,0 +1,492 @@
+/**
+ * Whole-image statistics on a team of threads (parallel-for.ts): what register computes of its inputs before the
+ * first level (the value checks, the modality guess's quantiles, Otsu's split and the foreground centre of the
+ * initializer) and of each level (the winsorising quantiles), as passes over blocks of values that any thread may
+ * do. Every result is exact (min/max, integer counts, values picked by rank) except the foreground centre, whose
+ * sums are made per block and merged in block order; blocks depend on the array's length only, so every result is
+ * the same for any number of threads (also without a team: the same kernels in this thread).
+ *
+ * Quantiles are those of intensity.ts's `quantiles` (nearest rank over the finite values at a stride), found
+ * without sorting in one thread: a histogram of HIST_BINS bins between the subset's min and max (per block, merged)
+ * says which bin holds each wanted rank; the blocks copy that bin's values out, and only those are searched. The
+ * bin of a value is monotone in the value, so the k-th smallest of the subset is the (k − values in lower bins)-th
+ * smallest of its bin: the same number `quantiles` returns.
+ */
+import type { PixelArray } from '../image/image.js';
+import { OTSU_BINS, integralStride, otsuFromHistogram, otsuStride, quantileRank, quantileStride, selectRank, type ForegroundLevels } from '../image/intensity.js';
+import { foregroundSums3d } from '../transform/initialize.js';
+import type { ValueRange } from './check-images.js';
+import { serialSession, sharedFloat64, sharedInt32, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
+
+/** Bins of the quantile histogram. */
+const HIST_BINS = 2048;
+/** Numbers per block in `range`. */
+const RANGE_SLOTS = 7;
+
+export interface StatsKernelInit {
+  /** The arrays (on shared memory for a team). */
+  arrays: PixelArray[];
+  /** Per array: its 3D image size (for the foreground sums), or null. */
+  sizes: (number[] | null)[];
+  /** Per block: its array and its values [start, end). */
+  blockArray: Int32Array;
+  blockStart: Int32Array;
+  blockEnd: Int32Array;
+  /** Gathered bins per array at most. */
+  G: number;
+  /** Per block: finite min, max, 1 if any value is not finite, subset count, subset min, subset max, 1 if integral. */
+  range: Float64Array;
+  /** Per array: lo, scale, active (1) of the quantile histogram. */
+  histParams: Float64Array;
+  /** Per block: HIST_BINS counts. */
+  hist: Int32Array;
+  /**
+   * Per array: G bins to gather (−1: none); per block: G offsets into `gathered`; per block and bin: min, max, and
+   * how many values equal the subset's min (a bin of background zeros need not be searched).
+   */
+  gatherBins: Int32Array;
+  gatherOffsets: Int32Array;
+  gathered: Float64Array;
+  gatherRange: Float64Array;
+  gatherLow: Int32Array;
+  /** Per array: lo, scale, active (1) of Otsu's histogram; per block: OTSU_BINS counts. */
+  otsuParams: Float64Array;
+  otsuHist: Int32Array;
+  /** Per array: background, scale, active (1) of the foreground weights; per block: 4 sums (foregroundSums3d). */
+  fgParams: Float64Array;
+  fgSums: Float64Array;
+}
+
+/**
+ * Fewest values (all arrays together) for which the passes run on the team: below, the helpers' start and
+ * hand-offs cost more than they save (a 2D registration then starts no helper at all). The work decides, never the
+ * thread count, and the kernels are the same either way.
+ */
+const TEAM_MIN_VALUES = 1 << 18;
+
+/** Values per block for an array of n values: about 64 blocks, at least 65 536 values each (a function of n only). */
+function statsBlockSize(n: number): number {
+  return Math.max(1 << 16, Math.ceil(n / 64));
+}
+
+/** The bin of v among `bins` bins from lo with `scale` bins per unit (monotone in v). */
+function binOf(v: number, lo: number, scale: number, bins: number): number {
+  return Math.min(bins - 1, Math.max(0, Math.floor((v - lo) * scale)));
+}
+
+/** Phases: 0 ranges, 1 quantile histogram, 2 gather, 3 Otsu's histogram, 4 foreground sums; block b = blockArray[b]'s [start, end). */
+export function statsKernel(init: StatsKernelInit): readonly BlockKernel[] {
+  const { arrays, blockArray, blockStart, blockEnd, G, range, histParams, hist, gatherBins, gatherOffsets, gathered, gatherRange, gatherLow, otsuParams, otsuHist, fgParams, fgSums } = init;
+  const counts = new Int32Array(G);
+  const firstAt = (s: number, stride: number): number => Math.ceil(s / stride) * stride;
+  return [
+    (b) => {
+      const a = blockArray[b];
+      const data = arrays[a];
+      const s = blockStart[b];
+      const e = blockEnd[b];
+      let min = Infinity;
+      let max = -Infinity;
+      let nan = false;
+      for (let i = s; i < e; i++) {
+        const v = data[i];
+        if (v < min) min = v;
+        if (v > max) max = v;
+        if (v !== v) nan = true;
+      }
+      let nonFinite = nan;
+      if (min === -Infinity || max === Infinity) {
+        nonFinite = true;
+        min = Infinity;
+        max = -Infinity;
+        for (let i = s; i < e; i++) {
+          const v = data[i];
+          if (!Number.isFinite(v)) continue;
+          if (v < min) min = v;
+          if (v > max) max = v;
+        }
+      }
+      const n = data.length;
+      const st = quantileStride(n);
+      let count = 0;
+      let smin = Infinity;
+      let smax = -Infinity;
+      for (let i = firstAt(s, st); i < e; i += st) {
+        const v = data[i];
+        if (!Number.isFinite(v)) continue;
+        count++;
+        if (v < smin) smin = v;
+        if (v > smax) smax = v;
+      }
+      let integral = 1;
+      const is = integralStride(n);
+      for (let i = firstAt(s, is); i < e; i += is) {
+        const v = data[i];
+        if (Number.isFinite(v) && v !== Math.round(v)) {
+          integral = 0;
+          break;
+        }
+      }
+      const o = RANGE_SLOTS * b;
+      range[o] = min;
+      range[o + 1] = max;
+      range[o + 2] = nonFinite ? 1 : 0;
+      range[o + 3] = count;
+      range[o + 4] = smin;
+      range[o + 5] = smax;
+      range[o + 6] = integral;
+    },
+    (b) => {
+      const a = blockArray[b];
+      const h = b * HIST_BINS;
+      hist.fill(0, h, h + HIST_BINS);
+      if (histParams[3 * a + 2] !== 1) return;
+      const data = arrays[a];
+      const lo = histParams[3 * a];
+      const scale = histParams[3 * a + 1];
+      const st = quantileStride(data.length);
+      const e = blockEnd[b];
+      for (let i = firstAt(blockStart[b], st); i < e; i += st) {
+        const v = data[i];
+        if (!Number.isFinite(v)) continue;
+        hist[h + binOf(v, lo, scale, HIST_BINS)]++;
+      }
+    },
+    (b) => {
+      const a = blockArray[b];
+      if (histParams[3 * a + 2] !== 1) return;
+      const data = arrays[a];
+      const lo = histParams[3 * a];
+      const scale = histParams[3 * a + 1];
+      let wanted = 0;
+      for (let g = 0; g < G; g++) {
+        counts[g] = 0;
+        gatherLow[b * G + g] = 0;
+        gatherRange[2 * (b * G + g)] = Infinity;
+        gatherRange[2 * (b * G + g) + 1] = -Infinity;
+        if (gatherBins[a * G + g] >= 0) wanted++;
+      }
+      if (wanted === 0) return;
+      const st = quantileStride(data.length);
+      const e = blockEnd[b];
+      for (let i = firstAt(blockStart[b], st); i < e; i += st) {
+        const v = data[i];
+        if (!Number.isFinite(v)) continue;
+        const bin = binOf(v, lo, scale, HIST_BINS);
+        for (let g = 0; g < G; g++) {
+          if (gatherBins[a * G + g] !== bin) continue;
+          gathered[gatherOffsets[b * G + g] + counts[g]++] = v;
+          if (v === lo) gatherLow[b * G + g]++;
+          const r = 2 * (b * G + g);
+          if (v < gatherRange[r]) gatherRange[r] = v;
+          if (v > gatherRange[r + 1]) gatherRange[r + 1] = v;
+          break;
+        }
+      }
+    },
+    (b) => {
+      const a = blockArray[b];
+      const h = b * OTSU_BINS;
+      otsuHist.fill(0, h, h + OTSU_BINS);
+      if (otsuParams[3 * a + 2] !== 1) return;
+      const data = arrays[a];
+      const lo = otsuParams[3 * a];
+      const scale = otsuParams[3 * a + 1];
+      const st = otsuStride(data.length);
+      const e = blockEnd[b];
+      for (let i = firstAt(blockStart[b], st); i < e; i += st) {
+        const v = data[i];
+        if (!Number.isFinite(v)) continue;
+        otsuHist[h + binOf(v, lo, scale, OTSU_BINS)]++;
+      }
+    },
+    (b) => {
+      const a = blockArray[b];
+      if (fgParams[3 * a + 2] !== 1) {
+        fgSums.fill(0, 4 * b, 4 * b + 4);
+        return;
+      }
+      foregroundSums3d(arrays[a], init.sizes[a]!, fgParams[3 * a], fgParams[3 * a + 1], blockStart[b], blockEnd[b], fgSums, 4 * b);
+    },
+  ];
+}
+
+/** What the first pass finds of one array. */
+export interface ArrayRange {
+  /** valueRange's answer: finite min and max, whether any value is not finite; null when none is finite. */
+  range: ValueRange | null;
+  /** Every finite value at guessModality's stride is an integer. */
+  integral: boolean;
+}
+
+/**
+ * Statistics of a few arrays on a team (or in this thread), until close(). `quantiles[a]`: the quantiles array a may
+ * be asked for (quantiles() needs them all up front).
+ */
+export class ArrayStats {
+  private readonly init: StatsKernelInit;
+  private readonly session: BlockSession;
+  private readonly blocks: number;
+  private readonly qs: readonly (readonly number[])[];
+  private ranges: ArrayRange[] | null = null;
+  private subsets: { count: number; min: number; max: number }[] = [];
+
+  private constructor(init: StatsKernelInit, session: BlockSession, qs: readonly (readonly number[])[]) {
+    this.init = init;
+    this.session = session;
+    this.blocks = init.blockArray.length;
+    this.qs = qs;
+  }
+
+  /**
+   * Opens the statistics of `arrays` (each on shared memory when `team` has helpers: shareArray them first).
+   * `sizes[a]`: array a's 3D image size when its foreground sums are wanted.
+   */
+  static async open(team: ParallelFor | undefined, arrays: PixelArray[], options: { quantiles?: readonly (readonly number[])[]; sizes?: (number[] | null)[] } = {}): Promise<ArrayStats> {
+    const qs = arrays.map((_, a) => options.quantiles?.[a] ?? []);
+    const G = Math.max(1, ...qs.map((q) => q.length));
+    const blockArray: number[] = [];
+    const blockStart: number[] = [];
+    const blockEnd: number[] = [];
+    let gatherLength = 0;
+    arrays.forEach((data, a) => {
+      const n = data.length;
+      const size = statsBlockSize(n);
+      for (let s = 0; s < n; s += size) {
+        blockArray.push(a);
+        blockStart.push(s);
+        blockEnd.push(Math.min(n, s + size));
+      }
+      if (qs[a].length > 0) gatherLength += Math.ceil(n / quantileStride(n));
+    });
+    const B = blockArray.length;
+    const A = arrays.length;
+    const int32 = (values: number[]): Int32Array => {
+      const out = sharedInt32(values.length);
+      out.set(values);
+      return out;
+    };
+    const init: StatsKernelInit = {
+      arrays,
+      sizes: arrays.map((_, a) => options.sizes?.[a] ?? null),
+      blockArray: int32(blockArray),
+      blockStart: int32(blockStart),
+      blockEnd: int32(blockEnd),
+      G,
+      range: sharedFloat64(B * RANGE_SLOTS),
+      histParams: sharedFloat64(3 * A),
+      hist: sharedInt32(B * HIST_BINS),
+      gatherBins: sharedInt32(A * G).fill(-1),
+      gatherOffsets: sharedInt32(B * G),
+      gathered: sharedFloat64(Math.max(1, gatherLength)),
+      gatherRange: sharedFloat64(2 * B * G),
+      gatherLow: sharedInt32(B * G),
+      otsuParams: sharedFloat64(3 * A),
+      otsuHist: sharedInt32(B * OTSU_BINS),
+      fgParams: sharedFloat64(3 * A),
+      fgSums: sharedFloat64(4 * B),
+    };
+    const local = statsKernel(init);
+    const work = arrays.reduce((sum, a) => sum + a.length, 0);
+    const session = team && team.threads > 1 && work >= TEAM_MIN_VALUES ? await team.open('register.stats', init, local) : serialSession(local);
+    return new ArrayStats(init, session, qs);
+  }
+
+  /** Per array: valueRange's answer and the integer check (one pass over every value). */
+  range(): ArrayRange[] {
+    if (this.ranges) return this.ranges;
+    const { range, blockArray } = this.init;
+    this.session.run(0, this.blocks);
+    const A = this.init.arrays.length;
+    const out = Array.from({ length: A }, () => ({ min: Infinity, max: -Infinity, nonFinite: false, integral: true }));
+    this.subsets = Array.from({ length: A }, () => ({ count: 0, min: Infinity, max: -Infinity }));
+    for (let b = 0; b < this.blocks; b++) {
+      const a = blockArray[b];
+      const o = RANGE_SLOTS * b;
+      const r = out[a];
+      if (range[o] < r.min) r.min = range[o];
+      if (range[o + 1] > r.max) r.max = range[o + 1];
+      if (range[o + 2]) r.nonFinite = true;
+      if (!range[o + 6]) r.integral = false;
+      const sub = this.subsets[a];
+      sub.count += range[o + 3];
+      if (range[o + 4] < sub.min) sub.min = range[o + 4];
+      if (range[o + 5] > sub.max) sub.max = range[o + 5];
+    }
+    this.ranges = out.map((r) => ({ range: r.min <= r.max ? { min: r.min, max: r.max, nonFinite: r.nonFinite } : null, integral: r.integral }));
+    return this.ranges;
+  }
+
+  /** Per array: quantiles(array, qs[a]) (null when no value is finite, as there); [] when none was asked for. */
+  quantiles(): (number[] | null)[] {
+    this.range();
+    const { histParams, hist, gatherBins, gatherOffsets, gathered, gatherRange, gatherLow, blockArray } = this.init;
+    const A = this.init.arrays.length;
+    const G = this.init.G;
+    const out: (number[] | null)[] = [];
+    // the subsets' histograms
+    let any = false;
+    for (let a = 0; a < A; a++) {
+      const sub = this.subsets[a];
+      const active = this.qs[a].length > 0 && sub.count > 0 && sub.max > sub.min;
+      let scale = HIST_BINS / (sub.max - sub.min);
+      if (!(scale > 0 && scale < Infinity)) scale = 0; // all in bin 0 (still exact, only slower)
+      histParams[3 * a] = sub.min;
+      histParams[3 * a + 1] = scale;
+      histParams[3 * a + 2] = active ? 1 : 0;
+      any ||= active;
+    }
+    if (any) this.session.run(1, this.blocks);
+    // which bin holds each wanted rank
+    const where: { bin: number; within: number }[][] = [];
+    // integer counts (Int32: no number boxed while merging)
+    const merged = new Int32Array(HIST_BINS);
+    let offset = 0;
+    for (let a = 0; a < A; a++) {
+      where.push([]);
+      if (histParams[3 * a + 2] !== 1) continue;
+      merged.fill(0);
+      for (let b = 0; b < this.blocks; b++) {
+        if (blockArray[b] !== a) continue;
+        for (let k = 0; k < HIST_BINS; k++) merged[k] += hist[b * HIST_BINS + k];
+      }
+      const m = this.subsets[a].count;
+      const bins: number[] = [];
+      for (const q of this.qs[a]) {
+        const r = quantileRank(q, m);
+        let below = 0;
+        let k = 0;
+        while (below + merged[k] <= r) below += merged[k++];
+        where[a].push({ bin: k, within: r - below });
+        if (!bins.includes(k)) bins.push(k);
+      }
+      bins.forEach((k, g) => {
+        gatherBins[a * G + g] = k;
+        for (let b = 0; b < this.blocks; b++) {
+          if (blockArray[b] !== a) continue;
+          gatherOffsets[b * G + g] = offset;
+          offset += hist[b * HIST_BINS + k];
+        }
+      });
+    }
+    if (any) this.session.run(2, this.blocks);
+    for (let a = 0; a < A; a++) {
+      const sub = this.subsets[a];
+      if (this.qs[a].length === 0) {
+        out.push([]);
+        continue;
+      }
+      if (sub.count === 0) {
+        out.push(null);
+        continue;
+      }
+      if (histParams[3 * a + 2] !== 1) {
+        out.push(this.qs[a].map(() => sub.min)); // every value of the subset is the same
+        continue;
+      }
+      // per gathered bin: its values' span, count and values equal to the subset's min; searched once, ranks ascending
+      const values = new Array<number>(this.qs[a].length);
+      for (let g = 0; g < G; g++) {
+        const bin = gatherBins[a * G + g];
+        if (bin < 0) continue;
+        let min = Infinity;
+        let max = -Infinity;
+        let start = -1;
+        let count = 0;
+        let low = 0;
+        for (let b = 0; b < this.blocks; b++) {
+          if (blockArray[b] !== a) continue;
+          if (start < 0) start = gatherOffsets[b * G + g];
+          count += hist[b * HIST_BINS + bin];
+          low += gatherLow[b * G + g];
+          const r = 2 * (b * G + g);
+          if (gatherRange[r] < min) min = gatherRange[r];
+          if (gatherRange[r + 1] > max) max = gatherRange[r + 1];
+        }
+        const targets = this.qs[a].map((_, t) => t).filter((t) => where[a][t].bin === bin).sort((x, y) => where[a][x].within - where[a][y].within);
+        let vals: Float64Array | null = null;
+        let from = 0;
+        for (const t of targets) {
+          const within = where[a][t].within;
+          if (min === max || within < low) {
+            values[t] = within < low ? sub.min : min;
+            continue;
+          }
+          vals ??= gathered.slice(start, start + count);
+          selectRank(vals, within, from, count - 1);
+          values[t] = vals[within];
+          from = within;
+        }
+      }
+      out.push(values);
+    }
+    for (let a = 0; a < A; a++) histParams[3 * a + 2] = 0;
+    gatherBins.fill(-1);
+    return out;
+  }
+
+  /**
+   * Per array: otsuLevels(array) given the array's quantiles [0.001, 0.999] (`q[a]`, null: not wanted), from
+   * Otsu's histogram made on the team.
+   */
+  otsu(q: (readonly [number, number] | null)[]): (ForegroundLevels | null)[] {
+    const { otsuParams, otsuHist, blockArray } = this.init;
+    const A = this.init.arrays.length;
+    let any = false;
+    for (let a = 0; a < A; a++) {
+      const r = q[a];
+      const active = r !== null && r[1] > r[0];
+      otsuParams[3 * a] = active ? r[0] : 0;
+      otsuParams[3 * a + 1] = active ? OTSU_BINS / (r[1] - r[0]) : 0;
+      otsuParams[3 * a + 2] = active ? 1 : 0;
+      any ||= active;
+    }
+    if (any) this.session.run(3, this.blocks);
+    const out: (ForegroundLevels | null)[] = [];
+    const merged = new Int32Array(OTSU_BINS);
+    for (let a = 0; a < A; a++) {
+      if (otsuParams[3 * a + 2] !== 1) {
+        out.push(null);
+        continue;
+      }
+      merged.fill(0);
+      for (let b = 0; b < this.blocks; b++) {
+        if (blockArray[b] !== a) continue;
+        for (let k = 0; k < OTSU_BINS; k++) merged[k] += otsuHist[b * OTSU_BINS + k];
+      }
+      out.push(otsuFromHistogram(Float64Array.from(merged), q[a]![0], q[a]![1]));
+    }
+    return out;
+  }
+
+  /**
+   * Per array with a 3D size: foregroundSums3d over its blocks (weights from `levels[a]`; null: not wanted), as
+   * { sums (4 per block, in block order), blocks }.
+   */
+  foregroundSums(levels: ({ background: number; foreground: number } | null)[]): ({ sums: Float64Array; blocks: number } | null)[] {
+    const { fgParams, fgSums, blockArray } = this.init;
+    const A = this.init.arrays.length;
+    let any = false;
+    for (let a = 0; a < A; a++) {
+      const l = levels[a];
+      const active = l !== null && this.init.sizes[a] !== null && l.foreground > l.background && l.background > -Infinity;
+      fgParams[3 * a] = active ? l.background : 0;
+      fgParams[3 * a + 1] = active ? 1 / (l.foreground - l.background) : 0;
+      fgParams[3 * a + 2] = active ? 1 : 0;
+      any ||= active;
+    }
+    if (any) this.session.run(4, this.blocks);
+    return Array.from({ length: A }, (_, a) => {
+      if (fgParams[3 * a + 2] !== 1) return null;
+      const mine: number[] = [];
+      for (let b = 0; b < this.blocks; b++) if (blockArray[b] === a) mine.push(b);
+      const sums = new Float64Array(4 * mine.length);
+      mine.forEach((b, i) => sums.set(fgSums.subarray(4 * b, 4 * b + 4), 4 * i));
+      return { sums, blocks: mine.length };
+    });
+  }
+
+  close(): void {
+    this.session.close();
+  }
+}
