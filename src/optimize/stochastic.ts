@@ -23,12 +23,18 @@ export interface StochasticGradientOptions extends OptimizerOptions {
   averageFraction?: number;
 }
 
-export function stochasticGradientDescentSteps(
-  cost: CostFunction,
-  initial: ArrayLike<number>,
-  options: StochasticGradientOptions = {},
-): Generator<IterationInfo, OptimizerResult, void> {
-  const problem = new ScaledProblem(cost, initial.length, options.scales);
+/** The descent's settings, checked and defaulted (shared with the B-spline cost's team-run descent). */
+export interface StochasticSettings {
+  a: number;
+  A: number;
+  alpha: number;
+  maxParam: number;
+  total: number;
+  /** First iteration (1-based) whose iterate enters the average; Infinity for none. */
+  averageFrom: number;
+}
+
+export function stochasticSettings(options: StochasticGradientOptions): StochasticSettings {
   const a = numberOption('learningRate', options.learningRate, 1, (v) => v > 0 && Number.isFinite(v), 'a finite number > 0');
   const A = numberOption('decayOffset', options.decayOffset, 20, (v) => v > 0, 'a number > 0');
   const alpha = numberOption('decayExponent', options.decayExponent, 0.602, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
@@ -36,6 +42,16 @@ export function stochasticGradientDescentSteps(
   const fraction = numberOption('averageFraction', options.averageFraction, 0, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
   const total = numberOption('maxIterations', options.maxIterations, 100, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0');
   const averageFrom = fraction > 0 ? Math.max(1, Math.floor(total * (1 - fraction))) : Infinity;
+  return { a, A, alpha, maxParam, total, averageFrom };
+}
+
+export function stochasticGradientDescentSteps(
+  cost: CostFunction,
+  initial: ArrayLike<number>,
+  options: StochasticGradientOptions = {},
+): Generator<IterationInfo, OptimizerResult, void> {
+  const problem = new ScaledProblem(cost, initial.length, options.scales);
+  const { a, A, alpha, maxParam, total, averageFrom } = stochasticSettings(options);
   const average = new Float64Array(initial.length);
   let averaged = 0;
   let k = 0;

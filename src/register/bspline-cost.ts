@@ -10,7 +10,7 @@ import { indexToPhysicalMatrix, physicalToIndexMatrix } from '../image/image.js'
 import { interpolationPlane } from '../interpolate/interpolator.js';
 import { linear2d, linear3d } from '../interpolate/kernels.js';
 import type { CostFunction, IterationInfo, OptimizerResult, StopReason } from '../optimize/types.js';
-import type { StochasticGradientOptions } from '../optimize/stochastic.js';
+import { stochasticSettings, type StochasticGradientOptions } from '../optimize/stochastic.js';
 import { allFinite as allFiniteNumbers, numberOption, throwIfAborted } from '../optimize/driver.js';
 import type { BSplineTransform } from '../transform/bspline.js';
 import { bsplineSupportBases, bsplineSupports, interleaveCoefficients } from '../transform/bspline-supports.js';
@@ -412,16 +412,10 @@ export class BSplineRegistrationCost implements CostFunction {
     const n = init.P;
     const chunks = mergeChunks(n, this.samples.dimension);
     // the options, checked as the optimiser checks them
-    const a = numberOption('learningRate', options.learningRate, 1, (v) => v > 0 && Number.isFinite(v), 'a finite number > 0');
-    const A = numberOption('decayOffset', options.decayOffset, 20, (v) => v > 0, 'a number > 0');
-    const alpha = numberOption('decayExponent', options.decayExponent, 0.602, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
-    const maxParam = numberOption('maximumParameterStep', options.maximumParameterStep, Infinity, (v) => v > 0, 'a number > 0');
-    const fraction = numberOption('averageFraction', options.averageFraction, 0, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
-    const total = numberOption('maxIterations', options.maxIterations, 100, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0');
+    const { a, A, alpha, maxParam, total, averageFrom } = stochasticSettings(options);
     const gradientTolerance = numberOption('gradientTolerance', options.gradientTolerance, 0, (v) => v >= 0, 'a number ≥ 0');
     const relativeGradientTolerance = numberOption('relativeGradientTolerance', options.relativeGradientTolerance, 0, (v) => v >= 0, 'a number ≥ 0');
     const { onIteration, signal } = options;
-    const averageFrom = fraction > 0 ? Math.max(1, Math.floor(total * (1 - fraction))) : Infinity;
     if (!allFiniteNumbers(initial)) throw new CoregError('initial parameters', 'must be finite');
     q.set(initial);
     average.fill(0);

@@ -1,11 +1,9 @@
 // The Jacobian determinant map on a team of threads (src/register/parallel-jacobian.ts, the browser app's
 // Jacobian view): bit-identical to jacobianDeterminantImage for 1, 2 and 3 threads, for a B-spline chain (the
 // analytic path) and a displacement-field chain (central differences), 2D and 3D; the helpers did blocks.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createNodeTeam } from '../../src/cli/worker-pool.js';
 import type { Image } from '../../src/image/image.js';
-import type { Team } from '../../src/parallel/team.js';
 import { jacobianOn, MIN_PARALLEL_JACOBIAN_VOXELS } from '../../src/register/parallel-jacobian.js';
 import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
 import { invertChain } from '../../src/transform/inverse.js';
@@ -13,16 +11,9 @@ import { jacobianDeterminantImage } from '../../src/transform/jacobian.js';
 import { AffineTransform } from '../../src/transform/linear.js';
 import type { Transform } from '../../src/transform/transform.js';
 import { imageFromFunction, scene2d, scene3d } from './synthetic.js';
+import { teamCache } from './team-cache.js';
 
-const teams = new Map<number, Team>();
-function team(threads: number): Team {
-  let t = teams.get(threads);
-  if (!t) teams.set(threads, (t = createNodeTeam(threads)));
-  return t;
-}
-after(async () => {
-  for (const t of teams.values()) await t.close();
-});
+const team = teamCache();
 
 function bytes(img: Image): Uint8Array {
   const d = img.data as Float32Array;

@@ -2,11 +2,9 @@
 // inverse-warped images are bit-identical for 1, 2 and 3 threads (and without a team), for a linear chain, a
 // B-spline chain (the separable slice evaluator) and the numerically inverted B-spline chain (a displacement
 // field), 2D and 3D, and they are resample()'s pixels.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createNodeTeam } from '../../src/cli/worker-pool.js';
 import type { Image } from '../../src/image/image.js';
-import type { Team } from '../../src/parallel/team.js';
 import { MIN_PARALLEL_VOXELS, resampleOn } from '../../src/register/parallel-resample.js';
 import { resample } from '../../src/resample/resample.js';
 import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
@@ -16,16 +14,9 @@ import { invertChainOn } from '../../src/register/parallel-invert.js';
 import type { DisplacementFieldTransform } from '../../src/transform/displacement-field.js';
 import type { Transform } from '../../src/transform/transform.js';
 import { imageFromFunction, scene2d, scene3d } from './synthetic.js';
+import { teamCache } from './team-cache.js';
 
-const teams = new Map<number, Team>();
-function team(threads: number): Team {
-  let t = teams.get(threads);
-  if (!t) teams.set(threads, (t = createNodeTeam(threads)));
-  return t;
-}
-after(async () => {
-  for (const t of teams.values()) await t.close();
-});
+const team = teamCache();
 
 function bytes(img: Image): Uint8Array {
   const d = img.data as Float32Array;
@@ -74,7 +65,7 @@ for (const d of [2, 3] as const) {
         assert.deepEqual(t.size, ref.size);
       }
     }
-    assert.ok(teams.get(2)!.helperBlocks > 0, 'the helpers did no block');
+    assert.ok(team(2).helperBlocks > 0, 'the helpers did no block');
   });
 }
 

@@ -2,9 +2,8 @@
 // src/register/parallel-stats.ts and input-stats.ts, and the level samples of parallel-sampling.ts. Each must give
 // the same numbers on 1, 2 and 3 threads (and without a team), and the same as the one-thread reference functions
 // they replace (exactly; the foreground centre, whose sums are merged per block, to rounding).
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createNodeTeam } from '../../src/cli/worker-pool.js';
 import { createImage, type Image, type PixelArray } from '../../src/image/image.js';
 import { guessModality, otsuLevels, quantiles } from '../../src/image/intensity.js';
 import type { Team } from '../../src/parallel/team.js';
@@ -20,17 +19,10 @@ import { createRandom } from '../../src/random.js';
 import { estimateScalesFromPhysicalShift } from '../../src/register/scales.js';
 import { createTransform } from '../../src/transform/linear.js';
 import type { ParametricTransform } from '../../src/transform/transform.js';
+import { teamCache } from './team-cache.js';
 
-const teams = new Map<number, Team>();
-function team(threads: number): Team | undefined {
-  if (threads === 0) return undefined;
-  let t = teams.get(threads);
-  if (!t) teams.set(threads, (t = createNodeTeam(threads)));
-  return t;
-}
-after(async () => {
-  for (const t of teams.values()) await t.close();
-});
+const cached = teamCache();
+const team = (threads: number): Team | undefined => (threads === 0 ? undefined : cached(threads));
 /** No team, then 1, 2 and 3 threads. */
 const THREADS = [0, 1, 2, 3];
 

@@ -2,26 +2,17 @@
 // parameters are bit-identical for 1, 2 and 3 threads (and without a team), 2D and 3D, linear and B-spline,
 // mi and mse, with a moving mask. The blocks' sums are merged in block order and the blocks do not depend on
 // the thread count, so anything but equality is a bug.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createNodeTeam } from '../../src/cli/worker-pool.js';
 import type { Image } from '../../src/image/image.js';
-import type { Team } from '../../src/parallel/team.js';
 import type { RegistrationConfig } from '../../src/register/config.js';
 import { register } from '../../src/register/register.js';
 import { gaussianSmoothOn, smoothAndShrinkOn } from '../../src/register/parallel-smooth.js';
 import { gaussianSmooth, smoothAndShrink } from '../../src/pyramid/index.js';
 import { imageFromFunction, mapAbout, movingFor, rotation2d, rotation3d, scene2d, scene3d } from './synthetic.js';
+import { teamCache } from './team-cache.js';
 
-const teams = new Map<number, Team>();
-function team(threads: number): Team {
-  let t = teams.get(threads);
-  if (!t) teams.set(threads, (t = createNodeTeam(threads)));
-  return t;
-}
-after(async () => {
-  for (const t of teams.values()) await t.close();
-});
+const team = teamCache();
 
 function parameters(result: Awaited<ReturnType<typeof register>>): number[] {
   return result.transforms.flatMap((t) => Array.from((t as unknown as { parameters: Float64Array }).parameters));
