@@ -10,6 +10,7 @@ import { type Image, indexToPhysicalMatrix, numberOfPixels } from '../image/imag
 import { linear2d, linearValues3d, type Plane } from '../interpolate/kernels.js';
 import { blockSizeFor, serialSession, sharedFloat64, sharedInt32, TEAM_MIN_SAMPLES, type BlockKernel, type ParallelFor } from './parallel-for.js';
 import { stratifiedSeed } from './sample-kernels.js';
+import { MULBERRY32_STEP, mulberry32Unit } from '../random.js';
 import type { SampleSet } from './sampling.js';
 
 export interface DrawKernelInit {
@@ -26,16 +27,6 @@ export interface DrawKernelInit {
   values: Float64Array;
   voxels: Int32Array;
 }
-
-/** mulberry32's output for state `a` (createRandom's, bit for bit): a plain function, so the hot loop boxes nothing. */
-function unit(a: number): number {
-  let t = a;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-
-const STEP = 0x6d2b79f5;
 
 /**
  * Samples [start, end) of block b: voxel, position (continuous index into `ci`, from 0) and physical point. The
@@ -55,23 +46,23 @@ function drawBlock(init: DrawKernelInit, b: number, start: number, end: number, 
   for (let i = start, c = 0; i < end; i++, c += d) {
     let v = i;
     if (!all) {
-      a = (a + STEP) | 0;
-      v = Math.floor(scale * (i + unit(a)));
+      a = (a + MULBERRY32_STEP) | 0;
+      v = Math.floor(scale * (i + mulberry32Unit(a)));
       if (v >= population) v = population - 1;
     }
     voxels[i] = v;
-    a = (a + STEP) | 0;
-    const cx = (v % nx) + unit(a) - 0.5;
-    a = (a + STEP) | 0;
-    const cy = (Math.floor(v / nx) % ny) + unit(a) - 0.5;
+    a = (a + MULBERRY32_STEP) | 0;
+    const cx = (v % nx) + mulberry32Unit(a) - 0.5;
+    a = (a + MULBERRY32_STEP) | 0;
+    const cy = (Math.floor(v / nx) % ny) + mulberry32Unit(a) - 0.5;
     ci[c] = cx;
     ci[c + 1] = cy;
     if (d === 2) {
       points[2 * i] = o[0] + M[0] * cx + M[1] * cy;
       points[2 * i + 1] = o[1] + M[2] * cx + M[3] * cy;
     } else {
-      a = (a + STEP) | 0;
-      const cz = Math.floor(v / nxy) + unit(a) - 0.5;
+      a = (a + MULBERRY32_STEP) | 0;
+      const cz = Math.floor(v / nxy) + mulberry32Unit(a) - 0.5;
       ci[c + 2] = cz;
       points[3 * i] = o[0] + M[0] * cx + M[1] * cy + M[2] * cz;
       points[3 * i + 1] = o[1] + M[3] * cx + M[4] * cy + M[5] * cz;

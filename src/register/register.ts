@@ -210,14 +210,19 @@ function movingSchedule(fixed: Image, moving: Image, level: LevelConfig, fs: Ret
 /** A run's level images by schedule, and the input images' values on shared memory (made once per run, for teams). */
 type LevelCache = Map<string, LevelImages> & { sources?: Map<Image, Float32Exact>; quantiles?: QuantileCache };
 
-/** An input image's values where the team reads them: its shared float32-exact copy (made once, for the pyramid too), else img.data. */
-function teamArray(img: Image, opts: RegisterOptions, cache: LevelCache): PixelArray {
-  if (!opts.parallel || opts.parallel.threads < 2) return img.data;
-  if (float32Exact(img.data) !== img.data) return shareArray(img.data as Float64Array);
+/** An input image's shared float32-exact copy, made once per run (the statistics' passes and the pyramid read it). */
+function cachedSource(img: Image, cache: LevelCache): Float32Exact {
   const sources = (cache.sources ??= new Map<Image, Float32Exact>());
   let s = sources.get(img);
   if (!s) sources.set(img, (s = sharedSource(img)));
   return s;
+}
+
+/** An input image's values where the team reads them: its shared float32-exact copy (made once, for the pyramid too), else img.data. */
+function teamArray(img: Image, opts: RegisterOptions, cache: LevelCache): PixelArray {
+  if (!opts.parallel || opts.parallel.threads < 2) return img.data;
+  if (float32Exact(img.data) !== img.data) return shareArray(img.data as Float64Array);
+  return cachedSource(img, cache);
 }
 
 /** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
@@ -232,25 +237,19 @@ async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts
   // (pyramid/shrink.ts): the same images as smoothing the whole image first; both images' passes split over the
   // team's threads in one session (the same pixels for any thread count).
   const voxels = (img: Image, sigmas: number[]) => sigmas.map((s, a) => s / img.spacing[a]);
-  const sources = (cache.sources ??= new Map<Image, Float32Exact>());
-  const shared = (img: Image): Float32Exact => {
-    let s = sources.get(img);
-    if (!s) sources.set(img, (s = sharedSource(img)));
-    return s;
-  };
   const [fixedLevel, movingLevel] = await smoothAndShrinkOn(
     opts.parallel,
     [
       { img: fixed, sigmasVoxels: voxels(fixed, fs.sigmasMm[0]), factors: fs.shrink[0] },
       { img: moving, sigmasVoxels: voxels(moving, ms.sigmasMm[0]), factors: ms.shrink[0] },
     ],
-    shared,
+    (img) => cachedSource(img, cache),
   );
   // A full-resolution moving image whose float32 pixels an earlier level already put on shared memory: that copy
   // (the team's moving sampler would copy the image again).
-  const movingShared = movingLevel === moving ? sources.get(moving) : undefined;
+  const movingShared = movingLevel === moving ? cache.sources?.get(moving) : undefined;
   // likewise the fixed image's pixels, when the shared copy holds them exactly (the team draws the samples there)
-  const fixedShared = fixedLevel === fixed && float32Exact(fixed.data) === fixed.data ? sources.get(fixed) : undefined;
+  const fixedShared = fixedLevel === fixed && float32Exact(fixed.data) === fixed.data ? cache.sources?.get(fixed) : undefined;
   const out: LevelImages = {
     fixed: fixedShared ? { ...fixed, data: fixedShared } : fixedLevel,
     moving: movingShared instanceof Float32Array ? { ...moving, data: movingShared } : movingLevel,
