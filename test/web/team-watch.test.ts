@@ -14,6 +14,7 @@ import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startWebServer, type RunningServer } from '../../scripts/web-server.js';
 import { REPO_ROOT } from '../helpers.js';
+import type { Outcome } from './harness/page.js';
 
 /** As app.test.ts: headless Chromium as root in a container. */
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-dev-shm-usage'];
@@ -50,16 +51,6 @@ after(async () => {
   await server?.close();
   rmSync(DIR, { recursive: true, force: true });
 });
-
-interface Outcome {
-  ok: boolean;
-  ms: number;
-  error?: string;
-  subject?: string;
-  helperBlocks?: number;
-  watched: boolean;
-  terminatedAfterMs?: number;
-}
 
 function runTeam(opts: { kernel: string; helpers: number; blocks: number; terminate: boolean; watch: boolean; timeoutMs: number }): Promise<Outcome | 'timeout'> {
   return page!.evaluate((o) => (globalThis as unknown as { runTeam: (x: typeof o) => Promise<Outcome | 'timeout'> }).runTeam(o), opts);

@@ -1,6 +1,6 @@
 // The test page: starts `helpers` helper workers (owned here) and a calling worker, wires them with MessagePorts
 // and runs one session (window.runTeam); with `terminate`, terminates the helper that stalled in a block.
-interface Outcome {
+export interface Outcome {
   ok: boolean;
   ms: number;
   error?: string;
