@@ -25,7 +25,7 @@ export interface WasmLinearInit extends WasmBlockInit {
 /** The kernel's two phases on WebAssembly, or null when it does not apply (B-spline sampler, moving mask, off). */
 export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
   if (init.sampler.kind !== 'linear' || init.mask) return null;
-  const w = wasmKernels();
+  const w = wasmKernels(init.count);
   if (!w) return null;
   const k = w.k;
   const d = init.dimension;

@@ -133,8 +133,21 @@ export class WasmKernels {
 const idle: WasmKernels[] = [];
 const MAX_IDLE = 2;
 
-/** A kernels instance (a released one when there is one, else new), or null when WebAssembly kernels are off or unavailable. */
-export function wasmKernels(): WasmKernels | null {
+/**
+ * Below this many samples a linear kernel's TypeScript twin costs as little as the module (2D affine, 56 000
+ * samples: the same CPU time), while the module would be compiled and its memory hold copies of the image and the
+ * samples (2D affine: +3 MB of peak RSS; issue 13). (The 3D B-spline kernels run on 5 000–20 000 fresh samples per
+ * evaluation, many evaluations: they ask with no count.)
+ */
+export const WASM_MIN_SAMPLES = 1 << 16;
+
+/**
+ * A kernels instance (a released one when there is one, else new), or null when WebAssembly kernels are off or
+ * unavailable, or when a kernel over `samples` samples is too small for them (WASM_MIN_SAMPLES) and they were not
+ * turned on explicitly (setWasmKernels(true)).
+ */
+export function wasmKernels(samples = Infinity): WasmKernels | null {
+  if (samples < WASM_MIN_SAMPLES && enabled !== true) return null;
   if (!wasmKernelsAvailable()) return null;
   const reused = idle.pop();
   if (reused) {

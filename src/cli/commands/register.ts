@@ -28,7 +28,7 @@ import {
 import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { defaultThreadCount } from '../../parallel/node.js';
 import { createNodeTeam } from '../worker-pool.js';
-import { collectGarbage } from '../collect.js';
+import { collectGarbage, youngGenerationGrows } from '../collect.js';
 import { sharePixels } from '../../parallel/shared.js';
 import { TEAM_MIN_SAMPLES } from '../../register/parallel-for.js';
 import type { Team } from '../../parallel/team.js';
@@ -439,6 +439,8 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
   };
   const fixed = read(opts.fixed);
   const moving = read(opts.moving);
+  // bin/coreg.js starts `register` with a young generation that does not grow: right for small images only
+  if (numberOfPixels(fixed) >= TEAM_MIN_SAMPLES || numberOfPixels(moving) >= TEAM_MIN_SAMPLES) youngGenerationGrows(true);
   const config = buildConfig(opts, fixed.size);
   const fixedMask = opts.fixedMask ? readImageFile(opts.fixedMask, { warn: ctx.warn }) : undefined;
   const movingMask = opts.movingMask ? readImageFile(opts.movingMask, { warn: ctx.warn }) : undefined;
