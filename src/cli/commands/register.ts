@@ -439,8 +439,13 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
   };
   const fixed = read(opts.fixed);
   const moving = read(opts.moving);
-  // bin/coreg.js starts `register` with a young generation that does not grow: right for small images only
-  if (numberOfPixels(fixed) >= TEAM_MIN_SAMPLES || numberOfPixels(moving) >= TEAM_MIN_SAMPLES) youngGenerationGrows(true);
+  // A small job (2D): bin/coreg.js started `register` with a young generation that does not grow, and full
+  // collections (a few ms each here) run where a level's or the inputs' buffers were just dropped, whatever the
+  // heap holds (2D affine: −4 MB of peak RSS). A large job lets the young generation grow and collects only when
+  // it holds enough to be worth it (collectGarbage's default threshold).
+  const small = numberOfPixels(fixed) < TEAM_MIN_SAMPLES && numberOfPixels(moving) < TEAM_MIN_SAMPLES;
+  if (!small) youngGenerationGrows(true);
+  const collectAbove = small ? 0 : undefined;
   const config = buildConfig(opts, fixed.size);
   const fixedMask = opts.fixedMask ? readImageFile(opts.fixedMask, { warn: ctx.warn }) : undefined;
   const movingMask = opts.movingMask ? readImageFile(opts.movingMask, { warn: ctx.warn }) : undefined;
@@ -472,6 +477,8 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
     const progress = await makeProgress(ctx, Boolean(opts.quiet), Boolean(opts.verbose));
     // Threads inside the registration (default: every core); the results never depend on them.
     team = createNodeTeam(config.threads ?? defaultThreadCount());
+    // (the image files' decoding scratch)
+    if (small) collectGarbage(0);
     try {
       result = await register(fixed, moving, config, {
         parallel: team,
@@ -485,15 +492,15 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions): Promise<v
         },
         onLevel: (e) => {
           progress.onLevel?.(e);
-          // the level's dead buffers go before the next level makes its own (peak RSS; skipped when small)
-          collectGarbage();
+          // the level's dead buffers go before the next level makes its own (peak RSS)
+          collectGarbage(collectAbove);
         },
         warn: progress.warn,
       });
     } finally {
       progress.stop();
     }
-    collectGarbage();
+    collectGarbage(collectAbove);
     json = await writeRegistrationOutputs(out, fixed, moving, result, {
       fixed: opts.fixed,
       moving: opts.moving,
