@@ -12,8 +12,11 @@ import type { ParallelFor } from './parallel-for.js';
 import { resampleOn } from './parallel-resample.js';
 import { invertChainOn } from './parallel-invert.js';
 
-/** One output file: text (transform files, result.json) or an image to encode by its name's extension. */
-export type RegistrationOutput = { name: string; text: string } | { name: string; image: Image };
+/**
+ * One output file: text (transform files, result.json), an image to encode by its name's extension, or an image
+ * the caller took when it was made (onImage returned true) and writes itself.
+ */
+export type RegistrationOutput = { name: string; text: string } | { name: string; image: Image } | { name: string; taken: true };
 
 export interface RegistrationOutputs {
   /** In writing order: the chain's files, inverse-warp.nii.gz (syn), warped.nii.gz, result.json last. */
@@ -32,8 +35,12 @@ export interface RegistrationOutputOptions {
   fields?: Record<string, unknown>;
   /** Threads for the resampling (the same pixels for any count). */
   parallel?: ParallelFor;
-  /** Told of each image file as soon as it is made (e.g. to start compressing it while the next is made). */
-  onImage?: (file: { name: string; image: Image }) => void;
+  /**
+   * Told of each image file as soon as it is made (e.g. to start compressing it while the next is made). Returning
+   * true takes the image: the list then holds `{ name, taken: true }` and does not keep its pixels alive while
+   * the next images are made.
+   */
+  onImage?: (file: { name: string; image: Image }) => boolean | void;
 }
 
 function round(v: number): number {
@@ -72,8 +79,7 @@ export async function registrationOutputs(
 ): Promise<RegistrationOutputs> {
   const files: RegistrationOutput[] = [];
   const pushImage = (name: string, image: Image): void => {
-    files.push({ name, image });
-    opts.onImage?.({ name, image });
+    files.push(opts.onImage?.({ name, image }) === true ? { name, taken: true } : { name, image });
   };
   const chain: string[] = [];
   if (result.transforms.every(isLinear)) {

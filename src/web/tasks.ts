@@ -150,7 +150,7 @@ async function registerTask(input: RegisterTaskInput, context: TaskContext): Pro
         encoded.push({ name: f.name, bytes: utf8.encode(f.text) });
         if (f.name === 'result.json') resultText = f.text;
         else if (f.name.endsWith('.tfm')) tfmTexts.push(f.text);
-      } else {
+      } else if ('image' in f) {
         encoded.push({ name: f.name, bytes: await encodeFile(f.image, f.name) });
         if (f.name === 'warped.nii.gz') warped = f.image;
         else if (f.name === 'inverse-warped.nii.gz') inverseWarped = f.image;

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { parseLevels, parseSmoothing } from '../../pyramid/schedule.js';
 import { CoregError } from '../../errors.js';
 import { numberOfPixels, type Image } from '../../image/image.js';
-import { acquireOutputLock, assertNotOverwritingInputs, imageFilePartsAsync, readImageFile, readTextFile, releaseOutputLock, writeFilesAtomic } from '../../io/node.js';
+import { acquireOutputLock, assertNotOverwritingInputs, discardStaged, imageFilePartsAsync, readImageFile, readTextFile, releaseOutputLock, stageFile, writeFilesAtomic, type StagedFile } from '../../io/node.js';
 import { describeNumericInverse } from '../../transform/inverse.js';
 import { registrationOutputs } from '../../register/outputs.js';
 import { nodeTransformFiles } from '../transform-files.js';
@@ -316,43 +316,62 @@ export async function writeRegistrationOutputs(
     parallel?: ParallelFor;
   } = {},
 ): Promise<object> {
-  const staged: { path: string; data: Uint8Array | string }[] = [];
+  const staged: ({ path: string; data: Uint8Array | string } | StagedFile)[] = [];
   if (opts.composite) {
     // Formatted first: a chain the format cannot hold fails before anything is written; staged with the rest.
     staged.push(...formatTransformChainFiles(result.transforms, opts.composite, { fixedGrid: fixed, movingGrid: moving, absolute: (p) => resolve(p) }));
   }
-  const encoding = new Map<string, Promise<{ path: string; data: Uint8Array }[]>>();
-  const outputs = await registrationOutputs(fixed, moving, result, extra, {
-    inverse: true,
-    fields: opts.composite ? { composite: resolve(opts.composite) } : {},
-    parallel: opts.parallel,
-    onImage: (f) => {
-      // Large images (a CT) are compressed one at a time at the end: compressing one while the next is made would
-      // hold its uncompressed and compressed bytes beside the next image's (≈ 0.5 GB more peak memory for a
-      // 512×512×300 CT).
-      if (f.image.data.length >= OVERLAP_MAX_VALUES) return;
-      const parts = imageFilePartsAsync(join(dir, f.name), f.image);
-      parts.catch(() => undefined); // awaited below, in order; a failure there is the error
-      encoding.set(f.name, parts);
-    },
-  });
-  for (const r of outputs.numericInverses) opts.note?.(describeNumericInverse(r));
-  let resultJson = '';
-  const texts: Record<string, string> = {};
-  for (const f of outputs.files) {
-    if ('image' in f) staged.push(...(await (encoding.get(f.name) ?? imageFilePartsAsync(join(dir, f.name), f.image))));
-    else if (f.name === 'result.json') resultJson = f.text;
-    else {
-      texts[f.name] = f.text;
-      staged.push({ path: join(dir, f.name), data: f.text });
+  // Encoded images go to their temporary names at once (stageFile), so that neither their pixels nor their
+  // compressed bytes stay in memory while the next image is made (3D affine + B-spline: the warped image's 49 MB).
+  const written: StagedFile[] = [];
+  const stage = (parts: { path: string; data: Uint8Array }[]): StagedFile[] => {
+    const files = parts.map((p) => stageFile(p.path, p.data));
+    written.push(...files);
+    // the image and its bytes are garbage now: gone before the next image is made (large ones)
+    collectGarbage();
+    return files;
+  };
+  const encoding = new Map<string, Promise<StagedFile[]>>();
+  try {
+    const outputs = await registrationOutputs(fixed, moving, result, extra, {
+      inverse: true,
+      fields: opts.composite ? { composite: resolve(opts.composite) } : {},
+      parallel: opts.parallel,
+      onImage: (f) => {
+        // Large images (a CT) are compressed one at a time at the end: compressing one while the next is made would
+        // hold its uncompressed and compressed bytes beside the next image's (≈ 0.5 GB more peak memory for a
+        // 512×512×300 CT).
+        if (f.image.data.length >= OVERLAP_MAX_VALUES) return false;
+        const files = imageFilePartsAsync(join(dir, f.name), f.image).then(stage);
+        files.catch(() => undefined); // awaited below, in order; a failure there is the error
+        encoding.set(f.name, files);
+        return true;
+      },
+    });
+    for (const r of outputs.numericInverses) opts.note?.(describeNumericInverse(r));
+    let resultJson = '';
+    const texts: Record<string, string> = {};
+    for (const f of outputs.files) {
+      if ('taken' in f) staged.push(...(await encoding.get(f.name)!));
+      else if ('image' in f) staged.push(...stage(await imageFilePartsAsync(join(dir, f.name), f.image)));
+      else if (f.name === 'result.json') resultJson = f.text;
+      else {
+        texts[f.name] = f.text;
+        staged.push({ path: join(dir, f.name), data: f.text });
+      }
     }
+    const json = outputs.json;
+    // The HTML report is made from what is in memory and staged with the rest: all files or none.
+    if (opts.html) staged.push({ path: opts.html.path, data: opts.html.render(json, result.transforms, texts) });
+    // result.json first: writeFilesAtomic renames the first file last.
+    writeFilesAtomic([{ path: join(dir, 'result.json'), data: resultJson }, ...staged]);
+    return json;
+  } catch (e) {
+    // no temporary file left behind: wait for the encodings still running, then remove what they wrote
+    await Promise.allSettled(encoding.values());
+    discardStaged(written);
+    throw e;
   }
-  const json = outputs.json;
-  // The HTML report is made from what is in memory and staged with the rest: all files or none.
-  if (opts.html) staged.push({ path: opts.html.path, data: opts.html.render(json, result.transforms, texts) });
-  // result.json first: writeFilesAtomic renames the first file last.
-  writeFilesAtomic([{ path: join(dir, 'result.json'), data: resultJson }, ...staged]);
-  return json;
 }
 
 export function registerCommand(): Command {
