@@ -36,11 +36,11 @@ export interface RegistrationOutputOptions {
   /** Threads for the resampling (the same pixels for any count). */
   parallel?: ParallelFor;
   /**
-   * Told of each image file as soon as it is made (e.g. to start compressing it while the next is made). Returning
-   * true takes the image: the list then holds `{ name, taken: true }` and does not keep its pixels alive while
-   * the next images are made.
+   * Told of each image file as soon as it is made (e.g. to start compressing it while the next is made; a promise
+   * returned is awaited before the next is made). Returning true takes the image: the list then holds
+   * `{ name, taken: true }` and does not keep its pixels alive while the next images are made.
    */
-  onImage?: (file: { name: string; image: Image }) => boolean | void;
+  onImage?: (file: { name: string; image: Image }) => boolean | void | Promise<boolean | void>;
 }
 
 function round(v: number): number {
@@ -78,8 +78,8 @@ export async function registrationOutputs(
   opts: RegistrationOutputOptions = {},
 ): Promise<RegistrationOutputs> {
   const files: RegistrationOutput[] = [];
-  const pushImage = (name: string, image: Image): void => {
-    files.push(opts.onImage?.({ name, image }) === true ? { name, taken: true } : { name, image });
+  const pushImage = async (name: string, image: Image): Promise<void> => {
+    files.push((await opts.onImage?.({ name, image })) === true ? { name, taken: true } : { name, image });
   };
   const chain: string[] = [];
   if (result.transforms.every(isLinear)) {
@@ -88,7 +88,7 @@ export async function registrationOutputs(
   } else {
     for (const t of result.transforms) {
       if (t instanceof DisplacementFieldTransform) {
-        pushImage('warp.nii.gz', t.field);
+        await pushImage('warp.nii.gz', t.field);
         chain.push('warp.nii.gz');
       } else {
         const name = t.kind === 'bspline' ? 'bspline.tfm' : `${t.kind}.tfm`;
@@ -96,11 +96,11 @@ export async function registrationOutputs(
         chain.push(name);
       }
     }
-    if (result.inverseField) pushImage('inverse-warp.nii.gz', result.inverseField);
+    if (result.inverseField) await pushImage('inverse-warp.nii.gz', result.inverseField);
   }
   // Initializer landmarks: the matched keypoints (the report draws them).
   if (result.landmarks) files.push({ name: 'matches.csv', text: (await import('../features/auto.js')).matchesCsv(result.landmarks) });
-  pushImage('warped.nii.gz', await resampleOn(opts.parallel, moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' }));
+  await pushImage('warped.nii.gz', await resampleOn(opts.parallel, moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' }));
   let numericInverses: NumericInverseReport[] = [];
   let inverseFields: Record<string, unknown> = {};
   if (opts.inverse) {
@@ -108,7 +108,7 @@ export async function registrationOutputs(
     if (forwardField && result.inverseField) storedInverses.set(forwardField, new DisplacementFieldTransform(result.inverseField, 'inverse-warp.nii.gz'));
     const inverse = await invertChainOn(opts.parallel, result.transforms);
     numericInverses = inverse.numeric;
-    pushImage('inverse-warped.nii.gz', await resampleOn(opts.parallel, fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' }));
+    await pushImage('inverse-warped.nii.gz', await resampleOn(opts.parallel, fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' }));
     inverseFields = {
       inverseWarped: 'inverse-warped.nii.gz',
       ...(numericInverses.length
