@@ -298,7 +298,8 @@ export function registrationOutputNames(config: RegistrationConfig): string[] {
  * A syn stage also writes DIR/inverse-warp.nii.gz (moving → fixed after the linear part's inverse).
  * Every file is staged under a temporary name and all are renamed into place together, result.json last: the
  * folder holds the earlier result or the complete new one, never a mix. The images are resampled on `parallel`'s
- * threads and each is compressed on libuv's thread pool as soon as it is made (while the next one is resampled).
+ * threads and each is compressed on libuv's thread pool as soon as it is made and written under its temporary name
+ * (while the next one is resampled on one thread; a team waits for it: see onImage below).
  */
 /** Output images under this many values are compressed while the next one is made (2^24: a 64 MB float32 image). */
 const OVERLAP_MAX_VALUES = 2 ** 24;
