@@ -31,6 +31,7 @@ import type { BlockKernel, BlockSession, KernelFactory, KernelPhases, ParallelFo
 import { CoregError } from '../errors.js';
 import { deserializeError, serializeError, type WorkerPool } from './pool.js';
 import type { TaskContext, TaskHandler, TaskResult } from './serve.js';
+import { absNow, TEAM_TRACE, threadSched, tracePhase, traceSession } from '../register/team-trace.js';
 
 // Control block layout (Int32 slots).
 const GEN = 0; // generation: incremented for every phase (and for the end of the session)
@@ -45,7 +46,8 @@ const MESSAGE = 8;
 const MESSAGE_MAX = 1024;
 const ENDED = MESSAGE + MESSAGE_MAX; // 1 once the session is ending (a helper leaving then is not a death)
 const DEATHS = ENDED + 1; // helpers seen dead in this session
-const HELPER_SLOTS = DEATHS + 1; // per helper: [in flight: 1 while claiming or running a block, dead: 1]
+const AFFINITY = DEATHS + 1; // 1: the phase's threads take back their blocks of the last phase first (run's `affinity`)
+const HELPER_SLOTS = AFFINITY + 1; // per helper: [in flight: 1 while claiming or running a block, dead: 1]
 const CONTROL_LENGTH = HELPER_SLOTS;
 // The longest the caller sleeps before looking at the helpers' state again (a lost wake-up costs at most this).
 const WAIT_SLICE_MS = 200;
@@ -53,6 +55,8 @@ const WAIT_SLICE_MS = 200;
 const TAG_SHIFT = 20;
 const TAG_MASK = 0x7ff;
 const BLOCK_MASK = (1 << TAG_SHIFT) - 1;
+// Blocks per phase whose thread is remembered for `affinity` (larger phases claim in order).
+const AFFINITY_BLOCKS = 4096;
 
 interface SessionInput {
   control: Int32Array;
@@ -62,10 +66,15 @@ interface SessionInput {
   generation: number;
   /** This helper's index (its slots in the control block). */
   helper: number;
+  /** Threads in the team, and the blocks' claim state for affinity phases (see Claims). */
+  threads: number;
+  claims: Claims;
   /** The helper's end of its watch channel (held until the session ends; its closing is the helper's death). */
   port?: { close(): void };
   /** Or the name of a Web Lock the helper holds for the session (browsers; its release is the helper's death). */
   lock?: string;
+  /** TEMPORARY trace: per thread [busy ms, blocks, first claim (absolute ms), 0]. */
+  stats?: Float64Array;
 }
 
 /** Control-block slots a watchdog needs (passed to HelperWatch.watch). */
@@ -128,15 +137,59 @@ function loadError(control: Int32Array): Error {
 }
 
 /**
+ * Per block (the first AFFINITY_BLOCKS of a phase): the thread that did it last (1 + its index: the caller 1,
+ * helper h h + 2; 0: none yet), and the generation of the affinity phase that took it.
+ */
+interface Claims {
+  owner: Int32Array;
+  taken: Int32Array;
+}
+
+/**
  * Takes blocks of generation `gen` until none is left; every block taken is counted in DONE (after a failure the
  * rest are counted without running them), and the thread that completes the phase wakes the caller.
+ *
+ * Blocks are claimed in order on an atomic counter; in an affinity phase, each thread first takes back the blocks
+ * it did in the last phase (whatever it keeps of them, e.g. a WebAssembly kernel's packed samples, need not be
+ * copied again, and its part of the data stays in its core's cache), then those left of its own share of the phase
+ * (threads·share: contiguous runs, for blocks no thread did yet), then the others' left, from the far end of their
+ * shares (where their owners come last). Which thread does a block never changes what the block computes.
  */
-function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | undefined, helper: number): void {
+function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | undefined, helper: number, claims: Claims, threads: number, stats?: Float64Array): void {
   const blocks = Atomics.load(control, BLOCKS);
   const tag = (gen & TAG_MASK) << TAG_SHIFT;
   // A helper is "in flight" from before its claim until after its block is counted: should it die in between,
   // the caller knows a block may be lost (the flag is raised before the claim, so no claim goes unseen).
   const inFlight = helper >= 0 ? HELPER_SLOTS + 2 * helper : -1;
+  const me = helper + 2;
+  const remembered = blocks <= AFFINITY_BLOCKS;
+  const cpu0 = stats && helper >= 0 ? threadSched()[0] : 0;
+  try {
+  if (remembered && Atomics.load(control, AFFINITY) === 1) {
+    const { owner, taken } = claims;
+    // this thread's share [first, next) of the phase, for blocks nobody did yet
+    const first = Math.floor((blocks * (me - 1)) / threads);
+    const next = Math.floor((blocks * me) / threads);
+    for (let pass = 0; pass < 3; pass++) {
+      // 0: its blocks of the last phase; 1: its share; 2: the others' blocks, from the far end of their shares
+      const n = pass === 0 ? blocks : pass === 1 ? next - first : blocks - (next - first);
+      for (let i = 0; i < n; i++) {
+        const b = pass === 0 ? i : pass === 1 ? first + i : (first - 1 - i + blocks) % blocks;
+        if (pass === 0 && Atomics.load(owner, b) !== me) continue;
+        if ((Atomics.load(control, CLAIM) & ~BLOCK_MASK) !== tag) return; // a later phase (or the session's end) began
+        const old = Atomics.load(taken, b);
+        if (old === gen) continue;
+        if (inFlight >= 0) Atomics.store(control, inFlight, 1);
+        if (Atomics.compareExchange(taken, b, old, gen) !== old) {
+          if (inFlight >= 0) Atomics.store(control, inFlight, 0);
+          continue;
+        }
+        Atomics.store(owner, b, me);
+        doBlock(control, b, blocks, kernel, helper, inFlight, stats, cpu0);
+      }
+    }
+    return;
+  }
   for (;;) {
     const c = Atomics.load(control, CLAIM);
     if ((c & ~BLOCK_MASK) !== tag) return; // a later phase (or the session's end) began
@@ -147,18 +200,35 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
       if (inFlight >= 0) Atomics.store(control, inFlight, 0);
       continue;
     }
+    if (remembered) Atomics.store(claims.owner, b, me);
+    doBlock(control, b, blocks, kernel, helper, inFlight, stats, cpu0);
+  }
+  } finally {
+    if (stats && helper >= 0 && stats[4 * (helper + 1) + 1] > 0 && stats[4 * (helper + 1) + 3] === 0) stats[4 * (helper + 1) + 3] = threadSched()[0] - cpu0;
+  }
+}
+
+/** Runs claimed block b (unless the phase failed), counts it in DONE and clears the in-flight flag. */
+function doBlock(control: Int32Array, b: number, blocks: number, kernel: BlockKernel | undefined, helper: number, inFlight: number, stats: Float64Array | undefined, cpu0: number): void {
     if (!Atomics.load(control, FAILED)) {
       try {
         if (!kernel) throw new Error(`no phase ${Atomics.load(control, CMD)}`);
+        const t0 = stats ? absNow() : 0;
         kernel(b);
+        if (stats) {
+          const o = 4 * (helper + 1);
+          stats[o] += absNow() - t0;
+          stats[o + 1]++;
+          if (stats[o + 2] === 0) stats[o + 2] = t0;
+        }
         if (inFlight >= 0) Atomics.add(control, HELPER_BLOCKS, 1);
       } catch (err) {
         storeError(control, err);
       }
     }
+    if (stats && helper >= 0 && Atomics.load(control, DONE) + 1 === blocks) stats[4 * (helper + 1) + 3] = threadSched()[0] - cpu0;
     if (Atomics.add(control, DONE, 1) + 1 === blocks) Atomics.notify(control, DONE);
     if (inFlight >= 0) Atomics.store(control, inFlight, 0);
-  }
 }
 
 /**
@@ -186,6 +256,9 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
       leave();
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    const sched0 = TEAM_TRACE ? threadSched() : [0, 0];
+    const wall0 = TEAM_TRACE ? absNow() : 0;
+    const factoryMs = TEAM_TRACE ? wall0 - (input as unknown as { t0: number }).t0 : 0;
     context.emit('ready');
     let seen = input.generation;
     try {
@@ -198,9 +271,13 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
         if (cmd < 0) {
           // the session's kernel is done: its resources (a WebAssembly instance) go to this thread's next kernel
           phases.release?.();
+          if (TEAM_TRACE) {
+            const s1 = threadSched();
+            return Promise.resolve({ output: { factoryMs, cpu: s1[0] - sched0[0], rq: s1[1] - sched0[1], wall: absNow() - wall0 } });
+          }
           return Promise.resolve({ output: null });
         }
-        takeBlocks(control, g, phases[cmd], input.helper);
+        takeBlocks(control, g, phases[cmd], input.helper, input.claims, input.threads, input.stats);
       }
     } finally {
       leave();
@@ -252,13 +329,17 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
         };
       }
       busy = true;
+      const openedAt = TEAM_TRACE ? absNow() : 0;
+      const stats = TEAM_TRACE ? new Float64Array(new SharedArrayBuffer(8 * 4 * threads)) : undefined;
       const control = new Int32Array(new SharedArrayBuffer(4 * (CONTROL_LENGTH + 2 * helpers)));
+      const claims: Claims = { owner: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)), taken: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)) };
       const readies: Promise<void>[] = [];
       const tasks: Promise<unknown>[] = [];
       const slotsOf = (h: number): WatchSlots => ({ ended: ENDED, dead: HELPER_SLOTS + 2 * h + 1, deaths: DEATHS, wake: DONE });
       const locks = watch?.watchLock ? `coreg-team-${Math.random().toString(36).slice(2)}-${Date.now()}-${++sessions}` : undefined;
       for (let h = 0; h < helpers; h++) {
-        const input: SessionInput = { control, kernel: name, init, generation: 0, helper: h };
+        const input: SessionInput = { control, kernel: name, init, generation: 0, helper: h, threads, claims, stats };
+        if (TEAM_TRACE) (input as unknown as { t0: number }).t0 = absNow();
         const transfer: Transferable[] = [];
         if (locks) input.lock = `${locks}-${h}`;
         else if (watch?.watch) {
@@ -271,6 +352,14 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
           new Promise<void>((resolve, reject) => {
             const task = pool!.run('team.session', input, { transfer, onEvent: (e) => e === 'ready' && resolve() });
             task.catch(reject);
+            if (TEAM_TRACE)
+              void task.then(
+                (o) => {
+                  const r = o as { factoryMs: number; cpu: number; rq: number; wall: number } | null;
+                  if (r) traceSession(name, { helperFactory: r.factoryMs, helperCpu: r.cpu, helperRq: r.rq, helperWall: r.wall });
+                },
+                () => undefined,
+              );
             tasks.push(task.catch(() => undefined));
           }),
         );
@@ -296,23 +385,30 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
         end();
         throw err;
       }
+      const readyAt = TEAM_TRACE ? absNow() : 0;
+      const sessionSched = TEAM_TRACE ? threadSched() : [0, 0];
+      if (TEAM_TRACE) traceSession(name, { sessions: 1, open: readyAt - openedAt });
       // Every helper holds its lock now (it does before it is ready): from here on its release is a death.
       if (locks) for (let h = 0; h < helpers; h++) watch!.watchLock!(control, `${locks}-${h}`, slotsOf(h));
       return {
-        run(phase: number, blocks: number): void {
+        run(phase: number, blocks: number, affinity = false): void {
           if (closed) throw new Error('the team session is closed');
           if (broken) throw helperDied();
           if (blocks > BLOCK_MASK) throw new Error(`a team phase has at most ${BLOCK_MASK} blocks, got ${blocks}`);
           if (blocks <= 0) return;
           const g = gen + 1;
+          const t0 = stats ? absNow() : 0;
+          const c0 = stats ? threadSched()[0] : 0;
+          if (stats) stats.fill(0);
           // A new claim tag first (a helper still in the last phase cannot claim any more), then the phase.
           Atomics.store(control, CLAIM, (g & TAG_MASK) << TAG_SHIFT);
           Atomics.store(control, CMD, phase);
           Atomics.store(control, BLOCKS, blocks);
           Atomics.store(control, DONE, 0);
+          Atomics.store(control, AFFINITY, affinity ? 1 : 0);
           Atomics.store(control, GEN, (gen = g));
           Atomics.notify(control, GEN);
-          takeBlocks(control, g, local[phase], -1);
+          takeBlocks(control, g, local[phase], -1, claims, threads, stats);
           // wait for the blocks the helpers took (never for a helper that did not wake in time), in slices: a
           // helper that died holding a block is an error, never a hang
           for (;;) {
@@ -325,6 +421,24 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
             }
             Atomics.wait(control, DONE, done, WAIT_SLICE_MS);
           }
+          if (stats) {
+            let hb = 0;
+            let hn = 0;
+            let wake = 0;
+            let wakes = 0;
+            let late = 0;
+            let hc = 0;
+            for (let h = 1; h < threads; h++) {
+              hc += stats[4 * h + 3];
+              hb += stats[4 * h];
+              hn += stats[4 * h + 1];
+              if (stats[4 * h + 2] > 0) {
+                wake += stats[4 * h + 2] - t0;
+                wakes++;
+              } else late++;
+            }
+            tracePhase(`${name}#${phase}`, blocks, absNow() - t0, stats[0], threadSched()[0] - c0, stats[1], hb, hn, wake, wakes, late, hc);
+          }
           if (Atomics.load(control, FAILED)) {
             const err = loadError(control);
             Atomics.store(control, FAILED, 0);
@@ -333,6 +447,7 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
           }
         },
         close(): void {
+          if (TEAM_TRACE && !closed) traceSession(name, { callerWall: absNow() - readyAt, callerCpu: threadSched()[0] - sessionSched[0] });
           end();
           void Promise.all(tasks);
         },
