@@ -31,7 +31,6 @@ import type { BlockKernel, BlockSession, KernelFactory, KernelPhases, ParallelFo
 import { CoregError } from '../errors.js';
 import { deserializeError, serializeError, type WorkerPool } from './pool.js';
 import type { TaskContext, TaskHandler, TaskResult } from './serve.js';
-import { absNow, TEAM_TRACE, threadSched, tracePhase, traceSession } from '../register/team-trace.js';
 
 // Control block layout (Int32 slots).
 const GEN = 0; // generation: incremented for every phase (and for the end of the session)
@@ -73,8 +72,6 @@ interface SessionInput {
   port?: { close(): void };
   /** Or the name of a Web Lock the helper holds for the session (browsers; its release is the helper's death). */
   lock?: string;
-  /** TEMPORARY trace: per thread [busy ms, blocks, first claim (absolute ms), 0]. */
-  stats?: Float64Array;
 }
 
 /** Control-block slots a watchdog needs (passed to HelperWatch.watch). */
@@ -155,7 +152,7 @@ interface Claims {
  * (threads·share: contiguous runs, for blocks no thread did yet), then the others' left, from the far end of their
  * shares (where their owners come last). Which thread does a block never changes what the block computes.
  */
-function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | undefined, helper: number, claims: Claims, threads: number, stats?: Float64Array): void {
+function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | undefined, helper: number, claims: Claims, threads: number): void {
   const blocks = Atomics.load(control, BLOCKS);
   const tag = (gen & TAG_MASK) << TAG_SHIFT;
   // A helper is "in flight" from before its claim until after its block is counted: should it die in between,
@@ -163,8 +160,6 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
   const inFlight = helper >= 0 ? HELPER_SLOTS + 2 * helper : -1;
   const me = helper + 2;
   const remembered = blocks <= AFFINITY_BLOCKS;
-  const cpu0 = stats && helper >= 0 ? threadSched()[0] : 0;
-  try {
   if (remembered && Atomics.load(control, AFFINITY) === 1) {
     const { owner, taken } = claims;
     // this thread's share [first, next) of the phase, for blocks nobody did yet
@@ -185,7 +180,7 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
           continue;
         }
         Atomics.store(owner, b, me);
-        doBlock(control, b, blocks, kernel, helper, inFlight, stats, cpu0);
+        doBlock(control, b, blocks, kernel, inFlight);
       }
     }
     return;
@@ -201,34 +196,23 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
       continue;
     }
     if (remembered) Atomics.store(claims.owner, b, me);
-    doBlock(control, b, blocks, kernel, helper, inFlight, stats, cpu0);
-  }
-  } finally {
-    if (stats && helper >= 0 && stats[4 * (helper + 1) + 1] > 0 && stats[4 * (helper + 1) + 3] === 0) stats[4 * (helper + 1) + 3] = threadSched()[0] - cpu0;
+    doBlock(control, b, blocks, kernel, inFlight);
   }
 }
 
 /** Runs claimed block b (unless the phase failed), counts it in DONE and clears the in-flight flag. */
-function doBlock(control: Int32Array, b: number, blocks: number, kernel: BlockKernel | undefined, helper: number, inFlight: number, stats: Float64Array | undefined, cpu0: number): void {
-    if (!Atomics.load(control, FAILED)) {
-      try {
-        if (!kernel) throw new Error(`no phase ${Atomics.load(control, CMD)}`);
-        const t0 = stats ? absNow() : 0;
-        kernel(b);
-        if (stats) {
-          const o = 4 * (helper + 1);
-          stats[o] += absNow() - t0;
-          stats[o + 1]++;
-          if (stats[o + 2] === 0) stats[o + 2] = t0;
-        }
-        if (inFlight >= 0) Atomics.add(control, HELPER_BLOCKS, 1);
-      } catch (err) {
-        storeError(control, err);
-      }
+function doBlock(control: Int32Array, b: number, blocks: number, kernel: BlockKernel | undefined, inFlight: number): void {
+  if (!Atomics.load(control, FAILED)) {
+    try {
+      if (!kernel) throw new Error(`no phase ${Atomics.load(control, CMD)}`);
+      kernel(b);
+      if (inFlight >= 0) Atomics.add(control, HELPER_BLOCKS, 1);
+    } catch (err) {
+      storeError(control, err);
     }
-    if (stats && helper >= 0 && Atomics.load(control, DONE) + 1 === blocks) stats[4 * (helper + 1) + 3] = threadSched()[0] - cpu0;
-    if (Atomics.add(control, DONE, 1) + 1 === blocks) Atomics.notify(control, DONE);
-    if (inFlight >= 0) Atomics.store(control, inFlight, 0);
+  }
+  if (Atomics.add(control, DONE, 1) + 1 === blocks) Atomics.notify(control, DONE);
+  if (inFlight >= 0) Atomics.store(control, inFlight, 0);
 }
 
 /**
@@ -256,9 +240,6 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
       leave();
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    const sched0 = TEAM_TRACE ? threadSched() : [0, 0];
-    const wall0 = TEAM_TRACE ? absNow() : 0;
-    const factoryMs = TEAM_TRACE ? wall0 - (input as unknown as { t0: number }).t0 : 0;
     context.emit('ready');
     let seen = input.generation;
     try {
@@ -271,13 +252,9 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
         if (cmd < 0) {
           // the session's kernel is done: its resources (a WebAssembly instance) go to this thread's next kernel
           phases.release?.();
-          if (TEAM_TRACE) {
-            const s1 = threadSched();
-            return Promise.resolve({ output: { factoryMs, cpu: s1[0] - sched0[0], rq: s1[1] - sched0[1], wall: absNow() - wall0 } });
-          }
           return Promise.resolve({ output: null });
         }
-        takeBlocks(control, g, phases[cmd], input.helper, input.claims, input.threads, input.stats);
+        takeBlocks(control, g, phases[cmd], input.helper, input.claims, input.threads);
       }
     } finally {
       leave();
@@ -329,8 +306,6 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
         };
       }
       busy = true;
-      const openedAt = TEAM_TRACE ? absNow() : 0;
-      const stats = TEAM_TRACE ? new Float64Array(new SharedArrayBuffer(8 * 4 * threads)) : undefined;
       const control = new Int32Array(new SharedArrayBuffer(4 * (CONTROL_LENGTH + 2 * helpers)));
       const claims: Claims = { owner: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)), taken: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)) };
       const readies: Promise<void>[] = [];
@@ -338,8 +313,7 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
       const slotsOf = (h: number): WatchSlots => ({ ended: ENDED, dead: HELPER_SLOTS + 2 * h + 1, deaths: DEATHS, wake: DONE });
       const locks = watch?.watchLock ? `coreg-team-${Math.random().toString(36).slice(2)}-${Date.now()}-${++sessions}` : undefined;
       for (let h = 0; h < helpers; h++) {
-        const input: SessionInput = { control, kernel: name, init, generation: 0, helper: h, threads, claims, stats };
-        if (TEAM_TRACE) (input as unknown as { t0: number }).t0 = absNow();
+        const input: SessionInput = { control, kernel: name, init, generation: 0, helper: h, threads, claims };
         const transfer: Transferable[] = [];
         if (locks) input.lock = `${locks}-${h}`;
         else if (watch?.watch) {
@@ -352,14 +326,6 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
           new Promise<void>((resolve, reject) => {
             const task = pool!.run('team.session', input, { transfer, onEvent: (e) => e === 'ready' && resolve() });
             task.catch(reject);
-            if (TEAM_TRACE)
-              void task.then(
-                (o) => {
-                  const r = o as { factoryMs: number; cpu: number; rq: number; wall: number } | null;
-                  if (r) traceSession(name, { helperFactory: r.factoryMs, helperCpu: r.cpu, helperRq: r.rq, helperWall: r.wall });
-                },
-                () => undefined,
-              );
             tasks.push(task.catch(() => undefined));
           }),
         );
@@ -385,9 +351,6 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
         end();
         throw err;
       }
-      const readyAt = TEAM_TRACE ? absNow() : 0;
-      const sessionSched = TEAM_TRACE ? threadSched() : [0, 0];
-      if (TEAM_TRACE) traceSession(name, { sessions: 1, open: readyAt - openedAt });
       // Every helper holds its lock now (it does before it is ready): from here on its release is a death.
       if (locks) for (let h = 0; h < helpers; h++) watch!.watchLock!(control, `${locks}-${h}`, slotsOf(h));
       return {
@@ -397,9 +360,6 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
           if (blocks > BLOCK_MASK) throw new Error(`a team phase has at most ${BLOCK_MASK} blocks, got ${blocks}`);
           if (blocks <= 0) return;
           const g = gen + 1;
-          const t0 = stats ? absNow() : 0;
-          const c0 = stats ? threadSched()[0] : 0;
-          if (stats) stats.fill(0);
           // A new claim tag first (a helper still in the last phase cannot claim any more), then the phase.
           Atomics.store(control, CLAIM, (g & TAG_MASK) << TAG_SHIFT);
           Atomics.store(control, CMD, phase);
@@ -408,7 +368,7 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
           Atomics.store(control, AFFINITY, affinity ? 1 : 0);
           Atomics.store(control, GEN, (gen = g));
           Atomics.notify(control, GEN);
-          takeBlocks(control, g, local[phase], -1, claims, threads, stats);
+          takeBlocks(control, g, local[phase], -1, claims, threads);
           // wait for the blocks the helpers took (never for a helper that did not wake in time), in slices: a
           // helper that died holding a block is an error, never a hang
           for (;;) {
@@ -421,24 +381,6 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
             }
             Atomics.wait(control, DONE, done, WAIT_SLICE_MS);
           }
-          if (stats) {
-            let hb = 0;
-            let hn = 0;
-            let wake = 0;
-            let wakes = 0;
-            let late = 0;
-            let hc = 0;
-            for (let h = 1; h < threads; h++) {
-              hc += stats[4 * h + 3];
-              hb += stats[4 * h];
-              hn += stats[4 * h + 1];
-              if (stats[4 * h + 2] > 0) {
-                wake += stats[4 * h + 2] - t0;
-                wakes++;
-              } else late++;
-            }
-            tracePhase(`${name}#${phase}`, blocks, absNow() - t0, stats[0], threadSched()[0] - c0, stats[1], hb, hn, wake, wakes, late, hc);
-          }
           if (Atomics.load(control, FAILED)) {
             const err = loadError(control);
             Atomics.store(control, FAILED, 0);
@@ -447,7 +389,6 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
           }
         },
         close(): void {
-          if (TEAM_TRACE && !closed) traceSession(name, { callerWall: absNow() - readyAt, callerCpu: threadSched()[0] - sessionSched[0] });
           end();
           void Promise.all(tasks);
         },

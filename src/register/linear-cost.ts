@@ -20,7 +20,6 @@ import { serialSession, shareArray, sharedFloat64, TEAM_MIN_SAMPLES, type BlockK
 export { packMovingSample2d, packMovingSample3d, prepareMovingSampler, type MovingSampler } from './sample-kernels.js';
 import type { MetricName } from './config.js';
 import { CoregError } from '../errors.js';
-import { spanSync } from './team-trace.js';
 
 /**
  * Samples the moving image at T(x_i) = A x_i + t for all samples: writes values m_i and PHYSICAL gradients g_i
@@ -295,13 +294,13 @@ export class LinearRegistrationCost implements CostFunction {
       init.params[d * d + d] = this.evaluations;
       const session = this.session!;
       const blocks = this.blocked.blocks;
-      spanSync('eval phase0 (sample+hist)', () => session.run(0, blocks, true));
+      session.run(0, blocks, true);
       let valid = 0;
       for (let b = 0; b < blocks; b++) valid += init.validCounts[b];
       this.lastValidCount = valid;
       checkOverlap(valid, this.samples.count);
-      value = spanSync('eval finish', () => this.blocked!.finish());
-      spanSync('eval phase1 (deriv+moments)', () => session.run(1, blocks, true));
+      value = this.blocked.finish();
+      session.run(1, blocks, true);
       // the blocks' moment matrices, summed in block order
       G.fill(0);
       const dw = d * w;

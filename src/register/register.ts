@@ -44,7 +44,6 @@ import { sharedSource, smoothAndShrinkOn } from './parallel-smooth.js';
 import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, stageWinsorize, type PresetRecord } from './preset.js';
 import type { AutoLandmarkResult } from '../features/auto.js';
-import { span, spanSync } from './team-trace.js';
 
 export interface ProgressEvent {
   stage: number;
@@ -486,12 +485,12 @@ async function prepareLevel(
   cache: LevelCache,
   preset: PresetRecord,
 ) {
-  const images = await span(`levelImages ${level.shrink}`, () => levelImages(fixed, moving, level, opts, cache));
-  const samples = await span(`levelSamples ${level.shrink}`, () => levelSamples(images, stage, seed, opts.parallel));
+  const images = await levelImages(fixed, moving, level, opts, cache);
+  const samples = await levelSamples(images, stage, seed, opts.parallel);
   // Histogram metrics bin a robust range (winsorised at the preset's quantiles); the others ignore the range.
   const w = isHistogramMetric(stage.metric) ? stageWinsorize(stage, preset.fixed, preset.moving) : { fixed: null, moving: null };
   // robustRange's ranges (and the samples' finite range), on the team
-  const ranges = await span(`levelRanges ${level.shrink}`, () => levelRanges(opts.parallel, samples.values, images.moving.data, w, (cache.quantiles ??= new Map())));
+  const ranges = await levelRanges(opts.parallel, samples.values, images.moving.data, w, (cache.quantiles ??= new Map()));
   const fullFixed = ranges.fullFixed;
   if (!fullFixed || fullFixed.min === fullFixed.max) {
     throw new CoregError(opts.fixedMask ? 'fixedMask' : 'fixed', 'the sampled fixed intensities are constant: the similarity measure is undefined');
@@ -503,7 +502,7 @@ async function prepareLevel(
   const shared = (opts.parallel?.threads ?? 1) > 1;
   // a team's shared copy of the moving plane is made once per level image (stages share levels)
   const plane = kind === 'linear' && shared ? (images.sharedMovingPlane ??= sharedInterpolationPlane(images.moving)) : undefined;
-  const sampler = spanSync(`sampler ${level.shrink}`, () => prepareMovingSampler(images.moving, kind, shared, plane));
+  const sampler = prepareMovingSampler(images.moving, kind, shared, plane);
   const costOptions = {
     metric: stage.metric,
     metricOptions: { bins: stage.bins ?? preset.bins, fixedRange, movingRange },
@@ -781,7 +780,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
   const cache: LevelCache = new Map<string, LevelImages>();
   cache.quantiles = new Map();
   // the images' checks, modality statistics and initializer centres, on the team
-  const input = await span('inputStatistics', () => inputStatistics(opts.parallel, fixed, moving, { fixed: teamArray(fixed, opts, cache), moving: teamArray(moving, opts, cache) }, config, opts, cache.quantiles!));
+  const input = await inputStatistics(opts.parallel, fixed, moving, { fixed: teamArray(fixed, opts, cache), moving: teamArray(moving, opts, cache) }, config, opts, cache.quantiles);
   checkInputs(fixed, moving, opts);
   const preset = choosePreset(fixed, moving, config, input.guesses);
   const seed = config.seed ?? DEFAULT_SEED;
@@ -834,8 +833,8 @@ export async function register(fixed: Image, moving: Image, config: Registration
     for (const [li, level] of levels.entries()) {
       const tl = now();
       const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
-      spanSync('collect', () => opts.collect?.());
-      const cost = spanSync(`cost new ${level.shrink}`, () => new LinearRegistrationCost(t, samples, sampler, costOptions));
+      opts.collect?.();
+      const cost = new LinearRegistrationCost(t, samples, sampler, costOptions);
       if (si === 0 && li === 0 && config.rotationSearch && kind !== 'translation') searchRotations(cost, t);
       // Parameter scales from physical shifts of (a subset of) the sample points.
       const stride = Math.max(1, Math.floor(samples.count / 2000));
@@ -845,12 +844,12 @@ export async function register(fixed: Image, moving: Image, config: Registration
       const scales = estimateScalesFromPhysicalShift(t, sub.subarray(0, m));
       const { method, options } = optimizerOptions(stage, level.iterations, scales, samples.drawn);
       const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
-      await span(`useThreads ${level.shrink}`, () => cost.useThreads(opts.parallel));
+      await cost.useThreads(opts.parallel);
       let result: LevelResult;
       try {
-        result = await span(`optimize ${level.shrink}`, () => optimizeLevel(cost, Float64Array.from(t.parameters), method, options, where, opts));
+        result = await optimizeLevel(cost, Float64Array.from(t.parameters), method, options, where, opts);
       } finally {
-        spanSync('dispose', () => cost.dispose());
+        cost.dispose();
       }
       if (!result.parameters.every(Number.isFinite)) {
         opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the optimiser diverged; keeping the last good transform`);

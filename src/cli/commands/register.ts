@@ -33,7 +33,6 @@ import { sharePixels } from '../../parallel/shared.js';
 import { TEAM_MIN_SAMPLES } from '../../register/parallel-for.js';
 import type { Team } from '../../parallel/team.js';
 import type { ParallelFor } from '../../register/parallel-for.js';
-import { spanSync } from '../../register/team-trace.js';
 import { commandAction, parseIntegerOption, RAS_HELP, usageError, type CliContext } from '../common.js';
 // Point files, the HTML report and the progress bar are loaded only by the runs that use them (start-up time).
 import type { Transform } from '../../transform/transform.js';
@@ -496,7 +495,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
         onLevel: (e) => {
           progress.onLevel?.(e);
           // the level's dead buffers go before the next level makes its own (peak RSS; skipped when small)
-          spanSync('onLevel collect', () => collectGarbage());
+          collectGarbage();
         },
         warn: progress.warn,
       });
