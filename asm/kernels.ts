@@ -418,13 +418,52 @@ export function histogramAccumulate(B: i32, par: usize, f: usize, m: usize, star
   st(lo, BB, cw);
 }
 
-/** histogramDerivative (weights all 1): out[i] = ∂cost/∂m_i from the B × B table finalize wrote at `table`. */
+/**
+ * histogramDerivative (weights all 1): out[i] = ∂cost/∂m_i from the B × B table finalize wrote at `table`.
+ * Two samples per step in f64x2 lanes (each lane the scalar operations in the same order; conversions and clamps
+ * branch-free, a lane outside the moving range computes with clamped bins and is then replaced by 0), then the
+ * odd last sample on its own.
+ */
 export function histogramDerivative(B: i32, par: usize, table: usize, f: usize, m: usize, start: i32, end: i32, out: usize): void {
   const lastBin = B - 1;
   const uMax = <f64>(B - 2);
   const baseMax = B - 3;
   const fMin = ld(par, 0), fScale = ld(par, 1), mMin = ld(par, 2), mScale = ld(par, 3);
-  for (let i = start; i < end; i++) {
+  const one = f64x2.splat(1);
+  const vUMax = f64x2.splat(uMax);
+  const vMMin = f64x2.splat(mMin);
+  const vMScale = f64x2.splat(mScale);
+  const vFMin = f64x2.splat(fMin);
+  const vFScale = f64x2.splat(fScale);
+  const iZero = i32x4.splat(0);
+  const iOne = i32x4.splat(1);
+  const iLast = i32x4.splat(lastBin);
+  const iBaseMax = i32x4.splat(baseMax);
+  const iB = i32x4.splat(B);
+  const zero = f64x2.splat(0);
+  let i = start;
+  for (; i + 1 < end; i += 2) {
+    const u = f64x2.add(one, f64x2.mul(f64x2.sub(v128.load(m + (<usize>i << 3)), vMMin), vMScale));
+    const inside = v128.and(f64x2.ge(u, one), f64x2.le(u, vUMax));
+    const rows = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f64x2_s_zero(f64x2.floor(f64x2.mul(f64x2.sub(v128.load(f + (<usize>i << 3)), vFMin), vFScale))), iZero), iLast);
+    const bases = i32x4.max_s(i32x4.min_s(i32x4.trunc_sat_f64x2_s_zero(f64x2.floor(u)), iBaseMax), iOne);
+    const k0 = i32x4.sub(i32x4.add(i32x4.mul(rows, iB), bases), iOne);
+    const pa: usize = table + (<usize>i32x4.extract_lane(k0, 0) << 3);
+    const pb: usize = table + (<usize>i32x4.extract_lane(k0, 1) << 3);
+    const T0 = v128.load64_lane(pb, v128.load64_zero(pa), 1);
+    const T1 = v128.load64_lane(pb, v128.load64_zero(pa, 8), 1, 8);
+    const T2 = v128.load64_lane(pb, v128.load64_zero(pa, 16), 1, 16);
+    const T3 = v128.load64_lane(pb, v128.load64_zero(pa, 24), 1, 24);
+    const t = f64x2.sub(u, f64x2.convert_low_i32x4_s(bases));
+    const t2 = f64x2.mul(t, t);
+    const r = f64x2.sub(one, t);
+    const d0 = f64x2.mul(f64x2.mul(f64x2.mul(f64x2.splat(-0.5), r), r), T0);
+    const d1 = f64x2.mul(f64x2.sub(f64x2.mul(f64x2.splat(1.5), t2), f64x2.mul(f64x2.splat(2), t)), T1);
+    const d2 = f64x2.mul(f64x2.add(f64x2.add(f64x2.mul(f64x2.splat(-1.5), t2), t), f64x2.splat(0.5)), T2);
+    const d3 = f64x2.mul(f64x2.mul(f64x2.splat(0.5), t2), T3);
+    v128.store(out + (<usize>i << 3), v128.bitselect(f64x2.add(f64x2.add(f64x2.add(d0, d1), d2), d3), zero, inside));
+  }
+  for (; i < end; i++) {
     const u = 1 + (ld(m, i) - mMin) * mScale;
     if (!(u >= 1 && u <= uMax)) {
       st(out, i, 0);
