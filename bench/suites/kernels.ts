@@ -20,6 +20,10 @@ import { median } from '../lib/process.js';
 /** Parts of one evaluation, in the order they run. */
 export const KERNEL_PARTS = ['sample + gradient', 'histogram', 'finalize', 'derivative', 'moments'] as const;
 
+/** The C rows: the reference, and the same C with the WebAssembly kernel's two-pass sample loop (-DTWO_PASS). */
+export const C_REFERENCE = 'C gcc -O3';
+export const C_TWO_PASS = 'C gcc -O3, two-pass sample loop (-DTWO_PASS)';
+
 /** One timed run: E evaluations after one untimed warm-up evaluation. */
 export interface KernelRun {
   /** Samples per CPU second of the evaluating thread. */
@@ -316,7 +320,10 @@ export function runKernelBench(opts: KernelBenchOptions): { rows: KernelRow[]; n
   const dir = mkdtempSync(join(tmpdir(), 'coreg-kernels-'));
   try {
     const exe = join(dir, 'linear-mi');
-    const cc = spawnSync('gcc', ['-O3', '-o', exe, join(opts.repoRoot, 'bench', 'kernels', 'linear-mi.c'), '-lm'], { encoding: 'utf8' });
+    const exe2 = join(dir, 'linear-mi-two-pass');
+    const source = join(opts.repoRoot, 'bench', 'kernels', 'linear-mi.c');
+    let cc = spawnSync('gcc', ['-O3', '-o', exe, source, '-lm'], { encoding: 'utf8' });
+    if (!(cc.error || cc.status !== 0)) cc = spawnSync('gcc', ['-O3', '-DTWO_PASS', '-o', exe2, source, '-lm'], { encoding: 'utf8' });
     if (cc.error || cc.status !== 0) notes.push(`C -O3: gcc failed or is missing (Debian package gcc): ${cc.error?.message ?? cc.stderr.trim()}`);
     if (!wasmKernelsAvailable()) notes.push('WebAssembly SIMD: not available here (or COREG_WASM=0)');
     for (const layout of layouts) {
@@ -332,7 +339,8 @@ export function runKernelBench(opts: KernelBenchOptions): { rows: KernelRow[]; n
       if (!(cc.error || cc.status !== 0)) {
         const input = join(dir, `input-${layout}.bin`);
         writeFileSync(input, cInput(w, evaluations));
-        add('C gcc -O3', () => cRun(exe, input));
+        add(C_REFERENCE, () => cRun(exe, input));
+        add(C_TWO_PASS, () => cRun(exe2, input));
       }
     }
     for (let r = 0; r < rounds; r++) {
@@ -375,24 +383,26 @@ export function kernelTable(all: KernelRow[]): string {
 }
 
 function layoutTable(layout: SampleLayout, rows: KernelRow[]): string {
-  const c = rows.find((r) => r.implementation.startsWith('C'));
+  const c = rows.find((r) => r.implementation === C_REFERENCE);
+  const c2 = rows.find((r) => r.implementation === C_TWO_PASS);
+  const ratio = (r: KernelRow, to: KernelRow | undefined): string => (to ? spread(r.runs.map((x, k) => to.runs[k].samplesPerSecond / x.samplesPerSecond)) + '×' : '–');
   const lines = [
-    `| kernel (3D affine MI, value + gradient), ${layout} samples | samples/s per core: median (min–max) | time ÷ C -O3 time: median of rounds (min–max) | other threads' CPU |`,
-    '|---|---|---|---|',
+    `| kernel (3D affine MI, value + gradient), ${layout} samples | samples/s per core: median (min–max) | time ÷ C -O3 time: median of rounds (min–max) | time ÷ two-pass C time | other threads' CPU |`,
+    '|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const sps = r.runs.map((x) => x.samplesPerSecond / 1e6);
-    const ratios = c ? r.runs.map((x, k) => c.runs[k].samplesPerSecond / x.samplesPerSecond) : [];
     const other = r.runs.map((x) => x.otherThreads).filter((x): x is number => x !== undefined);
-    lines.push(`| ${r.implementation} | ${spread(sps)} M | ${c ? spread(ratios) + '×' : '–'} | ${other.length ? fmt(100 * median(other), 1) + ' %' : '–'} |`);
+    lines.push(`| ${r.implementation} | ${spread(sps)} M | ${ratio(r, c)} | ${ratio(r, c2)} | ${other.length ? fmt(100 * median(other), 1) + ' %' : '–'} |`);
   }
   const parted = rows.filter((r) => r.runs.every((x) => x.parts));
   if (parted.length) {
-    lines.push('', `| part (ms per evaluation: median (min–max)) | ${parted.map((r) => r.implementation).join(' | ')} |${c ? ' ÷ C, median of rounds |'.repeat(parted.length - 1) : ''}`);
+    const others = c ? parted.filter((r) => r !== c) : [];
+    lines.push('', `| part (ms per evaluation: median (min–max)) | ${parted.map((r) => r.implementation).join(' | ')} |${others.map((r) => ` ${r.implementation} ÷ C -O3, median of rounds |`).join('')}`);
     lines.push(`|---|${'---|'.repeat(parted.length + (c ? parted.length - 1 : 0))}`);
     for (let p = 0; p < KERNEL_PARTS.length; p++) {
       const cells = parted.map((r) => spread(r.runs.map((x) => 1e3 * x.parts![p])));
-      const ratios = c ? parted.filter((r) => r !== c).map((r) => fmt(median(r.runs.map((x, k) => x.parts![p] / c.runs[k].parts![p]))) + '×') : [];
+      const ratios = others.map((r) => fmt(median(r.runs.map((x, k) => x.parts![p] / c!.runs[k].parts![p]))) + '×');
       lines.push(`| ${KERNEL_PARTS[p]} | ${cells.join(' | ')} |${ratios.map((x) => ` ${x} |`).join('')}`);
     }
   }
