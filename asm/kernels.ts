@@ -165,31 +165,36 @@ export function staticEnd(): usize {
   for (let c0 = start; c0 < end; c0 += CHUNK) {
     const c1 = min(end, c0 + CHUNK);
     {
-      const A0 = ld(par, 0), A1 = ld(par, 1), A2 = ld(par, 2), A3 = ld(par, 3), A4 = ld(par, 4), A5 = ld(par, 5);
-      const A6 = ld(par, 6), A7 = ld(par, 7), A8 = ld(par, 8), t0 = ld(par, 9), t1 = ld(par, 10), t2 = ld(par, 11);
-      const N0 = ld(par, 12), N1 = ld(par, 13), N2 = ld(par, 14), N3 = ld(par, 15), N4 = ld(par, 16), N5 = ld(par, 17);
-      const N6 = ld(par, 18), N7 = ld(par, 19), N8 = ld(par, 20), o0 = ld(par, 21), o1 = ld(par, 22), o2 = ld(par, 23);
+      // lanes (x, y) of the map and of the voxel search; z on its own (each lane: the scalar operations in order)
+      const Axy0 = f64x2(ld(par, 0), ld(par, 3)), Axy1 = f64x2(ld(par, 1), ld(par, 4)), Axy2 = f64x2(ld(par, 2), ld(par, 5));
+      const txy = f64x2(ld(par, 9), ld(par, 10)), oxy = f64x2(ld(par, 21), ld(par, 22));
+      const Nxy0 = f64x2(ld(par, 12), ld(par, 15)), Nxy1 = f64x2(ld(par, 13), ld(par, 16)), Nxy2 = f64x2(ld(par, 14), ld(par, 17));
+      const A6 = ld(par, 6), A7 = ld(par, 7), A8 = ld(par, 8), t2 = ld(par, 11), o2 = ld(par, 23);
+      const N6 = ld(par, 18), N7 = ld(par, 19), N8 = ld(par, 20);
+      const lo = f64x2.splat(-0.5);
+      const hi = f64x2(xMax, yMax);
       for (let i = c0; i < c1; i++) {
         const s: usize = scratch + (<usize>(i - c0) << 4);
-        const px = ld(points, 3 * i);
-        const py = ld(points, 3 * i + 1);
-        const pz = ld(points, 3 * i + 2);
-        const dx = A0 * px + A1 * py + A2 * pz + t0 - o0;
-        const dy = A3 * px + A4 * py + A5 * pz + t1 - o1;
+        const p: usize = points + <usize>(24 * i);
+        const px = load<f64>(p);
+        const py = load<f64>(p, 8);
+        const pz = load<f64>(p, 16);
+        const dxy = f64x2.sub(f64x2.add(f64x2.add(f64x2.add(f64x2.mul(Axy0, f64x2.splat(px)), f64x2.mul(Axy1, f64x2.splat(py))), f64x2.mul(Axy2, f64x2.splat(pz))), txy), oxy);
         const dz = A6 * px + A7 * py + A8 * pz + t2 - o2;
-        const x = N0 * dx + N1 * dy + N2 * dz;
-        const y = N3 * dx + N4 * dy + N5 * dz;
+        const dx = f64x2.extract_lane(dxy, 0);
+        const dy = f64x2.extract_lane(dxy, 1);
+        const xy = f64x2.add(f64x2.add(f64x2.mul(Nxy0, f64x2.splat(dx)), f64x2.mul(Nxy1, f64x2.splat(dy))), f64x2.mul(Nxy2, f64x2.splat(dz)));
         const z = N6 * dx + N7 * dy + N8 * dz;
         // trilinear<T>: outside (or NaN) drops the sample
-        if (!(x >= -0.5 && x <= xMax && y >= -0.5 && y <= yMax && z >= -0.5 && z <= zMax)) {
+        if (!(i64x2.all_true(v128.and(f64x2.ge(xy, lo), f64x2.le(xy, hi))) && z >= -0.5 && z <= zMax)) {
           store<i32>(s, -1);
           continue;
         }
-        const xf = Math.floor(x);
-        const yf = Math.floor(y);
+        const xyf = f64x2.floor(xy);
         const zf = Math.floor(z);
-        let x0 = <i32>(xf);
-        let y0 = <i32>(yf);
+        const ixy = i32x4.trunc_sat_f64x2_s_zero(xyf);
+        let x0 = i32x4.extract_lane(ixy, 0);
+        let y0 = i32x4.extract_lane(ixy, 1);
         let z0 = <i32>(zf);
         let ox = 1;
         let oy = nx;
@@ -220,8 +225,7 @@ export function staticEnd(): usize {
         store<i32>(s, oy, 8);
         store<i32>(s, oz, 12);
         const f: usize = fractions + <usize>(i - c0) * 24;
-        store<f64>(f, x - xf);
-        store<f64>(f, y - yf, 8);
+        v128.store(f, f64x2.sub(xy, xyf));
         store<f64>(f, z - zf, 16);
       }
     }
