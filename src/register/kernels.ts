@@ -6,7 +6,7 @@ import { jacobianKernel } from './parallel-jacobian.js';
 import { resampleKernel } from './parallel-resample.js';
 import { shrinkKernel, smoothKernel } from './parallel-smooth.js';
 import { statsKernel } from './parallel-stats.js';
-import { drawKernel, samplePointsKernel } from './parallel-sampling.js';
+import { drawKernel } from './parallel-sampling.js';
 import { bsplineKernel, linearKernel } from './sample-kernels.js';
 
 export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
@@ -20,5 +20,4 @@ export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.draw': drawKernel as KernelFactory,
   'register.jacobian': jacobianKernel as KernelFactory,
   'register.folds': foldKernel as KernelFactory,
-  'register.samplePoints': samplePointsKernel as KernelFactory,
 };

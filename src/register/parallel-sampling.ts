@@ -11,7 +11,7 @@ import { linear2d, linearValues3d, type Plane } from '../interpolate/kernels.js'
 import { blockSizeFor, serialSession, sharedFloat64, sharedInt32, TEAM_MIN_SAMPLES, type BlockKernel, type ParallelFor } from './parallel-for.js';
 import { stratifiedSeed } from './sample-kernels.js';
 import { MULBERRY32_STEP, mulberry32Unit } from '../random.js';
-import { sampleFixedImage, samplePoints, samplePointsInput, sampleVoxels, type SampleSet, type SamplePointsInput, type SamplingOptions } from './sampling.js';
+import type { SampleSet } from './sampling.js';
 
 export interface DrawKernelInit {
   seed: number;
@@ -120,39 +120,4 @@ export async function drawSamplesOn(team: ParallelFor | undefined, fixed: Image,
     session.close();
   }
   return { dimension: d as 2 | 3, count, points: init.points, values: init.values, voxels: init.voxels };
-}
-
-export interface SamplePointsKernelInit {
-  input: SamplePointsInput;
-  blockSize: number;
-  points: Float64Array;
-  values: Float64Array;
-}
-
-/** Phase 0: block b's points and fixed values of sampleFixedImage's set (samplePoints over its range). */
-export function samplePointsKernel(init: SamplePointsKernelInit): readonly BlockKernel[] {
-  const count = init.input.voxels.length;
-  return [(b) => samplePoints(init.input, b * init.blockSize, Math.min(count, (b + 1) * init.blockSize), init.points, init.values)];
-}
-
-/**
- * sampleFixedImage(fixed, opts) with the jittered positions and their interpolated values made on `team`'s
- * threads (the voxels are chosen in this thread: one random stream): the same sample set, bit for bit, for any
- * thread count. Below TEAM_MIN_SAMPLES samples, or without jitter, all in this thread.
- */
-export async function sampleFixedImageOn(team: ParallelFor | undefined, fixed: Image, opts: SamplingOptions): Promise<SampleSet> {
-  if (!team || team.threads < 2 || !opts.jitter) return sampleFixedImage(fixed, opts);
-  const voxels = sampleVoxels(fixed, opts);
-  const count = voxels.length;
-  if (count < TEAM_MIN_SAMPLES) return sampleFixedImage(fixed, opts);
-  const d = fixed.dimension;
-  const blockSize = blockSizeFor(count);
-  const init: SamplePointsKernelInit = { input: samplePointsInput(fixed, opts, voxels, true), blockSize, points: sharedFloat64(count * d), values: sharedFloat64(count) };
-  const session = await team.open('register.samplePoints', init, samplePointsKernel(init));
-  try {
-    session.run(0, Math.ceil(count / blockSize));
-  } finally {
-    session.close();
-  }
-  return { dimension: d, count, points: init.points, values: init.values, voxels: init.input.voxels };
 }

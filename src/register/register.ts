@@ -37,7 +37,7 @@ import {
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
 import { sharedInterpolationPlane } from './sample-kernels.js';
 import { interpolationPlane, type Plane } from '../interpolate/index.js';
-import { drawSamplesOn, sampleFixedImageOn } from './parallel-sampling.js';
+import { drawSamplesOn } from './parallel-sampling.js';
 import { dropIdleWasmKernels } from '../wasm/kernels.js';
 import { shareArray, TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
 import { sharedSource, smoothAndShrinkOn } from './parallel-smooth.js';
@@ -290,10 +290,7 @@ async function levelSamples(images: LevelImages, stage: StageConfig, seed: numbe
     return { ...(await drawSamplesOn(team, fixed, team && team.threads > 1 ? shareArray(plane as Float32Array) : plane, count, seed)), drawn: true };
   }
   // drawn: a random subset or random positions, whose metric carries sampling noise
-  // (a B-spline level's jittered set: its positions and values on the team, the same set)
-  const options = { strategy, percentage, seed, mask: images.fixedMask, jitter };
-  const set = stage.transform === 'bspline' ? await sampleFixedImageOn(team, images.fixed, options) : sampleFixedImage(images.fixed, options);
-  return { ...set, drawn: jitter || (strategy === 'random' && percentage < 1) };
+  return { ...sampleFixedImage(images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter }), drawn: jitter || (strategy === 'random' && percentage < 1) };
 }
 
 /** A first transform of `kind`: from the initial chain, or centred by the initializer. */

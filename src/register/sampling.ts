@@ -4,11 +4,11 @@
  * 'regular' every k-th voxel along each axis, 'random' a seeded random subset without replacement.
  */
 import { CoregError } from '../errors.js';
-import { type Image, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix, type PixelArray } from '../image/image.js';
+import { type Image, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix } from '../image/image.js';
 import { linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
-import { createRandom, MULBERRY32_STEP } from '../random.js';
-import { shareArray, sharedFloat64 } from './parallel-for.js';
+import { createRandom } from '../random.js';
+import { sharedFloat64 } from './parallel-for.js';
 import type { SamplingStrategy } from './config.js';
 
 export interface SampleSet {
@@ -95,17 +95,6 @@ export function sparseShuffle(nc: number, want: number, rand: () => number): Int
 
 /** Chooses the sample set of one level from the (smoothed, shrunk) fixed image. */
 export function sampleFixedImage(fixed: Image, opts: SamplingOptions): SampleSet {
-  const voxels = sampleVoxels(fixed, opts);
-  const count = voxels.length;
-  // On shared memory: the costs hand them to a team's threads as they are, without a shared copy of their own.
-  const points = sharedFloat64(count * fixed.dimension);
-  const values = sharedFloat64(count);
-  samplePoints(samplePointsInput(fixed, opts, voxels, false), 0, count, points, values);
-  return { dimension: fixed.dimension, count, points, values, voxels };
-}
-
-/** The voxels of sampleFixedImage's sample set (grid order for 'all' and 'regular', sorted ranks for 'random'). */
-export function sampleVoxels(fixed: Image, opts: SamplingOptions): Int32Array {
   const d = fixed.dimension;
   const n = numberOfPixels(fixed);
   const nx = fixed.size[0];
@@ -167,59 +156,22 @@ export function sampleVoxels(fixed: Image, opts: SamplingOptions): Int32Array {
     }
     voxels = ranks;
   }
-  if (voxels.length === 0) {
+
+  const count = voxels.length;
+  if (count === 0) {
     throw new CoregError(opts.mask ? 'fixedMask' : 'fixed image', opts.mask ? 'the fixed mask selects no voxel of the fixed image' : 'no samples could be taken');
   }
-  return voxels;
-}
-
-/** What samplePoints reads: the fixed grid, its values, the chosen voxels and the jitter's seed. */
-export interface SamplePointsInput {
-  size: number[];
-  origin: number[];
-  /** Index → physical (d×d row-major). */
-  M: Float64Array;
-  /** With jitter: the values linear interpolation reads; without: the image's pixels (`components` per voxel). */
-  values: Plane | PixelArray;
-  components: number;
-  voxels: Int32Array;
-  /** The jitter's generator seed, or null without jitter. */
-  jitterSeed: number | null;
-}
-
-/** samplePoints' input for sampleFixedImage(fixed, opts) with these voxels (`shared`: its arrays on shared memory). */
-export function samplePointsInput(fixed: Image, opts: SamplingOptions, voxels: Int32Array, shared: boolean): SamplePointsInput {
+  // On shared memory: the costs hand them to a team's threads as they are, without a shared copy of their own.
+  const points = sharedFloat64(count * d);
+  const values = sharedFloat64(count);
   const data = fixed.data;
+  const jitterRandom = opts.jitter ? createRandom(opts.seed ^ 0x5bd1e995) : null;
   // Pixel types that float32 holds exactly are read in place (the same values as interpolationPlane's float32 copy,
   // without copying a whole volume for 150 000 samples).
   const inPlace = fixed.components === 1 && (data instanceof Uint8Array || data instanceof Int8Array || data instanceof Int16Array || data instanceof Uint16Array);
-  const values = opts.jitter ? (inPlace ? (data as unknown as Plane) : interpolationPlane(fixed, 0)) : data;
-  return {
-    size: fixed.size.slice(),
-    origin: fixed.origin.slice(),
-    M: indexToPhysicalMatrix(fixed),
-    values: shared ? shareArray(values) : values,
-    components: opts.jitter ? 1 : fixed.components,
-    voxels: shared ? shareArray(voxels) : voxels,
-    jitterSeed: opts.jitter ? (opts.seed ^ 0x5bd1e995) >>> 0 : null,
-  };
-}
-
-/**
- * Samples [start, end) of sampleFixedImage's set: physical points and fixed values. The jitter's generator is
- * advanced to the range's first draw (d per sample), so any split of the samples into ranges gives the same set.
- */
-export function samplePoints(input: SamplePointsInput, start: number, end: number, points: Float64Array, values: Float64Array): void {
-  const { size, origin: o, M, voxels } = input;
-  const d = size.length;
-  const nx = size[0];
-  const ny = size[1];
-  const data = input.values;
-  const jitterRandom = input.jitterSeed !== null ? createRandom((input.jitterSeed + Math.imul(d * start, MULBERRY32_STEP)) >>> 0) : null;
-  const plane = data as Plane;
-  const p = new Float64Array(d);
+  const plane = opts.jitter ? (inPlace ? (data as unknown as Plane) : interpolationPlane(fixed, 0)) : null;
   const ci = new Float64Array(3);
-  for (let s = start; s < end; s++) {
+  for (let s = 0; s < count; s++) {
     const v = voxels[s];
     if (jitterRandom) {
       ci[0] = (v % nx) + jitterRandom() - 0.5;
@@ -230,13 +182,14 @@ export function samplePoints(input: SamplePointsInput, start: number, end: numbe
         for (let c = 0; c < d; c++) acc += M[r * d + c] * ci[c];
         p[r] = acc;
       }
-      values[s] = d === 2 ? linear2d(plane, nx, ny, ci[0], ci[1]) : linear3d(plane, nx, ny, size[2], ci[0], ci[1], ci[2]);
+      values[s] = d === 2 ? linear2d(plane!, nx, ny, ci[0], ci[1]) : linear3d(plane!, nx, ny, fixed.size[2], ci[0], ci[1], ci[2]);
     } else {
       voxelToPhysical(v, nx, ny, d, M, o, p);
-      values[s] = data[v * input.components];
+      values[s] = data[v * fixed.components];
     }
     for (let a = 0; a < d; a++) points[s * d + a] = p[a];
   }
+  return { dimension: d, count, points, values, voxels };
 }
 
 function countWhere(n: number, test: (v: number) => boolean): number {
