@@ -17,7 +17,7 @@ import { bsplineSupportBases, bsplineSupports, interleaveCoefficients } from '..
 import { bendingEnergy, bsplineSamplePoints, jacobianDeterminantPenalty } from '../transform/bspline-regularizers.js';
 import type { LinearTransform } from '../transform/transform.js';
 import { checkOverlap, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
-import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
+import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockSession, type ParallelFor } from './parallel-for.js';
 import { BlockedMetric, bsplineKernel, mergeChunks, sharedInterpolationPlane, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
 import { createRandom } from '../random.js';
 import { maskAt, type SampleSet } from './sampling.js';
@@ -67,10 +67,7 @@ export class BSplineRegistrationCost implements CostFunction {
   /** Every other measure: per-block kernels (parallel-for.ts), run by `session`. */
   private readonly blocked: BlockedMetric | null;
   private readonly kernelInit: BSplineKernelInit | null;
-  /** This thread's kernel, built on first use (see localKernel), and its phases calling it. */
-  private local: ReturnType<typeof bsplineKernel> | null = null;
-  private readonly forward: BlockKernel[] | null;
-  private disposed = false;
+  private readonly local: ReturnType<typeof bsplineKernel> | null;
   private session: BlockSession | null = null;
   /** Whether `session` runs on a team's threads (else every block in this thread). */
   private onTeam = false;
@@ -128,7 +125,7 @@ export class BSplineRegistrationCost implements CostFunction {
       this.evaluator = new SampleMetricEvaluator(samples, opts);
       this.blocked = null;
       this.kernelInit = null;
-      this.forward = null;
+      this.local = null;
     } else {
       this.evaluator = null;
       // A fresh sampler's arrays are shared already (its draws rewrite them in place; shareArray keeps them).
@@ -172,17 +169,11 @@ export class BSplineRegistrationCost implements CostFunction {
             }
           : null,
       };
-      // built on first use: with a team, while the helpers build theirs (useThreads)
-      this.forward = [0, 1, 2, 3, 4].map((phase) => (b: number) => this.localKernel()[phase](b));
-      this.session = serialSession(this.forward);
+      this.local = bsplineKernel(this.kernelInit);
+      this.session = serialSession(this.local);
       // the first stratified draw happens in the first evaluation's phase 0 (on the team's threads, once it has them)
       this.firstDraw = this.fresh?.stratified != null;
     }
-  }
-
-  private localKernel(): ReturnType<typeof bsplineKernel> {
-    if (!this.local && this.disposed) throw new Error('the cost was disposed');
-    return (this.local ??= bsplineKernel(this.kernelInit!));
   }
 
   /**
@@ -192,16 +183,7 @@ export class BSplineRegistrationCost implements CostFunction {
   async useThreads(team: ParallelFor | undefined): Promise<void> {
     if (!team || team.threads < 2 || !this.kernelInit) return;
     this.kernelInit.stamp![1] = team.threads;
-    // open() posts the helpers' kernel to them at once: this thread builds its own (its WebAssembly module's copies
-    // of the moving image and the samples) while they build theirs
-    const opening = team.open('register.bspline', this.kernelInit, this.forward!);
-    try {
-      this.localKernel();
-    } catch (err) {
-      (await opening).close();
-      throw err;
-    }
-    const session = await opening;
+    const session = await team.open('register.bspline', this.kernelInit, this.local!);
     this.session?.close();
     this.session = session;
     this.onTeam = true;
@@ -214,14 +196,13 @@ export class BSplineRegistrationCost implements CostFunction {
   dispose(): void {
     this.close();
     this.local?.release?.();
-    this.disposed = true;
   }
 
   /** Releases the team's threads (the cost keeps working in this thread). */
   close(): void {
-    if (!this.forward) return;
+    if (!this.local) return;
     this.session?.close();
-    this.session = serialSession(this.forward);
+    this.session = serialSession(this.local);
     this.onTeam = false;
     this.kernelInit!.stamp![1] = 1;
   }
@@ -405,10 +386,7 @@ export class BSplineRegistrationCost implements CostFunction {
     const init = this.kernelInit!;
     const chunks = mergeChunks(init.P, this.samples.dimension);
     if (this.onTeam && init.P >= TEAM_MERGE_MIN_PARAMETERS) this.session!.run(phase, chunks);
-    else {
-      const kernel = this.localKernel()[phase];
-      for (let j = 0; j < chunks; j++) kernel(j);
-    }
+    else for (let j = 0; j < chunks; j++) this.local![phase](j);
   }
 
   /**
