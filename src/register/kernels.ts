@@ -1,6 +1,5 @@
 // The kernels a team's helpers serve (src/cli/worker.ts and src/web/worker.ts pass this table to teamTasks).
 import type { KernelFactory } from './parallel-for.js';
-import { foldKernel } from './fold-repair.js';
 import { invertKernel } from './parallel-invert.js';
 import { jacobianKernel } from './parallel-jacobian.js';
 import { resampleKernel } from './parallel-resample.js';
@@ -19,5 +18,4 @@ export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.stats': statsKernel as KernelFactory,
   'register.draw': drawKernel as KernelFactory,
   'register.jacobian': jacobianKernel as KernelFactory,
-  'register.folds': foldKernel as KernelFactory,
 };

@@ -11,7 +11,7 @@ import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, type PixelArray, checkImageArgument, indexToPhysicalMatrix, numberOfPixels, physicalCenter, physicalToIndexMatrix } from '../image/image.js';
 import { estimateScalesFromPhysicalShift } from './scales.js';
 import { inputStatistics, levelRanges, type InputStats, type QuantileCache } from './input-stats.js';
-import { foldCheckPoints, repairFoldingOn } from './fold-repair.js';
+import { foldCheckPoints, repairFolding } from './fold-repair.js';
 import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction, type IterationInfo, type OptimizerResult } from '../optimize/index.js';
 import { createBSplineTransformForImage, type BSplineTransform } from '../transform/bspline.js';
 import { refineBSpline } from '../transform/bspline-refine.js';
@@ -675,8 +675,7 @@ async function runBSplineStage(
     }
     let stopReason = result.stopReason;
     if (result.parameters.every(Number.isFinite)) {
-      // the fold checks (up to a million points per round) on the team's threads
-      const repair = await repairFoldingOn(opts.parallel, bs, before, result.parameters, foldPoints);
+      const repair = repairFolding(bs, before, result.parameters, foldPoints);
       if (repair.pulledBack > 0 || !repair.repaired) {
         // A folding deformation is not a registration result. A local fold (a few control points) is undone
         // locally so the rest of the level's work stays; a widespread one discards the level.
