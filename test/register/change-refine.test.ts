@@ -58,7 +58,7 @@ test('SmoothedResidualCost: gradient equals central differences (σ 0 and 1, non
   }
 });
 
-test('change 3D: a −10 % shrinkage is recovered within 0.3 points by the fixed-frame smoothed finest level; the images-smoothed level falls short', { timeout: 300_000 }, async () => {
+test('change 3D: a −10 % shrinkage is recovered within 0.3 points by the fixed-frame smoothed finest level; the images-smoothed level falls short', { timeout: 900_000 }, async () => {
   // 1.5 mm voxels; the structure (radius 7 voxels) shrunk by psi(x) = c + (x − c)·g(r), g = 1 − a·exp(−r²/2s²),
   // s = 7 voxels, then moved by (1, −0.5, 0.5) voxels. The follow-up is the pattern at psi⁻¹(y − t): exact.
   const n = 40;
