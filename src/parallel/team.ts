@@ -45,7 +45,8 @@ const MESSAGE = 8;
 const MESSAGE_MAX = 1024;
 const ENDED = MESSAGE + MESSAGE_MAX; // 1 once the session is ending (a helper leaving then is not a death)
 const DEATHS = ENDED + 1; // helpers seen dead in this session
-const HELPER_SLOTS = DEATHS + 1; // per helper: [in flight: 1 while claiming or running a block, dead: 1]
+const AFFINITY = DEATHS + 1; // 1: the phase's threads take back their blocks of the last phase first (run's `affinity`)
+const HELPER_SLOTS = AFFINITY + 1; // per helper: [in flight: 1 while claiming or running a block, dead: 1]
 const CONTROL_LENGTH = HELPER_SLOTS;
 // The longest the caller sleeps before looking at the helpers' state again (a lost wake-up costs at most this).
 const WAIT_SLICE_MS = 200;
@@ -53,6 +54,8 @@ const WAIT_SLICE_MS = 200;
 const TAG_SHIFT = 20;
 const TAG_MASK = 0x7ff;
 const BLOCK_MASK = (1 << TAG_SHIFT) - 1;
+// Blocks per phase whose thread is remembered for `affinity` (larger phases claim in order).
+const AFFINITY_BLOCKS = 4096;
 
 interface SessionInput {
   control: Int32Array;
@@ -62,6 +65,9 @@ interface SessionInput {
   generation: number;
   /** This helper's index (its slots in the control block). */
   helper: number;
+  /** Threads in the team, and the blocks' claim state for affinity phases (see Claims). */
+  threads: number;
+  claims: Claims;
   /** The helper's end of its watch channel (held until the session ends; its closing is the helper's death). */
   port?: { close(): void };
   /** Or the name of a Web Lock the helper holds for the session (browsers; its release is the helper's death). */
@@ -128,15 +134,57 @@ function loadError(control: Int32Array): Error {
 }
 
 /**
+ * Per block (the first AFFINITY_BLOCKS of a phase): the thread that did it last (1 + its index: the caller 1,
+ * helper h h + 2; 0: none yet), and the generation of the affinity phase that took it.
+ */
+interface Claims {
+  owner: Int32Array;
+  taken: Int32Array;
+}
+
+/**
  * Takes blocks of generation `gen` until none is left; every block taken is counted in DONE (after a failure the
  * rest are counted without running them), and the thread that completes the phase wakes the caller.
+ *
+ * Blocks are claimed in order on an atomic counter; in an affinity phase, each thread first takes back the blocks
+ * it did in the last phase (whatever it keeps of them, e.g. a WebAssembly kernel's packed samples, need not be
+ * copied again, and its part of the data stays in its core's cache), then those left of its own share of the phase
+ * (threads·share: contiguous runs, for blocks no thread did yet), then the others' left, from the far end of their
+ * shares (where their owners come last). Which thread does a block never changes what the block computes.
  */
-function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | undefined, helper: number): void {
+function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | undefined, helper: number, claims: Claims, threads: number): void {
   const blocks = Atomics.load(control, BLOCKS);
   const tag = (gen & TAG_MASK) << TAG_SHIFT;
   // A helper is "in flight" from before its claim until after its block is counted: should it die in between,
   // the caller knows a block may be lost (the flag is raised before the claim, so no claim goes unseen).
   const inFlight = helper >= 0 ? HELPER_SLOTS + 2 * helper : -1;
+  const me = helper + 2;
+  const remembered = blocks <= AFFINITY_BLOCKS;
+  if (remembered && Atomics.load(control, AFFINITY) === 1) {
+    const { owner, taken } = claims;
+    // this thread's share [first, next) of the phase, for blocks nobody did yet
+    const first = Math.floor((blocks * (me - 1)) / threads);
+    const next = Math.floor((blocks * me) / threads);
+    for (let pass = 0; pass < 3; pass++) {
+      // 0: its blocks of the last phase; 1: its share; 2: the others' blocks, from the far end of their shares
+      const n = pass === 0 ? blocks : pass === 1 ? next - first : blocks - (next - first);
+      for (let i = 0; i < n; i++) {
+        const b = pass === 0 ? i : pass === 1 ? first + i : (first - 1 - i + blocks) % blocks;
+        if (pass === 0 && Atomics.load(owner, b) !== me) continue;
+        if ((Atomics.load(control, CLAIM) & ~BLOCK_MASK) !== tag) return; // a later phase (or the session's end) began
+        const old = Atomics.load(taken, b);
+        if (old === gen) continue;
+        if (inFlight >= 0) Atomics.store(control, inFlight, 1);
+        if (Atomics.compareExchange(taken, b, old, gen) !== old) {
+          if (inFlight >= 0) Atomics.store(control, inFlight, 0);
+          continue;
+        }
+        Atomics.store(owner, b, me);
+        doBlock(control, b, blocks, kernel, inFlight);
+      }
+    }
+    return;
+  }
   for (;;) {
     const c = Atomics.load(control, CLAIM);
     if ((c & ~BLOCK_MASK) !== tag) return; // a later phase (or the session's end) began
@@ -147,18 +195,24 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
       if (inFlight >= 0) Atomics.store(control, inFlight, 0);
       continue;
     }
-    if (!Atomics.load(control, FAILED)) {
-      try {
-        if (!kernel) throw new Error(`no phase ${Atomics.load(control, CMD)}`);
-        kernel(b);
-        if (inFlight >= 0) Atomics.add(control, HELPER_BLOCKS, 1);
-      } catch (err) {
-        storeError(control, err);
-      }
-    }
-    if (Atomics.add(control, DONE, 1) + 1 === blocks) Atomics.notify(control, DONE);
-    if (inFlight >= 0) Atomics.store(control, inFlight, 0);
+    if (remembered) Atomics.store(claims.owner, b, me);
+    doBlock(control, b, blocks, kernel, inFlight);
   }
+}
+
+/** Runs claimed block b (unless the phase failed), counts it in DONE and clears the in-flight flag. */
+function doBlock(control: Int32Array, b: number, blocks: number, kernel: BlockKernel | undefined, inFlight: number): void {
+  if (!Atomics.load(control, FAILED)) {
+    try {
+      if (!kernel) throw new Error(`no phase ${Atomics.load(control, CMD)}`);
+      kernel(b);
+      if (inFlight >= 0) Atomics.add(control, HELPER_BLOCKS, 1);
+    } catch (err) {
+      storeError(control, err);
+    }
+  }
+  if (Atomics.add(control, DONE, 1) + 1 === blocks) Atomics.notify(control, DONE);
+  if (inFlight >= 0) Atomics.store(control, inFlight, 0);
 }
 
 /**
@@ -200,7 +254,7 @@ export function teamSessionTask(kernels: Readonly<Record<string, KernelFactory>>
           phases.release?.();
           return Promise.resolve({ output: null });
         }
-        takeBlocks(control, g, phases[cmd], input.helper);
+        takeBlocks(control, g, phases[cmd], input.helper, input.claims, input.threads);
       }
     } finally {
       leave();
@@ -253,12 +307,13 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
       }
       busy = true;
       const control = new Int32Array(new SharedArrayBuffer(4 * (CONTROL_LENGTH + 2 * helpers)));
+      const claims: Claims = { owner: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)), taken: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)) };
       const readies: Promise<void>[] = [];
       const tasks: Promise<unknown>[] = [];
       const slotsOf = (h: number): WatchSlots => ({ ended: ENDED, dead: HELPER_SLOTS + 2 * h + 1, deaths: DEATHS, wake: DONE });
       const locks = watch?.watchLock ? `coreg-team-${Math.random().toString(36).slice(2)}-${Date.now()}-${++sessions}` : undefined;
       for (let h = 0; h < helpers; h++) {
-        const input: SessionInput = { control, kernel: name, init, generation: 0, helper: h };
+        const input: SessionInput = { control, kernel: name, init, generation: 0, helper: h, threads, claims };
         const transfer: Transferable[] = [];
         if (locks) input.lock = `${locks}-${h}`;
         else if (watch?.watch) {
@@ -299,7 +354,7 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
       // Every helper holds its lock now (it does before it is ready): from here on its release is a death.
       if (locks) for (let h = 0; h < helpers; h++) watch!.watchLock!(control, `${locks}-${h}`, slotsOf(h));
       return {
-        run(phase: number, blocks: number): void {
+        run(phase: number, blocks: number, affinity = false): void {
           if (closed) throw new Error('the team session is closed');
           if (broken) throw helperDied();
           if (blocks > BLOCK_MASK) throw new Error(`a team phase has at most ${BLOCK_MASK} blocks, got ${blocks}`);
@@ -310,9 +365,10 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
           Atomics.store(control, CMD, phase);
           Atomics.store(control, BLOCKS, blocks);
           Atomics.store(control, DONE, 0);
+          Atomics.store(control, AFFINITY, affinity ? 1 : 0);
           Atomics.store(control, GEN, (gen = g));
           Atomics.notify(control, GEN);
-          takeBlocks(control, g, local[phase], -1);
+          takeBlocks(control, g, local[phase], -1, claims, threads);
           // wait for the blocks the helpers took (never for a helper that did not wake in time), in slices: a
           // helper that died holding a block is an error, never a hang
           for (;;) {

@@ -294,13 +294,13 @@ export class LinearRegistrationCost implements CostFunction {
       init.params[d * d + d] = this.evaluations;
       const session = this.session!;
       const blocks = this.blocked.blocks;
-      session.run(0, blocks);
+      session.run(0, blocks, true);
       let valid = 0;
       for (let b = 0; b < blocks; b++) valid += init.validCounts[b];
       this.lastValidCount = valid;
       checkOverlap(valid, this.samples.count);
       value = this.blocked.finish();
-      session.run(1, blocks);
+      session.run(1, blocks, true);
       // the blocks' moment matrices, summed in block order
       G.fill(0);
       const dw = d * w;

@@ -27,8 +27,12 @@ export type KernelFactory = (init: never) => KernelPhases;
 
 /** A kernel running on a team until closed. */
 export interface BlockSession {
-  /** Runs phase `phase` over blocks [0, blocks) on every thread of the team; returns when all are done. */
-  run(phase: number, blocks: number): void;
+  /**
+   * Runs phase `phase` over blocks [0, blocks) on every thread of the team; returns when all are done. With
+   * `affinity`, each thread first takes the blocks it did in the session's last phase (a kernel that keeps a
+   * block's intermediate results in its thread then rarely copies them between threads); the results are the same.
+   */
+  run(phase: number, blocks: number, affinity?: boolean): void;
   /** Releases the helpers (they go back to the worker pool). */
   close(): void;
 }

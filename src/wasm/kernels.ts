@@ -12,6 +12,8 @@ import { KERNELS_WASM_BASE64 } from './kernels-bytes.js';
 /** The module's exports (pointers are byte offsets into `memory`). */
 export interface KernelExports {
   memory: WebAssembly.Memory;
+  /** End of the module's static data (scratch); at most BASE. */
+  staticEnd(): number;
   sampleLinear3dF32(data: number, nx: number, ny: number, nz: number, par: number, points: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
   sampleLinear3dF64(data: number, nx: number, ny: number, nz: number, par: number, points: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
   sampleLinear2dF32(data: number, nx: number, ny: number, par: number, points: number, fixed: number, start: number, end: number, values: number, grads: number, index: number, fixedPacked: number): number;
@@ -28,8 +30,8 @@ export interface KernelExports {
   supportRangeLo(): number;
 }
 
-/** Where the bump allocator starts: the module keeps the bytes below for itself. */
-const BASE = 1024;
+/** Where the bump allocator starts: the module keeps the bytes below for itself (its static data: staticEnd()). */
+export const BASE = 1024;
 
 let compiled: WebAssembly.Module | null | undefined;
 let enabled: boolean | undefined;

@@ -9,7 +9,7 @@ import { CoregError } from '../../src/errors.js';
 import { createWorkerThreadPool } from '../../src/parallel/node.js';
 import { createTeam } from '../../src/parallel/team.js';
 import { serialSession } from '../../src/register/parallel-for.js';
-import { localSquare, type SquareInit } from './team-kernels.js';
+import { localCount, localSquare, type CountInit, type SquareInit } from './team-kernels.js';
 
 const ENTRY = new URL('./team-worker.ts', import.meta.url);
 
@@ -37,6 +37,31 @@ test('team: every block of every phase is done once, helpers included; sessions 
     assert.ok(team.helperBlocks > 0);
   } finally {
     await team.close();
+  }
+});
+
+test('team: affinity phases (threads take back their blocks of the last phase first) do every block exactly once', async () => {
+  for (const threads of [2, 3]) {
+    const team = createTeam(createWorkerThreadPool(ENTRY, threads - 1), threads);
+    try {
+      const blocks = 96;
+      const room = 160;
+      const init: CountInit = { count: new Int32Array(new SharedArrayBuffer(4 * room)), who: new Int32Array(new SharedArrayBuffer(4 * room)), spin: 100_000 };
+      const s = await team.open('test.count', init, localCount(init));
+      const helpers = new Set<number>();
+      // plain and affinity phases mixed, and phases of other block counts between them (fewer, more)
+      const plan: [number, number, boolean][] = [[0, blocks, false], [1, blocks, true], [0, blocks, true], [1, 40, true], [0, blocks, true], [1, blocks, false], [0, 130, true], [1, blocks, true]];
+      for (const [phase, n, affinity] of plan) {
+        init.count.fill(0);
+        s.run(phase, n, affinity);
+        for (let b = 0; b < room; b++) assert.equal(init.count[b], b < n ? 1 : 0, `${threads} threads, phase ${phase} of ${n} blocks (affinity ${affinity}): block ${b}`);
+        for (let b = 0; b < n; b++) if (init.who[b] !== 0) helpers.add(init.who[b]);
+      }
+      s.close();
+      assert.ok(helpers.size > 0, `${threads} threads: the helpers did no block`);
+    } finally {
+      await team.close();
+    }
   }
 });
 

@@ -13,7 +13,7 @@ import { sharedFloat64 } from '../../src/register/parallel-for.js';
 import { BlockedMetric, bsplineKernel, linearKernel, prepareMovingSampler, type BSplineKernelInit, type LinearKernelInit } from '../../src/register/sample-kernels.js';
 import { register } from '../../src/register/register.js';
 import type { ParametricTransform } from '../../src/transform/transform.js';
-import { setWasmKernels, wasmKernels, wasmKernelsAvailable } from '../../src/wasm/kernels.js';
+import { BASE, setWasmKernels, wasmKernels, wasmKernelsAvailable } from '../../src/wasm/kernels.js';
 import { imageFromFunction, mapAbout, movingFor, rotation3d, scene3d } from '../register/synthetic.js';
 
 const NO_WASM = wasmKernelsAvailable() ? false : 'WebAssembly SIMD is not available in this engine';
@@ -314,6 +314,11 @@ test('a team mixing TypeScript (calling thread) and wasm (helpers) kernels gives
     setWasmKernels(undefined);
     await team.close();
   }
+});
+
+test("the module's static data (sampleLinear3d's scratch) lies below the allocator's base", { skip: NO_WASM }, () => {
+  const w = wasmKernels()!;
+  assert.ok(w.k.staticEnd() > 16 && w.k.staticEnd() <= BASE, `static data ends at ${w.k.staticEnd()}, allocations start at ${BASE}`);
 });
 
 test('an instance whose memory cannot grow says so (the costs then use the TypeScript kernels)', { skip: NO_WASM }, () => {
