@@ -6,14 +6,21 @@ g(r) = 1 - a exp(-r^2 / (2 s^2)), c = the structure's centroid, then moves the h
 and adds Gaussian noise. True volume ratio of the structure S = mean over S's voxels of det(d psi/dx)
 = g^2 (g + r g'(r)), exact for the voxelised S. Writes per case: followup_<k>.nii.gz, mask.nii.gz (S in the
 baseline), followup_mask_<k>.nii.gz (S carried into the follow-up, nearest) and cases.json with the truths.
-Usage: /usr/bin/python3 bench/make-change-cases.py SHARED_MNI_DIR OUTDIR
+Usage: /usr/bin/python3 bench/make-change-cases.py SHARED_MNI_DIR OUTDIR [--set bench|heldout]
+  --set heldout: other structures (small to large), changes, motions and noise seeds than the bench's three cases, to
+  check that a change of method does not only fit those three (`npm run bench -- --only change --heldout`).
 """
-import json, os, sys
+import argparse, json, os
 import numpy as np
 import nibabel as nib
 from scipy.ndimage import map_coordinates
 
-mni, out = sys.argv[1], sys.argv[2]
+ap = argparse.ArgumentParser()
+ap.add_argument('mni')
+ap.add_argument('out')
+ap.add_argument('--set', choices=['bench', 'heldout'], default='bench')
+args = ap.parse_args()
+mni, out = args.mni, args.out
 os.makedirs(out, exist_ok=True)
 base = nib.load(os.path.join(mni, 'ch2bet.nii.gz'))
 aal = nib.load(os.path.join(mni, 'aal.nii.gz'))
@@ -46,6 +53,16 @@ CASES = [  # label, target % change, rotation (deg), translation (mm), noise (% 
     (77, -5.0, (-2.0, 1.0, -1.0), (-2.0, 1.5, 1.0), 1.0, 2),
     (37, -10.0, (1.5, 2.0, -2.5), (1.0, 2.0, -1.5), 1.0, 3),
 ]
+HELDOUT = [  # never used to choose a method's settings: Amygdala_R, Hippocampus_R, Caudate_R, Thalamus_R, Insula_R, Lingual_R
+    (42, -4.0, (-1.0, 2.5, 1.5), (0.5, -2.0, 1.0), 1.0, 11),
+    (38, -8.0, (2.0, -1.0, -1.5), (-1.5, 1.0, 2.5), 1.0, 12),
+    (72, -6.0, (-2.5, -1.5, 1.0), (2.0, 0.5, -1.0), 1.0, 13),
+    (78, -3.0, (1.0, 1.0, -2.0), (-1.0, -2.5, 0.5), 1.0, 14),
+    (30, -9.0, (-1.5, 2.0, 2.5), (1.5, 1.5, -2.0), 1.0, 15),
+    (48, -7.0, (2.5, -2.0, 0.5), (-2.0, -1.0, 1.5), 1.0, 16),
+]
+if args.set == 'heldout':
+    CASES = HELDOUT
 cases = []
 p99 = np.percentile(A[A > 0], 99)
 for k, (label, target, angles, shift, noise, seed) in enumerate(CASES, 1):

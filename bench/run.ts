@@ -30,6 +30,7 @@ const USAGE = `usage: npm run bench -- [--only 2d|3d|nonrigid|atlas|realscans|te
   --only realscans  CT→CT, CT↔T1, PET→T1 and 2 mm subjects with skull (bench/make-realscan-cases.py), defaults only; elastix beside on the 2 mm subjects
   --only template  coreg template of 8 ch2bet subjects at 3 mm, local and Slurm backends, N = 2, 4, 8 (not in --all)
   --only change  volume change over time: ch2bet follow-ups with a known structure shrinkage (3 cases, each run forward and swapped)
+  --heldout      change: the held-out set instead (6 other structures, changes and motions; bench/cache/change-heldout)
   --only speed   speed and memory (issue 13): 2D affine, 3D affine MI, 3D affine + B-spline MI and MSE, 5 atlases;
                  coreg beside elastix and plastimatch, 1 vs 2 threads, \`coreg --version\` start-up (--repeat default 3)
   --sizes        speed: also time and memory vs image size, 64³ … a 512×512×300 CT (the CT takes minutes per run)
@@ -77,6 +78,7 @@ try {
       'no-d1': { type: 'boolean' },
       repeat: { type: 'string' },
       sizes: { type: 'boolean' },
+      heldout: { type: 'boolean' },
       threads: { type: 'string' },
       filter: { type: 'string' },
       coreg: { type: 'string' },
@@ -268,12 +270,13 @@ if (runTemplateSuite) {
 }
 if (runChangeSuite) {
   if (coregMissing) usage(coregMissing);
-  const rows = runChange({ data: paths.data, repoRoot, outDir, coregBin, cases: parsed.cases === undefined ? undefined : Array.from({ length: nNonrigidSeeds }, (_, i) => i + 1) });
-  console.log('\n## Volume change over time (ch2bet, one AAL structure shrunk by a known smooth deformation + rigid motion + noise)\n');
+  const rows = runChange({ data: paths.data, repoRoot, outDir, coregBin, cases: parsed.cases === undefined ? undefined : Array.from({ length: nNonrigidSeeds }, (_, i) => i + 1), heldout: Boolean(parsed.heldout) });
+  console.log(`\n## Volume change over time${parsed.heldout ? ' (held-out set)' : ''} (ch2bet, one AAL structure shrunk by a known smooth deformation + rigid motion + noise)\n`);
   console.log(changeTable(rows));
   console.log('\nTarget: |error| ≤ 0.3 percentage points; swapped run within 0.1 points of the inverse ratio 100(1/(1 + p/100) − 1). Times: wall clock of the whole `coreg change` process; CPU time = user + system of the forward run (GNU time).');
-  writeFileSync(join(outDir, 'change.json'), JSON.stringify({ ...meta, rows }, null, 1) + '\n');
-  console.error(`bench: wrote ${join(outDir, 'change.json')}`);
+  const changeJson = join(outDir, parsed.heldout ? 'change-heldout.json' : 'change.json');
+  writeFileSync(changeJson, JSON.stringify({ ...meta, rows }, null, 1) + '\n');
+  console.error(`bench: wrote ${changeJson}`);
 }
 if (runSpeedSuite) {
   const speedRepeat = positiveInt(parsed.repeat, '--repeat', 3);

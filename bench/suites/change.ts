@@ -30,12 +30,16 @@ interface CaseJson {
   cases: { case: number; label: number; truePercentChange: number }[];
 }
 
-export function runChange(opts: { data: string; repoRoot: string; outDir: string; coregBin: string; cases?: number[] }): ChangeRow[] {
-  const caseDir = join(opts.repoRoot, 'bench', 'cache', 'change-cases');
+/**
+ * heldout: the generator's held-out set (bench/cache/change-heldout: other structures, changes, motions and noise), to
+ * check a change of method on cases it was not chosen on.
+ */
+export function runChange(opts: { data: string; repoRoot: string; outDir: string; coregBin: string; cases?: number[]; heldout?: boolean }): ChangeRow[] {
+  const caseDir = join(opts.repoRoot, 'bench', 'cache', opts.heldout ? 'change-heldout' : 'change-cases');
   const casesFile = join(caseDir, 'cases.json');
   if (!existsSync(casesFile)) {
     console.error('bench change: generating the follow-ups with /usr/bin/python3 + scipy (a few minutes)…');
-    const g = spawnSync('/usr/bin/python3', [join(opts.repoRoot, 'bench', 'make-change-cases.py'), join(opts.data, 'mni'), caseDir], { stdio: 'inherit' });
+    const g = spawnSync('/usr/bin/python3', [join(opts.repoRoot, 'bench', 'make-change-cases.py'), join(opts.data, 'mni'), caseDir, '--set', opts.heldout ? 'heldout' : 'bench'], { stdio: 'inherit' });
     if (g.status !== 0) throw new Error('bench change: make-change-cases.py failed (needs Debian python3-nibabel and python3-scipy)');
   }
   const cases = (JSON.parse(readFileSync(casesFile, 'utf8')) as CaseJson).cases.filter((c) => !opts.cases || opts.cases.includes(c.case));
@@ -43,11 +47,12 @@ export function runChange(opts: { data: string; repoRoot: string; outDir: string
   const rows: ChangeRow[] = [];
   for (const c of cases) {
     const row: ChangeRow = { case: c.case, label: c.label, truth: c.truePercentChange };
-    const out = join(opts.outDir, 'change', `case${c.case}`);
-    const outSwapped = join(opts.outDir, 'change', `case${c.case}-swapped`);
+    const sub = opts.heldout ? 'change-heldout' : 'change';
+    const out = join(opts.outDir, sub, `case${c.case}`);
+    const outSwapped = join(opts.outDir, sub, `case${c.case}-swapped`);
     rmSync(out, { recursive: true, force: true });
     rmSync(outSwapped, { recursive: true, force: true });
-    mkdirSync(join(opts.outDir, 'change'), { recursive: true });
+    mkdirSync(join(opts.outDir, sub), { recursive: true });
     const follow = join(caseDir, `followup_${c.case}.nii.gz`);
     const f = runTimed(process.execPath, [opts.coregBin, 'change', '--baseline', baseline, '--followup', follow, '--mask', join(caseDir, `mask_${c.case}.nii.gz`), '--out', out, '--json']);
     if (f.status !== 0) {
@@ -85,6 +90,12 @@ export function changeTable(rows: ChangeRow[]): string {
   ];
   for (const r of rows) {
     lines.push(`| ${r.case} (${r.label}) | ${f3(r.truth)} | ${f3(r.forward)} | ${f3(r.error)}${r.error !== undefined && r.error > 0.3 ? ' FAIL' : ''} | ${f3(r.forwardLabelCount)} | ${f3(r.swapped)} | ${f3(r.swapError)}${r.swapError !== undefined && r.swapError > 0.1 ? ' FAIL' : ''} | ${r.seconds?.toFixed(1) ?? '–'} | ${r.swappedSeconds?.toFixed(1) ?? '–'} | ${r.cpuSeconds?.toFixed(1) ?? '–'} | ${r.peakRssMB?.toFixed(0) ?? '–'} |${r.failure ? ` ${r.failure}` : ''}`);
+  }
+  const errors = rows.flatMap((r) => (r.error === undefined ? [] : [r.error]));
+  const swaps = rows.flatMap((r) => (r.swapError === undefined ? [] : [r.swapError]));
+  if (errors.length > 1) {
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    lines.push('', `error over ${errors.length} cases: mean ${f3(mean(errors))}, max ${f3(Math.max(...errors))} points; swap error: mean ${f3(swaps.length ? mean(swaps) : undefined)}, max ${f3(swaps.length ? Math.max(...swaps) : undefined)} points`);
   }
   return lines.join('\n');
 }
