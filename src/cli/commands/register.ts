@@ -474,13 +474,12 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
     early.team.warm?.();
   }
   const moving = read(opts.moving);
-  // A small job (2D): bin/coreg.js started `register` with a young generation that does not grow, and full
-  // collections (a few ms each here) run where a level's or the inputs' buffers were just dropped, whatever the
-  // heap holds (2D affine: −4 MB of peak RSS). A large job lets the young generation grow and collects only when
-  // it holds enough to be worth it (collectGarbage's default threshold).
+  // A small job (2D): bin/coreg.js started `register` with a young generation that does not grow, and one full
+  // collection drops the image files' decoding scratch. A large job lets the young generation grow. Both collect
+  // per level only when the heap holds enough to be worth it (collectGarbage's default threshold): forcing it per
+  // level in 2D saved 3.5 MB of peak RSS but cost 0.03 s of a 0.43 s process (0.47 → 0.50 × elastix's time).
   const small = numberOfPixels(fixed) < TEAM_MIN_SAMPLES && numberOfPixels(moving) < TEAM_MIN_SAMPLES;
   if (!small) youngGenerationGrows(true);
-  const collectAbove = small ? 0 : undefined;
   const config = buildConfig(opts, fixed.size);
   const fixedMask = opts.fixedMask ? readImageFile(opts.fixedMask, { warn: ctx.warn }) : undefined;
   const movingMask = opts.movingMask ? readImageFile(opts.movingMask, { warn: ctx.warn }) : undefined;
@@ -529,7 +528,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
         onLevel: (e) => {
           progress.onLevel?.(e);
           // the level's dead buffers go before the next level makes its own (peak RSS)
-          collectGarbage(collectAbove);
+          collectGarbage();
         },
         warn: progress.warn,
       });
@@ -542,7 +541,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
     const helped = !small && team.threads > 1;
     if (helped) await new Promise((resolve) => setTimeout(resolve, 20));
     // (always then: much of what they held is shared memory, which the heap's external count does not show)
-    collectGarbage(helped ? 0 : collectAbove);
+    collectGarbage(helped ? 0 : undefined);
     json = await writeRegistrationOutputs(out, fixed, moving, result, {
       fixed: opts.fixed,
       moving: opts.moving,
