@@ -79,6 +79,24 @@ export function statsKernel(init: StatsKernelInit): readonly BlockKernel[] {
   const { arrays, blockArray, blockStart, blockEnd, G, range, histParams, hist, gatherBins, gatherOffsets, gathered, gatherRange, gatherLow, otsuParams, otsuHist, fgParams, fgSums } = init;
   const counts = new Int32Array(G);
   const firstAt = (s: number, stride: number): number => Math.ceil(s / stride) * stride;
+  // Block b's counts of `bins` bins (params per array: lo, bins per unit, wanted) over its array's values at the stride
+  // the statistic uses; the quantile and Otsu histograms differ only in these.
+  const blockHistogram = (b: number, bins: number, params: Float64Array, out: Int32Array, strideOf: (n: number) => number): void => {
+    const a = blockArray[b];
+    const h = b * bins;
+    out.fill(0, h, h + bins);
+    if (params[3 * a + 2] !== 1) return;
+    const data = arrays[a];
+    const lo = params[3 * a];
+    const scale = params[3 * a + 1];
+    const st = strideOf(data.length);
+    const e = blockEnd[b];
+    for (let i = firstAt(blockStart[b], st); i < e; i += st) {
+      const v = data[i];
+      if (!Number.isFinite(v)) continue;
+      out[h + binOf(v, lo, scale, bins)]++;
+    }
+  };
   return [
     (b) => {
       const a = blockArray[b];
@@ -136,22 +154,7 @@ export function statsKernel(init: StatsKernelInit): readonly BlockKernel[] {
       range[o + 5] = smax;
       range[o + 6] = integral;
     },
-    (b) => {
-      const a = blockArray[b];
-      const h = b * HIST_BINS;
-      hist.fill(0, h, h + HIST_BINS);
-      if (histParams[3 * a + 2] !== 1) return;
-      const data = arrays[a];
-      const lo = histParams[3 * a];
-      const scale = histParams[3 * a + 1];
-      const st = quantileStride(data.length);
-      const e = blockEnd[b];
-      for (let i = firstAt(blockStart[b], st); i < e; i += st) {
-        const v = data[i];
-        if (!Number.isFinite(v)) continue;
-        hist[h + binOf(v, lo, scale, HIST_BINS)]++;
-      }
-    },
+    (b) => blockHistogram(b, HIST_BINS, histParams, hist, quantileStride),
     (b) => {
       const a = blockArray[b];
       if (histParams[3 * a + 2] !== 1) return;
@@ -184,22 +187,7 @@ export function statsKernel(init: StatsKernelInit): readonly BlockKernel[] {
         }
       }
     },
-    (b) => {
-      const a = blockArray[b];
-      const h = b * OTSU_BINS;
-      otsuHist.fill(0, h, h + OTSU_BINS);
-      if (otsuParams[3 * a + 2] !== 1) return;
-      const data = arrays[a];
-      const lo = otsuParams[3 * a];
-      const scale = otsuParams[3 * a + 1];
-      const st = otsuStride(data.length);
-      const e = blockEnd[b];
-      for (let i = firstAt(blockStart[b], st); i < e; i += st) {
-        const v = data[i];
-        if (!Number.isFinite(v)) continue;
-        otsuHist[h + binOf(v, lo, scale, OTSU_BINS)]++;
-      }
-    },
+    (b) => blockHistogram(b, OTSU_BINS, otsuParams, otsuHist, otsuStride),
     (b) => {
       const a = blockArray[b];
       if (fgParams[3 * a + 2] !== 1) {
