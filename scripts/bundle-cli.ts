@@ -30,9 +30,6 @@ export function cliBundleOptions(entryPoints: Record<string, string>, outdir: st
     target: 'node20',
     // h5wasm's own loader finds its WebAssembly file next to it: left to Node (it is imported only for .h5 files).
     external: ['h5wasm'],
-    // Whitespace and comments out (names kept, for --debug's stack traces): Node keeps each chunk's source in memory,
-    // as two-byte characters when a comment holds one non-ASCII character (2D register: peak RSS −1 MB, less parsing).
-    minifyWhitespace: true,
     // The CommonJS packages (commander, dicom-parser, …) require Node's built-ins.
     banner: { js: "import { createRequire as __coregRequire } from 'node:module'; const require = __coregRequire(import.meta.url);" },
     logLevel: 'warning',
