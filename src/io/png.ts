@@ -1,15 +1,15 @@
 // PNG ⇄ Image. Reading: this module checks the chunks and their CRCs, inflates the image data once (bounded by
 // the size IHDR declares) and undoes the scanline filters and Adam7 interlacing itself (fast-png's decoder would
 // inflate the data a second time, with its own buffers: 2D register's peak RSS −2 MB, issue 13); it reads ITK's
-// sCAL spacing and maps colour types onto coreg's scalar/vector pixels. Writing: unfiltered scanlines deflated at
-// level 3, byte for byte what fast-png's encoder writes (which a register run then need not load). Geometry:
+// sCAL spacing and maps colour types onto coreg's scalar/vector pixels. Writing: fast-png's encoder. Geometry:
 // spacing from sCAL only (never pHYs, which ITK ignores), origin 0, identity direction, x = column, y = row.
+import { encode } from 'fast-png';
 import { CoregError } from '../errors.js';
 import { finiteRange, pixelTypeOf, validateImage } from '../image/image.js';
 import { identity } from '../image/linalg.js';
 import type { Image, PixelArray } from '../image/image.js';
 import { MAX_DECODED_BYTES, type ReadContext } from './format.js';
-import { deflateZlib, inflateZlibBounded } from './compression.js';
+import { inflateZlibBounded } from './compression.js';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -454,52 +454,9 @@ export function writePng(img: Image, opts: PngWriteOptions = {}): Uint8Array {
     }
     windowPixels(img.data, window[0], window[1], depth === 16 ? 65535 : 255, data);
   }
-  const encoded = encodeScanlines(width, height, data, depth, rgb ? 3 : 1);
+  const encoded = encode({ width, height, data, depth, channels: rgb ? 3 : 1 });
   const [sx, sy] = img.spacing;
   return sx === 1 && sy === 1 ? encoded : insertScal(encoded, sx, sy);
-}
-
-/** A chunk: length, type, data, CRC. */
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, data.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8);
-  view.setUint32(8 + data.length, crc32(out, 4, 8 + data.length));
-  return out;
-}
-
-/** Grey or RGB samples (8 or 16 bits) as a PNG: IHDR, one IDAT of unfiltered rows deflated at level 3, IEND. */
-function encodeScanlines(width: number, height: number, data: Uint8Array | Uint16Array, depth: 8 | 16, channels: 1 | 3): Uint8Array {
-  const samples = width * channels;
-  const rowBytes = 1 + samples * (depth >> 3);
-  const raw = new Uint8Array(height * rowBytes);
-  for (let y = 0; y < height; y++) {
-    const o = y * rowBytes + 1; // (filter byte 0: none)
-    const s = y * samples;
-    if (depth === 8) for (let i = 0; i < samples; i++) raw[o + i] = data[s + i];
-    else {
-      for (let i = 0; i < samples; i++) {
-        raw[o + 2 * i] = data[s + i] >> 8;
-        raw[o + 2 * i + 1] = data[s + i] & 0xff;
-      }
-    }
-  }
-  const header = new Uint8Array(13);
-  const view = new DataView(header.buffer);
-  view.setUint32(0, width);
-  view.setUint32(4, height);
-  header.set([depth, channels === 3 ? 2 : 0, 0, 0, 0], 8);
-  const parts = [pngChunk('IHDR', header), pngChunk('IDAT', deflateZlib(raw, 3)), pngChunk('IEND', new Uint8Array(0))];
-  const out = new Uint8Array(SIGNATURE.length + parts.reduce((n, p) => n + p.length, 0));
-  out.set(SIGNATURE, 0);
-  let at = SIGNATURE.length;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Inserts an sCAL chunk right after IHDR (it must precede IDAT). */

@@ -1,7 +1,7 @@
 // The command-line bundle (scripts/bundle-cli.ts, what bin/coreg.js runs): built here from the sources with the
 // same settings, its module graph shows what each run loads. The program's own chunk holds no command; a plain
 // `register` loads its command and what it runs, not the other commands, the HTML report, the progress bar,
-// automated landmarks, segmentation, h5wasm or fast-png (issue 13: a lean process).
+// automated landmarks, segmentation or h5wasm (issue 13: a lean process).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -34,8 +34,7 @@ test('the bundle: the program loads no command; register loads neither other com
     (f) =>
       (f.startsWith('src/cli/commands/') && f !== 'src/cli/commands/register.ts') ||
       /^src\/(report|segment|features|landmarks|web)\//.test(f) ||
-      // (PNG: readPng and writePng do their own scanlines; fast-png is the report's encoder)
-      /^node_modules\/(cli-progress|h5wasm|@niivue|fast-png|iobuffer)\//.test(f),
+      /^node_modules\/(cli-progress|h5wasm|@niivue)\//.test(f),
   );
   assert.deepEqual(unexpected, []);
   // and the worker entry (every helper thread) loads no command either
