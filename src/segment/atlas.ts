@@ -7,7 +7,8 @@ import { sameGrid, type Image } from '../image/image.js';
 import type { RegistrationConfig } from '../register/config.js';
 import { register, type ProgressEvent } from '../register/register.js';
 import type { ParallelFor } from '../register/parallel-for.js';
-import { resample } from '../resample/resample.js';
+import { resampleOn } from '../register/parallel-resample.js';
+import type { Transform } from '../transform/transform.js';
 
 export interface Atlas {
   image: Image;
@@ -85,6 +86,23 @@ export interface AtlasOutcome {
   error?: string;
 }
 
+/**
+ * The atlas' labels (label interpolation) and, if asked, its image (linear, float32) on the target grid through
+ * `transforms`: rows split over `parallel`'s threads (serial work between two registrations otherwise: 0.2 s of a
+ * 2 mm atlas' B-spline chain); the same pixels for any thread count, also without a team.
+ */
+export async function warpAtlas(
+  atlas: Pick<Atlas, 'image' | 'labels'>,
+  target: Image,
+  transforms: readonly Transform[],
+  warpImage: boolean,
+  parallel?: ParallelFor,
+): Promise<{ labels: Image; image?: Image }> {
+  const labels = await resampleOn(parallel, atlas.labels, target, transforms, { interpolation: 'label' });
+  const image = warpImage ? await resampleOn(parallel, atlas.image, target, transforms, { interpolation: 'linear', outputType: 'float32' }) : undefined;
+  return { labels, ...(image ? { image } : {}) };
+}
+
 /** Registers one atlas to the target and warps its labels (label interpolation) and, if asked, its image. */
 export async function processAtlas(
   target: Image,
@@ -102,8 +120,7 @@ export async function processAtlas(
       warn: options.warn ? (m) => options.warn!(`atlas ${atlas.name}: ${m}`) : undefined,
       onProgress: options.onProgress ? (e) => options.onProgress!({ phase: 'register', atlas: index, atlasCount, name: atlas.name, registration: e }) : undefined,
     });
-    const labels = resample(atlas.labels, target, result.transforms, { interpolation: 'label' });
-    const image = options.warpImage ? resample(atlas.image, target, result.transforms, { interpolation: 'linear', outputType: 'float32' }) : undefined;
+    const { labels, image } = await warpAtlas(atlas, target, result.transforms, options.warpImage, options.parallel);
     return { warped: { index, name: atlas.name, labels, ...(image ? { image } : {}) }, seconds: (now() - t0) / 1000 };
   } catch (err) {
     if (isAbort(err, options.signal)) throw err;

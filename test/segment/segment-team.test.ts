@@ -42,7 +42,7 @@ const CONFIG: RegistrationConfig = {
   seed: 5,
 };
 
-test('segment() with a team (atlases one after another, each registration on 2 threads) gives exactly the labels of one thread and of concurrent atlas workers', async () => {
+test('segment() with a team (atlases one after another, each registration on 2 or 3 threads) gives exactly the labels of one thread and of concurrent atlas workers', async () => {
   const target = phantom3d(24, 22, 20);
   const atlases: Atlas[] = [
     [22, 23, 21],
@@ -57,6 +57,15 @@ test('segment() with a team (atlases one after another, each registration on 2 t
     const teamed = await segment(target.image, atlases, { ...options, parallel: team });
     assert.ok(team.helperBlocks > 0, 'the helper thread did part of the registrations');
     const concurrent = await segment(target.image, atlases, { ...options, pool });
+    const three = createNodeTeam(3);
+    try {
+      // (and releasing the atlases as they are done: a copy of each, since the runs above and below read them)
+      const teamed3 = await segment(target.image, atlases.map((a) => ({ ...a })), { ...options, parallel: three, releaseAtlases: true });
+      assert.deepEqual([...teamed3.labels.data], [...local.labels.data]);
+      for (const [k, w] of teamed3.warped.entries()) assert.deepEqual([...w.labels.data], [...local.warped[k].labels.data]);
+    } finally {
+      await three.close();
+    }
     assert.deepEqual([...teamed.labels.data], [...local.labels.data]);
     assert.deepEqual([...concurrent.labels.data], [...local.labels.data]);
     for (const [k, w] of teamed.warped.entries()) assert.deepEqual([...w.labels.data], [...local.warped[k].labels.data]);

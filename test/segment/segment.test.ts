@@ -89,6 +89,15 @@ test('selection ranks shifted copies above a noise image and segment() keeps the
   assert.ok(!r.report.selected.includes('noise.nii.gz'));
   assert.equal(r.report.ranking!.length, 4);
   assert.ok(labelOverlap(r.labels, target.labels).mean! > 0.9);
+
+  // releaseAtlases: the same result; every atlas' images are gone afterwards (the left-out one's too)
+  const given = candidates.map((a) => ({ ...a }));
+  const released = await segment(target.image, given, { fusion: 'majority', select: 2, config: AFFINE, releaseAtlases: true });
+  assert.deepEqual([...released.labels.data], [...r.labels.data]);
+  assert.deepEqual(released.report, { ...r.report, timings: released.report.timings, ranking: released.report.ranking });
+  assert.deepEqual(released.report.ranking!.map((x) => [x.name, x.score]), r.report.ranking!.map((x) => [x.name, x.score]));
+  for (const a of given) assert.ok(!('image' in a) && !('labels' in a), `${a.name} still holds its images`);
+  assert.ok(candidates.every((a) => a.image && a.labels), 'without releaseAtlases the atlases keep theirs');
 });
 
 test('an atlas whose registration fails is reported and left out; all failing is an error', async () => {

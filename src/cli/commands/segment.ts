@@ -259,6 +259,8 @@ export function segmentCommand(): Command {
                 },
             warn: progress.warn,
             parallel: team,
+            // the atlases' images are read for segment() only: each goes once its atlas is done
+            releaseAtlases: true,
             collect: () => collectGarbage(0),
           });
         } finally {
