@@ -112,10 +112,11 @@ export class BSplineRegistrationCost implements CostFunction {
     this.bases = sharedInt32(n);
     this.weights = sharedFloat32(n * 4 * d);
     // (a stratified draw happens in the kernel's phase 2, below)
+    const lncc = opts.metric === 'lncc';
     if (this.fresh) {
       if (!this.fresh.stratified) this.fresh.draw(bspline, this.bases, this.weights);
-    } else bsplineSupports(bspline, samples.points, n, this.bases, this.weights);
-    const lncc = opts.metric === 'lncc';
+    } else if (lncc) bsplineSupports(bspline, samples.points, n, this.bases, this.weights);
+    // (a blocked measure's supports of a fixed sample set: in the first evaluation's phase 0, on the team's threads)
     this.cInterleaved = new Float64Array(lncc ? bspline.numberOfParameters : 0);
     this.gInterleaved = new Float64Array(lncc ? bspline.numberOfParameters : 0);
 
@@ -161,22 +162,22 @@ export class BSplineRegistrationCost implements CostFunction {
         gPartials: sharedFloat64(blocked.blocks * P),
         ranges: sharedInt32(2 * blocked.blocks),
         stamp: sharedFloat64(2).fill(1),
-        draw: this.fresh
-          ? {
-              grid: { dimension: bspline.dimension as 2 | 3, toGrid: bspline.toGrid, gridOrigin: Array.from(bspline.gridOrigin), gridSize: Array.from(bspline.gridSize) },
-              plane: this.fresh.plane,
-              size: opts.fresh!.image.size.slice(),
-              index: this.fresh.index,
-              values: this.fresh.deferValues,
-              stratified: this.fresh.stratified,
-              pending: sharedFloat64(1),
-            }
-          : null,
+        // fresh samples: the draws' per-block work; a fixed sample set: its supports, once
+        draw: {
+          grid: { dimension: bspline.dimension as 2 | 3, toGrid: bspline.toGrid, gridOrigin: Array.from(bspline.gridOrigin), gridSize: Array.from(bspline.gridSize) },
+          plane: this.fresh ? this.fresh.plane : new Float32Array(0),
+          size: this.fresh ? opts.fresh!.image.size.slice() : [],
+          index: this.fresh ? this.fresh.index : new Float64Array(0),
+          values: this.fresh ? this.fresh.deferValues : false,
+          stratified: this.fresh ? this.fresh.stratified : null,
+          pending: sharedFloat64(1),
+        },
       };
       this.local = bsplineKernel(this.kernelInit);
       this.session = serialSession(this.local);
-      // the first stratified draw happens in the first evaluation's phase 0 (on the team's threads, once it has them)
-      this.firstDraw = this.fresh?.stratified != null;
+      // the first stratified draw, or a fixed sample set's supports, happen in the first evaluation's phase 0 (on the
+      // team's threads, once it has them)
+      this.firstDraw = !this.fresh || this.fresh.stratified != null;
     }
   }
 
