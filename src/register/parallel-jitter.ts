@@ -6,11 +6,19 @@
  * seed + k·MULBERRY32_STEP, so every block starts its part of the one stream where it is: the same points and
  * values as sampleFixedImage, bit for bit, for any number of threads.
  */
-import { type Image, indexToPhysicalMatrix } from '../image/image.js';
+import { type Image, indexToPhysicalMatrix, numberOfPixels } from '../image/image.js';
 import { linear2d, linear3d, type Plane } from '../interpolate/kernels.js';
 import { MULBERRY32_STEP, mulberry32Unit } from '../random.js';
 import { blockSizeFor, shareArray, sharedFloat64, TEAM_MIN_SAMPLES, type BlockKernel, type ParallelFor } from './parallel-for.js';
 import { jitterPlane, jitterSeed, sampleFixedImage, sampleVoxels, type SampleSet, type SamplingOptions } from './sampling.js';
+
+/**
+ * Fewest voxels of a level image whose jittered draw runs on the team: a full-resolution 1 mm head (7 M voxels,
+ * ~30 ms of serial loop) and larger. Below (a 2 mm head's 0.9 M voxels) the loop is short, and one more team session
+ * per level holds the level's samples in the helper until its next collection (a 5-atlas segmentation's peak RSS
+ * rose by ~10 MB with it). A function of the image only (the samples are the same either way).
+ */
+export const TEAM_JITTER_MIN_VOXELS = 1 << 22;
 
 export interface JitterKernelInit {
   /** The jitter generator's seed (jitterSeed). */
@@ -66,11 +74,12 @@ export function jitterKernel(init: JitterKernelInit): readonly BlockKernel[] {
 
 /**
  * sampleFixedImage(fixed, opts), the same samples bit for bit, with a jittered set's per-sample loop on `team`
- * when it has helpers, the set is large and the image's values are on shared memory (else, and with a mask,
- * without jitter or for a vector image: in this thread, by sampleFixedImage itself).
+ * when it has helpers, the image is large (`minVoxels`), the set too and the image's values are on
+ * shared memory (else, and with a mask, without jitter or for a vector image: in this thread, by sampleFixedImage
+ * itself).
  */
-export async function sampleFixedImageOn(team: ParallelFor | undefined, fixed: Image, opts: SamplingOptions): Promise<SampleSet> {
-  if (!team || team.threads < 2 || !opts.jitter || opts.mask || fixed.components !== 1) return sampleFixedImage(fixed, opts);
+export async function sampleFixedImageOn(team: ParallelFor | undefined, fixed: Image, opts: SamplingOptions, minVoxels = TEAM_JITTER_MIN_VOXELS): Promise<SampleSet> {
+  if (!team || team.threads < 2 || !opts.jitter || opts.mask || fixed.components !== 1 || numberOfPixels(fixed) < minVoxels) return sampleFixedImage(fixed, opts);
   // only a plane the team's threads already share (a team's pyramid levels, the shared full-resolution copy): a copy
   // of the image would cost more memory than the loop's split saves time
   const plane = jitterPlane(fixed);

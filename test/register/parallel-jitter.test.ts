@@ -50,8 +50,9 @@ for (const c of cases) {
   test(`jittered samples on a team (${c.name}): the same as sampleFixedImage on 1, 2 and 3 threads`, async () => {
     const reference = sampleFixedImage(c.fixed, c.opts);
     assert.ok(reference.count >= 1 << 16, `${reference.count} samples: too few for the team`);
-    assertSame(await sampleFixedImageOn(undefined, c.fixed, c.opts), reference, 'no team');
-    for (const threads of [1, 2, 3]) assertSame(await sampleFixedImageOn(team(threads), c.fixed, c.opts), reference, `${threads} thread(s)`);
+    assertSame(await sampleFixedImageOn(undefined, c.fixed, c.opts, 0), reference, 'no team');
+    // (images of any size on the team here; by default only from TEAM_JITTER_MIN_VOXELS on)
+    for (const threads of [1, 2, 3]) assertSame(await sampleFixedImageOn(team(threads), c.fixed, c.opts, 0), reference, `${threads} thread(s)`);
   });
 }
 
