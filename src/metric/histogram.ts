@@ -212,25 +212,20 @@ export function mergeHistogramRows(bins: number, blocks: number, partials: Float
     merged[h + BB] = wLo;
   }
   const W = wHi + wLo;
-  const k0 = rowStart * bins;
-  const k1 = rowEnd * bins;
-  for (let k = k0; k < k1; k++) {
-    merged[k] = 0;
-    merged[h + k] = 0;
-  }
-  for (let b = 0; b < blocks; b++) {
-    const o = b * L;
-    for (let k = k0; k < k1; k++) {
-      const a = merged[k];
-      const x = partials[o + k];
-      const t = a + x;
-      const z = t - a;
-      merged[h + k] += a - (t - z) + (x - z) + partials[o + h + k];
-      merged[k] = t;
+  // bin by bin, the blocks in order (the same operations per bin as merging block after block)
+  for (let k = rowStart * bins, k1 = rowEnd * bins; k < k1; k++) {
+    let hi = 0;
+    let lo = 0;
+    for (let o = k; o < blocks * L; o += L) {
+      const x = partials[o];
+      const t = hi + x;
+      const z = t - hi;
+      lo += hi - (t - z) + (x - z) + partials[o + h];
+      hi = t;
     }
-  }
-  for (let k = k0; k < k1; k++) {
-    const p = (merged[k] + merged[h + k]) / W;
+    merged[k] = hi;
+    merged[h + k] = lo;
+    const p = (hi + lo) / W;
     logs[k] = p > 0 ? Math.log(p) : 0;
   }
 }
