@@ -42,6 +42,10 @@ export interface HistogramState extends MetricState {
   fixedEntropy: number;
   movingEntropy: number;
   jointEntropy: number;
+  /** finalize's scratch: log p of the B² joint bins (0 where p = 0), the moving marginal and its logs. */
+  readonly logs: Float64Array;
+  readonly pM: Float64Array;
+  readonly logPM: Float64Array;
 }
 
 function checkedRange(range: IntensityRange | undefined, side: string, metric: HistogramMetricName): IntensityRange {
@@ -75,6 +79,9 @@ function createHistogramState(metric: HistogramMetricName, options: MetricOption
     fixedEntropy: NaN,
     movingEntropy: NaN,
     jointEntropy: NaN,
+    logs: new Float64Array(bins * bins),
+    pM: new Float64Array(bins),
+    logPM: new Float64Array(bins),
   };
 }
 
@@ -175,6 +182,66 @@ function mergeHistogram(into: HistogramState, from: HistogramState): void {
 }
 
 function finalizeHistogram(s: HistogramState): number {
+  return finalizeWith(s, null);
+}
+
+/**
+ * The merged sums of `blocks` blocks' partial sums (`partials`: L = 2(B² + 1) numbers per block, compensated pairs
+ * as in `sums`) for the joint bins of fixed rows [rowStart, rowEnd), added in block order from 0 into `merged` (the
+ * same numbers, bit for bit, as mergeCompensated over whole blocks: every bin is merged on its own), and log p of
+ * those bins into `logs` (0 where p = 0), p = bin / Σw. Σw (slot B²) is merged too; rowStart 0 writes it. For
+ * threads that share a histogram's merge by rows; then finalizeHistogramMerged.
+ */
+export function mergeHistogramRows(bins: number, blocks: number, partials: Float64Array, rowStart: number, rowEnd: number, merged: Float64Array, logs: Float64Array): void {
+  const BB = bins * bins;
+  const h = BB + 1;
+  const L = 2 * h;
+  // Σw, merged as every bin is
+  let wHi = 0;
+  let wLo = 0;
+  for (let b = 0; b < blocks; b++) {
+    const o = b * L;
+    const x = partials[o + BB];
+    const t = wHi + x;
+    const z = t - wHi;
+    wLo += wHi - (t - z) + (x - z) + partials[o + h + BB];
+    wHi = t;
+  }
+  if (rowStart === 0) {
+    merged[BB] = wHi;
+    merged[h + BB] = wLo;
+  }
+  const W = wHi + wLo;
+  // bin by bin, the blocks in order (the same operations per bin as merging block after block)
+  for (let k = rowStart * bins, k1 = rowEnd * bins; k < k1; k++) {
+    let hi = 0;
+    let lo = 0;
+    for (let o = k; o < blocks * L; o += L) {
+      const x = partials[o];
+      const t = hi + x;
+      const z = t - hi;
+      lo += hi - (t - z) + (x - z) + partials[o + h];
+      hi = t;
+    }
+    merged[k] = hi;
+    merged[h + k] = lo;
+    const p = (hi + lo) / W;
+    logs[k] = p > 0 ? Math.log(p) : 0;
+  }
+}
+
+/**
+ * finalize (the same value, entropies and table, bit for bit) from sums merged by mergeHistogramRows, whose
+ * `logs` it takes instead of computing them: `merged` is copied into the state's sums, `count` samples.
+ */
+export function finalizeHistogramMerged(s: HistogramState, merged: Float64Array, logs: Float64Array, count: number): number {
+  s.sums.set(merged);
+  s.count = count;
+  return finalizeWith(s, logs);
+}
+
+/** finalize, with the joint bins' log p from `given` (mergeHistogramRows) or computed here. */
+function finalizeWith(s: HistogramState, given: Float64Array | null): number {
   const B = s.bins;
   const BB = B * B;
   const sums = s.sums;
@@ -182,23 +249,28 @@ function finalizeHistogram(s: HistogramState): number {
   const W = sums[BB] + sums[lo + BB];
   if (!(W > 0)) throw new CoregError('metric', `no samples: ${s.metric} is undefined (the images may not overlap)`);
   const table = s.table;
-  // table first holds p, then is overwritten with the derivative coefficients
-  const pM = new Float64Array(B);
+  // table first holds p, then is overwritten with the derivative coefficients; each log p is computed once
+  const logs = given ?? s.logs;
+  const pM = s.pM.fill(0);
   let hF = 0;
   let hJ = 0;
   for (let row = 0; row < B; row++) {
     let pF = 0;
     for (let k = 0; k < B; k++) {
-      const p = (sums[row * B + k] + sums[lo + row * B + k]) / W;
-      table[row * B + k] = p;
+      const j = row * B + k;
+      const p = (sums[j] + sums[lo + j]) / W;
+      table[j] = p;
       pF += p;
       pM[k] += p;
-      if (p > 0) hJ -= p * Math.log(p);
+      if (p > 0) {
+        const lp = given ? logs[j] : (logs[j] = Math.log(p));
+        hJ -= p * lp;
+      }
     }
     if (pF > 0) hF -= pF * Math.log(pF);
   }
   let hM = 0;
-  const logPM = new Float64Array(B);
+  const logPM = s.logPM.fill(0);
   for (let k = 0; k < B; k++) {
     if (pM[k] > 0) {
       logPM[k] = Math.log(pM[k]);
@@ -214,20 +286,20 @@ function finalizeHistogram(s: HistogramState): number {
     value = -(hF + hM - hJ);
     for (let j = 0; j < BB; j++) {
       const p = table[j];
-      table[j] = p > 0 ? -(Math.log(p) - logPM[j % B]) * scale : 0;
+      table[j] = p > 0 ? -(logs[j] - logPM[j % B]) * scale : 0;
     }
   } else if (s.metric === 'nmi') {
     const nmi = (hF + hM) / hJ;
     value = -nmi;
     for (let j = 0; j < BB; j++) {
       const p = table[j];
-      table[j] = p > 0 ? (-(nmi * Math.log(p) - logPM[j % B]) / hJ) * scale : 0;
+      table[j] = p > 0 ? (-(nmi * logs[j] - logPM[j % B]) / hJ) * scale : 0;
     }
   } else {
     value = hJ;
     for (let j = 0; j < BB; j++) {
       const p = table[j];
-      table[j] = p > 0 ? -Math.log(p) * scale : 0;
+      table[j] = p > 0 ? -logs[j] * scale : 0;
     }
   }
   s.value = value;

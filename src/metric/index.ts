@@ -9,7 +9,7 @@ import { SAMPLED_METRIC_NAMES, type IntensityRange, type MetricOptions, type Met
 
 export * from './metric.js';
 export { nccSimilarity, type MomentState } from './moments.js';
-export { DEFAULT_BINS, type HistogramMetricName, type HistogramState } from './histogram.js';
+export { DEFAULT_BINS, finalizeHistogramMerged, mergeHistogramRows, type HistogramMetricName, type HistogramState } from './histogram.js';
 export { lnccDense, type LnccWorkspace } from './lncc.js';
 
 /** Every sampled measure behind one interface (states are specific to the metric that created them). */

@@ -18,7 +18,7 @@ import { bendingEnergy, bsplineSamplePoints, jacobianDeterminantPenalty } from '
 import type { LinearTransform } from '../transform/transform.js';
 import { checkOverlap, SampleMetricEvaluator, type MovingSampler, type SampledCostOptions } from './linear-cost.js';
 import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockSession, type ParallelFor } from './parallel-for.js';
-import { BlockedMetric, bsplineKernel, mergeChunks, sharedInterpolationPlane, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
+import { BlockedMetric, bsplineKernel, histogramMergeBuffers, histogramMergeChunks, mergeChunks, sharedInterpolationPlane, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
 import { createRandom } from '../random.js';
 import { maskAt, type SampleSet } from './sampling.js';
 
@@ -51,10 +51,12 @@ export function bsplineBlockSize(n: number): number {
 }
 
 /**
- * Fewest parameters for which the merge of the blocks' partial gradients runs on the team (phase 3): below, the
- * hand-off costs more than the sums. Either way the gradient is the same, bit for bit.
+ * Fewest parameters for which the merge of the blocks' partial gradients (phase 3) and the descent's steps (phase 4)
+ * run on the team: below, the hand-off costs more than the sums. The team's threads spin between the phases of an
+ * iteration, so a hand-off costs a few microseconds: from the second 3D level on (2 187 parameters on the bench's
+ * head, 4 chunks) the merge is worth splitting. Either way the gradient is the same, bit for bit.
  */
-const TEAM_MERGE_MIN_PARAMETERS = 8192;
+const TEAM_MERGE_MIN_PARAMETERS = 1024;
 
 export class BSplineRegistrationCost implements CostFunction {
   readonly bspline: BSplineTransform;
@@ -110,10 +112,11 @@ export class BSplineRegistrationCost implements CostFunction {
     this.bases = sharedInt32(n);
     this.weights = sharedFloat32(n * 4 * d);
     // (a stratified draw happens in the kernel's phase 2, below)
+    const lncc = opts.metric === 'lncc';
     if (this.fresh) {
       if (!this.fresh.stratified) this.fresh.draw(bspline, this.bases, this.weights);
-    } else bsplineSupports(bspline, samples.points, n, this.bases, this.weights);
-    const lncc = opts.metric === 'lncc';
+    } else if (lncc) bsplineSupports(bspline, samples.points, n, this.bases, this.weights);
+    // (a blocked measure's supports of a fixed sample set: in the first evaluation's phase 0, on the team's threads)
     this.cInterleaved = new Float64Array(lncc ? bspline.numberOfParameters : 0);
     this.gInterleaved = new Float64Array(lncc ? bspline.numberOfParameters : 0);
 
@@ -154,25 +157,27 @@ export class BSplineRegistrationCost implements CostFunction {
         nxy,
         P,
         wasm: opts.wasm,
+        // a histogram's merge by the team's threads (phase 5)
+        histogram: blocked.histogramBins > 0 ? histogramMergeBuffers(blocked.histogramBins) : null,
         gPartials: sharedFloat64(blocked.blocks * P),
         ranges: sharedInt32(2 * blocked.blocks),
         stamp: sharedFloat64(2).fill(1),
-        draw: this.fresh
-          ? {
-              grid: { dimension: bspline.dimension as 2 | 3, toGrid: bspline.toGrid, gridOrigin: Array.from(bspline.gridOrigin), gridSize: Array.from(bspline.gridSize) },
-              plane: this.fresh.plane,
-              size: opts.fresh!.image.size.slice(),
-              index: this.fresh.index,
-              values: this.fresh.deferValues,
-              stratified: this.fresh.stratified,
-              pending: sharedFloat64(1),
-            }
-          : null,
+        // fresh samples: the draws' per-block work; a fixed sample set: its supports, once
+        draw: {
+          grid: { dimension: bspline.dimension as 2 | 3, toGrid: bspline.toGrid, gridOrigin: Array.from(bspline.gridOrigin), gridSize: Array.from(bspline.gridSize) },
+          plane: this.fresh ? this.fresh.plane : new Float32Array(0),
+          size: this.fresh ? opts.fresh!.image.size.slice() : [],
+          index: this.fresh ? this.fresh.index : new Float64Array(0),
+          values: this.fresh ? this.fresh.deferValues : false,
+          stratified: this.fresh ? this.fresh.stratified : null,
+          pending: sharedFloat64(1),
+        },
       };
       this.local = bsplineKernel(this.kernelInit);
       this.session = serialSession(this.local);
-      // the first stratified draw happens in the first evaluation's phase 0 (on the team's threads, once it has them)
-      this.firstDraw = this.fresh?.stratified != null;
+      // the first stratified draw, or a fixed sample set's supports, happen in the first evaluation's phase 0 (on the
+      // team's threads, once it has them)
+      this.firstDraw = !this.fresh || this.fresh.stratified != null;
     }
   }
 
@@ -365,7 +370,7 @@ export class BSplineRegistrationCost implements CostFunction {
     if (pending) pending[0] = redraw || this.firstDraw ? 1 : 0;
     this.firstDraw = false;
     try {
-      session.run(0, blocks);
+      session.run(0, blocks, true);
     } finally {
       if (pending) pending[0] = 0;
     }
@@ -373,8 +378,14 @@ export class BSplineRegistrationCost implements CostFunction {
     for (let b = 0; b < blocks; b++) valid += init.validCounts[b];
     this.lastValidCount = valid;
     checkOverlap(valid, fresh ? fresh.drawn : this.samples.count);
-    const value = blocked.finish();
-    session.run(1, blocks);
+    // a histogram's blocks merged by rows on the team (phase 5), finalized here; else all of it here
+    const histogram = this.onTeam ? init.histogram : null;
+    let value: number;
+    if (histogram) {
+      session.run(5, histogramMergeChunks(histogram.bins));
+      value = blocked.finishMerged(histogram.merged, histogram.logs);
+    } else value = blocked.finish();
+    session.run(1, blocks, true);
     // the blocks' partial gradients, added in block order, by chunks of control points (phase 3): on the team
     // when there are enough of them to pay for one more hand-off
     this.runChunks(3);
@@ -385,7 +396,7 @@ export class BSplineRegistrationCost implements CostFunction {
   private runChunks(phase: number): void {
     const init = this.kernelInit!;
     const chunks = mergeChunks(init.P, this.samples.dimension);
-    if (this.onTeam && init.P >= TEAM_MERGE_MIN_PARAMETERS) this.session!.run(phase, chunks);
+    if (this.onTeam && init.P >= TEAM_MERGE_MIN_PARAMETERS) this.session!.run(phase, chunks, true);
     else for (let j = 0; j < chunks; j++) this.local![phase](j);
   }
 
@@ -393,8 +404,8 @@ export class BSplineRegistrationCost implements CostFunction {
    * optimize/stochastic.ts's stochastic gradient descent (the same options, iterates and result, bit for bit) with
    * its passes over the parameters in the cost's phases, on the team's threads: the merge also finds each chunk's
    * largest |g| and Σ g², and one more phase (4) takes the step. What stays in this thread per iteration is a few
-   * numbers per chunk of 1 024 control points, where the optimiser's own passes over every parameter (about 6 per
-   * iteration) were the largest serial part of a 3D level. Null when it does not apply (lncc, penalties, scales, a
+   * numbers per chunk of control points (mergeChunkSize), where the optimiser's own passes over every parameter
+   * (about 6 per iteration) were the largest serial part of a 3D level. Null when it does not apply (lncc, penalties, scales, a
    * cost that does not draw fresh samples): use the optimiser then.
    */
   stochasticSteps(initial: Float64Array, options: StochasticGradientOptions): Generator<IterationInfo, OptimizerResult, void> | null {

@@ -6,6 +6,7 @@ import { resampleKernel } from './parallel-resample.js';
 import { shrinkKernel, smoothKernel } from './parallel-smooth.js';
 import { statsKernel } from './parallel-stats.js';
 import { drawKernel } from './parallel-sampling.js';
+import { jitterKernel } from './parallel-jitter.js';
 import { bsplineKernel, linearKernel } from './sample-kernels.js';
 
 export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
@@ -18,4 +19,5 @@ export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.stats': statsKernel as KernelFactory,
   'register.draw': drawKernel as KernelFactory,
   'register.jacobian': jacobianKernel as KernelFactory,
+  'register.jitter': jitterKernel as KernelFactory,
 };

@@ -38,10 +38,11 @@ import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
 import { sharedInterpolationPlane } from './sample-kernels.js';
 import { interpolationPlane, type Plane } from '../interpolate/index.js';
 import { drawSamplesOn } from './parallel-sampling.js';
+import { sampleFixedImageOn } from './parallel-jitter.js';
 import { dropIdleWasmKernels } from '../wasm/kernels.js';
 import { shareArray, TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
 import { sharedSource, smoothAndShrinkOn } from './parallel-smooth.js';
-import { sampleFixedImage, maskAt, type SampleSet } from './sampling.js';
+import { maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, stageWinsorize, type PresetRecord } from './preset.js';
 import type { AutoLandmarkResult } from '../features/auto.js';
 
@@ -290,7 +291,8 @@ async function levelSamples(images: LevelImages, stage: StageConfig, seed: numbe
     return { ...(await drawSamplesOn(team, fixed, team && team.threads > 1 ? shareArray(plane as Float32Array) : plane, count, seed)), drawn: true };
   }
   // drawn: a random subset or random positions, whose metric carries sampling noise
-  return { ...sampleFixedImage(images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter }), drawn: jitter || (strategy === 'random' && percentage < 1) };
+  // (a large jittered set's per-sample loop on the team: the same samples)
+  return { ...(await sampleFixedImageOn(team, images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter })), drawn: jitter || (strategy === 'random' && percentage < 1) };
 }
 
 /** A first transform of `kind`: from the initial chain, or centred by the initializer. */

@@ -11,7 +11,7 @@ import type { Image } from '../image/image.js';
 import { physicalToIndexMatrix } from '../image/image.js';
 import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
 import { linear2d, linear3d, linearValues3d, interpolationPlane, type Plane } from '../interpolate/index.js';
-import { METRICS, mergeCompensated, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
+import { METRICS, finalizeHistogramMerged, mergeCompensated, mergeHistogramRows, type HistogramState, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
 import { blockSizeFor, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockKernel, type KernelPhases } from './parallel-for.js';
 import { maskAt } from './sampling.js';
 import { createRandom } from '../random.js';
@@ -244,6 +244,8 @@ export class BlockedMetric {
   private readonly state: MetricState;
   /** Valid samples over all blocks in the last evaluation. */
   valid = 0;
+  /** A histogram measure's bins (B × B joint bins), else 0. */
+  readonly histogramBins: number;
 
   constructor(
     dimension: 2 | 3,
@@ -259,6 +261,7 @@ export class BlockedMetric {
   ) {
     this.metric = METRICS[metric] as SampledMetric<MetricState>;
     this.state = this.metric.createState(metricOptions);
+    this.histogramBins = metric === 'mi' || metric === 'nmi' || metric === 'jointEntropy' ? (this.state as HistogramState).bins : 0;
     const { sums, coefficients } = stateArrays(this.state);
     this.sumsLength = sums.length;
     this.blocks = Math.ceil(count / blockSize);
@@ -302,6 +305,20 @@ export class BlockedMetric {
     this.valid = valid;
     const value = metric.finalize(state);
     coefficients.set(coef);
+    return value;
+  }
+
+  /**
+   * finish() (the same cost and coefficients, bit for bit) for a histogram measure whose blocks' sums phase 5 has
+   * merged into `merged` with their logs (BSplineKernelInit.histogram): only the finalize runs here.
+   */
+  finishMerged(merged: Float64Array, logs: Float64Array): number {
+    const validCounts = this.init.validCounts;
+    let valid = 0;
+    for (let b = 0; b < this.blocks; b++) valid += validCounts[b];
+    this.valid = valid;
+    const value = finalizeHistogramMerged(this.state as HistogramState, merged, logs, valid);
+    this.init.coefficients.set(stateArrays(this.state).coefficients);
     return value;
   }
 }
@@ -423,6 +440,37 @@ export interface BSplineKernelInit extends SampleBlocksInit {
   stamp?: Float64Array;
   /** false: the TypeScript kernel even where the WebAssembly one applies (the same results; no module instance). */
   wasm?: boolean;
+  /**
+   * Histogram measures on a team: phase 5 merges the blocks' partial histograms by chunks of fixed rows
+   * (histogramMergeChunks) into `merged` with each bin's log p in `logs` (mergeHistogramRows), which
+   * BlockedMetric.finishMerged then finalizes in the calling thread. Null: the calling thread merges (finish).
+   */
+  histogram?: { bins: number; merged: Float64Array; logs: Float64Array } | null;
+}
+
+/** Fixed rows per chunk of phase 5 (the histogram's merge): 4 chunks, whatever the thread count. */
+function histogramMergeRows(bins: number): number {
+  return Math.ceil(bins / 4);
+}
+
+/** Chunks of phase 5 for a histogram of `bins` × `bins` bins. */
+export function histogramMergeChunks(bins: number): number {
+  return Math.ceil(bins / histogramMergeRows(bins));
+}
+
+/** Shared buffers for phase 5 of a histogram measure of `bins` bins (BSplineKernelInit.histogram). */
+export function histogramMergeBuffers(bins: number): NonNullable<BSplineKernelInit['histogram']> {
+  return { bins, merged: sharedFloat64(2 * (bins * bins + 1)), logs: sharedFloat64(bins * bins) };
+}
+
+/** Phase 5: chunk c of the fixed rows of the blocks' partial histograms, merged (see BSplineKernelInit.histogram). */
+function histogramMergeKernel(init: BSplineKernelInit): BlockKernel {
+  const blocks = Math.ceil(init.count / init.blockSize);
+  return (c) => {
+    const { bins, merged, logs } = init.histogram!;
+    const rows = histogramMergeRows(bins);
+    mergeHistogramRows(bins, blocks, init.partials, c * rows, Math.min(bins, (c + 1) * rows), merged, logs);
+  };
 }
 
 /**
@@ -682,13 +730,15 @@ export function bsplineKernel(init: BSplineKernelInit): KernelPhases {
 
 /**
  * Phases 0 and 1 with the draw: phase 0 first does the block's draw work when `pending`; phase 2 does it alone;
- * phase 3 merges the blocks' partial gradients (mergeKernel); phase 4 is a descent step (descentKernel).
+ * phase 3 merges the blocks' partial gradients (mergeKernel); phase 4 is a descent step (descentKernel); phase 5
+ * merges the blocks' histograms (histogramMergeKernel).
  */
 function withDraw(init: BSplineKernelInit, phases: KernelPhases): KernelPhases {
   const release = { release: phases.release };
   const merge = mergeKernel(init);
   const descend = descentKernel(init);
-  if (!init.draw) return Object.assign([...phases, finishDrawKernel(init), merge, descend], release);
+  const histogram = histogramMergeKernel(init);
+  if (!init.draw) return Object.assign([...phases, finishDrawKernel(init), merge, descend, histogram], release);
   const draw = finishDrawKernel(init);
   const pending = init.draw.pending;
   const [map, scatter] = phases;
@@ -702,21 +752,32 @@ function withDraw(init: BSplineKernelInit, phases: KernelPhases): KernelPhases {
       draw,
       merge,
       descend,
+      histogram,
     ],
     release,
   );
 }
 
-/** Control points per chunk of the merge (phase 3); the merged gradient does not depend on it. */
+/** Control points per chunk of the merge (phase 3) on large grids; the merged gradient does not depend on it. */
 export const MERGE_CHUNK = 1024;
+
+/**
+ * Control points per chunk of phases 3 and 4 for P parameters in d dimensions: MERGE_CHUNK, or on grids of fewer
+ * than 4 such chunks a quarter of the grid (at least 64 control points), so that a coarse level's merge and steps
+ * split over threads too. A function of the grid only (never of the thread count).
+ */
+export function mergeChunkSize(P: number, d: number): number {
+  const nC = P / d;
+  return nC >= 4 * MERGE_CHUNK ? MERGE_CHUNK : Math.max(64, Math.ceil(nC / 4));
+}
 
 /** Chunks of phase 3 for P parameters in d dimensions. */
 export function mergeChunks(P: number, d: number): number {
-  return Math.ceil(P / d / MERGE_CHUNK);
+  return Math.ceil(P / d / mergeChunkSize(P, d));
 }
 
 /**
- * Phase 3: chunk j of control points [j·MERGE_CHUNK, …): the sum of the blocks' partial gradients over that range,
+ * Phase 3: chunk j of control points [j·mergeChunkSize, …): the sum of the blocks' partial gradients over that range,
  * added in block order from 0 (the same sums, bit for bit, whichever thread merges which chunk), written
  * component-major into `gradient`.
  */
@@ -725,11 +786,12 @@ function mergeKernel(init: BSplineKernelInit): BlockKernel {
   const { gPartials, ranges, P, gradient, blockSize, count } = init;
   const blocks = Math.ceil(count / blockSize);
   const nC = P / d;
-  const acc = new Float64Array(d * MERGE_CHUNK);
+  const chunk = mergeChunkSize(P, d);
+  const acc = new Float64Array(d * chunk);
   const stats = init.descent?.stats;
   return (j) => {
-    const k0 = j * MERGE_CHUNK;
-    const k1 = Math.min(nC, k0 + MERGE_CHUNK);
+    const k0 = j * chunk;
+    const k1 = Math.min(nC, k0 + chunk);
     const r0 = d * k0;
     const r1 = d * k1;
     acc.fill(0, 0, r1 - r0);
@@ -781,13 +843,14 @@ function descentKernel(init: BSplineKernelInit): BlockKernel {
   const d = init.dimension;
   const { P, gradient: g, c } = init;
   const nC = P / d;
+  const chunk = mergeChunkSize(P, d);
   return (j) => {
     const { stats, average, last, step } = init.descent!;
     const factor = step[0];
     const averaged = step[1];
     const averaging = step[2] === 1;
-    const k0 = j * MERGE_CHUNK;
-    const k1 = Math.min(nC, k0 + MERGE_CHUNK);
+    const k0 = j * chunk;
+    const k1 = Math.min(nC, k0 + chunk);
     let length = 0;
     for (let a = 0; a < d; a++) {
       const from = a * nC + k0;

@@ -96,6 +96,58 @@ export function sparseShuffle(nc: number, want: number, rand: () => number): Int
 /** Chooses the sample set of one level from the (smoothed, shrunk) fixed image. */
 export function sampleFixedImage(fixed: Image, opts: SamplingOptions): SampleSet {
   const d = fixed.dimension;
+  const nx = fixed.size[0];
+  const ny = fixed.size[1];
+  const M = indexToPhysicalMatrix(fixed);
+  const o = fixed.origin;
+  const p = new Float64Array(d);
+  const voxels = sampleVoxels(fixed, opts);
+  const count = voxels.length;
+  // On shared memory: the costs hand them to a team's threads as they are, without a shared copy of their own.
+  const points = sharedFloat64(count * d);
+  const values = sharedFloat64(count);
+  const data = fixed.data;
+  const jitterRandom = opts.jitter ? createRandom(jitterSeed(opts.seed)) : null;
+  // Pixel types that float32 holds exactly are read in place (the same values as interpolationPlane's float32 copy,
+  // without copying a whole volume for 150 000 samples).
+  const plane = opts.jitter ? jitterPlane(fixed) : null;
+  const ci = new Float64Array(3);
+  for (let s = 0; s < count; s++) {
+    const v = voxels[s];
+    if (jitterRandom) {
+      ci[0] = (v % nx) + jitterRandom() - 0.5;
+      ci[1] = (Math.floor(v / nx) % ny) + jitterRandom() - 0.5;
+      if (d === 3) ci[2] = Math.floor(v / (nx * ny)) + jitterRandom() - 0.5;
+      for (let r = 0; r < d; r++) {
+        let acc = o[r];
+        for (let c = 0; c < d; c++) acc += M[r * d + c] * ci[c];
+        p[r] = acc;
+      }
+      values[s] = d === 2 ? linear2d(plane!, nx, ny, ci[0], ci[1]) : linear3d(plane!, nx, ny, fixed.size[2], ci[0], ci[1], ci[2]);
+    } else {
+      voxelToPhysical(v, nx, ny, d, M, o, p);
+      values[s] = data[v * fixed.components];
+    }
+    for (let a = 0; a < d; a++) points[s * d + a] = p[a];
+  }
+  return { dimension: d, count, points, values, voxels };
+}
+
+/** The seed of sampleFixedImage's jitter generator (createRandom) for sampling seed `seed`. */
+export function jitterSeed(seed: number): number {
+  return (seed ^ 0x5bd1e995) >>> 0;
+}
+
+/** The values a jittered sample interpolates: pixel types that float32 holds exactly in place, else a float plane. */
+export function jitterPlane(fixed: Image): Plane {
+  const data = fixed.data;
+  const inPlace = fixed.components === 1 && (data instanceof Uint8Array || data instanceof Int8Array || data instanceof Int16Array || data instanceof Uint16Array);
+  return inPlace ? (data as unknown as Plane) : interpolationPlane(fixed, 0);
+}
+
+/** The voxels of sampleFixedImage's sample set (linear indices, in grid order). Throws when it is empty. */
+export function sampleVoxels(fixed: Image, opts: SamplingOptions): Int32Array {
+  const d = fixed.dimension;
   const n = numberOfPixels(fixed);
   const nx = fixed.size[0];
   const ny = fixed.size[1];
@@ -157,39 +209,10 @@ export function sampleFixedImage(fixed: Image, opts: SamplingOptions): SampleSet
     voxels = ranks;
   }
 
-  const count = voxels.length;
-  if (count === 0) {
+  if (voxels.length === 0) {
     throw new CoregError(opts.mask ? 'fixedMask' : 'fixed image', opts.mask ? 'the fixed mask selects no voxel of the fixed image' : 'no samples could be taken');
   }
-  // On shared memory: the costs hand them to a team's threads as they are, without a shared copy of their own.
-  const points = sharedFloat64(count * d);
-  const values = sharedFloat64(count);
-  const data = fixed.data;
-  const jitterRandom = opts.jitter ? createRandom(opts.seed ^ 0x5bd1e995) : null;
-  // Pixel types that float32 holds exactly are read in place (the same values as interpolationPlane's float32 copy,
-  // without copying a whole volume for 150 000 samples).
-  const inPlace = fixed.components === 1 && (data instanceof Uint8Array || data instanceof Int8Array || data instanceof Int16Array || data instanceof Uint16Array);
-  const plane = opts.jitter ? (inPlace ? (data as unknown as Plane) : interpolationPlane(fixed, 0)) : null;
-  const ci = new Float64Array(3);
-  for (let s = 0; s < count; s++) {
-    const v = voxels[s];
-    if (jitterRandom) {
-      ci[0] = (v % nx) + jitterRandom() - 0.5;
-      ci[1] = (Math.floor(v / nx) % ny) + jitterRandom() - 0.5;
-      if (d === 3) ci[2] = Math.floor(v / (nx * ny)) + jitterRandom() - 0.5;
-      for (let r = 0; r < d; r++) {
-        let acc = o[r];
-        for (let c = 0; c < d; c++) acc += M[r * d + c] * ci[c];
-        p[r] = acc;
-      }
-      values[s] = d === 2 ? linear2d(plane!, nx, ny, ci[0], ci[1]) : linear3d(plane!, nx, ny, fixed.size[2], ci[0], ci[1], ci[2]);
-    } else {
-      voxelToPhysical(v, nx, ny, d, M, o, p);
-      values[s] = data[v * fixed.components];
-    }
-    for (let a = 0; a < d; a++) points[s * d + a] = p[a];
-  }
-  return { dimension: d, count, points, values, voxels };
+  return voxels;
 }
 
 function countWhere(n: number, test: (v: number) => boolean): number {

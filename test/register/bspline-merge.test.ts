@@ -1,7 +1,8 @@
 // Phase 3 of the B-spline kernel (the merge of the blocks' partial gradients, by chunks of control points): the
 // merged gradient equals the plain sum of the blocks' partials in block order, de-interleaved, bit for bit, on
-// grids of several chunks, whichever order the chunks run in (as threads take them); 2D and 3D, TypeScript and
-// WebAssembly kernels. Phase 4 (the stochastic descent's steps, BSplineRegistrationCost.stochasticSteps): the same
+// grids of several chunks (of MERGE_CHUNK control points, or a quarter of a smaller grid), whichever order the
+// chunks run in (as threads take them); 2D and 3D, TypeScript and WebAssembly kernels. Phase 5 (a histogram's
+// merge by fixed rows): the same cost and derivative coefficients as the calling thread's merge, bit for bit. Phase 4 (the stochastic descent's steps, BSplineRegistrationCost.stochasticSteps): the same
 // iterates as optimize/stochastic.ts, bit for bit, on 1 and 2 threads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import type { SampleSet } from '../../src/register/sampling.js';
 import { createBSplineTransformForImage } from '../../src/transform/bspline.js';
 import { AffineTransform } from '../../src/transform/linear.js';
 import { imageFromFunction, mapAbout, movingFor, rotation3d, scene3d } from './synthetic.js';
-import { BlockedMetric, bsplineKernel, MERGE_CHUNK, mergeChunks, prepareMovingSampler, type BSplineKernelInit } from '../../src/register/sample-kernels.js';
+import { BlockedMetric, bsplineKernel, histogramMergeBuffers, histogramMergeChunks, MERGE_CHUNK, mergeChunkSize, mergeChunks, prepareMovingSampler, type BSplineKernelInit } from '../../src/register/sample-kernels.js';
 import { wasmKernelsAvailable } from '../../src/wasm/kernels.js';
 
 function lcg(seed: number): () => number {
@@ -21,13 +22,13 @@ function lcg(seed: number): () => number {
   return () => (s = (s * 16807) % 2147483647) / 2147483647;
 }
 
-function merged(d: 2 | 3, wasm: boolean): { expected: Float64Array; actual: Float64Array; chunks: number; P: number } {
+function merged(d: 2 | 3, wasm: boolean, large = false): { expected: Float64Array; actual: Float64Array; chunks: number; P: number; histogram: { finished: [number, Float64Array]; merged: [number, Float64Array] } } {
   const rnd = lcg(d === 3 ? 11 : 13);
   const size = d === 3 ? [15, 13, 11] : [41, 37];
   const moving = createImage(size, 'float32', { spacing: d === 3 ? [1, 1.1, 1.2] : [1, 1.1], origin: d === 3 ? [0, 0, 0] : [0, 0] });
   for (let i = 0; i < moving.data.length; i++) moving.data[i] = 100 * rnd();
   // a control grid of several merge chunks
-  const grid = d === 3 ? [14, 13, 12] : [52, 45];
+  const grid = large ? (d === 3 ? [18, 16, 16] : [70, 62]) : d === 3 ? [14, 13, 12] : [52, 45];
   const nC = grid.reduce((a, b) => a * b, 1);
   const P = d * nC;
   const count = 6000;
@@ -67,9 +68,13 @@ function merged(d: 2 | 3, wasm: boolean): { expected: Float64Array; actual: Floa
     draw: null,
     wasm,
   };
-  const phases = bsplineKernel(init);
+  const buffers = histogramMergeBuffers(16);
+  const phases = bsplineKernel({ ...init, histogram: buffers });
   for (let b = 0; b < blocked.blocks; b++) phases[0](b);
-  blocked.finish();
+  // phase 5's chunks in reverse (as threads may take them) and the calling thread's finalize; then finish()
+  for (let c = histogramMergeChunks(16) - 1; c >= 0; c--) phases[5](c);
+  const viaTeam: [number, Float64Array] = [blocked.finishMerged(buffers.merged, buffers.logs), Float64Array.from(init.coefficients)];
+  const here: [number, Float64Array] = [blocked.finish(), Float64Array.from(init.coefficients)];
   for (let b = 0; b < blocked.blocks; b++) phases[1](b);
   // the plain merge: every block's range added in block order, then de-interleaved
   const gI = new Float64Array(P);
@@ -79,23 +84,30 @@ function merged(d: 2 | 3, wasm: boolean): { expected: Float64Array; actual: Floa
   const chunks = mergeChunks(P, d);
   for (let j = chunks - 1; j >= 0; j--) phases[3](j);
   phases.release?.();
-  return { expected, actual: init.gradient, chunks, P };
+  return { expected, actual: init.gradient, chunks, P, histogram: { finished: here, merged: viaTeam } };
 }
 
 for (const d of [2, 3] as const) {
   for (const wasm of d === 3 ? [false, true] : [false]) {
-    test(`${d}D${wasm ? ' (WebAssembly kernel)' : ''}: the merge by chunks gives the blocks' partial gradients summed in block order, bit for bit`, { skip: wasm && !wasmKernelsAvailable() ? 'no WebAssembly SIMD' : false }, () => {
-      const { expected, actual, chunks, P } = merged(d, wasm);
-      assert.ok(chunks >= 2, `${chunks} chunk(s): the grid must span several`);
-      // every chunk holds gradient (else a chunk's wrong offset could hide)
-      const nC = P / d;
-      for (let j = 0; j < chunks; j++) {
-        let any = false;
-        for (let k = j * MERGE_CHUNK; k < Math.min(nC, (j + 1) * MERGE_CHUNK) && !any; k++) any = expected[k] !== 0;
-        assert.ok(any, `chunk ${j} has no gradient`);
-      }
-      assert.deepEqual(new Uint8Array(actual.buffer), new Uint8Array(expected.buffer));
-    });
+    for (const large of [false, true]) {
+      test(`${d}D${wasm ? ' (WebAssembly kernel)' : ''}, ${large ? 'chunks of MERGE_CHUNK' : 'a small grid in 4 chunks'}: the merge by chunks gives the blocks' partial gradients summed in block order, bit for bit; so does phase 5 the histogram`, { skip: wasm && !wasmKernelsAvailable() ? 'no WebAssembly SIMD' : false }, () => {
+        const { expected, actual, chunks, P, histogram } = merged(d, wasm, large);
+        const chunk = mergeChunkSize(P, d);
+        assert.equal(chunk === MERGE_CHUNK, large);
+        assert.ok(chunks >= 4, `${chunks} chunk(s): the grid must span several`);
+        // every chunk holds gradient (else a chunk's wrong offset could hide)
+        const nC = P / d;
+        for (let j = 0; j < chunks; j++) {
+          let any = false;
+          for (let k = j * chunk; k < Math.min(nC, (j + 1) * chunk) && !any; k++) any = expected[k] !== 0;
+          assert.ok(any, `chunk ${j} has no gradient`);
+        }
+        assert.deepEqual(new Uint8Array(actual.buffer), new Uint8Array(expected.buffer));
+        assert.equal(histogram.merged[0], histogram.finished[0]);
+        assert.ok(Number.isFinite(histogram.finished[0]) && histogram.finished[1].some((v) => v !== 0));
+        assert.deepEqual(new Uint8Array(histogram.merged[1].buffer), new Uint8Array(histogram.finished[1].buffer));
+      });
+    }
   }
 }
 
