@@ -113,7 +113,7 @@ export async function drawSamplesOn(team: ParallelFor | undefined, fixed: Image,
   };
   const local = drawKernel(init);
   // (few samples: in this thread, as the linear cost keeps them; the same samples either way)
-  const session = team && team.threads > 1 && count >= TEAM_MIN_SAMPLES ? await team.open('register.draw', init, local) : serialSession(local);
+  const session = team && team.threads > 1 && count >= TEAM_MIN_SAMPLES ? await team.open('register.draw', init, local, { late: true }) : serialSession(local);
   try {
     session.run(0, blocks);
   } finally {
