@@ -235,11 +235,15 @@ export async function prefetchShrinkOn(team: ParallelFor | undefined, jobs: read
       } finally {
         session.close();
       }
-      return plans.map((p, k) => {
+      const images = plans.map((p, k) => {
         if (outputs[k] < 0) return p.job.img;
         const job = init.jobs[outputs[k]];
         return shrunkImage(p.job.img, p.geometry, job.outputs[job.outputs.length - 1]);
       });
+      // the passes' intermediate buffers go (the kernel and the session would keep them while this is held)
+      init.jobs = [];
+      init.sources = [];
+      return images;
     },
     cancel: () => session.close(),
   };
