@@ -154,7 +154,8 @@ test('inputStatistics: the one-thread checks\' errors (constant image, NaN)', as
 
 test('levelRanges: robustRange of the samples and of the moving level image, on every thread count', async () => {
   const values = Float64Array.from(volume([60, 55, 50], 'float', 10).data);
-  const moving = volume([70, 64, 60], 'float', 11).data;
+  // (≥ 2^22 values in all: on the team; fewer in the calling thread)
+  for (const moving of [volume([70, 64, 60], 'float', 11).data, volume([170, 160, 155], 'float', 12).data])
   for (const q of [
     { fixed: [0.005, 0.995] as [number, number], moving: [0.005, 0.99] as [number, number] },
     { fixed: null, moving: null },
