@@ -826,7 +826,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
   // the first stage's pyramid on the helpers while this thread computes the images' checks, modality statistics
   // and initializer centres (on the team when there is no such pyramid)
   const arrays = { fixed: teamArray(fixed, opts, cache), moving: teamArray(moving, opts, cache) };
-  let prefetch = await prefetchLevels(fixed, moving, config, opts, cache);
+  const prefetch = await prefetchLevels(fixed, moving, config, opts, cache);
   let input: InputStats;
   try {
     input = await inputStatistics(prefetch ? undefined : opts.parallel, fixed, moving, arrays, config, opts, cache.quantiles);
@@ -835,7 +835,6 @@ export async function register(fixed: Image, moving: Image, config: Registration
     throw err;
   }
   prefetch?.join();
-  prefetch = null;
   checkInputs(fixed, moving, opts);
   const preset = choosePreset(fixed, moving, config, input.guesses);
   const seed = config.seed ?? DEFAULT_SEED;
