@@ -428,6 +428,8 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
           let finished = g <= 0;
           return () => {
             if (finished) return;
+            // (after close() its blocks would never all be done)
+            if (closed) throw new Error('the team session is closed');
             finished = true;
             finish(g, phase, blocks);
           };

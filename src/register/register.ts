@@ -250,8 +250,8 @@ function levelJobs(fixed: Image, moving: Image, level: LevelConfig): { fs: Retur
 }
 
 /**
- * The first stage's level images, started on the team's helpers (one image per helper at a time) before the input
- * statistics, which this thread then computes alone: the two need not wait for each other, and each thread
+ * The first stage's level images, started on the team's helpers (prefetchShrinkOn: slabs of their x and y passes)
+ * before the input statistics, which this thread then computes alone: the two need not wait for each other, and each thread
  * compiles and runs its own kind of code. join() puts the images in `cache.prefetched` (null: nothing started:
  * no helpers, a non-linear first stage, or images too small for a session).
  */
