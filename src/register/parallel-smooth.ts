@@ -130,8 +130,11 @@ export async function smoothAndShrinkOn(team: ParallelFor | undefined, jobs: rea
 
 /** Slices per image in the first phase of a prefetch (its blocks: few enough to be worth a block, enough to balance). */
 const PREFETCH_SLABS = 16;
-/** Most bytes of shared buffers a prefetch holds at once (larger images: level by level, smoothAndShrinkOn). */
-const PREFETCH_MAX_BYTES = 2 ** 28;
+/**
+ * Most bytes of shared buffers a prefetch holds at once (all its levels' passes; 1 mm heads: ~70 MB). Larger images
+ * go level by level (smoothAndShrinkOn), so that their peak memory stays what it was (a 256³ pair would hold ~170 MB).
+ */
+const PREFETCH_MAX_BYTES = 2 ** 27;
 
 /**
  * One image's passes in a prefetch: the first `sliced` (along axes before the last) slab by slab along the last
