@@ -1,8 +1,9 @@
-// PNG ⇄ Image. fast-png does the codec; this module verifies chunk CRCs, reads ITK's sCAL spacing and maps
-// colour types onto coreg's scalar/vector pixels. Geometry: spacing from sCAL only (never pHYs, which ITK
-// ignores), origin 0, identity direction, x = column, y = row.
-import { decode, encode } from 'fast-png';
-import type { DecodedPng } from 'fast-png';
+// PNG ⇄ Image. Reading: this module checks the chunks and their CRCs, inflates the image data once (bounded by
+// the size IHDR declares) and undoes the scanline filters and Adam7 interlacing itself (fast-png's decoder would
+// inflate the data a second time, with its own buffers: 2D register's peak RSS −2 MB, issue 13); it reads ITK's
+// sCAL spacing and maps colour types onto coreg's scalar/vector pixels. Writing: fast-png's encoder. Geometry:
+// spacing from sCAL only (never pHYs, which ITK ignores), origin 0, identity direction, x = column, y = row.
+import { encode } from 'fast-png';
 import { CoregError } from '../errors.js';
 import { finiteRange, pixelTypeOf, validateImage } from '../image/image.js';
 import { identity } from '../image/linalg.js';
@@ -50,7 +51,14 @@ interface ChunkScan {
   colorType: number;
   /** The IDAT chunks' data. */
   idat: Uint8Array[];
+  /** PLTE entries [r, g, b], each with its tRNS alpha appended ([r, g, b, a]) when a tRNS chunk is present. */
+  palette?: number[][];
+  /** A tRNS chunk for a grey or RGB image (one transparent colour). */
+  transparency: boolean;
 }
+
+/** Bit depths the PNG specification allows per colour type. */
+const DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
 
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
@@ -81,9 +89,11 @@ function declaredScanlineBytes(s: ChunkScan): number {
 function scanChunks(bytes: Uint8Array, ctx: ReadContext): ChunkScan {
   if (!isPng(bytes)) throw new CoregError(ctx.name, 'not a PNG file (bad signature)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const scan: ChunkScan = { interlaced: false, width: 0, height: 0, depth: 8, colorType: 0, idat: [] };
+  const scan: ChunkScan = { interlaced: false, width: 0, height: 0, depth: 8, colorType: 0, idat: [], transparency: false };
   let at = SIGNATURE.length;
   let sawEnd = false;
+  let sawHeader = false;
+  let paletteAlpha: Uint8Array | undefined;
   while (!sawEnd) {
     if (at + 8 > bytes.length) throw new CoregError(ctx.name, 'truncated PNG (no IEND chunk)');
     const length = view.getUint32(at);
@@ -92,18 +102,153 @@ function scanChunks(bytes: Uint8Array, ctx: ReadContext): ChunkScan {
     const dataEnd = dataStart + length;
     if (dataEnd + 4 > bytes.length) throw new CoregError(ctx.name, `truncated PNG chunk ${type}`);
     if (crc32(bytes, at + 4, dataEnd) !== view.getUint32(dataEnd)) throw new CoregError(ctx.name, `bad CRC in PNG chunk ${type}`);
-    if (type === 'IHDR' && length >= 13) {
-      scan.width = view.getUint32(dataStart);
-      scan.height = view.getUint32(dataStart + 4);
-      scan.depth = bytes[dataStart + 8];
-      scan.colorType = bytes[dataStart + 9];
-      scan.interlaced = bytes[dataStart + 12] !== 0;
+    if (!sawHeader && type !== 'IHDR') throw corrupt(ctx, `the first chunk is ${type}, not IHDR`);
+    if (type === 'IHDR') {
+      if (sawHeader) throw corrupt(ctx, 'two IHDR chunks');
+      if (length !== 13) throw corrupt(ctx, `IHDR chunk of ${length} bytes, not 13`);
+      sawHeader = true;
+      readHeader(bytes, view, dataStart, scan, ctx);
     } else if (type === 'IDAT') scan.idat.push(bytes.subarray(dataStart, dataEnd));
-    else if (type === 'sCAL') scan.scal = parseScal(bytes.subarray(dataStart, dataEnd), ctx);
+    else if (type === 'PLTE') {
+      if (length % 3 !== 0 || length === 0 || length > 3 * 256) throw corrupt(ctx, `PLTE chunk of ${length} bytes (1 to 256 RGB entries)`);
+      scan.palette = [];
+      for (let i = dataStart; i < dataEnd; i += 3) scan.palette.push([bytes[i], bytes[i + 1], bytes[i + 2]]);
+    } else if (type === 'tRNS') {
+      if (scan.colorType === 3) paletteAlpha = bytes.subarray(dataStart, dataEnd);
+      else if (scan.colorType === 0 || scan.colorType === 2) scan.transparency = true;
+      else throw corrupt(ctx, `tRNS chunk in an image with an alpha channel (colour type ${scan.colorType})`);
+    } else if (type === 'sCAL') scan.scal = parseScal(bytes.subarray(dataStart, dataEnd), ctx);
     else if (type === 'IEND') sawEnd = true;
     at = dataEnd + 4;
   }
+  if (scan.colorType === 3) {
+    if (!scan.palette) throw corrupt(ctx, 'palette image without a PLTE chunk');
+    if (paletteAlpha) {
+      if (paletteAlpha.length > scan.palette.length) throw corrupt(ctx, `tRNS chunk holds ${paletteAlpha.length} alpha values for ${scan.palette.length} palette entries`);
+      scan.palette.forEach((entry, k) => entry.push(k < paletteAlpha!.length ? paletteAlpha![k] : 255));
+    }
+  }
+  if (scan.idat.length === 0) throw corrupt(ctx, 'no IDAT chunk');
   return scan;
+}
+
+function corrupt(ctx: ReadContext, what: string): CoregError {
+  return new CoregError(ctx.name, `corrupt PNG (${what})`);
+}
+
+/** IHDR's 13 bytes: size, bit depth, colour type and the methods (only deflate, adaptive filtering, none/Adam7). */
+function readHeader(bytes: Uint8Array, view: DataView, at: number, scan: ChunkScan, ctx: ReadContext): void {
+  scan.width = view.getUint32(at);
+  scan.height = view.getUint32(at + 4);
+  scan.depth = bytes[at + 8];
+  scan.colorType = bytes[at + 9];
+  const [compression, filter, interlace] = [bytes[at + 10], bytes[at + 11], bytes[at + 12]];
+  if (scan.width === 0 || scan.height === 0) throw corrupt(ctx, `image size ${scan.width}x${scan.height}`);
+  const depths = DEPTHS[scan.colorType];
+  if (!depths) throw corrupt(ctx, `unknown colour type ${scan.colorType}`);
+  if (!depths.includes(scan.depth)) throw corrupt(ctx, `bit depth ${scan.depth} is not allowed for colour type ${scan.colorType}`);
+  if (compression !== 0) throw corrupt(ctx, `unknown compression method ${compression}`);
+  if (filter !== 0) throw corrupt(ctx, `unknown filter method ${filter}`);
+  if (interlace > 1) throw corrupt(ctx, `unknown interlace method ${interlace}`);
+  scan.interlaced = interlace === 1;
+}
+
+/**
+ * Undoes the five scanline filters (PNG spec §9) of `rows` rows of `rowBytes` bytes, each preceded by its filter
+ * byte, read from `src` at `at`, into `out` (rows × rowBytes, no filter bytes). `bpp`: bytes per complete pixel,
+ * at least 1 (sub-byte depths filter by whole bytes). Returns the offset after the last row.
+ */
+function unfilterRows(src: Uint8Array, at: number, rows: number, rowBytes: number, bpp: number, out: Uint8Array, ctx: ReadContext): number {
+  for (let y = 0; y < rows; y++) {
+    const filter = src[at++];
+    const o = y * rowBytes;
+    const p = o - rowBytes; // the row above (y > 0)
+    switch (filter) {
+      case 0:
+        for (let i = 0; i < rowBytes; i++) out[o + i] = src[at + i];
+        break;
+      case 1:
+        for (let i = 0; i < rowBytes; i++) out[o + i] = (src[at + i] + (i >= bpp ? out[o + i - bpp] : 0)) & 0xff;
+        break;
+      case 2:
+        if (y === 0) for (let i = 0; i < rowBytes; i++) out[o + i] = src[at + i];
+        else for (let i = 0; i < rowBytes; i++) out[o + i] = (src[at + i] + out[p + i]) & 0xff;
+        break;
+      case 3:
+        for (let i = 0; i < rowBytes; i++) {
+          const a = i >= bpp ? out[o + i - bpp] : 0;
+          const b = y > 0 ? out[p + i] : 0;
+          out[o + i] = (src[at + i] + ((a + b) >> 1)) & 0xff;
+        }
+        break;
+      case 4:
+        for (let i = 0; i < rowBytes; i++) {
+          const a = i >= bpp ? out[o + i - bpp] : 0;
+          const b = y > 0 ? out[p + i] : 0;
+          const c = i >= bpp && y > 0 ? out[p + i - bpp] : 0;
+          const pa = Math.abs(b - c);
+          const pb = Math.abs(a - c);
+          const pc = Math.abs(a + b - 2 * c);
+          out[o + i] = (src[at + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 0xff;
+        }
+        break;
+      default:
+        throw corrupt(ctx, `unknown scanline filter type ${filter}`);
+    }
+    at += rowBytes;
+  }
+  return at;
+}
+
+/** The Adam7 passes: first column, first row, column step, row step. */
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
+
+/**
+ * The pixels of the inflated scanlines: bytes row after row (sub-byte depths packed, rows byte-aligned; interlaced
+ * images have whole bytes per sample), or native 16-bit values for depth 16. Channels interleaved.
+ */
+function unfilterImage(inflated: Uint8Array, scan: ChunkScan, ctx: ReadContext): Uint8Array | Uint16Array {
+  const { width, height, depth } = scan;
+  const channels = CHANNELS[scan.colorType];
+  const bpp = Math.max(1, (channels * depth) >> 3);
+  const rowBytes = Math.ceil((width * channels * depth) / 8);
+  let bytes: Uint8Array;
+  if (!scan.interlaced) {
+    bytes = new Uint8Array(height * rowBytes);
+    unfilterRows(inflated, 0, height, rowBytes, bpp, bytes, ctx);
+  } else {
+    // (depth ≥ 8 here: readPng refuses interlaced sub-byte depths)
+    bytes = new Uint8Array(height * width * bpp);
+    let pass = new Uint8Array(0);
+    let at = 0;
+    for (const [x0, y0, dx, dy] of ADAM7) {
+      const w = Math.ceil((width - x0) / dx);
+      const h = Math.ceil((height - y0) / dy);
+      if (w <= 0 || h <= 0) continue;
+      if (pass.length < w * h * bpp) pass = new Uint8Array(w * h * bpp);
+      at = unfilterRows(inflated, at, h, w * bpp, bpp, pass, ctx);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const from = (y * w + x) * bpp;
+          const to = ((y0 + y * dy) * width + x0 + x * dx) * bpp;
+          for (let k = 0; k < bpp; k++) bytes[to + k] = pass[from + k];
+        }
+      }
+    }
+  }
+  if (depth !== 16) return bytes;
+  // PNG stores 16-bit samples big-endian
+  const out = new Uint16Array(bytes.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = (bytes[2 * i] << 8) | bytes[2 * i + 1];
+  return out;
 }
 
 /** sCAL = unit byte, ASCII x, NUL, ASCII y. ITK writes unit 0 (undefined by the spec) with mm values. */
@@ -161,14 +306,15 @@ function selectChannels(data: Uint8Array | Uint16Array, channels: number, first:
   return out;
 }
 
-function decodePixels(png: DecodedPng, ctx: ReadContext): { data: Uint8Array | Uint16Array; components: number } {
-  const { width, height, depth, channels } = png;
+function decodePixels(pixels: Uint8Array | Uint16Array, png: ChunkScan, ctx: ReadContext): { data: Uint8Array | Uint16Array; components: number } {
+  const { width, height, depth } = png;
+  const channels = CHANNELS[png.colorType];
   const n = width * height;
-  let raw: Uint8Array | Uint16Array = png.data instanceof Uint16Array ? png.data : new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length);
+  let raw = pixels;
 
-  if (png.palette) {
+  if (png.colorType === 3) {
     const idx = depth < 8 ? unpackLowBitDepth(raw, width, height, depth) : (raw as Uint8Array);
-    const palette = png.palette;
+    const palette = png.palette!;
     let maxIndex = 0;
     for (let i = 0; i < n; i++) if (idx[i] > maxIndex) maxIndex = idx[i];
     if (maxIndex >= palette.length) throw new CoregError(ctx.name, `PNG palette index ${maxIndex} is outside the ${palette.length}-entry palette`);
@@ -234,18 +380,11 @@ export function readPng(bytes: Uint8Array, ctx: ReadContext): Image {
     throw new CoregError(ctx.name, /^too large/.test((e as Error).message) ? (e as Error).message : `corrupt PNG (${(e as Error).message})`);
   }
   if (inflated.length !== declared) throw new CoregError(ctx.name, `size mismatch: the image data holds ${inflated.length} bytes, its header declares ${declared}`);
-  let png: DecodedPng;
-  try {
-    png = decode(bytes);
-  } catch (e) {
-    throw new CoregError(ctx.name, `corrupt PNG (${(e as Error).message})`);
-  }
-  // fast-png's Adam7 path treats packed sub-byte samples as whole bytes.
-  if (scan.interlaced && png.depth < 8) throw new CoregError(ctx.name, `interlaced PNG with bit depth ${png.depth} is not supported`);
-  const { data, components } = decodePixels(png, ctx);
+  if (scan.interlaced && scan.depth < 8) throw new CoregError(ctx.name, `interlaced PNG with bit depth ${scan.depth} is not supported`);
+  const { data, components } = decodePixels(unfilterImage(inflated, scan, ctx), scan, ctx);
   const img: Image = {
     dimension: 2,
-    size: [png.width, png.height],
+    size: [scan.width, scan.height],
     spacing: scan.scal ? scan.scal.slice() : [1, 1],
     origin: [0, 0],
     direction: Array.from(identity(2)),

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { decode, encode } from 'fast-png';
 import type { ImageData } from 'fast-png';
 import { CoregError } from '../../src/errors.js';
@@ -215,4 +216,133 @@ test('window/level writing: floats scaled to 0..255 and clamped; default window 
 test('writePng refuses 3D and non-RGB vector images', () => {
   assert.throws(() => writePng(createImage([2, 2, 2], 'uint8'), { fileName: 'v.png' }), (e: unknown) => e instanceof CoregError && e.subject === 'v.png' && /2D/.test(e.message));
   assert.throws(() => writePng(createImage([2, 2], 'float32', { components: 2 })), /scalar/);
+});
+
+// ---- the scanline decoder (readPng's own; fast-png only writes) ----------------------------------------------
+
+/** A PNG chunk: length, type, data, CRC. */
+function chunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+/**
+ * An independent PNG writer for the tests: `rows(x0, y0, dx, dy)` gives a pass's packed scanlines; every row gets
+ * filter type (row + pass) % 5 (or `filterOf`), the data is deflated by Node's zlib and split over two IDAT chunks.
+ */
+function writeFilteredPng(
+  width: number,
+  height: number,
+  colorType: number,
+  depth: number,
+  samples: number[],
+  opts: { interlace?: boolean; palette?: number[][]; trns?: number[]; filterOf?: (row: number, pass: number) => number } = {},
+): Uint8Array {
+  const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType]!;
+  const bpp = Math.max(1, (channels * depth) >> 3);
+  const passes = opts.interlace ? [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] : [[0, 0, 1, 1]];
+  const scan: number[] = [];
+  passes.forEach(([x0, y0, dx, dy], pass) => {
+    const w = Math.ceil((width - x0) / dx);
+    const h = Math.ceil((height - y0) / dy);
+    if (w <= 0 || h <= 0) return;
+    const rowBytes = Math.ceil((w * channels * depth) / 8);
+    let prev = new Array<number>(rowBytes).fill(0);
+    for (let y = 0; y < h; y++) {
+      // pack the row's samples (MSB first; 16-bit big-endian)
+      const row = new Array<number>(rowBytes).fill(0);
+      let bit = 0;
+      for (let x = 0; x < w; x++) {
+        for (let c = 0; c < channels; c++) {
+          const v = samples[((y0 + y * dy) * width + x0 + x * dx) * channels + c];
+          if (depth === 16) {
+            row[bit >> 3] = v >> 8;
+            row[(bit >> 3) + 1] = v & 0xff;
+          } else row[bit >> 3] |= v << (8 - depth - (bit & 7));
+          bit += depth;
+        }
+      }
+      const f = opts.filterOf ? opts.filterOf(y, pass) : (y + pass) % 5;
+      scan.push(f);
+      for (let i = 0; i < rowBytes; i++) {
+        const a = i >= bpp ? row[i - bpp] : 0;
+        const b = prev[i];
+        const c = i >= bpp ? prev[i - bpp] : 0;
+        const p = a + b - c;
+        const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+        const predicted = [0, a, b, (a + b) >> 1, paeth][f] ?? 0;
+        scan.push((row[i] - predicted) & 0xff);
+      }
+      prev = row;
+    }
+  });
+  const ihdr = new Uint8Array(13);
+  new DataView(ihdr.buffer).setUint32(0, width);
+  new DataView(ihdr.buffer).setUint32(4, height);
+  ihdr.set([depth, colorType, 0, 0, opts.interlace ? 1 : 0], 8);
+  const z = new Uint8Array(deflateSync(new Uint8Array(scan)));
+  const half = z.length >> 1;
+  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr)];
+  if (opts.palette) parts.push(chunk('PLTE', new Uint8Array(opts.palette.flat())));
+  if (opts.trns) parts.push(chunk('tRNS', new Uint8Array(opts.trns)));
+  parts.push(chunk('IDAT', z.subarray(0, half)), chunk('IDAT', z.subarray(half)), chunk('IEND', new Uint8Array(0)));
+  return Buffer.concat(parts);
+}
+
+/** The same samples as fast-png's encoder takes them (sub-byte depths packed per row). */
+function fastPngData(width: number, height: number, channels: number, depth: number, samples: number[]): Uint8Array | Uint16Array {
+  if (depth === 16) return new Uint16Array(samples);
+  if (depth === 8) return new Uint8Array(samples);
+  const rowBytes = Math.ceil((width * depth) / 8);
+  const out = new Uint8Array(rowBytes * height);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) out[y * rowBytes + ((x * depth) >> 3)] |= samples[y * width + x] << (8 - depth - ((x * depth) & 7));
+  return out;
+}
+
+test('scanline filters 0–4 and Adam7 interlacing, every colour type and bit depth: the pixels fast-png writes and decodes', () => {
+  let seed = 12345;
+  const random = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+  const cases: [number, number][] = [[0, 1], [0, 2], [0, 4], [0, 8], [0, 16], [2, 8], [2, 16], [3, 1], [3, 2], [3, 4], [3, 8], [4, 8], [4, 16], [6, 8], [6, 16]];
+  for (const [width, height] of [[13, 11], [1, 1], [9, 3], [3, 17]]) {
+    for (const [colorType, depth] of cases) {
+      const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType]!;
+      const entries = Math.min(1 << depth, 7);
+      const palette = colorType === 3 ? Array.from({ length: entries }, (_, k) => [k * 30, 255 - k * 20, (k * 77) & 0xff]) : undefined;
+      const top = colorType === 3 ? entries : 1 << depth;
+      const samples = Array.from({ length: width * height * channels }, () => random(top));
+      const expected = readPng(encode({ width, height, depth: depth as 8, channels, data: fastPngData(width, height, channels, depth, samples), ...(palette ? { palette: palette as [number, number, number][] } : {}) }), { name: 'ref.png' });
+      for (const interlace of depth >= 8 ? [false, true] : [false]) {
+        const what = `${width}x${height} colour type ${colorType} depth ${depth}${interlace ? ' Adam7' : ''}`;
+        const bytes = writeFilteredPng(width, height, colorType, depth, samples, { interlace, palette });
+        // the test's writer is right: fast-png's decoder reads the samples back
+        assert.deepEqual(Array.from(decode(bytes).data), Array.from(decode(encode({ width, height, depth: depth as 8, channels, data: fastPngData(width, height, channels, depth, samples), ...(palette ? { palette: palette as [number, number, number][] } : {}) })).data), what);
+        const img = readPng(bytes, { name: 'f.png' });
+        assert.deepEqual(img.size, [width, height], what);
+        assert.equal(img.components, expected.components, what);
+        assert.equal(pixelTypeOf(img.data), pixelTypeOf(expected.data), what);
+        assert.deepEqual(Array.from(img.data), Array.from(expected.data), what);
+      }
+    }
+  }
+});
+
+test('a palette tRNS warns; a bad filter byte, bit depth, method or a missing PLTE is a corrupt PNG', () => {
+  const warnings: string[] = [];
+  const pal = readPng(writeFilteredPng(2, 1, 3, 8, [0, 1], { palette: [[5, 5, 5], [9, 9, 9]], trns: [255, 0] }), { name: 't.png', warn: (m) => warnings.push(m) });
+  assert.deepEqual(Array.from(pal.data), [5, 9]);
+  assert.deepEqual(warnings, ['t.png: PNG transparency dropped']);
+  const bad = (bytes: Uint8Array, re: RegExp) => assert.throws(() => readPng(bytes, { name: 'c.png' }), (e: unknown) => e instanceof CoregError && e.subject === 'c.png' && re.test(e.message));
+  bad(writeFilteredPng(3, 2, 0, 8, [1, 2, 3, 4, 5, 6], { filterOf: (y) => (y === 1 ? 7 : 0) }), /^corrupt PNG \(unknown scanline filter type 7\)$/);
+  bad(writeFilteredPng(3, 2, 2, 4, new Array(18).fill(1)), /^corrupt PNG \(bit depth 4 is not allowed for colour type 2\)$/);
+  bad(writeFilteredPng(2, 1, 3, 8, [0, 1]), /^corrupt PNG \(palette image without a PLTE chunk\)$/);
+  const methods = writeFilteredPng(2, 1, 0, 8, [0, 1]);
+  methods[8 + 8 + 11] = 1; // filter method 1
+  const view = new DataView(methods.buffer, methods.byteOffset);
+  view.setUint32(8 + 8 + 13, crc32(methods.subarray(8 + 4, 8 + 8 + 13)));
+  bad(methods, /^corrupt PNG \(unknown filter method 1\)$/);
 });
