@@ -35,7 +35,15 @@ team['team.session'] = ((input: { kernel?: unknown }, context: unknown) => {
   // a session that worked for a while (a level, a one-off gradient over a level's samples) is followed by the
   // caller's next allocations: collect at once; a short one maybe by another short one: wait until idle
   const now = (): boolean => ALWAYS.has(input.kernel as string) || performance.now() - start >= LONG_MS;
-  return session(input, context).finally(() => (now() ? collectGarbage(0) : collectSoon()));
+  // after the reply has gone out (the caller need not wait for the collection to start its next session; this
+  // thread still collects before it takes that one up)
+  const result = session(input, context);
+  const after = (): void => {
+    const long = now();
+    setImmediate(() => (long ? collectGarbage(0) : collectSoon()));
+  };
+  result.then(after, after);
+  return result;
 }) as TaskHandler;
 
 // An atlas registration in this worker: a collection when a new level starts (the previous level's samples, costs

@@ -44,6 +44,8 @@ export interface TaskOptions {
   onEvent?: (event: unknown) => void;
   /** Aborting rejects the task with an AbortError (the worker is asked to stop and stays in the pool). */
   signal?: AbortSignal;
+  /** Called when the task is handed to a worker (it may wait in the queue for one before). */
+  onStart?: () => void;
 }
 
 export interface WorkerPool {
@@ -165,6 +167,7 @@ export function createWorkerPool(spawn: () => WorkerEndpoint, size: number): Wor
         job.cleanup = () => signal.removeEventListener('abort', onAbort);
       }
       running.endpoint.postMessage({ kind: 'run', id: job.id, task: job.task, input: job.input } satisfies ToWorker, job.options.transfer);
+      job.options.onStart?.();
     }
   };
 

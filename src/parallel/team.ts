@@ -28,7 +28,7 @@
  * holds a Web Lock for the session instead, which the browser releases when the helper's worker ends, and the
  * watchdog (a small Web Worker) waits for that lock. A helper whose session loop throws leaves it as a dead one.
  */
-import type { BlockKernel, BlockSession, KernelFactory, KernelPhases, ParallelFor } from '../register/parallel-for.js';
+import type { BlockKernel, BlockSession, KernelFactory, KernelPhases, OpenOptions, ParallelFor } from '../register/parallel-for.js';
 import { CoregError } from '../errors.js';
 import { deserializeError, serializeError, type WorkerPool } from './pool.js';
 import type { TaskContext, TaskHandler, TaskResult } from './serve.js';
@@ -291,13 +291,22 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
   if (helpers > 0 && typeof SharedArrayBuffer !== 'function') throw new Error('a team of threads needs SharedArrayBuffer');
   let busy = false;
   let helperBlocks = 0;
+  /** A helper's kernel that failed to build in a session opened `late` (thrown by the next run() or open()). */
+  let lateFailure: unknown;
+  const throwLateFailure = (): void => {
+    if (lateFailure === undefined) return;
+    const err = lateFailure;
+    lateFailure = undefined;
+    throw err;
+  };
   return {
     threads,
     get helperBlocks() {
       return helperBlocks;
     },
-    async open(name: string, init: unknown, local: readonly BlockKernel[]): Promise<BlockSession> {
+    async open(name: string, init: unknown, local: readonly BlockKernel[], options: OpenOptions = {}): Promise<BlockSession> {
       if (busy) throw new Error('the team is already running a session');
+      throwLateFailure();
       if (helpers === 0) {
         return {
           run(phase, blocks) {
@@ -311,6 +320,7 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
       const control = new Int32Array(new SharedArrayBuffer(4 * (CONTROL_LENGTH + 2 * helpers)));
       const claims: Claims = { owner: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)), taken: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)) };
       const readies: Promise<void>[] = [];
+      const starts: Promise<void>[] = [];
       const tasks: Promise<unknown>[] = [];
       const slotsOf = (h: number): WatchSlots => ({ ended: ENDED, dead: HELPER_SLOTS + 2 * h + 1, deaths: DEATHS, wake: DONE });
       const locks = watch?.watchLock ? `coreg-team-${Math.random().toString(36).slice(2)}-${Date.now()}-${++sessions}` : undefined;
@@ -324,11 +334,14 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
           input.port = channel.port2;
           transfer.push(channel.port2);
         }
+        let started = (): void => undefined;
+        starts.push(new Promise<void>((resolve) => (started = resolve)));
         readies.push(
           new Promise<void>((resolve, reject) => {
-            const task = pool!.run('team.session', input, { transfer, onEvent: (e) => e === 'ready' && resolve() });
+            const task = pool!.run('team.session', input, { transfer, onEvent: (e) => e === 'ready' && resolve(), onStart: started });
             task.catch(reject);
-            tasks.push(task.catch(() => undefined));
+            // (a task that fails before a worker takes it up never starts)
+            tasks.push(task.catch(() => undefined).finally(started));
           }),
         );
       }
@@ -347,49 +360,79 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
         Atomics.notify(control, GEN);
         busy = false;
       };
+      // Late helpers (not with Web Locks: the watchdog may only watch a lock its helper already holds) take blocks
+      // from whatever phase runs when they are ready: claims are tagged with the phase's generation, so one that
+      // comes after the session's end or a phase's last block takes nothing.
+      const late = options.late === true && !locks;
+      if (late) {
+        for (const ready of readies) ready.catch((err: unknown) => void (lateFailure ??= err));
+      }
       try {
-        await Promise.all([...readies, watch?.start?.()]);
+        // (late: until the pool has handed the session to the helpers, which it does once each has left its last
+        // task: then they take blocks as soon as their kernels are built)
+        await Promise.all([...(late ? starts : readies), watch?.start?.()]);
       } catch (err) {
         end();
         throw err;
       }
+      /** Publishes a phase to the helpers (and wakes them); its generation, or 0 when it has no block. */
+      const publish = (phase: number, blocks: number, affinity: boolean): number => {
+        if (closed) throw new Error('the team session is closed');
+        if (broken) throw helperDied();
+        if (late) throwLateFailure();
+        if (blocks > BLOCK_MASK) throw new Error(`a team phase has at most ${BLOCK_MASK} blocks, got ${blocks}`);
+        if (blocks <= 0) return 0;
+        const g = gen + 1;
+        // A new claim tag first (a helper still in the last phase cannot claim any more), then the phase.
+        Atomics.store(control, CLAIM, (g & TAG_MASK) << TAG_SHIFT);
+        Atomics.store(control, CMD, phase);
+        Atomics.store(control, BLOCKS, blocks);
+        Atomics.store(control, DONE, 0);
+        Atomics.store(control, AFFINITY, affinity ? 1 : 0);
+        Atomics.store(control, GEN, (gen = g));
+        Atomics.notify(control, GEN);
+        return g;
+      };
+      /** This thread's blocks of phase generation g, then waits for the helpers' (run's second half). */
+      const finish = (g: number, phase: number, blocks: number): void => {
+        takeBlocks(control, g, local[phase], -1, claims, threads);
+        // wait for the blocks the helpers took (never for a helper that did not wake in time), in slices: a
+        // helper that died holding a block is an error, never a hang
+        for (;;) {
+          const done = Atomics.load(control, DONE);
+          if (done >= blocks) break;
+          if (Atomics.load(control, DEATHS) > 0 && lostBlock(control, helpers)) {
+            storeError(control, new Error('stop')); // the live helpers skip the blocks left
+            broken = true;
+            throw helperDied();
+          }
+          if (spinWhile(control, DONE, done)) continue;
+          Atomics.wait(control, DONE, done, WAIT_SLICE_MS);
+        }
+        if (Atomics.load(control, FAILED)) {
+          const err = loadError(control);
+          Atomics.store(control, FAILED, 0);
+          Atomics.store(control, MESSAGE_LENGTH, 0);
+          throw err;
+        }
+      };
       // Every helper holds its lock now (it does before it is ready): from here on its release is a death.
       if (locks) for (let h = 0; h < helpers; h++) watch!.watchLock!(control, `${locks}-${h}`, slotsOf(h));
       return {
         run(phase: number, blocks: number, affinity = false): void {
-          if (closed) throw new Error('the team session is closed');
-          if (broken) throw helperDied();
-          if (blocks > BLOCK_MASK) throw new Error(`a team phase has at most ${BLOCK_MASK} blocks, got ${blocks}`);
-          if (blocks <= 0) return;
-          const g = gen + 1;
-          // A new claim tag first (a helper still in the last phase cannot claim any more), then the phase.
-          Atomics.store(control, CLAIM, (g & TAG_MASK) << TAG_SHIFT);
-          Atomics.store(control, CMD, phase);
-          Atomics.store(control, BLOCKS, blocks);
-          Atomics.store(control, DONE, 0);
-          Atomics.store(control, AFFINITY, affinity ? 1 : 0);
-          Atomics.store(control, GEN, (gen = g));
-          Atomics.notify(control, GEN);
-          takeBlocks(control, g, local[phase], -1, claims, threads);
-          // wait for the blocks the helpers took (never for a helper that did not wake in time), in slices: a
-          // helper that died holding a block is an error, never a hang
-          for (;;) {
-            const done = Atomics.load(control, DONE);
-            if (done >= blocks) break;
-            if (Atomics.load(control, DEATHS) > 0 && lostBlock(control, helpers)) {
-              storeError(control, new Error('stop')); // the live helpers skip the blocks left
-              broken = true;
-              throw helperDied();
-            }
-            if (spinWhile(control, DONE, done)) continue;
-            Atomics.wait(control, DONE, done, WAIT_SLICE_MS);
-          }
-          if (Atomics.load(control, FAILED)) {
-            const err = loadError(control);
-            Atomics.store(control, FAILED, 0);
-            Atomics.store(control, MESSAGE_LENGTH, 0);
-            throw err;
-          }
+          const g = publish(phase, blocks, affinity);
+          if (g > 0) finish(g, phase, blocks);
+        },
+        start(phase: number, blocks: number): () => void {
+          const g = publish(phase, blocks, false);
+          let finished = g <= 0;
+          return () => {
+            if (finished) return;
+            // (after close() its blocks would never all be done)
+            if (closed) throw new Error('the team session is closed');
+            finished = true;
+            finish(g, phase, blocks);
+          };
         },
         close(): void {
           end();

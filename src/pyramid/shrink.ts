@@ -135,6 +135,17 @@ export function shrinkPassUnits(input: Float32Exact, output: Float32Array, pass:
 }
 
 /**
+ * Slices [z0, z1) of the slowest of `slices` slices (the last axis, along which `pass` does not run): the lines
+ * (along x) or rows of the pass that belong to them. Each is computed as shrinkPassUnits computes it, so any split
+ * into slices gives the same output.
+ */
+export function shrinkPassSlices(input: Float32Exact, output: Float32Array, pass: ShrinkPass, slices: number, z0: number, z1: number, scratch: Float64Array): void {
+  const per = pass.blocks / slices;
+  if (pass.stride === 1) shrinkLines(input, output, pass, z0 * per, z1 * per, scratch);
+  else shrinkRows(input, output, pass, z0 * per * pass.outLength, z1 * per * pass.outLength, scratch);
+}
+
+/**
  * Along x: lines [lineFrom, lineTo). Each line's component is gathered once into `extended` (mirrored ends, as
  * smoothInPlace gathers it), then only the needed positions are summed.
  */

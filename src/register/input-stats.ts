@@ -83,6 +83,13 @@ export async function inputStatistics(
 }
 
 /**
+ * Fewest values (samples and moving level together) whose level ranges are found on the team. Below, in the calling
+ * thread: a level's ranges are a few passes once per level, and the helpers' copies of the code stay cold (3D affine
+ * MI, 2 threads: the shrink-2 level's 1 M values took ~60 ms on the team, in which the helper did 8 of ~50 blocks).
+ */
+const LEVEL_RANGES_TEAM_MIN = 1 << 22;
+
+/**
  * A level's intensity ranges as prepareLevel used robustRange for them: the sampled fixed values' finite range
  * (null when none is finite) and the winsorised ranges of the fixed samples and the moving level image (`q`:
  * quantiles, null: the full finite range). Quantiles already in `quantileCache` are not computed again.
@@ -94,14 +101,14 @@ export async function levelRanges(
   q: { fixed: [number, number] | null; moving: [number, number] | null },
   quantileCache: QuantileCache,
 ): Promise<{ fullFixed: { min: number; max: number } | null; fixedRange: { min: number; max: number } | null; movingRange: { min: number; max: number } | null }> {
-  const shared = !!team && team.threads > 1;
   const known = quantileCache.get(movingData);
   const cached = q.moving && known && known.has(q.moving[0]) && known.has(q.moving[1]) ? [known.get(q.moving[0])!, known.get(q.moving[1])!] : null;
   // the moving image's full range is only needed when its quantiles are not wanted or coincide
   const withMoving = !cached || !(cached[1] > cached[0]);
-  const arrays: PixelArray[] = [shared ? shareArray(fixedValues) : fixedValues];
-  if (withMoving) arrays.push(shared ? shareArray(movingData as Float32Array) : movingData);
-  const stats = await ArrayStats.open(team, arrays, { quantiles: [q.fixed ?? [], withMoving ? (cached ? [] : (q.moving ?? [])) : []] });
+  const onTeam = !!team && team.threads > 1 && fixedValues.length + (withMoving ? movingData.length : 0) >= LEVEL_RANGES_TEAM_MIN;
+  const arrays: PixelArray[] = [onTeam ? shareArray(fixedValues) : fixedValues];
+  if (withMoving) arrays.push(onTeam ? shareArray(movingData as Float32Array) : movingData);
+  const stats = await ArrayStats.open(onTeam ? team : undefined, arrays, { quantiles: [q.fixed ?? [], withMoving ? (cached ? [] : (q.moving ?? [])) : []] });
   try {
     const ranges = stats.range();
     const qv = stats.quantiles();

@@ -3,7 +3,7 @@ import type { KernelFactory } from './parallel-for.js';
 import { invertKernel } from './parallel-invert.js';
 import { jacobianKernel } from './parallel-jacobian.js';
 import { resampleKernel } from './parallel-resample.js';
-import { shrinkKernel, smoothKernel } from './parallel-smooth.js';
+import { prefetchKernel, shrinkKernel, smoothKernel } from './parallel-smooth.js';
 import { statsKernel } from './parallel-stats.js';
 import { drawKernel } from './parallel-sampling.js';
 import { jitterKernel } from './parallel-jitter.js';
@@ -14,6 +14,7 @@ export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.bspline': bsplineKernel as KernelFactory,
   'register.smooth': smoothKernel as KernelFactory,
   'register.shrink': shrinkKernel as KernelFactory,
+  'register.prefetch': prefetchKernel as KernelFactory,
   'register.resample': resampleKernel as KernelFactory,
   'register.invert': invertKernel as KernelFactory,
   'register.stats': statsKernel as KernelFactory,

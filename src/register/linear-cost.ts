@@ -226,8 +226,9 @@ export class LinearRegistrationCost implements CostFunction {
     if (!team || team.threads < 2 || !this.kernelInit || this.samples.count < TEAM_MIN_SAMPLES) return;
     this.kernelInit.params[this.samples.dimension * (this.samples.dimension + 1) + 1] = team.threads;
     // open() posts the helpers' kernel to them at once: this thread builds its own (copies of the moving image and
-    // the samples into its WebAssembly module) while they build theirs
-    const opening = team.open('register.linear', this.kernelInit, this.forward!);
+    // the samples into its WebAssembly module) while they build theirs, and starts evaluating without waiting for
+    // them (late: they join the evaluations as soon as their kernels are built)
+    const opening = team.open('register.linear', this.kernelInit, this.forward!, { late: true });
     try {
       this.localKernel();
     } catch (err) {

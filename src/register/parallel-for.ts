@@ -33,8 +33,29 @@ export interface BlockSession {
    * block's intermediate results in its thread then rarely copies them between threads); the results are the same.
    */
   run(phase: number, blocks: number, affinity?: boolean): void;
+  /**
+   * Starts phase `phase` over blocks [0, blocks) on the helpers only and returns at once (this thread may do other
+   * work meanwhile, but no other phase of the session); the returned function then takes the blocks left in this
+   * thread and returns when all are done, as run() does. Without it (runLater): the phase runs whole then.
+   */
+  start?(phase: number, blocks: number): () => void;
   /** Releases the helpers (they go back to the worker pool). */
   close(): void;
+}
+
+/** session.start(phase, blocks) where the session has it; otherwise a function that runs the whole phase. */
+export function runLater(session: BlockSession, phase: number, blocks: number): () => void {
+  return session.start ? session.start(phase, blocks) : () => session.run(phase, blocks);
+}
+
+/** How a session starts (ParallelFor.open). */
+export interface OpenOptions {
+  /**
+   * Do not wait for the helpers to be ready: the first phases start at once in this thread and the helpers take
+   * blocks from the phase running when they are. A helper whose kernel fails to build then never joins, and the
+   * error is thrown by a later run() or open() of the team. For kernels whose blocks do the same work in any thread.
+   */
+  late?: boolean;
 }
 
 /** A team of threads: the calling thread and threads − 1 helpers. */
@@ -43,8 +64,11 @@ export interface ParallelFor {
   /**
    * Starts kernel `name` (a key of the helpers' kernel table) on the helpers with `init` (typed arrays on
    * SharedArrayBuffer are shared), and `local` (the same kernel built here from the same init) on this thread.
+   * Resolves once every helper has built its kernel, or with `options.late` at once: the helpers then join the
+   * session's phases as soon as they are ready (still busy with a last session, its clean-up, or building the
+   * kernel), and until then this thread does their blocks (the same results).
    */
-  open(name: string, init: unknown, local: readonly BlockKernel[]): Promise<BlockSession>;
+  open(name: string, init: unknown, local: readonly BlockKernel[], options?: OpenOptions): Promise<BlockSession>;
   /** Starts the helper threads ahead of the first session (a hint: open() starts them anyway). */
   warm?(): void;
 }

@@ -8,7 +8,7 @@
  */
 import { type Image, indexToPhysicalMatrix, numberOfPixels } from '../image/image.js';
 import { linear2d, linearValues3d, type Plane } from '../interpolate/kernels.js';
-import { blockSizeFor, serialSession, sharedFloat64, sharedInt32, TEAM_MIN_SAMPLES, type BlockKernel, type ParallelFor } from './parallel-for.js';
+import { blockSizeFor, serialSession, sharedFloat64, sharedInt32, type BlockKernel, type ParallelFor } from './parallel-for.js';
 import { stratifiedSeed } from './sample-kernels.js';
 import { MULBERRY32_STEP, mulberry32Unit } from '../random.js';
 import type { SampleSet } from './sampling.js';
@@ -91,6 +91,13 @@ export function drawKernel(init: DrawKernelInit): readonly BlockKernel[] {
 }
 
 /**
+ * Fewest samples drawn on the team. A level's default 150 000 take ~10 ms in one thread once compiled, but a draw
+ * runs once per level: split over the team, each thread's copy of the code stays cold (3D affine MI on 2 threads:
+ * ~30 ms per level, against 26, 10 and 10 ms for the three levels drawn in the calling thread).
+ */
+const TEAM_MIN_DRAW = 1 << 19;
+
+/**
  * `count` samples of `fixed` (a scalar image; `plane`: its values as linear interpolation reads them, on shared
  * memory for a team) drawn per block, on `team` when it has helpers.
  */
@@ -112,8 +119,8 @@ export async function drawSamplesOn(team: ParallelFor | undefined, fixed: Image,
     voxels: sharedInt32(count),
   };
   const local = drawKernel(init);
-  // (few samples: in this thread, as the linear cost keeps them; the same samples either way)
-  const session = team && team.threads > 1 && count >= TEAM_MIN_SAMPLES ? await team.open('register.draw', init, local) : serialSession(local);
+  // (fewer than TEAM_MIN_DRAW: in this thread; the same samples either way)
+  const session = team && team.threads > 1 && count >= TEAM_MIN_DRAW ? await team.open('register.draw', init, local, { late: true }) : serialSession(local);
   try {
     session.run(0, blocks);
   } finally {

@@ -5,8 +5,8 @@
  */
 import type { Image } from '../image/image.js';
 import { gaussianSmooth, perAxis, smoothPasses, smoothPassUnits, smoothScratch, type SmoothPass } from '../pyramid/smooth.js';
-import { float32Exact, shrinkPasses, shrinkPassUnits, shrinkScratch, shrunkGeometry, shrunkImage, smoothAndShrinkVoxels, type Float32Exact, type ShrinkPass } from '../pyramid/shrink.js';
-import { shareArray, sharedFloat32, type BlockKernel, type ParallelFor } from './parallel-for.js';
+import { float32Exact, shrinkPasses, shrinkPassSlices, shrinkPassUnits, shrinkScratch, shrunkGeometry, shrunkImage, smoothAndShrinkVoxels, type Float32Exact, type ShrinkPass } from '../pyramid/shrink.js';
+import { runLater, shareArray, sharedFloat32, type BlockKernel, type ParallelFor } from './parallel-for.js';
 
 export interface SmoothKernelInit {
   data: Float32Array;
@@ -119,11 +119,135 @@ export async function smoothAndShrinkOn(team: ParallelFor | undefined, jobs: rea
     return input;
   });
   const local = shrinkKernel(init);
-  const session = await team.open('register.shrink', init, local);
+  const session = await team.open('register.shrink', init, local, { late: true });
   try {
     init.passes.forEach((p, i) => session.run(i, Math.ceil(p.pass.units / p.unitsPerBlock)));
   } finally {
     session.close();
   }
   return plans.map((p, k) => (outputs[k] === null ? p.job.img : shrunkImage(p.job.img, p.geometry, init.buffers[outputs[k]!])));
+}
+
+/** Slices per image in the first phase of a prefetch (its blocks: few enough to be worth a block, enough to balance). */
+const PREFETCH_SLABS = 16;
+/**
+ * Most bytes of shared buffers a prefetch holds at once (all its levels' passes; 1 mm heads: ~70 MB). Larger images
+ * go level by level (smoothAndShrinkOn), so that their peak memory stays what it was (a 256³ pair would hold ~170 MB).
+ */
+const PREFETCH_MAX_BYTES = 2 ** 27;
+
+/**
+ * One image's passes in a prefetch: the first `sliced` (along axes before the last) slab by slab along the last
+ * axis, then the rest (the last axis' pass, if any) by units; outputs[p] holds pass p's output.
+ */
+export interface PrefetchJob {
+  source: number;
+  passes: ShrinkPass[];
+  sliced: number;
+  slices: number;
+  outputs: Float32Array[];
+}
+
+export interface PrefetchKernelInit {
+  sources: Float32Exact[];
+  jobs: PrefetchJob[];
+  /** Phase 0's blocks: job, first and end slice. */
+  slabs: Int32Array;
+  /** Phase 1's blocks: job, pass, first and end unit. */
+  pieces: Int32Array;
+}
+
+/** Phase 0 block b: slabs[b]'s slices through its job's sliced passes; phase 1 block b: pieces[b]'s units. */
+export function prefetchKernel(init: PrefetchKernelInit): readonly BlockKernel[] {
+  const { sources, jobs, slabs, pieces } = init;
+  const scratches = jobs.map((job) => job.passes.map((pass) => shrinkScratch(pass)));
+  const input = (job: PrefetchJob, p: number): Float32Exact => (p === 0 ? sources[job.source] : job.outputs[p - 1]);
+  return [
+    (b) => {
+      const job = jobs[slabs[3 * b]];
+      for (let p = 0; p < job.sliced; p++) {
+        shrinkPassSlices(input(job, p), job.outputs[p], job.passes[p], job.slices, slabs[3 * b + 1], slabs[3 * b + 2], scratches[slabs[3 * b]][p]);
+      }
+    },
+    (b) => {
+      const j = pieces[4 * b];
+      const p = pieces[4 * b + 1];
+      shrinkPassUnits(input(jobs[j], p), jobs[j].outputs[p], jobs[j].passes[p], pieces[4 * b + 2], pieces[4 * b + 3], scratches[j][p]);
+    },
+  ];
+}
+
+/**
+ * smoothAndShrinkVoxels of each job (the same images: the same passes, split into slices and units that any thread
+ * may do), started in the background on `team`'s helpers while this thread does other work (no other session of the
+ * team meanwhile): join() does what is left with them and returns the images in job order; cancel() ends the
+ * session without them. Null (nothing started) without helpers, for 2D or multi-component images, or when the images
+ * are too small for a session or too large to hold all their passes at once; a job with nothing to do gives its
+ * image back.
+ */
+export async function prefetchShrinkOn(team: ParallelFor | undefined, jobs: readonly ShrinkJob[], sources: (img: Image) => Float32Exact = sharedSource): Promise<{ join(): Image[]; cancel(): void } | null> {
+  if (!team || team.threads < 2 || jobs.some((job) => job.img.dimension !== 3 || job.img.components !== 1)) return null;
+  const plans = jobs.map((job) => {
+    const geometry = shrunkGeometry(job.img, job.factors);
+    return { job, geometry, passes: shrinkPasses(job.img.size, job.img.components, job.sigmasVoxels, geometry, job.factors) };
+  });
+  const work = plans.reduce((s, p) => s + (p.passes.length > 0 ? p.passes[0].inputLength : 0), 0);
+  const bytes = plans.reduce((s, p) => s + p.passes.reduce((t, pass) => t + 4 * pass.outputLength, 0), 0);
+  if (work < TEAM_SHRINK_MIN_VALUES || bytes > PREFETCH_MAX_BYTES) return null;
+  const init: PrefetchKernelInit = { sources: [], jobs: [], slabs: new Int32Array(0), pieces: new Int32Array(0) };
+  const sourceOf = new Map<Image, number>();
+  const slabs: number[] = [];
+  const pieces: number[] = [];
+  const outputs = plans.map((p) => {
+    if (p.passes.length === 0) return -1;
+    let k = sourceOf.get(p.job.img);
+    if (k === undefined) {
+      sourceOf.set(p.job.img, (k = init.sources.length));
+      init.sources.push(sources(p.job.img));
+    }
+    // the passes along x and y run slab by slab along z (each slice's lines and rows are its own); the z pass after
+    const slices = p.job.img.size[2];
+    const sliced = p.passes.length - (p.passes[p.passes.length - 1].blocks === 1 && p.passes[p.passes.length - 1].length === slices ? 1 : 0);
+    const j = init.jobs.length;
+    init.jobs.push({ source: k, passes: p.passes, sliced, slices, outputs: p.passes.map((pass) => sharedFloat32(pass.outputLength)) });
+    if (sliced > 0) {
+      const per = Math.ceil(slices / PREFETCH_SLABS);
+      for (let z = 0; z < slices; z += per) slabs.push(j, z, Math.min(slices, z + per));
+    }
+    for (let q = sliced; q < p.passes.length; q++) {
+      const u = Math.max(1, Math.ceil(p.passes[q].units / 64));
+      for (let from = 0; from < p.passes[q].units; from += u) pieces.push(j, q, from, Math.min(p.passes[q].units, from + u));
+    }
+    return j;
+  });
+  init.slabs = Int32Array.from(slabs);
+  init.pieces = Int32Array.from(pieces);
+  const session = await team.open('register.prefetch', init, prefetchKernel(init), { late: true });
+  let finish: () => void;
+  try {
+    finish = runLater(session, 0, slabs.length / 3);
+  } catch (err) {
+    session.close();
+    throw err;
+  }
+  return {
+    join(): Image[] {
+      try {
+        finish();
+        session.run(1, pieces.length / 4);
+      } finally {
+        session.close();
+      }
+      const images = plans.map((p, k) => {
+        if (outputs[k] < 0) return p.job.img;
+        const job = init.jobs[outputs[k]];
+        return shrunkImage(p.job.img, p.geometry, job.outputs[job.outputs.length - 1]);
+      });
+      // the passes' intermediate buffers go (the kernel and the session would keep them while this is held)
+      init.jobs = [];
+      init.sources = [];
+      return images;
+    },
+    cancel: () => session.close(),
+  };
 }

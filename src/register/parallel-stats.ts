@@ -276,7 +276,7 @@ export class ArrayStats {
     };
     const local = statsKernel(init);
     const work = arrays.reduce((sum, a) => sum + a.length, 0);
-    const session = team && team.threads > 1 && work >= TEAM_MIN_VALUES ? await team.open('register.stats', init, local) : serialSession(local);
+    const session = team && team.threads > 1 && work >= TEAM_MIN_VALUES ? await team.open('register.stats', init, local, { late: true }) : serialSession(local);
     return new ArrayStats(init, session, qs);
   }
 

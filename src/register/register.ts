@@ -41,7 +41,7 @@ import { drawSamplesOn } from './parallel-sampling.js';
 import { sampleFixedImageOn } from './parallel-jitter.js';
 import { dropIdleWasmKernels } from '../wasm/kernels.js';
 import { shareArray, TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
-import { sharedSource, smoothAndShrinkOn } from './parallel-smooth.js';
+import { prefetchShrinkOn, sharedSource, smoothAndShrinkOn, type ShrinkJob } from './parallel-smooth.js';
 import { maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, stageWinsorize, type PresetRecord } from './preset.js';
 import type { AutoLandmarkResult } from '../features/auto.js';
@@ -209,7 +209,12 @@ function movingSchedule(fixed: Image, moving: Image, level: LevelConfig, fs: Ret
 }
 
 /** A run's level images by schedule, and the input images' values on shared memory (made once per run, for teams). */
-type LevelCache = Map<string, LevelImages> & { sources?: Map<Image, Float32Exact>; quantiles?: QuantileCache };
+type LevelCache = Map<string, LevelImages> & {
+  sources?: Map<Image, Float32Exact>;
+  quantiles?: QuantileCache;
+  /** Levels' fixed and moving images made ahead (prefetchLevels), by level key. */
+  prefetched?: Map<string, Image[]>;
+};
 
 /** An input image's shared float32-exact copy, made once per run (the statistics' passes and the pyramid read it). */
 function cachedSource(img: Image, cache: LevelCache): Float32Exact {
@@ -226,26 +231,65 @@ function teamArray(img: Image, opts: RegisterOptions, cache: LevelCache): PixelA
   return cachedSource(img, cache);
 }
 
-/** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
-async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: LevelCache): Promise<LevelImages> {
-  const unit = level.smoothUnit ?? 'vox';
-  const key = `${level.shrink}/${level.smooth}${unit}`;
-  const hit = cache.get(key);
-  if (hit) return hit;
-  const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], unit);
+/** A level's cache key (stages with the same schedule share its images). */
+function levelKey(level: LevelConfig): string {
+  return `${level.shrink}/${level.smooth}${level.smoothUnit ?? 'vox'}`;
+}
+
+/** A level's schedule of the fixed image and the fixed and moving images' smoothing and shrinking jobs. */
+function levelJobs(fixed: Image, moving: Image, level: LevelConfig): { fs: ReturnType<typeof scheduleFromLevels>; jobs: ShrinkJob[] } {
+  const fs = scheduleFromLevels(fixed, [level.shrink], [level.smooth], level.smoothUnit ?? 'vox');
   const ms = movingSchedule(fixed, moving, level, fs);
-  // Smoothing and shrinking axis by axis, smoothed values computed only where the shrinking reads them
-  // (pyramid/shrink.ts): the same images as smoothing the whole image first; both images' passes split over the
-  // team's threads in one session (the same pixels for any thread count).
   const voxels = (img: Image, sigmas: number[]) => sigmas.map((s, a) => s / img.spacing[a]);
-  const [fixedLevel, movingLevel] = await smoothAndShrinkOn(
-    opts.parallel,
-    [
+  return {
+    fs,
+    jobs: [
       { img: fixed, sigmasVoxels: voxels(fixed, fs.sigmasMm[0]), factors: fs.shrink[0] },
       { img: moving, sigmasVoxels: voxels(moving, ms.sigmasMm[0]), factors: ms.shrink[0] },
     ],
-    (img) => cachedSource(img, cache),
-  );
+  };
+}
+
+/**
+ * The first stage's level images, started on the team's helpers (prefetchShrinkOn: slabs of their x and y passes)
+ * before the input statistics, which this thread then computes alone: the two need not wait for each other, and each thread
+ * compiles and runs its own kind of code. join() puts the images in `cache.prefetched` (null: nothing started:
+ * no helpers, a non-linear first stage, or images too small for a session).
+ */
+async function prefetchLevels(fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions, cache: LevelCache): Promise<{ join(): void; cancel(): void } | null> {
+  const first = config.stages[0];
+  if (!first || !opts.parallel || opts.parallel.threads < 2 || !LINEAR_KINDS.includes(first.transform)) return null;
+  const keys: string[] = [];
+  const jobs: ShrinkJob[] = [];
+  for (const level of first.levels ?? defaultLevels(first.transform, fixed.size)) {
+    const key = levelKey(level);
+    if (keys.includes(key)) continue;
+    keys.push(key);
+    jobs.push(...levelJobs(fixed, moving, level).jobs);
+  }
+  const started = await prefetchShrinkOn(opts.parallel, jobs, (img) => cachedSource(img, cache));
+  if (!started) return null;
+  return {
+    join(): void {
+      const images = started.join();
+      cache.prefetched = new Map(keys.map((key, k) => [key, images.slice(2 * k, 2 * k + 2)]));
+    },
+    cancel: () => started.cancel(),
+  };
+}
+
+/** Builds (and caches, since stages often share a schedule) the images of one pyramid level. */
+async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts: RegisterOptions, cache: LevelCache): Promise<LevelImages> {
+  const key = levelKey(level);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const { fs, jobs } = levelJobs(fixed, moving, level);
+  // Smoothing and shrinking axis by axis, smoothed values computed only where the shrinking reads them
+  // (pyramid/shrink.ts): the same images as smoothing the whole image first; both images' passes split over the
+  // team's threads in one session (the same pixels for any thread count), unless made ahead (prefetchLevels).
+  const ahead = cache.prefetched?.get(key);
+  cache.prefetched?.delete(key);
+  const [fixedLevel, movingLevel] = ahead ?? (await smoothAndShrinkOn(opts.parallel, jobs, (img) => cachedSource(img, cache)));
   // A full-resolution moving image whose float32 pixels an earlier level already put on shared memory: that copy
   // (the team's moving sampler would copy the image again).
   const movingShared = movingLevel === moving ? cache.sources?.get(moving) : undefined;
@@ -781,8 +825,18 @@ export async function register(fixed: Image, moving: Image, config: Registration
   if (opts.parallel && opts.parallel.threads > 1 && numberOfPixels(fixed) >= TEAM_MIN_SAMPLES) opts.parallel.warm?.();
   const cache: LevelCache = new Map<string, LevelImages>();
   cache.quantiles = new Map();
-  // the images' checks, modality statistics and initializer centres, on the team
-  const input = await inputStatistics(opts.parallel, fixed, moving, { fixed: teamArray(fixed, opts, cache), moving: teamArray(moving, opts, cache) }, config, opts, cache.quantiles);
+  // the first stage's pyramid on the helpers while this thread computes the images' checks, modality statistics
+  // and initializer centres (on the team when there is no such pyramid)
+  const arrays = { fixed: teamArray(fixed, opts, cache), moving: teamArray(moving, opts, cache) };
+  const prefetch = await prefetchLevels(fixed, moving, config, opts, cache);
+  let input: InputStats;
+  try {
+    input = await inputStatistics(prefetch ? undefined : opts.parallel, fixed, moving, arrays, config, opts, cache.quantiles);
+  } catch (err) {
+    prefetch?.cancel();
+    throw err;
+  }
+  prefetch?.join();
   checkInputs(fixed, moving, opts);
   const preset = choosePreset(fixed, moving, config, input.guesses);
   const seed = config.seed ?? DEFAULT_SEED;

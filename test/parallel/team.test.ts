@@ -1,6 +1,7 @@
 // The team of threads (src/parallel/team.ts) over real Node worker threads: phases run over all blocks with the
 // helpers taking part; a kernel that throws in a helper gives its error (no hang) and the team stays usable; a
-// failing kernel factory or an unknown kernel rejects open(); and a process that forgets close() still exits.
+// failing kernel factory or an unknown kernel rejects open() (a late one the next run() or open()); late sessions
+// and background phases do every block once; and a process that forgets close() still exits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -97,6 +98,84 @@ test('team: open() rejects a kernel the workers do not serve, or whose factory t
     const s = await team.open('test.square', init, localSquare(init));
     s.run(0, 8);
     s.close();
+  } finally {
+    await team.close();
+  }
+});
+
+test('team: a late session starts without waiting for the helpers, and a background phase (start) runs on them meanwhile; every block once', async () => {
+  for (const threads of [2, 3]) {
+    const team = createTeam(createWorkerThreadPool(ENTRY, threads - 1), threads);
+    try {
+      const room = 64;
+      const init: CountInit = { count: new Int32Array(new SharedArrayBuffer(4 * room)), who: new Int32Array(new SharedArrayBuffer(4 * room)), spin: 100_000 };
+      const helpers = new Set<number>();
+      for (let session = 0; session < 3; session++) {
+        // (late: the helpers may still be starting, or leaving the last session, when the first phase runs)
+        const s = await team.open('test.count', init, localCount(init), { late: true });
+        for (const [phase, n] of [[0, room], [1, 40], [0, room]]) {
+          init.count.fill(0);
+          s.run(phase, n, phase === 1);
+          for (let b = 0; b < room; b++) assert.equal(init.count[b], b < n ? 1 : 0, `${threads} threads, session ${session}, phase ${phase}: block ${b}`);
+          for (let b = 0; b < n; b++) if (init.who[b] !== 0) helpers.add(init.who[b]);
+        }
+        // a background phase: the helpers take blocks while this thread waits here; finish() does the rest
+        init.count.fill(0);
+        init.who.fill(0);
+        const finish = s.start!(1, room);
+        const until = performance.now() + 5000;
+        while (performance.now() < until && !init.who.some((w) => w !== 0)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+        const early = init.who.filter((w) => w !== 0).length;
+        finish();
+        for (let b = 0; b < room; b++) assert.equal(init.count[b], 1, `${threads} threads, session ${session}, background phase: block ${b}`);
+        assert.ok(early > 0, `${threads} threads: no helper took a block of the background phase before finish()`);
+        s.close();
+      }
+      assert.ok(helpers.size > 0, `${threads} threads: the helpers did no block`);
+    } finally {
+      await team.close();
+    }
+  }
+});
+
+test("team: a late session's helper kernel that fails to build does not join; its error is thrown by the next run() or open()", async () => {
+  const team = createTeam(createWorkerThreadPool(ENTRY, 1), 2);
+  try {
+    const init = squareInit(8, 0);
+    const s = await team.open('test.bad-factory', init, localSquare(init), { late: true });
+    s.run(0, 8); // this thread does every block (the helper has not even answered yet)
+    for (let b = 0; b < 8; b++) assert.equal(init.out[b], b * b);
+    // once the helper's refusal has come in (through this thread's event loop), run() throws it
+    let thrown: unknown;
+    for (let t = 0; t < 200 && thrown === undefined; t++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      try {
+        s.run(0, 8);
+      } catch (err) {
+        thrown = err;
+      }
+    }
+    assert.match(String(thrown), /the factory refused/);
+    s.close();
+    const s2 = await team.open('test.bad-factory', init, localSquare(init), { late: true });
+    s2.close();
+    // or the next open()
+    let rejected: unknown;
+    for (let t = 0; t < 200 && rejected === undefined; t++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      try {
+        (await team.open('test.square', init, localSquare(init), { late: true })).close();
+      } catch (err) {
+        rejected = err;
+      }
+    }
+    assert.match(String(rejected), /the factory refused/);
+    // then the team works as before
+    const ok = squareInit(16);
+    const s3 = await team.open('test.square', ok, localSquare(ok), { late: true });
+    s3.run(0, 16);
+    s3.close();
+    for (let b = 0; b < 16; b++) assert.equal(ok.out[b], b * b);
   } finally {
     await team.close();
   }

@@ -154,7 +154,8 @@ test('inputStatistics: the one-thread checks\' errors (constant image, NaN)', as
 
 test('levelRanges: robustRange of the samples and of the moving level image, on every thread count', async () => {
   const values = Float64Array.from(volume([60, 55, 50], 'float', 10).data);
-  const moving = volume([70, 64, 60], 'float', 11).data;
+  // (≥ 2^22 values in all: on the team; fewer in the calling thread)
+  for (const moving of [volume([70, 64, 60], 'float', 11).data, volume([170, 160, 155], 'float', 12).data])
   for (const q of [
     { fixed: [0.005, 0.995] as [number, number], moving: [0.005, 0.99] as [number, number] },
     { fixed: null, moving: null },
@@ -168,33 +169,39 @@ test('levelRanges: robustRange of the samples and of the moving level image, on 
 });
 
 test('drawSamplesOn: the same samples on every thread count, one per stratum, inside their voxels, values interpolated there', async () => {
-  const fixed = volume([50, 44, 40], 'uint8', 12);
-  const plane = Float32Array.from(fixed.data);
-  const n = 50 * 44 * 40;
-  for (const count of [70_000, n]) {
-    let first: { points: number[]; values: number[]; voxels: number[] } | null = null;
-    for (const threads of THREADS) {
-      const t = team(threads);
-      const s = await drawSamplesOn(t, fixed, t ? shareArray(plane) : plane, count, 77);
-      const got = { points: bits(s.points), values: bits(s.values), voxels: Array.from(s.voxels) };
-      if (first === null) {
-        first = got;
-        assert.equal(s.count, count);
-        for (let i = 0; i < count; i++) {
-          const v = s.voxels[i];
-          // sample i's voxel rank lies in its stratum [n·i/count, n·(i+1)/count)
-          assert.ok(v >= Math.floor((n * i) / count) && v <= Math.floor((n * (i + 1)) / count), `sample ${i}: voxel ${v}`);
-          const ix = v % 50;
-          const iy = Math.floor(v / 50) % 44;
-          const iz = Math.floor(v / (50 * 44));
-          // identity direction: index = (p − origin) / spacing, within half a voxel of the voxel's centre
-          const c = [0, 1, 2].map((a) => (s.points[3 * i + a] - fixed.origin[a]) / fixed.spacing[a]);
-          assert.ok(Math.abs(c[0] - ix) <= 0.5 + 1e-9 && Math.abs(c[1] - iy) <= 0.5 + 1e-9 && Math.abs(c[2] - iz) <= 0.5 + 1e-9, `sample ${i} outside its voxel`);
-          if (i % 997 === 0) assert.ok(Math.abs(s.values[i] - linear3d(plane, 50, 44, 40, c[0], c[1], c[2])) <= 1e-9, `value of sample ${i}`);
+  // (the largest: ≥ 2^19 samples, drawn on the team; fewer in the calling thread)
+  for (const [[nx, ny, nz], counts] of [
+    [[50, 44, 40], [70_000, 88_000]],
+    [[84, 80, 80], [537_600]],
+  ] as const) {
+    const fixed = volume([nx, ny, nz], 'uint8', 12);
+    const plane = Float32Array.from(fixed.data);
+    const n = nx * ny * nz;
+    for (const count of counts) {
+      let first: { points: number[]; values: number[]; voxels: number[] } | null = null;
+      for (const threads of THREADS) {
+        const t = team(threads);
+        const s = await drawSamplesOn(t, fixed, t ? shareArray(plane) : plane, count, 77);
+        const got = { points: bits(s.points), values: bits(s.values), voxels: Array.from(s.voxels) };
+        if (first === null) {
+          first = got;
+          assert.equal(s.count, count);
+          for (let i = 0; i < count; i++) {
+            const v = s.voxels[i];
+            // sample i's voxel rank lies in its stratum [n·i/count, n·(i+1)/count)
+            assert.ok(v >= Math.floor((n * i) / count) && v <= Math.floor((n * (i + 1)) / count), `sample ${i}: voxel ${v}`);
+            const ix = v % nx;
+            const iy = Math.floor(v / nx) % ny;
+            const iz = Math.floor(v / (nx * ny));
+            // identity direction: index = (p − origin) / spacing, within half a voxel of the voxel's centre
+            const c = [0, 1, 2].map((a) => (s.points[3 * i + a] - fixed.origin[a]) / fixed.spacing[a]);
+            assert.ok(Math.abs(c[0] - ix) <= 0.5 + 1e-9 && Math.abs(c[1] - iy) <= 0.5 + 1e-9 && Math.abs(c[2] - iz) <= 0.5 + 1e-9, `sample ${i} outside its voxel`);
+            if (i % 997 === 0) assert.ok(Math.abs(s.values[i] - linear3d(plane, nx, ny, nz, c[0], c[1], c[2])) <= 1e-9, `value of sample ${i}`);
+          }
+          if (count === n) assert.deepEqual(got.voxels, Array.from({ length: n }, (_, i) => i));
+        } else {
+          assert.deepEqual(got, first, `${count} samples, ${threads} threads`);
         }
-        if (count === n) assert.deepEqual(got.voxels, Array.from({ length: n }, (_, i) => i));
-      } else {
-        assert.deepEqual(got, first, `${count} samples, ${threads} threads`);
       }
     }
   }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Image } from '../../src/image/image.js';
 import type { RegistrationConfig } from '../../src/register/config.js';
 import { register } from '../../src/register/register.js';
-import { gaussianSmoothOn, smoothAndShrinkOn } from '../../src/register/parallel-smooth.js';
+import { gaussianSmoothOn, prefetchShrinkOn, smoothAndShrinkOn } from '../../src/register/parallel-smooth.js';
 import { gaussianSmooth, smoothAndShrink } from '../../src/pyramid/index.js';
 import { imageFromFunction, mapAbout, movingFor, rotation2d, rotation3d, scene2d, scene3d } from './synthetic.js';
 import { teamCache } from './team-cache.js';
@@ -26,7 +26,14 @@ function assertBitIdentical(a: number[], b: number[], what: string): void {
   assert.deepEqual(new Uint8Array(x.buffer), new Uint8Array(y.buffer), `${what}: ${a.slice(0, 6).join(',')} vs ${b.slice(0, 6).join(',')}`);
 }
 
-function scene(d: 2 | 3, big = false): { fixed: Image; moving: Image; movingMask: Image; fixedMask?: Image } {
+function scene(d: 2 | 3, big = false, prefetch = false): { fixed: Image; moving: Image; movingMask: Image; fixedMask?: Image } {
+  if (prefetch) {
+    // 2 × 140 000 voxels: enough for the pyramid's session (2^18 values)
+    const fixed = imageFromFunction({ size: [56, 50, 50], spacing: [0.85, 0.9, 0.95], origin: [-1, -2, -1] }, scene3d);
+    const grid = { size: [52, 52, 52], spacing: [0.9, 0.9, 0.9], origin: [-2, -2, -2] };
+    const moving = movingFor(grid, scene3d, mapAbout(rotation3d(0.03, -0.02, 0.04, 1.02), [20, 20, 20], [0.8, -0.6, 0.5]));
+    return { fixed, moving, movingMask: imageFromFunction(grid, () => 1) };
+  }
   if (big) {
     // ≥ 2^16 samples (every voxel): the linear cost runs on the team (smaller levels stay in the calling thread)
     const fixed = imageFromFunction({ size: [42, 42, 40], spacing: [1.1, 1.1, 1.2], origin: [-1, -2, -1] }, scene3d);
@@ -50,12 +57,32 @@ function scene(d: 2 | 3, big = false): { fixed: Image; moving: Image; movingMask
   return { fixed, moving, movingMask, fixedMask };
 }
 
-const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolean; big?: boolean; fixedMask?: boolean }[] = [
+const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolean; big?: boolean; prefetch?: boolean; fixedMask?: boolean }[] = [
   {
     name: '3D affine mi, large enough for the team',
     d: 3,
     big: true,
     config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 1, smooth: 0, iterations: 3 }] }] },
+  },
+  {
+    // two pyramid levels (≥ 2^18 values): made by the helpers while the calling thread computes the input statistics
+    name: '3D affine mi, pyramid levels made ahead on the team',
+    d: 3,
+    big: true,
+    prefetch: true,
+    config: {
+      stages: [
+        {
+          transform: 'affine',
+          metric: 'mi',
+          levels: [
+            { shrink: 4, smooth: 2, iterations: 3 },
+            { shrink: 2, smooth: 1, iterations: 3 },
+            { shrink: 1, smooth: 0, iterations: 2 },
+          ],
+        },
+      ],
+    },
   },
   { name: '2D affine mi', d: 2, config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 2, smooth: 1, iterations: 15 }, { shrink: 1, smooth: 0, iterations: 15 }] }] } },
   { name: '2D rigid mse, moving mask', d: 2, mask: true, config: { stages: [{ transform: 'rigid', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 20 }] }] } },
@@ -102,7 +129,7 @@ const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolea
 
 for (const c of CASES) {
   test(`register: ${c.name} gives bit-identical parameters on 1, 2 and 3 threads`, async () => {
-    const { fixed, moving, movingMask, fixedMask } = scene(c.d, c.big);
+    const { fixed, moving, movingMask, fixedMask } = scene(c.d, c.big, c.prefetch);
     const opts = { ...(c.mask ? { movingMask } : {}), ...(c.fixedMask ? { fixedMask } : {}) };
     const alone = await register(fixed, moving, c.config, opts);
     assert.equal(alone.threads, 1);
@@ -164,4 +191,44 @@ test('pyramid smoothing on a team: the same float32 pixels as gaussianSmooth, 2D
       assert.ok(team(threads).helperBlocks > before, `${threads} threads: the helpers did no block`);
     }
   }
+});
+
+test('pyramid levels made ahead on a team (prefetchShrinkOn: x and y passes slab by slab, in the background): the same float32 pixels as smoothAndShrink', async () => {
+  const u8 = imageFromFunction({ size: [70, 64, 60], spacing: [1, 1.2, 0.9] }, scene3d);
+  const fixed = { ...u8, data: Uint8Array.from(u8.data, (v) => Math.max(0, Math.min(255, Math.round(100 * v + 20)))) };
+  const moving = imageFromFunction({ size: [66, 70, 61], spacing: [1.1, 1, 1] }, scene3d);
+  // a z pass (σ and a factor along z), none (σ 0, factor 1 along z), an image with nothing to do
+  const jobs = [
+    ...[fixed, moving].map((img) => ({ img, sigmasVoxels: [2, 2, 2], factors: [4, 4, 4] })),
+    ...[fixed, moving].map((img) => ({ img, sigmasVoxels: [1, 1.5, 0], factors: [2, 2, 1] })),
+    { img: moving, sigmasVoxels: [0, 0, 0], factors: [1, 1, 1] },
+  ];
+  const reference = jobs.map((j) => smoothAndShrink(j.img, j.sigmasVoxels.map((s, a) => s * j.img.spacing[a]), j.factors));
+  for (const threads of [2, 3]) {
+    const before = team(threads).helperBlocks;
+    for (let rep = 0; rep < 10 && team(threads).helperBlocks === before; rep++) {
+      const started = await prefetchShrinkOn(team(threads), jobs);
+      assert.ok(started, 'large enough for a session');
+      // (this thread busy elsewhere for a moment: the helpers take slabs meanwhile)
+      const until = performance.now() + 20;
+      while (performance.now() < until);
+      const out = started.join();
+      out.forEach((img, k) => {
+        if (k === jobs.length - 1) return assert.equal(img, moving, 'nothing to do: the image itself');
+        assert.deepEqual([img.size, img.spacing, img.origin], [reference[k].size, reference[k].spacing, reference[k].origin]);
+        assert.deepEqual(new Uint8Array(img.data.buffer), new Uint8Array(reference[k].data.buffer), `${threads} threads, image ${k}`);
+      });
+    }
+    assert.ok(team(threads).helperBlocks > before, `${threads} threads: the helpers did no block`);
+  }
+  // too little work for a session, or no helpers: nothing started
+  const small = imageFromFunction({ size: [40, 40, 40], spacing: [1, 1, 1] }, scene3d);
+  assert.equal(await prefetchShrinkOn(team(2), [{ img: small, sigmasVoxels: [1, 1, 1], factors: [2, 2, 2] }]), null);
+  assert.equal(await prefetchShrinkOn(undefined, jobs), null);
+  // a cancelled prefetch leaves the team usable
+  const cancelled = await prefetchShrinkOn(team(2), jobs);
+  cancelled!.cancel();
+  const again = await prefetchShrinkOn(team(2), jobs);
+  const out = again!.join();
+  assert.deepEqual(new Uint8Array(out[0].data.buffer), new Uint8Array(reference[0].data.buffer));
 });
