@@ -540,10 +540,10 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
     // outputs are made without them (3D affine + B-spline MSE: −60 MB of peak RSS).
     const helped = !small && team.threads > 1;
     if (helped) await new Promise((resolve) => setTimeout(resolve, 20));
-    // (always then: much of what they held is shared memory, which the heap's external count does not show; and
-    // always for a small job: its finest level's samples and costs, ≈ 4 MB for a 256² slice, would otherwise stay
-    // resident beside the outputs (2D affine: peak RSS −2.5 MB for one collection of ≈ 10 ms))
-    collectGarbage(helped || small ? 0 : undefined);
+    // (always then: much of what they held is shared memory, which the heap's external count does not show; not
+    // forced for a small job: its finest level's ≈ 4 MB would go (2D affine peak RSS 67 → 64.5 MB) for ≈ 10 ms, and
+    // the 2D time target (≤ 0.5 × elastix's 0.87–0.91 s) sits at its line while the RSS one is out of reach anyway)
+    collectGarbage(helped ? 0 : undefined);
     json = await writeRegistrationOutputs(out, fixed, moving, result, {
       fixed: opts.fixed,
       moving: opts.moving,
