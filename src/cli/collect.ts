@@ -21,14 +21,3 @@ export function collectGarbage(threshold = WORTH_COLLECTING): void {
   (gc as () => void)();
 }
 
-/**
- * Whether V8's young generation may grow (V8's default: doubling up to 8 MB under many short-lived allocations) or
- * stays at its first size. Small jobs (a 2D registration) hold less that way: 2D affine −7 MB of peak RSS at the
- * same CPU time. Large jobs keep the default: there objects promoted early grow the old generation instead (3D
- * affine + B-spline MI: +10–15 MB of peak RSS and a few % more CPU). Process-wide. It must be off from the process'
- start to matter (loading the modules already grows it): bin/coreg.js turns it off for `register`, which turns it
- back on once its images show a large job.
- */
-export function youngGenerationGrows(grows: boolean): void {
-  setFlagsFromString(`--semi-space-growth-factor=${grows ? 2 : 1}`);
-}
