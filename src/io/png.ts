@@ -62,22 +62,24 @@ const DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [
 
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
+/** The Adam7 passes: first column, first row, column step, row step. */
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
+
 /** Bytes of the filtered scanlines IHDR declares (all seven Adam7 passes when interlaced). */
 function declaredScanlineBytes(s: ChunkScan): number {
   const bitsPerPixel = (CHANNELS[s.colorType] ?? 4) * s.depth;
   const rowBytes = (w: number) => (w === 0 ? 0 : 1 + Math.ceil((w * bitsPerPixel) / 8));
   if (!s.interlaced) return s.height * rowBytes(s.width);
-  const passes = [
-    [0, 0, 8, 8],
-    [4, 0, 8, 8],
-    [0, 4, 4, 8],
-    [2, 0, 4, 4],
-    [0, 2, 2, 4],
-    [1, 0, 2, 2],
-    [0, 1, 1, 2],
-  ];
   let n = 0;
-  for (const [x0, y0, dx, dy] of passes) {
+  for (const [x0, y0, dx, dy] of ADAM7) {
     const w = Math.ceil((s.width - x0) / dx);
     const h = Math.ceil((s.height - y0) / dy);
     if (w > 0 && h > 0) n += h * rowBytes(w);
@@ -199,17 +201,6 @@ function unfilterRows(src: Uint8Array, at: number, rows: number, rowBytes: numbe
   }
   return at;
 }
-
-/** The Adam7 passes: first column, first row, column step, row step. */
-const ADAM7 = [
-  [0, 0, 8, 8],
-  [4, 0, 8, 8],
-  [0, 4, 4, 8],
-  [2, 0, 4, 4],
-  [0, 2, 2, 4],
-  [1, 0, 2, 2],
-  [0, 1, 1, 2],
-];
 
 /**
  * The pixels of the inflated scanlines: bytes row after row (sub-byte depths packed, rows byte-aligned; interlaced

@@ -7,9 +7,10 @@
  * values as sampleFixedImage, bit for bit, for any number of threads.
  */
 import { type Image, indexToPhysicalMatrix, numberOfPixels } from '../image/image.js';
-import { linear2d, linear3d, type Plane } from '../interpolate/kernels.js';
+import { linear2d, linear3d } from '../interpolate/kernels.js';
 import { MULBERRY32_STEP, mulberry32Unit } from '../random.js';
 import { blockSizeFor, shareArray, sharedFloat64, TEAM_MIN_SAMPLES, type BlockKernel, type ParallelFor } from './parallel-for.js';
+import type { DrawKernelInit } from './parallel-sampling.js';
 import { jitterPlane, jitterSeed, sampleFixedImage, sampleVoxels, type SampleSet, type SamplingOptions } from './sampling.js';
 
 /**
@@ -20,21 +21,11 @@ import { jitterPlane, jitterSeed, sampleFixedImage, sampleVoxels, type SampleSet
  */
 export const TEAM_JITTER_MIN_VOXELS = 1 << 22;
 
-export interface JitterKernelInit {
-  /** The jitter generator's seed (jitterSeed). */
-  seed: number;
-  count: number;
-  blockSize: number;
-  size: number[];
-  origin: number[];
-  /** Index → physical (d×d row-major). */
-  M: Float64Array;
-  plane: Plane;
-  /** The chosen voxels (sampleVoxels), in grid order. */
-  voxels: Int32Array;
-  points: Float64Array;
-  values: Float64Array;
-}
+/**
+ * The draw kernel's fields (parallel-sampling.ts), read differently: `seed` is the jitter generator's (jitterSeed) and
+ * `voxels` are an input here, the chosen voxels (sampleVoxels) in grid order.
+ */
+export type JitterKernelInit = DrawKernelInit;
 
 /** Phase 0: samples [b·blockSize, …) at their jittered positions, as sampleFixedImage's loop computes them. */
 export function jitterKernel(init: JitterKernelInit): readonly BlockKernel[] {
