@@ -7,11 +7,9 @@
  * values as sampleFixedImage, bit for bit, for any number of threads.
  */
 import { type Image, indexToPhysicalMatrix, numberOfPixels } from '../image/image.js';
-import { linear2d, linear3d } from '../interpolate/kernels.js';
-import { MULBERRY32_STEP, mulberry32Unit } from '../random.js';
 import { blockSizeFor, shareArray, sharedFloat64, TEAM_MIN_SAMPLES, type BlockKernel, type ParallelFor } from './parallel-for.js';
 import type { DrawKernelInit } from './parallel-sampling.js';
-import { jitterPlane, jitterSeed, sampleFixedImage, sampleVoxels, type SampleSet, type SamplingOptions } from './sampling.js';
+import { jitteredSamples, jitterPlane, jitterSeed, sampleFixedImage, sampleVoxels, type SampleSet, type SamplingOptions } from './sampling.js';
 
 /**
  * Fewest voxels of a level image whose jittered draw runs on the team: a full-resolution 1 mm head (7 M voxels,
@@ -27,40 +25,12 @@ export const TEAM_JITTER_MIN_VOXELS = 1 << 22;
  */
 export type JitterKernelInit = DrawKernelInit;
 
-/** Phase 0: samples [b·blockSize, …) at their jittered positions, as sampleFixedImage's loop computes them. */
+/** Phase 0: samples [b·blockSize, …) at their jittered positions (jitteredSamples, as sampleFixedImage draws them). */
 export function jitterKernel(init: JitterKernelInit): readonly BlockKernel[] {
-  const { seed, count, blockSize, size, origin: o, M, plane, voxels, points, values } = init;
-  const d = size.length;
-  const [nx, ny] = size;
-  const nz = d === 3 ? size[2] : 1;
-  const p = new Float64Array(d);
+  const { seed, count, blockSize, size, origin, M, plane, voxels, points, values } = init;
+  const p = new Float64Array(size.length);
   const ci = new Float64Array(3);
-  return [
-    (b) => {
-      const start = b * blockSize;
-      const end = Math.min(count, start + blockSize);
-      // the stream's state before sample `start`'s first draw (d draws per sample)
-      let a = (seed + Math.imul(d * start, MULBERRY32_STEP)) | 0;
-      for (let s = start; s < end; s++) {
-        const v = voxels[s];
-        a = (a + MULBERRY32_STEP) | 0;
-        ci[0] = (v % nx) + mulberry32Unit(a) - 0.5;
-        a = (a + MULBERRY32_STEP) | 0;
-        ci[1] = (Math.floor(v / nx) % ny) + mulberry32Unit(a) - 0.5;
-        if (d === 3) {
-          a = (a + MULBERRY32_STEP) | 0;
-          ci[2] = Math.floor(v / (nx * ny)) + mulberry32Unit(a) - 0.5;
-        }
-        for (let r = 0; r < d; r++) {
-          let acc = o[r];
-          for (let c = 0; c < d; c++) acc += M[r * d + c] * ci[c];
-          p[r] = acc;
-        }
-        values[s] = d === 2 ? linear2d(plane, nx, ny, ci[0], ci[1]) : linear3d(plane, nx, ny, nz, ci[0], ci[1], ci[2]);
-        for (let r = 0; r < d; r++) points[s * d + r] = p[r];
-      }
-    },
-  ];
+  return [(b) => jitteredSamples(plane, size, origin, M, voxels, seed, b * blockSize, Math.min(count, (b + 1) * blockSize), points, values, p, ci)];
 }
 
 /**

@@ -36,13 +36,13 @@ import {
 } from './config.js';
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
 import { sharedInterpolationPlane } from './sample-kernels.js';
-import { interpolationPlane, type Plane } from '../interpolate/index.js';
+import type { Plane } from '../interpolate/index.js';
 import { drawSamplesOn } from './parallel-sampling.js';
 import { sampleFixedImageOn } from './parallel-jitter.js';
 import { dropIdleWasmKernels } from '../wasm/kernels.js';
 import { shareArray, TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
 import { prefetchShrinkOn, sharedSource, smoothAndShrinkOn, type ShrinkJob } from './parallel-smooth.js';
-import { maskAt, type SampleSet } from './sampling.js';
+import { jitterPlane, maskAt, type SampleSet } from './sampling.js';
 import { choosePreset, isHistogramMetric, stageWinsorize, type PresetRecord } from './preset.js';
 import type { AutoLandmarkResult } from '../features/auto.js';
 
@@ -329,9 +329,7 @@ async function levelSamples(images: LevelImages, stage: StageConfig, seed: numbe
   // (linear stages: a B-spline stage's level samples set its stochastic gain, tuned on the one-stream draw below)
   if (d === 3 && stage.transform !== 'bspline' && (everyVoxel || strategy === 'random') && jitter && !images.fixedMask && fixed.components === 1) {
     const count = everyVoxel ? n : Math.max(1, Math.round(percentage * n));
-    const data = fixed.data;
-    const inPlace = data instanceof Uint8Array || data instanceof Int8Array || data instanceof Int16Array || data instanceof Uint16Array;
-    const plane = inPlace ? (data as unknown as Plane) : interpolationPlane(fixed, 0);
+    const plane = jitterPlane(fixed);
     return { ...(await drawSamplesOn(team, fixed, team && team.threads > 1 ? shareArray(plane as Float32Array) : plane, count, seed)), drawn: true };
   }
   // drawn: a random subset or random positions, whose metric carries sampling noise

@@ -14,6 +14,7 @@ import { linear2d, linear3d, linearValues3d, interpolationPlane, type Plane } fr
 import { METRICS, finalizeHistogramMerged, mergeCompensated, mergeHistogramRows, type HistogramState, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
 import { blockSizeFor, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockKernel, type KernelPhases } from './parallel-for.js';
 import { maskAt } from './sampling.js';
+import { isHistogramMetric } from './preset.js';
 import { createRandom } from '../random.js';
 import { bsplineSupportsRange, interleaveCoefficients, type BSplineGridGeometry } from '../transform/bspline-supports.js';
 import { wasmLinearKernel } from './wasm-linear.js';
@@ -261,7 +262,7 @@ export class BlockedMetric {
   ) {
     this.metric = METRICS[metric] as SampledMetric<MetricState>;
     this.state = this.metric.createState(metricOptions);
-    this.histogramBins = metric === 'mi' || metric === 'nmi' || metric === 'jointEntropy' ? (this.state as HistogramState).bins : 0;
+    this.histogramBins = isHistogramMetric(metric) ? (this.state as HistogramState).bins : 0;
     const { sums, coefficients } = stateArrays(this.state);
     this.sumsLength = sums.length;
     this.blocks = Math.ceil(count / blockSize);

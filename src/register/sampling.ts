@@ -7,7 +7,7 @@ import { CoregError } from '../errors.js';
 import { type Image, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatrix } from '../image/image.js';
 import { linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
-import { createRandom } from '../random.js';
+import { createRandom, MULBERRY32_STEP, mulberry32Unit } from '../random.js';
 import { sharedFloat64 } from './parallel-for.js';
 import type { SamplingStrategy } from './config.js';
 
@@ -106,31 +106,52 @@ export function sampleFixedImage(fixed: Image, opts: SamplingOptions): SampleSet
   // On shared memory: the costs hand them to a team's threads as they are, without a shared copy of their own.
   const points = sharedFloat64(count * d);
   const values = sharedFloat64(count);
-  const data = fixed.data;
-  const jitterRandom = opts.jitter ? createRandom(jitterSeed(opts.seed)) : null;
-  // Pixel types that float32 holds exactly are read in place (the same values as interpolationPlane's float32 copy,
-  // without copying a whole volume for 150 000 samples).
-  const plane = opts.jitter ? jitterPlane(fixed) : null;
-  const ci = new Float64Array(3);
-  for (let s = 0; s < count; s++) {
-    const v = voxels[s];
-    if (jitterRandom) {
-      ci[0] = (v % nx) + jitterRandom() - 0.5;
-      ci[1] = (Math.floor(v / nx) % ny) + jitterRandom() - 0.5;
-      if (d === 3) ci[2] = Math.floor(v / (nx * ny)) + jitterRandom() - 0.5;
-      for (let r = 0; r < d; r++) {
-        let acc = o[r];
-        for (let c = 0; c < d; c++) acc += M[r * d + c] * ci[c];
-        p[r] = acc;
-      }
-      values[s] = d === 2 ? linear2d(plane!, nx, ny, ci[0], ci[1]) : linear3d(plane!, nx, ny, fixed.size[2], ci[0], ci[1], ci[2]);
-    } else {
+  if (opts.jitter) {
+    // Pixel types that float32 holds exactly are read in place (the same values as interpolationPlane's float32
+    // copy, without copying a whole volume for 150 000 samples).
+    jitteredSamples(jitterPlane(fixed), fixed.size, o, M, voxels, jitterSeed(opts.seed), 0, count, points, values, p, new Float64Array(3));
+  } else {
+    const data = fixed.data;
+    for (let s = 0; s < count; s++) {
+      const v = voxels[s];
       voxelToPhysical(v, nx, ny, d, M, o, p);
       values[s] = data[v * fixed.components];
+      for (let a = 0; a < d; a++) points[s * d + a] = p[a];
     }
-    for (let a = 0; a < d; a++) points[s * d + a] = p[a];
   }
   return { dimension: d, count, points, values, voxels };
+}
+
+/**
+ * Jittered samples [start, end) of a sample set: a random position inside each voxel voxels[s] (index → physical
+ * `M`, `origin`), the plane's value interpolated linearly there. The generator is mulberry32 seeded `seed`, d draws
+ * per sample; its state before sample `start`'s first draw is seed + d·start·MULBERRY32_STEP, so any split of the
+ * samples into ranges gives the same samples. `p` (d) and `ci` (3) are scratch.
+ */
+export function jitteredSamples(plane: Plane, size: readonly number[], origin: readonly number[], M: Float64Array, voxels: Int32Array, seed: number, start: number, end: number, points: Float64Array, values: Float64Array, p: Float64Array, ci: Float64Array): void {
+  const d = size.length;
+  const nx = size[0];
+  const ny = size[1];
+  const nz = d === 3 ? size[2] : 1;
+  let a = (seed + Math.imul(d * start, MULBERRY32_STEP)) | 0;
+  for (let s = start; s < end; s++) {
+    const v = voxels[s];
+    a = (a + MULBERRY32_STEP) | 0;
+    ci[0] = (v % nx) + mulberry32Unit(a) - 0.5;
+    a = (a + MULBERRY32_STEP) | 0;
+    ci[1] = (Math.floor(v / nx) % ny) + mulberry32Unit(a) - 0.5;
+    if (d === 3) {
+      a = (a + MULBERRY32_STEP) | 0;
+      ci[2] = Math.floor(v / (nx * ny)) + mulberry32Unit(a) - 0.5;
+    }
+    for (let r = 0; r < d; r++) {
+      let acc = origin[r];
+      for (let c = 0; c < d; c++) acc += M[r * d + c] * ci[c];
+      p[r] = acc;
+    }
+    values[s] = d === 2 ? linear2d(plane, nx, ny, ci[0], ci[1]) : linear3d(plane, nx, ny, nz, ci[0], ci[1], ci[2]);
+    for (let r = 0; r < d; r++) points[s * d + r] = p[r];
+  }
 }
 
 /** The seed of sampleFixedImage's jitter generator (createRandom) for sampling seed `seed`. */
