@@ -607,7 +607,8 @@ class FreshSampler {
     this.random = createRandom(seed);
     this.samples = { dimension: d, count, points: sharedFloat64(count * d), values: sharedFloat64(count), voxels: new Int32Array(count) };
     this.index = sharedFloat64(count * d);
-    this.deferValues = allFinite(this.plane);
+    // (integer pixels convert to finite values: no pass over the plane, 7 M values at a 1 mm head's full resolution)
+    this.deferValues = !(image.data instanceof Float32Array || image.data instanceof Float64Array) || allFinite(this.plane);
     this.maskVoxels = mask ? voxelsInMask(image, mask, this.maskN!, this.M) : null;
     const stratified = this.deferValues && (this.maskVoxels === null || this.maskVoxels.length > 0);
     // the one-stream draw's buffers only when it is used
