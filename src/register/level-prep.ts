@@ -10,7 +10,7 @@
 import type { PixelArray } from '../image/image.js';
 import { fixedSampleRanges, movingLevelRange, type LevelRanges } from './input-stats.js';
 import { serialSession, sharedFloat64, sharedInt32, type BlockKernel, type ParallelFor } from './parallel-for.js';
-import { drawKernel, drawKernelInit, type DrawKernelInit } from './parallel-sampling.js';
+import { drawKernel, type DrawKernelInit } from './parallel-sampling.js';
 import type { SampleSet } from './sampling.js';
 
 type Quantiles = [number, number] | null;
