@@ -148,6 +148,26 @@ export function fixedSampleRanges(values: Float64Array, q: [number, number] | nu
   return { fullFixed: finiteRange(r), fixedRange: robustOf(r, stats.quantiles()[0]) };
 }
 
+/**
+ * levelRanges' moving part on `team` (split by blocks from LEVEL_RANGES_TEAM_MIN values, as there; `cached`:
+ * cachedQuantiles' answer for this image).
+ */
+export async function movingLevelRangeOn(team: ParallelFor | undefined, data: PixelArray, q: [number, number] | null, cached: [number, number] | null): Promise<Range> {
+  if (cached && cached[1] > cached[0]) return { min: cached[0], max: cached[1] };
+  const onTeam = !!team && team.threads > 1 && data.length >= LEVEL_RANGES_TEAM_MIN;
+  const stats = await ArrayStats.open(onTeam ? team : undefined, [onTeam ? shareArray(data as Float32Array) : data], { quantiles: [cached ? [] : (q ?? [])] });
+  try {
+    return robustOf(stats.range()[0], stats.quantiles()[0]);
+  } finally {
+    stats.close();
+  }
+}
+
+/** Whether levelRanges splits a moving level image of `values` values over the team (else one thread does it). */
+export function movingRangeOnTeam(values: number): boolean {
+  return values >= LEVEL_RANGES_TEAM_MIN;
+}
+
 /** levelRanges' moving part in this thread (`cached`: cachedQuantiles' answer for this image). */
 export function movingLevelRange(data: PixelArray, q: [number, number] | null, cached: [number, number] | null): Range {
   if (cached && cached[1] > cached[0]) return { min: cached[0], max: cached[1] };

@@ -19,7 +19,8 @@ type Quantiles = [number, number] | null;
 export interface LevelPrepRequest {
   draw: DrawKernelInit;
   fixedQuantiles: Quantiles;
-  moving: PixelArray;
+  /** Null: no job for its range (the caller finds it, e.g. split over the team: movingLevelRangeOn). */
+  moving: PixelArray | null;
   movingQuantiles: Quantiles;
   /** cachedQuantiles' answer for `moving` (its quantiles known from the input statistics), or null. */
   movingCached: Quantiles;
@@ -59,7 +60,7 @@ export function levelPrepKernel(init: LevelPrepInit): readonly BlockKernel[] {
         put(init.out, OUT * k, r.fullFixed);
         put(init.out, OUT * k + 2, r.fixedRange);
       } else {
-        put(init.out, OUT * k + 4, movingLevelRange(level.moving, level.movingQuantiles, level.movingCached));
+        put(init.out, OUT * k + 4, movingLevelRange(level.moving!, level.movingQuantiles, level.movingCached));
       }
     },
   ];
@@ -67,16 +68,17 @@ export function levelPrepKernel(init: LevelPrepInit): readonly BlockKernel[] {
 
 /**
  * Every level's samples and ranges (as drawSamplesOn and levelRanges give them), on `team` when it has helpers
- * (the arrays each request reads on shared memory then), else in this thread. The longest jobs first.
+ * (the arrays each request reads on shared memory then), else in this thread. The longest jobs first. A level
+ * without `moving` gets a null movingRange (unless known from `movingCached`).
  */
 export async function prepareLevelsOn(team: ParallelFor | undefined, levels: LevelPrepRequest[]): Promise<{ samples: SampleSet; ranges: LevelRanges }[]> {
   const work: { kind: number; level: number; size: number }[] = [];
   levels.forEach((l, k) => {
     work.push({ kind: 0, level: k, size: 2 * l.draw.count });
-    if (!(l.movingCached && l.movingCached[1] > l.movingCached[0])) work.push({ kind: 1, level: k, size: l.moving.length / 4 });
+    if (l.moving && !(l.movingCached && l.movingCached[1] > l.movingCached[0])) work.push({ kind: 1, level: k, size: l.moving.length / 4 });
   });
   work.sort((a, b) => b.size - a.size || a.kind - b.kind || a.level - b.level);
-  const init: LevelPrepInit = { levels, jobs: sharedInt32(2 * work.length), out: sharedFloat64(OUT * levels.length) };
+  const init: LevelPrepInit = { levels, jobs: sharedInt32(2 * work.length), out: sharedFloat64(OUT * levels.length).fill(NaN) };
   work.forEach((j, i) => {
     init.jobs[2 * i] = j.kind;
     init.jobs[2 * i + 1] = j.level;

@@ -10,7 +10,7 @@
 import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, type PixelArray, checkImageArgument, indexToPhysicalMatrix, numberOfPixels, physicalCenter, physicalToIndexMatrix } from '../image/image.js';
 import { estimateScalesFromPhysicalShift } from './scales.js';
-import { cachedQuantiles, inputStatistics, levelRanges, type InputStats, type LevelRanges, type QuantileCache } from './input-stats.js';
+import { cachedQuantiles, inputStatistics, levelRanges, movingLevelRangeOn, movingRangeOnTeam, type InputStats, type LevelRanges, type QuantileCache } from './input-stats.js';
 import { prepareLevelsOn, type LevelPrepRequest } from './level-prep.js';
 import { foldCheckPoints, repairFolding } from './fold-repair.js';
 import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction, type IterationInfo, type OptimizerResult } from '../optimize/index.js';
@@ -369,17 +369,25 @@ async function prepareStageLevels(fixed: Image, moving: Image, stage: StageConfi
     count += draw;
     const movingCached = cachedQuantiles(images.moving.data, w.moving, (cache.quantiles ??= new Map()));
     const needsMoving = !(movingCached && movingCached[1] > movingCached[0]);
+    // a large moving level (a full-resolution head, without known quantiles: e.g. mse) is split over the team below
+    const split = needsMoving && movingRangeOnTeam(images.moving.data.length);
     requests.push({
       draw: drawKernelInit(images.fixed, shareArray(jitterPlane(images.fixed) as Float32Array), draw, seeds[li]),
       fixedQuantiles: w.fixed,
       // (shared only when read: a level whose quantiles are known has no moving job)
-      moving: needsMoving ? shareArray(images.moving.data as Float32Array) : images.moving.data,
+      moving: split ? null : needsMoving ? shareArray(images.moving.data as Float32Array) : images.moving.data,
       movingQuantiles: w.moving,
       movingCached,
     });
   }
   if (count < TEAM_MIN_SAMPLES) return null;
-  return prepareLevelsOn(opts.parallel, requests);
+  const prepared = await prepareLevelsOn(opts.parallel, requests);
+  for (const [li, r] of requests.entries()) {
+    if (r.moving !== null) continue;
+    const data = (await levelImages(fixed, moving, levels[li], opts, cache)).moving.data;
+    prepared[li].ranges.movingRange = await movingLevelRangeOn(opts.parallel, data, r.movingQuantiles, r.movingCached);
+  }
+  return prepared;
 }
 
 /** A first transform of `kind`: from the initial chain, or centred by the initializer. */

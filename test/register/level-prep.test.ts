@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Image } from '../../src/image/image.js';
-import { cachedQuantiles, levelRanges, type LevelRanges, type QuantileCache } from '../../src/register/input-stats.js';
+import { cachedQuantiles, levelRanges, movingLevelRangeOn, movingRangeOnTeam, type LevelRanges, type QuantileCache } from '../../src/register/input-stats.js';
 import { prepareLevelsOn, type LevelPrepRequest } from '../../src/register/level-prep.js';
 import { shareArray } from '../../src/register/parallel-for.js';
 import { drawKernelInit, drawSamplesOn } from '../../src/register/parallel-sampling.js';
@@ -99,6 +99,23 @@ test('all levels prepared at once: a degenerate known moving range (its quantile
   assert.ok(reference.movingRange!.max > reference.movingRange!.min + 1, 'the full finite range');
   const [p] = await prepareLevelsOn(team(2), requests(cache).slice(0, 1));
   assert.deepEqual(p.ranges, reference);
+});
+
+test('a level left without its moving job gets no moving range; a large moving level split over the team has levelRanges\' range', async () => {
+  const [p] = await prepareLevelsOn(team(2), [{ ...requests(new Map())[0], moving: null }]);
+  assert.equal(p.ranges.movingRange, null);
+  // a full-resolution-sized moving image (levelRanges splits it over the team): quantiles and full range (mse: q null)
+  const n = (1 << 22) + 12345;
+  assert.ok(movingRangeOnTeam(n));
+  const data = shareArray(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.001) * 40 + (i % 97)));
+  const fixedValues = Float64Array.from({ length: 5000 }, (_, i) => i % 13);
+  for (const mq of [[0.02, 0.98] as [number, number], null]) {
+    const reference = (await levelRanges(undefined, fixedValues, data, { fixed: null, moving: mq }, new Map())).movingRange;
+    for (const threads of [0, 2, 3]) {
+      const got = await movingLevelRangeOn(threads === 0 ? undefined : team(threads), data, mq, null);
+      assert.deepEqual(got, reference, `${threads} thread(s), quantiles ${mq}`);
+    }
+  }
 });
 
 test('the helpers took part in the preparations above (else their equality would prove nothing)', () => {
