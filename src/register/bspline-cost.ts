@@ -148,7 +148,7 @@ export class BSplineRegistrationCost implements CostFunction {
               stats: sharedFloat64(3 * mergeChunks(bspline.numberOfParameters, d)),
               average: sharedFloat64(bspline.numberOfParameters),
               last: sharedFloat64(bspline.numberOfParameters),
-              step: sharedFloat64(4),
+              step: sharedFloat64(3),
             }
           : null,
         A: shareArray(Float64Array.from(this.A)),
@@ -403,9 +403,7 @@ export class BSplineRegistrationCost implements CostFunction {
   /**
    * optimize/stochastic.ts's stochastic gradient descent (the same options, iterates and result, bit for bit) with
    * its passes over the parameters in the cost's phases, on the team's threads: the merge also finds each chunk's
-   * largest |g| and Σ g², and the next evaluation takes the step (its phase 0 maps with the stepped iterate, its
-   * phase 3 writes it by chunks before merging; one hand-off fewer per iteration than a phase of its own, which
-   * only the last, averaged step keeps: phase 4). What stays in this thread per iteration is a few
+   * largest |g| and Σ g², and one more phase (4) takes the step. What stays in this thread per iteration is a few
    * numbers per chunk of control points (mergeChunkSize), where the optimiser's own passes over every parameter
    * (about 6 per iteration) were the largest serial part of a 3D level. Null when it does not apply (lncc, penalties, scales, a
    * cost that does not draw fresh samples): use the optimiser then.
@@ -477,25 +475,18 @@ export class BSplineRegistrationCost implements CostFunction {
       if (averaging) averaged++;
       step[1] = averaged;
       step[2] = averaging ? 1 : 0;
+      this.runChunks(4);
       let length = 0;
+      for (let j = 0; j < chunks; j++) length += stats[3 * j + 2];
       if (averaging && k === total) {
-        this.runChunks(4);
         // the last step returns the averaged iterate
+        length = 0;
         for (let i = 0; i < n; i++) {
           length += (average[i] - q[i]) ** 2;
           q[i] = average[i];
         }
-        e = evaluate();
-      } else {
-        // the step is taken by the evaluation (its phase 0 maps with the stepped iterate, its phase 3 writes it)
-        step[3] = 1;
-        try {
-          e = evaluate();
-        } finally {
-          step[3] = 0;
-        }
-        for (let j = 0; j < chunks; j++) length += stats[3 * j + 2];
       }
+      e = evaluate();
       if (!e.finite) {
         q.set(last);
         value = lastValue;

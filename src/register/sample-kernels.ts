@@ -16,9 +16,9 @@ import { blockSizeFor, shareArray, sharedFloat32, sharedFloat64, sharedInt32, ty
 import { maskAt } from './sampling.js';
 import { isHistogramMetric } from './preset.js';
 import { createRandom } from '../random.js';
-import { bsplineSupportsRange, type BSplineGridGeometry } from '../transform/bspline-supports.js';
+import { bsplineSupportsRange, interleaveCoefficients, type BSplineGridGeometry } from '../transform/bspline-supports.js';
 import { wasmLinearKernel, type WasmLinearInit } from './wasm-linear.js';
-import { interleaveIterate, wasmBSplineKernel } from './wasm-bspline.js';
+import { wasmBSplineKernel } from './wasm-bspline.js';
 
 /** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
 export interface MovingSampler {
@@ -411,12 +411,7 @@ export interface BSplineKernelInit extends SampleBlocksInit {
     /** The running average of the iterates, and the iterate before the last step (restored after a NaN). */
     average: Float64Array;
     last: Float64Array;
-    /**
-     * [step factor, iterates averaged so far, 1 when this step is averaged (else 0), 1 when the step is pending]:
-     * written before phase 4, or, pending, before the next evaluation, whose phase 0 maps with the stepped iterate
-     * and whose phase 3 takes the step by chunks (c, last, average and Σ step² as phase 4 writes them) before
-     * merging the new gradient: one hand-off fewer per iteration.
-     */
+    /** [step factor, iterates averaged so far, 1 when this step is averaged (else 0)]: written before phase 4. */
     step: Float64Array;
   } | null;
   A: Float64Array;
@@ -697,7 +692,7 @@ export function bsplineKernel(init: BSplineKernelInit): KernelPhases {
       const start = b * blockSize;
       const end = Math.min(count, start + blockSize);
       const stamp = init.stamp ? init.stamp[0] : NaN;
-      if (!(cStamp === stamp)) interleaveIterate(init, cI);
+      if (!(cStamp === stamp)) interleaveCoefficients(init.c, P / d, d, cI);
       cStamp = stamp;
       const valid =
         d === 2
@@ -743,8 +738,8 @@ export function bsplineKernel(init: BSplineKernelInit): KernelPhases {
  */
 function withDraw(init: BSplineKernelInit, phases: KernelPhases): KernelPhases {
   const release = { release: phases.release };
+  const merge = mergeKernel(init);
   const descend = descentKernel(init);
-  const merge = mergeKernel(init, descend);
   const histogram = histogramMergeKernel(init);
   if (!init.draw) return Object.assign([...phases, finishDrawKernel(init), merge, descend, histogram], release);
   const draw = finishDrawKernel(init);
@@ -789,7 +784,7 @@ export function mergeChunks(P: number, d: number): number {
  * added in block order from 0 (the same sums, bit for bit, whichever thread merges which chunk), written
  * component-major into `gradient`.
  */
-function mergeKernel(init: BSplineKernelInit, descend: BlockKernel): BlockKernel {
+function mergeKernel(init: BSplineKernelInit): BlockKernel {
   const d = init.dimension;
   const { gPartials, ranges, P, gradient, blockSize, count } = init;
   const blocks = Math.ceil(count / blockSize);
@@ -797,10 +792,7 @@ function mergeKernel(init: BSplineKernelInit, descend: BlockKernel): BlockKernel
   const chunk = mergeChunkSize(P, d);
   const acc = new Float64Array(d * chunk);
   const stats = init.descent?.stats;
-  const step = init.descent?.step;
   return (j) => {
-    // a pending step first (it reads the chunk's last gradient)
-    if (step && step[3] === 1) descend(j);
     const k0 = j * chunk;
     const k1 = Math.min(nC, k0 + chunk);
     const r0 = d * k0;

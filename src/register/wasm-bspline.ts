@@ -12,7 +12,7 @@
 import { releaseWasmKernels, wasmKernels } from '../wasm/kernels.js';
 import type { KernelPhases } from './parallel-for.js';
 import { publishPacked, restorePacked, WasmMeasure, type PackedViews, type WasmBlockInit } from './wasm-measure.js';
-import { interleaveCoefficients, interleaveStepped } from '../transform/bspline-supports.js';
+import { interleaveCoefficients } from '../transform/bspline-supports.js';
 
 /** What the kernel reads of BSplineKernelInit (sample-kernels.ts). */
 export interface WasmBSplineInit extends WasmBlockInit {
@@ -29,21 +29,6 @@ export interface WasmBSplineInit extends WasmBlockInit {
   ranges: Int32Array;
   /** [evaluation stamp (changes every evaluation), threads]; without it, cI and the samples are copied per block. */
   stamp?: Float64Array;
-  /** The merged gradient (component-major), and a stochastic descent's step (see interleaveIterate). */
-  gradient?: Float64Array;
-  descent?: { step: Float64Array } | null;
-}
-
-/**
- * This thread's interleaved coefficients for an evaluation: of init.c, or, while a descent step is pending
- * (descent.step[3] = 1: BSplineRegistrationCost.stochasticSteps lets the next evaluation take it), of the stepped
- * iterate c − step[0]·gradient, the same numbers the step writes into c (phase 3 does, chunk by chunk).
- */
-export function interleaveIterate(init: WasmBSplineInit, out: Float64Array): void {
-  const d = init.dimension;
-  const step = init.descent?.step;
-  if (step && step[3] === 1) interleaveStepped(init.c, init.gradient!, step[0], init.P / d, d, out);
-  else interleaveCoefficients(init.c, init.P / d, d, out);
 }
 
 /** The kernel's two phases on WebAssembly, or null when it does not apply (2D, moving mask, wasm off). */
@@ -124,7 +109,7 @@ export function wasmBSplineKernel(init: WasmBSplineInit): KernelPhases | null {
       const start = b * blockSize;
       const end = Math.min(n, start + blockSize);
       const stamp = stampOf();
-      if (!(cStamp === stamp)) interleaveIterate(init, cI);
+      if (!(cStamp === stamp)) interleaveCoefficients(init.c, P / 3, 3, cI);
       cStamp = stamp;
       par.set(init.A, 0);
       par.set(init.t, 9);

@@ -132,24 +132,4 @@ export function interleaveCoefficients(c: Float64Array, nC: number, d: number, o
   }
 }
 
-/**
- * interleaveCoefficients of the iterate c − f·g, each coefficient computed as a descent step computes it
- * (c[i] − f·g[i], bit for bit): for a step that is not written to c yet.
- */
-export function interleaveStepped(c: Float64Array, g: Float64Array, f: number, nC: number, d: number, out: Float64Array): void {
-  if (d === 2) {
-    for (let k = 0; k < nC; k++) {
-      out[2 * k] = c[k] - f * g[k];
-      out[2 * k + 1] = c[nC + k] - f * g[nC + k];
-    }
-  } else {
-    const nC2 = 2 * nC;
-    for (let k = 0; k < nC; k++) {
-      out[3 * k] = c[k] - f * g[k];
-      out[3 * k + 1] = c[nC + k] - f * g[nC + k];
-      out[3 * k + 2] = c[nC2 + k] - f * g[nC2 + k];
-    }
-  }
-}
-
 // --- dense evaluation -------------------------------------------------------------------------------

@@ -131,18 +131,17 @@ function descentScene(): { cost: () => BSplineRegistrationCost; initial: Float64
   };
 }
 
-test('stochastic steps on the cost phases = the stochastic optimiser, bit for bit (1, 2 and 3 threads; clipped steps, averaging; each step taken by the next evaluation)', async () => {
+test('stochastic steps on the cost phases = the stochastic optimiser, bit for bit (1 and 2 threads; clipped steps, averaging)', async () => {
   const { cost, initial } = descentScene();
   const options: StochasticGradientOptions = { maxIterations: 14, learningRate: 2000, maximumParameterStep: 0.3, averageFraction: 0.5 };
   const reference = optimizeStochasticGradientDescent(cost(), initial, options);
   assert.equal(reference.stopReason, 'maximum iterations');
   assert.ok(reference.parameters.some((v) => v !== 0));
   const team = createNodeTeam(2);
-  const team3 = createNodeTeam(3);
   try {
-    for (const threads of [1, 2, 3]) {
+    for (const threads of [1, 2]) {
       const c = cost();
-      if (threads > 1) await c.useThreads(threads === 2 ? team : team3);
+      if (threads === 2) await c.useThreads(team);
       const steps = c.stochasticSteps(initial, options);
       assert.ok(steps, 'applies to a fresh-sample cost without penalties or scales');
       const r = runToEnd(steps);
@@ -151,9 +150,8 @@ test('stochastic steps on the cost phases = the stochastic optimiser, bit for bi
       assert.deepEqual(r.history, reference.history, `${threads} thread(s): values`);
       assert.deepEqual(new Uint8Array(r.parameters.buffer), new Uint8Array(Float64Array.from(reference.parameters).buffer), `${threads} thread(s): parameters`);
     }
-    assert.ok(team.helperBlocks > 0 && team3.helperBlocks > 0, 'the helpers took part');
+    assert.ok(team.helperBlocks > 0, 'the helper took part');
   } finally {
     await team.close();
-    await team3.close();
   }
 });
