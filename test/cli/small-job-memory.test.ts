@@ -2,8 +2,9 @@
 // scratch) and before its outputs (its finest level's samples and costs, which would otherwise stay resident beside
 // the warped images), and keeps V8's young generation at its size (no growth during the job); per-level collections
 // are left out (0.03 s for no further gain). Counted from V8's own --trace-gc log ("testing" = a forced collection;
-// --trace-gc-verbose gives the new space's committed size after each collection). Run as the bench runs it: bin/coreg.js
-// over the esbuild bundle (built here from the sources; bin/coreg.js keeps the young generation from the start).
+// --trace-gc-verbose gives the new space's committed size after each collection), and loads no node:child_process.
+// Run as the bench runs it: bin/coreg.js over the esbuild bundle (built here from the sources; bin/coreg.js keeps the
+// young generation from the start).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -26,6 +27,10 @@ function blob(cx: number, cy: number): Uint8Array {
   return writePng(img);
 }
 
+/** Prints the Node built-in modules the process loaded, at its exit (one stderr line). */
+const LIST_BUILTINS =
+  'data:text/javascript,process.on("exit",()=>process.stderr.write("BUILTINS "+process.moduleLoadList.filter((m)=>m.startsWith("NativeModule ")).map((m)=>m.slice(13)).join(" ")+"\\n"))';
+
 /** bin/coreg.js and the CLI bundle (from the sources) in `dir`, laid out as in the repository. */
 async function installCli(dir: string): Promise<string> {
   await build({ ...cliBundleOptions(cliEntries(join(REPO_ROOT, 'src', 'cli'), '.ts'), join(dir, 'dist', 'coreg')), absWorkingDir: REPO_ROOT, logLevel: 'silent' });
@@ -47,7 +52,7 @@ test('a small register forces two full collections (after reading, before the ou
     writeFileSync(join(dir, 'm.png'), blob(118, 94));
     const r = spawnSync(
       process.execPath,
-      ['--trace-gc', '--trace-gc-verbose', coreg, 'register', '--fixed', join(dir, 'f.png'), '--moving', join(dir, 'm.png'), '--out', join(dir, 'r'), '--transform', 'affine', '--metric', 'mse', '--quiet'],
+      ['--trace-gc', '--trace-gc-verbose', '--import', LIST_BUILTINS, coreg, 'register', '--fixed', join(dir, 'f.png'), '--moving', join(dir, 'm.png'), '--out', join(dir, 'r'), '--transform', 'affine', '--metric', 'mse', '--quiet'],
       { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } },
     );
     assert.equal(r.status, 0, r.stderr);
@@ -59,6 +64,10 @@ test('a small register forces two full collections (after reading, before the ou
     const committed = lines.flatMap((l) => /New space,.*committed:\s*(\d+) KB/.exec(l)?.[1] ?? []).map(Number);
     assert.ok(committed.length >= 3, 'no --trace-gc-verbose new-space lines');
     assert.ok(committed.every((c) => c <= committed[0]), `the new space grew: ${committed.join(', ')} KB`);
+    // commander's node:child_process (and the dgram … it brings) is loaded only if ever used (bundle-cli.ts)
+    const builtins = (/^BUILTINS (.*)$/m.exec(r.stderr)?.[1] ?? '').split(' ');
+    assert.ok(builtins.includes('zlib'), r.stderr);
+    for (const m of ['child_process', 'dgram']) assert.ok(!builtins.includes(m), `${m} loaded: ${builtins.join(' ')}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
