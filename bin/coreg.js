@@ -2,7 +2,6 @@
 // The `coreg` command. The TypeScript sources are compiled to dist/ by `npm ci` (prepare) or `npm run build`.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 
 // `coreg --version` alone answers without loading the command modules (≈ 140 ms of module loading).
 const argv = process.argv.slice(2);
@@ -13,7 +12,7 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
 
 // `register` starts with V8's young generation kept at its first size (loading the modules would already grow it);
 // the command lets it grow again once its images show a large job (src/cli/collect.ts: youngGenerationGrows).
-if (argv.find((a) => !a.startsWith('-')) === 'register') setFlagsFromString('--semi-space-growth-factor=1');
+if (argv.find((a) => !a.startsWith('-')) === 'register') (await import('node:v8')).setFlagsFromString('--semi-space-growth-factor=1');
 
 // The bundle (scripts/bundle-cli.mjs: less memory and start-up than ~120 modules) unless a later `tsc` made dist/cli/
 // newer than it; then dist/cli/ itself.
