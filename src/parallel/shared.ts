@@ -3,7 +3,6 @@
  * SharedArrayBuffer exists in Node and in cross-origin-isolated pages; elsewhere images are copied instead.
  */
 import type { Image, PixelArray } from '../image/image.js';
-import { sharedTypedArray, type TypedArrayConstructor } from '../image/memory.js';
 
 export function sharedMemoryAvailable(): boolean {
   return typeof SharedArrayBuffer === 'function';
@@ -12,7 +11,8 @@ export function sharedMemoryAvailable(): boolean {
 /** The same pixel values on a SharedArrayBuffer (the array itself when it already is, or when sharing is unavailable). */
 export function sharePixels<T extends PixelArray>(data: T): T {
   if (!sharedMemoryAvailable() || data.buffer instanceof SharedArrayBuffer) return data;
-  const out = sharedTypedArray(data.constructor as TypedArrayConstructor<T>, data.length);
+  const Ctor = data.constructor as new (buffer: SharedArrayBuffer) => T;
+  const out = new Ctor(new SharedArrayBuffer(data.byteLength));
   out.set(data as never);
   return out;
 }

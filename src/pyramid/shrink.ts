@@ -5,7 +5,6 @@
  */
 import { CoregError } from '../errors.js';
 import { allocatePixels, pixelTypeOf, type Image, type PixelArray } from '../image/image.js';
-import { mappedTypedArray } from '../image/memory.js';
 import { gaussianKernel, mirrorTable, perAxis } from './smooth.js';
 
 export interface ShrunkGeometry {
@@ -291,7 +290,7 @@ export function smoothAndShrinkVoxels(img: Image, sigmasVoxels: readonly number[
   const passes = shrinkPasses(img.size, img.components, sigmasVoxels, geometry, factors);
   let current: Float32Exact = float32Exact(img.data);
   for (const pass of passes) {
-    const next = mappedTypedArray(Float32Array, pass.outputLength);
+    const next = new Float32Array(pass.outputLength);
     shrinkPassUnits(current, next, pass, 0, pass.units, shrinkScratch(pass));
     current = next;
   }

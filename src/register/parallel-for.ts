@@ -12,7 +12,6 @@
  * src/web/worker.ts) host the kernels of src/register/kernels.ts. Without a team, `serialSession` runs every
  * block in the calling thread in order.
  */
-import { sharedTypedArray, type TypedArrayConstructor } from '../image/memory.js';
 
 /** One phase of a kernel: does block b (writes only that block's outputs). */
 export type BlockKernel = (block: number) => void;
@@ -85,24 +84,22 @@ export function serialSession(local: readonly BlockKernel[]): BlockSession {
   };
 }
 
-/**
- * Typed arrays that every thread of a team can see: on a SharedArrayBuffer where there is one (the big ones mapped
- * outside malloc: image/memory.ts).
- */
+/** Typed arrays that every thread of a team can see: on a SharedArrayBuffer where there is one. */
 export function sharedFloat64(n: number): Float64Array {
-  return typeof SharedArrayBuffer === 'function' ? sharedTypedArray(Float64Array, n) : new Float64Array(n);
+  return typeof SharedArrayBuffer === 'function' ? new Float64Array(new SharedArrayBuffer(8 * n)) : new Float64Array(n);
 }
 export function sharedFloat32(n: number): Float32Array {
-  return typeof SharedArrayBuffer === 'function' ? sharedTypedArray(Float32Array, n) : new Float32Array(n);
+  return typeof SharedArrayBuffer === 'function' ? new Float32Array(new SharedArrayBuffer(4 * n)) : new Float32Array(n);
 }
 export function sharedInt32(n: number): Int32Array {
-  return typeof SharedArrayBuffer === 'function' ? sharedTypedArray(Int32Array, n) : new Int32Array(n);
+  return typeof SharedArrayBuffer === 'function' ? new Int32Array(new SharedArrayBuffer(4 * n)) : new Int32Array(n);
 }
 
 /** A copy of `a` on shared memory (or `a` itself when it already is, or when there is none). */
 export function shareArray<T extends Float64Array | Float32Array | Int32Array | Uint8Array | Int16Array | Uint16Array | Int8Array | Uint32Array>(a: T): T {
   if (typeof SharedArrayBuffer !== 'function' || a.buffer instanceof SharedArrayBuffer) return a;
-  const out = sharedTypedArray(a.constructor as TypedArrayConstructor<T>, a.length);
+  const Ctor = a.constructor as new (buffer: SharedArrayBuffer) => T;
+  const out = new Ctor(new SharedArrayBuffer(a.byteLength));
   out.set(a as never);
   return out;
 }

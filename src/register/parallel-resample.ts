@@ -8,7 +8,6 @@
  * threads. A chain holding another kind of transform is resampled serially (the same for every thread count).
  */
 import type { GridLike, Image, PixelArray } from '../image/image.js';
-import { sharedTypedArray, type TypedArrayConstructor } from '../image/memory.js';
 import { prepareResample, resampleRowCount, resampleRows, type ResampleOptions, type ResampleSetup } from '../resample/resample.js';
 import { BSplineTransform, type BSplineGridSpec } from '../transform/bspline.js';
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
@@ -140,5 +139,6 @@ function sharedPlaneImage(img: Image): Image {
 /** An array of the same type and length as `a` on shared memory (zeros: every row is written). */
 function sharedLike(a: PixelArray): PixelArray {
   if (typeof SharedArrayBuffer !== 'function') return a;
-  return sharedTypedArray(a.constructor as TypedArrayConstructor<PixelArray>, a.length);
+  const Ctor = a.constructor as new (buffer: SharedArrayBuffer) => PixelArray;
+  return new Ctor(new SharedArrayBuffer(a.byteLength));
 }

@@ -8,7 +8,6 @@ import { type Image, indexToPhysicalMatrix, numberOfPixels, physicalToIndexMatri
 import { linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
 import { createRandom, MULBERRY32_STEP, mulberry32Unit } from '../random.js';
-import { mappedTypedArray } from '../image/memory.js';
 import { sharedFloat64 } from './parallel-for.js';
 import type { SamplingStrategy } from './config.js';
 
@@ -68,12 +67,12 @@ export interface SamplingOptions {
  * samples of a 512×512×300 CT took 700 MB of index arrays before.
  */
 export function sparseShuffle(nc: number, want: number, rand: () => number): Int32Array {
-  const out = mappedTypedArray(Int32Array, want);
+  const out = new Int32Array(want);
   // at most `want` positions are ever stored: a load factor ≤ 1/2
   let cap = 16;
   while (cap < 2 * want) cap *= 2;
-  const keys = mappedTypedArray(Int32Array, cap).fill(-1);
-  const vals = mappedTypedArray(Int32Array, cap);
+  const keys = new Int32Array(cap).fill(-1);
+  const vals = new Int32Array(cap);
   const mask = cap - 1;
   const slot = (k: number): number => {
     let h = Math.imul(k, 0x9e3779b1) & mask;

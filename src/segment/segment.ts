@@ -64,7 +64,9 @@ export interface SegmentOptions {
    * register as many at once as this thread and these workers ("lanes"), each registration on one thread, and the
    * atlases left over when fewer remain than lanes (count mod lanes) one after another on the whole team. The labels
    * are the same as in any other order: each atlas' registration does not depend on its thread count, and fusion
-   * takes the atlases in input order.
+   * takes the atlases in input order. Less CPU than every registration on the team (5 atlases of 2 mm, 2 threads,
+   * under load: 47–55 user CPU-s against 59–66; one thread 41–48), but two registrations' memory at once: peak RSS
+   * 283–288 MB against 225–238 MB, over elastix's 242 MB, so `coreg segment` does not use it.
    */
   lanes?: WorkerPool;
 }

@@ -13,7 +13,7 @@ import { FUSION_METHODS, type FusionMethod } from '../../segment/fusion.js';
 import { checkLabelTable, labelName, parseLabelTable, type LabelTable } from '../../segment/label-table.js';
 import { segment, withAtlasDefaults, type SegmentResult } from '../../segment/segment.js';
 import { defaultThreadCount } from '../../parallel/node.js';
-import { createNodeTeam, createNodeWorkerPool } from '../worker-pool.js';
+import { createNodeTeam } from '../worker-pool.js';
 import { sharePixels } from '../../parallel/shared.js';
 import { collectGarbage } from '../collect.js';
 import { commandAction, parseIntegerOption, usageError, type CliContext } from '../common.js';
@@ -236,9 +236,8 @@ export function segmentCommand(): Command {
         const progress = makeProgress(ctx, Boolean(opts.quiet));
         // Atlases one after another, each registration on every thread (a team): memory holds one registration at a
         // time (two concurrent atlas workers, one thread each, took 1.6× the peak memory for the same CPU time).
-        const lanes = threads > 1 ? createNodeWorkerPool(threads - 1) : undefined;
-        const team = threads > 1 ? createNodeTeam(threads, lanes) : undefined;
-        const levels = new Map<number, string>();
+        const team = threads > 1 ? createNodeTeam(threads) : undefined;
+        let level = '';
         let result: SegmentResult;
         try {
           result = await segment(target, atlases, {
@@ -250,18 +249,16 @@ export function segmentCommand(): Command {
             keepWarpedImages: Boolean(opts.keepWarped || opts.html),
             // A collection as each registration level starts: the dead buffers of the level before (its samples and
             // costs) would otherwise still be resident beside the new level's (peak memory).
-            // (per atlas: with lanes, two atlases' events interleave)
             onProgress: (e) => {
-                  const key = e.registration ? `${e.registration.stage}/${e.registration.level}` : '';
-                  if (key && key !== levels.get(e.atlas)) {
-                    levels.set(e.atlas, key);
+                  const key = e.registration ? `${e.atlas}/${e.registration.stage}/${e.registration.level}` : '';
+                  if (key && key !== level) {
+                    level = key;
                     collectGarbage(0);
                   }
                   progress.onProgress?.(e);
                 },
             warn: progress.warn,
             parallel: team,
-            lanes,
             // the atlases' images are read for segment() only: each goes once its atlas is done
             releaseAtlases: true,
             collect: () => collectGarbage(0),
