@@ -43,15 +43,19 @@ const CONFIG: RegistrationConfig = {
   seed: 5,
 };
 
+const target = phantom3d(24, 22, 20);
+const atlases: Atlas[] = [
+  [22, 23, 21],
+  [26, 21, 19],
+  [24, 24, 22],
+].map(([x, y, z], i) => ({ ...phantom3d(x, y, z), name: `atlas${i + 1}` }));
+const options = { fusion: 'majority' as const, config: CONFIG };
+// the labels of one thread, which every other way must give (made once for both tests)
+let localRun: ReturnType<typeof segment> | undefined;
+const oneThread = (): ReturnType<typeof segment> => (localRun ??= segment(target.image, atlases, options));
+
 test('segment() with a team (atlases one after another, each registration on 2 or 3 threads) gives exactly the labels of one thread and of concurrent atlas workers', async () => {
-  const target = phantom3d(24, 22, 20);
-  const atlases: Atlas[] = [
-    [22, 23, 21],
-    [26, 21, 19],
-    [24, 24, 22],
-  ].map(([x, y, z], i) => ({ ...phantom3d(x, y, z), name: `atlas${i + 1}` }));
-  const options = { fusion: 'majority' as const, config: CONFIG };
-  const local = await segment(target.image, atlases, options);
+  const local = await oneThread();
   const team = createNodeTeam(2);
   const pool = createNodeWorkerPool(2);
   try {
@@ -81,14 +85,7 @@ test('segment() with a team (atlases one after another, each registration on 2 o
 });
 
 test('segment() in lanes (atlases at once, one per thread, the leftovers on the team) gives exactly the labels of one thread, on 2 and 3 threads', async () => {
-  const target = phantom3d(24, 22, 20);
-  const atlases: Atlas[] = [
-    [22, 23, 21],
-    [26, 21, 19],
-    [24, 24, 22],
-  ].map(([x, y, z], i) => ({ ...phantom3d(x, y, z), name: `atlas${i + 1}` }));
-  const options = { fusion: 'majority' as const, config: CONFIG };
-  const local = await segment(target.image, atlases, options);
+  const local = await oneThread();
   for (const threads of [2, 3]) {
     const pool = createNodeWorkerPool(threads - 1);
     const team = createNodeTeam(threads, pool);
