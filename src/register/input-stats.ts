@@ -11,7 +11,7 @@ import { foregroundCenterFromSums } from '../transform/initialize.js';
 import { checkImagePair } from './check-images.js';
 import type { RegistrationConfig } from './config.js';
 import { shareArray, type ParallelFor } from './parallel-for.js';
-import { ArrayStats } from './parallel-stats.js';
+import { ArrayStats, type ArrayRange } from './parallel-stats.js';
 import { WINSORIZE_DEFAULTS } from './preset.js';
 
 /** Quantiles known per array (an input image's values, or their shared copy): q → value. */
@@ -100,9 +100,8 @@ export async function levelRanges(
   movingData: PixelArray,
   q: { fixed: [number, number] | null; moving: [number, number] | null },
   quantileCache: QuantileCache,
-): Promise<{ fullFixed: { min: number; max: number } | null; fixedRange: { min: number; max: number } | null; movingRange: { min: number; max: number } | null }> {
-  const known = quantileCache.get(movingData);
-  const cached = q.moving && known && known.has(q.moving[0]) && known.has(q.moving[1]) ? [known.get(q.moving[0])!, known.get(q.moving[1])!] : null;
+): Promise<LevelRanges> {
+  const cached = cachedQuantiles(movingData, q.moving, quantileCache);
   // the moving image's full range is only needed when its quantiles are not wanted or coincide
   const withMoving = !cached || !(cached[1] > cached[0]);
   const onTeam = !!team && team.threads > 1 && fixedValues.length + (withMoving ? movingData.length : 0) >= LEVEL_RANGES_TEAM_MIN;
@@ -112,13 +111,66 @@ export async function levelRanges(
   try {
     const ranges = stats.range();
     const qv = stats.quantiles();
-    const finite = (k: number) => (ranges[k].range ? { min: ranges[k].range!.min, max: ranges[k].range!.max } : null);
-    const robust = (k: number, values: number[] | null | undefined): { min: number; max: number } | null => (values && values.length === 2 && values[1] > values[0] ? { min: values[0], max: values[1] } : finite(k));
-    const fullFixed = finite(0);
-    const fixedRange = robust(0, qv[0]);
-    const movingRange = cached && cached[1] > cached[0] ? { min: cached[0], max: cached[1] } : robust(1, qv[1]);
-    return { fullFixed, fixedRange, movingRange };
+    return { fullFixed: finiteRange(ranges[0]), fixedRange: robustOf(ranges[0], qv[0]), movingRange: withMoving ? robustOf(ranges[1], qv[1]) : { min: cached![0], max: cached![1] } };
   } finally {
     stats.close();
   }
+}
+
+type Range = { min: number; max: number } | null;
+
+/** A level's intensity ranges (levelRanges). */
+export interface LevelRanges {
+  fullFixed: Range;
+  fixedRange: Range;
+  movingRange: Range;
+}
+
+/** The moving quantiles q that `quantileCache` knows of `data` (null: not both known, or q null). */
+export function cachedQuantiles(data: PixelArray, q: [number, number] | null, quantileCache: QuantileCache): [number, number] | null {
+  const known = quantileCache.get(data);
+  return q && known && known.has(q[0]) && known.has(q[1]) ? [known.get(q[0])!, known.get(q[1])!] : null;
+}
+
+function finiteRange(r: ArrayRange): Range {
+  return r.range ? { min: r.range.min, max: r.range.max } : null;
+}
+
+/** The quantiles' range when there are two and they differ, else the finite range. */
+function robustOf(r: ArrayRange, values: number[] | null | undefined): Range {
+  return values && values.length === 2 && values[1] > values[0] ? { min: values[0], max: values[1] } : finiteRange(r);
+}
+
+/** levelRanges' fixed part in this thread: the sampled fixed values' finite range and their winsorised range. */
+export function fixedSampleRanges(values: Float64Array, q: [number, number] | null): Pick<LevelRanges, 'fullFixed' | 'fixedRange'> {
+  const stats = ArrayStats.serial([values], { quantiles: [q ?? []] });
+  const r = stats.range()[0];
+  return { fullFixed: finiteRange(r), fixedRange: robustOf(r, stats.quantiles()[0]) };
+}
+
+/**
+ * levelRanges' moving part on `team` (split by blocks from LEVEL_RANGES_TEAM_MIN values, as there; `cached`:
+ * cachedQuantiles' answer for this image).
+ */
+export async function movingLevelRangeOn(team: ParallelFor | undefined, data: PixelArray, q: [number, number] | null, cached: [number, number] | null): Promise<Range> {
+  if (cached && cached[1] > cached[0]) return { min: cached[0], max: cached[1] };
+  const onTeam = !!team && team.threads > 1 && data.length >= LEVEL_RANGES_TEAM_MIN;
+  const stats = await ArrayStats.open(onTeam ? team : undefined, [onTeam ? shareArray(data as Float32Array) : data], { quantiles: [cached ? [] : (q ?? [])] });
+  try {
+    return robustOf(stats.range()[0], stats.quantiles()[0]);
+  } finally {
+    stats.close();
+  }
+}
+
+/** Whether levelRanges splits a moving level image of `values` values over the team (else one thread does it). */
+export function movingRangeOnTeam(values: number): boolean {
+  return values >= LEVEL_RANGES_TEAM_MIN;
+}
+
+/** levelRanges' moving part in this thread (`cached`: cachedQuantiles' answer for this image). */
+export function movingLevelRange(data: PixelArray, q: [number, number] | null, cached: [number, number] | null): Range {
+  if (cached && cached[1] > cached[0]) return { min: cached[0], max: cached[1] };
+  const stats = ArrayStats.serial([data], { quantiles: [cached ? [] : (q ?? [])] });
+  return robustOf(stats.range()[0], stats.quantiles()[0]);
 }

@@ -7,6 +7,7 @@ import { prefetchKernel, shrinkKernel, smoothKernel } from './parallel-smooth.js
 import { statsKernel } from './parallel-stats.js';
 import { drawKernel } from './parallel-sampling.js';
 import { jitterKernel } from './parallel-jitter.js';
+import { levelPrepKernel } from './level-prep.js';
 import { bsplineKernel, linearKernel } from './sample-kernels.js';
 
 export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
@@ -21,4 +22,5 @@ export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.draw': drawKernel as KernelFactory,
   'register.jacobian': jacobianKernel as KernelFactory,
   'register.jitter': jitterKernel as KernelFactory,
+  'register.levelPrep': levelPrepKernel as KernelFactory,
 };

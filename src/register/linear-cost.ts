@@ -16,7 +16,7 @@ import type { CostFunction } from '../optimize/types.js';
 import type { LinearTransform, ParametricTransform } from '../transform/transform.js';
 import type { SampleSet } from './sampling.js';
 import { BlockedMetric, linearKernel, sampleMovingLinearRange, type LinearKernelInit, type MovingSampler } from './sample-kernels.js';
-import { serialSession, shareArray, sharedFloat64, TEAM_MIN_SAMPLES, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
+import { serialSession, shareArray, sharedFloat64, sharedInt32, TEAM_MIN_SAMPLES, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
 export { packMovingSample2d, packMovingSample3d, prepareMovingSampler, type MovingSampler } from './sample-kernels.js';
 import type { MetricName } from './config.js';
 import { CoregError } from '../errors.js';
@@ -66,6 +66,9 @@ export function accumulateMoments(
     }
   }
 }
+
+/** Kernels told apart by the wasm linear kernel's hand-off (ids modulo this; a collision only copies more). */
+const HANDOFF_SLOTS = 64;
 
 /** Minimum fraction of samples that must map inside the moving image before the cost is declared undefined. */
 const MIN_VALID_FRACTION = 0.01;
@@ -211,7 +214,13 @@ export class LinearRegistrationCost implements CostFunction {
       this.evaluator = null;
       const blocked = new BlockedMetric(d, samples.count, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions);
       this.blocked = blocked;
-      this.kernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 2), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
+      this.kernelInit = {
+        ...blocked.init,
+        params: sharedFloat64(d * d + d + 2),
+        moments: sharedFloat64(blocked.blocks * d * (d + 1)),
+        // (every kernel copies its blocks out in its first evaluation on a team)
+        handoff: { sampler: sharedInt32(blocked.blocks), copied: sharedFloat64(blocked.blocks).fill(NaN), wanted: sharedInt32(HANDOFF_SLOTS).fill(1), kernels: sharedInt32(1) },
+      };
       this.kernelInit.params[d * d + d + 1] = 1;
       this.forward = [(b) => this.localKernel()[0](b), (b) => this.localKernel()[1](b)];
       this.session = serialSession(this.forward);

@@ -90,6 +90,24 @@ export function drawKernel(init: DrawKernelInit): readonly BlockKernel[] {
   ];
 }
 
+/** A draw's kernel init: `count` samples of `fixed` (`plane`: its values as linear interpolation reads them), their outputs on shared memory. */
+export function drawKernelInit(fixed: Image, plane: Plane, count: number, seed: number): DrawKernelInit {
+  if (count < 1 || count > numberOfPixels(fixed)) throw new Error(`cannot draw ${count} samples of ${numberOfPixels(fixed)} voxels`);
+  const d = fixed.dimension;
+  return {
+    seed: seed >>> 0,
+    count,
+    blockSize: blockSizeFor(count),
+    size: fixed.size.slice(),
+    origin: fixed.origin.slice(),
+    M: indexToPhysicalMatrix(fixed),
+    plane,
+    points: sharedFloat64(count * d),
+    values: sharedFloat64(count),
+    voxels: sharedInt32(count),
+  };
+}
+
 /**
  * Fewest samples drawn on the team. A level's default 150 000 take ~10 ms in one thread once compiled, but a draw
  * runs once per level: split over the team, each thread's copy of the code stays cold (3D affine MI on 2 threads:
@@ -103,21 +121,8 @@ const TEAM_MIN_DRAW = 1 << 19;
  */
 export async function drawSamplesOn(team: ParallelFor | undefined, fixed: Image, plane: Plane, count: number, seed: number): Promise<SampleSet> {
   const d = fixed.dimension;
-  if (count < 1 || count > numberOfPixels(fixed)) throw new Error(`cannot draw ${count} samples of ${numberOfPixels(fixed)} voxels`);
-  const blockSize = blockSizeFor(count);
-  const blocks = Math.ceil(count / blockSize);
-  const init: DrawKernelInit = {
-    seed: seed >>> 0,
-    count,
-    blockSize,
-    size: fixed.size.slice(),
-    origin: fixed.origin.slice(),
-    M: indexToPhysicalMatrix(fixed),
-    plane,
-    points: sharedFloat64(count * d),
-    values: sharedFloat64(count),
-    voxels: sharedInt32(count),
-  };
+  const init = drawKernelInit(fixed, plane, count, seed);
+  const blocks = Math.ceil(count / init.blockSize);
   const local = drawKernel(init);
   // (fewer than TEAM_MIN_DRAW: in this thread; the same samples either way)
   const session = team && team.threads > 1 && count >= TEAM_MIN_DRAW ? await team.open('register.draw', init, local, { late: true }) : serialSession(local);

@@ -199,6 +199,12 @@ export function statsKernel(init: StatsKernelInit): readonly BlockKernel[] {
   ];
 }
 
+/** ArrayStats.open's options: the quantiles array a may be asked for, and its 3D size when its foreground sums are. */
+export interface StatsOptions {
+  quantiles?: readonly (readonly number[])[];
+  sizes?: (number[] | null)[];
+}
+
 /** What the first pass finds of one array. */
 export interface ArrayRange {
   /** valueRange's answer: finite min and max, whether any value is not finite; null when none is finite. */
@@ -230,7 +236,20 @@ export class ArrayStats {
    * Opens the statistics of `arrays` (each on shared memory when `team` has helpers: shareArray them first).
    * `sizes[a]`: array a's 3D image size when its foreground sums are wanted.
    */
-  static async open(team: ParallelFor | undefined, arrays: PixelArray[], options: { quantiles?: readonly (readonly number[])[]; sizes?: (number[] | null)[] } = {}): Promise<ArrayStats> {
+  static async open(team: ParallelFor | undefined, arrays: PixelArray[], options: StatsOptions = {}): Promise<ArrayStats> {
+    const { init, local, qs } = ArrayStats.prepare(arrays, options);
+    const work = arrays.reduce((sum, a) => sum + a.length, 0);
+    const session = team && team.threads > 1 && work >= TEAM_MIN_VALUES ? await team.open('register.stats', init, local, { late: true }) : serialSession(local);
+    return new ArrayStats(init, session, qs);
+  }
+
+  /** The same statistics in this thread only (synchronous: for code that runs inside a team's block). */
+  static serial(arrays: PixelArray[], options: StatsOptions = {}): ArrayStats {
+    const { init, local, qs } = ArrayStats.prepare(arrays, options);
+    return new ArrayStats(init, serialSession(local), qs);
+  }
+
+  private static prepare(arrays: PixelArray[], options: StatsOptions): { init: StatsKernelInit; local: readonly BlockKernel[]; qs: (readonly number[])[] } {
     const qs = arrays.map((_, a) => options.quantiles?.[a] ?? []);
     const G = Math.max(1, ...qs.map((q) => q.length));
     const blockArray: number[] = [];
@@ -274,10 +293,7 @@ export class ArrayStats {
       fgParams: sharedFloat64(3 * A),
       fgSums: sharedFloat64(4 * B),
     };
-    const local = statsKernel(init);
-    const work = arrays.reduce((sum, a) => sum + a.length, 0);
-    const session = team && team.threads > 1 && work >= TEAM_MIN_VALUES ? await team.open('register.stats', init, local, { late: true }) : serialSession(local);
-    return new ArrayStats(init, session, qs);
+    return { init, local: statsKernel(init), qs };
   }
 
   /** Per array: valueRange's answer and the integer check (one pass over every value). */

@@ -10,7 +10,8 @@
 import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, type PixelArray, checkImageArgument, indexToPhysicalMatrix, numberOfPixels, physicalCenter, physicalToIndexMatrix } from '../image/image.js';
 import { estimateScalesFromPhysicalShift } from './scales.js';
-import { inputStatistics, levelRanges, type InputStats, type QuantileCache } from './input-stats.js';
+import { cachedQuantiles, inputStatistics, levelRanges, movingLevelRangeOn, movingRangeOnTeam, type InputStats, type LevelRanges, type QuantileCache } from './input-stats.js';
+import { prepareLevelsOn, type LevelPrepRequest } from './level-prep.js';
 import { foldCheckPoints, repairFolding } from './fold-repair.js';
 import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction, type IterationInfo, type OptimizerResult } from '../optimize/index.js';
 import { createBSplineTransformForImage, type BSplineTransform } from '../transform/bspline.js';
@@ -27,6 +28,7 @@ import {
   type LevelConfig,
   type MetricName,
   type RegistrationConfig,
+  type SamplingStrategy,
   type StageConfig,
   type TransformKind,
   DEFAULT_SEED,
@@ -37,7 +39,7 @@ import {
 import { LinearRegistrationCost, prepareMovingSampler } from './linear-cost.js';
 import { sharedInterpolationPlane } from './sample-kernels.js';
 import type { Plane } from '../interpolate/index.js';
-import { drawSamplesOn } from './parallel-sampling.js';
+import { drawKernelInit, drawSamplesOn } from './parallel-sampling.js';
 import { sampleFixedImageOn } from './parallel-jitter.js';
 import { dropIdleWasmKernels } from '../wasm/kernels.js';
 import { shareArray, TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
@@ -312,6 +314,19 @@ async function levelImages(fixed: Image, moving: Image, level: LevelConfig, opts
  * A linear stage's 3D samples at random positions without a fixed mask (the default) are drawn per block on the team.
  */
 async function levelSamples(images: LevelImages, stage: StageConfig, seed: number, team: ParallelFor | undefined): Promise<SampleSet & { drawn: boolean }> {
+  const { strategy, percentage, jitter, draw } = samplingPlan(images, stage);
+  const fixed = images.fixed;
+  if (draw !== null) {
+    const plane = jitterPlane(fixed);
+    return { ...(await drawSamplesOn(team, fixed, team && team.threads > 1 ? shareArray(plane as Float32Array) : plane, draw, seed)), drawn: true };
+  }
+  // drawn: a random subset or random positions, whose metric carries sampling noise
+  // (a large jittered set's per-sample loop on the team: the same samples)
+  return { ...(await sampleFixedImageOn(team, images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter })), drawn: jitter || (strategy === 'random' && percentage < 1) };
+}
+
+/** A level's sampling settings; `draw`: the sample count when they are drawn per block (drawSamplesOn), else null. */
+function samplingPlan(images: LevelImages, stage: StageConfig): { strategy: SamplingStrategy; percentage: number; jitter: boolean; draw: number | null } {
   const n = numberOfPixels(images.fixed);
   const d = images.fixed.dimension;
   const wanted = stage.samples ?? DEFAULT_MAX_SAMPLES_3D;
@@ -327,14 +342,52 @@ async function levelSamples(images: LevelImages, stage: StageConfig, seed: numbe
   const fixed = images.fixed;
   const everyVoxel = strategy === 'all' || percentage >= 1;
   // (linear stages: a B-spline stage's level samples set its stochastic gain, tuned on the one-stream draw below)
-  if (d === 3 && stage.transform !== 'bspline' && (everyVoxel || strategy === 'random') && jitter && !images.fixedMask && fixed.components === 1) {
-    const count = everyVoxel ? n : Math.max(1, Math.round(percentage * n));
-    const plane = jitterPlane(fixed);
-    return { ...(await drawSamplesOn(team, fixed, team && team.threads > 1 ? shareArray(plane as Float32Array) : plane, count, seed)), drawn: true };
+  const draws = d === 3 && stage.transform !== 'bspline' && (everyVoxel || strategy === 'random') && jitter && !images.fixedMask && fixed.components === 1;
+  return { strategy, percentage, jitter, draw: draws ? (everyVoxel ? n : Math.max(1, Math.round(percentage * n))) : null };
+}
+
+/** A level's samples and ranges made ahead (prepareStageLevels). */
+interface PreparedLevel {
+  samples: SampleSet;
+  ranges: LevelRanges;
+}
+
+/**
+ * A linear stage's samples and intensity ranges for all its levels at once, as jobs on the team (level-prep.ts: the
+ * same as prepareLevel makes per level), by level index. Null (prepareLevel makes its own) without helpers, when a
+ * level does not draw its samples per block (not the 3D default), or when the draws are too small for a team.
+ */
+async function prepareStageLevels(fixed: Image, moving: Image, stage: StageConfig, levels: LevelConfig[], seeds: number[], opts: RegisterOptions, cache: LevelCache, preset: PresetRecord): Promise<(PreparedLevel | undefined)[] | null> {
+  if (!opts.parallel || opts.parallel.threads < 2) return null;
+  const w = isHistogramMetric(stage.metric) ? stageWinsorize(stage, preset.fixed, preset.moving) : { fixed: null, moving: null };
+  const requests: LevelPrepRequest[] = [];
+  let count = 0;
+  for (const [li, level] of levels.entries()) {
+    const images = await levelImages(fixed, moving, level, opts, cache);
+    const draw = samplingPlan(images, stage).draw;
+    if (draw === null) return null;
+    count += draw;
+    const movingCached = cachedQuantiles(images.moving.data, w.moving, (cache.quantiles ??= new Map()));
+    const needsMoving = !(movingCached && movingCached[1] > movingCached[0]);
+    // a large moving level (a full-resolution head, without known quantiles: e.g. mse) is split over the team below
+    const split = needsMoving && movingRangeOnTeam(images.moving.data.length);
+    requests.push({
+      draw: drawKernelInit(images.fixed, shareArray(jitterPlane(images.fixed) as Float32Array), draw, seeds[li]),
+      fixedQuantiles: w.fixed,
+      // (shared only when read: a level whose quantiles are known has no moving job)
+      moving: split ? null : needsMoving ? shareArray(images.moving.data as Float32Array) : images.moving.data,
+      movingQuantiles: w.moving,
+      movingCached,
+    });
   }
-  // drawn: a random subset or random positions, whose metric carries sampling noise
-  // (a large jittered set's per-sample loop on the team: the same samples)
-  return { ...(await sampleFixedImageOn(team, images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter })), drawn: jitter || (strategy === 'random' && percentage < 1) };
+  if (count < TEAM_MIN_SAMPLES) return null;
+  const prepared = await prepareLevelsOn(opts.parallel, requests);
+  for (const [li, r] of requests.entries()) {
+    if (r.moving !== null) continue;
+    const data = (await levelImages(fixed, moving, levels[li], opts, cache)).moving.data;
+    prepared[li].ranges.movingRange = await movingLevelRangeOn(opts.parallel, data, r.movingQuantiles, r.movingCached);
+  }
+  return prepared;
 }
 
 /** A first transform of `kind`: from the initial chain, or centred by the initializer. */
@@ -528,13 +581,14 @@ async function prepareLevel(
   opts: RegisterOptions,
   cache: LevelCache,
   preset: PresetRecord,
+  prepared?: PreparedLevel,
 ) {
   const images = await levelImages(fixed, moving, level, opts, cache);
-  const samples = await levelSamples(images, stage, seed, opts.parallel);
+  const samples = prepared ? { ...prepared.samples, drawn: true } : await levelSamples(images, stage, seed, opts.parallel);
   // Histogram metrics bin a robust range (winsorised at the preset's quantiles); the others ignore the range.
   const w = isHistogramMetric(stage.metric) ? stageWinsorize(stage, preset.fixed, preset.moving) : { fixed: null, moving: null };
   // robustRange's ranges (and the samples' finite range), on the team
-  const ranges = await levelRanges(opts.parallel, samples.values, images.moving.data, w, (cache.quantiles ??= new Map()));
+  const ranges = prepared?.ranges ?? (await levelRanges(opts.parallel, samples.values, images.moving.data, w, (cache.quantiles ??= new Map())));
   const fullFixed = ranges.fullFixed;
   if (!fullFixed || fullFixed.min === fullFixed.max) {
     throw new CoregError(opts.fixedMask ? 'fixedMask' : 'fixed', 'the sampled fixed intensities are constant: the similarity measure is undefined');
@@ -884,9 +938,15 @@ export async function register(fixed: Image, moving: Image, config: Registration
     const t: MatrixOffsetTransform = current ? fitTransformFrom(kind, current, current.getCenter()) : initialTransform(kind, fixed, moving, config, opts, landmarks, input.centers);
     const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
     const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
+    const seeds = levels.map((_, li) => seed + 7919 * li + 104729 * si);
+    // (all levels' samples and ranges at once on the team: the first level's clock includes them)
+    const tp = now();
+    const prepared = await prepareStageLevels(fixed, moving, stage, levels, seeds, opts, cache, preset);
     for (const [li, level] of levels.entries()) {
-      const tl = now();
-      const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, stage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
+      const tl = li === 0 ? tp : now();
+      const ahead = prepared?.[li];
+      if (prepared) prepared[li] = undefined; // (its samples go with the level's cost)
+      const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, stage, level, seeds[li], opts, cache, preset, ahead);
       opts.collect?.();
       const cost = new LinearRegistrationCost(t, samples, sampler, costOptions);
       if (si === 0 && li === 0 && config.rotationSearch && kind !== 'translation') searchRotations(cost, t);

@@ -17,7 +17,7 @@ import { maskAt } from './sampling.js';
 import { isHistogramMetric } from './preset.js';
 import { createRandom } from '../random.js';
 import { bsplineSupportsRange, interleaveCoefficients, type BSplineGridGeometry } from '../transform/bspline-supports.js';
-import { wasmLinearKernel } from './wasm-linear.js';
+import { wasmLinearKernel, type WasmLinearInit } from './wasm-linear.js';
 import { wasmBSplineKernel } from './wasm-bspline.js';
 
 /** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
@@ -355,6 +355,8 @@ export interface LinearKernelInit extends SampleBlocksInit {
   params: Float64Array;
   /** Per block: the moment matrix G (d × (d+1)). */
   moments: Float64Array;
+  /** The WebAssembly kernel's hand-off of packed samples between threads (wasm-linear.ts; the TypeScript kernel works in the shared arrays). */
+  handoff?: WasmLinearInit['handoff'];
 }
 
 /** Phase 0: sample and accumulate block b; phase 1: ∂cost/∂m and the block's moment matrix. */

@@ -5,8 +5,14 @@
  * TypeScript kernel (the module repeats its f64 operations in the same order).
  *
  * Data transfer: each kernel (one per thread and level) owns a module instance; the moving plane, the sample
- * points and the fixed values are copied into it once, the packed samples of a block are copied out after
- * phase 0 (the blocks' shared outputs) and copied back in phase 1 only when another thread sampled that block.
+ * points and the fixed values are copied into it once. A block's phase 1 needs its packed samples, which the thread
+ * that ran its phase 0 holds in its module. With the Mattes histogram (the measure in the module), phase 0 copies
+ * them out to the blocks' shared outputs only while another thread takes its blocks' phase 1 (`handoff`): a thread
+ * that does the phase 1 of a block sampled elsewhere restores the copy when there is one, else samples the block
+ * again (the same function of the same inputs: the same packed samples), and asks the block's sampler to publish
+ * in the next evaluation. On a quiet machine phase 1 mostly stays where phase 0 ran (the team's affinity), and the
+ * copies (≈ 44 bytes per sample and evaluation) are saved; when a loaded machine moves many blocks, they are made.
+ * Other measures (in TypeScript, over the shared outputs) always copy out.
  */
 import { releaseWasmKernels, wasmKernels } from '../wasm/kernels.js';
 import type { KernelPhases } from './parallel-for.js';
@@ -20,6 +26,12 @@ export interface WasmLinearInit extends WasmBlockInit {
    */
   params: Float64Array;
   moments: Float64Array;
+  /**
+   * Phase 0's copies out of the module for other threads (see above; absent: always copied): per block, the kernel
+   * that sampled it and the evaluation stamp of its copy (NaN: none); per kernel (by its id modulo the length), 1 when
+   * it should copy its blocks out in the next evaluation; [0]: kernels built so far (their ids).
+   */
+  handoff?: { sampler: Int32Array; copied: Float64Array; wanted: Int32Array; kernels: Int32Array };
 }
 
 /** The kernel's two phases on WebAssembly, or null when it does not apply (B-spline sampler, moving mask, off). */
@@ -76,6 +88,12 @@ export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
   const blocks = Math.ceil(n / blockSize);
   /** Per block: the stamp of the evaluation whose phase 0 ran here (NaN: none). */
   const owned = new Float64Array(blocks).fill(NaN);
+  const handoff = stamped && measure.histogram ? (init.handoff ?? null) : null;
+  const me = handoff ? Atomics.add(handoff.kernels, 0, 1) : 0;
+  const wantedSlot = handoff ? me % handoff.wanted.length : 0;
+  // whether this kernel copies its blocks out in the evaluation `copyStamp` (decided at its first block of it)
+  let copyStamp = NaN;
+  let copying = true;
 
   const sample =
     d === 3
@@ -96,8 +114,19 @@ export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
       validCounts[b] = valid - start;
       // the block's packed samples, for whichever thread runs its phase 1 (and for the TypeScript measures)
       const alone = params.length > d * d + d + 1 && params[d * d + d + 1] === 1;
-      if (!alone || !measure.histogram) publishPacked(init, packed, d, start, valid);
-      owned[b] = stamped ? params[d * d + d] : NaN;
+      const stamp = stamped ? params[d * d + d] : NaN;
+      if (handoff && !alone) {
+        if (copyStamp !== stamp) {
+          copyStamp = stamp;
+          copying = Atomics.exchange(handoff.wanted, wantedSlot, 0) === 1;
+        }
+        Atomics.store(handoff.sampler, b, me);
+        handoff.copied[b] = copying ? stamp : NaN;
+      }
+      if (!alone || !measure.histogram) {
+        if (!handoff || copying) publishPacked(init, packed, d, start, valid);
+      }
+      owned[b] = stamp;
       measure.accumulate(packed, b, start, valid);
     },
     (b: number) => {
@@ -105,7 +134,15 @@ export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
       const start = b * blockSize;
       const end = start + validCounts[b];
       const stamp = stamped ? params[d * d + d] : NaN;
-      if (!(owned[b] === stamp)) restorePacked(init, packed, d, start, end);
+      if (!(owned[b] === stamp)) {
+        if (!handoff || handoff.copied[b] === stamp) restorePacked(init, packed, d, start, end);
+        else {
+          // sampled by another thread, which kept its samples: sample the block again here (the same samples)
+          for (let j = 0; j < d * d + d; j++) par[j] = params[j];
+          if (sample(start, Math.min(n, start + blockSize)) !== end) throw new Error('a block sampled again gave other samples');
+        }
+        if (handoff) Atomics.store(handoff.wanted, Atomics.load(handoff.sampler, b) % handoff.wanted.length, 1);
+      }
       owned[b] = NaN;
       measure.derivative(packed, start, end, stamp);
       if (d === 3) k.moments3d(start, end, pDValue, pGrads, pIndex, pPoints, pG);

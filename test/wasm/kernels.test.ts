@@ -9,7 +9,7 @@ import { createNodeTeam } from '../../src/cli/worker-pool.js';
 import { createImage, type Image } from '../../src/image/image.js';
 import type { RegistrationConfig } from '../../src/register/config.js';
 import type { SampledMetricName } from '../../src/metric/index.js';
-import { sharedFloat64 } from '../../src/register/parallel-for.js';
+import { sharedFloat64, sharedInt32 } from '../../src/register/parallel-for.js';
 import { BlockedMetric, bsplineKernel, linearKernel, prepareMovingSampler, type BSplineKernelInit, type LinearKernelInit } from '../../src/register/sample-kernels.js';
 import { register } from '../../src/register/register.js';
 import type { ParametricTransform } from '../../src/transform/transform.js';
@@ -54,7 +54,7 @@ function setup(c: Case, seed: number): { moving: Image; points: Float64Array; fi
   return { moving, points, fixed, A, t, count };
 }
 
-function build(c: Case, s: ReturnType<typeof setup>, wasm: boolean): { init: LinearKernelInit; blocked: BlockedMetric; phases: ReturnType<typeof linearKernel>[] } {
+function build(c: Case, s: ReturnType<typeof setup>, wasm: boolean, handoff = false): { init: LinearKernelInit; blocked: BlockedMetric; phases: ReturnType<typeof linearKernel>[] } {
   const sampler = prepareMovingSampler(s.moving, 'linear');
   const blocked = new BlockedMetric(c.d, s.count, sampler, s.points, s.fixed, null, c.metric, {
     bins: 24,
@@ -63,6 +63,8 @@ function build(c: Case, s: ReturnType<typeof setup>, wasm: boolean): { init: Lin
   });
   const d = c.d;
   const init: LinearKernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 2), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
+  // (as LinearRegistrationCost makes it)
+  if (handoff) init.handoff = { sampler: sharedInt32(blocked.blocks), copied: sharedFloat64(blocked.blocks).fill(NaN), wanted: sharedInt32(64).fill(1), kernels: sharedInt32(1) };
   setWasmKernels(wasm);
   try {
     // two kernels over the same init: two "threads"
@@ -147,6 +149,43 @@ for (const d of [2, 3] as const) {
       });
     }
   }
+}
+
+for (const d of [2, 3] as const) {
+  test(`wasm linear kernel with the hand-off of packed samples (${d}D mi): the TypeScript kernel's results whether a block moves with a copy, is sampled again, or stays`, { skip: NO_WASM }, () => {
+    const c: Case = { d, type: 'float32', metric: 'mi' };
+    const s = setup(c, 31 + d);
+    const ts = build(c, s, false);
+    const wa = build(c, s, true, true);
+    const handoff = wa.init.handoff!;
+    // [stamp, shift, the copies phase 0 made: 'all' (a kernel's first evaluation, or asked to after a move) or 'none']
+    const plan: [number, number, 'all' | 'none'][] = [
+      [1, 1, 'all'], // first evaluation: both copy; every block moves (restored), so both are asked to copy again
+      [2, 0, 'all'], // asked: copies; no block moves, so neither is asked again
+      [3, 1, 'none'], // no copies: every block moves and is sampled again in the other kernel
+      [4, 1, 'all'], // asked after the moves of evaluation 3
+      [5, 0, 'all'],
+      [6, 0, 'none'], // nothing moved in 5: no copies, nothing moves
+      [7, -1, 'none'], // one thread alone never copies
+    ];
+    for (const [stamp, shift, copies] of plan) {
+      s.t[0] += 0.19;
+      const a = evaluate(wa, s, stamp, shift);
+      const b = evaluate(ts, s, stamp, shift);
+      const copied = Array.from(handoff.copied).filter((x) => x === stamp).length;
+      if (shift >= 0) assert.equal(copied, copies === 'all' ? wa.blocked.blocks : 0, `evaluation ${stamp}: blocks copied out`);
+      assert.equal(a.value, b.value, `evaluation ${stamp}: metric value`);
+      assert.deepEqual(Array.from(a.init.validCounts), Array.from(b.init.validCounts), `evaluation ${stamp}: valid samples per block`);
+      assertRelativelyEqual(a.init.partials, b.init.partials, a.init.partials.length, `evaluation ${stamp}: block sums`);
+      for (let blk = 0; blk < wa.blocked.blocks; blk++) {
+        const start = blk * wa.init.blockSize;
+        const end = start + b.init.validCounts[blk];
+        assertRelativelyEqual(a.init.dValue.subarray(start, end), b.init.dValue.subarray(start, end), end - start, `evaluation ${stamp}: ∂cost/∂m`);
+      }
+      assertRelativelyEqual(a.init.moments, b.init.moments, a.init.moments.length, `evaluation ${stamp}: moment matrices`);
+    }
+    for (const r of [wa]) for (const p of r.phases) p.release?.();
+  });
 }
 
 test('a 3D affine mi registration gives the same transform with wasm and TypeScript kernels', { skip: NO_WASM }, async () => {
