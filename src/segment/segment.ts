@@ -66,7 +66,8 @@ export interface SegmentOptions {
    * are the same as in any other order: each atlas' registration does not depend on its thread count, and fusion
    * takes the atlases in input order. Less CPU than every registration on the team (5 atlases of 2 mm, 2 threads,
    * under load: 47–55 user CPU-s against 59–66; one thread 41–48), but two registrations' memory at once: peak RSS
-   * 283–288 MB against 225–238 MB, over elastix's 242 MB, so `coreg segment` does not use it.
+   * 283–288 MB against 225–238 MB (239–251 with the big shared arrays mapped outside malloc, in WebAssembly.Memory),
+   * over elastix's 242 MB, so `coreg segment` does not use it.
    */
   lanes?: WorkerPool;
 }
