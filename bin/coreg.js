@@ -10,6 +10,9 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.exit(0);
 }
 
+// `register` starts with V8's young generation kept at its first size (loading the modules would already grow it);
+// the command lets it grow again once its images show a large job (src/cli/collect.ts: youngGenerationGrows).
+if (argv.find((a) => !a.startsWith('-')) === 'register') (await import('node:v8')).setFlagsFromString('--semi-space-growth-factor=1');
 
 // The bundle (scripts/bundle-cli.mjs: less memory and start-up than ~120 modules) unless a later `tsc` made dist/cli/
 // newer than it; then dist/cli/ itself.

@@ -20,9 +20,10 @@ export function createNodeWorkerPool(threads = defaultThreadCount()): WorkerPool
 
 /**
  * A team of `threads` threads for one registration (src/parallel/team.ts): this thread and threads − 1 worker
- * threads. `close()` it when done (idle helpers never keep the process alive).
+ * threads (the workers of `pool` when given, threads − 1 of them, else a new pool's; the team closes it). `close()` it
+ * when done (idle helpers never keep the process alive).
  */
-export function createNodeTeam(threads = defaultThreadCount()): Team {
+export function createNodeTeam(threads = defaultThreadCount(), pool?: WorkerPool): Team {
   // A watchdog thread turns a helper that dies mid-phase into an error instead of a hang.
-  return threads > 1 ? createTeam(createNodeWorkerPool(threads - 1), threads, { watch: createThreadWatch() }) : createTeam(null, threads);
+  return threads > 1 ? createTeam(pool ?? createNodeWorkerPool(threads - 1), threads, { watch: createThreadWatch() }) : createTeam(null, threads);
 }

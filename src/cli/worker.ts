@@ -4,7 +4,7 @@ import { parentWorkerPort } from '../parallel/node.js';
 import { serveTasks, type TaskContext, type TaskHandler } from '../parallel/serve.js';
 import { teamTasks } from '../parallel/team.js';
 import { REGISTER_KERNELS } from '../register/kernels.js';
-import { SEGMENT_TASKS, type AtlasTaskEvent } from '../segment/tasks.js';
+import { segmentTasks, type AtlasTaskEvent } from '../segment/tasks.js';
 import { collectGarbage } from './collect.js';
 
 // A helper is idle between sessions and so never collects what a session left (its kernels' sample copies and
@@ -48,7 +48,9 @@ team['team.session'] = ((input: { kernel?: unknown }, context: unknown) => {
 
 // An atlas registration in this worker: a collection when a new level starts (the previous level's samples, costs
 // and kernel copies, dead by then, would otherwise stay resident beside the new level's: two atlases run at once,
-// each in its worker) and when the atlas is done.
+// each in its worker) and when the atlas is done; and where the registration drops buffers between its levels (its
+// collect hook: RegisterOptions.collect).
+const SEGMENT_TASKS = segmentTasks(() => collectGarbage(0));
 const atlasTask = SEGMENT_TASKS['segment.atlas'] as (input: unknown, context: TaskContext) => ReturnType<TaskHandler>;
 const segment = { ...SEGMENT_TASKS };
 segment['segment.atlas'] = ((input: unknown, context: TaskContext) => {

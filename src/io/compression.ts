@@ -343,6 +343,18 @@ export function setNativeGunzip(f: NativeGunzip | null): void {
   nativeGunzip = f;
 }
 
+/** A platform's own inflate of one zlib stream (RFC 1950, Adler-32 checked), bounded by `limit` output bytes. */
+export type NativeInflateZlib = (bytes: Uint8Array, limit: number) => Uint8Array;
+let nativeInflateZlib: NativeInflateZlib | null = null;
+
+/**
+ * Lets a platform adapter decode zlib streams (PNG image data, MetaImage .zraw, NRRD zlib) natively, as
+ * setNativeGunzip does for gzip: any failure there falls back to the decoder below for the exact message.
+ */
+export function setNativeInflateZlib(f: NativeInflateZlib | null): void {
+  nativeInflateZlib = f;
+}
+
 /**
  * gunzip (every member), producing at most `limit` bytes; `what` says where the limit comes from (for the
  * message, e.g. "the header declares"). Checks each member's CRC-32 and ISIZE. Zero bytes after the last member
@@ -392,8 +404,15 @@ export function inflateRawBounded(bytes: Uint8Array, limit: number, what = 'allo
 /** Inflates zlib-wrapped data (MetaImage .zraw; also gzip or raw deflate, as ITK's readers accept), at most `limit` bytes. */
 export function inflateZlibBounded(bytes: Uint8Array, limit: number, what = 'allowed'): Uint8Array {
   if (isGzip(bytes)) return gunzipBounded(bytes, limit, what);
-  const out = new BoundedOutput(limit, Math.min(limit, Math.max(bytes.length * 4, 1 << 16)), what);
   const zlib = bytes.length >= 2 && (bytes[0] & 0x0f) === 8 && ((bytes[0] << 8) | bytes[1]) % 31 === 0;
+  if (zlib && nativeInflateZlib && !(bytes[1] & 0x20)) {
+    try {
+      return nativeInflateZlib(bytes, limit);
+    } catch {
+      // decoded again below, for the precise error
+    }
+  }
+  const out = new BoundedOutput(limit, Math.min(limit, Math.max(bytes.length * 4, 1 << 16)), what);
   const src = padded(bytes);
   if (!zlib) {
     inflateRaw(src, bytes.length, 0, out);

@@ -39,11 +39,12 @@ function forward(context: TaskContext): { onProgress: (e: ProgressEvent) => void
   };
 }
 
-async function atlasTask(input: AtlasTaskInput, context: TaskContext): Promise<TaskResult> {
+async function atlasTask(input: AtlasTaskInput, context: TaskContext, collect?: () => void): Promise<TaskResult> {
   const { onProgress, warn } = forward(context);
   const outcome = await processAtlas(input.target, { image: input.image, labels: input.labels, name: input.name }, input.index, input.atlasCount, {
     config: input.config,
     warpImage: input.warpImage,
+    collect,
     signal: context.signal,
     warn,
     onProgress: (e) => e.registration && onProgress(e.registration),
@@ -58,7 +59,15 @@ async function rankTask(input: RankTaskInput, context: TaskContext): Promise<Tas
   return { output: score };
 }
 
-export const SEGMENT_TASKS: Readonly<Record<string, TaskHandler>> = {
-  'segment.atlas': atlasTask as TaskHandler,
-  'segment.rank': rankTask as TaskHandler,
-};
+/**
+ * The tasks, with `collect` as the atlas registrations' RegisterOptions.collect (a worker's explicit garbage
+ * collection: the buffers a registration drops between its levels then go before it allocates the next ones).
+ */
+export function segmentTasks(collect?: () => void): Readonly<Record<string, TaskHandler>> {
+  return {
+    'segment.atlas': ((input: AtlasTaskInput, context: TaskContext) => atlasTask(input, context, collect)) as TaskHandler,
+    'segment.rank': rankTask as TaskHandler,
+  };
+}
+
+export const SEGMENT_TASKS = segmentTasks();

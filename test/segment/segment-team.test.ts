@@ -5,6 +5,7 @@ import { createNodeTeam, createNodeWorkerPool } from '../../src/cli/worker-pool.
 import type { RegistrationConfig } from '../../src/register/config.js';
 import { segment } from '../../src/segment/segment.js';
 import type { Atlas } from '../../src/segment/atlas.js';
+import type { WorkerPool } from '../../src/parallel/pool.js';
 
 // Large enough (48 × 44 × 40 = 84 480 voxels, all sampled) for the registrations to run on the team's threads.
 const SIZE = [48, 44, 40];
@@ -42,15 +43,19 @@ const CONFIG: RegistrationConfig = {
   seed: 5,
 };
 
+const target = phantom3d(24, 22, 20);
+const atlases: Atlas[] = [
+  [22, 23, 21],
+  [26, 21, 19],
+  [24, 24, 22],
+].map(([x, y, z], i) => ({ ...phantom3d(x, y, z), name: `atlas${i + 1}` }));
+const options = { fusion: 'majority' as const, config: CONFIG };
+// the labels of one thread, which every other way must give (made once for both tests)
+let localRun: ReturnType<typeof segment> | undefined;
+const oneThread = (): ReturnType<typeof segment> => (localRun ??= segment(target.image, atlases, options));
+
 test('segment() with a team (atlases one after another, each registration on 2 or 3 threads) gives exactly the labels of one thread and of concurrent atlas workers', async () => {
-  const target = phantom3d(24, 22, 20);
-  const atlases: Atlas[] = [
-    [22, 23, 21],
-    [26, 21, 19],
-    [24, 24, 22],
-  ].map(([x, y, z], i) => ({ ...phantom3d(x, y, z), name: `atlas${i + 1}` }));
-  const options = { fusion: 'majority' as const, config: CONFIG };
-  const local = await segment(target.image, atlases, options);
+  const local = await oneThread();
   const team = createNodeTeam(2);
   const pool = createNodeWorkerPool(2);
   try {
@@ -76,5 +81,35 @@ test('segment() with a team (atlases one after another, each registration on 2 o
   } finally {
     await team.close();
     await pool.close();
+  }
+});
+
+test('segment() in lanes (atlases at once, one per thread, the leftovers on the team) gives exactly the labels of one thread, on 2 and 3 threads', async () => {
+  const local = await oneThread();
+  for (const threads of [2, 3]) {
+    const pool = createNodeWorkerPool(threads - 1);
+    const team = createNodeTeam(threads, pool);
+    // the lanes' atlas tasks, counted (the team's sessions use the same workers)
+    let remote = 0;
+    const lanes: WorkerPool = {
+      size: pool.size,
+      run: (task, input, o) => {
+        if (task === 'segment.atlas') remote++;
+        return pool.run(task, input, o);
+      },
+      close: () => pool.close(),
+    };
+    try {
+      // 2 threads: two atlases at once, the third on the team; 3 threads: all three at once (releasing them as done)
+      const laned = await segment(target.image, atlases.map((a) => ({ ...a })), { ...options, parallel: team, lanes, releaseAtlases: threads === 3 });
+      assert.equal(remote, threads - 1, 'one atlas per lane worker');
+      if (threads === 2) assert.ok(team.helperBlocks > 0, 'the leftover atlas ran on the team');
+      assert.deepEqual([...laned.labels.data], [...local.labels.data]);
+      assert.deepEqual(laned.warped.map((w) => w.index), [0, 1, 2], 'fusion takes the atlases in input order');
+      for (const [k, w] of laned.warped.entries()) assert.deepEqual([...w.labels.data], [...local.warped[k].labels.data]);
+      assert.deepEqual(laned.report.timings.registrations.map((r) => r.name), ['atlas1', 'atlas2', 'atlas3']);
+    } finally {
+      await team.close();
+    }
   }
 });

@@ -28,7 +28,7 @@ import {
 import { register, type LevelEvent, type ProgressEvent, type RegistrationResult } from '../../register/register.js';
 import { defaultThreadCount } from '../../parallel/node.js';
 import { createNodeTeam } from '../worker-pool.js';
-import { collectGarbage } from '../collect.js';
+import { collectGarbage, youngGenerationGrows } from '../collect.js';
 import { sharePixels } from '../../parallel/shared.js';
 import { TEAM_MIN_SAMPLES } from '../../register/parallel-for.js';
 import type { Team } from '../../parallel/team.js';
@@ -421,6 +421,9 @@ export function registerCommand(): Command {
       commandAction<RegisterCliOptions>(async (ctx, opts) => {
         // the registration's team, closed here when the command fails before its own finally does
         const early: { team?: Team } = {};
+        // V8's young generation keeps its size until the images show a large job (see runRegister); process-wide,
+        // so it is given back its default growth at the end.
+        youngGenerationGrows(false);
         try {
           await runRegister(ctx, opts, early);
         } catch (e) {
@@ -429,6 +432,7 @@ export function registerCommand(): Command {
           throw e;
         } finally {
           await early.team?.close();
+          youngGenerationGrows(true);
         }
       }),
     );
@@ -474,11 +478,15 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
     early.team.warm?.();
   }
   const moving = read(opts.moving);
-  // A small job (2D): one full collection drops the image files' decoding scratch. All jobs collect per level only
-  // when the heap holds enough to be worth it (collectGarbage's default threshold): forcing it per level in 2D saved
-  // 3.5 MB of peak RSS but cost 0.03 s of a 0.43 s process (0.47 → 0.50 × elastix's time). V8's young generation
-  // grows as by default: keeping it at its first size saved 1.6 MB in 2D but cost 0.03 s (≈ 105 scavenges).
+  // A small job (2D): V8's young generation keeps the size it had after loading, one full collection drops the
+  // image files' decoding scratch and one more the finest level's samples and costs before the outputs. Together
+  // (each alone gave less than half) 2D affine peak RSS −4 MB (68 → 64 MB) for ≈ 0.01 s of CPU in ≈ 2× the
+  // scavenges, paid for by reading PNGs with Node's zlib (issue 13). A large job lets the young generation grow
+  // (3D: objects promoted early would grow the old generation instead). All jobs collect per level only when the
+  // heap holds enough to be worth it (collectGarbage's default threshold): forcing it per level in 2D saved no more
+  // and cost 0.03 s.
   const small = numberOfPixels(fixed) < TEAM_MIN_SAMPLES && numberOfPixels(moving) < TEAM_MIN_SAMPLES;
+  if (!small) youngGenerationGrows(true);
   const config = buildConfig(opts, fixed.size);
   const fixedMask = opts.fixedMask ? readImageFile(opts.fixedMask, { warn: ctx.warn }) : undefined;
   const movingMask = opts.movingMask ? readImageFile(opts.movingMask, { warn: ctx.warn }) : undefined;
@@ -539,10 +547,9 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
     // outputs are made without them (3D affine + B-spline MSE: −60 MB of peak RSS).
     const helped = !small && team.threads > 1;
     if (helped) await new Promise((resolve) => setTimeout(resolve, 20));
-    // (always then: much of what they held is shared memory, which the heap's external count does not show; not
-    // forced for a small job: its finest level's ≈ 4 MB would go (2D affine peak RSS 67 → 64.5 MB) for ≈ 10 ms, and
-    // the 2D time target (≤ 0.5 × elastix's 0.87–0.91 s) sits at its line while the RSS one is out of reach anyway)
-    collectGarbage(helped ? 0 : undefined);
+    // (always then: much of what they held is shared memory, which the heap's external count does not show; and
+    // always for a small job: its finest level's samples and costs would otherwise stay resident beside the outputs)
+    collectGarbage(helped || small ? 0 : undefined);
     json = await writeRegistrationOutputs(out, fixed, moving, result, {
       fixed: opts.fixed,
       moving: opts.moving,
