@@ -6,9 +6,9 @@
  * seed + k·MULBERRY32_STEP, so every block starts its part of the one stream where it is: the same points and
  * values as sampleFixedImage, bit for bit, for any number of threads.
  */
-import { type Image, indexToPhysicalMatrix, numberOfPixels } from '../image/image.js';
-import { blockSizeFor, shareArray, sharedFloat64, TEAM_MIN_SAMPLES, type BlockKernel, type ParallelFor } from './parallel-for.js';
-import type { DrawKernelInit } from './parallel-sampling.js';
+import { type Image, numberOfPixels } from '../image/image.js';
+import { shareArray, TEAM_MIN_SAMPLES, type BlockKernel, type ParallelFor } from './parallel-for.js';
+import { drawKernelInit, type DrawKernelInit } from './parallel-sampling.js';
 import { jitteredSamples, jitterPlane, jitterSeed, sampleFixedImage, sampleVoxels, type SampleSet, type SamplingOptions } from './sampling.js';
 
 /**
@@ -49,18 +49,7 @@ export async function sampleFixedImageOn(team: ParallelFor | undefined, fixed: I
   const count = voxels.length;
   if (count < TEAM_MIN_SAMPLES) return sampleFixedImage(fixed, opts);
   const d = fixed.dimension;
-  const init: JitterKernelInit = {
-    seed: jitterSeed(opts.seed),
-    count,
-    blockSize: blockSizeFor(count),
-    size: fixed.size.slice(),
-    origin: fixed.origin.slice(),
-    M: indexToPhysicalMatrix(fixed),
-    plane,
-    voxels: shareArray(voxels),
-    points: sharedFloat64(count * d),
-    values: sharedFloat64(count),
-  };
+  const init: JitterKernelInit = drawKernelInit(fixed, plane, count, jitterSeed(opts.seed), shareArray(voxels));
   const local = jitterKernel(init);
   const session = await team.open('register.jitter', init, local);
   try {

@@ -90,8 +90,11 @@ export function drawKernel(init: DrawKernelInit): readonly BlockKernel[] {
   ];
 }
 
-/** A draw's kernel init: `count` samples of `fixed` (`plane`: its values as linear interpolation reads them), their outputs on shared memory. */
-export function drawKernelInit(fixed: Image, plane: Plane, count: number, seed: number): DrawKernelInit {
+/**
+ * A draw's kernel init: `count` samples of `fixed` (`plane`: its values as linear interpolation reads them), their
+ * outputs on shared memory; `voxels` (shared) when they are chosen already (a jittered set's: parallel-jitter.ts).
+ */
+export function drawKernelInit(fixed: Image, plane: Plane, count: number, seed: number, voxels?: Int32Array): DrawKernelInit {
   if (count < 1 || count > numberOfPixels(fixed)) throw new Error(`cannot draw ${count} samples of ${numberOfPixels(fixed)} voxels`);
   const d = fixed.dimension;
   return {
@@ -104,7 +107,7 @@ export function drawKernelInit(fixed: Image, plane: Plane, count: number, seed: 
     plane,
     points: sharedFloat64(count * d),
     values: sharedFloat64(count),
-    voxels: sharedInt32(count),
+    voxels: voxels ?? sharedInt32(count),
   };
 }
 
