@@ -21,7 +21,6 @@ export function collectGarbage(threshold = WORTH_COLLECTING): void {
   (gc as () => void)();
 }
 
-
 /**
  * Whether V8's young generation may grow (its default: doubling, up to 16 MB, while many objects survive) or stays
  * at its present size. Process-wide (a V8 flag read at each collection). `register` keeps it for small jobs: in 2D,

@@ -368,7 +368,8 @@ export function readPng(bytes: Uint8Array, ctx: ReadContext): Image {
   try {
     inflated = inflateZlibBounded(joined, declared, `its ${scan.width}x${scan.height} header declares`);
   } catch (e) {
-    throw new CoregError(ctx.name, /^too large/.test((e as Error).message) ? (e as Error).message : `corrupt PNG (${(e as Error).message})`);
+    const message = (e as Error).message;
+    throw /^too large/.test(message) ? new CoregError(ctx.name, message) : corrupt(ctx, message);
   }
   if (inflated.length !== declared) throw new CoregError(ctx.name, `size mismatch: the image data holds ${inflated.length} bytes, its header declares ${declared}`);
   if (scan.interlaced && scan.depth < 8) throw new CoregError(ctx.name, `interlaced PNG with bit depth ${scan.depth} is not supported`);

@@ -102,8 +102,9 @@ export async function levelRanges(
   quantileCache: QuantileCache,
 ): Promise<LevelRanges> {
   const cached = cachedQuantiles(movingData, q.moving, quantileCache);
+  const known = knownRange(cached);
   // the moving image's full range is only needed when its quantiles are not wanted or coincide
-  const withMoving = !cached || !(cached[1] > cached[0]);
+  const withMoving = !known;
   const onTeam = !!team && team.threads > 1 && fixedValues.length + (withMoving ? movingData.length : 0) >= LEVEL_RANGES_TEAM_MIN;
   const arrays: PixelArray[] = [onTeam ? shareArray(fixedValues) : fixedValues];
   if (withMoving) arrays.push(onTeam ? shareArray(movingData as Float32Array) : movingData);
@@ -111,7 +112,7 @@ export async function levelRanges(
   try {
     const ranges = stats.range();
     const qv = stats.quantiles();
-    return { fullFixed: finiteRange(ranges[0]), fixedRange: robustOf(ranges[0], qv[0]), movingRange: withMoving ? robustOf(ranges[1], qv[1]) : { min: cached![0], max: cached![1] } };
+    return { fullFixed: finiteRange(ranges[0]), fixedRange: robustOf(ranges[0], qv[0]), movingRange: known ?? robustOf(ranges[1], qv[1]) };
   } finally {
     stats.close();
   }
@@ -130,6 +131,11 @@ export interface LevelRanges {
 export function cachedQuantiles(data: PixelArray, q: [number, number] | null, quantileCache: QuantileCache): [number, number] | null {
   const known = quantileCache.get(data);
   return q && known && known.has(q[0]) && known.has(q[1]) ? [known.get(q[0])!, known.get(q[1])!] : null;
+}
+
+/** cachedQuantiles' answer as a range when its two quantiles differ (no pass over the image needed), else null. */
+export function knownRange(cached: [number, number] | null): Range {
+  return cached && cached[1] > cached[0] ? { min: cached[0], max: cached[1] } : null;
 }
 
 function finiteRange(r: ArrayRange): Range {
@@ -153,9 +159,8 @@ export function fixedSampleRanges(values: Float64Array, q: [number, number] | nu
  * cachedQuantiles' answer for this image).
  */
 export async function movingLevelRangeOn(team: ParallelFor | undefined, data: PixelArray, q: [number, number] | null, cached: [number, number] | null): Promise<Range> {
-  if (cached && cached[1] > cached[0]) return { min: cached[0], max: cached[1] };
-  const onTeam = !!team && team.threads > 1 && data.length >= LEVEL_RANGES_TEAM_MIN;
-  const stats = await ArrayStats.open(onTeam ? team : undefined, [onTeam ? shareArray(data as Float32Array) : data], { quantiles: [cached ? [] : (q ?? [])] });
+  if (!team || team.threads < 2 || !movingRangeOnTeam(data.length) || knownRange(cached)) return movingLevelRange(data, q, cached);
+  const stats = await ArrayStats.open(team, [shareArray(data as Float32Array)], { quantiles: [cached ? [] : (q ?? [])] });
   try {
     return robustOf(stats.range()[0], stats.quantiles()[0]);
   } finally {
@@ -170,7 +175,8 @@ export function movingRangeOnTeam(values: number): boolean {
 
 /** levelRanges' moving part in this thread (`cached`: cachedQuantiles' answer for this image). */
 export function movingLevelRange(data: PixelArray, q: [number, number] | null, cached: [number, number] | null): Range {
-  if (cached && cached[1] > cached[0]) return { min: cached[0], max: cached[1] };
+  const known = knownRange(cached);
+  if (known) return known;
   const stats = ArrayStats.serial([data], { quantiles: [cached ? [] : (q ?? [])] });
   return robustOf(stats.range()[0], stats.quantiles()[0]);
 }

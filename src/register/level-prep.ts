@@ -8,7 +8,7 @@
  * samples and ranges as drawSamplesOn and levelRanges without a team, for any number of threads.
  */
 import type { PixelArray } from '../image/image.js';
-import { fixedSampleRanges, movingLevelRange, type LevelRanges } from './input-stats.js';
+import { fixedSampleRanges, knownRange, movingLevelRange, type LevelRanges } from './input-stats.js';
 import { serialSession, sharedFloat64, sharedInt32, type BlockKernel, type ParallelFor } from './parallel-for.js';
 import { drawKernel, type DrawKernelInit } from './parallel-sampling.js';
 import type { SampleSet } from './sampling.js';
@@ -75,7 +75,7 @@ export async function prepareLevelsOn(team: ParallelFor | undefined, levels: Lev
   const work: { kind: number; level: number; size: number }[] = [];
   levels.forEach((l, k) => {
     work.push({ kind: 0, level: k, size: 2 * l.draw.count });
-    if (l.moving && !(l.movingCached && l.movingCached[1] > l.movingCached[0])) work.push({ kind: 1, level: k, size: l.moving.length / 4 });
+    if (l.moving && !knownRange(l.movingCached)) work.push({ kind: 1, level: k, size: l.moving.length / 4 });
   });
   work.sort((a, b) => b.size - a.size || a.kind - b.kind || a.level - b.level);
   const init: LevelPrepInit = { levels, jobs: sharedInt32(2 * work.length), out: sharedFloat64(OUT * levels.length).fill(NaN) };
@@ -95,7 +95,7 @@ export async function prepareLevelsOn(team: ParallelFor | undefined, levels: Lev
     ranges: {
       fullFixed: get(init.out, OUT * k),
       fixedRange: get(init.out, OUT * k + 2),
-      movingRange: l.movingCached && l.movingCached[1] > l.movingCached[0] ? { min: l.movingCached[0], max: l.movingCached[1] } : get(init.out, OUT * k + 4),
+      movingRange: knownRange(l.movingCached) ?? get(init.out, OUT * k + 4),
     },
   }));
 }

@@ -10,7 +10,7 @@
 import { CoregError, type WarningSink } from '../errors.js';
 import { type Image, type PixelArray, checkImageArgument, indexToPhysicalMatrix, numberOfPixels, physicalCenter, physicalToIndexMatrix } from '../image/image.js';
 import { estimateScalesFromPhysicalShift } from './scales.js';
-import { cachedQuantiles, inputStatistics, levelRanges, movingLevelRangeOn, movingRangeOnTeam, type InputStats, type LevelRanges, type QuantileCache } from './input-stats.js';
+import { cachedQuantiles, inputStatistics, knownRange, levelRanges, movingLevelRangeOn, movingRangeOnTeam, type InputStats, type LevelRanges, type QuantileCache } from './input-stats.js';
 import { prepareLevelsOn, type LevelPrepRequest } from './level-prep.js';
 import { foldCheckPoints, repairFolding } from './fold-repair.js';
 import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction, type IterationInfo, type OptimizerResult } from '../optimize/index.js';
@@ -322,7 +322,7 @@ async function levelSamples(images: LevelImages, stage: StageConfig, seed: numbe
   }
   // drawn: a random subset or random positions, whose metric carries sampling noise
   // (a large jittered set's per-sample loop on the team: the same samples)
-  return { ...(await sampleFixedImageOn(team, images.fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter })), drawn: jitter || (strategy === 'random' && percentage < 1) };
+  return { ...(await sampleFixedImageOn(team, fixed, { strategy, percentage, seed, mask: images.fixedMask, jitter })), drawn: jitter || (strategy === 'random' && percentage < 1) };
 }
 
 /** A level's sampling settings; `draw`: the sample count when they are drawn per block (drawSamplesOn), else null. */
@@ -346,6 +346,11 @@ function samplingPlan(images: LevelImages, stage: StageConfig): { strategy: Samp
   return { strategy, percentage, jitter, draw: draws ? (everyVoxel ? n : Math.max(1, Math.round(percentage * n))) : null };
 }
 
+/** The quantiles a stage winsorises at: histogram metrics bin a robust range; the others ignore the range. */
+function levelWinsorize(stage: StageConfig, preset: PresetRecord): ReturnType<typeof stageWinsorize> {
+  return isHistogramMetric(stage.metric) ? stageWinsorize(stage, preset.fixed, preset.moving) : { fixed: null, moving: null };
+}
+
 /** A level's samples and ranges made ahead (prepareStageLevels). */
 interface PreparedLevel {
   samples: SampleSet;
@@ -359,7 +364,7 @@ interface PreparedLevel {
  */
 async function prepareStageLevels(fixed: Image, moving: Image, stage: StageConfig, levels: LevelConfig[], seeds: number[], opts: RegisterOptions, cache: LevelCache, preset: PresetRecord): Promise<(PreparedLevel | undefined)[] | null> {
   if (!opts.parallel || opts.parallel.threads < 2) return null;
-  const w = isHistogramMetric(stage.metric) ? stageWinsorize(stage, preset.fixed, preset.moving) : { fixed: null, moving: null };
+  const w = levelWinsorize(stage, preset);
   const requests: LevelPrepRequest[] = [];
   let count = 0;
   for (const [li, level] of levels.entries()) {
@@ -368,7 +373,7 @@ async function prepareStageLevels(fixed: Image, moving: Image, stage: StageConfi
     if (draw === null) return null;
     count += draw;
     const movingCached = cachedQuantiles(images.moving.data, w.moving, (cache.quantiles ??= new Map()));
-    const needsMoving = !(movingCached && movingCached[1] > movingCached[0]);
+    const needsMoving = !knownRange(movingCached);
     // a large moving level (a full-resolution head, without known quantiles: e.g. mse) is split over the team below
     const split = needsMoving && movingRangeOnTeam(images.moving.data.length);
     requests.push({
@@ -585,8 +590,7 @@ async function prepareLevel(
 ) {
   const images = await levelImages(fixed, moving, level, opts, cache);
   const samples = prepared ? { ...prepared.samples, drawn: true } : await levelSamples(images, stage, seed, opts.parallel);
-  // Histogram metrics bin a robust range (winsorised at the preset's quantiles); the others ignore the range.
-  const w = isHistogramMetric(stage.metric) ? stageWinsorize(stage, preset.fixed, preset.moving) : { fixed: null, moving: null };
+  const w = levelWinsorize(stage, preset);
   // robustRange's ranges (and the samples' finite range), on the team
   const ranges = prepared?.ranges ?? (await levelRanges(opts.parallel, samples.values, images.moving.data, w, (cache.quantiles ??= new Map())));
   const fullFixed = ranges.fullFixed;
