@@ -51,7 +51,7 @@ export interface SegmentOptions {
    * The labels are the same either way.
    */
   parallel?: ParallelFor;
-  /** Passed to the registrations run in this thread (RegisterOptions.collect). */
+  /** Passed to the registrations run in this thread (RegisterOptions.collect); also called once before the fusion. */
   collect?: () => void;
   /**
    * The caller gives segment() the atlases' images: once an atlas is registered and warped, its `image` and
@@ -338,7 +338,8 @@ export async function segment(target: Image, atlases: readonly Atlas[], options:
   // Warned only now: when every atlas fails, the error above is the one message.
   for (const f of failed) options.warn?.(`atlas ${f.name}: left out (${f.phase === 'select' ? 'selection' : 'registration'} failed: ${f.error})`);
 
-  // Fusion.
+  // Fusion, after a collection (the last registration's dead buffers go before the fusion allocates its own).
+  options.collect?.();
   options.onProgress?.({ phase: 'fuse', atlas: -1, atlasCount: atlases.length, name: options.fusion });
   const tf = now();
   const fused = fuse(options.fusion, target, warped, options);

@@ -70,6 +70,20 @@ test('segment() from three shifted atlases reaches Dice > 0.9 with every fusion 
   }
 });
 
+test('segment() calls its collect hook once the registrations are done, before the fusion allocates', async () => {
+  const log: string[] = [];
+  await segment(target.image, atlases, {
+    fusion: 'majority',
+    config: AFFINE,
+    collect: () => log.push('collect'),
+    onProgress: (e) => log.push(e.phase),
+  });
+  const fuse = log.indexOf('fuse');
+  assert.ok(fuse > 0, 'a fuse event');
+  assert.equal(log[fuse - 1], 'collect', `the event before the fusion: ${log.slice(-4).join(', ')}`);
+  assert.ok(log.lastIndexOf('register') < fuse - 1, 'after the last registration event');
+});
+
 test('selection ranks shifted copies above a noise image and segment() keeps the best K', async () => {
   const noise: Atlas = { image: noiseImage(5), labels: createImage([48, 48], 'uint8'), name: 'noise.nii.gz' };
   const candidates = [noise, ...atlases];

@@ -268,6 +268,9 @@ export function segmentCommand(): Command {
           await team?.close();
         }
 
+        // The fusion's temporaries (each atlas' compacted votes, the counts) are dead now: collected before the
+        // outputs are encoded beside them (the end of a segmentation can be its peak memory).
+        collectGarbage(0);
         // Every output is staged and renamed into place together (the segmentation last).
         const staged: { path: string; data: Uint8Array | string }[] = imageFileParts(opts.out, result.labels, { warn: ctx.warn });
         if (opts.report) {
