@@ -232,3 +232,12 @@ test('pyramid levels made ahead on a team (prefetchShrinkOn: x and y passes slab
   const out = again!.join();
   assert.deepEqual(new Uint8Array(out[0].data.buffer), new Uint8Array(reference[0].data.buffer));
 });
+
+test('register: an input error found while the helpers build the pyramid ahead (an empty fixed mask) stops them; the team then registers as before', async () => {
+  const c = CASES.find((k) => k.prefetch)!;
+  const { fixed, moving } = scene(c.d, c.big, c.prefetch);
+  const empty = imageFromFunction({ size: fixed.size, spacing: fixed.spacing, origin: fixed.origin }, () => 0);
+  await assert.rejects(register(fixed, moving, c.config, { fixedMask: empty, parallel: team(2) }), /is empty/);
+  const reference = parameters(await register(fixed, moving, c.config));
+  assertBitIdentical(parameters(await register(fixed, moving, c.config, { parallel: team(2) })), reference, 'after the error');
+});
