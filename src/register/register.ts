@@ -217,7 +217,7 @@ type LevelCache = Map<string, LevelImages> & {
   /** Levels' fixed and moving images made ahead (prefetchLevels), by level key. */
   prefetched?: Map<string, Image[]>;
   /** A stage's levels whose samples and ranges were made ahead (prepareUnshrunkLevels), by level index. */
-  ahead?: { stage: StageConfig; levels: Map<number, { request: LevelPrepRequest; prepared: PreparedLevel }> };
+  ahead?: { stage: StageConfig; levels: Map<number, MadeLevel> };
 };
 
 /** An input image's shared float32-exact copy, made once per run (the statistics' passes and the pyramid read it). */
@@ -353,10 +353,16 @@ function levelWinsorize(stage: StageConfig, preset: PresetRecord): ReturnType<ty
   return isHistogramMetric(stage.metric) ? stageWinsorize(stage, preset.fixed, preset.moving) : { fixed: null, moving: null };
 }
 
-/** A level's samples and ranges made ahead (prepareStageLevels). */
+/** A level's samples and ranges made ahead (prepareStageLevels; `drawn` when known, else true). */
 interface PreparedLevel {
-  samples: SampleSet;
+  samples: SampleSet & { drawn?: boolean };
   ranges: LevelRanges;
+}
+
+/** A level made ahead of its stage (prepareUnshrunkLevels): by level-prep's `request` (for prepareStageLevels), or by prepareLevel's own code. */
+interface MadeLevel {
+  request?: LevelPrepRequest;
+  prepared: PreparedLevel;
 }
 
 /** The request for a level's samples and ranges (level-prep.ts), `draw` samples (samplingPlan). */
@@ -387,9 +393,10 @@ function unshrunkLevel(fixed: Image, moving: Image, level: LevelConfig): boolean
 
 /**
  * While the helpers finish the first stage's pyramid (prefetchLevels), this thread makes the samples and ranges of
- * that stage's levels that need no pyramid (its full-resolution level) in the one-thread code of level-prep.ts (the
- * same as on the team), for prepareStageLevels to take: otherwise it waits for the pyramid, then the level's draw
- * is one more job on the team. Nothing when the stage does not prepare its levels ahead.
+ * that stage's levels that need no pyramid (its full-resolution level), else it would wait for the pyramid: drawn
+ * per block in the one-thread code of level-prep.ts (the same as on the team), for prepareStageLevels to take; other
+ * samplings (e.g. mse's random subset) as prepareLevel makes them (levelSamples, levelRanges: the same for any
+ * thread count), for the level to take.
  */
 async function prepareUnshrunkLevels(fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions, cache: LevelCache, preset: PresetRecord): Promise<void> {
   const stage = config.stages[0];
@@ -397,12 +404,16 @@ async function prepareUnshrunkLevels(fixed: Image, moving: Image, config: Regist
   const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
   const seeds = levelSeeds(levels.length, config.seed ?? DEFAULT_SEED, 0);
   const w = levelWinsorize(stage, preset);
-  const made = new Map<number, { request: LevelPrepRequest; prepared: PreparedLevel }>();
+  const made = new Map<number, MadeLevel>();
   for (const [li, level] of levels.entries()) {
     if (!unshrunkLevel(fixed, moving, level)) continue;
     const images = await levelImages(fixed, moving, level, opts, cache);
     const draw = samplingPlan(images, stage).draw;
-    if (draw === null) return;
+    if (draw === null) {
+      const samples = await levelSamples(images, stage, seeds[li], undefined);
+      made.set(li, { prepared: { samples, ranges: await levelRanges(undefined, samples.values, images.moving.data, w, (cache.quantiles ??= new Map())) } });
+      continue;
+    }
     const request = levelPrepRequest(images, w, draw, seeds[li], cache);
     made.set(li, { request, prepared: (await prepareLevelsOn(undefined, [request]))[0] });
   }
@@ -413,13 +424,13 @@ async function prepareUnshrunkLevels(fixed: Image, moving: Image, config: Regist
  * A linear stage's samples and intensity ranges for all its levels at once, as jobs on the team (level-prep.ts: the
  * same as prepareLevel makes per level), by level index. Null (prepareLevel makes its own) without helpers, when a
  * level does not draw its samples per block (not the 3D default), or when the draws are too small for a team.
- * Levels made already (prepareUnshrunkLevels) are taken as they are.
+ * Levels made already by level-prep's request (prepareUnshrunkLevels) are taken as they are.
  */
 async function prepareStageLevels(fixed: Image, moving: Image, stage: StageConfig, levels: LevelConfig[], seeds: number[], opts: RegisterOptions, cache: LevelCache, preset: PresetRecord): Promise<(PreparedLevel | undefined)[] | null> {
   if (!opts.parallel || opts.parallel.threads < 2) return null;
   const w = levelWinsorize(stage, preset);
-  const made = cache.ahead?.stage === stage ? cache.ahead.levels : undefined;
-  cache.ahead = undefined;
+  const ahead = cache.ahead?.stage === stage ? cache.ahead.levels : undefined;
+  const made = (li: number): MadeLevel | undefined => (ahead?.get(li)?.request ? ahead.get(li) : undefined);
   const requests: LevelPrepRequest[] = [];
   let count = 0;
   for (const [li, level] of levels.entries()) {
@@ -427,12 +438,12 @@ async function prepareStageLevels(fixed: Image, moving: Image, stage: StageConfi
     const draw = samplingPlan(images, stage).draw;
     if (draw === null) return null;
     count += draw;
-    requests.push(made?.get(li)?.request ?? levelPrepRequest(images, w, draw, seeds[li], cache));
+    requests.push(made(li)?.request ?? levelPrepRequest(images, w, draw, seeds[li], cache));
   }
   if (count < TEAM_MIN_SAMPLES) return null;
-  const todo = requests.filter((_, li) => !made?.has(li));
+  const todo = requests.filter((_, li) => !made(li));
   const done = todo.length > 0 ? await prepareLevelsOn(opts.parallel, todo) : [];
-  const prepared = requests.map((_, li) => made?.get(li)?.prepared ?? done.shift()!);
+  const prepared = requests.map((_, li) => made(li)?.prepared ?? done.shift()!);
   for (const [li, r] of requests.entries()) {
     if (r.moving !== null) continue;
     const data = (await levelImages(fixed, moving, levels[li], opts, cache)).moving.data;
@@ -635,7 +646,7 @@ async function prepareLevel(
   prepared?: PreparedLevel,
 ) {
   const images = await levelImages(fixed, moving, level, opts, cache);
-  const samples = prepared ? { ...prepared.samples, drawn: true } : await levelSamples(images, stage, seed, opts.parallel);
+  const samples = prepared ? { drawn: true, ...prepared.samples } : await levelSamples(images, stage, seed, opts.parallel);
   const w = levelWinsorize(stage, preset);
   // robustRange's ranges (and the samples' finite range), on the team
   const ranges = prepared?.ranges ?? (await levelRanges(opts.parallel, samples.values, images.moving.data, w, (cache.quantiles ??= new Map())));
@@ -994,10 +1005,14 @@ export async function register(fixed: Image, moving: Image, config: Registration
     const seeds = levelSeeds(levels.length, seed, si);
     // (all levels' samples and ranges at once on the team: the first level's clock includes them)
     const tp = now();
+    const own = cache.ahead?.stage === stage ? cache.ahead.levels : undefined;
     const prepared = await prepareStageLevels(fixed, moving, stage, levels, seeds, opts, cache, preset);
+    cache.ahead = undefined;
     for (const [li, level] of levels.entries()) {
       const tl = li === 0 ? tp : now();
-      const ahead = prepared?.[li];
+      // (a level made ahead in prepareLevel's own code; those made by level-prep come with `prepared`)
+      const ahead = prepared?.[li] ?? (own?.get(li)?.request ? undefined : own?.get(li)?.prepared);
+      own?.delete(li);
       if (prepared) prepared[li] = undefined; // (its samples go with the level's cost)
       const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, stage, level, seeds[li], opts, cache, preset, ahead);
       opts.collect?.();

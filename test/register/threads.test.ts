@@ -84,6 +84,26 @@ const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolea
       ],
     },
   },
+  {
+    // the same with mse (its samples are not drawn per block: the full-resolution level's made ahead as prepareLevel makes them)
+    name: '3D affine mse, pyramid levels made ahead on the team',
+    d: 3,
+    big: true,
+    prefetch: true,
+    config: {
+      stages: [
+        {
+          transform: 'affine',
+          metric: 'mse',
+          levels: [
+            { shrink: 4, smooth: 2, iterations: 3 },
+            { shrink: 2, smooth: 1, iterations: 3 },
+            { shrink: 1, smooth: 0, iterations: 2 },
+          ],
+        },
+      ],
+    },
+  },
   { name: '2D affine mi', d: 2, config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 2, smooth: 1, iterations: 15 }, { shrink: 1, smooth: 0, iterations: 15 }] }] } },
   { name: '2D rigid mse, moving mask', d: 2, mask: true, config: { stages: [{ transform: 'rigid', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 20 }] }] } },
   {
