@@ -67,7 +67,10 @@ export interface SegmentOptions {
    * takes the atlases in input order. Less CPU than every registration on the team (5 atlases of 2 mm, 2 threads,
    * under load: 47–55 user CPU-s against 59–66; one thread 41–48), but two registrations' memory at once: peak RSS
    * 283–288 MB against 225–238 MB (239–251 with the big shared arrays mapped outside malloc, in WebAssembly.Memory),
-   * over elastix's 242 MB, so `coreg segment` does not use it.
+   * over elastix's 242 MB, so `coreg segment` does not use it. (Measured again in session 10, load 3–11: 248–286 MB over
+   * 14 runs. At the peak, the lane worker's own malloc arena holds ~60 MB, which is one single-thread registration's
+   * high-water mark. Drawing the finest level's step-size gradient from 10 000 samples instead of the level's set
+   * took only 6–11 MB off the peak.)
    */
   lanes?: WorkerPool;
 }
