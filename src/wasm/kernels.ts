@@ -30,6 +30,24 @@ export interface KernelExports {
   supportRangeLo(): number;
 }
 
+/**
+ * The first ArrayBuffer detached in a JavaScript engine's life (here: the old buffer of an instance's memory at its
+ * first grow) makes V8 discard every optimised function that reads typed arrays (its ArrayBufferDetaching
+ * protector), so a registration's hot loops compiled so far (reading, pyramid, statistics, sampling) were compiled
+ * again. Growing an empty memory by 0 pages when this module loads (it detaches the memory's buffer), before any
+ * of them is optimised, moves that to where it discards nothing. In every thread that loads the kernels.
+ */
+function detachOnce(): void {
+  try {
+    const memory = new WebAssembly.Memory({ initial: 0, maximum: 0 });
+    void memory.buffer;
+    memory.grow(0);
+  } catch {
+    // no WebAssembly: nothing grows a memory either
+  }
+}
+if (typeof WebAssembly === 'object') detachOnce();
+
 /** Where the bump allocator starts: the module keeps the bytes below for itself (its static data: staticEnd()). */
 export const BASE = 1024;
 
