@@ -190,14 +190,28 @@ function histogramBlock(init: StatsKernelInit, b: number, bins: number, params: 
 }
 
 /**
- * Copies the finite data[i] (i = first, first + st, … < e) whose quantile-histogram bin is one of array a's gather
- * bins to block b's place for that bin in `gathered`, counting them in counts[g] and noting per bin their range
- * and how many equal lo.
+ * Copies the finite data[i] (i = first, first + st, … < e) whose quantile-histogram bin (from lo, `scale` bins per
+ * unit) is one of array a's G gather bins to block b's place for that bin in `gathered`, counting them in counts[g]
+ * and noting per bin their range and how many equal lo. (Arrays, not the init object: an object's hidden class can
+ * be freed between sessions, and with it the optimised code that checks for it.)
  */
-function gatherScan(init: StatsKernelInit, data: PixelArray, first: number, e: number, st: number, a: number, b: number, counts: Int32Array): void {
-  const { G, gatherBins, gatherOffsets, gathered, gatherRange, gatherLow } = init;
-  const lo = init.histParams[3 * a];
-  const scale = init.histParams[3 * a + 1];
+function gatherScan(
+  data: PixelArray,
+  first: number,
+  e: number,
+  st: number,
+  lo: number,
+  scale: number,
+  a: number,
+  b: number,
+  G: number,
+  gatherBins: Int32Array,
+  gatherOffsets: Int32Array,
+  gathered: Float64Array,
+  gatherRange: Float64Array,
+  gatherLow: Int32Array,
+  counts: Int32Array,
+): void {
   for (let i = first; i < e; i += st) {
     const v = data[i];
     if (v - v !== 0) continue;
@@ -230,7 +244,9 @@ function gatherBlock(init: StatsKernelInit, b: number, counts: Int32Array): void
   if (wanted === 0) return;
   const data = init.arrays[a];
   const st = quantileStride(data.length);
-  gatherScan(init, data, firstAt(init.blockStart[b], st), init.blockEnd[b], st, a, b, counts);
+  const lo = init.histParams[3 * a];
+  const scale = init.histParams[3 * a + 1];
+  gatherScan(data, firstAt(init.blockStart[b], st), init.blockEnd[b], st, lo, scale, a, b, G, gatherBins, init.gatherOffsets, init.gathered, gatherRange, gatherLow, counts);
 }
 
 /** Phase 4 of block b. */
