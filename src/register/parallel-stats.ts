@@ -15,6 +15,7 @@
 import type { PixelArray } from '../image/image.js';
 import { OTSU_BINS, integralStride, otsuFromHistogram, otsuStride, quantileRank, quantileStride, selectRank, type ForegroundLevels } from '../image/intensity.js';
 import { foregroundSums3d } from '../transform/initialize.js';
+import { detachOnce, ranDetachOnce } from '../wasm/kernels.js';
 import type { ValueRange } from './check-images.js';
 import { serialSession, sharedFloat64, sharedInt32, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
 
@@ -273,34 +274,43 @@ function mergeBlockCounts(counts: Int32Array, blockArray: Int32Array, a: number,
 /** Whether this thread ran warmStats. */
 let warmed = false;
 
+/** A typed array's constructor. */
+type PixelArrayConstructor = new (n: number) => PixelArray;
+
 /**
- * Runs every pass once on two tiny arrays, float32 and float64 with NaN and ±∞ (a registration's level images and
- * sample values are of these kinds), so that the loops' type feedback holds these element kinds and non-integer
- * numbers before V8 first optimises them on a large input: otherwise each kind met later (an image's uint8 values,
- * then float32, then float64 samples) discards the optimised code and compiles it again (twice with on-stack
- * replacement), in background threads that a team's threads need. Once per thread; results are not affected.
+ * Runs every pass on small arrays of the element kinds a registration's statistics meet (its images' and the
+ * levels': float32, and float64 samples), with fractions, NaN and ±∞, so that the loops' type feedback holds all of
+ * them before V8 first optimises the loops: otherwise each kind met later (an image's uint8 values, then float32,
+ * then float64 samples) discards the optimised code and compiles it again (twice with on-stack replacement), in
+ * background threads that a team's threads need. Once per thread; results are not affected. (Three passes over 64
+ * values each: V8 gives a function its feedback vector, and records feedback, only after some use, and optimises
+ * it after more: a warm-up long enough to be optimised before it has met every kind would miss some.)
  */
-function warmStats(): void {
-  if (warmed) return;
+function warmStats(inputs: readonly PixelArray[]): void {
   warmed = true;
-  // 1024 values: enough for V8 to give the loops their feedback vectors within the first pass (it does not
-  // record feedback before that)
-  const n = 1024;
-  const f32 = new Float32Array(n).map((_, i) => (i % 7) * 0.75);
-  f32.set([Number.NaN, POS_INF, NEG_INF], n - 3);
-  const f64 = new Float64Array(n).map((_, i) => i);
-  for (let round = 0; round < 2; round++) {
-    const stats = ArrayStats.serial([f32, f64], { quantiles: [[0.5], [0.5]], sizes: [[8, 8, 16], [8, 8, 16]] });
+  const kinds = new Set<PixelArrayConstructor>([Float32Array, Float64Array]);
+  for (const a of inputs) kinds.add(a.constructor as PixelArrayConstructor);
+  const n = 64;
+  const arrays = [...kinds].map((Kind) => {
+    const a = new Kind(n);
+    for (let i = 0; i < n - 3; i++) a[i] = (i % 7) * 0.75 + (i % 3);
+    a.set([Number.NaN, POS_INF, NEG_INF], n - 3); // (0 in integer kinds)
+    return a;
+  });
+  for (let round = 0; round < 3; round++) {
+    const stats = ArrayStats.serial(arrays, { quantiles: arrays.map(() => [0.5]), sizes: arrays.map(() => [4, 4, 4]) });
     stats.range();
     stats.quantiles();
-    stats.otsu([[0, 4.5], [0, n]]);
-    stats.foregroundSums([{ background: 0, foreground: 2 }, { background: 0, foreground: n }]);
+    stats.otsu(arrays.map(() => [0, 8] as [number, number]));
+    stats.foregroundSums(arrays.map(() => ({ background: 0, foreground: 4 })));
   }
 }
 
 /** Phases: 0 ranges, 1 quantile histogram, 2 gather, 3 Otsu's histogram, 4 foreground sums; block b = blockArray[b]'s [start, end). */
 export function statsKernel(init: StatsKernelInit): readonly BlockKernel[] {
-  warmStats();
+  // (about a millisecond: for large jobs only, i.e. those of a team's helpers and those whose threads detached for
+  // the WebAssembly kernels; a 2D registration's small passes gain nothing)
+  if (!warmed && (ranDetachOnce() || init.arrays.reduce((sum, a) => sum + a.length, 0) >= TEAM_MIN_VALUES)) warmStats(init.arrays);
   const counts = new Int32Array(init.G);
   return [
     (b) => rangeBlock(init, b),
@@ -349,8 +359,10 @@ export class ArrayStats {
    * `sizes[a]`: array a's 3D image size when its foreground sums are wanted.
    */
   static async open(team: ParallelFor | undefined, arrays: PixelArray[], options: StatsOptions = {}): Promise<ArrayStats> {
-    const { init, local, qs } = ArrayStats.prepare(arrays, options);
     const work = arrays.reduce((sum, a) => sum + a.length, 0);
+    // a job this large uses the WebAssembly kernels: detach now, before these passes are compiled (detachOnce)
+    if (work >= TEAM_MIN_VALUES) detachOnce();
+    const { init, local, qs } = ArrayStats.prepare(arrays, options);
     const session = team && team.threads > 1 && work >= TEAM_MIN_VALUES ? await team.open('register.stats', init, local, { late: true }) : serialSession(local);
     return new ArrayStats(init, session, qs);
   }
