@@ -43,12 +43,17 @@ for (const d of [2, 3] as const) {
       const values = serial.data;
       assert.ok(values.some((v) => Math.abs(v - values[0]) > 1e-3), `${name}: the map varies`);
       for (const threads of [1, 2, 3]) {
+        // Whether a helper wakes before the calling thread has claimed every block is up to the OS scheduler (on a
+        // loaded machine it may not, once): a few runs, each checked bit for bit, must see the helpers take part.
         const before = threads > 1 ? team(threads).helperBlocks : 0;
-        const t = await jacobianOn(team(threads), chain, fixed);
-        assert.deepEqual(t.size, fixed.size);
-        assert.deepEqual(t.origin, fixed.origin);
-        assert.deepEqual(bytes(t), bytes(serial), `${name}: ${threads} threads`);
-        if (threads > 1) assert.ok(team(threads).helperBlocks > before, `${name}: the helpers of ${threads} threads did no block`);
+        for (let run = 0; run < (threads > 1 ? 5 : 1); run++) {
+          const t = await jacobianOn(team(threads), chain, fixed);
+          assert.deepEqual(t.size, fixed.size);
+          assert.deepEqual(t.origin, fixed.origin);
+          assert.deepEqual(bytes(t), bytes(serial), `${name}: ${threads} threads`);
+          if (threads === 1 || team(threads).helperBlocks > before) break;
+        }
+        if (threads > 1) assert.ok(team(threads).helperBlocks > before, `${name}: the helpers of ${threads} threads did no block in 5 runs`);
       }
     }
     // A linear chain: its constant determinant, without a session.
