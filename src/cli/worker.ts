@@ -16,6 +16,10 @@ import { collectGarbage } from './collect.js';
 // (resampling, numeric inverses, holding images); after a short one only once the helper has been idle for a
 // moment (a collection between back-to-back small sessions would keep the helper from its share of the next one).
 const ALWAYS = new Set(['register.resample', 'register.invert']);
+// The sessions of a registration's start (the pyramid made ahead, then the levels' samples and ranges): the caller
+// opens the next one at once, and a collection between them only delayed this helper's share of it (by 10–30 ms,
+// 3D affine MI); the first level's session collects after them.
+const NEXT_AT_ONCE = new Set(['register.prefetch', 'register.levelPrep']);
 const IDLE_MS = 30;
 const LONG_MS = 20;
 let pending: ReturnType<typeof setTimeout> | undefined;
@@ -34,7 +38,7 @@ team['team.session'] = ((input: { kernel?: unknown }, context: unknown) => {
   const start = performance.now();
   // a session that worked for a while (a level, a one-off gradient over a level's samples) is followed by the
   // caller's next allocations: collect at once; a short one maybe by another short one: wait until idle
-  const now = (): boolean => ALWAYS.has(input.kernel as string) || performance.now() - start >= LONG_MS;
+  const now = (): boolean => ALWAYS.has(input.kernel as string) || (performance.now() - start >= LONG_MS && !NEXT_AT_ONCE.has(input.kernel as string));
   // after the reply has gone out (the caller need not wait for the collection to start its next session; this
   // thread still collects before it takes that one up)
   const result = session(input, context);

@@ -46,7 +46,7 @@ const MESSAGE = 8;
 const MESSAGE_MAX = 1024;
 const ENDED = MESSAGE + MESSAGE_MAX; // 1 once the session is ending (a helper leaving then is not a death)
 const DEATHS = ENDED + 1; // helpers seen dead in this session
-const AFFINITY = DEATHS + 1; // 1: the phase's threads take back their blocks of the last phase first (run's `affinity`)
+const AFFINITY = DEATHS + 1; // 1 + k: the phase's threads take back their blocks first (run's `affinity`), by owner slot k
 const HELPER_SLOTS = AFFINITY + 1; // per helper: [in flight: 1 while claiming or running a block, dead: 1]
 const CONTROL_LENGTH = HELPER_SLOTS;
 // The longest the caller sleeps before looking at the helpers' state again (a lost wake-up costs at most this).
@@ -57,6 +57,10 @@ const TAG_MASK = 0x7ff;
 const BLOCK_MASK = (1 << TAG_SHIFT) - 1;
 // Blocks per phase whose thread is remembered for `affinity` (larger phases claim in order).
 const AFFINITY_BLOCKS = 4096;
+// Owner tables: one per block count of the session's affinity phases (the least recently used goes), so that phases
+// over other blocks between two over samples (a B-spline cost's merge over control points) do not overwrite the
+// samples' owners.
+const OWNER_SLOTS = 4;
 
 interface SessionInput {
   control: Int32Array;
@@ -135,8 +139,9 @@ function loadError(control: Int32Array): Error {
 }
 
 /**
- * Per block (the first AFFINITY_BLOCKS of a phase): the thread that did it last (1 + its index: the caller 1,
- * helper h h + 2; 0: none yet), and the generation of the affinity phase that took it.
+ * Per owner slot and block (the first AFFINITY_BLOCKS of a phase): the thread that did it in the last affinity phase
+ * of the slot's block count (1 + its index: the caller 1, helper h h + 2; 0: none yet); per block, the generation of
+ * the affinity phase that took it.
  */
 interface Claims {
   owner: Int32Array;
@@ -148,7 +153,7 @@ interface Claims {
  * rest are counted without running them), and the thread that completes the phase wakes the caller.
  *
  * Blocks are claimed in order on an atomic counter; in an affinity phase, each thread first takes back the blocks
- * it did in the last phase (whatever it keeps of them, e.g. a WebAssembly kernel's packed samples, need not be
+ * it did in the last affinity phase of as many blocks (whatever it keeps of them, e.g. a WebAssembly kernel's packed samples, need not be
  * copied again, and its part of the data stays in its core's cache), then those left of its own share of the phase
  * (threads·share: contiguous runs, for blocks no thread did yet), then the others' left, from the far end of their
  * shares (where their owners come last). Which thread does a block never changes what the block computes.
@@ -160,9 +165,10 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
   // the caller knows a block may be lost (the flag is raised before the claim, so no claim goes unseen).
   const inFlight = helper >= 0 ? HELPER_SLOTS + 2 * helper : -1;
   const me = helper + 2;
-  const remembered = blocks <= AFFINITY_BLOCKS;
-  if (remembered && Atomics.load(control, AFFINITY) === 1) {
+  const slot = Atomics.load(control, AFFINITY) - 1;
+  if (slot >= 0 && blocks <= AFFINITY_BLOCKS) {
     const { owner, taken } = claims;
+    const o = slot * AFFINITY_BLOCKS;
     // this thread's share [first, next) of the phase, for blocks nobody did yet
     const first = Math.floor((blocks * (me - 1)) / threads);
     const next = Math.floor((blocks * me) / threads);
@@ -171,7 +177,7 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
       const n = pass === 0 ? blocks : pass === 1 ? next - first : blocks - (next - first);
       for (let i = 0; i < n; i++) {
         const b = pass === 0 ? i : pass === 1 ? first + i : (first - 1 - i + blocks) % blocks;
-        if (pass === 0 && Atomics.load(owner, b) !== me) continue;
+        if (pass === 0 && Atomics.load(owner, o + b) !== me) continue;
         if ((Atomics.load(control, CLAIM) & ~BLOCK_MASK) !== tag) return; // a later phase (or the session's end) began
         const old = Atomics.load(taken, b);
         if (old === gen) continue;
@@ -180,7 +186,7 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
           if (inFlight >= 0) Atomics.store(control, inFlight, 0);
           continue;
         }
-        Atomics.store(owner, b, me);
+        Atomics.store(owner, o + b, me);
         doBlock(control, b, blocks, kernel, inFlight);
       }
     }
@@ -196,7 +202,6 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
       if (inFlight >= 0) Atomics.store(control, inFlight, 0);
       continue;
     }
-    if (remembered) Atomics.store(claims.owner, b, me);
     doBlock(control, b, blocks, kernel, inFlight);
   }
 }
@@ -318,7 +323,22 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
       }
       busy = true;
       const control = new Int32Array(new SharedArrayBuffer(4 * (CONTROL_LENGTH + 2 * helpers)));
-      const claims: Claims = { owner: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)), taken: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)) };
+      const claims: Claims = { owner: new Int32Array(new SharedArrayBuffer(4 * OWNER_SLOTS * AFFINITY_BLOCKS)), taken: new Int32Array(new SharedArrayBuffer(4 * AFFINITY_BLOCKS)) };
+      // each owner slot's block count (−1: unused) and the phase that last used it (the least recent one goes)
+      const slotBlocks = new Int32Array(OWNER_SLOTS).fill(-1);
+      const slotUsed = new Int32Array(OWNER_SLOTS);
+      let uses = 0;
+      const ownerSlot = (blocks: number): number => {
+        let k = slotBlocks.indexOf(blocks);
+        if (k < 0) {
+          k = 0;
+          for (let i = 1; i < OWNER_SLOTS; i++) if (slotUsed[i] < slotUsed[k]) k = i;
+          slotBlocks[k] = blocks;
+          claims.owner.fill(0, k * AFFINITY_BLOCKS, (k + 1) * AFFINITY_BLOCKS);
+        }
+        slotUsed[k] = ++uses;
+        return k;
+      };
       const readies: Promise<void>[] = [];
       const starts: Promise<void>[] = [];
       const tasks: Promise<unknown>[] = [];
@@ -388,7 +408,7 @@ export function createTeam(pool: WorkerPool | null, threads: number, options: { 
         Atomics.store(control, CMD, phase);
         Atomics.store(control, BLOCKS, blocks);
         Atomics.store(control, DONE, 0);
-        Atomics.store(control, AFFINITY, affinity ? 1 : 0);
+        Atomics.store(control, AFFINITY, affinity && blocks <= AFFINITY_BLOCKS ? 1 + ownerSlot(blocks) : 0);
         Atomics.store(control, GEN, (gen = g));
         Atomics.notify(control, GEN);
         return g;

@@ -29,8 +29,9 @@ export type KernelFactory = (init: never) => KernelPhases;
 export interface BlockSession {
   /**
    * Runs phase `phase` over blocks [0, blocks) on every thread of the team; returns when all are done. With
-   * `affinity`, each thread first takes the blocks it did in the session's last phase (a kernel that keeps a
-   * block's intermediate results in its thread then rarely copies them between threads); the results are the same.
+   * `affinity`, each thread first takes the blocks it did in the session's last affinity phase of as many blocks (a
+   * kernel that keeps a block's intermediate results in its thread then rarely copies them between threads; phases
+   * over other blocks between them do not count); the results are the same.
    */
   run(phase: number, blocks: number, affinity?: boolean): void;
   /**

@@ -216,6 +216,8 @@ type LevelCache = Map<string, LevelImages> & {
   quantiles?: QuantileCache;
   /** Levels' fixed and moving images made ahead (prefetchLevels), by level key. */
   prefetched?: Map<string, Image[]>;
+  /** A stage's levels whose samples and ranges were made ahead (prepareUnshrunkLevels), by level index. */
+  ahead?: { stage: StageConfig; levels: Map<number, MadeLevel> };
 };
 
 /** An input image's shared float32-exact copy, made once per run (the statistics' passes and the pyramid read it). */
@@ -351,20 +353,84 @@ function levelWinsorize(stage: StageConfig, preset: PresetRecord): ReturnType<ty
   return isHistogramMetric(stage.metric) ? stageWinsorize(stage, preset.fixed, preset.moving) : { fixed: null, moving: null };
 }
 
-/** A level's samples and ranges made ahead (prepareStageLevels). */
+/** A level's samples and ranges made ahead (prepareStageLevels; `drawn` when known, else true). */
 interface PreparedLevel {
-  samples: SampleSet;
+  samples: SampleSet & { drawn?: boolean };
   ranges: LevelRanges;
+}
+
+/** A level made ahead of its stage (prepareUnshrunkLevels): by level-prep's `request` (for prepareStageLevels), or by prepareLevel's own code. */
+interface MadeLevel {
+  request?: LevelPrepRequest;
+  prepared: PreparedLevel;
+}
+
+/** The request for a level's samples and ranges (level-prep.ts), `draw` samples (samplingPlan). */
+function levelPrepRequest(images: LevelImages, w: ReturnType<typeof levelWinsorize>, draw: number, seed: number, cache: LevelCache): LevelPrepRequest {
+  const movingCached = cachedQuantiles(images.moving.data, w.moving, (cache.quantiles ??= new Map()));
+  const needsMoving = !knownRange(movingCached);
+  // a large moving level (a full-resolution head, without known quantiles: e.g. mse) is split over the team later
+  const split = needsMoving && movingRangeOnTeam(images.moving.data.length);
+  return {
+    draw: drawKernelInit(images.fixed, shareArray(jitterPlane(images.fixed) as Float32Array), draw, seed),
+    fixedQuantiles: w.fixed,
+    // (shared only when read: a level whose quantiles are known has no moving job)
+    moving: split ? null : needsMoving ? shareArray(images.moving.data as Float32Array) : images.moving.data,
+    movingQuantiles: w.moving,
+    movingCached,
+  };
+}
+
+/** The sample seeds of a stage's levels: seed + 7919·level + 104729·stage. */
+function levelSeeds(levels: number, seed: number, stage: number): number[] {
+  return Array.from({ length: levels }, (_, li) => seed + 7919 * li + 104729 * stage);
+}
+
+/** Whether a level's images are the input images themselves (no smoothing, no shrinking: no pyramid to wait for). */
+function unshrunkLevel(fixed: Image, moving: Image, level: LevelConfig): boolean {
+  return levelJobs(fixed, moving, level).jobs.every((job) => job.factors.every((f) => f === 1) && job.sigmasVoxels.every((s) => !(s > 0)));
+}
+
+/**
+ * While the helpers finish the first stage's pyramid (prefetchLevels), this thread makes the samples and ranges of
+ * that stage's levels that need no pyramid (its full-resolution level), else it would wait for the pyramid: drawn
+ * per block in the one-thread code of level-prep.ts (the same as on the team), for prepareStageLevels to take; other
+ * samplings (e.g. mse's random subset) as prepareLevel makes them (levelSamples, levelRanges: the same for any
+ * thread count), for the level to take.
+ */
+async function prepareUnshrunkLevels(fixed: Image, moving: Image, config: RegistrationConfig, opts: RegisterOptions, cache: LevelCache, preset: PresetRecord): Promise<void> {
+  const stage = config.stages[0];
+  if (!stage || !opts.parallel || opts.parallel.threads < 2 || !LINEAR_KINDS.includes(stage.transform)) return;
+  const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
+  const seeds = levelSeeds(levels.length, config.seed ?? DEFAULT_SEED, 0);
+  const w = levelWinsorize(stage, preset);
+  const made = new Map<number, MadeLevel>();
+  for (const [li, level] of levels.entries()) {
+    if (!unshrunkLevel(fixed, moving, level)) continue;
+    const images = await levelImages(fixed, moving, level, opts, cache);
+    const draw = samplingPlan(images, stage).draw;
+    if (draw === null) {
+      const samples = await levelSamples(images, stage, seeds[li], undefined);
+      made.set(li, { prepared: { samples, ranges: await levelRanges(undefined, samples.values, images.moving.data, w, (cache.quantiles ??= new Map())) } });
+      continue;
+    }
+    const request = levelPrepRequest(images, w, draw, seeds[li], cache);
+    made.set(li, { request, prepared: (await prepareLevelsOn(undefined, [request]))[0] });
+  }
+  if (made.size > 0) cache.ahead = { stage, levels: made };
 }
 
 /**
  * A linear stage's samples and intensity ranges for all its levels at once, as jobs on the team (level-prep.ts: the
  * same as prepareLevel makes per level), by level index. Null (prepareLevel makes its own) without helpers, when a
  * level does not draw its samples per block (not the 3D default), or when the draws are too small for a team.
+ * Levels made already by level-prep's request (prepareUnshrunkLevels) are taken as they are.
  */
 async function prepareStageLevels(fixed: Image, moving: Image, stage: StageConfig, levels: LevelConfig[], seeds: number[], opts: RegisterOptions, cache: LevelCache, preset: PresetRecord): Promise<(PreparedLevel | undefined)[] | null> {
   if (!opts.parallel || opts.parallel.threads < 2) return null;
   const w = levelWinsorize(stage, preset);
+  const ahead = cache.ahead?.stage === stage ? cache.ahead.levels : undefined;
+  const made = (li: number): MadeLevel | undefined => (ahead?.get(li)?.request ? ahead.get(li) : undefined);
   const requests: LevelPrepRequest[] = [];
   let count = 0;
   for (const [li, level] of levels.entries()) {
@@ -372,21 +438,12 @@ async function prepareStageLevels(fixed: Image, moving: Image, stage: StageConfi
     const draw = samplingPlan(images, stage).draw;
     if (draw === null) return null;
     count += draw;
-    const movingCached = cachedQuantiles(images.moving.data, w.moving, (cache.quantiles ??= new Map()));
-    const needsMoving = !knownRange(movingCached);
-    // a large moving level (a full-resolution head, without known quantiles: e.g. mse) is split over the team below
-    const split = needsMoving && movingRangeOnTeam(images.moving.data.length);
-    requests.push({
-      draw: drawKernelInit(images.fixed, shareArray(jitterPlane(images.fixed) as Float32Array), draw, seeds[li]),
-      fixedQuantiles: w.fixed,
-      // (shared only when read: a level whose quantiles are known has no moving job)
-      moving: split ? null : needsMoving ? shareArray(images.moving.data as Float32Array) : images.moving.data,
-      movingQuantiles: w.moving,
-      movingCached,
-    });
+    requests.push(made(li)?.request ?? levelPrepRequest(images, w, draw, seeds[li], cache));
   }
   if (count < TEAM_MIN_SAMPLES) return null;
-  const prepared = await prepareLevelsOn(opts.parallel, requests);
+  const todo = requests.filter((_, li) => !made(li));
+  const done = todo.length > 0 ? await prepareLevelsOn(opts.parallel, todo) : [];
+  const prepared = requests.map((_, li) => made(li)?.prepared ?? done.shift()!);
   for (const [li, r] of requests.entries()) {
     if (r.moving !== null) continue;
     const data = (await levelImages(fixed, moving, levels[li], opts, cache)).moving.data;
@@ -589,7 +646,7 @@ async function prepareLevel(
   prepared?: PreparedLevel,
 ) {
   const images = await levelImages(fixed, moving, level, opts, cache);
-  const samples = prepared ? { ...prepared.samples, drawn: true } : await levelSamples(images, stage, seed, opts.parallel);
+  const samples = prepared ? { drawn: true, ...prepared.samples } : await levelSamples(images, stage, seed, opts.parallel);
   const w = levelWinsorize(stage, preset);
   // robustRange's ranges (and the samples' finite range), on the team
   const ranges = prepared?.ranges ?? (await levelRanges(opts.parallel, samples.values, images.moving.data, w, (cache.quantiles ??= new Map())));
@@ -886,15 +943,18 @@ export async function register(fixed: Image, moving: Image, config: Registration
   const arrays = { fixed: teamArray(fixed, opts, cache), moving: teamArray(moving, opts, cache) };
   const prefetch = await prefetchLevels(fixed, moving, config, opts, cache);
   let input: InputStats;
+  let preset: PresetRecord;
   try {
     input = await inputStatistics(prefetch ? undefined : opts.parallel, fixed, moving, arrays, config, opts, cache.quantiles);
+    checkInputs(fixed, moving, opts);
+    preset = choosePreset(fixed, moving, config, input.guesses);
+    // (while the helpers finish the pyramid)
+    if (prefetch) await prepareUnshrunkLevels(fixed, moving, config, opts, cache, preset);
   } catch (err) {
     prefetch?.cancel();
     throw err;
   }
   prefetch?.join();
-  checkInputs(fixed, moving, opts);
-  const preset = choosePreset(fixed, moving, config, input.guesses);
   const seed = config.seed ?? DEFAULT_SEED;
   const stages: StageLog[] = [];
   let current: MatrixOffsetTransform | null = null;
@@ -942,13 +1002,17 @@ export async function register(fixed: Image, moving: Image, config: Registration
     const t: MatrixOffsetTransform = current ? fitTransformFrom(kind, current, current.getCenter()) : initialTransform(kind, fixed, moving, config, opts, landmarks, input.centers);
     const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
     const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
-    const seeds = levels.map((_, li) => seed + 7919 * li + 104729 * si);
+    const seeds = levelSeeds(levels.length, seed, si);
     // (all levels' samples and ranges at once on the team: the first level's clock includes them)
     const tp = now();
+    const own = cache.ahead?.stage === stage ? cache.ahead.levels : undefined;
     const prepared = await prepareStageLevels(fixed, moving, stage, levels, seeds, opts, cache, preset);
+    cache.ahead = undefined;
     for (const [li, level] of levels.entries()) {
       const tl = li === 0 ? tp : now();
-      const ahead = prepared?.[li];
+      // (a level made ahead in prepareLevel's own code; those made by level-prep come with `prepared`)
+      const ahead = prepared?.[li] ?? (own?.get(li)?.request ? undefined : own?.get(li)?.prepared);
+      own?.delete(li);
       if (prepared) prepared[li] = undefined; // (its samples go with the level's cost)
       const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, stage, level, seeds[li], opts, cache, preset, ahead);
       opts.collect?.();

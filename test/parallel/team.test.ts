@@ -50,8 +50,10 @@ test('team: affinity phases (threads take back their blocks of the last phase fi
       const init: CountInit = { count: new Int32Array(new SharedArrayBuffer(4 * room)), who: new Int32Array(new SharedArrayBuffer(4 * room)), spin: 100_000 };
       const s = await team.open('test.count', init, localCount(init));
       const helpers = new Set<number>();
-      // plain and affinity phases mixed, and phases of other block counts between them (fewer, more)
+      // plain and affinity phases mixed, and phases of other block counts between them (fewer, more; more counts
+      // than the team keeps owner tables for: the least recently used one is reused)
       const plan: [number, number, boolean][] = [[0, blocks, false], [1, blocks, true], [0, blocks, true], [1, 40, true], [0, blocks, true], [1, blocks, false], [0, 130, true], [1, blocks, true]];
+      plan.push([0, 20, true], [1, 30, true], [0, 50, true], [1, 60, true], [0, 40, true], [1, blocks, true], [0, 20, true], [1, 130, true]);
       for (const [phase, n, affinity] of plan) {
         init.count.fill(0);
         s.run(phase, n, affinity);

@@ -118,6 +118,29 @@ test('a level left without its moving job gets no moving range; a large moving l
   }
 });
 
+test('all levels prepared at once: the calling thread draws every level, the helpers take only moving ranges (the same outputs)', async () => {
+  const cache = quantileCache();
+  const reference = await prepareLevelsOn(undefined, requests(cache));
+  for (const threads of [2, 3]) {
+    let helped = false;
+    for (let rep = 0; rep < 30 && !helped; rep++) {
+      const seen: string[] = [];
+      const prepared = await prepareLevelsOn(team(threads), requests(cache), (kind, level, taker) => {
+        seen.push(`${kind}/${level}`);
+        if (kind === 0) assert.equal(taker, 'caller', `${threads} threads: level ${level}'s draw`);
+        else helped ||= taker === 'helper';
+      });
+      // every job once: three draws and the moving ranges of the two levels whose quantiles are not known
+      assert.deepEqual(seen.sort(), ['0/0', '0/1', '0/2', '1/0', '1/1']);
+      prepared.forEach((p, k) => {
+        assertSameSamples(p.samples, reference[k].samples, `${threads} threads, level ${k}`);
+        assert.deepEqual(p.ranges, reference[k].ranges, `${threads} threads, level ${k}: ranges`);
+      });
+    }
+    assert.ok(helped, `${threads} threads: no helper took a moving range in 30 runs`);
+  }
+});
+
 test('the helpers took part in the preparations above (else their equality would prove nothing)', () => {
   for (const threads of [2, 3]) assert.ok(team(threads).helperBlocks > 0, `${threads} threads: the helpers did no job`);
 });

@@ -84,6 +84,26 @@ const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolea
       ],
     },
   },
+  {
+    // the same with mse (its samples are not drawn per block: the full-resolution level's made ahead as prepareLevel makes them)
+    name: '3D affine mse, pyramid levels made ahead on the team',
+    d: 3,
+    big: true,
+    prefetch: true,
+    config: {
+      stages: [
+        {
+          transform: 'affine',
+          metric: 'mse',
+          levels: [
+            { shrink: 4, smooth: 2, iterations: 3 },
+            { shrink: 2, smooth: 1, iterations: 3 },
+            { shrink: 1, smooth: 0, iterations: 2 },
+          ],
+        },
+      ],
+    },
+  },
   { name: '2D affine mi', d: 2, config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 2, smooth: 1, iterations: 15 }, { shrink: 1, smooth: 0, iterations: 15 }] }] } },
   { name: '2D rigid mse, moving mask', d: 2, mask: true, config: { stages: [{ transform: 'rigid', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 20 }] }] } },
   {
@@ -231,4 +251,13 @@ test('pyramid levels made ahead on a team (prefetchShrinkOn: x and y passes slab
   const again = await prefetchShrinkOn(team(2), jobs);
   const out = again!.join();
   assert.deepEqual(new Uint8Array(out[0].data.buffer), new Uint8Array(reference[0].data.buffer));
+});
+
+test('register: an input error found while the helpers build the pyramid ahead (an empty fixed mask) stops them; the team then registers as before', async () => {
+  const c = CASES.find((k) => k.prefetch)!;
+  const { fixed, moving } = scene(c.d, c.big, c.prefetch);
+  const empty = imageFromFunction({ size: fixed.size, spacing: fixed.spacing, origin: fixed.origin }, () => 0);
+  await assert.rejects(register(fixed, moving, c.config, { fixedMask: empty, parallel: team(2) }), /is empty/);
+  const reference = parameters(await register(fixed, moving, c.config));
+  assertBitIdentical(parameters(await register(fixed, moving, c.config, { parallel: team(2) })), reference, 'after the error');
 });
