@@ -9,10 +9,6 @@ import { drawKernel } from './parallel-sampling.js';
 import { jitterKernel } from './parallel-jitter.js';
 import { levelPrepKernel } from './level-prep.js';
 import { bsplineKernel, linearKernel } from './sample-kernels.js';
-import { detachOnce } from '../wasm/kernels.js';
-
-// The helpers serve large jobs only, which use the WebAssembly kernels: detached before any kernel is compiled.
-detachOnce();
 
 export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.linear': linearKernel as KernelFactory,

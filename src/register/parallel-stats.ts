@@ -15,7 +15,6 @@
 import type { PixelArray } from '../image/image.js';
 import { OTSU_BINS, integralStride, otsuFromHistogram, otsuStride, quantileRank, quantileStride, selectRank, type ForegroundLevels } from '../image/intensity.js';
 import { foregroundSums3d } from '../transform/initialize.js';
-import { detachOnce, ranDetachOnce } from '../wasm/kernels.js';
 import type { ValueRange } from './check-images.js';
 import { serialSession, sharedFloat64, sharedInt32, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
 
@@ -308,9 +307,8 @@ function warmStats(inputs: readonly PixelArray[]): void {
 
 /** Phases: 0 ranges, 1 quantile histogram, 2 gather, 3 Otsu's histogram, 4 foreground sums; block b = blockArray[b]'s [start, end). */
 export function statsKernel(init: StatsKernelInit): readonly BlockKernel[] {
-  // (about a millisecond: for large jobs only, i.e. those of a team's helpers and those whose threads detached for
-  // the WebAssembly kernels; a 2D registration's small passes gain nothing)
-  if (!warmed && (ranDetachOnce() || init.arrays.reduce((sum, a) => sum + a.length, 0) >= TEAM_MIN_VALUES)) warmStats(init.arrays);
+  // (a few milliseconds: for large jobs only, such as a team's; a 2D registration's small passes gain nothing)
+  if (!warmed && init.arrays.reduce((sum, a) => sum + a.length, 0) >= TEAM_MIN_VALUES) warmStats(init.arrays);
   const counts = new Int32Array(init.G);
   return [
     (b) => rangeBlock(init, b),
@@ -360,8 +358,6 @@ export class ArrayStats {
    */
   static async open(team: ParallelFor | undefined, arrays: PixelArray[], options: StatsOptions = {}): Promise<ArrayStats> {
     const work = arrays.reduce((sum, a) => sum + a.length, 0);
-    // a job this large uses the WebAssembly kernels: detach now, before these passes are compiled (detachOnce)
-    if (work >= TEAM_MIN_VALUES) detachOnce();
     const { init, local, qs } = ArrayStats.prepare(arrays, options);
     const session = team && team.threads > 1 && work >= TEAM_MIN_VALUES ? await team.open('register.stats', init, local, { late: true }) : serialSession(local);
     return new ArrayStats(init, session, qs);

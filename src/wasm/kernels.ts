@@ -30,35 +30,6 @@ export interface KernelExports {
   supportRangeLo(): number;
 }
 
-/** Whether this thread ran detachOnce. */
-let detached = false;
-
-/** Whether this thread ran detachOnce (it serves a job large enough for the WebAssembly kernels). */
-export function ranDetachOnce(): boolean {
-  return detached;
-}
-
-/**
- * The first ArrayBuffer detached in a JavaScript engine's life (here: the old buffer of an instance's memory at its
- * first grow) makes V8 discard every optimised function that reads typed arrays (its ArrayBufferDetaching
- * protector): a registration's hot loops compiled before its first WebAssembly kernel (reading, statistics,
- * pyramid, sampling) were compiled again. Growing an empty memory by 0 pages (it detaches the memory's buffer)
- * before any of them is optimised moves that to where it discards nothing. For jobs that will use the kernels only:
- * afterwards V8's typed-array code checks for detached buffers, a few per cent slower. Once per thread.
- */
-export function detachOnce(): void {
-  if (detached) return;
-  detached = true;
-  try {
-    if (typeof WebAssembly !== 'object') return;
-    const memory = new WebAssembly.Memory({ initial: 0, maximum: 0 });
-    void memory.buffer;
-    memory.grow(0);
-  } catch {
-    // no WebAssembly: nothing grows a memory either
-  }
-}
-
 /** Where the bump allocator starts: the module keeps the bytes below for itself (its static data: staticEnd()). */
 export const BASE = 1024;
 
