@@ -56,6 +56,12 @@ export function nearestIndex3d(nx: number, ny: number, nz: number, x: number, y:
   return i + nx * (j + ny * k);
 }
 
+/*
+ * The clamping branches below (a point in the last half voxel) assign no arithmetic result: x0 is nx − 1 there
+ * already, since x ≤ nx − 0.5. A rarely taken branch that computed one would be met by V8's optimised code without
+ * type feedback for it, and discard that code (for the interpolators called per sample, in every level).
+ */
+
 /** Bilinear interpolation. */
 export function linear2d(data: Plane, nx: number, ny: number, x: number, y: number, grad?: Float64Array): number {
   if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5)) return outside2d(grad);
@@ -70,14 +76,14 @@ export function linear2d(data: Plane, nx: number, ny: number, x: number, y: numb
     x0 = 0;
     ox = 0;
   } else if (x0 >= nx - 1) {
-    x0 = nx - 1;
+    // x0 is nx − 1 here (x ≤ nx − 0.5; see the note above linear2d)
     ox = 0;
   }
   if (y0 < 0) {
     y0 = 0;
     oy = 0;
   } else if (y0 >= ny - 1) {
-    y0 = ny - 1;
+    // y0 is ny − 1 here (y ≤ ny − 0.5; see the note above linear2d)
     oy = 0;
   }
   const b = x0 + nx * y0;
@@ -111,21 +117,21 @@ export function linear3d(data: Plane, nx: number, ny: number, nz: number, x: num
     x0 = 0;
     ox = 0;
   } else if (x0 >= nx - 1) {
-    x0 = nx - 1;
+    // x0 is nx − 1 here (x ≤ nx − 0.5; see the note above linear2d)
     ox = 0;
   }
   if (y0 < 0) {
     y0 = 0;
     oy = 0;
   } else if (y0 >= ny - 1) {
-    y0 = ny - 1;
+    // y0 is ny − 1 here (y ≤ ny − 0.5; see the note above linear2d)
     oy = 0;
   }
   if (z0 < 0) {
     z0 = 0;
     oz = 0;
   } else if (z0 >= nz - 1) {
-    z0 = nz - 1;
+    // z0 is nz − 1 here (z ≤ nz − 0.5; see the note above linear2d)
     oz = 0;
   }
   const b = x0 + nx * y0 + nxy * z0;
@@ -182,21 +188,21 @@ export function linearValues3d(data: Plane, nx: number, ny: number, nz: number, 
       x0 = 0;
       ox = 0;
     } else if (x0 >= nx - 1) {
-      x0 = nx - 1;
+      // x0 is nx − 1 here (x ≤ nx − 0.5; see the note above linear2d)
       ox = 0;
     }
     if (y0 < 0) {
       y0 = 0;
       oy = 0;
     } else if (y0 >= ny - 1) {
-      y0 = ny - 1;
+      // y0 is ny − 1 here (y ≤ ny − 0.5; see the note above linear2d)
       oy = 0;
     }
     if (z0 < 0) {
       z0 = 0;
       oz = 0;
     } else if (z0 >= nz - 1) {
-      z0 = nz - 1;
+      // z0 is nz − 1 here (z ≤ nz − 0.5; see the note above linear2d)
       oz = 0;
     }
     const b = x0 + nx * y0 + nxy * z0;
@@ -234,14 +240,14 @@ export function barycentric2d(data: Plane, nx: number, ny: number, x: number, y:
     x0 = 0;
     ox = 0;
   } else if (x0 >= nx - 1) {
-    x0 = nx - 1;
+    // x0 is nx − 1 here (x ≤ nx − 0.5; see the note above linear2d)
     ox = 0;
   }
   if (y0 < 0) {
     y0 = 0;
     oy = 0;
   } else if (y0 >= ny - 1) {
-    y0 = ny - 1;
+    // y0 is ny − 1 here (y ≤ ny − 0.5; see the note above linear2d)
     oy = 0;
   }
   const b = x0 + nx * y0;
@@ -286,21 +292,21 @@ export function barycentric3d(data: Plane, nx: number, ny: number, nz: number, x
     x0 = 0;
     ox = 0;
   } else if (x0 >= nx - 1) {
-    x0 = nx - 1;
+    // x0 is nx − 1 here (x ≤ nx − 0.5; see the note above linear2d)
     ox = 0;
   }
   if (y0 < 0) {
     y0 = 0;
     oy = 0;
   } else if (y0 >= ny - 1) {
-    y0 = ny - 1;
+    // y0 is ny − 1 here (y ≤ ny − 0.5; see the note above linear2d)
     oy = 0;
   }
   if (z0 < 0) {
     z0 = 0;
     oz = 0;
   } else if (z0 >= nz - 1) {
-    z0 = nz - 1;
+    // z0 is nz − 1 here (z ≤ nz − 0.5; see the note above linear2d)
     oz = 0;
   }
   const b = x0 + nx * y0 + nxy * z0;

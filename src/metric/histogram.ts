@@ -105,6 +105,7 @@ function accumulateHistogram(s: HistogramState, f: Float64Array, m: Float64Array
   const mMin = s.movingMin;
   const mScale = s.movingScale;
   const sums = s.sums;
+  s.count += end - start; // before the loop (as moments.ts's accumulates: see the note there)
   const lo = B * B + 1;
   let sw = sums[B * B];
   let cw = sums[lo + B * B];
@@ -160,7 +161,6 @@ function accumulateHistogram(s: HistogramState, f: Float64Array, m: Float64Array
   }
   sums[B * B] = sw;
   sums[lo + B * B] = cw;
-  s.count += end - start;
 }
 
 function mergeHistogram(into: HistogramState, from: HistogramState): void {

@@ -216,28 +216,31 @@ function shrinkLines(input: Float32Exact, output: Float32Array, pass: ShrinkPass
   }
 }
 
+/**
+ * One row (`row` values from `base`) of a strided axis smoothed by `kernel` at position t, as smoothInPlace sums it
+ * (before rounding to float32), into sums[0, row). A module-level function (not a closure made per call): its
+ * optimised code and type feedback are kept from call to call.
+ */
+function smoothRow(input: Float32Exact, kernel: Float64Array, mirror: Int32Array, row: number, base: number, t: number, sums: Float64Array): void {
+  const radius = (kernel.length - 1) >> 1;
+  const centre = kernel[radius];
+  const mid = base + t * row;
+  for (let x = 0; x < row; x++) sums[x] = centre * input[mid + x];
+  for (let k = 0; k < radius; k++) {
+    const wk = kernel[k];
+    const lo = base + mirror[t + k] * row;
+    const hi = base + mirror[t + 2 * radius - k] * row;
+    for (let x = 0; x < row; x++) sums[x] += wk * (input[lo + x] + input[hi + x]);
+  }
+}
+
 /** Along a strided axis: units = (block, output row j), rows of stride·components contiguous values. */
 function shrinkRows(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number, scratch: Float64Array): void {
   const { length, outLength, kernel, mirror, lower, weight } = pass;
   const row = pass.stride * pass.components;
   const same = outLength === length;
-  const radius = kernel ? (kernel.length - 1) >> 1 : 0;
-  const centre = kernel ? kernel[radius] : 1;
   const sa = scratch.subarray(0, row);
   const sb = scratch.subarray(row, 2 * row);
-  // One row of the smoothed axis at position t, as smoothInPlace sums it (before rounding to float32).
-  const smoothRow = (base: number, t: number, sums: Float64Array): void => {
-    const k0 = kernel!;
-    const m = mirror!;
-    const mid = base + t * row;
-    for (let x = 0; x < row; x++) sums[x] = centre * input[mid + x];
-    for (let k = 0; k < radius; k++) {
-      const wk = k0[k];
-      const lo = base + m[t + k] * row;
-      const hi = base + m[t + 2 * radius - k] * row;
-      for (let x = 0; x < row; x++) sums[x] += wk * (input[lo + x] + input[hi + x]);
-    }
-  };
   for (let unit = from; unit < to; unit++) {
     const block = Math.floor(unit / outLength);
     const j = unit - block * outLength;
@@ -252,7 +255,7 @@ function shrinkRows(input: Float32Exact, output: Float32Array, pass: ShrinkPass,
       for (let x = 0; x < row; x++) output[out + x] = (1 - w) * input[a + x] + w * input[b + x];
       continue;
     }
-    smoothRow(base, i0, sa);
+    smoothRow(input, kernel, mirror!, row, base, i0, sa);
     if (same) {
       for (let x = 0; x < row; x++) output[out + x] = sa[x];
       continue;
@@ -264,7 +267,7 @@ function shrinkRows(input: Float32Exact, output: Float32Array, pass: ShrinkPass,
       }
       continue;
     }
-    smoothRow(base, i1, sb);
+    smoothRow(input, kernel, mirror!, row, base, i1, sb);
     for (let x = 0; x < row; x++) output[out + x] = (1 - w) * Math.fround(sa[x]) + w * Math.fround(sb[x]);
   }
 }

@@ -69,133 +69,253 @@ function statsBlockSize(n: number): number {
   return Math.max(1 << 16, Math.ceil(n / 64));
 }
 
+/** ±∞ as module constants: a literal −Infinity is a global load and a negation, each needing type feedback. */
+const POS_INF = Number.POSITIVE_INFINITY;
+const NEG_INF = Number.NEGATIVE_INFINITY;
+
+/*
+ * The passes' loops are module-level functions, one per loop: a kernel's per-block closures are made anew for each
+ * statistics session (and the loops in them would start cold each time, while V8's on-stack-replacement code, cached
+ * per function, was entered again and bailed out on code after the loop that had never run). A value v is finite
+ * when v − v === 0 (false for ±∞ and NaN).
+ */
+
 /** The bin of v among `bins` bins from lo with `scale` bins per unit (monotone in v). */
 function binOf(v: number, lo: number, scale: number, bins: number): number {
   return Math.min(bins - 1, Math.max(0, Math.floor((v - lo) * scale)));
 }
 
+/** The first index ≥ s on the stride. */
+function firstAt(s: number, stride: number): number {
+  return Math.ceil(s / stride) * stride;
+}
+
+/** out[o], out[o + 1] = min and max of data[s, e) (NaN skipped, ±∞ counted); returns 1 when a NaN was seen. */
+function minMaxScan(data: PixelArray, s: number, e: number, out: Float64Array, o: number): number {
+  let min = POS_INF;
+  let max = NEG_INF;
+  let nan = 0;
+  for (let i = s; i < e; i++) {
+    const v = data[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+    if (v !== v) nan = 1;
+  }
+  out[o] = min;
+  out[o + 1] = max;
+  return nan;
+}
+
+/** out[o], out[o + 1] = min and max of the finite values of data[s, e) (∞, −∞ when none). */
+function finiteMinMaxScan(data: PixelArray, s: number, e: number, out: Float64Array, o: number): void {
+  let min = POS_INF;
+  let max = NEG_INF;
+  for (let i = s; i < e; i++) {
+    const v = data[i];
+    if (v - v !== 0) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  out[o] = min;
+  out[o + 1] = max;
+}
+
+/** Over the finite values data[i] for i = first, first + st, … < e: out[o] = their count, out[o + 1], out[o + 2] = min, max. */
+function subsetScan(data: PixelArray, first: number, e: number, st: number, out: Float64Array, o: number): void {
+  let count = 0;
+  let min = POS_INF;
+  let max = NEG_INF;
+  for (let i = first; i < e; i += st) {
+    const v = data[i];
+    if (v - v !== 0) continue;
+    count++;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  out[o] = count;
+  out[o + 1] = min;
+  out[o + 2] = max;
+}
+
+/** 1 when every finite data[i] for i = first, first + st, … < e is an integer, else 0. */
+function integralScan(data: PixelArray, first: number, e: number, st: number): number {
+  for (let i = first; i < e; i += st) {
+    const v = data[i];
+    if (v - v === 0 && v !== Math.round(v)) return 0;
+  }
+  return 1;
+}
+
+/**
+ * Adds to out[h + bin] the finite values data[i] for i = first, first + st, … < e, each in its bin among `bins` bins
+ * from lo with `scale` bins per unit (binOf).
+ */
+function histogramScan(data: PixelArray, first: number, e: number, st: number, lo: number, scale: number, bins: number, out: Int32Array, h: number): void {
+  for (let i = first; i < e; i += st) {
+    const v = data[i];
+    if (v - v !== 0) continue;
+    out[h + binOf(v, lo, scale, bins)]++;
+  }
+}
+
+/** Phase 0 of block b: its finite range, whether a value is not finite, its quantile subset's count and range, the integer check. */
+function rangeBlock(init: StatsKernelInit, b: number): void {
+  const data = init.arrays[init.blockArray[b]];
+  const s = init.blockStart[b];
+  const e = init.blockEnd[b];
+  const range = init.range;
+  const o = RANGE_SLOTS * b;
+  let nonFinite = minMaxScan(data, s, e, range, o);
+  if (range[o] === NEG_INF || range[o + 1] === POS_INF) {
+    nonFinite = 1;
+    finiteMinMaxScan(data, s, e, range, o);
+  }
+  range[o + 2] = nonFinite;
+  const n = data.length;
+  const st = quantileStride(n);
+  subsetScan(data, firstAt(s, st), e, st, range, o + 3);
+  const is = integralStride(n);
+  range[o + 6] = integralScan(data, firstAt(s, is), e, is);
+}
+
+/** Block b's counts of `bins` bins (params per array: lo, bins per unit, wanted) over its array's values at stride strideOf(n). */
+function histogramBlock(init: StatsKernelInit, b: number, bins: number, params: Float64Array, out: Int32Array, strideOf: (n: number) => number): void {
+  const a = init.blockArray[b];
+  const h = b * bins;
+  out.fill(0, h, h + bins);
+  if (params[3 * a + 2] !== 1) return;
+  const data = init.arrays[a];
+  const st = strideOf(data.length);
+  histogramScan(data, firstAt(init.blockStart[b], st), init.blockEnd[b], st, params[3 * a], params[3 * a + 1], bins, out, h);
+}
+
+/**
+ * Copies the finite data[i] (i = first, first + st, … < e) whose quantile-histogram bin (from lo, `scale` bins per
+ * unit) is one of array a's G gather bins to block b's place for that bin in `gathered`, counting them in counts[g]
+ * and noting per bin their range and how many equal lo. (Arrays, not the init object: an object's hidden class can
+ * be freed between sessions, and with it the optimised code that checks for it.)
+ */
+function gatherScan(
+  data: PixelArray,
+  first: number,
+  e: number,
+  st: number,
+  lo: number,
+  scale: number,
+  a: number,
+  b: number,
+  G: number,
+  gatherBins: Int32Array,
+  gatherOffsets: Int32Array,
+  gathered: Float64Array,
+  gatherRange: Float64Array,
+  gatherLow: Int32Array,
+  counts: Int32Array,
+): void {
+  for (let i = first; i < e; i += st) {
+    const v = data[i];
+    if (v - v !== 0) continue;
+    const bin = binOf(v, lo, scale, HIST_BINS);
+    for (let g = 0; g < G; g++) {
+      if (gatherBins[a * G + g] !== bin) continue;
+      gathered[gatherOffsets[b * G + g] + counts[g]++] = v;
+      if (v === lo) gatherLow[b * G + g]++;
+      const r = 2 * (b * G + g);
+      if (v < gatherRange[r]) gatherRange[r] = v;
+      if (v > gatherRange[r + 1]) gatherRange[r + 1] = v;
+      break;
+    }
+  }
+}
+
+/** Phase 2 of block b (`counts`: G numbers of scratch). */
+function gatherBlock(init: StatsKernelInit, b: number, counts: Int32Array): void {
+  const { G, gatherBins, gatherRange, gatherLow } = init;
+  const a = init.blockArray[b];
+  if (init.histParams[3 * a + 2] !== 1) return;
+  let wanted = 0;
+  for (let g = 0; g < G; g++) {
+    counts[g] = 0;
+    gatherLow[b * G + g] = 0;
+    gatherRange[2 * (b * G + g)] = POS_INF;
+    gatherRange[2 * (b * G + g) + 1] = NEG_INF;
+    if (gatherBins[a * G + g] >= 0) wanted++;
+  }
+  if (wanted === 0) return;
+  const data = init.arrays[a];
+  const st = quantileStride(data.length);
+  const lo = init.histParams[3 * a];
+  const scale = init.histParams[3 * a + 1];
+  gatherScan(data, firstAt(init.blockStart[b], st), init.blockEnd[b], st, lo, scale, a, b, G, gatherBins, init.gatherOffsets, init.gathered, gatherRange, gatherLow, counts);
+}
+
+/** Phase 4 of block b. */
+function foregroundBlock(init: StatsKernelInit, b: number): void {
+  const { fgParams, fgSums } = init;
+  const a = init.blockArray[b];
+  if (fgParams[3 * a + 2] !== 1) {
+    fgSums.fill(0, 4 * b, 4 * b + 4);
+    return;
+  }
+  foregroundSums3d(init.arrays[a], init.sizes[a]!, fgParams[3 * a], fgParams[3 * a + 1], init.blockStart[b], init.blockEnd[b], fgSums, 4 * b);
+}
+
+/** Sums into `merged` (zeroed first) the `bins` counts per block of the blocks of array a. */
+function mergeBlockCounts(counts: Int32Array, blockArray: Int32Array, a: number, bins: number, merged: Int32Array): void {
+  merged.fill(0);
+  for (let b = 0; b < blockArray.length; b++) {
+    if (blockArray[b] !== a) continue;
+    const h = b * bins;
+    for (let k = 0; k < bins; k++) merged[k] += counts[h + k];
+  }
+}
+
+/** Whether this thread ran warmStats. */
+let warmed = false;
+
+/** A typed array's constructor. */
+type PixelArrayConstructor = new (n: number) => PixelArray;
+
+/**
+ * Runs every pass on small arrays of the element kinds a registration's statistics meet (its images' and the
+ * levels': float32, and float64 samples), with fractions, NaN and ±∞, so that the loops' type feedback holds all of
+ * them before V8 first optimises the loops: otherwise each kind met later (an image's uint8 values, then float32,
+ * then float64 samples) discards the optimised code and compiles it again (twice with on-stack replacement), in
+ * background threads that a team's threads need. Once per thread; results are not affected. (Three passes over 64
+ * values each: V8 gives a function its feedback vector, and records feedback, only after some use, and optimises
+ * it after more: a warm-up long enough to be optimised before it has met every kind would miss some.)
+ */
+function warmStats(inputs: readonly PixelArray[]): void {
+  warmed = true;
+  const kinds = new Set<PixelArrayConstructor>([Float32Array, Float64Array]);
+  for (const a of inputs) kinds.add(a.constructor as PixelArrayConstructor);
+  const n = 64;
+  const arrays = [...kinds].map((Kind) => {
+    const a = new Kind(n);
+    for (let i = 0; i < n - 3; i++) a[i] = (i % 7) * 0.75 + (i % 3);
+    a.set([Number.NaN, POS_INF, NEG_INF], n - 3); // (0 in integer kinds)
+    return a;
+  });
+  for (let round = 0; round < 3; round++) {
+    const stats = ArrayStats.serial(arrays, { quantiles: arrays.map(() => [0.5]), sizes: arrays.map(() => [4, 4, 4]) });
+    stats.range();
+    stats.quantiles();
+    stats.otsu(arrays.map(() => [0, 8] as [number, number]));
+    stats.foregroundSums(arrays.map(() => ({ background: 0, foreground: 4 })));
+  }
+}
+
 /** Phases: 0 ranges, 1 quantile histogram, 2 gather, 3 Otsu's histogram, 4 foreground sums; block b = blockArray[b]'s [start, end). */
 export function statsKernel(init: StatsKernelInit): readonly BlockKernel[] {
-  const { arrays, blockArray, blockStart, blockEnd, G, range, histParams, hist, gatherBins, gatherOffsets, gathered, gatherRange, gatherLow, otsuParams, otsuHist, fgParams, fgSums } = init;
-  const counts = new Int32Array(G);
-  const firstAt = (s: number, stride: number): number => Math.ceil(s / stride) * stride;
-  // Block b's counts of `bins` bins (params per array: lo, bins per unit, wanted) over its array's values at the stride
-  // the statistic uses; the quantile and Otsu histograms differ only in these.
-  const blockHistogram = (b: number, bins: number, params: Float64Array, out: Int32Array, strideOf: (n: number) => number): void => {
-    const a = blockArray[b];
-    const h = b * bins;
-    out.fill(0, h, h + bins);
-    if (params[3 * a + 2] !== 1) return;
-    const data = arrays[a];
-    const lo = params[3 * a];
-    const scale = params[3 * a + 1];
-    const st = strideOf(data.length);
-    const e = blockEnd[b];
-    for (let i = firstAt(blockStart[b], st); i < e; i += st) {
-      const v = data[i];
-      if (!Number.isFinite(v)) continue;
-      out[h + binOf(v, lo, scale, bins)]++;
-    }
-  };
+  // (a few milliseconds: for large jobs only, such as a team's; a 2D registration's small passes gain nothing)
+  if (!warmed && init.arrays.reduce((sum, a) => sum + a.length, 0) >= TEAM_MIN_VALUES) warmStats(init.arrays);
+  const counts = new Int32Array(init.G);
   return [
-    (b) => {
-      const a = blockArray[b];
-      const data = arrays[a];
-      const s = blockStart[b];
-      const e = blockEnd[b];
-      let min = Infinity;
-      let max = -Infinity;
-      let nan = false;
-      for (let i = s; i < e; i++) {
-        const v = data[i];
-        if (v < min) min = v;
-        if (v > max) max = v;
-        if (v !== v) nan = true;
-      }
-      let nonFinite = nan;
-      if (min === -Infinity || max === Infinity) {
-        nonFinite = true;
-        min = Infinity;
-        max = -Infinity;
-        for (let i = s; i < e; i++) {
-          const v = data[i];
-          if (!Number.isFinite(v)) continue;
-          if (v < min) min = v;
-          if (v > max) max = v;
-        }
-      }
-      const n = data.length;
-      const st = quantileStride(n);
-      let count = 0;
-      let smin = Infinity;
-      let smax = -Infinity;
-      for (let i = firstAt(s, st); i < e; i += st) {
-        const v = data[i];
-        if (!Number.isFinite(v)) continue;
-        count++;
-        if (v < smin) smin = v;
-        if (v > smax) smax = v;
-      }
-      let integral = 1;
-      const is = integralStride(n);
-      for (let i = firstAt(s, is); i < e; i += is) {
-        const v = data[i];
-        if (Number.isFinite(v) && v !== Math.round(v)) {
-          integral = 0;
-          break;
-        }
-      }
-      const o = RANGE_SLOTS * b;
-      range[o] = min;
-      range[o + 1] = max;
-      range[o + 2] = nonFinite ? 1 : 0;
-      range[o + 3] = count;
-      range[o + 4] = smin;
-      range[o + 5] = smax;
-      range[o + 6] = integral;
-    },
-    (b) => blockHistogram(b, HIST_BINS, histParams, hist, quantileStride),
-    (b) => {
-      const a = blockArray[b];
-      if (histParams[3 * a + 2] !== 1) return;
-      const data = arrays[a];
-      const lo = histParams[3 * a];
-      const scale = histParams[3 * a + 1];
-      let wanted = 0;
-      for (let g = 0; g < G; g++) {
-        counts[g] = 0;
-        gatherLow[b * G + g] = 0;
-        gatherRange[2 * (b * G + g)] = Infinity;
-        gatherRange[2 * (b * G + g) + 1] = -Infinity;
-        if (gatherBins[a * G + g] >= 0) wanted++;
-      }
-      if (wanted === 0) return;
-      const st = quantileStride(data.length);
-      const e = blockEnd[b];
-      for (let i = firstAt(blockStart[b], st); i < e; i += st) {
-        const v = data[i];
-        if (!Number.isFinite(v)) continue;
-        const bin = binOf(v, lo, scale, HIST_BINS);
-        for (let g = 0; g < G; g++) {
-          if (gatherBins[a * G + g] !== bin) continue;
-          gathered[gatherOffsets[b * G + g] + counts[g]++] = v;
-          if (v === lo) gatherLow[b * G + g]++;
-          const r = 2 * (b * G + g);
-          if (v < gatherRange[r]) gatherRange[r] = v;
-          if (v > gatherRange[r + 1]) gatherRange[r + 1] = v;
-          break;
-        }
-      }
-    },
-    (b) => blockHistogram(b, OTSU_BINS, otsuParams, otsuHist, otsuStride),
-    (b) => {
-      const a = blockArray[b];
-      if (fgParams[3 * a + 2] !== 1) {
-        fgSums.fill(0, 4 * b, 4 * b + 4);
-        return;
-      }
-      foregroundSums3d(arrays[a], init.sizes[a]!, fgParams[3 * a], fgParams[3 * a + 1], blockStart[b], blockEnd[b], fgSums, 4 * b);
-    },
+    (b) => rangeBlock(init, b),
+    (b) => histogramBlock(init, b, HIST_BINS, init.histParams, init.hist, quantileStride),
+    (b) => gatherBlock(init, b, counts),
+    (b) => histogramBlock(init, b, OTSU_BINS, init.otsuParams, init.otsuHist, otsuStride),
+    (b) => foregroundBlock(init, b),
   ];
 }
 
@@ -237,8 +357,8 @@ export class ArrayStats {
    * `sizes[a]`: array a's 3D image size when its foreground sums are wanted.
    */
   static async open(team: ParallelFor | undefined, arrays: PixelArray[], options: StatsOptions = {}): Promise<ArrayStats> {
-    const { init, local, qs } = ArrayStats.prepare(arrays, options);
     const work = arrays.reduce((sum, a) => sum + a.length, 0);
+    const { init, local, qs } = ArrayStats.prepare(arrays, options);
     const session = team && team.threads > 1 && work >= TEAM_MIN_VALUES ? await team.open('register.stats', init, local, { late: true }) : serialSession(local);
     return new ArrayStats(init, session, qs);
   }
@@ -349,11 +469,7 @@ export class ArrayStats {
     for (let a = 0; a < A; a++) {
       where.push([]);
       if (histParams[3 * a + 2] !== 1) continue;
-      merged.fill(0);
-      for (let b = 0; b < this.blocks; b++) {
-        if (blockArray[b] !== a) continue;
-        for (let k = 0; k < HIST_BINS; k++) merged[k] += hist[b * HIST_BINS + k];
-      }
+      mergeBlockCounts(hist, blockArray, a, HIST_BINS, merged);
       const m = this.subsets[a].count;
       const bins: number[] = [];
       for (const q of this.qs[a]) {
@@ -453,11 +569,7 @@ export class ArrayStats {
         out.push(null);
         continue;
       }
-      merged.fill(0);
-      for (let b = 0; b < this.blocks; b++) {
-        if (blockArray[b] !== a) continue;
-        for (let k = 0; k < OTSU_BINS; k++) merged[k] += otsuHist[b * OTSU_BINS + k];
-      }
+      mergeBlockCounts(otsuHist, blockArray, a, OTSU_BINS, merged);
       out.push(otsuFromHistogram(Float64Array.from(merged), q[a]![0], q[a]![1]));
     }
     return out;

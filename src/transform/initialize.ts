@@ -230,7 +230,9 @@ function foregroundMean3d(img: Image, fg: ForegroundWeighting, subject: string):
  * apart and merged in block order by foregroundCenterFromSums give the same centre for any thread count.
  */
 export function foregroundSums3d(data: ArrayLike<number>, size: readonly number[], background: number, scale: number, start: number, end: number, out: Float64Array, o: number): void {
-  const [nx, ny, nz] = size;
+  const nx = size[0];
+  const ny = size[1];
+  const nz = size[2];
   const hx = (nx - 1) / 2;
   const hy = (ny - 1) / 2;
   const hz = (nz - 1) / 2;
@@ -245,8 +247,8 @@ export function foregroundSums3d(data: ArrayLike<number>, size: readonly number[
   let z = k - hz;
   for (let n = start; n < end; n++) {
     const value = data[n];
-    // as foregroundMean3d: 0 (and NaN) counts nothing, nor does +∞ (not finite)
-    if (value > background && value !== Infinity) {
+    // as foregroundMean3d: 0 (and NaN) counts nothing, nor does +∞ (not finite: ∞ − ∞ is NaN)
+    if (value > background && value - value === 0) {
       let v = (value - background) * scale;
       if (v > 1) v = 1;
       if (v !== 0) {

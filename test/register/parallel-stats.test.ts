@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImage, type Image, type PixelArray } from '../../src/image/image.js';
-import { guessModality, otsuLevels, quantiles } from '../../src/image/intensity.js';
+import { guessModality, integralStride, otsuLevels, quantiles } from '../../src/image/intensity.js';
 import type { Team } from '../../src/parallel/team.js';
 import { valueRange } from '../../src/register/check-images.js';
 import { inputStatistics, levelRanges } from '../../src/register/input-stats.js';
@@ -106,6 +106,69 @@ test('ArrayStats on the integer arrays: the true min and max (valueRange stops a
   assert.deepEqual(stats.range()[0].range, { min, max, nonFinite: false });
   assert.deepEqual(stats.quantiles(), [[]]);
   stats.close();
+});
+
+test('ArrayStats.range per element kind, with NaN and ±∞ in some blocks only: finite min/max, nonFinite and the integer check as a direct pass', async () => {
+  // 4 blocks of 65 536 values per array (statsBlockSize); 'all': block 1 holds NaN, block 2 −∞ and +∞, block 3 only
+  // NaN; 'inf': −∞ and +∞ in block 2 only
+  const n = 4 * 65_536;
+  const r = createRandom(21);
+  const make = (kind: 'uint8' | 'int16' | 'float32' | 'float64', bad: 'none' | 'all' | 'inf', fraction: boolean): PixelArray => {
+    const a = kind === 'uint8' ? new Uint8Array(n) : kind === 'int16' ? new Int16Array(n) : kind === 'float32' ? new Float32Array(n) : new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = kind === 'uint8' ? 255 * r() : kind === 'int16' ? 3000 * r() - 1000 : 500 * r() - 100;
+      a[i] = fraction ? v : Math.round(v);
+    }
+    if (bad !== 'none') {
+      a[2 * 65_536 + 5] = -Infinity;
+      a[2 * 65_536 + 900] = Infinity;
+    }
+    if (bad === 'all') {
+      a[65_536 + 17] = NaN;
+      a.fill(NaN, 3 * 65_536);
+    }
+    return a;
+  };
+  const arrays = [make('uint8', 'none', false), make('int16', 'none', false), make('float32', 'all', true), make('float64', 'all', false), make('float32', 'none', false), make('float64', 'none', true), make('float32', 'inf', true)];
+  // the direct pass: every finite value's min and max, whether any is not finite, every finite value at the stride an integer
+  const direct = (a: PixelArray) => {
+    let min = Infinity;
+    let max = -Infinity;
+    let nonFinite = false;
+    for (const v of a) {
+      if (!Number.isFinite(v)) nonFinite = true;
+      else {
+        min = Math.min(min, v);
+        max = Math.max(max, v);
+      }
+    }
+    let integral = true;
+    for (let i = 0; i < a.length; i += integralStride(a.length)) if (Number.isFinite(a[i]) && a[i] !== Math.round(a[i])) integral = false;
+    return { range: { min, max, nonFinite }, integral };
+  };
+  for (const threads of [0, 2]) {
+    const t = team(threads);
+    const stats = await ArrayStats.open(t, arrays.map((a) => (t ? shareArray(a as Float32Array) : a)));
+    try {
+      const ranges = stats.range();
+      arrays.forEach((a, k) => assert.deepEqual(ranges[k], direct(a), `array ${k} (${a.constructor.name}), ${threads} threads`));
+    } finally {
+      stats.close();
+    }
+  }
+  // guard: the arrays do cover both answers of each check
+  assert.deepEqual(
+    arrays.map((a) => [direct(a).range.nonFinite, direct(a).integral]),
+    [
+      [false, true],
+      [false, true],
+      [true, false],
+      [true, true],
+      [false, true],
+      [false, false],
+      [true, false],
+    ],
+  );
 });
 
 test('inputStatistics: modality guesses as guessModality, foreground centres as foregroundCenter (to rounding), on every thread count', async () => {
