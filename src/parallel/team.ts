@@ -179,10 +179,8 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
         const b = pass === 0 ? i : pass === 1 ? first + i : (first - 1 - i + blocks) % blocks;
         if (pass === 0 && Atomics.load(owner, o + b) !== me) continue;
         if ((Atomics.load(control, CLAIM) & ~BLOCK_MASK) !== tag) return; // a later phase (or the session's end) began
-        const old = Atomics.load(taken, b);
-        if (old === gen) continue;
         if (inFlight >= 0) Atomics.store(control, inFlight, 1);
-        if (Atomics.compareExchange(taken, b, old, gen) !== old) {
+        if (!claimAffinityBlock(taken, b, gen)) {
           if (inFlight >= 0) Atomics.store(control, inFlight, 0);
           continue;
         }
@@ -204,6 +202,19 @@ function takeBlocks(control: Int32Array, gen: number, kernel: BlockKernel | unde
     }
     doBlock(control, b, blocks, kernel, inFlight);
   }
+}
+
+/**
+ * Claims block b for the affinity phase of generation `gen`: only while no phase of this or a later generation has
+ * taken it (generations only grow within a session). A thread can be descheduled between its check that `gen` is
+ * still the current phase and this claim; by then the phase may have ended and the next one taken b (taken[b] =
+ * gen + 1). Claiming whenever taken[b] !== gen would then run the old phase's kernel on b during the new phase and
+ * count it among the new phase's blocks: the new phase could end before b's real work, and its result depend on
+ * the scheduler (seen as rare label differences in `segment` and "a block sampled again gave other samples" under load).
+ */
+export function claimAffinityBlock(taken: Int32Array, b: number, gen: number): boolean {
+  const old = Atomics.load(taken, b);
+  return old < gen && Atomics.compareExchange(taken, b, old, gen) === old;
 }
 
 /** Runs claimed block b (unless the phase failed), counts it in DONE and clears the in-flight flag. */
