@@ -57,6 +57,13 @@ function scene(d: 2 | 3, big = false, prefetch = false): { fixed: Image; moving:
   return { fixed, moving, movingMask, fixedMask };
 }
 
+// Two pyramid levels of ≥ 2^18 values (made ahead by the helpers) and the full resolution.
+const AHEAD_LEVELS = [
+  { shrink: 4, smooth: 2, iterations: 3 },
+  { shrink: 2, smooth: 1, iterations: 3 },
+  { shrink: 1, smooth: 0, iterations: 2 },
+];
+
 const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolean; big?: boolean; prefetch?: boolean; fixedMask?: boolean }[] = [
   {
     name: '3D affine mi, large enough for the team',
@@ -70,19 +77,7 @@ const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolea
     d: 3,
     big: true,
     prefetch: true,
-    config: {
-      stages: [
-        {
-          transform: 'affine',
-          metric: 'mi',
-          levels: [
-            { shrink: 4, smooth: 2, iterations: 3 },
-            { shrink: 2, smooth: 1, iterations: 3 },
-            { shrink: 1, smooth: 0, iterations: 2 },
-          ],
-        },
-      ],
-    },
+    config: { stages: [{ transform: 'affine', metric: 'mi', levels: AHEAD_LEVELS }] },
   },
   {
     // the same with mse (its samples are not drawn per block: the full-resolution level's made ahead as prepareLevel makes them)
@@ -90,19 +85,7 @@ const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolea
     d: 3,
     big: true,
     prefetch: true,
-    config: {
-      stages: [
-        {
-          transform: 'affine',
-          metric: 'mse',
-          levels: [
-            { shrink: 4, smooth: 2, iterations: 3 },
-            { shrink: 2, smooth: 1, iterations: 3 },
-            { shrink: 1, smooth: 0, iterations: 2 },
-          ],
-        },
-      ],
-    },
+    config: { stages: [{ transform: 'affine', metric: 'mse', levels: AHEAD_LEVELS }] },
   },
   { name: '2D affine mi', d: 2, config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 2, smooth: 1, iterations: 15 }, { shrink: 1, smooth: 0, iterations: 15 }] }] } },
   { name: '2D rigid mse, moving mask', d: 2, mask: true, config: { stages: [{ transform: 'rigid', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 20 }] }] } },
