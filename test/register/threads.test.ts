@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Image } from '../../src/image/image.js';
 import type { RegistrationConfig } from '../../src/register/config.js';
 import { register } from '../../src/register/register.js';
-import { gaussianSmoothOn, prefetchShrinkOn, smoothAndShrinkOn } from '../../src/register/parallel-smooth.js';
+import { gaussianSmoothOn, prefetchFits, prefetchShrinkOn, smoothAndShrinkOn } from '../../src/register/parallel-smooth.js';
 import { gaussianSmooth, smoothAndShrink } from '../../src/pyramid/index.js';
 import { imageFromFunction, mapAbout, movingFor, rotation2d, rotation3d, scene2d, scene3d } from './synthetic.js';
 import { teamCache } from './team-cache.js';
@@ -86,6 +86,19 @@ const CASES: { name: string; d: 2 | 3; config: RegistrationConfig; mask?: boolea
     big: true,
     prefetch: true,
     config: { stages: [{ transform: 'affine', metric: 'mse', levels: AHEAD_LEVELS }] },
+  },
+  {
+    // a bspline stage's own coarse level (shrink 3, no affine level has it) made ahead with the affine's pyramid
+    name: '3D affine,bspline mse, a bspline level made ahead with the affine pyramid',
+    d: 3,
+    big: true,
+    prefetch: true,
+    config: {
+      stages: [
+        { transform: 'affine', metric: 'mse', levels: AHEAD_LEVELS },
+        { transform: 'bspline', metric: 'mse', gridSpacing: 12, subsetSize: 3000, levels: [{ shrink: 3, smooth: 1.5, iterations: 4 }, { shrink: 1, smooth: 0, iterations: 4 }] },
+      ],
+    },
   },
   { name: '2D affine mi', d: 2, config: { stages: [{ transform: 'affine', metric: 'mi', levels: [{ shrink: 2, smooth: 1, iterations: 15 }, { shrink: 1, smooth: 0, iterations: 15 }] }] } },
   { name: '2D rigid mse, moving mask', d: 2, mask: true, config: { stages: [{ transform: 'rigid', metric: 'mse', levels: [{ shrink: 1, smooth: 0, iterations: 20 }] }] } },
@@ -228,6 +241,11 @@ test('pyramid levels made ahead on a team (prefetchShrinkOn: x and y passes slab
   const small = imageFromFunction({ size: [40, 40, 40], spacing: [1, 1, 1] }, scene3d);
   assert.equal(await prefetchShrinkOn(team(2), [{ img: small, sigmasVoxels: [1, 1, 1], factors: [2, 2, 2] }]), null);
   assert.equal(await prefetchShrinkOn(undefined, jobs), null);
+  // prefetchFits says which job lists a session takes (register adds a later bspline stage's levels only when it does)
+  assert.equal(prefetchFits(jobs), true);
+  assert.equal(prefetchFits([{ img: small, sigmasVoxels: [1, 1, 1], factors: [2, 2, 2] }]), false);
+  const huge = { ...small, size: [1200, 1200, 200], data: new Float32Array(0) };
+  assert.equal(prefetchFits([{ img: huge, sigmasVoxels: [1, 1, 1], factors: [2, 2, 1] }]), false, 'too many bytes of passes');
   // a cancelled prefetch leaves the team usable
   const cancelled = await prefetchShrinkOn(team(2), jobs);
   cancelled!.cancel();
