@@ -151,13 +151,45 @@ function folds(bs: BSplineTransform, p: Float64Array, safe: Uint8Array): boolean
 }
 
 /**
+ * flags[i] = 1 when lattice point i of `pts` folds (see folds; `safe` from safeCells at bs's parameters), else 0,
+ * for i in [from, to); returns how many fold. `p`: scratch of d numbers.
+ */
+export function foldFlags(bs: BSplineTransform, pts: FoldCheckGrid, safe: Uint8Array, from: number, to: number, flags: Uint8Array, p: Float64Array): number {
+  let folded = 0;
+  for (let i = from; i < to; i++) {
+    foldCheckPoint(pts, i, p);
+    const f = folds(bs, p, safe);
+    flags[i] = f ? 1 : 0;
+    if (f) folded++;
+  }
+  return folded;
+}
+
+/** Cells of safeCells' table for `bs` (the possible support starts). */
+export function safeCellCount(bs: BSplineTransform): number {
+  return (bs.gridSize[0] - 3) * (bs.gridSize[1] - 3) * (bs.dimension === 3 ? bs.gridSize[2] - 3 : 1);
+}
+
+/**
+ * The exact point checks of a repair round done elsewhere (e.g. split over a team's threads, parallel-fold.ts):
+ * safeCells writes into `safe`; check(params) then sets flags (as foldFlags) for every lattice point at those
+ * parameters.
+ */
+export interface FoldChecker {
+  safe: Uint8Array;
+  flags: Uint8Array;
+  check(params: Float64Array): void;
+}
+
+/**
  * Undoes folding where it is: while some check point folds (Jacobian determinant ≤ 0), the update (after − before)
  * of the 4^d control points supporting each folded point is halved, and after a few halvings dropped there
  * (those points return to `before`, which did not fold). Only the control points around folds change; the rest
  * of the level's work stays. `pulledBack` counts the control points touched; `repaired` is false only if folds
  * remain after every round (not expected: the support of a point fully returned to `before` cannot fold).
+ * `checker`: the point checks made by it (the same folded points, so the same result), else here point by point.
  */
-export function repairFolding(bs: BSplineTransform, before: Float64Array, after: Float64Array, pts: FoldCheckGrid): { repaired: boolean; pulledBack: number } {
+export function repairFolding(bs: BSplineTransform, before: Float64Array, after: Float64Array, pts: FoldCheckGrid, checker?: FoldChecker): { repaired: boolean; pulledBack: number } {
   const d = bs.dimension;
   const nC = bs.numberOfControlPoints;
   const [nx, nxy] = bs.gridStrides;
@@ -168,16 +200,22 @@ export function repairFolding(bs: BSplineTransform, before: Float64Array, after:
   const HALVINGS = 6;
   const ROUNDS = 40;
   let touched = 0;
-  const safe = new Uint8Array((bs.gridSize[0] - 3) * (bs.gridSize[1] - 3) * (d === 3 ? bs.gridSize[2] - 3 : 1));
+  const safe = checker?.safe ?? new Uint8Array(safeCellCount(bs));
   for (let round = 0; round <= ROUNDS; round++) {
     bs.setParameters(params);
     let folded = 0;
     const hit = new Set<number>();
     // only the points of cells that might fold are checked exactly (the same folded points as checking all)
     const unsafe = safeCells(bs, params, safe);
+    if (checker && unsafe > 0) checker.check(params);
     for (let i = 0; i < pts.count && unsafe > 0; i++) {
-      foldCheckPoint(pts, i, p);
-      if (!folds(bs, p, safe)) continue;
+      if (checker) {
+        if (checker.flags[i] === 0) continue;
+        foldCheckPoint(pts, i, p);
+      } else {
+        foldCheckPoint(pts, i, p);
+        if (!folds(bs, p, safe)) continue;
+      }
       folded++;
       // The 4^d control points around the point's continuous grid index u (cubic support: ⌊u⌋−1 … ⌊u⌋+2),
       // clamped to the grid: the folded points may lie outside the image but never outside the grid.

@@ -1,5 +1,6 @@
 // The kernels a team's helpers serve (src/cli/worker.ts and src/web/worker.ts pass this table to teamTasks).
 import type { KernelFactory } from './parallel-for.js';
+import { foldKernel } from './parallel-fold.js';
 import { invertKernel } from './parallel-invert.js';
 import { jacobianKernel } from './parallel-jacobian.js';
 import { resampleKernel } from './parallel-resample.js';
@@ -23,4 +24,5 @@ export const REGISTER_KERNELS: Readonly<Record<string, KernelFactory>> = {
   'register.jacobian': jacobianKernel as KernelFactory,
   'register.jitter': jitterKernel as KernelFactory,
   'register.levelPrep': levelPrepKernel as KernelFactory,
+  'register.fold': foldKernel as KernelFactory,
 };

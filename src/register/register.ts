@@ -12,7 +12,8 @@ import { type Image, type PixelArray, checkImageArgument, indexToPhysicalMatrix,
 import { estimateScalesFromPhysicalShift } from './scales.js';
 import { cachedQuantiles, inputStatistics, knownRange, levelRanges, movingLevelRangeOn, movingRangeOnTeam, type InputStats, type LevelRanges, type QuantileCache } from './input-stats.js';
 import { prepareLevelsOn, type LevelPrepRequest } from './level-prep.js';
-import { foldCheckPoints, repairFolding } from './fold-repair.js';
+import { foldCheckPoints } from './fold-repair.js';
+import { repairFoldingOn } from './parallel-fold.js';
 import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction, type IterationInfo, type OptimizerResult } from '../optimize/index.js';
 import { createBSplineTransformForImage, type BSplineTransform } from '../transform/bspline.js';
 import { refineBSpline } from '../transform/bspline-refine.js';
@@ -852,7 +853,7 @@ async function runBSplineStage(
     }
     let stopReason = result.stopReason;
     if (result.parameters.every(Number.isFinite)) {
-      const repair = repairFolding(bs, before, result.parameters, foldPoints);
+      const repair = await repairFoldingOn(opts.parallel, bs, before, result.parameters, foldPoints);
       if (repair.pulledBack > 0 || !repair.repaired) {
         // A folding deformation is not a registration result. A local fold (a few control points) is undone
         // locally so the rest of the level's work stays; a widespread one discards the level.
