@@ -1,12 +1,13 @@
 /**
  * A B-spline level's fold check and repair (fold-repair.ts) with its exact point checks split over a team of
- * threads (parallel-for.ts). Between two atlases of a segmentation most cells can fold by the bound of safeCells, and
- * checking every voxel of a 2 mm head point by point took ~0.45 s per level in the calling thread alone. Each point's
- * verdict is the same function of the same numbers in any thread, and the repair reads them in point order, so the
- * result is the one repairFolding gives alone, for any thread count.
+ * threads (parallel-for.ts), by slices of the check lattice. Between two atlases of a segmentation most cells can
+ * fold by the bound of safeCells, and every voxel of a 2 mm head is checked (point by point: ~0.45 s per level in
+ * one thread; foldFlagsSlices' separable determinant: a few times less). Each point's verdict is the same function
+ * of the same numbers in any thread, and the repair reads them in point order, so the result is the one
+ * repairFolding gives alone, for any thread count.
  */
 import { BSplineTransform, type BSplineGridSpec } from '../transform/bspline.js';
-import { foldFlags, repairFolding, safeCellCount, safeCells, type FoldCheckGrid, type FoldChecker } from './fold-repair.js';
+import { foldFlagsSlices, foldScratch, foldSlices, repairFolding, safeCellCount, safeCells, type FoldCheckGrid, type FoldChecker } from './fold-repair.js';
 import { sharedFloat64, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
 
 export interface FoldKernelInit {
@@ -17,22 +18,24 @@ export interface FoldKernelInit {
   safe: Uint8Array;
   points: FoldCheckGrid;
   flags: Uint8Array;
-  pointsPerBlock: number;
+  slicesPerBlock: number;
 }
 
-/** One phase: block b = lattice points [b·pointsPerBlock, (b+1)·pointsPerBlock): their fold flags. */
+/** One phase: block b = the lattice's slices [b·slicesPerBlock, (b+1)·slicesPerBlock) (foldFlagsSlices): their fold flags. */
 export function foldKernel(init: FoldKernelInit): readonly BlockKernel[] {
   const bs = new BSplineTransform(init.grid);
   const p = new Float64Array(init.points.dimension);
+  const scratch = foldScratch(bs, init.points);
   let round = NaN;
-  const n = init.pointsPerBlock;
+  const n = init.slicesPerBlock;
+  const slices = foldSlices(init.points);
   return [
     (b: number) => {
       if (init.round[0] !== round) {
         round = init.round[0];
         bs.setParameters(init.params);
       }
-      foldFlags(bs, init.points, init.safe, b * n, Math.min(init.points.count, (b + 1) * n), init.flags, p);
+      foldFlagsSlices(bs, init.points, init.safe, b * n, Math.min(slices, (b + 1) * n), init.flags, scratch, p);
     },
   ];
 }
@@ -61,7 +64,7 @@ export async function repairFoldingOn(
   const safe = sharedUint8(cells);
   const unsafe = safeCells(bs, after, safe);
   if (unsafe * (pts.count / cells) < TEAM_FOLD_MIN_POINTS) return repairFolding(bs, before, after, pts);
-  const pointsPerBlock = Math.max(4096, Math.ceil(pts.count / 64));
+  const slicesPerBlock = Math.max(1, Math.ceil(foldSlices(pts) / 64));
   const init: FoldKernelInit = {
     grid: { dimension: bs.dimension, gridSize: [...bs.gridSize], gridOrigin: [...bs.gridOrigin], gridSpacing: [...bs.gridSpacing], gridDirection: [...bs.gridDirection] },
     params: sharedFloat64(bs.numberOfParameters),
@@ -69,10 +72,10 @@ export async function repairFoldingOn(
     safe,
     points: { dimension: pts.dimension, counts: [...pts.counts], count: pts.count, origin: Float64Array.from(pts.origin), step: Float64Array.from(pts.step) },
     flags: sharedUint8(pts.count),
-    pointsPerBlock,
+    slicesPerBlock,
   };
   const session: BlockSession = await team.open('register.fold', init, foldKernel(init));
-  const blocks = Math.ceil(pts.count / pointsPerBlock);
+  const blocks = Math.ceil(foldSlices(pts) / slicesPerBlock);
   const checker: FoldChecker = {
     safe,
     flags: init.flags,

@@ -179,3 +179,42 @@ test('repairFolding with the safe-cell bound: the same parameters and counts as 
     assert.ok(repairs > 0, 'some update folded and was repaired');
   }
 });
+
+test('foldFlagsSlices: the separable determinant gives the point-by-point verdicts (3D, flipped axes, anisotropic lattice); oblique grids go point by point', async () => {
+  const { foldFlags, foldFlagsSlices, foldScratch, foldSlices } = await import('../../src/register/fold-repair.js');
+  const { createRandom } = await import('../../src/random.js');
+  const img = createImage([41, 37, 29], 'float32', { spacing: [1.2, 0.9, 1.5], origin: [12, -30, 4], direction: [-1, 0, 0, 0, -1, 0, 0, 0, 1] });
+  const bs = createBSplineTransformForImage(img, 7);
+  const random = createRandom(5);
+  // large random moves in the grid's first half along x (folds), small ones elsewhere (safe cells)
+  const nC = bs.numberOfControlPoints;
+  const q = Float64Array.from({ length: bs.numberOfParameters }, (_, i) => ((i % nC) % bs.gridSize[0] < bs.gridSize[0] / 2 ? 30 : 0.1) * (random() - 0.5));
+  bs.setParameters(q);
+  for (const stride of [1, 2]) {
+    const pts = foldCheckPoints(img, stride);
+    const safe = new Uint8Array((bs.gridSize[0] - 3) * (bs.gridSize[1] - 3) * (bs.gridSize[2] - 3));
+    const unsafe = safeCells(bs, q, safe);
+    assert.ok(unsafe > 0 && unsafe < safe.length, 'some cells safe, some not');
+    const p = new Float64Array(3);
+    const reference = new Uint8Array(pts.count);
+    const folded = foldFlags(bs, pts, safe, 0, pts.count, reference, p);
+    assert.ok(folded > 0 && folded < pts.count / 2, `some points fold (${folded})`);
+    const scratch = foldScratch(bs, pts);
+    assert.ok(scratch, 'a diagonal grid and lattice: separable');
+    const flags = new Uint8Array(pts.count).fill(7);
+    // in two calls (the team's blocks are slice ranges)
+    const half = Math.floor(foldSlices(pts) / 2);
+    const n = foldFlagsSlices(bs, pts, safe, 0, half, flags, scratch, p) + foldFlagsSlices(bs, pts, safe, half, foldSlices(pts), flags, scratch, p);
+    let differ = 0;
+    for (let i = 0; i < pts.count; i++) {
+      if (flags[i] === reference[i]) continue;
+      foldCheckPoint(pts, i, p);
+      assert.ok(Math.abs(bs.jacobianDeterminant(p)) < 1e-9, `point ${i}: verdicts differ away from det 0`);
+      differ++;
+    }
+    assert.ok(differ <= 2, `${differ} verdicts differ`);
+    assert.equal([...flags].filter((f) => f === 1).length, n, 'the count is the flags set');
+  }
+  const oblique = createImage([20, 20, 20], 'float32', { direction: [0.8, -0.6, 0, 0.6, 0.8, 0, 0, 0, 1] });
+  assert.equal(foldScratch(createBSplineTransformForImage(oblique, 6), foldCheckPoints(oblique, 1)), null);
+});
