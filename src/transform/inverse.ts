@@ -178,14 +178,20 @@ function residualNorm(t: Transform, x: Float64Array, y: Float64Array, tx: Float6
 }
 
 /**
- * x with T(x) = y, starting from x = y. Transforms with a spatial Jacobian (B-splines) use damped Newton steps
- * (a step is halved until the residual |T(x) − y| drops); fields their own fixed-point iteration; others
- * x ← x + (y − T(x)). Returns whether the residual reached `tolerance`.
+ * x with T(x) = y, starting from x = y + `shift` (a neighbour's displacement: a few steps fewer), else from x = y.
+ * Transforms with a spatial Jacobian (B-splines) use damped Newton steps (a step is halved until the residual
+ * |T(x) − y| drops); fields their own fixed-point iteration; others x ← x + (y − T(x)). Returns whether the
+ * residual reached `tolerance`; a start from `shift` that does not is tried again from x = y.
  */
-function solvePoint(t: Transform, y: Float64Array, x: Float64Array, s: SolveScratch, tolerance: number, maxIterations: number): boolean {
+function solvePoint(t: Transform, y: Float64Array, x: Float64Array, s: SolveScratch, tolerance: number, maxIterations: number, shift: Float64Array | null = null): boolean {
   if (t instanceof DisplacementFieldTransform) return t.inverseTransformPoint(y, x, tolerance, maxIterations);
+  if (shift && newtonFrom(t, y, x, s, tolerance, maxIterations, shift)) return true;
+  return newtonFrom(t, y, x, s, tolerance, maxIterations, null);
+}
+
+function newtonFrom(t: Transform, y: Float64Array, x: Float64Array, s: SolveScratch, tolerance: number, maxIterations: number, shift: Float64Array | null): boolean {
   const d = t.dimension;
-  for (let c = 0; c < d; c++) x[c] = y[c];
+  for (let c = 0; c < d; c++) x[c] = shift ? y[c] + shift[c] : y[c];
   let res = residualNorm(t, x, y, s.tx, s.r);
   const newton = hasSpatialJacobian(t);
   for (let it = 0; it < maxIterations && res > tolerance; it++) {
@@ -204,8 +210,14 @@ function solvePoint(t: Transform, y: Float64Array, x: Float64Array, s: SolveScra
       }
     }
     if (!improved) break;
-    for (let c = 0; c < d; c++) x[c] = s.trial[c];
-    res = residualNorm(t, x, y, s.tx, s.r);
+    // the accepted trial's T(x) is in s.tx: its residual as residualNorm would compute it again (the same numbers)
+    for (let c = 0; c < d; c++) {
+      x[c] = s.trial[c];
+      s.r[c] = s.tx[c] - y[c];
+    }
+    let r2 = 0;
+    for (let c = 0; c < d; c++) r2 += s.r[c] * s.r[c];
+    res = Math.sqrt(r2);
   }
   return res <= tolerance;
 }
@@ -269,13 +281,19 @@ export function invertFieldSlices(t: Transform, inv: FieldInversion, k0: number,
   const x = new Float64Array(d);
   const scratch = makeScratch(d);
   const tx = scratch.tx;
+  // the row's last converged displacement: the next point starts there (rows are never split between calls, so
+  // the start, and the solution, do not depend on how slices are shared out)
+  const shift = new Float64Array(d);
   for (let k = k0; k < k1; k++) {
     let p = nx * ny * k;
     for (let j = 0; j < ny; j++) {
+      let warm = false;
       for (let i = 0; i < nx; i++, p++) {
         for (let r = 0; r < d; r++) y[r] = field.origin[r] + m[r * d] * i + m[r * d + 1] * j + (d === 3 ? m[r * d + 2] * k : 0);
-        const converged = solvePoint(t, y, x, scratch, tolerance, maxIterations);
+        const converged = solvePoint(t, y, x, scratch, tolerance, maxIterations, warm ? shift : null);
         ok[p] = converged ? 1 : 0;
+        warm = converged;
+        if (converged) for (let c = 0; c < d; c++) shift[c] = x[c] - y[c];
         for (let c = 0; c < d; c++) {
           const v = Math.fround(x[c] - y[c]);
           data[p * d + c] = Number.isFinite(v) ? v : 0;
