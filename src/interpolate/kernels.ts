@@ -161,6 +161,60 @@ export function linear3d(data: Plane, nx: number, ny: number, nz: number, x: num
 }
 
 /**
+ * out[c] = linear3d(planes[c], nx, ny, nz, x, y, z) for c = 0, 1, 2 (a vector field's three planes), the same
+ * arithmetic with the weights found once; false (out untouched) outside, where linear3d gives NaN.
+ */
+export function linearVector3d(p0: Plane, p1: Plane, p2: Plane, nx: number, ny: number, nz: number, x: number, y: number, z: number, out: Float64Array): boolean {
+  if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) return false;
+  let x0 = Math.floor(x);
+  let y0 = Math.floor(y);
+  let z0 = Math.floor(z);
+  const fx = x - x0;
+  const fy = y - y0;
+  const fz = z - z0;
+  const nxy = nx * ny;
+  let ox = 1;
+  let oy = nx;
+  let oz = nxy;
+  if (x0 < 0) {
+    x0 = 0;
+    ox = 0;
+  } else if (x0 >= nx - 1) ox = 0;
+  if (y0 < 0) {
+    y0 = 0;
+    oy = 0;
+  } else if (y0 >= ny - 1) oy = 0;
+  if (z0 < 0) {
+    z0 = 0;
+    oz = 0;
+  } else if (z0 >= nz - 1) oz = 0;
+  const b = x0 + nx * y0 + nxy * z0;
+  out[0] = trilinearAt(p0, b, ox, oy, oz, fx, fy, fz);
+  out[1] = trilinearAt(p1, b, ox, oy, oz, fx, fy, fz);
+  out[2] = trilinearAt(p2, b, ox, oy, oz, fx, fy, fz);
+  return true;
+}
+
+/** linear3d's interpolation from corner b with offsets ox, oy, oz and fractions fx, fy, fz (the same operations). */
+function trilinearAt(data: Plane, b: number, ox: number, oy: number, oz: number, fx: number, fy: number, fz: number): number {
+  const v000 = data[b];
+  const v100 = data[b + ox];
+  const v010 = data[b + oy];
+  const v110 = data[b + ox + oy];
+  const v001 = data[b + oz];
+  const v101 = data[b + ox + oz];
+  const v011 = data[b + oy + oz];
+  const v111 = data[b + ox + oy + oz];
+  const a00 = v000 + fx * (v100 - v000);
+  const a10 = v010 + fx * (v110 - v010);
+  const a01 = v001 + fx * (v101 - v001);
+  const a11 = v011 + fx * (v111 - v011);
+  const c0 = a00 + fy * (a10 - a00);
+  const c1 = a01 + fy * (a11 - a01);
+  return c0 + fz * (c1 - c0);
+}
+
+/**
  * out[i] = linear3d(data, nx, ny, nz, ci[3i], ci[3i+1], ci[3i+2]) for i in [start, end), the same arithmetic, in
  * one loop: its element loads see only the planes passed here (linear3d's, called with every pixel type, are
  * megamorphic and about 2.5× slower per sample).

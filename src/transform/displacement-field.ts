@@ -6,7 +6,7 @@
 import { CoregError } from '../errors.js';
 import { physicalToIndexMatrix, type Image } from '../image/image.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
-import { linear2d, linear3d, type Plane } from '../interpolate/kernels.js';
+import { linear2d, linearVector3d, type Plane } from '../interpolate/kernels.js';
 import type { Transform } from './transform.js';
 
 export class DisplacementFieldTransform implements Transform {
@@ -21,6 +21,7 @@ export class DisplacementFieldTransform implements Transform {
   private readonly nz: number;
   private readonly ci: Float64Array;
   private readonly u: Float64Array;
+  private readonly u3 = new Float64Array(3);
 
   /** `name` is what errors about the field name (its file). */
   constructor(field: Image, name = 'displacement field') {
@@ -57,8 +58,16 @@ export class DisplacementFieldTransform implements Transform {
       for (let c = 0; c < d; c++) s += n[r * d + c] * (p[c] - o[c]);
       ci[r] = s;
     }
+    if (d === 3) {
+      // the three planes with one set of weights (linear3d's arithmetic); outside the domain the field is 0
+      const u = this.u3;
+      if (linearVector3d(this.planes[0], this.planes[1], this.planes[2], this.nx, this.ny, this.nz, ci[0], ci[1], ci[2], u)) {
+        for (let c = 0; c < 3; c++) out[c] = u[c] === u[c] ? u[c] : 0;
+      } else for (let c = 0; c < 3; c++) out[c] = 0;
+      return;
+    }
     for (let c = 0; c < d; c++) {
-      const v = d === 2 ? linear2d(this.planes[c], this.nx, this.ny, ci[0], ci[1]) : linear3d(this.planes[c], this.nx, this.ny, this.nz, ci[0], ci[1], ci[2]);
+      const v = linear2d(this.planes[c], this.nx, this.ny, ci[0], ci[1]);
       // NaN = outside the domain, where the field is 0.
       out[c] = v === v ? v : 0;
     }

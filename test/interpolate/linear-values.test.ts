@@ -25,3 +25,27 @@ test('linearValues3d gives linear3d bit for bit (inside, at the borders, outside
     assert.ok(inside > 1000 && inside < n - 200, `both inside and outside points (${inside} inside)`);
   }
 });
+
+test('linearVector3d gives linear3d of each of the three planes bit for bit (inside, at the borders), false outside', async () => {
+  const { linearVector3d } = await import('../../src/interpolate/kernels.js');
+  const [nx, ny, nz] = [6, 5, 7];
+  let s = 5;
+  const random = (): number => (s = (s * 16807) % 2147483647) / 2147483647;
+  const planes = [0, 1, 2].map((c) => Float32Array.from({ length: nx * ny * nz }, () => random() * 10 - 5 + c));
+  const out = new Float64Array(3);
+  let inside = 0;
+  for (let i = 0; i < 4000; i++) {
+    const [x, y, z] = [random() * (nx + 1) - 1, i % 40 === 0 ? ny - 0.5 : random() * (ny + 1) - 1, random() * (nz + 1) - 1];
+    out.fill(9);
+    const ok = linearVector3d(planes[0], planes[1], planes[2], nx, ny, nz, x, y, z, out);
+    const expected = planes.map((p) => linear3d(p, nx, ny, nz, x, y, z));
+    if (!ok) {
+      assert.ok(expected.every((v) => Number.isNaN(v)), `(${x}, ${y}, ${z}): outside for linear3d too`);
+      assert.deepEqual([...out], [9, 9, 9], 'out untouched outside');
+      continue;
+    }
+    inside++;
+    for (let c = 0; c < 3; c++) assert.ok(Object.is(out[c], expected[c]), `(${x}, ${y}, ${z}) component ${c}: ${out[c]} vs ${expected[c]}`);
+  }
+  assert.ok(inside > 2000 && inside < 3900, `both inside and outside points (${inside} inside)`);
+});
