@@ -247,3 +247,54 @@ test('user errors are CoregErrors', () => {
   assert.throws(() => resample(img, img, translation([0, 0, 0])), CoregError);
   assert.throws(() => resample(img, img, [], { interpolation: 'cubic' as ResampleInterpolation }), CoregError);
 });
+
+test('the chain shapes register writes, mapped with no call per voxel (B-spline then affine; affine then field), sample where the chain maps each voxel', async () => {
+  const { AffineTransform } = await import('../../src/transform/linear.js');
+  const { createBSplineTransformForImage } = await import('../../src/transform/bspline.js');
+  const { DisplacementFieldTransform } = await import('../../src/transform/displacement-field.js');
+  const { linear3d } = await import('../../src/interpolate/kernels.js');
+  const { physicalToIndexMatrix } = await import('../../src/image/image.js');
+  const moving = createImage([23, 19, 17], 'float32', { spacing: [1.1, 0.9, 1.3], origin: [-3, 2, 1], direction: [-1, 0, 0, 0, -1, 0, 0, 0, 1] });
+  for (let i = 0; i < moving.data.length; i++) moving.data[i] = Math.sin(i * 0.013) * 50 + (i % 7);
+  const reference = { dimension: 3 as const, size: [20, 18, 15], spacing: [1.2, 1, 1.4], origin: [-2, 1, 2], direction: [-1, 0, 0, 0, -1, 0, 0, 0, 1] };
+  const a = new AffineTransform(3);
+  a.setCenter([-10, -8, 10]);
+  a.setParameters([1.02, 0.03, -0.01, 0.02, 0.98, 0.04, -0.02, 0.01, 1.01, 0.7, -0.4, 0.3]);
+  const bs = createBSplineTransformForImage(createImage(reference.size, 'float32', reference), 8);
+  bs.setParameters(Float64Array.from({ length: bs.numberOfParameters }, (_, i) => 1.5 * Math.sin(i * 0.7)));
+  const fieldImage = createImage([12, 11, 10], 'float32', { spacing: [2.5, 2.5, 2.5], origin: [-28, -22, -2], components: 3 });
+  for (let i = 0; i < fieldImage.data.length; i++) fieldImage.data[i] = Math.cos(i * 0.11) * 1.3;
+  const field = new DisplacementFieldTransform(fieldImage);
+  const n = physicalToIndexMatrix(moving);
+  for (const chain of [
+    [bs, a],
+    [a, field],
+  ] as Transform[][]) {
+    const out = resample(moving, reference, chain, { interpolation: 'linear', outputType: 'float32' });
+    // the generic path's operations, voxel by voxel
+    let inside = 0;
+    for (let k = 0, v = 0; k < 15; k++) {
+      for (let j = 0; j < 18; j++) {
+        for (let i = 0; i < 20; i++, v++) {
+          let p = Float64Array.from(indexToPhysical(reference, [i, j, k]));
+          if (chain[0] === bs) {
+            const q = new Float64Array(3);
+            bs.transformPoint(p, q);
+            p = q;
+          }
+          for (const t of chain[0] === bs ? chain.slice(1) : chain) {
+            const q = new Float64Array(3);
+            t.transformPoint(p, q);
+            p = q;
+          }
+          const u = [p[0] - moving.origin[0], p[1] - moving.origin[1], p[2] - moving.origin[2]];
+          const ci = [0, 1, 2].map((r) => n[r * 3] * u[0] + n[r * 3 + 1] * u[1] + n[r * 3 + 2] * u[2]);
+          const value = linear3d(moving.data as Float32Array, 23, 19, 17, ci[0], ci[1], ci[2]);
+          if (value === value) inside++;
+          assertClose(out.data[v], value === value ? Math.fround(value) : 0, 2e-5, `voxel ${v}`);
+        }
+      }
+    }
+    assert.ok(inside > 1000, `${inside} voxels inside`);
+  }
+});
