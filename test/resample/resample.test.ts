@@ -256,11 +256,11 @@ test('the chain shapes register writes, mapped with no call per voxel (B-spline 
   const { physicalToIndexMatrix } = await import('../../src/image/image.js');
   const moving = createImage([23, 19, 17], 'float32', { spacing: [1.1, 0.9, 1.3], origin: [-3, 2, 1], direction: [-1, 0, 0, 0, -1, 0, 0, 0, 1] });
   for (let i = 0; i < moving.data.length; i++) moving.data[i] = Math.sin(i * 0.013) * 50 + (i % 7);
-  const reference = { dimension: 3 as const, size: [20, 18, 15], spacing: [1.2, 1, 1.4], origin: [-2, 1, 2], direction: [-1, 0, 0, 0, -1, 0, 0, 0, 1] };
+  const reference = createImage([20, 18, 15], 'float32', { spacing: [1.2, 1, 1.4], origin: [-2, 1, 2], direction: [-1, 0, 0, 0, -1, 0, 0, 0, 1] });
   const a = new AffineTransform(3);
   a.setCenter([-10, -8, 10]);
   a.setParameters([1.02, 0.03, -0.01, 0.02, 0.98, 0.04, -0.02, 0.01, 1.01, 0.7, -0.4, 0.3]);
-  const bs = createBSplineTransformForImage(createImage(reference.size, 'float32', reference), 8);
+  const bs = createBSplineTransformForImage(reference, 8);
   bs.setParameters(Float64Array.from({ length: bs.numberOfParameters }, (_, i) => 1.5 * Math.sin(i * 0.7)));
   const fieldImage = createImage([12, 11, 10], 'float32', { spacing: [2.5, 2.5, 2.5], origin: [-28, -22, -2], components: 3 });
   for (let i = 0; i < fieldImage.data.length; i++) fieldImage.data[i] = Math.cos(i * 0.11) * 1.3;
