@@ -192,10 +192,17 @@ export interface FoldScratch {
   c: Float64Array;
 }
 
-export function foldScratch(bs: BSplineTransform, pts: FoldCheckGrid): FoldScratch | null {
-  if (bs.dimension !== 3 || pts.dimension !== 3) return null;
+/** Whether foldFlagsSlices contracts axis by axis for this geometry (3D, grid and lattice maps both diagonal). */
+export function foldCheckSeparable(bs: BSplineTransform, pts: FoldCheckGrid): boolean {
+  if (bs.dimension !== 3 || pts.dimension !== 3) return false;
   const m = bs.toGrid;
-  for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) if (r !== c && (m[r * 3 + c] !== 0 || pts.step[r * 3 + c] !== 0)) return null;
+  for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) if (r !== c && (m[r * 3 + c] !== 0 || pts.step[r * 3 + c] !== 0)) return false;
+  return true;
+}
+
+export function foldScratch(bs: BSplineTransform, pts: FoldCheckGrid): FoldScratch | null {
+  if (!foldCheckSeparable(bs, pts)) return null;
+  const m = bs.toGrid;
   const axes: AxisTable[] = [];
   for (let a = 0; a < 3; a++) {
     const n = bs.gridSize[a];

@@ -7,7 +7,7 @@
  * repairFolding gives alone, for any thread count.
  */
 import { BSplineTransform, type BSplineGridSpec } from '../transform/bspline.js';
-import { foldFlagsSlices, foldScratch, foldSlices, repairFolding, safeCellCount, safeCells, type FoldCheckGrid, type FoldChecker } from './fold-repair.js';
+import { foldCheckSeparable, foldFlagsSlices, foldScratch, foldSlices, repairFolding, safeCellCount, safeCells, type FoldCheckGrid, type FoldChecker } from './fold-repair.js';
 import { sharedFloat64, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
 
 export interface FoldKernelInit {
@@ -40,8 +40,13 @@ export function foldKernel(init: FoldKernelInit): readonly BlockKernel[] {
   ];
 }
 
-/** Lattice points in unsafe cells (roughly) from which the checks go to the team: below, a session costs more. */
+/**
+ * Lattice points in unsafe cells (roughly) from which the checks go to the team: below, a session costs more.
+ * Checked point by point (~0.5 µs each) from 2^16; contracted axis by axis (~50 ns each: a 2 mm head's every voxel
+ * in ~50 ms, where a session and the helper's set-up took as long) from 2^21.
+ */
 const TEAM_FOLD_MIN_POINTS = 1 << 16;
+const TEAM_FOLD_MIN_SEPARABLE_POINTS = 1 << 21;
 
 function sharedUint8(n: number): Uint8Array {
   return typeof SharedArrayBuffer === 'function' ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
@@ -49,7 +54,7 @@ function sharedUint8(n: number): Uint8Array {
 
 /**
  * repairFolding(bs, before, after, pts) with the point checks on `team` when some cells can fold and their points
- * are many enough: the same result for any thread count.
+ * are many enough (`minPoints`: that many, instead of the defaults above): the same result for any thread count.
  */
 export async function repairFoldingOn(
   team: ParallelFor | undefined,
@@ -57,13 +62,15 @@ export async function repairFoldingOn(
   before: Float64Array,
   after: Float64Array,
   pts: FoldCheckGrid,
+  minPoints?: number,
 ): Promise<{ repaired: boolean; pulledBack: number }> {
   if (!team || team.threads < 2 || pts.count < TEAM_FOLD_MIN_POINTS) return repairFolding(bs, before, after, pts);
   // (the first round's safe cells decide whether the checks are worth a session; repairFolding finds them again)
   const cells = safeCellCount(bs);
   const safe = sharedUint8(cells);
   const unsafe = safeCells(bs, after, safe);
-  if (unsafe * (pts.count / cells) < TEAM_FOLD_MIN_POINTS) return repairFolding(bs, before, after, pts);
+  const least = minPoints ?? (foldCheckSeparable(bs, pts) ? TEAM_FOLD_MIN_SEPARABLE_POINTS : TEAM_FOLD_MIN_POINTS);
+  if (unsafe * (pts.count / cells) < least) return repairFolding(bs, before, after, pts);
   const slicesPerBlock = Math.max(1, Math.ceil(foldSlices(pts) / 64));
   const init: FoldKernelInit = {
     grid: { dimension: bs.dimension, gridSize: [...bs.gridSize], gridOrigin: [...bs.gridOrigin], gridSpacing: [...bs.gridSpacing], gridDirection: [...bs.gridDirection] },
