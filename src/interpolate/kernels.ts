@@ -134,7 +134,14 @@ export function linear3d(data: Plane, nx: number, ny: number, nz: number, x: num
     // z0 is nz − 1 here (z ≤ nz − 0.5; see the note above linear2d)
     oz = 0;
   }
-  const b = x0 + nx * y0 + nxy * z0;
+  return trilinearAt(data, x0 + nx * y0 + nxy * z0, ox, oy, oz, fx, fy, fz, grad);
+}
+
+/**
+ * linear3d's interpolation once its corner b, the offsets to the next voxel along each axis (0 at the last) and
+ * the fractions are known (and the gradient with respect to the index, when asked for).
+ */
+function trilinearAt(data: Plane, b: number, ox: number, oy: number, oz: number, fx: number, fy: number, fz: number, grad?: Float64Array): number {
   const v000 = data[b];
   const v100 = data[b + ox];
   const v010 = data[b + oy];
@@ -161,8 +168,9 @@ export function linear3d(data: Plane, nx: number, ny: number, nz: number, x: num
 }
 
 /**
- * out[c] = linear3d(planes[c], nx, ny, nz, x, y, z) for c = 0, 1, 2 (a vector field's three planes), the same
- * arithmetic with the weights found once; false (out untouched) outside, where linear3d gives NaN.
+ * out[c] = linear3d(planes[c], nx, ny, nz, x, y, z) for c = 0, 1, 2 (a vector field's three planes): linear3d's
+ * corner and fractions found once (its steps, repeated here so that the three share them), then its interpolation
+ * for each plane; false (out untouched) outside, where linear3d gives NaN.
  */
 export function linearVector3d(p0: Plane, p1: Plane, p2: Plane, nx: number, ny: number, nz: number, x: number, y: number, z: number, out: Float64Array): boolean {
   if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) return false;
@@ -193,25 +201,6 @@ export function linearVector3d(p0: Plane, p1: Plane, p2: Plane, nx: number, ny: 
   out[1] = trilinearAt(p1, b, ox, oy, oz, fx, fy, fz);
   out[2] = trilinearAt(p2, b, ox, oy, oz, fx, fy, fz);
   return true;
-}
-
-/** linear3d's interpolation from corner b with offsets ox, oy, oz and fractions fx, fy, fz (the same operations). */
-function trilinearAt(data: Plane, b: number, ox: number, oy: number, oz: number, fx: number, fy: number, fz: number): number {
-  const v000 = data[b];
-  const v100 = data[b + ox];
-  const v010 = data[b + oy];
-  const v110 = data[b + ox + oy];
-  const v001 = data[b + oz];
-  const v101 = data[b + ox + oz];
-  const v011 = data[b + oy + oz];
-  const v111 = data[b + ox + oy + oz];
-  const a00 = v000 + fx * (v100 - v000);
-  const a10 = v010 + fx * (v110 - v010);
-  const a01 = v001 + fx * (v101 - v001);
-  const a11 = v011 + fx * (v111 - v011);
-  const c0 = a00 + fy * (a10 - a00);
-  const c1 = a01 + fy * (a11 - a01);
-  return c0 + fz * (c1 - c0);
 }
 
 /**
