@@ -523,12 +523,11 @@ export async function gzipInPieces(bytes: Uint8Array, options: ZlibOptions): Pro
       gzip(bytes, options, (err, out) => (err ? reject(err) : resolveBytes(new Uint8Array(out.buffer, out.byteOffset, out.byteLength)))),
     );
   }
+  const slices = Array.from({ length: count }, (_, k) => bytes.subarray(k * GZIP_PIECE, Math.min(bytes.length, (k + 1) * GZIP_PIECE)));
   const deflating = Promise.all(
-    Array.from(
-      { length: count },
-      (_, k) =>
+    slices.map(
+      (piece, k) =>
         new Promise<Buffer>((resolveBytes, reject) => {
-          const piece = bytes.subarray(k * GZIP_PIECE, Math.min(bytes.length, (k + 1) * GZIP_PIECE));
           const finishFlush = k === count - 1 ? zlibConstants.Z_FINISH : zlibConstants.Z_SYNC_FLUSH;
           zlib.deflateRaw(piece, { ...options, finishFlush }, (err, out) => (err ? reject(err) : resolveBytes(out)));
         }),
@@ -536,7 +535,7 @@ export async function gzipInPieces(bytes: Uint8Array, options: ZlibOptions): Pro
   );
   // (the CRC here while the pool deflates)
   let crc = 0;
-  for (let k = 0; k < count; k++) crc = crc32(bytes.subarray(k * GZIP_PIECE, Math.min(bytes.length, (k + 1) * GZIP_PIECE)), crc);
+  for (const piece of slices) crc = crc32(piece, crc);
   const pieces = await deflating;
   const body = pieces.reduce((n, p) => n + p.length, 0);
   const out = new Uint8Array(10 + body + 8);

@@ -774,10 +774,11 @@ async function runBSplineStage(
   // Every voxel of the fixed image where that is affordable (≤ 2 M voxels: e.g. 2 mm heads), so that nothing folds
   // between the check points; every second voxel of larger images.
   const foldPoints = foldCheckPoints(fixed, numberOfPixels(fixed) <= 2_000_000 ? 1 : 2);
+  const seeds = levelSeeds(levels.length, seed, si);
   for (const [li, level] of levels.entries()) {
     if (li > 0) bs = refineBSpline(bs, 2);
     const tl = now();
-    const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, levelStage, level, seed + 7919 * li + 104729 * si, opts, cache, preset);
+    const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, levelStage, level, seeds[li], opts, cache, preset);
     opts.collect?.();
     const before = Float64Array.from(bs.parameters);
     // The Gauss–Newton preconditioner suits L-BFGS on all samples; with stochastic steps it lets control points

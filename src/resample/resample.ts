@@ -254,52 +254,50 @@ function createRowMapper(
   const slice = first instanceof BSplineTransform ? sliceDisplacements(first, reference) : null;
   const rest = slice ? chain.slice(1) : chain;
   const start = new Float64Array(d);
-  // A 3D B-spline followed by one matrix–offset transform (register's affine,bspline chain): the latter's
-  // transformPoint arithmetic written out here (the same operations, no call per voxel).
-  const tail = slice && d === 3 && rest.length === 1 && rest[0] instanceof MatrixOffsetTransform ? rest[0] : null;
-  // A matrix–offset transform then a 3D displacement field (the inverse of register's chain: inverse-warped.nii.gz):
-  // the same operations as their transformPoint calls, without them.
-  const linearThenField = !slice && d === 3 && rest.length === 2 && rest[0] instanceof MatrixOffsetTransform && rest[1] instanceof DisplacementFieldTransform ? { a: rest[0].matrix(), o: rest[0].offset(), field: rest[1] } : null;
-  if (linearThenField) {
-    const { a, o, field } = linearThenField;
+  // What follows in 3D (a first B-spline aside) is at most one matrix–offset transform, then at most one
+  // displacement field: register's two output chains (a B-spline then the affine: warped.nii.gz; the affine's
+  // inverse then the B-spline's inverse field: inverse-warped.nii.gz). Their transformPoint operations are written
+  // out here, in the same order, with no call per voxel but the field's interpolation.
+  const matrix = rest[0] instanceof MatrixOffsetTransform ? rest[0] : null;
+  const last = rest[rest.length - 1];
+  const field = last instanceof DisplacementFieldTransform ? last : null;
+  if (d === 3 && rest.length === (matrix ? 1 : 0) + (field ? 1 : 0)) {
+    const a = matrix ? matrix.matrix() : null;
+    const o = matrix ? matrix.offset() : null;
     const at = new Float64Array(3);
-    const u = new Float64Array(3);
+    const w = new Float64Array(3);
     return (j: number, k: number) => {
+      const u = slice ? slice(k) : null;
       for (let r = 0; r < 3; r++) start[r] = oRef[r] + mRef[r * 3 + 1] * j + mRef[r * 3 + 2] * k;
       for (let i = 0; i < n; i++) {
-        const x = start[0] + mRef[0] * i;
-        const y = start[1] + mRef[3] * i;
-        const z = start[2] + mRef[6] * i;
-        at[0] = a[0] * x + a[1] * y + a[2] * z + o[0];
-        at[1] = a[3] * x + a[4] * y + a[5] * z + o[1];
-        at[2] = a[6] * x + a[7] * y + a[8] * z + o[2];
-        field.displacement(at, u);
-        const ux = u[0] + at[0] - oMov[0];
-        const uy = u[1] + at[1] - oMov[1];
-        const uz = u[2] + at[2] - oMov[2];
-        xs[i] = nMov[0] * ux + nMov[1] * uy + nMov[2] * uz;
-        ys[i] = nMov[3] * ux + nMov[4] * uy + nMov[5] * uz;
-        zs[i] = nMov[6] * ux + nMov[7] * uy + nMov[8] * uz;
-      }
-    };
-  }
-  if (tail) {
-    const a = tail.matrix();
-    const o = tail.offset();
-    return (j: number, k: number) => {
-      const u = slice!(k);
-      for (let r = 0; r < 3; r++) start[r] = oRef[r] + mRef[r * 3 + 1] * j + mRef[r * 3 + 2] * k;
-      for (let i = 0; i < n; i++) {
-        const at = (j * n + i) * 3;
         let x = start[0] + mRef[0] * i;
         let y = start[1] + mRef[3] * i;
         let z = start[2] + mRef[6] * i;
-        x += u[at];
-        y += u[at + 1];
-        z += u[at + 2];
-        const ux = a[0] * x + a[1] * y + a[2] * z + o[0] - oMov[0];
-        const uy = a[3] * x + a[4] * y + a[5] * z + o[1] - oMov[1];
-        const uz = a[6] * x + a[7] * y + a[8] * z + o[2] - oMov[2];
+        if (u) {
+          const e = (j * n + i) * 3;
+          x += u[e];
+          y += u[e + 1];
+          z += u[e + 2];
+        }
+        if (a && o) {
+          const tx = a[0] * x + a[1] * y + a[2] * z + o[0];
+          const ty = a[3] * x + a[4] * y + a[5] * z + o[1];
+          z = a[6] * x + a[7] * y + a[8] * z + o[2];
+          x = tx;
+          y = ty;
+        }
+        if (field) {
+          at[0] = x;
+          at[1] = y;
+          at[2] = z;
+          field.displacement(at, w);
+          x = w[0] + x;
+          y = w[1] + y;
+          z = w[2] + z;
+        }
+        const ux = x - oMov[0];
+        const uy = y - oMov[1];
+        const uz = z - oMov[2];
         xs[i] = nMov[0] * ux + nMov[1] * uy + nMov[2] * uz;
         ys[i] = nMov[3] * ux + nMov[4] * uy + nMov[5] * uz;
         zs[i] = nMov[6] * ux + nMov[7] * uy + nMov[8] * uz;

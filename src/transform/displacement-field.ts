@@ -59,11 +59,11 @@ export class DisplacementFieldTransform implements Transform {
       ci[r] = s;
     }
     if (d === 3) {
-      // the three planes with one set of weights (linear3d's arithmetic); outside the domain the field is 0
+      // the three planes with one set of weights (linear3d's arithmetic; the values are finite, checked above);
+      // outside the domain the field is 0
       const u = this.u3;
-      if (linearVector3d(this.planes[0], this.planes[1], this.planes[2], this.nx, this.ny, this.nz, ci[0], ci[1], ci[2], u)) {
-        for (let c = 0; c < 3; c++) out[c] = u[c] === u[c] ? u[c] : 0;
-      } else for (let c = 0; c < 3; c++) out[c] = 0;
+      if (!linearVector3d(this.planes[0], this.planes[1], this.planes[2], this.nx, this.ny, this.nz, ci[0], ci[1], ci[2], u)) u.fill(0);
+      for (let c = 0; c < 3; c++) out[c] = u[c];
       return;
     }
     for (let c = 0; c < d; c++) {

@@ -171,6 +171,11 @@ function solveSmall(j: Float64Array, r: Float64Array, dx: Float64Array, d: numbe
 
 function residualNorm(t: Transform, x: Float64Array, y: Float64Array, tx: Float64Array, r: Float64Array): number {
   t.transformPoint(x, tx);
+  return residualOf(tx, y, r);
+}
+
+/** r = T(x) − y from tx = T(x), and its norm. */
+function residualOf(tx: Float64Array, y: Float64Array, r: Float64Array): number {
   let s = 0;
   for (let c = 0; c < r.length; c++) {
     r[c] = tx[c] - y[c];
@@ -190,7 +195,9 @@ function residualNorm(t: Transform, x: Float64Array, y: Float64Array, tx: Float6
  */
 function solvePoint(t: Transform, y: Float64Array, x: Float64Array, s: SolveScratch, tolerance: number, maxIterations: number): boolean {
   if (t instanceof DisplacementFieldTransform) return t.inverseTransformPoint(y, x, tolerance, maxIterations);
-  return newtonFrom(t, y, x, s, tolerance, maxIterations, true) || newtonFrom(t, y, x, s, tolerance, maxIterations, false);
+  // (without a neighbour's Jacobian to start from, the first solve is already the plain one)
+  const chord = s.jacobianValid && hasSpatialJacobian(t);
+  return newtonFrom(t, y, x, s, tolerance, maxIterations, chord) || (chord && newtonFrom(t, y, x, s, tolerance, maxIterations, false));
 }
 
 /**
@@ -202,7 +209,7 @@ function newtonFrom(t: Transform, y: Float64Array, x: Float64Array, s: SolveScra
   for (let c = 0; c < d; c++) x[c] = y[c];
   let res = residualNorm(t, x, y, s.tx, s.r);
   const newton = hasSpatialJacobian(t);
-  let stale = newton && reuse && s.jacobianValid;
+  let stale = newton && reuse;
   for (let it = 0; it < maxIterations && res > tolerance; it++) {
     if (newton && !stale) {
       t.spatialJacobian(x, s.j);
@@ -227,14 +234,9 @@ function newtonFrom(t: Transform, y: Float64Array, x: Float64Array, s: SolveScra
       stale = false;
       continue;
     }
-    // the accepted trial's T(x) is in s.tx: its residual as residualNorm would compute it again (the same numbers)
-    for (let c = 0; c < d; c++) {
-      x[c] = s.trial[c];
-      s.r[c] = s.tx[c] - y[c];
-    }
-    let r2 = 0;
-    for (let c = 0; c < d; c++) r2 += s.r[c] * s.r[c];
-    res = Math.sqrt(r2);
+    // the accepted trial's T(x) is in s.tx: its residual without evaluating T again (the same numbers)
+    for (let c = 0; c < d; c++) x[c] = s.trial[c];
+    res = residualOf(s.tx, y, s.r);
   }
   return res <= tolerance;
 }
