@@ -48,13 +48,19 @@ export function shrunkGeometry(img: Image, factors: readonly number[]): ShrunkGe
 }
 
 /**
- * One axis of smoothAndShrinkVoxels, from one buffer into another: the values the old two-step code produced
- * (smooth the whole axis in place, rounded to float32, then resample it linearly at start + f·j), computed only
- * where the resampling reads them. Output position j along the axis reads input positions lower[j] and lower[j] + 1
- * (the latter only when weight[j] > 0); each is the Gaussian sum over the mirrored line (kernel null: the input
- * value itself) in the order smoothInPlace sums, rounded to float32, so the result is bit-identical to smoothing
- * everything first, at about 2/f of its cost. `units` independent pieces (groups of lines along x; one output row
- * of one block along y and z) may run in any order and any thread.
+ * One axis of smoothAndShrinkVoxels, from one buffer into another: smooth the axis (σ in voxels, over the mirrored
+ * line of smoothInPlace), then resample it linearly at start + f·j, computed only where the resampling reads it.
+ * Output position j along the axis reads input positions lower[j] and lower[j] + 1 (the latter only when
+ * weight[j] > 0).
+ * - In general each of the two is the Gaussian sum over the mirrored line (kernel null: the input value itself) in
+ *   the order smoothInPlace sums, rounded to float32, then they are blended: bit-identical to smoothing everything
+ *   first (the old two-step code), at about 2/f of its cost.
+ * - When every output is one sum (`pairs`): every weight is 0 (odd factors, or a centred grid that falls on input
+ *   pixels), the same sum as above and so the same bits; or every weight is ½ (the new centres lie halfway between
+ *   input pixels), where the blend is folded into the taps: one sum instead of two, the same value but for the
+ *   float32 rounding of the two sums before the blend. Those sums run four outputs at a time.
+ * `units` independent pieces (groups of lines along x; one output row of one block along y and z) may run in any
+ * order and any thread.
  */
 export interface ShrinkPass {
   /** Pixels between neighbours along the axis (product of the current sizes of the faster axes). */
@@ -66,6 +72,16 @@ export interface ShrinkPass {
   components: number;
   /** Normalised Gaussian taps −r…r, or null (no smoothing along this axis). */
   kernel: Float64Array | null;
+  /**
+   * When every output is one sum (see above): output j (i0 = lower[j]) is [centre·x[i0] +] Σ_k pairs[k]·(x[i0 − r + k]
+   * + x[i0 + reach − k]), summed in that order (x mirrored about the line's ends). Weight 0: the kernel's taps 0…r − 1,
+   * its centre tap and reach r; weight ½: the blended taps (g[k] + g[k − 1]) / 2 for k = 0…r (g[−1] = 0; taps k and
+   * 2r + 1 − k of the blend are equal, g being symmetric), no centre and reach r + 1. Null otherwise.
+   */
+  pairs: Float64Array | null;
+  centre: number;
+  withCentre: boolean;
+  reach: number;
   mirror: Int32Array | null;
   lower: Int32Array;
   weight: Float64Array;
@@ -106,12 +122,24 @@ export function shrinkPasses(size: readonly number[], components: number, sigmas
       weight[j] = x - i0;
     }
     const kernel = smooth ? gaussianKernel(sigmasVoxels[a]) : null;
-    const mirror = kernel ? mirrorTable(length, (kernel.length - 1) >> 1) : null;
+    const r = kernel ? (kernel.length - 1) >> 1 : 0;
+    const mirror = kernel ? mirrorTable(length, r) : null;
     const units = stride === 1 ? Math.ceil(blocks / SHRINK_LINES) : blocks * outLength;
     current[a] = outLength;
-    passes.push({ stride, blocks, length, outLength, components, kernel, mirror, lower, weight, inputLength: total * components, outputLength: (total / length) * outLength * components, units });
+    const single = { pairs: null as Float64Array | null, centre: 0, withCentre: false, reach: 0 };
+    if (kernel && weight.every((w) => w === 0)) Object.assign(single, { pairs: kernel.slice(0, r), centre: kernel[r], withCentre: true, reach: r });
+    else if (kernel && weight.every((w) => w === 0.5)) Object.assign(single, { pairs: halfTaps(kernel), reach: r + 1 });
+    passes.push({ stride, blocks, length, outLength, components, kernel, ...single, mirror, lower, weight, inputLength: total * components, outputLength: (total / length) * outLength * components, units });
   }
   return passes;
+}
+
+/** The blended taps of a symmetric kernel g (2r + 1 taps) for half-voxel positions (ShrinkPass.pairs). */
+function halfTaps(g: Float64Array): Float64Array {
+  const r = (g.length - 1) >> 1;
+  const h = new Float64Array(r + 1);
+  for (let k = 0; k <= r; k++) h[k] = 0.5 * (g[k] + (k > 0 ? g[k - 1] : 0));
+  return h;
 }
 
 /** Scratch for shrinkPassUnits (one per thread). */
@@ -130,7 +158,17 @@ export function float32Exact(data: PixelArray | Float32Array): Float32Exact {
 
 /** Computes units [from, to) of `pass` from `input` into `output` (distinct buffers). */
 export function shrinkPassUnits(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number, scratch: Float64Array): void {
-  if (pass.stride === 1) shrinkLines(input, output, pass, from * SHRINK_LINES, Math.min(pass.blocks, to * SHRINK_LINES), scratch);
+  if (pass.stride === 1) linesOf(input, output, pass, from * SHRINK_LINES, Math.min(pass.blocks, to * SHRINK_LINES), scratch);
+  else rowsOf(input, output, pass, from, to, scratch);
+}
+
+function linesOf(input: Float32Exact, output: Float32Array, pass: ShrinkPass, lineFrom: number, lineTo: number, scratch: Float64Array): void {
+  if (pass.pairs) singleLines(input, output, pass, lineFrom, lineTo);
+  else shrinkLines(input, output, pass, lineFrom, lineTo, scratch);
+}
+
+function rowsOf(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number, scratch: Float64Array): void {
+  if (pass.pairs) singleRows(input, output, pass, from, to);
   else shrinkRows(input, output, pass, from, to, scratch);
 }
 
@@ -141,8 +179,8 @@ export function shrinkPassUnits(input: Float32Exact, output: Float32Array, pass:
  */
 export function shrinkPassSlices(input: Float32Exact, output: Float32Array, pass: ShrinkPass, slices: number, z0: number, z1: number, scratch: Float64Array): void {
   const per = pass.blocks / slices;
-  if (pass.stride === 1) shrinkLines(input, output, pass, z0 * per, z1 * per, scratch);
-  else shrinkRows(input, output, pass, z0 * per * pass.outLength, z1 * per * pass.outLength, scratch);
+  if (pass.stride === 1) linesOf(input, output, pass, z0 * per, z1 * per, scratch);
+  else rowsOf(input, output, pass, z0 * per * pass.outLength, z1 * per * pass.outLength, scratch);
 }
 
 /**
@@ -212,6 +250,150 @@ function shrinkLines(input: Float32Exact, output: Float32Array, pass: ShrinkPass
         }
         output[outBase + j * nc + c] = (1 - w) * a + w * b;
       }
+    }
+  }
+}
+
+/**
+ * Along x when every output is one sum (ShrinkPass.pairs): lines [lineFrom, lineTo). Outputs whose window lies
+ * inside the line read the input directly, four at a time (four independent sums: a single sum's chain of
+ * additions makes the loop wait on each addition's latency); those near the ends read it through the mirror
+ * table. Every output is the same sum in the same order either way.
+ */
+function singleLines(input: Float32Exact, output: Float32Array, pass: ShrinkPass, lineFrom: number, lineTo: number): void {
+  const { length, outLength, components: nc, lower, centre, withCentre, reach } = pass;
+  const pairs = pass.pairs!;
+  const mirror = pass.mirror!;
+  const m = pairs.length;
+  const radius = (mirror.length - length) >> 1;
+  // pair k of output j: input positions i0 − r + k and i0 + reach − k, (r + reach)·nc apart for k = 0
+  const span = (radius + reach) * nc;
+  // outputs [inFrom, inTo) have their windows [i0 − r, i0 + reach] inside the line (lower[] increases)
+  let inFrom = 0;
+  while (inFrom < outLength && lower[inFrom] < radius) inFrom++;
+  let inTo = outLength;
+  while (inTo > inFrom && lower[inTo - 1] + reach >= length) inTo--;
+  for (let line = lineFrom; line < lineTo; line++) {
+    for (let c = 0; c < nc; c++) {
+      const base = line * length * nc + c;
+      const outBase = line * outLength * nc + c;
+      // (mirror[e]: the input position of extended position e, input position e − r or its mirror image)
+      for (let j = inFrom > 0 ? 0 : inTo; j < outLength; j = j + 1 === inFrom ? inTo : j + 1) {
+        const i0 = lower[j];
+        let sum = withCentre ? centre * input[base + i0 * nc] : 0;
+        for (let k = 0; k < m; k++) sum += pairs[k] * (input[base + mirror[i0 + k] * nc] + input[base + mirror[i0 + radius + reach - k] * nc]);
+        output[outBase + j * nc] = sum;
+      }
+      let j = inFrom;
+      for (; j + 3 < inTo; j += 4) {
+        const p0 = base + lower[j] * nc;
+        const p1 = base + lower[j + 1] * nc;
+        const p2 = base + lower[j + 2] * nc;
+        const p3 = base + lower[j + 3] * nc;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        if (withCentre) {
+          s0 = centre * input[p0];
+          s1 = centre * input[p1];
+          s2 = centre * input[p2];
+          s3 = centre * input[p3];
+        }
+        let a0 = p0 - radius * nc;
+        let a1 = p1 - radius * nc;
+        let a2 = p2 - radius * nc;
+        let a3 = p3 - radius * nc;
+        for (let k = 0, hi = span; k < m; k++, hi -= 2 * nc, a0 += nc, a1 += nc, a2 += nc, a3 += nc) {
+          const w = pairs[k];
+          s0 += w * (input[a0] + input[a0 + hi]);
+          s1 += w * (input[a1] + input[a1 + hi]);
+          s2 += w * (input[a2] + input[a2 + hi]);
+          s3 += w * (input[a3] + input[a3 + hi]);
+        }
+        const o = outBase + j * nc;
+        output[o] = s0;
+        output[o + nc] = s1;
+        output[o + 2 * nc] = s2;
+        output[o + 3 * nc] = s3;
+      }
+      for (; j < inTo; j++) {
+        const p = base + lower[j] * nc;
+        let sum = withCentre ? centre * input[p] : 0;
+        for (let k = 0, lo = -radius * nc, hi = lo + span; k < m; k++, lo += nc, hi -= nc) sum += pairs[k] * (input[p + lo] + input[p + hi]);
+        output[outBase + j * nc] = sum;
+      }
+    }
+  }
+}
+
+/**
+ * Along a strided axis when every output is one sum (ShrinkPass.pairs): units = (block, output row j). Four values
+ * of the row at a time, each summed in registers in the order of smoothRow (the rows of extended positions from
+ * the mirror table).
+ */
+function singleRows(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number): void {
+  const { length, outLength, lower, centre, withCentre, reach } = pass;
+  const pairs = pass.pairs!;
+  const mirror = pass.mirror!;
+  const m = pairs.length;
+  const radius = (mirror.length - length) >> 1;
+  const row = pass.stride * pass.components;
+  for (let unit = from; unit < to; unit++) {
+    const block = Math.floor(unit / outLength);
+    const j = unit - block * outLength;
+    const base = block * length * row;
+    const out = block * outLength * row + j * row;
+    const t = lower[j];
+    const mid = base + t * row;
+    let x = 0;
+    for (; x + 7 < row; x += 8) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let s4 = 0;
+      let s5 = 0;
+      let s6 = 0;
+      let s7 = 0;
+      if (withCentre) {
+        const c0 = mid + x;
+        s0 = centre * input[c0];
+        s1 = centre * input[c0 + 1];
+        s2 = centre * input[c0 + 2];
+        s3 = centre * input[c0 + 3];
+        s4 = centre * input[c0 + 4];
+        s5 = centre * input[c0 + 5];
+        s6 = centre * input[c0 + 6];
+        s7 = centre * input[c0 + 7];
+      }
+      for (let k = 0; k < m; k++) {
+        const w = pairs[k];
+        const lo = base + mirror[t + k] * row + x;
+        const hi = base + mirror[t + radius + reach - k] * row + x;
+        s0 += w * (input[lo] + input[hi]);
+        s1 += w * (input[lo + 1] + input[hi + 1]);
+        s2 += w * (input[lo + 2] + input[hi + 2]);
+        s3 += w * (input[lo + 3] + input[hi + 3]);
+        s4 += w * (input[lo + 4] + input[hi + 4]);
+        s5 += w * (input[lo + 5] + input[hi + 5]);
+        s6 += w * (input[lo + 6] + input[hi + 6]);
+        s7 += w * (input[lo + 7] + input[hi + 7]);
+      }
+      const o = out + x;
+      output[o] = s0;
+      output[o + 1] = s1;
+      output[o + 2] = s2;
+      output[o + 3] = s3;
+      output[o + 4] = s4;
+      output[o + 5] = s5;
+      output[o + 6] = s6;
+      output[o + 7] = s7;
+    }
+    for (; x < row; x++) {
+      let sum = withCentre ? centre * input[mid + x] : 0;
+      for (let k = 0; k < m; k++) sum += pairs[k] * (input[base + mirror[t + k] * row + x] + input[base + mirror[t + radius + reach - k] * row + x]);
+      output[out + x] = sum;
     }
   }
 }
