@@ -6,6 +6,7 @@
  * found by iteration, and the field stores x − y. The residual |T(x) − y| at the grid points is reported.
  */
 import { createImage, indexToPhysicalMatrix, type Image } from '../image/image.js';
+import { selectRank } from '../image/intensity.js';
 import type { GridGeometry } from '../image/image.js';
 import { BSplineTransform } from './bspline.js';
 import { DisplacementFieldTransform } from './displacement-field.js';
@@ -365,7 +366,8 @@ export function checkFieldCells(t: Transform, inverse: DisplacementFieldTransfor
 /** The report of a finished inversion: its residuals reduced in one order (grid points, then cells). */
 export function fieldInversionReport(name: string, inv: FieldInversion): NumericInverseReport {
   const n = inv.pointResidual.length;
-  const residuals = new Float32Array(n + inv.cellResidual.length);
+  // (rounded to float32, as the report has always taken its percentile of them)
+  const residuals = new Float64Array(n + inv.cellResidual.length);
   let unconverged = 0;
   let maxResidual = 0;
   let sumResidual = 0;
@@ -377,11 +379,13 @@ export function fieldInversionReport(name: string, inv: FieldInversion): Numeric
       if (r !== r) continue;
       if (r > maxResidual) maxResidual = r;
       sumResidual += r;
-      residuals[count++] = r;
+      residuals[count++] = Math.fround(r);
     }
   }
-  const sorted = residuals.subarray(0, count).sort();
-  const p99Residual = count ? sorted[Math.min(count - 1, Math.floor(0.99 * count))] : 0;
+  // the value a sort would put at the 99th percentile's rank, found without sorting (~2 M values: 0.17 s sorted)
+  const rank = Math.min(count - 1, Math.floor(0.99 * count));
+  if (count) selectRank(residuals, rank, 0, count - 1);
+  const p99Residual = count ? residuals[rank] : 0;
   return { name, size: inv.field.size.slice(), maxResidual, meanResidual: sumResidual / Math.max(1, count), p99Residual, unconverged };
 }
 
