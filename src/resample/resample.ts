@@ -264,11 +264,10 @@ function createRowMapper(
   if (d === 3 && rest.length === (matrix ? 1 : 0) + (field ? 1 : 0)) {
     const a = matrix ? matrix.matrix() : null;
     const o = matrix ? matrix.offset() : null;
-    const at = new Float64Array(3);
-    const w = new Float64Array(3);
     return (j: number, k: number) => {
       const u = slice ? slice(k) : null;
       for (let r = 0; r < 3; r++) start[r] = oRef[r] + mRef[r * 3 + 1] * j + mRef[r * 3 + 2] * k;
+      // the row's physical points through the B-spline and the matrix, in xs, ys, zs
       for (let i = 0; i < n; i++) {
         let x = start[0] + mRef[0] * i;
         let y = start[1] + mRef[3] * i;
@@ -286,18 +285,17 @@ function createRowMapper(
           x = tx;
           y = ty;
         }
-        if (field) {
-          at[0] = x;
-          at[1] = y;
-          at[2] = z;
-          field.displacement(at, w);
-          x = w[0] + x;
-          y = w[1] + y;
-          z = w[2] + z;
-        }
-        const ux = x - oMov[0];
-        const uy = y - oMov[1];
-        const uz = z - oMov[2];
+        xs[i] = x;
+        ys[i] = y;
+        zs[i] = z;
+      }
+      // then the field (0 outside its domain: the points stay)
+      if (field) field.addDisplacementRow3d(xs, ys, zs, n);
+      // then the moving image's continuous indices
+      for (let i = 0; i < n; i++) {
+        const ux = xs[i] - oMov[0];
+        const uy = ys[i] - oMov[1];
+        const uz = zs[i] - oMov[2];
         xs[i] = nMov[0] * ux + nMov[1] * uy + nMov[2] * uz;
         ys[i] = nMov[3] * ux + nMov[4] * uy + nMov[5] * uz;
         zs[i] = nMov[6] * ux + nMov[7] * uy + nMov[8] * uz;

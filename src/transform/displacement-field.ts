@@ -73,6 +73,33 @@ export class DisplacementFieldTransform implements Transform {
     }
   }
 
+  /**
+   * 3D: adds u to points [0, n) given as coordinate rows (x[i], y[i], z[i]) in place, each as transformPoint maps
+   * one point (the same operations: u(p) by displacement()'s arithmetic, then u + p), without a call per point.
+   */
+  addDisplacementRow3d(x: Float64Array, y: Float64Array, z: Float64Array, n: number): void {
+    if (this.dimension !== 3) throw new Error('addDisplacementRow3d needs a 3D field');
+    const m = this.toIndex;
+    const [o0, o1, o2] = this.field.origin;
+    const [p0, p1, p2] = this.planes;
+    const { nx, ny, nz } = this;
+    const u = this.u3;
+    for (let i = 0; i < n; i++) {
+      const d0 = x[i] - o0;
+      const d1 = y[i] - o1;
+      const d2 = z[i] - o2;
+      // (displacement()'s sums: 0 + each term in turn)
+      const c0 = 0 + m[0] * d0 + m[1] * d1 + m[2] * d2;
+      const c1 = 0 + m[3] * d0 + m[4] * d1 + m[5] * d2;
+      const c2 = 0 + m[6] * d0 + m[7] * d1 + m[8] * d2;
+      // (outside the domain u is 0: 0 + p, as transformPoint adds it)
+      if (!linearVector3d(p0, p1, p2, nx, ny, nz, c0, c1, c2, u)) u.fill(0);
+      x[i] = u[0] + x[i];
+      y[i] = u[1] + y[i];
+      z[i] = u[2] + z[i];
+    }
+  }
+
   transformPoint(p: ArrayLike<number>, out: Float64Array | number[]): void {
     this.displacement(p, out);
     for (let c = 0; c < this.dimension; c++) out[c] += p[c];

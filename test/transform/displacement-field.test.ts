@@ -139,3 +139,29 @@ test('a B-spline .tfm in a chain loads and inverts iteratively', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('addDisplacementRow3d maps a row of points as transformPoint maps each (bit for bit, inside and outside the domain)', () => {
+  const field = createImage([7, 6, 5], 'float32', { components: 3, spacing: [1.5, 2, 0.8], origin: [-3, 4, 1], direction: [0.8, 0.6, 0, -0.6, 0.8, 0, 0, 0, 1] });
+  for (let i = 0; i < field.data.length; i++) field.data[i] = Math.sin(i * 1.7) * 2.5;
+  const t = new DisplacementFieldTransform(field, 'f');
+  const n = 200;
+  const x = new Float64Array(n);
+  const y = new Float64Array(n);
+  const z = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    x[i] = -12 + 0.13 * i;
+    y[i] = -2 + 0.11 * i;
+    z[i] = -1 + 0.037 * i;
+  }
+  const want = new Float64Array(3 * n);
+  const q = new Float64Array(3);
+  let outside = 0;
+  for (let i = 0; i < n; i++) {
+    t.transformPoint([x[i], y[i], z[i]], q);
+    if (q[0] === x[i] && q[1] === y[i] && q[2] === z[i]) outside++;
+    want.set(q, 3 * i);
+  }
+  assert.ok(outside > 10 && outside < n - 10, `${outside} of ${n} points outside the field`);
+  t.addDisplacementRow3d(x, y, z, n);
+  for (let i = 0; i < n; i++) assert.deepEqual([x[i], y[i], z[i]], [want[3 * i], want[3 * i + 1], want[3 * i + 2]], `point ${i}`);
+});
