@@ -266,42 +266,34 @@ export class BSplineTransform implements ParametricTransform, ItkWritable {
   }
 
   transformPoint(p: ArrayLike<number>, out: Float64Array | number[]): void {
-    const d = this.dimension;
+    if (this.dimension === 3) {
+      bsplinePoint3d(this.parameters, this.toGrid, this.origin, this.sizes, this.numberOfControlPoints, p, out);
+      return;
+    }
     if (!this.locate(p, 0)) {
-      for (let a = 0; a < d; a++) out[a] = p[a];
+      out[0] = p[0];
+      out[1] = p[1];
       return;
     }
     const c = this.parameters;
     const w = this.w;
     const nx = this.nx;
-    const nxy = nx * this.ny;
     const nc = this.numberOfControlPoints;
-    const kzEnd = d === 3 ? 4 : 1;
     let ux = 0;
     let uy = 0;
-    let uz = 0;
-    for (let kz = 0; kz < kzEnd; kz++) {
-      const wz = w[8 + kz];
-      const zBase = (this.start[2] + kz) * nxy;
-      for (let ky = 0; ky < 4; ky++) {
-        const wyz = wz * w[4 + ky];
-        const row = zBase + (this.start[1] + ky) * nx + this.start[0];
-        const w0 = wyz * w[0];
-        const w1 = wyz * w[1];
-        const w2 = wyz * w[2];
-        const w3 = wyz * w[3];
-        ux += w0 * c[row] + w1 * c[row + 1] + w2 * c[row + 2] + w3 * c[row + 3];
-        const ry = row + nc;
-        uy += w0 * c[ry] + w1 * c[ry + 1] + w2 * c[ry + 2] + w3 * c[ry + 3];
-        if (d === 3) {
-          const rz = ry + nc;
-          uz += w0 * c[rz] + w1 * c[rz + 1] + w2 * c[rz + 2] + w3 * c[rz + 3];
-        }
-      }
+    for (let ky = 0; ky < 4; ky++) {
+      const wy = w[4 + ky];
+      const row = (this.start[1] + ky) * nx + this.start[0];
+      const w0 = wy * w[0];
+      const w1 = wy * w[1];
+      const w2 = wy * w[2];
+      const w3 = wy * w[3];
+      ux += w0 * c[row] + w1 * c[row + 1] + w2 * c[row + 2] + w3 * c[row + 3];
+      const ry = row + nc;
+      uy += w0 * c[ry] + w1 * c[ry + 1] + w2 * c[ry + 2] + w3 * c[ry + 3];
     }
     out[0] = p[0] + ux;
     out[1] = p[1] + uy;
-    if (d === 3) out[2] = p[2] + uz;
   }
 
   /**
@@ -564,4 +556,79 @@ export function createBSplineTransformForImage(image: GridGeometry, gridSpacingM
     origin[r] = s;
   }
   return new BSplineTransform({ dimension: d, gridSize, gridOrigin: origin, gridSpacing: gs, gridDirection: Array.from(image.direction) }, subject);
+}
+
+/** bsplinePoint3d's support: the first control point and the cubic weights per axis (x, y, z). */
+const POINT_START = new Int32Array(3);
+const POINT_WEIGHTS = new Float64Array(12);
+
+/**
+ * A 3D B-spline transform's T(p) into out: BSplineTransform.transformPoint's operations (locate's grid index,
+ * bounds and cubic weights, then the separable sum), in a plain function over typed arrays. As a method it ran
+ * at about half this speed (~0.29 against ~0.15 µs a point), and the numeric inverse evaluates T ~6 times per
+ * grid point (~6 M times after a 1 mm head's registration).
+ */
+function bsplinePoint3d(c: Float64Array, m: Float64Array, o: Float64Array, sizes: Int32Array, nc: number, p: ArrayLike<number>, out: Float64Array | number[]): void {
+  const x = p[0] - o[0];
+  const y = p[1] - o[1];
+  const z = p[2] - o[2];
+  const g0 = m[0] * x + m[1] * y + m[2] * z;
+  const g1 = m[3] * x + m[4] * y + m[5] * z;
+  const g2 = m[6] * x + m[7] * y + m[8] * z;
+  const start = POINT_START;
+  const w = POINT_WEIGHTS;
+  for (let a = 0; a < 3; a++) {
+    const u = a === 0 ? g0 : a === 1 ? g1 : g2;
+    const n = sizes[a];
+    // (outside the domain: the identity; written so that NaN fails too)
+    if (!(u >= 1 - EDGE_TOLERANCE && u <= n - 2 + EDGE_TOLERANCE)) {
+      out[0] = p[0];
+      out[1] = p[1];
+      out[2] = p[2];
+      return;
+    }
+    let s = Math.floor(u) - 1;
+    if (s < 0) s = 0;
+    else if (s > n - 4) s = n - 4;
+    const t = u - s - 1;
+    start[a] = s;
+    // cubicWeights(t)
+    const r = 1 - t;
+    const t2 = t * t;
+    const t3 = t2 * t;
+    const k = 4 * a;
+    w[k] = (r * r * r) / 6;
+    w[k + 1] = (4 - 6 * t2 + 3 * t3) / 6;
+    w[k + 2] = (1 + 3 * t + 3 * t2 - 3 * t3) / 6;
+    w[k + 3] = t3 / 6;
+  }
+  const nx = sizes[0];
+  const nxy = nx * sizes[1];
+  const wx0 = w[0];
+  const wx1 = w[1];
+  const wx2 = w[2];
+  const wx3 = w[3];
+  let ux = 0;
+  let uy = 0;
+  let uz = 0;
+  for (let kz = 0; kz < 4; kz++) {
+    const wz = w[8 + kz];
+    const zBase = (start[2] + kz) * nxy;
+    for (let ky = 0; ky < 4; ky++) {
+      const wyz = wz * w[4 + ky];
+      const row = zBase + (start[1] + ky) * nx + start[0];
+      const w0 = wyz * wx0;
+      const w1 = wyz * wx1;
+      const w2 = wyz * wx2;
+      const w3 = wyz * wx3;
+      ux += w0 * c[row] + w1 * c[row + 1] + w2 * c[row + 2] + w3 * c[row + 3];
+      const ry = row + nc;
+      uy += w0 * c[ry] + w1 * c[ry + 1] + w2 * c[ry + 2] + w3 * c[ry + 3];
+      const rz = ry + nc;
+      uz += w0 * c[rz] + w1 * c[rz + 1] + w2 * c[rz + 2] + w3 * c[rz + 3];
+    }
+  }
+  out[0] = p[0] + ux;
+  out[1] = p[1] + uy;
+  out[2] = p[2] + uz;
 }
