@@ -597,13 +597,49 @@ export function histogramDerivative(B: i32, par: usize, table: usize, f: usize, 
   return f64x2.extract_lane(vgy, 0);
 }
 
+/** splineShift's result: u(x) of sample i (zero outside the grid). */
+let ux: f64 = 0;
+let uy: f64 = 0;
+let uz: f64 = 0;
+
 /**
- * mapAndSample3d: y = A (x + u(x)) + t with u from the interleaved coefficients cI (d per control point) over the
- * sample's 4³ support (first control point bases[i], separable f32 weights W[12 i …]), then the moving value and
- * physical gradient at y, packed from `start` with the fixed values gathered. `kind`: 0 cubic B-spline
- * coefficients (f64), 1 linear f32 plane, 2 linear f64 plane. `par`: A (9), t (3), N (9), origin (3).
+ * u(x_i) from the interleaved coefficients cI (d per control point) over the sample's 4³ support (first control
+ * point bases[i], separable f32 weights W[12 i …]), into ux, uy, uz: mapAndSample3d's sums in its order.
  */
-@inline function mapSample3d<K>(
+@inline function splineShift(bases: usize, W: usize, cI: usize, gnx: i32, gnxy: i32, i: i32): void {
+  let uxy = f64x2.splat(0);
+  let sz: f64 = 0;
+  const base = load<i32>(bases + (<usize>i << 2));
+  if (base >= 0) {
+    const o: usize = W + (<usize>(12 * i) << 2);
+    const wx0 = <f64>load<f32>(o), wx1 = <f64>load<f32>(o, 4), wx2 = <f64>load<f32>(o, 8), wx3 = <f64>load<f32>(o, 12);
+    for (let kz = 0; kz < 4; kz++) {
+      const wz = <f64>load<f32>(o + 32 + (<usize>kz << 2));
+      for (let ky = 0; ky < 4; ky++) {
+        const wyz = wz * <f64>load<f32>(o + 16 + (<usize>ky << 2));
+        const r = 3 * (base + kz * gnxy + ky * gnx);
+        const w0 = wyz * wx0;
+        const w1 = wyz * wx1;
+        const w2 = wyz * wx2;
+        const w3 = wyz * wx3;
+        const p: usize = cI + (<usize>r << 3);
+        // lanes (ux, uy): Σ w·(cI[r], cI[r+1]) over the row, added to the running sums as the reference does
+        uxy = f64x2.add(uxy, f64x2.add(f64x2.add(f64x2.add(f64x2.mul(f64x2.splat(w0), v128.load(p)), f64x2.mul(f64x2.splat(w1), v128.load(p, 24))), f64x2.mul(f64x2.splat(w2), v128.load(p, 48))), f64x2.mul(f64x2.splat(w3), v128.load(p, 72))));
+        sz += w0 * load<f64>(p, 16) + w1 * load<f64>(p, 40) + w2 * load<f64>(p, 64) + w3 * load<f64>(p, 88);
+      }
+    }
+  }
+  ux = f64x2.extract_lane(uxy, 0);
+  uy = f64x2.extract_lane(uxy, 1);
+  uz = sz;
+}
+
+/**
+ * mapAndSample3d with the cubic B-spline moving image: y = A (x + u(x)) + t (u: splineShift), then the moving
+ * value and physical gradient at y, packed from `start` with the fixed values gathered. `par`: A (9), t (3),
+ * N (9), origin (3).
+ */
+@inline function mapSample3dCubicAt(
   data: usize, nx: i32, ny: i32, nz: i32, par: usize, points: usize, bases: usize, W: usize, cI: usize, gnx: i32, gnxy: i32,
   fixed: usize, start: i32, end: i32, values: usize, grads: usize, index: usize, fixedPacked: usize,
 ): i32 {
@@ -613,30 +649,9 @@ export function histogramDerivative(B: i32, par: usize, table: usize, f: usize, 
   const N6 = ld(par, 18), N7 = ld(par, 19), N8 = ld(par, 20), o0 = ld(par, 21), o1 = ld(par, 22), o2 = ld(par, 23);
   let valid = start;
   for (let i = start; i < end; i++) {
-    let uxy = f64x2.splat(0);
-    let uz: f64 = 0;
-    const base = load<i32>(bases + (<usize>i << 2));
-    if (base >= 0) {
-      const o: usize = W + (<usize>(12 * i) << 2);
-      const wx0 = <f64>load<f32>(o), wx1 = <f64>load<f32>(o, 4), wx2 = <f64>load<f32>(o, 8), wx3 = <f64>load<f32>(o, 12);
-      for (let kz = 0; kz < 4; kz++) {
-        const wz = <f64>load<f32>(o + 32 + (<usize>kz << 2));
-        for (let ky = 0; ky < 4; ky++) {
-          const wyz = wz * <f64>load<f32>(o + 16 + (<usize>ky << 2));
-          const r = 3 * (base + kz * gnxy + ky * gnx);
-          const w0 = wyz * wx0;
-          const w1 = wyz * wx1;
-          const w2 = wyz * wx2;
-          const w3 = wyz * wx3;
-          const p: usize = cI + (<usize>r << 3);
-          // lanes (ux, uy): Σ w·(cI[r], cI[r+1]) over the row, added to the running sums as the reference does
-          uxy = f64x2.add(uxy, f64x2.add(f64x2.add(f64x2.add(f64x2.mul(f64x2.splat(w0), v128.load(p)), f64x2.mul(f64x2.splat(w1), v128.load(p, 24))), f64x2.mul(f64x2.splat(w2), v128.load(p, 48))), f64x2.mul(f64x2.splat(w3), v128.load(p, 72))));
-          uz += w0 * load<f64>(p, 16) + w1 * load<f64>(p, 40) + w2 * load<f64>(p, 64) + w3 * load<f64>(p, 88);
-        }
-      }
-    }
-    const px = ld(points, 3 * i) + f64x2.extract_lane(uxy, 0);
-    const py = ld(points, 3 * i + 1) + f64x2.extract_lane(uxy, 1);
+    splineShift(bases, W, cI, gnx, gnxy, i);
+    const px = ld(points, 3 * i) + ux;
+    const py = ld(points, 3 * i + 1) + uy;
     const pz = ld(points, 3 * i + 2) + uz;
     const dx = A0 * px + A1 * py + A2 * pz + t0 - o0;
     const dy = A3 * px + A4 * py + A5 * pz + t1 - o1;
@@ -644,10 +659,7 @@ export function histogramDerivative(B: i32, par: usize, table: usize, f: usize, 
     const x = N0 * dx + N1 * dy + N2 * dz;
     const y = N3 * dx + N4 * dy + N5 * dz;
     const z = N6 * dx + N7 * dy + N8 * dz;
-    let v: f64;
-    if (sizeof<K>() == 1) v = cubic3d(data, nx, ny, nz, x, y, z);
-    else if (sizeof<K>() == 4) v = trilinear<f32>(data, nx, ny, nz, x, y, z);
-    else v = trilinear<f64>(data, nx, ny, nz, x, y, z);
+    const v = cubic3d(data, nx, ny, nz, x, y, z);
     if (v != v) continue;
     st(values, valid, v);
     st(grads, 3 * valid, N0 * g0 + N3 * g1 + N6 * g2);
@@ -660,14 +672,137 @@ export function histogramDerivative(B: i32, par: usize, table: usize, f: usize, 
   return valid;
 }
 
+/**
+ * mapAndSample3d with a linear moving plane (f32 or f64): the cubic path's mapping, then trilinear<T>'s
+ * operations split over two passes per chunk of CHUNK samples, as sampleLinear3d splits them: the first maps
+ * the points (the B-spline sums) and finds each one's voxel, offsets and fractions; the second gathers the eight
+ * values and interpolates. In one loop the moving image's cache misses of a sample waited behind its 64-term
+ * B-spline sums; the second pass's loads depend on nothing it computes, so several samples' misses are in flight.
+ */
+@inline function mapSample3dLinear<T>(
+  data: usize, nx: i32, ny: i32, nz: i32, par: usize, points: usize, bases: usize, W: usize, cI: usize, gnx: i32, gnxy: i32,
+  fixed: usize, start: i32, end: i32, values: usize, grads: usize, index: usize, fixedPacked: usize,
+): i32 {
+  const A0 = ld(par, 0), A1 = ld(par, 1), A2 = ld(par, 2), A3 = ld(par, 3), A4 = ld(par, 4), A5 = ld(par, 5);
+  const A6 = ld(par, 6), A7 = ld(par, 7), A8 = ld(par, 8), t0 = ld(par, 9), t1 = ld(par, 10), t2 = ld(par, 11);
+  const N0 = ld(par, 12), N1 = ld(par, 13), N2 = ld(par, 14), N3 = ld(par, 15), N4 = ld(par, 16), N5 = ld(par, 17);
+  const N6 = ld(par, 18), N7 = ld(par, 19), N8 = ld(par, 20), o0 = ld(par, 21), o1 = ld(par, 22), o2 = ld(par, 23);
+  const nxy = nx * ny;
+  const xMax = <f64>nx - 0.5;
+  const yMax = <f64>ny - 0.5;
+  const zMax = <f64>nz - 0.5;
+  const fractions: usize = scratch + CHUNK * 16;
+  let valid = start;
+  for (let c0 = start; c0 < end; c0 += CHUNK) {
+    const c1 = min(end, c0 + CHUNK);
+    for (let i = c0; i < c1; i++) {
+      const s: usize = scratch + (<usize>(i - c0) << 4);
+      splineShift(bases, W, cI, gnx, gnxy, i);
+      const px = ld(points, 3 * i) + ux;
+      const py = ld(points, 3 * i + 1) + uy;
+      const pz = ld(points, 3 * i + 2) + uz;
+      const dx = A0 * px + A1 * py + A2 * pz + t0 - o0;
+      const dy = A3 * px + A4 * py + A5 * pz + t1 - o1;
+      const dz = A6 * px + A7 * py + A8 * pz + t2 - o2;
+      const x = N0 * dx + N1 * dy + N2 * dz;
+      const y = N3 * dx + N4 * dy + N5 * dz;
+      const z = N6 * dx + N7 * dy + N8 * dz;
+      // trilinear<T>: outside (or NaN) drops the sample
+      if (!(x >= -0.5 && x <= xMax && y >= -0.5 && y <= yMax && z >= -0.5 && z <= zMax)) {
+        store<i32>(s, -1);
+        continue;
+      }
+      const xf = Math.floor(x);
+      const yf = Math.floor(y);
+      const zf = Math.floor(z);
+      let x0 = <i32>(xf);
+      let y0 = <i32>(yf);
+      let z0 = <i32>(zf);
+      let ox = 1;
+      let oy = nx;
+      let oz = nxy;
+      if (x0 < 0) {
+        x0 = 0;
+        ox = 0;
+      } else if (x0 >= nx - 1) {
+        x0 = nx - 1;
+        ox = 0;
+      }
+      if (y0 < 0) {
+        y0 = 0;
+        oy = 0;
+      } else if (y0 >= ny - 1) {
+        y0 = ny - 1;
+        oy = 0;
+      }
+      if (z0 < 0) {
+        z0 = 0;
+        oz = 0;
+      } else if (z0 >= nz - 1) {
+        z0 = nz - 1;
+        oz = 0;
+      }
+      store<i32>(s, x0 + nx * y0 + nxy * z0);
+      store<i32>(s, ox, 4);
+      store<i32>(s, oy, 8);
+      store<i32>(s, oz, 12);
+      const f: usize = fractions + <usize>(i - c0) * 24;
+      store<f64>(f, x - xf);
+      store<f64>(f, y - yf, 8);
+      store<f64>(f, z - zf, 16);
+    }
+    for (let i = c0; i < c1; i++) {
+      const s: usize = scratch + (<usize>(i - c0) << 4);
+      const b = load<i32>(s);
+      if (b < 0) continue;
+      const ox = load<i32>(s, 4);
+      const oy = load<i32>(s, 8);
+      const oz = load<i32>(s, 12);
+      const f: usize = fractions + <usize>(i - c0) * 24;
+      const fx = load<f64>(f);
+      const fy = load<f64>(f, 8);
+      const fz = load<f64>(f, 16);
+      const v000 = plane<T>(data, b);
+      const v100 = plane<T>(data, b + ox);
+      const v010 = plane<T>(data, b + oy);
+      const v110 = plane<T>(data, b + ox + oy);
+      const v001 = plane<T>(data, b + oz);
+      const v101 = plane<T>(data, b + ox + oz);
+      const v011 = plane<T>(data, b + oy + oz);
+      const v111 = plane<T>(data, b + ox + oy + oz);
+      const a00 = v000 + fx * (v100 - v000);
+      const a10 = v010 + fx * (v110 - v010);
+      const a01 = v001 + fx * (v101 - v001);
+      const a11 = v011 + fx * (v111 - v011);
+      const c0v = a00 + fy * (a10 - a00);
+      const c1v = a01 + fy * (a11 - a01);
+      const v = c0v + fz * (c1v - c0v);
+      if (v != v) continue;
+      const gy = 1 - fy;
+      const gz = 1 - fz;
+      const h0 = gz * (gy * (v100 - v000) + fy * (v110 - v010)) + fz * (gy * (v101 - v001) + fy * (v111 - v011));
+      const h1 = gz * (a10 - a00) + fz * (a11 - a01);
+      const h2 = c1v - c0v;
+      st(values, valid, v);
+      st(grads, 3 * valid, N0 * h0 + N3 * h1 + N6 * h2);
+      st(grads, 3 * valid + 1, N1 * h0 + N4 * h1 + N7 * h2);
+      st(grads, 3 * valid + 2, N2 * h0 + N5 * h1 + N8 * h2);
+      store<i32>(index + (<usize>valid << 2), i);
+      st(fixedPacked, valid, ld(fixed, i));
+      valid++;
+    }
+  }
+  return valid;
+}
+
 export function mapSample3dCubic(data: usize, nx: i32, ny: i32, nz: i32, par: usize, points: usize, bases: usize, W: usize, cI: usize, gnx: i32, gnxy: i32, fixed: usize, start: i32, end: i32, values: usize, grads: usize, index: usize, fixedPacked: usize): i32 {
-  return mapSample3d<u8>(data, nx, ny, nz, par, points, bases, W, cI, gnx, gnxy, fixed, start, end, values, grads, index, fixedPacked);
+  return mapSample3dCubicAt(data, nx, ny, nz, par, points, bases, W, cI, gnx, gnxy, fixed, start, end, values, grads, index, fixedPacked);
 }
 export function mapSample3dLinearF32(data: usize, nx: i32, ny: i32, nz: i32, par: usize, points: usize, bases: usize, W: usize, cI: usize, gnx: i32, gnxy: i32, fixed: usize, start: i32, end: i32, values: usize, grads: usize, index: usize, fixedPacked: usize): i32 {
-  return mapSample3d<f32>(data, nx, ny, nz, par, points, bases, W, cI, gnx, gnxy, fixed, start, end, values, grads, index, fixedPacked);
+  return mapSample3dLinear<f32>(data, nx, ny, nz, par, points, bases, W, cI, gnx, gnxy, fixed, start, end, values, grads, index, fixedPacked);
 }
 export function mapSample3dLinearF64(data: usize, nx: i32, ny: i32, nz: i32, par: usize, points: usize, bases: usize, W: usize, cI: usize, gnx: i32, gnxy: i32, fixed: usize, start: i32, end: i32, values: usize, grads: usize, index: usize, fixedPacked: usize): i32 {
-  return mapSample3d<f64>(data, nx, ny, nz, par, points, bases, W, cI, gnx, gnxy, fixed, start, end, values, grads, index, fixedPacked);
+  return mapSample3dLinear<f64>(data, nx, ny, nz, par, points, bases, W, cI, gnx, gnxy, fixed, start, end, values, grads, index, fixedPacked);
 }
 
 /**
