@@ -203,67 +203,96 @@ export function linearVector3d(p0: Plane, p1: Plane, p2: Plane, nx: number, ny: 
   return true;
 }
 
+/** Samples per chunk of linearValues3d, and its scratch: per sample the corner index and offsets, the fractions. */
+const VALUES_CHUNK = 64;
+const CHUNK_CORNERS = new Int32Array(4 * VALUES_CHUNK);
+const CHUNK_FRACTIONS = new Float64Array(3 * VALUES_CHUNK);
+
 /**
  * out[i] = linear3d(data, nx, ny, nz, ci[3i], ci[3i+1], ci[3i+2]) for i in [start, end), the same arithmetic, in
- * one loop: its element loads see only the planes passed here (linear3d's, called with every pixel type, are
- * megamorphic and about 2.5× slower per sample).
+ * loops whose element loads see only the planes passed here (linear3d's, called with every pixel type, are
+ * megamorphic and about 2.5× slower per sample). Two passes per chunk of samples: the first finds each one's
+ * corner, offsets and fractions, the second gathers the eight values and interpolates; its loads depend on
+ * nothing it computes, so several samples' cache misses are in flight (scattered points of a 1 mm head: ~120 →
+ * ~97 ns a sample; the fresh samples of a B-spline registration are ~17 M of them).
  */
 export function linearValues3d(data: Plane, nx: number, ny: number, nz: number, ci: Float64Array, start: number, end: number, out: Float64Array): void {
   const nxy = nx * ny;
-  for (let i = start; i < end; i++) {
-    const x = ci[3 * i];
-    const y = ci[3 * i + 1];
-    const z = ci[3 * i + 2];
-    if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) {
-      out[i] = NaN;
-      continue;
+  const corners = CHUNK_CORNERS;
+  const fractions = CHUNK_FRACTIONS;
+  for (let c0 = start; c0 < end; c0 += VALUES_CHUNK) {
+    const c1 = Math.min(end, c0 + VALUES_CHUNK);
+    for (let i = c0, k = 0; i < c1; i++, k++) {
+      const x = ci[3 * i];
+      const y = ci[3 * i + 1];
+      const z = ci[3 * i + 2];
+      if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) {
+        corners[4 * k] = -1;
+        continue;
+      }
+      let x0 = Math.floor(x);
+      let y0 = Math.floor(y);
+      let z0 = Math.floor(z);
+      fractions[3 * k] = x - x0;
+      fractions[3 * k + 1] = y - y0;
+      fractions[3 * k + 2] = z - z0;
+      let ox = 1;
+      let oy = nx;
+      let oz = nxy;
+      if (x0 < 0) {
+        x0 = 0;
+        ox = 0;
+      } else if (x0 >= nx - 1) {
+        // x0 is nx − 1 here (x ≤ nx − 0.5; see the note above linear2d)
+        ox = 0;
+      }
+      if (y0 < 0) {
+        y0 = 0;
+        oy = 0;
+      } else if (y0 >= ny - 1) {
+        // y0 is ny − 1 here (y ≤ ny − 0.5; see the note above linear2d)
+        oy = 0;
+      }
+      if (z0 < 0) {
+        z0 = 0;
+        oz = 0;
+      } else if (z0 >= nz - 1) {
+        // z0 is nz − 1 here (z ≤ nz − 0.5; see the note above linear2d)
+        oz = 0;
+      }
+      corners[4 * k] = x0 + nx * y0 + nxy * z0;
+      corners[4 * k + 1] = ox;
+      corners[4 * k + 2] = oy;
+      corners[4 * k + 3] = oz;
     }
-    let x0 = Math.floor(x);
-    let y0 = Math.floor(y);
-    let z0 = Math.floor(z);
-    const fx = x - x0;
-    const fy = y - y0;
-    const fz = z - z0;
-    let ox = 1;
-    let oy = nx;
-    let oz = nxy;
-    if (x0 < 0) {
-      x0 = 0;
-      ox = 0;
-    } else if (x0 >= nx - 1) {
-      // x0 is nx − 1 here (x ≤ nx − 0.5; see the note above linear2d)
-      ox = 0;
+    for (let i = c0, k = 0; i < c1; i++, k++) {
+      const b = corners[4 * k];
+      if (b < 0) {
+        out[i] = NaN;
+        continue;
+      }
+      const ox = corners[4 * k + 1];
+      const oy = corners[4 * k + 2];
+      const oz = corners[4 * k + 3];
+      const fx = fractions[3 * k];
+      const fy = fractions[3 * k + 1];
+      const fz = fractions[3 * k + 2];
+      const v000 = data[b];
+      const v100 = data[b + ox];
+      const v010 = data[b + oy];
+      const v110 = data[b + ox + oy];
+      const v001 = data[b + oz];
+      const v101 = data[b + ox + oz];
+      const v011 = data[b + oy + oz];
+      const v111 = data[b + ox + oy + oz];
+      const a00 = v000 + fx * (v100 - v000);
+      const a10 = v010 + fx * (v110 - v010);
+      const a01 = v001 + fx * (v101 - v001);
+      const a11 = v011 + fx * (v111 - v011);
+      const c0v = a00 + fy * (a10 - a00);
+      const c1v = a01 + fy * (a11 - a01);
+      out[i] = c0v + fz * (c1v - c0v);
     }
-    if (y0 < 0) {
-      y0 = 0;
-      oy = 0;
-    } else if (y0 >= ny - 1) {
-      // y0 is ny − 1 here (y ≤ ny − 0.5; see the note above linear2d)
-      oy = 0;
-    }
-    if (z0 < 0) {
-      z0 = 0;
-      oz = 0;
-    } else if (z0 >= nz - 1) {
-      // z0 is nz − 1 here (z ≤ nz − 0.5; see the note above linear2d)
-      oz = 0;
-    }
-    const b = x0 + nx * y0 + nxy * z0;
-    const v000 = data[b];
-    const v100 = data[b + ox];
-    const v010 = data[b + oy];
-    const v110 = data[b + ox + oy];
-    const v001 = data[b + oz];
-    const v101 = data[b + ox + oz];
-    const v011 = data[b + oy + oz];
-    const v111 = data[b + ox + oy + oz];
-    const a00 = v000 + fx * (v100 - v000);
-    const a10 = v010 + fx * (v110 - v010);
-    const a01 = v001 + fx * (v101 - v001);
-    const a11 = v011 + fx * (v111 - v011);
-    const c0 = a00 + fy * (a10 - a00);
-    const c1 = a01 + fy * (a11 - a01);
-    out[i] = c0 + fz * (c1 - c0);
   }
 }
 
