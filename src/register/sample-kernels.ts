@@ -15,7 +15,7 @@ import { METRICS, finalizeHistogramMerged, mergeCompensated, mergeHistogramRows,
 import { blockSizeFor, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockKernel, type KernelPhases } from './parallel-for.js';
 import { maskAt } from './sampling.js';
 import { isHistogramMetric } from './preset.js';
-import { createRandom } from '../random.js';
+import { MULBERRY32_STEP, mulberry32Unit } from '../random.js';
 import { bsplineSupportsRange, interleaveCoefficients, type BSplineGridGeometry } from '../transform/bspline-supports.js';
 import { wasmLinearKernel, type WasmLinearInit } from './wasm-linear.js';
 import { wasmBSplineKernel } from './wasm-bspline.js';
@@ -923,13 +923,15 @@ export function stratifiedDraw(draw: StratifiedDraw, size: number[], count: numb
   const d = size.length;
   const [nx, ny] = size;
   const nxy = nx * ny;
-  const random = createRandom(stratifiedSeed(draw.seed, draw.number[0], b));
+  // createRandom(stratifiedSeed(…)) inlined: its state an int32 here (a closure's state lives in its context)
+  let a = stratifiedSeed(draw.seed, draw.number[0], b) | 0;
   const { voxels, mask, maskN, M, origin } = draw;
   const population = voxels ? voxels.length : size.reduce((a, v) => a * v, 1);
   const scale = population / count;
   const p = new Float64Array(d);
   for (let i = start; i < end; i++) {
-    let k = Math.floor(scale * (i + random()));
+    a = (a + MULBERRY32_STEP) | 0;
+    let k = Math.floor(scale * (i + mulberry32Unit(a)));
     if (k >= population) k = population - 1;
     const v = voxels ? voxels[k] : k;
     const vx = v % nx;
@@ -937,9 +939,19 @@ export function stratifiedDraw(draw: StratifiedDraw, size: number[], count: numb
     const vz = d === 3 ? Math.floor(v / nxy) : 0;
     for (let tries = 0; ; tries++) {
       const centre = tries === 8;
-      const cx = centre ? vx : vx + random() - 0.5;
-      const cy = centre ? vy : vy + random() - 0.5;
-      const cz = d === 3 ? (centre ? vz : vz + random() - 0.5) : 0;
+      let cx = vx;
+      let cy = vy;
+      let cz = d === 3 ? vz : 0;
+      if (!centre) {
+        a = (a + MULBERRY32_STEP) | 0;
+        cx = vx + mulberry32Unit(a) - 0.5;
+        a = (a + MULBERRY32_STEP) | 0;
+        cy = vy + mulberry32Unit(a) - 0.5;
+        if (d === 3) {
+          a = (a + MULBERRY32_STEP) | 0;
+          cz = vz + mulberry32Unit(a) - 0.5;
+        }
+      }
       if (d === 2) {
         p[0] = origin[0] + M[0] * cx + M[1] * cy;
         p[1] = origin[1] + M[2] * cx + M[3] * cy;
