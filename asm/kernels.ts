@@ -22,73 +22,10 @@
   return <f64>load<T>(p + (<usize>k << alignof<T>()));
 }
 
-/**
- * Trilinear sample + index gradient of the plane at index point (x, y, z), clamped at the edges exactly as
- * linear3d (src/interpolate/kernels.ts). Returns NaN outside; writes the index gradient to g0..g2 globals.
- */
+/** The index gradient of the last bilinear or cubic sample (bilinear<T>, cubic3d). */
 let g0: f64 = 0;
 let g1: f64 = 0;
 let g2: f64 = 0;
-
-// Scalar: an f64x2 version (lanes z0/z1 planes) measured no faster (the eight scattered loads dominate).
-@inline function trilinear<T>(data: usize, nx: i32, ny: i32, nz: i32, x: f64, y: f64, z: f64): f64 {
-  if (!(x >= -0.5 && x <= <f64>nx - 0.5 && y >= -0.5 && y <= <f64>ny - 0.5 && z >= -0.5 && z <= <f64>nz - 0.5)) return NaN;
-  const xf = Math.floor(x);
-  const yf = Math.floor(y);
-  const zf = Math.floor(z);
-  let x0 = <i32>(xf);
-  let y0 = <i32>(yf);
-  let z0 = <i32>(zf);
-  const fx = x - xf;
-  const fy = y - yf;
-  const fz = z - zf;
-  const nxy = nx * ny;
-  let ox = 1;
-  let oy = nx;
-  let oz = nxy;
-  if (x0 < 0) {
-    x0 = 0;
-    ox = 0;
-  } else if (x0 >= nx - 1) {
-    x0 = nx - 1;
-    ox = 0;
-  }
-  if (y0 < 0) {
-    y0 = 0;
-    oy = 0;
-  } else if (y0 >= ny - 1) {
-    y0 = ny - 1;
-    oy = 0;
-  }
-  if (z0 < 0) {
-    z0 = 0;
-    oz = 0;
-  } else if (z0 >= nz - 1) {
-    z0 = nz - 1;
-    oz = 0;
-  }
-  const b = x0 + nx * y0 + nxy * z0;
-  const v000 = plane<T>(data, b);
-  const v100 = plane<T>(data, b + ox);
-  const v010 = plane<T>(data, b + oy);
-  const v110 = plane<T>(data, b + ox + oy);
-  const v001 = plane<T>(data, b + oz);
-  const v101 = plane<T>(data, b + ox + oz);
-  const v011 = plane<T>(data, b + oy + oz);
-  const v111 = plane<T>(data, b + ox + oy + oz);
-  const a00 = v000 + fx * (v100 - v000);
-  const a10 = v010 + fx * (v110 - v010);
-  const a01 = v001 + fx * (v101 - v001);
-  const a11 = v011 + fx * (v111 - v011);
-  const c0 = a00 + fy * (a10 - a00);
-  const c1 = a01 + fy * (a11 - a01);
-  const gy = 1 - fy;
-  const gz = 1 - fz;
-  g0 = gz * (gy * (v100 - v000) + fy * (v110 - v010)) + fz * (gy * (v101 - v001) + fy * (v111 - v011));
-  g1 = gz * (a10 - a00) + fz * (a11 - a01);
-  g2 = c1 - c0;
-  return c0 + fz * (c1 - c0);
-}
 
 /** Bilinear sample + index gradient, as linear2d. */
 @inline function bilinear<T>(data: usize, nx: i32, ny: i32, x: f64, y: f64): f64 {
@@ -142,13 +79,119 @@ export function staticEnd(): usize {
 }
 
 /**
+ * Trilinear sampling as linear3d (src/interpolate/kernels.ts) does it, in two passes for the chunked 3D kernels:
+ * locateCell puts sample k's corner index and offsets (−1: outside the plane or NaN) at scratch + 16·k and its
+ * fractions at scratch + CHUNK·16 + 24·k, clamped at the edges exactly as linear3d; gatherChunk then loads the
+ * eight values and interpolates.
+ */
+@inline function locateCell(k: i32, x: f64, y: f64, z: f64, nx: i32, ny: i32, nz: i32): void {
+  const s: usize = scratch + (<usize>k << 4);
+  if (!(x >= -0.5 && x <= <f64>nx - 0.5 && y >= -0.5 && y <= <f64>ny - 0.5 && z >= -0.5 && z <= <f64>nz - 0.5)) {
+    store<i32>(s, -1);
+    return;
+  }
+  const xf = Math.floor(x);
+  const yf = Math.floor(y);
+  const zf = Math.floor(z);
+  let x0 = <i32>(xf);
+  let y0 = <i32>(yf);
+  let z0 = <i32>(zf);
+  let ox = 1;
+  let oy = nx;
+  let oz = nx * ny;
+  if (x0 < 0) {
+    x0 = 0;
+    ox = 0;
+  } else if (x0 >= nx - 1) {
+    x0 = nx - 1;
+    ox = 0;
+  }
+  if (y0 < 0) {
+    y0 = 0;
+    oy = 0;
+  } else if (y0 >= ny - 1) {
+    y0 = ny - 1;
+    oy = 0;
+  }
+  if (z0 < 0) {
+    z0 = 0;
+    oz = 0;
+  } else if (z0 >= nz - 1) {
+    z0 = nz - 1;
+    oz = 0;
+  }
+  store<i32>(s, x0 + nx * y0 + nx * ny * z0);
+  store<i32>(s, ox, 4);
+  store<i32>(s, oy, 8);
+  store<i32>(s, oz, 12);
+  const f: usize = scratch + CHUNK * 16 + <usize>k * 24;
+  store<f64>(f, x - xf);
+  store<f64>(f, y - yf, 8);
+  store<f64>(f, z - zf, 16);
+}
+
+/**
+ * The second pass of a chunk [c0, c1) of the 3D linear kernels (sampleLinear3d, mapSample3dLinear): for each
+ * sample the first pass located (scratch: corner index and offsets, −1 outside; fractions after CHUNK·16 bytes),
+ * the eight loads and the interpolation of linear3d, then the value (NaN drops the sample, as the TypeScript kernels
+ * drop it) and its physical gradient (N from `par`, Nᵀ·index gradient) packed at `valid`, with the sample's index
+ * and fixed value. Returns the packed end.
+ */
+@inline function gatherChunk<T>(data: usize, par: usize, c0: i32, c1: i32, fixed: usize, values: usize, grads: usize, index: usize, fixedPacked: usize, valid: i32): i32 {
+  const N0 = ld(par, 12), N1 = ld(par, 13), N2 = ld(par, 14), N3 = ld(par, 15), N4 = ld(par, 16), N5 = ld(par, 17);
+  const N6 = ld(par, 18), N7 = ld(par, 19), N8 = ld(par, 20);
+  const fractions: usize = scratch + CHUNK * 16;
+  for (let i = c0; i < c1; i++) {
+    const s: usize = scratch + (<usize>(i - c0) << 4);
+    const b = load<i32>(s);
+    if (b < 0) continue;
+    const ox = load<i32>(s, 4);
+    const oy = load<i32>(s, 8);
+    const oz = load<i32>(s, 12);
+    const f: usize = fractions + <usize>(i - c0) * 24;
+    const fx = load<f64>(f);
+    const fy = load<f64>(f, 8);
+    const fz = load<f64>(f, 16);
+    const v000 = plane<T>(data, b);
+    const v100 = plane<T>(data, b + ox);
+    const v010 = plane<T>(data, b + oy);
+    const v110 = plane<T>(data, b + ox + oy);
+    const v001 = plane<T>(data, b + oz);
+    const v101 = plane<T>(data, b + ox + oz);
+    const v011 = plane<T>(data, b + oy + oz);
+    const v111 = plane<T>(data, b + ox + oy + oz);
+    const a00 = v000 + fx * (v100 - v000);
+    const a10 = v010 + fx * (v110 - v010);
+    const a01 = v001 + fx * (v101 - v001);
+    const a11 = v011 + fx * (v111 - v011);
+    const c0v = a00 + fy * (a10 - a00);
+    const c1v = a01 + fy * (a11 - a01);
+    const v = c0v + fz * (c1v - c0v);
+    if (v != v) continue;
+    const gy = 1 - fy;
+    const gz = 1 - fz;
+    const h0 = gz * (gy * (v100 - v000) + fy * (v110 - v010)) + fz * (gy * (v101 - v001) + fy * (v111 - v011));
+    const h1 = gz * (a10 - a00) + fz * (a11 - a01);
+    const h2 = c1v - c0v;
+    st(values, valid, v);
+    st(grads, 3 * valid, N0 * h0 + N3 * h1 + N6 * h2);
+    st(grads, 3 * valid + 1, N1 * h0 + N4 * h1 + N7 * h2);
+    st(grads, 3 * valid + 2, N2 * h0 + N5 * h1 + N8 * h2);
+    store<i32>(index + (<usize>valid << 2), i);
+    st(fixedPacked, valid, ld(fixed, i));
+    valid++;
+  }
+  return valid;
+}
+
+/**
  * sampleMovingLinearRange (3D, trilinear, no moving mask): samples [start, end) at A x + t, packs valid ones
  * from `start` (values, physical gradients, sample index), gathers the fixed values of the packed samples into
  * `fixedPacked`; returns the packed end.
  *
- * Two passes per chunk of CHUNK samples, with trilinear<T>'s operations split between them: the first maps the
- * points and finds each one's voxel, offsets and fractions; the second gathers the eight values and
- * interpolates. The second pass's loads depend on nothing it computes, so the processor can have several
+ * Two passes per chunk of CHUNK samples (locateCell's and gatherChunk's operations): the first maps the points
+ * and finds each one's voxel, offsets and fractions (the map and the voxel search in f64x2 lanes); the second
+ * gathers the eight values and interpolates. The second pass's loads depend on nothing it computes, so the processor can have several
  * samples' cache misses in flight, and each loop keeps fewer values live (measured: about 0.7× the time of
  * the single loop; `npm run bench -- --only kernels`).
  */
@@ -185,7 +228,7 @@ export function staticEnd(): usize {
         const dy = f64x2.extract_lane(dxy, 1);
         const xy = f64x2.add(f64x2.add(f64x2.mul(Nxy0, f64x2.splat(dx)), f64x2.mul(Nxy1, f64x2.splat(dy))), f64x2.mul(Nxy2, f64x2.splat(dz)));
         const z = N6 * dx + N7 * dy + N8 * dz;
-        // trilinear<T>: outside (or NaN) drops the sample
+        // locateCell's test: outside (or NaN) drops the sample
         if (!(i64x2.all_true(v128.and(f64x2.ge(xy, lo), f64x2.le(xy, hi))) && z >= -0.5 && z <= zMax)) {
           store<i32>(s, -1);
           continue;
@@ -229,46 +272,7 @@ export function staticEnd(): usize {
         store<f64>(f, z - zf, 16);
       }
     }
-    const N0 = ld(par, 12), N1 = ld(par, 13), N2 = ld(par, 14), N3 = ld(par, 15), N4 = ld(par, 16), N5 = ld(par, 17);
-    const N6 = ld(par, 18), N7 = ld(par, 19), N8 = ld(par, 20);
-    for (let i = c0; i < c1; i++) {
-      const s: usize = scratch + (<usize>(i - c0) << 4);
-      const b = load<i32>(s);
-      if (b < 0) continue;
-      const ox = load<i32>(s, 4);
-      const oy = load<i32>(s, 8);
-      const oz = load<i32>(s, 12);
-      const f: usize = fractions + <usize>(i - c0) * 24;
-      const fx = load<f64>(f);
-      const fy = load<f64>(f, 8);
-      const fz = load<f64>(f, 16);
-      const v000 = plane<T>(data, b);
-      const v100 = plane<T>(data, b + ox);
-      const v010 = plane<T>(data, b + oy);
-      const v110 = plane<T>(data, b + ox + oy);
-      const v001 = plane<T>(data, b + oz);
-      const v101 = plane<T>(data, b + ox + oz);
-      const v011 = plane<T>(data, b + oy + oz);
-      const v111 = plane<T>(data, b + ox + oy + oz);
-      const a00 = v000 + fx * (v100 - v000);
-      const a10 = v010 + fx * (v110 - v010);
-      const a01 = v001 + fx * (v101 - v001);
-      const a11 = v011 + fx * (v111 - v011);
-      const c0v = a00 + fy * (a10 - a00);
-      const c1v = a01 + fy * (a11 - a01);
-      const gy = 1 - fy;
-      const gz = 1 - fz;
-      const h0 = gz * (gy * (v100 - v000) + fy * (v110 - v010)) + fz * (gy * (v101 - v001) + fy * (v111 - v011));
-      const h1 = gz * (a10 - a00) + fz * (a11 - a01);
-      const h2 = c1v - c0v;
-      st(values, valid, c0v + fz * (c1v - c0v));
-      st(grads, 3 * valid, N0 * h0 + N3 * h1 + N6 * h2);
-      st(grads, 3 * valid + 1, N1 * h0 + N4 * h1 + N7 * h2);
-      st(grads, 3 * valid + 2, N2 * h0 + N5 * h1 + N8 * h2);
-      store<i32>(index + (<usize>valid << 2), i);
-      st(fixedPacked, valid, ld(fixed, i));
-      valid++;
-    }
+    valid = gatherChunk<T>(data, par, c0, c1, fixed, values, grads, index, fixedPacked, valid);
   }
   return valid;
 }
@@ -673,10 +677,10 @@ let uz: f64 = 0;
 }
 
 /**
- * mapAndSample3d with a linear moving plane (f32 or f64): the cubic path's mapping, then trilinear<T>'s
- * operations split over two passes per chunk of CHUNK samples, as sampleLinear3d splits them: the first maps
- * the points (the B-spline sums) and finds each one's voxel, offsets and fractions; the second gathers the eight
- * values and interpolates. In one loop the moving image's cache misses of a sample waited behind its 64-term
+ * mapAndSample3d with a linear moving plane (f32 or f64): the cubic path's mapping, then trilinear sampling in
+ * two passes per chunk of CHUNK samples, as sampleLinear3d splits it: the first maps the points (the B-spline
+ * sums) and locates each one's cell (locateCell); the second gathers the eight values and interpolates
+ * (gatherChunk). In one loop the moving image's cache misses of a sample waited behind its 64-term
  * B-spline sums; the second pass's loads depend on nothing it computes, so several samples' misses are in flight.
  */
 @inline function mapSample3dLinear<T>(
@@ -687,16 +691,10 @@ let uz: f64 = 0;
   const A6 = ld(par, 6), A7 = ld(par, 7), A8 = ld(par, 8), t0 = ld(par, 9), t1 = ld(par, 10), t2 = ld(par, 11);
   const N0 = ld(par, 12), N1 = ld(par, 13), N2 = ld(par, 14), N3 = ld(par, 15), N4 = ld(par, 16), N5 = ld(par, 17);
   const N6 = ld(par, 18), N7 = ld(par, 19), N8 = ld(par, 20), o0 = ld(par, 21), o1 = ld(par, 22), o2 = ld(par, 23);
-  const nxy = nx * ny;
-  const xMax = <f64>nx - 0.5;
-  const yMax = <f64>ny - 0.5;
-  const zMax = <f64>nz - 0.5;
-  const fractions: usize = scratch + CHUNK * 16;
   let valid = start;
   for (let c0 = start; c0 < end; c0 += CHUNK) {
     const c1 = min(end, c0 + CHUNK);
     for (let i = c0; i < c1; i++) {
-      const s: usize = scratch + (<usize>(i - c0) << 4);
       splineShift(bases, W, cI, gnx, gnxy, i);
       const px = ld(points, 3 * i) + ux;
       const py = ld(points, 3 * i + 1) + uy;
@@ -707,90 +705,9 @@ let uz: f64 = 0;
       const x = N0 * dx + N1 * dy + N2 * dz;
       const y = N3 * dx + N4 * dy + N5 * dz;
       const z = N6 * dx + N7 * dy + N8 * dz;
-      // trilinear<T>: outside (or NaN) drops the sample
-      if (!(x >= -0.5 && x <= xMax && y >= -0.5 && y <= yMax && z >= -0.5 && z <= zMax)) {
-        store<i32>(s, -1);
-        continue;
-      }
-      const xf = Math.floor(x);
-      const yf = Math.floor(y);
-      const zf = Math.floor(z);
-      let x0 = <i32>(xf);
-      let y0 = <i32>(yf);
-      let z0 = <i32>(zf);
-      let ox = 1;
-      let oy = nx;
-      let oz = nxy;
-      if (x0 < 0) {
-        x0 = 0;
-        ox = 0;
-      } else if (x0 >= nx - 1) {
-        x0 = nx - 1;
-        ox = 0;
-      }
-      if (y0 < 0) {
-        y0 = 0;
-        oy = 0;
-      } else if (y0 >= ny - 1) {
-        y0 = ny - 1;
-        oy = 0;
-      }
-      if (z0 < 0) {
-        z0 = 0;
-        oz = 0;
-      } else if (z0 >= nz - 1) {
-        z0 = nz - 1;
-        oz = 0;
-      }
-      store<i32>(s, x0 + nx * y0 + nxy * z0);
-      store<i32>(s, ox, 4);
-      store<i32>(s, oy, 8);
-      store<i32>(s, oz, 12);
-      const f: usize = fractions + <usize>(i - c0) * 24;
-      store<f64>(f, x - xf);
-      store<f64>(f, y - yf, 8);
-      store<f64>(f, z - zf, 16);
+      locateCell(i - c0, x, y, z, nx, ny, nz);
     }
-    for (let i = c0; i < c1; i++) {
-      const s: usize = scratch + (<usize>(i - c0) << 4);
-      const b = load<i32>(s);
-      if (b < 0) continue;
-      const ox = load<i32>(s, 4);
-      const oy = load<i32>(s, 8);
-      const oz = load<i32>(s, 12);
-      const f: usize = fractions + <usize>(i - c0) * 24;
-      const fx = load<f64>(f);
-      const fy = load<f64>(f, 8);
-      const fz = load<f64>(f, 16);
-      const v000 = plane<T>(data, b);
-      const v100 = plane<T>(data, b + ox);
-      const v010 = plane<T>(data, b + oy);
-      const v110 = plane<T>(data, b + ox + oy);
-      const v001 = plane<T>(data, b + oz);
-      const v101 = plane<T>(data, b + ox + oz);
-      const v011 = plane<T>(data, b + oy + oz);
-      const v111 = plane<T>(data, b + ox + oy + oz);
-      const a00 = v000 + fx * (v100 - v000);
-      const a10 = v010 + fx * (v110 - v010);
-      const a01 = v001 + fx * (v101 - v001);
-      const a11 = v011 + fx * (v111 - v011);
-      const c0v = a00 + fy * (a10 - a00);
-      const c1v = a01 + fy * (a11 - a01);
-      const v = c0v + fz * (c1v - c0v);
-      if (v != v) continue;
-      const gy = 1 - fy;
-      const gz = 1 - fz;
-      const h0 = gz * (gy * (v100 - v000) + fy * (v110 - v010)) + fz * (gy * (v101 - v001) + fy * (v111 - v011));
-      const h1 = gz * (a10 - a00) + fz * (a11 - a01);
-      const h2 = c1v - c0v;
-      st(values, valid, v);
-      st(grads, 3 * valid, N0 * h0 + N3 * h1 + N6 * h2);
-      st(grads, 3 * valid + 1, N1 * h0 + N4 * h1 + N7 * h2);
-      st(grads, 3 * valid + 2, N2 * h0 + N5 * h1 + N8 * h2);
-      store<i32>(index + (<usize>valid << 2), i);
-      st(fixedPacked, valid, ld(fixed, i));
-      valid++;
-    }
+    valid = gatherChunk<T>(data, par, c0, c1, fixed, values, grads, index, fixedPacked, valid);
   }
   return valid;
 }
