@@ -79,23 +79,10 @@ export function staticEnd(): usize {
 }
 
 /**
- * Trilinear sampling as linear3d (src/interpolate/kernels.ts) does it, in two passes for the chunked 3D kernels:
- * locateCell puts sample k's corner index and offsets (−1: outside the plane or NaN) at scratch + 16·k and its
- * fractions at scratch + CHUNK·16 + 24·k, clamped at the edges exactly as linear3d; gatherChunk then loads the
- * eight values and interpolates.
+ * The corner of voxel (x0, y0, z0) = (⌊x⌋, ⌊y⌋, ⌊z⌋) of an inside point, clamped at the edges as linear3d clamps it,
+ * at s: its index, then the offsets to the next voxel along x, y and z (0 at the last one).
  */
-@inline function locateCell(k: i32, x: f64, y: f64, z: f64, nx: i32, ny: i32, nz: i32): void {
-  const s: usize = scratch + (<usize>k << 4);
-  if (!(x >= -0.5 && x <= <f64>nx - 0.5 && y >= -0.5 && y <= <f64>ny - 0.5 && z >= -0.5 && z <= <f64>nz - 0.5)) {
-    store<i32>(s, -1);
-    return;
-  }
-  const xf = Math.floor(x);
-  const yf = Math.floor(y);
-  const zf = Math.floor(z);
-  let x0 = <i32>(xf);
-  let y0 = <i32>(yf);
-  let z0 = <i32>(zf);
+@inline function storeCorner(s: usize, x0: i32, y0: i32, z0: i32, nx: i32, ny: i32, nz: i32): void {
   let ox = 1;
   let oy = nx;
   let oz = nx * ny;
@@ -124,6 +111,24 @@ export function staticEnd(): usize {
   store<i32>(s, ox, 4);
   store<i32>(s, oy, 8);
   store<i32>(s, oz, 12);
+}
+
+/**
+ * Trilinear sampling as linear3d (src/interpolate/kernels.ts) does it, in two passes for the chunked 3D kernels:
+ * locateCell puts sample k's corner index and offsets (−1: outside the plane or NaN) at scratch + 16·k and its
+ * fractions at scratch + CHUNK·16 + 24·k, clamped at the edges exactly as linear3d; gatherChunk then loads the
+ * eight values and interpolates.
+ */
+@inline function locateCell(k: i32, x: f64, y: f64, z: f64, nx: i32, ny: i32, nz: i32): void {
+  const s: usize = scratch + (<usize>k << 4);
+  if (!(x >= -0.5 && x <= <f64>nx - 0.5 && y >= -0.5 && y <= <f64>ny - 0.5 && z >= -0.5 && z <= <f64>nz - 0.5)) {
+    store<i32>(s, -1);
+    return;
+  }
+  const xf = Math.floor(x);
+  const yf = Math.floor(y);
+  const zf = Math.floor(z);
+  storeCorner(s, <i32>(xf), <i32>(yf), <i32>(zf), nx, ny, nz);
   const f: usize = scratch + CHUNK * 16 + <usize>k * 24;
   store<f64>(f, x - xf);
   store<f64>(f, y - yf, 8);
@@ -199,7 +204,6 @@ export function staticEnd(): usize {
   data: usize, nx: i32, ny: i32, nz: i32, par: usize, points: usize, fixed: usize, start: i32, end: i32,
   values: usize, grads: usize, index: usize, fixedPacked: usize,
 ): i32 {
-  const nxy = nx * ny;
   const xMax = <f64>nx - 0.5;
   const yMax = <f64>ny - 0.5;
   const zMax = <f64>nz - 0.5;
@@ -236,37 +240,7 @@ export function staticEnd(): usize {
         const xyf = f64x2.floor(xy);
         const zf = Math.floor(z);
         const ixy = i32x4.trunc_sat_f64x2_s_zero(xyf);
-        let x0 = i32x4.extract_lane(ixy, 0);
-        let y0 = i32x4.extract_lane(ixy, 1);
-        let z0 = <i32>(zf);
-        let ox = 1;
-        let oy = nx;
-        let oz = nxy;
-        if (x0 < 0) {
-          x0 = 0;
-          ox = 0;
-        } else if (x0 >= nx - 1) {
-          x0 = nx - 1;
-          ox = 0;
-        }
-        if (y0 < 0) {
-          y0 = 0;
-          oy = 0;
-        } else if (y0 >= ny - 1) {
-          y0 = ny - 1;
-          oy = 0;
-        }
-        if (z0 < 0) {
-          z0 = 0;
-          oz = 0;
-        } else if (z0 >= nz - 1) {
-          z0 = nz - 1;
-          oz = 0;
-        }
-        store<i32>(s, x0 + nx * y0 + nxy * z0);
-        store<i32>(s, ox, 4);
-        store<i32>(s, oy, 8);
-        store<i32>(s, oz, 12);
+        storeCorner(s, i32x4.extract_lane(ixy, 0), i32x4.extract_lane(ixy, 1), <i32>(zf), nx, ny, nz);
         const f: usize = fractions + <usize>(i - c0) * 24;
         v128.store(f, f64x2.sub(xy, xyf));
         store<f64>(f, z - zf, 16);
