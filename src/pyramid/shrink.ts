@@ -51,14 +51,13 @@ export function shrunkGeometry(img: Image, factors: readonly number[]): ShrunkGe
  * One axis of smoothAndShrinkVoxels, from one buffer into another: smooth the axis (σ in voxels, over the mirrored
  * line of smoothInPlace), then resample it linearly at start + f·j, computed only where the resampling reads it.
  * Output position j along the axis reads input positions lower[j] and lower[j] + 1 (the latter only when
- * weight[j] > 0).
- * - In general each of the two is the Gaussian sum over the mirrored line (kernel null: the input value itself) in
- *   the order smoothInPlace sums, rounded to float32, then they are blended: bit-identical to smoothing everything
- *   first (the old two-step code), at about 2/f of its cost.
- * - When every output is one sum (`pairs`): every weight is 0 (odd factors, or a centred grid that falls on input
- *   pixels), the same sum as above and so the same bits; or every weight is ½ (the new centres lie halfway between
- *   input pixels), where the blend is folded into the taps: one sum instead of two, the same value but for the
- *   float32 rounding of the two sums before the blend. Those sums run four outputs at a time.
+ * weight[j] > 0). shrunkGeometry centres the new grid, so start + f·j falls on an input pixel for every j (weight 0)
+ * or halfway between two for every j (weight ½); with smoothing every output is then one sum (`pairs`):
+ * - weight 0: the Gaussian sum at lower[j] in the order smoothInPlace sums it, rounded to float32: bit-identical to
+ *   smoothing everything first (the old two-step code), at about 1/f of its cost;
+ * - weight ½: the blend of the sums at lower[j] and lower[j] + 1 folded into the taps, one sum instead of two: the
+ *   same value but for the float32 rounding of the two sums before the blend.
+ * Those sums run four or eight outputs at a time. Without smoothing the input is interpolated linearly.
  * `units` independent pieces (groups of lines along x; one output row of one block along y and z) may run in any
  * order and any thread.
  */
@@ -70,13 +69,11 @@ export interface ShrinkPass {
   length: number;
   outLength: number;
   components: number;
-  /** Normalised Gaussian taps −r…r, or null (no smoothing along this axis). */
-  kernel: Float64Array | null;
   /**
-   * When every output is one sum (see above): output j (i0 = lower[j]) is [centre·x[i0] +] Σ_k pairs[k]·(x[i0 − r + k]
-   * + x[i0 + reach − k]), summed in that order (x mirrored about the line's ends). Weight 0: the kernel's taps 0…r − 1,
-   * its centre tap and reach r; weight ½: the blended taps (g[k] + g[k − 1]) / 2 for k = 0…r (g[−1] = 0; taps k and
-   * 2r + 1 − k of the blend are equal, g being symmetric), no centre and reach r + 1. Null otherwise.
+   * With smoothing (null: none along this axis): output j (i0 = lower[j]) is [centre·x[i0] +] Σ_k pairs[k]·(x[i0 − r
+   * + k] + x[i0 + reach − k]), summed in that order (x mirrored about the line's ends: `mirror`). Weight 0: the
+   * Gaussian kernel's taps 0…r − 1, its centre tap and reach r; weight ½: the blended taps (g[k] + g[k − 1]) / 2 for
+   * k = 0…r (g[−1] = 0; taps k and 2r + 1 − k of the blend are equal, g being symmetric), no centre and reach r + 1.
    */
   pairs: Float64Array | null;
   centre: number;
@@ -121,15 +118,18 @@ export function shrinkPasses(size: readonly number[], components: number, sigmas
       lower[j] = i0;
       weight[j] = x - i0;
     }
-    const kernel = smooth ? gaussianKernel(sigmasVoxels[a]) : null;
-    const r = kernel ? (kernel.length - 1) >> 1 : 0;
-    const mirror = kernel ? mirrorTable(length, r) : null;
     const units = stride === 1 ? Math.ceil(blocks / SHRINK_LINES) : blocks * outLength;
     current[a] = outLength;
-    const single = { pairs: null as Float64Array | null, centre: 0, withCentre: false, reach: 0 };
-    if (kernel && weight.every((w) => w === 0)) Object.assign(single, { pairs: kernel.slice(0, r), centre: kernel[r], withCentre: true, reach: r });
-    else if (kernel && weight.every((w) => w === 0.5)) Object.assign(single, { pairs: halfTaps(kernel), reach: r + 1 });
-    passes.push({ stride, blocks, length, outLength, components, kernel, ...single, mirror, lower, weight, inputLength: total * components, outputLength: (total / length) * outLength * components, units });
+    const sums = { pairs: null as Float64Array | null, centre: 0, withCentre: false, reach: 0, mirror: null as Int32Array | null };
+    if (smooth) {
+      const kernel = gaussianKernel(sigmasVoxels[a]);
+      const r = (kernel.length - 1) >> 1;
+      sums.mirror = mirrorTable(length, r);
+      if (weight.every((w) => w === 0)) Object.assign(sums, { pairs: kernel.slice(0, r), centre: kernel[r], withCentre: true, reach: r });
+      else if (weight.every((w) => w === 0.5)) Object.assign(sums, { pairs: halfTaps(kernel), reach: r + 1 });
+      else throw new Error(`shrinkPasses: the new centres along axis ${a} are neither on nor halfway between input pixels`);
+    }
+    passes.push({ stride, blocks, length, outLength, components, ...sums, lower, weight, inputLength: total * components, outputLength: (total / length) * outLength * components, units });
   }
   return passes;
 }
@@ -142,11 +142,6 @@ function halfTaps(g: Float64Array): Float64Array {
   return h;
 }
 
-/** Scratch for shrinkPassUnits (one per thread). */
-export function shrinkScratch(pass: ShrinkPass): Float64Array {
-  return new Float64Array(pass.stride === 1 ? (pass.mirror?.length ?? 0) : 2 * pass.stride * pass.components);
-}
-
 /** Pixel arrays whose every value float32 holds exactly: read as they are (no float32 copy needed). */
 export type Float32Exact = Float32Array | Uint8Array | Int8Array | Int16Array | Uint16Array;
 
@@ -157,19 +152,19 @@ export function float32Exact(data: PixelArray | Float32Array): Float32Exact {
 }
 
 /** Computes units [from, to) of `pass` from `input` into `output` (distinct buffers). */
-export function shrinkPassUnits(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number, scratch: Float64Array): void {
-  if (pass.stride === 1) linesOf(input, output, pass, from * SHRINK_LINES, Math.min(pass.blocks, to * SHRINK_LINES), scratch);
-  else rowsOf(input, output, pass, from, to, scratch);
+export function shrinkPassUnits(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number): void {
+  if (pass.stride === 1) linesOf(input, output, pass, from * SHRINK_LINES, Math.min(pass.blocks, to * SHRINK_LINES));
+  else rowsOf(input, output, pass, from, to);
 }
 
-function linesOf(input: Float32Exact, output: Float32Array, pass: ShrinkPass, lineFrom: number, lineTo: number, scratch: Float64Array): void {
+function linesOf(input: Float32Exact, output: Float32Array, pass: ShrinkPass, lineFrom: number, lineTo: number): void {
   if (pass.pairs) singleLines(input, output, pass, lineFrom, lineTo);
-  else shrinkLines(input, output, pass, lineFrom, lineTo, scratch);
+  else interpolateLines(input, output, pass, lineFrom, lineTo);
 }
 
-function rowsOf(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number, scratch: Float64Array): void {
+function rowsOf(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number): void {
   if (pass.pairs) singleRows(input, output, pass, from, to);
-  else shrinkRows(input, output, pass, from, to, scratch);
+  else interpolateRows(input, output, pass, from, to);
 }
 
 /**
@@ -177,78 +172,24 @@ function rowsOf(input: Float32Exact, output: Float32Array, pass: ShrinkPass, fro
  * (along x) or rows of the pass that belong to them. Each is computed as shrinkPassUnits computes it, so any split
  * into slices gives the same output.
  */
-export function shrinkPassSlices(input: Float32Exact, output: Float32Array, pass: ShrinkPass, slices: number, z0: number, z1: number, scratch: Float64Array): void {
+export function shrinkPassSlices(input: Float32Exact, output: Float32Array, pass: ShrinkPass, slices: number, z0: number, z1: number): void {
   const per = pass.blocks / slices;
-  if (pass.stride === 1) linesOf(input, output, pass, z0 * per, z1 * per, scratch);
-  else rowsOf(input, output, pass, z0 * per * pass.outLength, z1 * per * pass.outLength, scratch);
+  if (pass.stride === 1) linesOf(input, output, pass, z0 * per, z1 * per);
+  else rowsOf(input, output, pass, z0 * per * pass.outLength, z1 * per * pass.outLength);
 }
 
-/**
- * Along x: lines [lineFrom, lineTo). Each line's component is gathered once into `extended` (mirrored ends, as
- * smoothInPlace gathers it), then only the needed positions are summed.
- */
-function shrinkLines(input: Float32Exact, output: Float32Array, pass: ShrinkPass, lineFrom: number, lineTo: number, extended: Float64Array): void {
-  const { length, outLength, components: nc, kernel, mirror, lower, weight } = pass;
-  const same = outLength === length;
-  const radius = kernel ? (kernel.length - 1) >> 1 : 0;
-  const centre = kernel ? kernel[radius] : 1;
-  const extendedLength = mirror ? mirror.length : 0;
+/** Along x without smoothing: lines [lineFrom, lineTo), each interpolated linearly at the new centres. */
+function interpolateLines(input: Float32Exact, output: Float32Array, pass: ShrinkPass, lineFrom: number, lineTo: number): void {
+  const { length, outLength, components: nc, lower, weight } = pass;
   for (let line = lineFrom; line < lineTo; line++) {
     const base = line * length * nc;
     const outBase = line * outLength * nc;
     for (let c = 0; c < nc; c++) {
-      if (!kernel) {
-        for (let j = 0; j < outLength; j++) {
-          const i0 = lower[j];
-          const w = weight[j];
-          const i1 = w > 0 ? i0 + 1 : i0;
-          output[outBase + j * nc + c] = (1 - w) * input[base + i0 * nc + c] + w * input[base + i1 * nc + c];
-        }
-        continue;
-      }
-      // Positions whose window lies inside the line read the input directly; the line is gathered (mirrored ends,
-      // as smoothInPlace gathers it) only for the others, near its ends.
-      let gathered = false;
       for (let j = 0; j < outLength; j++) {
         const i0 = lower[j];
         const w = weight[j];
-        const last = w > 0 ? i0 + 1 : i0;
-        let a: number;
-        let b: number;
-        if (i0 >= radius && last + radius < length) {
-          // extended position t + radius is sample t; taps k and 2r − k share a weight (smoothInPlace's order)
-          const p = base + i0 * nc + c;
-          let sum = centre * input[p];
-          for (let k = 0, lo = p - radius * nc, hi = p + radius * nc; k < radius; k++, lo += nc, hi -= nc) sum += kernel[k] * (input[lo] + input[hi]);
-          a = Math.fround(sum);
-          b = a;
-          if (w > 0) {
-            const q = p + nc;
-            sum = centre * input[q];
-            for (let k = 0, lo = q - radius * nc, hi = q + radius * nc; k < radius; k++, lo += nc, hi -= nc) sum += kernel[k] * (input[lo] + input[hi]);
-            b = Math.fround(sum);
-          }
-        } else {
-          if (!gathered) {
-            for (let e = 0; e < extendedLength; e++) extended[e] = input[base + mirror![e] * nc + c];
-            gathered = true;
-          }
-          let sum = centre * extended[i0 + radius];
-          for (let k = 0; k < radius; k++) sum += kernel[k] * (extended[i0 + k] + extended[i0 + 2 * radius - k]);
-          a = Math.fround(sum);
-          b = a;
-          if (w > 0) {
-            const i1 = i0 + 1;
-            sum = centre * extended[i1 + radius];
-            for (let k = 0; k < radius; k++) sum += kernel[k] * (extended[i1 + k] + extended[i1 + 2 * radius - k]);
-            b = Math.fround(sum);
-          }
-        }
-        if (same) {
-          output[outBase + j * nc + c] = a;
-          continue;
-        }
-        output[outBase + j * nc + c] = (1 - w) * a + w * b;
+        const i1 = w > 0 ? i0 + 1 : i0;
+        output[outBase + j * nc + c] = (1 - w) * input[base + i0 * nc + c] + w * input[base + i1 * nc + c];
       }
     }
   }
@@ -329,8 +270,8 @@ function singleLines(input: Float32Exact, output: Float32Array, pass: ShrinkPass
 
 /**
  * Along a strided axis when every output is one sum (ShrinkPass.pairs): units = (block, output row j). Four values
- * of the row at a time, each summed in registers in the order of smoothRow (the rows of extended positions from
- * the mirror table).
+ * of the row at a time, each summed in registers in smoothInPlace's order (the rows of extended positions from the
+ * mirror table).
  */
 function singleRows(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number): void {
   const { length, outLength, lower, centre, withCentre, reach } = pass;
@@ -399,58 +340,21 @@ function singleRows(input: Float32Exact, output: Float32Array, pass: ShrinkPass,
 }
 
 /**
- * One row (`row` values from `base`) of a strided axis smoothed by `kernel` at position t, as smoothInPlace sums it
- * (before rounding to float32), into sums[0, row). A module-level function (not a closure made per call): its
- * optimised code and type feedback are kept from call to call.
+ * Along a strided axis without smoothing: units = (block, output row j), rows of stride·components contiguous
+ * values, each interpolated linearly between input rows lower[j] and lower[j] + 1.
  */
-function smoothRow(input: Float32Exact, kernel: Float64Array, mirror: Int32Array, row: number, base: number, t: number, sums: Float64Array): void {
-  const radius = (kernel.length - 1) >> 1;
-  const centre = kernel[radius];
-  const mid = base + t * row;
-  for (let x = 0; x < row; x++) sums[x] = centre * input[mid + x];
-  for (let k = 0; k < radius; k++) {
-    const wk = kernel[k];
-    const lo = base + mirror[t + k] * row;
-    const hi = base + mirror[t + 2 * radius - k] * row;
-    for (let x = 0; x < row; x++) sums[x] += wk * (input[lo + x] + input[hi + x]);
-  }
-}
-
-/** Along a strided axis: units = (block, output row j), rows of stride·components contiguous values. */
-function shrinkRows(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number, scratch: Float64Array): void {
-  const { length, outLength, kernel, mirror, lower, weight } = pass;
+function interpolateRows(input: Float32Exact, output: Float32Array, pass: ShrinkPass, from: number, to: number): void {
+  const { length, outLength, lower, weight } = pass;
   const row = pass.stride * pass.components;
-  const same = outLength === length;
-  const sa = scratch.subarray(0, row);
-  const sb = scratch.subarray(row, 2 * row);
   for (let unit = from; unit < to; unit++) {
     const block = Math.floor(unit / outLength);
     const j = unit - block * outLength;
     const base = block * length * row;
     const out = block * outLength * row + j * row;
-    const i0 = lower[j];
     const w = weight[j];
-    const i1 = w > 0 ? i0 + 1 : i0;
-    if (!kernel) {
-      const a = base + i0 * row;
-      const b = base + i1 * row;
-      for (let x = 0; x < row; x++) output[out + x] = (1 - w) * input[a + x] + w * input[b + x];
-      continue;
-    }
-    smoothRow(input, kernel, mirror!, row, base, i0, sa);
-    if (same) {
-      for (let x = 0; x < row; x++) output[out + x] = sa[x];
-      continue;
-    }
-    if (i1 === i0) {
-      for (let x = 0; x < row; x++) {
-        const a = Math.fround(sa[x]);
-        output[out + x] = (1 - w) * a + w * a;
-      }
-      continue;
-    }
-    smoothRow(input, kernel, mirror!, row, base, i1, sb);
-    for (let x = 0; x < row; x++) output[out + x] = (1 - w) * Math.fround(sa[x]) + w * Math.fround(sb[x]);
+    const a = base + lower[j] * row;
+    const b = w > 0 ? a + row : a;
+    for (let x = 0; x < row; x++) output[out + x] = (1 - w) * input[a + x] + w * input[b + x];
   }
 }
 
@@ -476,7 +380,7 @@ export function smoothAndShrinkVoxels(img: Image, sigmasVoxels: readonly number[
   let current: Float32Exact = float32Exact(img.data);
   for (const pass of passes) {
     const next = new Float32Array(pass.outputLength);
-    shrinkPassUnits(current, next, pass, 0, pass.units, shrinkScratch(pass));
+    shrinkPassUnits(current, next, pass, 0, pass.units);
     current = next;
   }
   return shrunkImage(img, geometry, current instanceof Float32Array && current !== img.data ? current : Float32Array.from(current));

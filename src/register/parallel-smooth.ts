@@ -5,7 +5,7 @@
  */
 import type { Image } from '../image/image.js';
 import { gaussianSmooth, perAxis, smoothPasses, smoothPassUnits, smoothScratch, type SmoothPass } from '../pyramid/smooth.js';
-import { float32Exact, shrinkPasses, shrinkPassSlices, shrinkPassUnits, shrinkScratch, shrunkGeometry, shrunkImage, smoothAndShrinkVoxels, type Float32Exact, type ShrinkPass } from '../pyramid/shrink.js';
+import { float32Exact, shrinkPasses, shrinkPassSlices, shrinkPassUnits, shrunkGeometry, shrunkImage, smoothAndShrinkVoxels, type Float32Exact, type ShrinkPass } from '../pyramid/shrink.js';
 import { runLater, shareArray, sharedFloat32, type BlockKernel, type ParallelFor } from './parallel-for.js';
 
 export interface SmoothKernelInit {
@@ -67,11 +67,10 @@ export interface ShrinkKernelInit {
 /** Phase p = pass p (of every job, one after the other); block b = its units [b·u, (b+1)·u). */
 export function shrinkKernel(init: ShrinkKernelInit): readonly BlockKernel[] {
   return init.passes.map((p) => {
-    const scratch = shrinkScratch(p.pass);
     const input = p.input < 0 ? init.sources[-1 - p.input] : init.buffers[p.input];
     const output = init.buffers[p.output];
     const u = p.unitsPerBlock;
-    return (b: number) => shrinkPassUnits(input, output, p.pass, b * u, Math.min(p.pass.units, (b + 1) * u), scratch);
+    return (b: number) => shrinkPassUnits(input, output, p.pass, b * u, Math.min(p.pass.units, (b + 1) * u));
   });
 }
 
@@ -160,19 +159,18 @@ export interface PrefetchKernelInit {
 /** Phase 0 block b: slabs[b]'s slices through its job's sliced passes; phase 1 block b: pieces[b]'s units. */
 export function prefetchKernel(init: PrefetchKernelInit): readonly BlockKernel[] {
   const { sources, jobs, slabs, pieces } = init;
-  const scratches = jobs.map((job) => job.passes.map((pass) => shrinkScratch(pass)));
   const input = (job: PrefetchJob, p: number): Float32Exact => (p === 0 ? sources[job.source] : job.outputs[p - 1]);
   return [
     (b) => {
       const job = jobs[slabs[3 * b]];
       for (let p = 0; p < job.sliced; p++) {
-        shrinkPassSlices(input(job, p), job.outputs[p], job.passes[p], job.slices, slabs[3 * b + 1], slabs[3 * b + 2], scratches[slabs[3 * b]][p]);
+        shrinkPassSlices(input(job, p), job.outputs[p], job.passes[p], job.slices, slabs[3 * b + 1], slabs[3 * b + 2]);
       }
     },
     (b) => {
       const j = pieces[4 * b];
       const p = pieces[4 * b + 1];
-      shrinkPassUnits(input(jobs[j], p), jobs[j].outputs[p], jobs[j].passes[p], pieces[4 * b + 2], pieces[4 * b + 3], scratches[j][p]);
+      shrinkPassUnits(input(jobs[j], p), jobs[j].outputs[p], jobs[j].passes[p], pieces[4 * b + 2], pieces[4 * b + 3]);
     },
   ];
 }
