@@ -180,10 +180,23 @@ export function readNifti(bytes: Uint8Array, ctx: ReadContext): Image {
  * dimension exceeds NIfTI-1's int16 limit; NIfTI-2 keeps the geometry in full double precision.
  */
 export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 } = {}): Uint8Array {
+  const { header, pixels } = niftiParts(img, opts.version);
+  const out = new Uint8Array(header.length + pixels.length);
+  out.set(header);
+  out.set(pixels, header.length);
+  return opts.gzip ? gzip(out, 6) : out;
+}
+
+/**
+ * writeNifti's file in two parts: the header (with the zero bytes up to vox_offset) and the pixel bytes, which are
+ * a view of the image's own data when they go to the file as they are (one component, little-endian host), so that
+ * a writer can compress or write them without first copying a large image into one buffer.
+ */
+export function niftiParts(img: Image, requestedVersion?: 1 | 2): { header: Uint8Array; pixels: Uint8Array } {
   validateImage(img);
   // NIfTI-1 stores dimensions as int16: larger images go to NIfTI-2 unless version 1 was asked for explicitly.
   const fitsV1 = img.components <= 32767 && img.size.every((n) => n <= 32767);
-  const version = opts.version ?? (fitsV1 ? 1 : 2);
+  const version = requestedVersion ?? (fitsV1 ? 1 : 2);
   if (version === 1 && !fitsV1) throw new RangeError(`NIfTI-1 holds at most 32767 per dimension; size [${img.size}] × ${img.components} components needs NIfTI-2`);
   const type = pixelTypeOf(img.data);
   const bpe = bytesPerElement(type);
@@ -192,7 +205,7 @@ export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 }
   const voxels = img.data.length / c;
   const headerSize = version === 1 ? 348 : 540;
   const voxOffset = headerSize + 4;
-  const out = new Uint8Array(voxOffset + img.data.length * bpe);
+  const out = new Uint8Array(voxOffset);
   const view = new DataView(out.buffer);
 
   const dim = [d, img.size[0], img.size[1], d === 3 ? img.size[2] : 1, 1, 1, 1, 1];
@@ -278,10 +291,10 @@ export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 }
 
   const src = new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength);
   const swap = !NATIVE_LITTLE_ENDIAN && bpe > 1;
-  if (c === 1 && !swap) out.set(src, voxOffset);
-  else reorderBytes(src, 0, out, voxOffset, voxels, c, 1, bpe, swap, false);
-
-  return opts.gzip ? gzip(out, 6) : out;
+  if (c === 1 && !swap) return { header: out, pixels: src };
+  const pixels = new Uint8Array(img.data.length * bpe);
+  reorderBytes(src, 0, pixels, 0, voxels, c, 1, bpe, swap, false);
+  return { header: out, pixels };
 }
 
 // --- reading helpers ------------------------------------------------------------------------------

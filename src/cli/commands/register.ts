@@ -325,7 +325,7 @@ export async function writeRegistrationOutputs(
   // Encoded images go to their temporary names at once (stageFile), so that neither their pixels nor their
   // compressed bytes stay in memory while the next image is made (3D affine + B-spline: the warped image's 49 MB).
   const written: StagedFile[] = [];
-  const stage = (parts: { path: string; data: Uint8Array }[]): StagedFile[] => {
+  const stage = (parts: { path: string; data: Uint8Array | Uint8Array[] }[]): StagedFile[] => {
     const files = parts.map((p) => stageFile(p.path, p.data));
     written.push(...files);
     // the image and its bytes are garbage now: gone before the next image is made (large ones)
