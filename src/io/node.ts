@@ -421,7 +421,7 @@ export function discardStaged(files: readonly StagedFile[]): void {
  * folder first, and only when every one is complete are they renamed (the first file, the main one, last).
  * Files already written by stageFile are only renamed.
  */
-export function writeFilesAtomic(files: ({ path: string; data: Uint8Array | string } | StagedFile)[]): void {
+export function writeFilesAtomic(files: ({ path: string; data: Uint8Array | string | readonly Uint8Array[] } | StagedFile)[]): void {
   const temps: string[] = [];
   let current = '';
   // Every target is checked before anything is written: no folder in the way, no input overwritten, no file twice.
@@ -491,6 +491,15 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
 /** Writes an image (format from the extension) and its sibling data files, all or nothing. */
 export function writeImageFile(path: string, img: Image, opts: { compress?: boolean; warn?: WarningSink } = {}): void {
   writeFilesAtomic(imageFileParts(path, img, opts));
+}
+
+/**
+ * writeImageFile with a .nii.gz compressed in pieces on libuv's thread pool and written from its buffers
+ * (imageFilePartsAsync): the same image, several times faster for a large one (a 1 mm head's float32 image: the
+ * single-threaded gzip and two whole-file copies took ~0.4 s).
+ */
+export async function writeImageFileAsync(path: string, img: Image, opts: { compress?: boolean; warn?: WarningSink } = {}): Promise<void> {
+  writeFilesAtomic(await imageFilePartsAsync(path, img, opts));
 }
 
 /**

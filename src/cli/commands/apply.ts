@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { CoregError } from '../../errors.js';
 import { imageFormatOf } from '../../io/image-io.js';
-import { assertNotInput, assertNotOverwritingInputs, readImageFile, writeImageFile } from '../../io/node.js';
+import { assertNotInput, assertNotOverwritingInputs, readImageFile, writeImageFileAsync } from '../../io/node.js';
 import { resample, type ResampleInterpolation } from '../../resample/resample.js';
 import { describeNumericInverse, invertChain } from '../../transform/inverse.js';
 import { commandAction, usageError } from '../common.js';
@@ -53,7 +53,7 @@ export function applyCommand(): Command {
     .option('--quiet', 'do not print the residual of numerically inverted parts')
     .addHelpText('after', '\nExample:\n  coreg apply --reference fixed.nii.gz --moving moving.nii.gz --transform out/ --out moved.nii.gz\n')
     .action(
-      commandAction<ApplyOptions>((ctx, opts) => {
+      commandAction<ApplyOptions>(async (ctx, opts) => {
         const transforms = opts.transform ?? [];
         if (transforms.length === 0) throw usageError('--transform', 'required option not given');
         // Checked before reading anything so that a typo in --out fails fast.
@@ -78,7 +78,7 @@ export function applyCommand(): Command {
           chain = inverse.transforms;
         }
         const out = resample(moving, reference, chain, { interpolation: opts.interpolation });
-        writeImageFile(opts.out, out, { warn: ctx.warn });
+        await writeImageFileAsync(opts.out, out, { warn: ctx.warn });
       }),
     );
 }

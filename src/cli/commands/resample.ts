@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { CoregError } from '../../errors.js';
 import { imageFormatOf } from '../../io/image-io.js';
-import { assertNotInput, readImageFile, writeImageFile } from '../../io/node.js';
+import { assertNotInput, readImageFile, writeImageFileAsync } from '../../io/node.js';
 import { gridWithSpacing } from '../../resample/grid.js';
 import type { GridLike } from '../../image/image.js';
 import { resample, type ResampleInterpolation } from '../../resample/resample.js';
@@ -39,7 +39,7 @@ export function resampleCommand(): Command {
     )
     .addHelpText('after', '\nExamples:\n  coreg resample ct.nii.gz ct-1mm.nii.gz --spacing 1\n  coreg resample labels.nii.gz l.nii.gz --reference t1.nii.gz --interpolation label\n')
     .action(
-      commandAction<ResampleOptions>((ctx, opts, args) => {
+      commandAction<ResampleOptions>(async (ctx, opts, args) => {
         const [input, output] = args as string[];
         if ((opts.spacing === undefined) === (opts.reference === undefined)) throw usageError('--spacing', 'give exactly one of --spacing and --reference');
         imageFormatOf(output);
@@ -52,7 +52,7 @@ export function resampleCommand(): Command {
         } else {
           grid = gridWithSpacing(img, parseSpacing(opts.spacing!, img.dimension));
         }
-        writeImageFile(output, resample(img, grid, [], { interpolation: opts.interpolation }), { warn: ctx.warn });
+        await writeImageFileAsync(output, resample(img, grid, [], { interpolation: opts.interpolation }), { warn: ctx.warn });
       }),
     );
 }
