@@ -159,11 +159,14 @@ export function jitterSeed(seed: number): number {
   return (seed ^ 0x5bd1e995) >>> 0;
 }
 
-/** The values a jittered sample interpolates: pixel types that float32 holds exactly in place, else a float plane. */
-export function jitterPlane(fixed: Image): Plane {
+/**
+ * The values a jittered or drawn sample interpolates: pixel types that float32 holds exactly in place, else a float
+ * plane (interpolationPlane's, in `allocate`'s array when given).
+ */
+export function jitterPlane(fixed: Image, allocate?: (n: number, wide: boolean) => Plane): Plane {
   const data = fixed.data;
   const inPlace = fixed.components === 1 && (data instanceof Uint8Array || data instanceof Int8Array || data instanceof Int16Array || data instanceof Uint16Array);
-  return inPlace ? (data as unknown as Plane) : interpolationPlane(fixed, 0);
+  return inPlace ? (data as unknown as Plane) : interpolationPlane(fixed, 0, allocate);
 }
 
 /** The voxels of sampleFixedImage's sample set (linear indices, in grid order). Throws when it is empty. */
