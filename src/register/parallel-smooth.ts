@@ -5,7 +5,7 @@
  */
 import type { Image } from '../image/image.js';
 import { gaussianSmooth, perAxis, smoothPasses, smoothPassUnits, smoothScratch, type SmoothPass } from '../pyramid/smooth.js';
-import { float32Exact, shrinkPasses, shrinkPassSlices, shrinkPassUnits, shrunkGeometry, shrunkImage, smoothAndShrinkVoxels, type Float32Exact, type ShrinkPass } from '../pyramid/shrink.js';
+import { float32Exact, shrinkPasses, shrinkPassUnits, shrinkSlab, slicedPassCount, type SlabScratch, shrunkGeometry, shrunkImage, smoothAndShrinkVoxels, type Float32Exact, type ShrinkPass } from '../pyramid/shrink.js';
 import { runLater, shareArray, sharedFloat32, type BlockKernel, type ParallelFor } from './parallel-for.js';
 
 export interface SmoothKernelInit {
@@ -127,6 +127,8 @@ export async function smoothAndShrinkOn(team: ParallelFor | undefined, jobs: rea
   return plans.map((p, k) => (outputs[k] === null ? p.job.img : shrunkImage(p.job.img, p.geometry, init.buffers[outputs[k]!])));
 }
 
+const EMPTY = new Float32Array(0);
+
 /** Slices per image in the first phase of a prefetch (its blocks: few enough to be worth a block, enough to balance). */
 const PREFETCH_SLABS = 16;
 /**
@@ -137,7 +139,8 @@ const PREFETCH_MAX_BYTES = 2 ** 27;
 
 /**
  * One image's passes in a prefetch: the first `sliced` (along axes before the last) slab by slab along the last
- * axis, then the rest (the last axis' pass, if any) by units; outputs[p] holds pass p's output.
+ * axis, then the rest (the last axis' pass, if any) by units; outputs[p] holds pass p's output (empty for the sliced
+ * passes before the last one: they go through the threads' slab scratch).
  */
 export interface PrefetchJob {
   source: number;
@@ -156,16 +159,18 @@ export interface PrefetchKernelInit {
   pieces: Int32Array;
 }
 
-/** Phase 0 block b: slabs[b]'s slices through its job's sliced passes; phase 1 block b: pieces[b]'s units. */
+/**
+ * Phase 0 block b: slabs[b]'s slices through its job's sliced passes (shrinkSlab: the ones before the last in this
+ * thread's slab scratch); phase 1 block b: pieces[b]'s units.
+ */
 export function prefetchKernel(init: PrefetchKernelInit): readonly BlockKernel[] {
   const { sources, jobs, slabs, pieces } = init;
   const input = (job: PrefetchJob, p: number): Float32Exact => (p === 0 ? sources[job.source] : job.outputs[p - 1]);
+  const scratch: SlabScratch = [];
   return [
     (b) => {
       const job = jobs[slabs[3 * b]];
-      for (let p = 0; p < job.sliced; p++) {
-        shrinkPassSlices(input(job, p), job.outputs[p], job.passes[p], job.slices, slabs[3 * b + 1], slabs[3 * b + 2]);
-      }
+      if (job.sliced > 0) shrinkSlab(sources[job.source], job.passes, job.sliced, job.slices, slabs[3 * b + 1], slabs[3 * b + 2], job.outputs[job.sliced - 1], scratch);
     },
     (b) => {
       const j = pieces[4 * b];
@@ -218,9 +223,10 @@ export async function prefetchShrinkOn(team: ParallelFor | undefined, jobs: read
     }
     // the passes along x and y run slab by slab along z (each slice's lines and rows are its own); the z pass after
     const slices = p.job.img.size[2];
-    const sliced = p.passes.length - (p.passes[p.passes.length - 1].blocks === 1 && p.passes[p.passes.length - 1].length === slices ? 1 : 0);
+    const sliced = slicedPassCount(p.passes, slices);
     const j = init.jobs.length;
-    init.jobs.push({ source: k, passes: p.passes, sliced, slices, outputs: p.passes.map((pass) => sharedFloat32(pass.outputLength)) });
+    // (the sliced passes before the last one write to the threads' slab scratch: no buffer here)
+    init.jobs.push({ source: k, passes: p.passes, sliced, slices, outputs: p.passes.map((pass, q) => (q < sliced - 1 ? EMPTY : sharedFloat32(pass.outputLength))) });
     if (sliced > 0) {
       const per = Math.ceil(slices / PREFETCH_SLABS);
       for (let z = 0; z < slices; z += per) slabs.push(j, z, Math.min(slices, z + per));

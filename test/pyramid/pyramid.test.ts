@@ -16,6 +16,7 @@ import {
   shrunkGeometry,
 } from '../../src/pyramid/index.js';
 import { gaussianKernel, mirrorTable, smoothInPlace } from '../../src/pyramid/smooth.js';
+import { float32Exact, shrinkPasses, shrinkPassUnits, smoothAndShrinkVoxels, type Float32Exact } from '../../src/pyramid/shrink.js';
 
 /** Deterministic pseudo-random values in [0, 1). */
 function fillRandom(img: Image, seed = 12345): void {
@@ -419,5 +420,34 @@ test('smoothInPlace is the per-sample sum over the mirrored line, axis by axis, 
     const got = data.slice();
     smoothInPlace(got, c.size, c.nc, c.sigma);
     assert.deepEqual(new Uint8Array(got.buffer), new Uint8Array(ref.buffer), `${c.size.join('×')}×${c.nc}`);
+  }
+});
+
+test('smoothAndShrinkVoxels in 3D: the passes within slices slab by slab give the bits of whole-image passes', () => {
+  const cases: { size: number[]; type: 'float32' | 'uint8' | 'int16'; sigmas: number[]; factors: number[] }[] = [
+    { size: [23, 17, 13], type: 'float32', sigmas: [1, 1, 1], factors: [2, 2, 2] },
+    { size: [20, 18, 9], type: 'uint8', sigmas: [2, 2, 2], factors: [4, 4, 4] },
+    { size: [16, 11, 7], type: 'int16', sigmas: [1.5, 0, 1], factors: [2, 1, 3] },
+    { size: [12, 10, 6], type: 'float32', sigmas: [0, 1, 0], factors: [1, 2, 2] },
+    { size: [9, 8, 5], type: 'float32', sigmas: [0, 0, 2], factors: [1, 1, 2] },
+  ];
+  for (const c of cases) {
+    const img = createImage(c.size, c.type, { spacing: [1, 1.2, 0.8] });
+    let s = 99;
+    for (let i = 0; i < img.data.length; i++) {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      img.data[i] = c.type === 'float32' ? s / 2147483648 : (s >>> 8) % (c.type === 'uint8' ? 256 : 3000);
+    }
+    // the reference: every pass over the whole image, into whole-image buffers
+    const passes = shrinkPasses(img.size, 1, c.sigmas, shrunkGeometry(img, c.factors), c.factors);
+    let current: Float32Exact = float32Exact(img.data);
+    for (const pass of passes) {
+      const next = new Float32Array(pass.outputLength);
+      shrinkPassUnits(current, next, pass, 0, pass.units);
+      current = next;
+    }
+    const got = smoothAndShrinkVoxels(img, c.sigmas, c.factors).data;
+    assert.equal(got.length, current.length);
+    assert.ok(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(Float32Array.from(current).buffer)), `${c.size} σ ${c.sigmas} f ${c.factors}`);
   }
 });
