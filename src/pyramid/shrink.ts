@@ -400,6 +400,9 @@ export function shrinkImage(img: Image, factors: readonly number[]): Image<Float
   return smoothAndShrinkVoxels(img, new Array<number>(img.dimension).fill(0), factors);
 }
 
+/** Slices per slab of smoothAndShrinkVoxels' passes within slices (a 1 mm head's x-pass output at shrink 2: 0.3 MB). */
+const SERIAL_SLAB = 4;
+
 /**
  * Gaussian smoothing (σ in voxels per axis, as smoothInPlace) followed by shrinkImage, done axis by axis: smooth
  * along x, shrink x, then smooth along y on the x-shrunk data, and so on. Smoothing along one axis and resampling
@@ -407,9 +410,6 @@ export function shrinkImage(img: Image, factors: readonly number[]): Image<Float
  * smoothed values are computed only where the resampling reads them (ShrinkPass): a shrink-by-4 level of a
  * 512×512×300 CT smooths about half a volume's worth of lines instead of 3, and holds no full-size float32 copy.
  */
-/** Slices per slab of smoothAndShrinkVoxels' passes within slices (a 1 mm head's x-pass output at shrink 2: 0.3 MB). */
-const SERIAL_SLAB = 4;
-
 export function smoothAndShrinkVoxels(img: Image, sigmasVoxels: readonly number[], factors: readonly number[]): Image<Float32Array> {
   const geometry = shrunkGeometry(img, factors);
   const passes = shrinkPasses(img.size, img.components, sigmasVoxels, geometry, factors);
