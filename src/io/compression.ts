@@ -327,8 +327,22 @@ function gzipHeaderEnd(bytes: Uint8Array, at: number): number {
   return p;
 }
 
-function readUint32LE(bytes: Uint8Array, at: number): number {
+/** The little-endian unsigned 32-bit integer at `at` (gzip's CRC-32 and ISIZE). */
+export function readUint32LE(bytes: Uint8Array, at: number): number {
   return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+/** The bytes of `parts` one after another, in one new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** A platform's own gunzip (bounded by `limit` output bytes); it throws on anything it does not decode. */

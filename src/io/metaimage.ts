@@ -2,7 +2,7 @@
 // The small byte/number helpers exported at the top are shared with the NRRD codec (src/io/nrrd.ts).
 import { CoregError } from '../errors.js';
 import { allocatePixels, bytesPerElement, pixelTypeOf, validateImage, type Image, type PixelArray, type PixelType } from '../image/image.js';
-import { deflateZlib, inflateZlibBounded } from './compression.js';
+import { concatBytes, deflateZlib, inflateZlibBounded } from './compression.js';
 import { MAX_DECODED_BYTES, MAX_PIXEL_ELEMENTS, dataFileBound, type EncodedFile, type ReadContext } from './format.js';
 
 // ---- helpers shared with nrrd.ts ------------------------------------------------------------------
@@ -316,7 +316,7 @@ export function readMetaImage(bytes: Uint8Array, ctx: ReadContext): Image {
     if (byteCount % listedFiles.length !== 0) throw new CoregError(name, `${listedFiles.length} listed data files do not split the image evenly`);
     const part = byteCount / listedFiles.length;
     const parts = listedFiles.map((f) => dataPart(readDataFile(ctx, f, dataBound(part, compressed, headerSize, binary, count / listedFiles.length)), f, part, compressed, undefined, headerSize, binary));
-    payload = concatenate(parts);
+    payload = concatBytes(parts);
   } else if (/%\d*d/.test(dataFile) && dataFile.split(/\s+/).length >= 3) {
     throw new CoregError(name, `ElementDataFile pattern "${clip(dataFile)}" is not supported; use one data file or LIST`);
   } else {
@@ -361,18 +361,6 @@ function dataPart(src: Uint8Array, srcName: string, byteCount: number, compresse
     throw new CoregError(srcName, `pixel data is ${Math.max(src.length - Math.max(start, 0), 0)} bytes but the header promises ${byteCount}`);
   }
   return src.subarray(start, start + byteCount);
-}
-
-function concatenate(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** ITK's three-letter "from" code (RAI = identity in LPS); ITK writes ?? for 2D images. */
@@ -437,5 +425,5 @@ export function writeMetaImage(img: Image, opts: { fileName: string; compress?: 
   ];
   const header = new TextEncoder().encode(lines.join('\n') + '\n');
   if (!attached) return [{ name: '', bytes: header }, { name: dataName, bytes: payload }];
-  return [{ name: '', bytes: concatenate([header, payload]) }];
+  return [{ name: '', bytes: concatBytes([header, payload]) }];
 }

@@ -180,10 +180,10 @@ export function readNifti(bytes: Uint8Array, ctx: ReadContext): Image {
  * dimension exceeds NIfTI-1's int16 limit; NIfTI-2 keeps the geometry in full double precision.
  */
 export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 } = {}): Uint8Array {
-  const { header, pixels } = niftiParts(img, opts.version);
-  const out = new Uint8Array(header.length + pixels.length);
+  const header = niftiHeader(img, opts.version);
+  const out = new Uint8Array(header.length + img.data.byteLength);
   out.set(header);
-  out.set(pixels, header.length);
+  putNiftiPixels(img, out, header.length);
   return opts.gzip ? gzip(out, 6) : out;
 }
 
@@ -193,6 +193,33 @@ export function writeNifti(img: Image, opts: { gzip?: boolean; version?: 1 | 2 }
  * a writer can compress or write them without first copying a large image into one buffer.
  */
 export function niftiParts(img: Image, requestedVersion?: 1 | 2): { header: Uint8Array; pixels: Uint8Array } {
+  const header = niftiHeader(img, requestedVersion);
+  let pixels = pixelsAsStored(img);
+  if (!pixels) putNiftiPixels(img, (pixels = new Uint8Array(img.data.byteLength)), 0);
+  return { header, pixels };
+}
+
+/** The image's pixel bytes when the file stores them as they are (one component, little-endian host), else null. */
+function pixelsAsStored(img: Image): Uint8Array | null {
+  const swap = !NATIVE_LITTLE_ENDIAN && bytesPerElement(pixelTypeOf(img.data)) > 1;
+  return img.components === 1 && !swap ? new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength) : null;
+}
+
+/** Writes the pixel bytes as the file stores them (little-endian, vector components as planes) into `out` at `at`. */
+function putNiftiPixels(img: Image, out: Uint8Array, at: number): void {
+  const stored = pixelsAsStored(img);
+  if (stored) {
+    out.set(stored, at);
+    return;
+  }
+  const bpe = bytesPerElement(pixelTypeOf(img.data));
+  const c = img.components;
+  const src = new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength);
+  reorderBytes(src, 0, out, at, img.data.length / c, c, 1, bpe, !NATIVE_LITTLE_ENDIAN && bpe > 1, false);
+}
+
+/** The NIfTI header of `img` with the zero bytes up to vox_offset (version as writeNifti chooses it). */
+function niftiHeader(img: Image, requestedVersion?: 1 | 2): Uint8Array {
   validateImage(img);
   // NIfTI-1 stores dimensions as int16: larger images go to NIfTI-2 unless version 1 was asked for explicitly.
   const fitsV1 = img.components <= 32767 && img.size.every((n) => n <= 32767);
@@ -202,7 +229,6 @@ export function niftiParts(img: Image, requestedVersion?: 1 | 2): { header: Uint
   const bpe = bytesPerElement(type);
   const d = img.dimension;
   const c = img.components;
-  const voxels = img.data.length / c;
   const headerSize = version === 1 ? 348 : 540;
   const voxOffset = headerSize + 4;
   const out = new Uint8Array(voxOffset);
@@ -288,13 +314,7 @@ export function niftiParts(img: Image, requestedVersion?: 1 | 2): { header: Uint
     view.setInt32(504, intentCode, true);
   }
   // Bytes headerSize..voxOffset stay 0: no extensions.
-
-  const src = new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength);
-  const swap = !NATIVE_LITTLE_ENDIAN && bpe > 1;
-  if (c === 1 && !swap) return { header: out, pixels: src };
-  const pixels = new Uint8Array(img.data.length * bpe);
-  reorderBytes(src, 0, pixels, 0, voxels, c, 1, bpe, swap, false);
-  return { header: out, pixels };
+  return out;
 }
 
 // --- reading helpers ------------------------------------------------------------------------------

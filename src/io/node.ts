@@ -13,7 +13,7 @@ import { decodeImage, encodeImage } from './image-io.js';
 import { niftiParts } from './nifti.js';
 import { groupDicomSeries, hasDicomMagic, parseDicomObject, readDicomSeries, severalSeriesError, summarizeDicomSeries } from './dicom.js';
 import type { DicomObject, DicomSeriesSummary } from './dicom.js';
-import { setNativeGunzip, setNativeInflateZlib } from './compression.js';
+import { concatBytes, readUint32LE, setNativeGunzip, setNativeInflateZlib } from './compression.js';
 
 /** A Buffer zlib returned as an array that owns its memory (a small result may sit inside Node's shared pool). */
 function ownBytes(out: Buffer): Uint8Array {
@@ -36,8 +36,7 @@ export function nodeGunzip(bytes: Uint8Array, limit: number): Uint8Array {
  */
 export function gunzipChunkSize(bytes: Uint8Array, max: number): number | undefined {
   if (bytes.length < 18) return undefined;
-  const n = bytes.length - 4;
-  const isize = (bytes[n] | (bytes[n + 1] << 8) | (bytes[n + 2] << 16) | (bytes[n + 3] << 24)) >>> 0;
+  const isize = readUint32LE(bytes, bytes.length - 4);
   return isize >= 1 << 16 && isize <= max ? isize : undefined;
 }
 setNativeGunzip(nodeGunzip);
@@ -532,7 +531,7 @@ export async function imageFilePartsAsync(path: string, img: Image, opts: { comp
   return [{ path, data: await gzipPieces([header, pixels], gzipOptionsFor(img)) }];
 }
 
-/** Uncompressed bytes per piece of gzipInPieces (a 1 mm head's float32 image: 7 pieces). */
+/** Uncompressed bytes per piece of gzipPieces (a 1 mm head's float32 image: 7 pieces). */
 const GZIP_PIECE = 4 << 20;
 
 type Crc32 = (data: Uint8Array, value?: number) => number;
@@ -548,37 +547,20 @@ function outputChunk(n: number): number {
 }
 
 /**
- * gzip of `bytes` (one member, any gzip reader's) on libuv's thread pool, in pieces compressed at once when there
- * are several (pigz's layout): each piece is deflated on its own (no window shared across pieces) and all but the
- * last end with an empty stored block (Z_SYNC_FLUSH), so that their raw deflate outputs follow one another as one
- * stream; the CRC-32 and length close the member. A 1 mm head's float32 image took ~0.35 s in one piece, which a
- * 2-thread registration's threads sat out. One piece (small data, or a Node without zlib.crc32): plain gzip.
- */
-export async function gzipInPieces(bytes: Uint8Array, options: ZlibOptions): Promise<Uint8Array> {
-  const parts = await gzipPieces([bytes], options);
-  return parts.length === 1 ? parts[0] : joinBytes(parts);
-}
-
-function joinBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/**
- * gzipInPieces of the concatenation of `parts`, as the buffers that make the file in order (gzip header, each
- * piece's deflate output, trailer), so that neither the input nor the output is copied into one buffer. Each part is
- * cut into its own pieces (a small header is a piece of its own). Up to one piece's worth in all: one plain gzip.
+ * gzip of the concatenation of `parts` (one member, any gzip reader's) on libuv's thread pool, in pieces compressed
+ * at once when there are several (pigz's layout): each piece is deflated on its own (no window shared across pieces)
+ * and all but the last end with an empty stored block (Z_SYNC_FLUSH), so that their raw deflate outputs follow one
+ * another as one stream; the CRC-32 and length close the member. A 1 mm head's float32 image took ~0.35 s in one
+ * piece, which a 2-thread registration's threads sat out. Each part is cut into its own pieces (a small header is a
+ * piece of its own), and the result is the buffers that make the file in order (gzip header, each piece's deflate
+ * output, trailer): neither the input nor the output is copied into one buffer. Up to one piece's worth in all (or a
+ * Node without zlib.crc32): one plain gzip of the joined parts.
  */
 export async function gzipPieces(parts: readonly Uint8Array[], options: ZlibOptions): Promise<Uint8Array[]> {
   const crc32 = (zlib as unknown as { crc32?: Crc32 }).crc32;
   const total = parts.reduce((n, p) => n + p.length, 0);
   if (total <= GZIP_PIECE || typeof crc32 !== 'function') {
-    const bytes = parts.length === 1 ? parts[0] : joinBytes(parts);
+    const bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
     return new Promise<Uint8Array[]>((resolveBytes, reject) =>
       gzip(bytes, { ...options, chunkSize: outputChunk(bytes.length) }, (err, out) => (err ? reject(err) : resolveBytes([new Uint8Array(out.buffer, out.byteOffset, out.byteLength)]))),
     );

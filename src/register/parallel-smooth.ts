@@ -189,7 +189,8 @@ function prefetchPlans(jobs: readonly ShrinkJob[]) {
 
 /**
  * Whether prefetchShrinkOn takes these jobs: 3D single-component images, enough work for a session, and all their
- * passes' buffers within PREFETCH_MAX_BYTES.
+ * passes' outputs within PREFETCH_MAX_BYTES (counted whole, though the sliced passes before the last one only fill
+ * slab scratch: a bound on what a prefetch holds, kept as it was).
  */
 export function prefetchFits(jobs: readonly ShrinkJob[]): boolean {
   if (jobs.some((job) => job.img.dimension !== 3 || job.img.components !== 1)) return false;

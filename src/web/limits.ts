@@ -4,6 +4,7 @@
  * instead of being allocated (which would fail, or take the tab down).
  */
 import { Gunzip } from 'fflate';
+import { concatBytes } from '../io/compression.js';
 
 /** Bytes the app needs per voxel of the larger image: float copies, pyramid, warped, viewer pictures, files. */
 export const BYTES_PER_VOXEL = 48;
@@ -21,13 +22,7 @@ function gunzipPrefix(bytes: Uint8Array, want: number): Uint8Array | null {
     return null;
   }
   if (have < want) return null;
-  const out = new Uint8Array(have);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 function product(values: number[]): number {

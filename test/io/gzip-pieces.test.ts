@@ -1,4 +1,4 @@
-// gzipInPieces (io/node.ts): a gzip member deflated in independent pieces at once (pigz's layout). Node's gunzip, the
+// gzipPieces (io/node.ts): a gzip member deflated in independent pieces at once (pigz's layout). Node's gunzip, the
 // JS decoder and Python's gzip module (an independent reader, when /usr/bin/python3 is there) give the bytes back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, gunzipSync, gzipSync } from 'node:zlib';
 import { gunzipBounded, setNativeGunzip } from '../../src/io/compression.js';
-import { gunzipChunkSize, gzipInPieces, gzipPieces, imageFilePartsAsync, nodeGunzip, readImageFile, stageFile, writeFilesAtomic } from '../../src/io/node.js';
+import { gunzipChunkSize, gzipPieces, imageFilePartsAsync, nodeGunzip, readImageFile, stageFile, writeFilesAtomic } from '../../src/io/node.js';
 import { niftiParts, writeNifti } from '../../src/io/nifti.js';
 import { createImage } from '../../src/image/image.js';
 
@@ -23,14 +23,14 @@ function data(n: number): Uint8Array {
   return new Uint8Array(f.buffer, 0, n);
 }
 
-test('gzipInPieces: several pieces make one gzip member that every reader inflates to the same bytes', async () => {
+test('gzipPieces: several pieces make one gzip member that every reader inflates to the same bytes', async () => {
   for (const [n, options] of [
     [(4 << 20) * 3 + 12345, { level: 6, strategy: constants.Z_RLE }],
     [(4 << 20) * 2, { level: 6 }],
     [1000, { level: 6 }],
   ] as const) {
     const bytes = data(n);
-    const gz = await gzipInPieces(bytes, options);
+    const gz = Buffer.concat(await gzipPieces([bytes], options));
     assert.deepEqual([gz[0], gz[1], gz[2]], [0x1f, 0x8b, 8], 'a gzip header');
     assert.ok(Buffer.from(gunzipSync(gz)).equals(Buffer.from(bytes)), `${n}: Node's gunzip`);
     setNativeGunzip(null);
