@@ -12,7 +12,7 @@ import { type Image, type PixelArray, checkImageArgument, indexToPhysicalMatrix,
 import { estimateScalesFromPhysicalShift } from './scales.js';
 import { cachedQuantiles, inputStatistics, knownRange, levelRanges, movingLevelRangeOn, movingRangeOnTeam, type InputStats, type LevelRanges, type QuantileCache } from './input-stats.js';
 import { prepareLevelsOn, type LevelPrepRequest } from './level-prep.js';
-import { foldCheckPoints } from './fold-repair.js';
+import { foldCheckPoints, type FoldCheckGrid } from './fold-repair.js';
 import { repairFoldingOn } from './parallel-fold.js';
 import { optimizerSteps, type OptimizerName, type AnyOptimizerOptions, type CostFunction, type IterationInfo, type OptimizerResult } from '../optimize/index.js';
 import { createBSplineTransformForImage, type BSplineTransform } from '../transform/bspline.js';
@@ -747,6 +747,88 @@ function defaultGridSpacing(fixed: Image): number {
   return Math.max(base, 4 * Math.max(...fixed.spacing));
 }
 
+/** What every stage and level of one registration reads. */
+interface RegistrationRun {
+  fixed: Image;
+  moving: Image;
+  config: RegistrationConfig;
+  opts: RegisterOptions;
+  cache: LevelCache;
+  preset: PresetRecord;
+}
+
+/**
+ * A linear stage's levels, refining `t` in place. Each level runs in a function of its own (runLinearLevel), and so
+ * does each stage: an async function keeps the locals of a finished loop iteration reachable in its suspended frame
+ * until they are overwritten, so a level's cost and samples (≈ 20 MB at a 2 mm head's last affine level) stayed
+ * alive through the next level's set-up, and the last level's through the whole B-spline stage that followed.
+ */
+async function runLinearStage(run: RegistrationRun, stage: StageConfig, si: number, t: MatrixOffsetTransform, seed: number): Promise<StageLog> {
+  const { fixed, moving, opts, cache, preset } = run;
+  const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
+  const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
+  const seeds = levelSeeds(levels.length, seed, si);
+  // (all levels' samples and ranges at once on the team: the first level's clock includes them)
+  const tp = now();
+  const own = cache.ahead?.stage === stage ? cache.ahead.levels : undefined;
+  const prepared = await prepareStageLevels(fixed, moving, stage, levels, seeds, opts, cache, preset);
+  cache.ahead = undefined;
+  for (const [li, level] of levels.entries()) {
+    const where = { stage: si, stageCount: run.config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
+    log.levels.push(await runLinearLevel(run, where, level, t, seeds[li], li === 0 ? tp : now(), prepared, own));
+    opts.onLevel?.({ stage: si, stageCount: run.config.stages.length, transform: stage.transform, metric: stage.metric, level: li, levelCount: levels.length, log: log.levels[li] });
+  }
+  return log;
+}
+
+/** One level of a linear stage (see runLinearStage); `tl`: when its clock started. */
+async function runLinearLevel(
+  run: RegistrationRun,
+  where: ProgressContext,
+  level: LevelConfig,
+  t: MatrixOffsetTransform,
+  seed: number,
+  tl: number,
+  prepared: (PreparedLevel | undefined)[] | null,
+  own: Map<number, MadeLevel> | undefined,
+): Promise<LevelLog> {
+  const { fixed, moving, config, opts, cache, preset } = run;
+  const stage = where.stageConfig;
+  const li = where.level;
+  const si = where.stage;
+  // (a level made ahead in prepareLevel's own code; those made by level-prep come with `prepared`)
+  const ahead = prepared?.[li] ?? (own?.get(li)?.request ? undefined : own?.get(li)?.prepared);
+  own?.delete(li);
+  if (prepared) prepared[li] = undefined; // (its samples go with the level's cost)
+  const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, stage, level, seed, opts, cache, preset, ahead);
+  opts.collect?.();
+  const cost = new LinearRegistrationCost(t, samples, sampler, costOptions);
+  if (si === 0 && li === 0 && config.rotationSearch && stage.transform !== 'translation') searchRotations(cost, t);
+  // Parameter scales from physical shifts of (a subset of) the sample points.
+  const stride = Math.max(1, Math.floor(samples.count / 2000));
+  const sub = new Float64Array(Math.ceil(samples.count / stride) * samples.dimension);
+  let m = 0;
+  for (let i = 0; i < samples.count; i += stride) for (let a = 0; a < samples.dimension; a++) sub[m++] = samples.points[i * samples.dimension + a];
+  const scales = estimateScalesFromPhysicalShift(t, sub.subarray(0, m));
+  const { method, options } = optimizerOptions(stage, level.iterations, scales, samples.drawn);
+  await cost.useThreads(opts.parallel);
+  let result: LevelResult;
+  try {
+    result = await optimizeLevel(cost, Float64Array.from(t.parameters), method, options, where, opts);
+  } finally {
+    cost.dispose();
+  }
+  if (!result.parameters.every(Number.isFinite)) {
+    opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the optimiser diverged; keeping the last good transform`);
+  } else {
+    t.setParameters(result.parameters);
+  }
+  if (result.stopReason === 'non-finite value') {
+    opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the metric became undefined; kept the last good transform`);
+  }
+  return levelLog(result, (now() - tl) / 1000, cost.lastValidCount, images);
+}
+
 async function runBSplineStage(
   fixed: Image,
   moving: Image,
@@ -777,103 +859,125 @@ async function runBSplineStage(
   const seeds = levelSeeds(levels.length, seed, si);
   for (const [li, level] of levels.entries()) {
     if (li > 0) bs = refineBSpline(bs, 2);
-    const tl = now();
-    const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, levelStage, level, seeds[li], opts, cache, preset);
-    opts.collect?.();
-    const before = Float64Array.from(bs.parameters);
-    // The Gauss–Newton preconditioner suits L-BFGS on all samples; with stochastic steps it lets control points
-    // with little information (air, homogeneous white matter) take steps as large as the best-informed ones,
-    // driven by noise: the folds and the 1–2 mm outliers of issue 10. Off by default there.
-    const preconditioned = stage.preconditioner ?? !stochastic;
-    // The stochastic gain's gradient over all the level's samples, from a cost evaluated once: the TypeScript kernel
-    // (bit-identical), no second module instance holding the moving image. Made and dropped before the level's own
-    // cost when that one's scales are not needed first, so that the two never hold memory at once (it holds a
-    // support and a gradient slot per block for every sample: +36 MB of peak on a 2 mm atlas registration).
-    const levelGradient = async (): Promise<Float64Array> => {
-      const g = new Float64Array(bs.numberOfParameters);
-      // on the team's threads (the level's whole sample set: up to 150 000 samples, serial work otherwise)
-      const tmp = new BSplineRegistrationCost(bs, linear, samples, sampler, { ...costOptions, wasm: false });
-      try {
-        await tmp.useThreads(opts.parallel);
-        tmp.evaluate(before, g);
-      } finally {
-        tmp.dispose();
-      }
-      bs.setParameters(before);
-      return g;
-    };
-    let g0: Float64Array | undefined;
-    if (stochastic && !preconditioned) {
-      g0 = await levelGradient();
-      opts.collect?.();
-    }
-    const cost = new BSplineRegistrationCost(bs, linear, samples, sampler, {
-      ...costOptions,
-      bendingWeight: stage.bendingWeight ?? 0,
-      jacobianWeight: stage.jacobianWeight ?? 0,
-      fresh: stochastic
-        ? { image: images.fixed, mask: images.fixedMask, count: stage.subsetSize ?? freshSamples(fixed.dimension, li === levels.length - 1), seed: seed + 31 * li + 1009 * si, shared: (opts.parallel?.threads ?? 1) > 1 }
-        : undefined,
-    });
-    const scales = preconditioned ? cost.parameterScales(before) : undefined;
-    const options: AnyOptimizerOptions = {
-      maxIterations: level.iterations,
-      scales,
-      gradientTolerance: stage.gradientTolerance ?? 0,
-      relativeGradientTolerance: 1e-6,
-      convergenceWindow: stage.convergenceWindow ?? 10,
-      convergenceTolerance: stage.convergenceTolerance ?? 1e-6,
-      returnBest: true,
-      // One scaled unit = 1 mm of control-point motion; never move the whole grid by more than a few voxels at once.
-      maximumStepLength: 2 * Math.sqrt(bs.numberOfParameters),
-    };
-    if (stochastic) {
-      // Gain such that the first step moves the most-driven control point by a quarter of a full-resolution voxel
-      // (elastix limits steps to the full-resolution voxel too), from the gradient over all samples. Steps of a
-      // whole voxel of the level (16 mm at shrink 8 of a 2 mm image) made the iterates wander in regions the
-      // samples say little about: folds at the coarse levels and 1–2 mm errors in deep white matter (issue 10).
-      g0 ??= await levelGradient();
-      let largest = 0;
-      for (let p = 0; p < g0.length; p++) largest = Math.max(largest, Math.abs(g0[p] / (scales ? scales[p] : 1)));
-      const voxel = Math.max(...fixed.spacing);
-      options.learningRate = stage.learningRate ?? (largest > 0 ? (STOCHASTIC_FIRST_STEP * voxel) / largest : 1);
-      options.maximumParameterStep = voxel;
-      options.averageFraction = stage.averageFraction ?? 0.9;
-      bs.setParameters(before);
-    }
-    if (method === 'regular-step') options.initialStepLength = stage.learningRate ?? 1;
-    if (method === 'gradient-descent' || method === 'adam') options.learningRate = stage.learningRate ?? (method === 'adam' ? 0.05 : 1);
     const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
-    await cost.useThreads(opts.parallel);
-    let result: LevelResult;
-    try {
-      // stochastic steps: the optimiser's passes over the parameters on the cost's threads (the same iterates)
-      result = await optimizeLevel(cost, before, method, options, where, opts, stochastic ? (o) => cost.stochasticSteps(before, o) : undefined);
-    } finally {
-      cost.dispose();
-    }
-    let stopReason = result.stopReason;
-    if (result.parameters.every(Number.isFinite)) {
-      const repair = await repairFoldingOn(opts.parallel, bs, before, result.parameters, foldPoints);
-      if (repair.pulledBack > 0 || !repair.repaired) {
-        // A folding deformation is not a registration result. A local fold (a few control points) is undone
-        // locally so the rest of the level's work stays; a widespread one discards the level.
-        opts.warn?.(
-          repair.repaired
-            ? `stage ${si + 1} (bspline) level ${li + 1}: the deformation started to fold (Jacobian determinant ≤ 0) in places; scaled back the update of ${repair.pulledBack} of ${bs.numberOfControlPoints} control points there`
-            : `stage ${si + 1} (bspline) level ${li + 1}: the deformation started to fold (Jacobian determinant ≤ 0); kept the last good transform (try a larger --grid-spacing or "jacobianWeight")`,
-        );
-        if (!repair.repaired) bs.setParameters(before);
-        stopReason = repair.repaired ? 'folds repaired locally' : 'folding: kept the last good transform';
-      }
-    } else {
-      opts.warn?.(`stage ${si + 1} (bspline) level ${li + 1}: the optimiser diverged; keeping the last good transform`);
-      bs.setParameters(before);
-    }
-    log.levels.push(levelLog({ ...result, stopReason }, (now() - tl) / 1000, cost.lastValidCount, images));
+    // (a function of its own: see runLinearStage)
+    log.levels.push(await runBSplineLevel({ fixed, moving, config, opts, cache, preset }, where, levelStage, level, bs, linear, method, seed, seeds[li], foldPoints));
     opts.onLevel?.({ stage: si, stageCount: config.stages.length, transform: stage.transform, metric: stage.metric, level: li, levelCount: levels.length, log: log.levels[li] });
   }
   return { transform: bs, log };
+}
+
+/** One level of a B-spline stage (see runBSplineStage), moving `bs` from its parameters on entry; `levelStage`: the stage with its level interpolator. */
+async function runBSplineLevel(
+  run: RegistrationRun,
+  where: ProgressContext,
+  levelStage: StageConfig,
+  level: LevelConfig,
+  bs: BSplineTransform,
+  linear: MatrixOffsetTransform,
+  method: OptimizerName,
+  seed: number,
+  levelSeed: number,
+  foldPoints: FoldCheckGrid,
+): Promise<LevelLog> {
+  const { fixed, moving, opts, cache, preset } = run;
+  const stage = where.stageConfig;
+  const si = where.stage;
+  const li = where.level;
+  const stochastic = method === 'stochastic';
+  const tl = now();
+  const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, levelStage, level, levelSeed, opts, cache, preset);
+  opts.collect?.();
+  const before = Float64Array.from(bs.parameters);
+  // The Gauss–Newton preconditioner suits L-BFGS on all samples; with stochastic steps it lets control points
+  // with little information (air, homogeneous white matter) take steps as large as the best-informed ones,
+  // driven by noise: the folds and the 1–2 mm outliers of issue 10. Off by default there.
+  const preconditioned = stage.preconditioner ?? !stochastic;
+  // The stochastic gain's gradient over all the level's samples, from a cost evaluated once: the TypeScript kernel
+  // (bit-identical), no second module instance holding the moving image. Made and dropped before the level's own
+  // cost when that one's scales are not needed first, so that the two never hold memory at once (it holds a
+  // support and a gradient slot per block for every sample: +36 MB of peak on a 2 mm atlas registration).
+  const levelGradient = async (): Promise<Float64Array> => {
+    const g = new Float64Array(bs.numberOfParameters);
+    // on the team's threads (the level's whole sample set: up to 150 000 samples, serial work otherwise)
+    const tmp = new BSplineRegistrationCost(bs, linear, samples, sampler, { ...costOptions, wasm: false });
+    try {
+      await tmp.useThreads(opts.parallel);
+      tmp.evaluate(before, g);
+    } finally {
+      tmp.dispose();
+    }
+    bs.setParameters(before);
+    return g;
+  };
+  let g0: Float64Array | undefined;
+  if (stochastic && !preconditioned) {
+    g0 = await levelGradient();
+    opts.collect?.();
+  }
+  const cost = new BSplineRegistrationCost(bs, linear, samples, sampler, {
+    ...costOptions,
+    bendingWeight: stage.bendingWeight ?? 0,
+    jacobianWeight: stage.jacobianWeight ?? 0,
+    fresh: stochastic
+      ? { image: images.fixed, mask: images.fixedMask, count: stage.subsetSize ?? freshSamples(fixed.dimension, li === where.levelCount - 1), seed: seed + 31 * li + 1009 * si, shared: (opts.parallel?.threads ?? 1) > 1 }
+      : undefined,
+  });
+  const scales = preconditioned ? cost.parameterScales(before) : undefined;
+  const options: AnyOptimizerOptions = {
+    maxIterations: level.iterations,
+    scales,
+    gradientTolerance: stage.gradientTolerance ?? 0,
+    relativeGradientTolerance: 1e-6,
+    convergenceWindow: stage.convergenceWindow ?? 10,
+    convergenceTolerance: stage.convergenceTolerance ?? 1e-6,
+    returnBest: true,
+    // One scaled unit = 1 mm of control-point motion; never move the whole grid by more than a few voxels at once.
+    maximumStepLength: 2 * Math.sqrt(bs.numberOfParameters),
+  };
+  if (stochastic) {
+    // Gain such that the first step moves the most-driven control point by a quarter of a full-resolution voxel
+    // (elastix limits steps to the full-resolution voxel too), from the gradient over all samples. Steps of a
+    // whole voxel of the level (16 mm at shrink 8 of a 2 mm image) made the iterates wander in regions the
+    // samples say little about: folds at the coarse levels and 1–2 mm errors in deep white matter (issue 10).
+    g0 ??= await levelGradient();
+    let largest = 0;
+    for (let p = 0; p < g0.length; p++) largest = Math.max(largest, Math.abs(g0[p] / (scales ? scales[p] : 1)));
+    const voxel = Math.max(...fixed.spacing);
+    options.learningRate = stage.learningRate ?? (largest > 0 ? (STOCHASTIC_FIRST_STEP * voxel) / largest : 1);
+    options.maximumParameterStep = voxel;
+    options.averageFraction = stage.averageFraction ?? 0.9;
+    bs.setParameters(before);
+  }
+  if (method === 'regular-step') options.initialStepLength = stage.learningRate ?? 1;
+  if (method === 'gradient-descent' || method === 'adam') options.learningRate = stage.learningRate ?? (method === 'adam' ? 0.05 : 1);
+  await cost.useThreads(opts.parallel);
+  let result: LevelResult;
+  try {
+    // stochastic steps: the optimiser's passes over the parameters on the cost's threads (the same iterates)
+    result = await optimizeLevel(cost, before, method, options, where, opts, stochastic ? (o) => cost.stochasticSteps(before, o) : undefined);
+  } finally {
+    cost.dispose();
+  }
+  let stopReason = result.stopReason;
+  if (result.parameters.every(Number.isFinite)) {
+    const repair = await repairFoldingOn(opts.parallel, bs, before, result.parameters, foldPoints);
+    if (repair.pulledBack > 0 || !repair.repaired) {
+      // A folding deformation is not a registration result. A local fold (a few control points) is undone
+      // locally so the rest of the level's work stays; a widespread one discards the level.
+      opts.warn?.(
+        repair.repaired
+          ? `stage ${si + 1} (bspline) level ${li + 1}: the deformation started to fold (Jacobian determinant ≤ 0) in places; scaled back the update of ${repair.pulledBack} of ${bs.numberOfControlPoints} control points there`
+          : `stage ${si + 1} (bspline) level ${li + 1}: the deformation started to fold (Jacobian determinant ≤ 0); kept the last good transform (try a larger --grid-spacing or "jacobianWeight")`,
+      );
+      if (!repair.repaired) bs.setParameters(before);
+      stopReason = repair.repaired ? 'folds repaired locally' : 'folding: kept the last good transform';
+    }
+  } else {
+    opts.warn?.(`stage ${si + 1} (bspline) level ${li + 1}: the optimiser diverged; keeping the last good transform`);
+    bs.setParameters(before);
+  }
+  return levelLog({ ...result, stopReason }, (now() - tl) / 1000, cost.lastValidCount, images);
 }
 
 /** Symmetric diffeomorphic (SyN) stage after the linear part: chain [field, linear], T(x) = A(x + u(x)). */
@@ -1020,51 +1124,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
     }
     const kind = stage.transform as LinearKind;
     const t: MatrixOffsetTransform = current ? fitTransformFrom(kind, current, current.getCenter()) : initialTransform(kind, fixed, moving, config, opts, landmarks, input.centers);
-    const levels = stage.levels ?? defaultLevels(stage.transform, fixed.size);
-    const log: StageLog = { transform: stage.transform, metric: stage.metric, levels: [] };
-    const seeds = levelSeeds(levels.length, seed, si);
-    // (all levels' samples and ranges at once on the team: the first level's clock includes them)
-    const tp = now();
-    const own = cache.ahead?.stage === stage ? cache.ahead.levels : undefined;
-    const prepared = await prepareStageLevels(fixed, moving, stage, levels, seeds, opts, cache, preset);
-    cache.ahead = undefined;
-    for (const [li, level] of levels.entries()) {
-      const tl = li === 0 ? tp : now();
-      // (a level made ahead in prepareLevel's own code; those made by level-prep come with `prepared`)
-      const ahead = prepared?.[li] ?? (own?.get(li)?.request ? undefined : own?.get(li)?.prepared);
-      own?.delete(li);
-      if (prepared) prepared[li] = undefined; // (its samples go with the level's cost)
-      const { images, samples, sampler, costOptions } = await prepareLevel(fixed, moving, stage, level, seeds[li], opts, cache, preset, ahead);
-      opts.collect?.();
-      const cost = new LinearRegistrationCost(t, samples, sampler, costOptions);
-      if (si === 0 && li === 0 && config.rotationSearch && kind !== 'translation') searchRotations(cost, t);
-      // Parameter scales from physical shifts of (a subset of) the sample points.
-      const stride = Math.max(1, Math.floor(samples.count / 2000));
-      const sub = new Float64Array(Math.ceil(samples.count / stride) * samples.dimension);
-      let m = 0;
-      for (let i = 0; i < samples.count; i += stride) for (let a = 0; a < samples.dimension; a++) sub[m++] = samples.points[i * samples.dimension + a];
-      const scales = estimateScalesFromPhysicalShift(t, sub.subarray(0, m));
-      const { method, options } = optimizerOptions(stage, level.iterations, scales, samples.drawn);
-      const where = { stage: si, stageCount: config.stages.length, stageConfig: stage, level: li, levelCount: levels.length, maxIterations: level.iterations };
-      await cost.useThreads(opts.parallel);
-      let result: LevelResult;
-      try {
-        result = await optimizeLevel(cost, Float64Array.from(t.parameters), method, options, where, opts);
-      } finally {
-        cost.dispose();
-      }
-      if (!result.parameters.every(Number.isFinite)) {
-        opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the optimiser diverged; keeping the last good transform`);
-      } else {
-        t.setParameters(result.parameters);
-      }
-      if (result.stopReason === 'non-finite value') {
-        opts.warn?.(`stage ${si + 1} (${stage.transform}) level ${li + 1}: the metric became undefined; kept the last good transform`);
-      }
-      log.levels.push(levelLog(result, (now() - tl) / 1000, cost.lastValidCount, images));
-      opts.onLevel?.({ stage: si, stageCount: config.stages.length, transform: stage.transform, metric: stage.metric, level: li, levelCount: levels.length, log: log.levels[li] });
-    }
-    stages.push(log);
+    stages.push(await runLinearStage({ fixed, moving, config, opts, cache, preset }, stage, si, t, seed));
     current = t;
   }
   const transforms: Transform[] = deformation ? [deformation, current!] : [current!];
