@@ -69,7 +69,8 @@ export interface SizeRow {
 export interface SpeedResult {
   rows: SpeedRow[];
   sizes: SizeRow[];
-  startup?: { medianMs: number; runs: number[] };
+  /** `coreg --version`, and bare `node -e 0` (what Node alone costs on this machine) run alternately with it. */
+  startup?: { medianMs: number; runs: number[]; nodeMedianMs: number; nodeRuns: number[] };
   notes: string[];
 }
 
@@ -93,22 +94,40 @@ interface ResultJson {
 
 const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 
-/** coreg register `repeat` times: median wall time, the largest peak RSS, registration time, TRE of the last run. */
-function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; stages: string; metric: string }, threads: number, id: string, points?: Float64Array, gt?: PointMap): Timing {
-  const runs: number[] = [];
-  const reg: number[] = [];
-  let peak = 0;
-  let tre: Tre | undefined;
-  const outDir = join(o.outDir, 'runs', 'speed', slug(`${id}-${threads}t`));
+/**
+ * coreg register `repeat` rounds, each round once on every thread count of `threadCounts` in turn: per thread count,
+ * median wall time, the largest peak RSS, registration time, TRE of the last run. The counts alternate so that a
+ * machine whose speed drifts during the bench (a shared host) weighs on both sides of the 1 → N thread ratio alike,
+ * instead of on all of one count's runs. A count whose run fails is reported missing and not run again.
+ */
+function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; stages: string; metric: string }, threadCounts: number[], id: string, points?: Float64Array, gt?: PointMap, label?: string): Map<number, Timing> {
+  const acc = threadCounts.map((threads) => ({ threads, runs: [] as number[], reg: [] as number[], peak: 0, tre: undefined as Tre | undefined, failed: undefined as string | undefined, outDir: join(o.outDir, 'runs', 'speed', slug(`${id}-${threads}t`)) }));
   for (let k = 0; k < o.repeat; k++) {
-    const r = runCoregChain({ coregBin: o.coregBin!, fixed: c.fixed, moving: c.moving, stages: c.stages, metric: c.metric, threads, seed: 1, outDir });
-    runs.push(r.seconds);
-    peak = Math.max(peak, r.peakRssMB ?? 0);
-    const j = JSON.parse(readFileSync(join(outDir, 'result.json'), 'utf8')) as ResultJson;
-    if (typeof j.seconds === 'number') reg.push(j.seconds);
-    if (k === o.repeat - 1 && points && gt) tre = mapTre(points, r.chain[0].dimension, chainMap(r.chain), gt);
+    for (const a of acc) {
+      if (a.failed) continue;
+      if (label) console.error(`bench: speed | ${label}, ${a.threads} thread(s), run ${k + 1}/${o.repeat}`);
+      try {
+        const r = runCoregChain({ coregBin: o.coregBin!, fixed: c.fixed, moving: c.moving, stages: c.stages, metric: c.metric, threads: a.threads, seed: 1, outDir: a.outDir });
+        a.runs.push(r.seconds);
+        a.peak = Math.max(a.peak, r.peakRssMB ?? 0);
+        const j = JSON.parse(readFileSync(join(a.outDir, 'result.json'), 'utf8')) as ResultJson;
+        if (typeof j.seconds === 'number') a.reg.push(j.seconds);
+        if (k === o.repeat - 1 && points && gt) a.tre = mapTre(points, r.chain[0].dimension, chainMap(r.chain), gt);
+      } catch (e) {
+        a.failed = `error: ${(e as Error).message}`;
+      }
+    }
   }
-  return { seconds: median(runs), runs, peakRssMB: peak || undefined, registrationSeconds: reg.length ? median(reg) : undefined, tre, ioSeconds: ioSeconds(c.fixed, c.moving, outDir) };
+  const out = new Map<number, Timing>();
+  for (const a of acc) {
+    out.set(
+      a.threads,
+      a.failed
+        ? { missing: a.failed }
+        : { seconds: median(a.runs), runs: a.runs, peakRssMB: a.peak || undefined, registrationSeconds: a.reg.length ? median(a.reg) : undefined, tre: a.tre, ioSeconds: ioSeconds(c.fixed, c.moving, a.outDir) },
+    );
+  }
+  return out;
 }
 
 /**
@@ -254,34 +273,33 @@ function atlasRow(o: SpeedOptions, notes: string[]): SpeedRow | undefined {
     }
   } else row.elastix = { missing: o.elastixMissing ?? 'not run' };
   if (o.coregBin) {
-    for (const threads of [o.threads, 1]) {
-      const runs: number[] = [];
-      const reg: number[] = [];
-      let peak = 0;
-      let dice: number | undefined;
-      const out = join(o.outDir, 'runs', 'speed', `atlas-${threads}t.nii.gz`);
-      const report = join(o.outDir, 'runs', 'speed', `atlas-${threads}t.json`);
-      mkdirSync(join(o.outDir, 'runs', 'speed'), { recursive: true });
-      try {
-        for (let k = 0; k < o.repeat; k++) {
-          console.error(`bench: speed | atlas | coreg segment, ${threads} thread(s), run ${k + 1}/${o.repeat}`);
-          const args = [o.coregBin, 'segment', '--target', file(6, 't1'), ...atlases.flatMap((s) => ['--atlas', `${file(s, 't1')},${file(s, 'aal')}`]), '--out', out, '--report', report, '--fusion', 'majority', '--threads', String(threads), '--quiet'];
+    // the thread counts alternate run by run (see timeCoreg)
+    mkdirSync(join(o.outDir, 'runs', 'speed'), { recursive: true });
+    const acc = (o.threads === 1 ? [1] : [o.threads, 1]).map((threads) => ({ threads, runs: [] as number[], reg: [] as number[], peak: 0, dice: undefined as number | undefined, failed: undefined as string | undefined }));
+    for (let k = 0; k < o.repeat; k++) {
+      for (const a of acc) {
+        if (a.failed) continue;
+        const out = join(o.outDir, 'runs', 'speed', `atlas-${a.threads}t.nii.gz`);
+        const report = join(o.outDir, 'runs', 'speed', `atlas-${a.threads}t.json`);
+        console.error(`bench: speed | atlas | coreg segment, ${a.threads} thread(s), run ${k + 1}/${o.repeat}`);
+        const args = [o.coregBin, 'segment', '--target', file(6, 't1'), ...atlases.flatMap((s) => ['--atlas', `${file(s, 't1')},${file(s, 'aal')}`]), '--out', out, '--report', report, '--fusion', 'majority', '--threads', String(a.threads), '--quiet'];
+        try {
           const r = runTimed(process.execPath, args);
           if (r.status !== 0) throw new Error(`coreg failed: ${r.stderr.trim().split('\n').pop()}`);
-          runs.push(r.seconds);
-          peak = Math.max(peak, r.peakRssMB ?? 0);
+          a.runs.push(r.seconds);
+          a.peak = Math.max(a.peak, r.peakRssMB ?? 0);
           const rep = JSON.parse(readFileSync(report, 'utf8')) as { timings?: { totalSeconds?: number } };
-          if (typeof rep.timings?.totalSeconds === 'number') reg.push(rep.timings.totalSeconds);
-          dice = diceScores(readImageFile(out).data as ArrayLike<number>, truth).mean;
+          if (typeof rep.timings?.totalSeconds === 'number') a.reg.push(rep.timings.totalSeconds);
+          a.dice = diceScores(readImageFile(out).data as ArrayLike<number>, truth).mean;
+        } catch (e) {
+          a.failed = `error: ${(e as Error).message}`;
         }
-        const t: Timing = { seconds: median(runs), runs, peakRssMB: peak || undefined, registrationSeconds: reg.length ? median(reg) : undefined, dice };
-        if (threads === o.threads) row.coreg = t;
-        else row.coreg1 = t;
-      } catch (e) {
-        if (threads === o.threads) row.coreg = { missing: `error: ${(e as Error).message}` };
-        else row.coreg1 = { missing: `error: ${(e as Error).message}` };
       }
-      if (o.threads === 1) break;
+    }
+    for (const a of acc) {
+      const t: Timing = a.failed ? { missing: a.failed } : { seconds: median(a.runs), runs: a.runs, peakRssMB: a.peak || undefined, registrationSeconds: a.reg.length ? median(a.reg) : undefined, dice: a.dice };
+      if (a.threads === o.threads) row.coreg = t;
+      if (a.threads === 1) row.coreg1 = t;
     }
   } else row.coreg = { missing: 'not run' };
   return row;
@@ -318,12 +336,7 @@ function sizeRows(o: SpeedOptions, notes: string[]): SizeRow[] {
     const points = all.filter((_, i) => Math.floor(i / 3) % 4 === 0);
     for (const stages of ['affine', 'affine,bspline']) {
       console.error(`bench: speed | size ${s.label} | coreg ${stages}`);
-      let coreg: Timing;
-      try {
-        coreg = timeCoreg(o, { fixed, moving, stages, metric: 'mi' }, o.threads, `size-${s.id}-${stages}`, points, gt);
-      } catch (e) {
-        coreg = { missing: `error: ${(e as Error).message}` };
-      }
+      const coreg = timeCoreg(o, { fixed, moving, stages, metric: 'mi' }, [o.threads], `size-${s.id}-${stages}`, points, gt).get(o.threads)!;
       console.error(`bench:     ${coreg.missing ?? `${sec(coreg.seconds)} s, ${mb(coreg.peakRssMB)} MB, ${quality(coreg)}`}`);
       rows.push({ size: s.label, voxels: s.voxels, stages, coreg });
     }
@@ -338,16 +351,26 @@ function logRow(row: SpeedRow): void {
 }
 
 /** `node bin/coreg.js --version`: median wall time of 11 runs (after one warm-up). */
-function startup(coregBin: string): { medianMs: number; runs: number[] } {
+function startup(coregBin: string): NonNullable<SpeedResult['startup']> {
   const runs: number[] = [];
-  for (let k = 0; k < 12; k++) {
+  const nodeRuns: number[] = [];
+  const time = (args: string[]): number => {
     const t = performance.now();
-    const r = spawnSync(process.execPath, [coregBin, '--version'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
     const ms = performance.now() - t;
-    if (r.status !== 0) throw new Error(`coreg --version failed: exit ${r.status}`);
-    if (k > 0) runs.push(ms);
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed: exit ${r.status}`);
+    return ms;
+  };
+  // (the first of each warms the file cache)
+  for (let k = 0; k < 12; k++) {
+    const ms = time([coregBin, '--version']);
+    const node = time(['-e', '0']);
+    if (k > 0) {
+      runs.push(ms);
+      nodeRuns.push(node);
+    }
   }
-  return { medianMs: median(runs), runs };
+  return { medianMs: median(runs), runs, nodeMedianMs: median(nodeRuns), nodeRuns };
 }
 
 /** Runs the speed suite. */
@@ -362,17 +385,10 @@ export function runSpeed(o: SpeedOptions): SpeedResult {
     const points = foregroundPoints(fixed, c.foreground);
     const row: SpeedRow = { case: c.name, metric: c.metric, coreg: {}, coreg1: {}, ...peers(o, c, points, plastimatch, plastimatchMissing) };
     if (o.coregBin) {
-      for (const threads of o.threads === 1 ? [1] : [o.threads, 1]) {
-        console.error(`bench: speed | ${c.name} | coreg ${c.stages} (${c.metric}), ${threads} thread(s) × ${o.repeat}`);
-        let t: Timing;
-        try {
-          t = timeCoreg(o, c, threads, `${c.name}-${c.metric}`, points, c.gt);
-        } catch (e) {
-          t = { missing: `error: ${(e as Error).message}` };
-        }
-        if (threads === o.threads) row.coreg = t;
-        if (threads === 1) row.coreg1 = t;
-      }
+      const counts = o.threads === 1 ? [1] : [o.threads, 1];
+      const timings = timeCoreg(o, c, counts, `${c.name}-${c.metric}`, points, c.gt, `${c.name} | coreg ${c.stages} (${c.metric})`);
+      row.coreg = timings.get(o.threads)!;
+      row.coreg1 = timings.get(1)!;
     } else row.coreg = { missing: 'not run' };
     logRow(row);
     rows.push(row);
@@ -423,7 +439,10 @@ export function speedTables(r: SpeedResult, threads: number, repeat: number): st
     for (const s of r.sizes) out.push(`| ${[s.size, (s.voxels / 1e6).toFixed(2) + ' M', s.stages, s.coreg.missing ?? sec(s.coreg.seconds), sec(s.coreg.registrationSeconds), sec(s.coreg.ioSeconds), mb(s.coreg.peakRssMB), quality(s.coreg)].join(' | ')} |`);
     out.push('', 'The moving images are the fixed ones under a known affine (bench/make-size-cases.py), so affine,bspline TRE measures how much the B-spline stage disturbs an exact affine result.');
   }
-  if (r.startup) out.push('', `\`coreg --version\` start-up: ${r.startup.medianMs.toFixed(0)} ms (median of ${r.startup.runs.length}; target < 150 ms).`);
+  if (r.startup) {
+    const env = process.env.NODE_EXTRA_CA_CERTS ? ' This environment sets NODE_EXTRA_CA_CERTS, whose certificates Node loads at every start.' : '';
+    out.push('', `\`coreg --version\` start-up: ${r.startup.medianMs.toFixed(0)} ms (median of ${r.startup.runs.length}; target < 150 ms); bare \`node -e 0\` ${r.startup.nodeMedianMs.toFixed(0)} ms, run alternately with it.${env}`);
+  }
   for (const n of r.notes) out.push(`- ${n}`);
   return out.join('\n');
 }
