@@ -280,7 +280,7 @@ if (runChangeSuite) {
 }
 if (runSpeedSuite) {
   const speedRepeat = positiveInt(parsed.repeat, '--repeat', 3);
-  const sp = runSpeed({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, noPeers: Boolean(parsed['no-peers']), repeat: speedRepeat, threads, filter, sizes: Boolean(parsed.sizes) });
+  const sp = await runSpeed({ paths, outDir, coregBin: coregMissing ? undefined : coregBin, ...peerOptions, noPeers: Boolean(parsed['no-peers']), repeat: speedRepeat, threads, filter, sizes: Boolean(parsed.sizes) });
   console.log('\n## Speed and memory (issue 13)\n');
   console.log(speedTables(sp, threads, speedRepeat));
   writeFileSync(join(outDir, 'speed.json'), JSON.stringify({ ...meta, options: { threads, repeat: speedRepeat, filter: parsed.filter ?? null, sizes: Boolean(parsed.sizes), coreg: coregBin }, ...sp }, null, 1) + '\n');

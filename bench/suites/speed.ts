@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readImageFile, writeImageFile } from '../../src/io/node.js';
+import { readImageFile, writeImageFileAsync } from '../../src/io/node.js';
 import { DisplacementFieldTransform } from '../../src/transform/displacement-field.js';
 import { affineFromRows, foregroundPoints, type Tre } from '../lib/affine.js';
 import type { BenchPaths } from '../lib/cases.js';
@@ -100,7 +100,7 @@ const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').
  * machine whose speed drifts during the bench (a shared host) weighs on both sides of the 1 → N thread ratio alike,
  * instead of on all of one count's runs. A count whose run fails is reported missing and not run again.
  */
-function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; stages: string; metric: string }, threadCounts: number[], id: string, points?: Float64Array, gt?: PointMap, label?: string): Map<number, Timing> {
+async function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; stages: string; metric: string }, threadCounts: number[], id: string, points?: Float64Array, gt?: PointMap, label?: string): Promise<Map<number, Timing>> {
   const acc = threadCounts.map((threads) => ({ threads, runs: [] as number[], reg: [] as number[], peak: 0, tre: undefined as Tre | undefined, failed: undefined as string | undefined, outDir: join(o.outDir, 'runs', 'speed', slug(`${id}-${threads}t`)) }));
   for (let k = 0; k < o.repeat; k++) {
     for (const a of acc) {
@@ -124,7 +124,7 @@ function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; stages: 
       a.threads,
       a.failed
         ? { missing: a.failed }
-        : { seconds: median(a.runs), runs: a.runs, peakRssMB: a.peak || undefined, registrationSeconds: a.reg.length ? median(a.reg) : undefined, tre: a.tre, ioSeconds: ioSeconds(c.fixed, c.moving, a.outDir) },
+        : { seconds: median(a.runs), runs: a.runs, peakRssMB: a.peak || undefined, registrationSeconds: a.reg.length ? median(a.reg) : undefined, tre: a.tre, ioSeconds: await ioSeconds(c.fixed, c.moving, a.outDir) },
     );
   }
   return out;
@@ -132,9 +132,10 @@ function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; stages: 
 
 /**
  * What the run's .nii.gz input and output cost (the part of the whole-process time that is file I/O): reading the
- * two inputs and writing its warped.nii.gz and inverse-warped.nii.gz (read back, written again), median of 3.
+ * two inputs and writing its warped.nii.gz and inverse-warped.nii.gz (read back, written again) as coreg register
+ * does (compressed in pieces on libuv's threads: writeImageFileAsync), one after the other, median of 3.
  */
-function ioSeconds(fixed: string, moving: string, outDir: string): number | undefined {
+async function ioSeconds(fixed: string, moving: string, outDir: string): Promise<number | undefined> {
   const outputs = ['warped.nii.gz', 'inverse-warped.nii.gz'].map((n) => join(outDir, n)).filter((f) => existsSync(f));
   if (!fixed.endsWith('.nii.gz') || !moving.endsWith('.nii.gz') || outputs.length === 0) return undefined;
   const images = outputs.map((f) => readImageFile(f));
@@ -144,7 +145,7 @@ function ioSeconds(fixed: string, moving: string, outDir: string): number | unde
     const t = performance.now();
     readImageFile(fixed);
     readImageFile(moving);
-    for (const img of images) writeImageFile(tmp, img);
+    for (const img of images) await writeImageFileAsync(tmp, img);
     runs.push((performance.now() - t) / 1000);
   }
   rmSync(tmp, { force: true });
@@ -313,7 +314,7 @@ const SIZES = [
   { id: 'ct512', label: '512×512×300 CT (int16)', voxels: 512 * 512 * 300 },
 ];
 
-function sizeRows(o: SpeedOptions, notes: string[]): SizeRow[] {
+async function sizeRows(o: SpeedOptions, notes: string[]): Promise<SizeRow[]> {
   const dir = join(o.paths.cache, 'size');
   const missing = SIZES.filter((s) => !existsSync(join(dir, `${s.id}.json`)));
   if (missing.length) {
@@ -336,7 +337,7 @@ function sizeRows(o: SpeedOptions, notes: string[]): SizeRow[] {
     const points = all.filter((_, i) => Math.floor(i / 3) % 4 === 0);
     for (const stages of ['affine', 'affine,bspline']) {
       console.error(`bench: speed | size ${s.label} | coreg ${stages}`);
-      const coreg = timeCoreg(o, { fixed, moving, stages, metric: 'mi' }, [o.threads], `size-${s.id}-${stages}`, points, gt).get(o.threads)!;
+      const coreg = (await timeCoreg(o, { fixed, moving, stages, metric: 'mi' }, [o.threads], `size-${s.id}-${stages}`, points, gt)).get(o.threads)!;
       console.error(`bench:     ${coreg.missing ?? `${sec(coreg.seconds)} s, ${mb(coreg.peakRssMB)} MB, ${quality(coreg)}`}`);
       rows.push({ size: s.label, voxels: s.voxels, stages, coreg });
     }
@@ -374,7 +375,7 @@ function startup(coregBin: string): NonNullable<SpeedResult['startup']> {
 }
 
 /** Runs the speed suite. */
-export function runSpeed(o: SpeedOptions): SpeedResult {
+export async function runSpeed(o: SpeedOptions): Promise<SpeedResult> {
   const notes: string[] = [];
   const plastimatch = o.noPeers ? undefined : plastimatchVersion();
   const plastimatchMissing = o.noPeers ? 'off (--no-peers)' : plastimatch ? undefined : PLASTIMATCH_INSTALL_HINT;
@@ -386,7 +387,7 @@ export function runSpeed(o: SpeedOptions): SpeedResult {
     const row: SpeedRow = { case: c.name, metric: c.metric, coreg: {}, coreg1: {}, ...peers(o, c, points, plastimatch, plastimatchMissing) };
     if (o.coregBin) {
       const counts = o.threads === 1 ? [1] : [o.threads, 1];
-      const timings = timeCoreg(o, c, counts, `${c.name}-${c.metric}`, points, c.gt, `${c.name} | coreg ${c.stages} (${c.metric})`);
+      const timings = await timeCoreg(o, c, counts, `${c.name}-${c.metric}`, points, c.gt, `${c.name} | coreg ${c.stages} (${c.metric})`);
       row.coreg = timings.get(o.threads)!;
       row.coreg1 = timings.get(1)!;
     } else row.coreg = { missing: 'not run' };
@@ -400,7 +401,7 @@ export function runSpeed(o: SpeedOptions): SpeedResult {
       rows.push(a);
     }
   }
-  const sizes = o.sizes && o.coregBin ? sizeRows(o, notes) : [];
+  const sizes = o.sizes && o.coregBin ? await sizeRows(o, notes) : [];
   if (!o.sizes) notes.push('size table not run (add --sizes; the 512×512×300 CT takes minutes per run)');
   let start: SpeedResult['startup'];
   if (o.coregBin) {
@@ -432,7 +433,7 @@ export function speedTables(r: SpeedResult, threads: number, repeat: number): st
     const whole = row.coreg1.seconds !== undefined && row.coreg.seconds !== undefined ? `${sec(row.coreg1.seconds)} → ${sec(row.coreg.seconds)} (${(row.coreg1.seconds / row.coreg.seconds).toFixed(2)}×)` : '—';
     lines.push(`| ${[row.case, row.metric, row.coreg.missing ?? time(row.coreg), time(row.elastix) || 'n/a', time(row.plastimatch) || 'n/a', ratio, quality(row.coreg), quality(row.elastix) || 'n/a', quality(row.plastimatch) || 'n/a', `${mb(row.coreg.peakRssMB)} / ${row.elastix ? mb(row.elastix.peakRssMB) : 'n/a'} / ${row.plastimatch ? mb(row.plastimatch.peakRssMB) : 'n/a'}`, scaling, whole, sec(row.coreg.ioSeconds)].join(' | ')} |`);
   }
-  const out = [lines.join('\n'), '', `Times: wall clock of the whole process, median of ${repeat} run(s), ${threads} threads (elastix \`-threads ${threads}\`, plastimatch OMP_NUM_THREADS=${threads}); * = peer timings from bench/cache. Ratio against the fastest peer run on the same metric. TRE = |T_est(x) − T_true(x)| over the fixed foreground, LPS mm; peers through their dense fields. The B-spline MSE row's elastix: the MI row's parameter files with AdvancedMeanSquares. The 5-atlas row: coreg segment --fusion majority vs 5 × elastix (affine + B-spline) one after another, labels by transformix (untimed) and the same vote. Registration time: result.json "seconds" (segment: report timings.totalSeconds). .nii.gz I/O: reading the two inputs and writing warped.nii.gz and inverse-warped.nii.gz, timed in-process (the bench's own Node), median of 3.`];
+  const out = [lines.join('\n'), '', `Times: wall clock of the whole process, median of ${repeat} run(s), ${threads} threads (elastix \`-threads ${threads}\`, plastimatch OMP_NUM_THREADS=${threads}); * = peer timings from bench/cache. Ratio against the fastest peer run on the same metric. TRE = |T_est(x) − T_true(x)| over the fixed foreground, LPS mm; peers through their dense fields. The B-spline MSE row's elastix: the MI row's parameter files with AdvancedMeanSquares. The 5-atlas row: coreg segment --fusion majority vs 5 × elastix (affine + B-spline) one after another, labels by transformix (untimed) and the same vote. Registration time: result.json "seconds" (segment: report timings.totalSeconds). .nii.gz I/O: reading the two inputs and writing warped.nii.gz and inverse-warped.nii.gz as coreg writes them (compressed in pieces on libuv's threads), timed in-process (the bench's own Node), median of 3.`];
   if (r.sizes.length) {
     const h = ['image', 'voxels', 'transform (MI)', 'coreg time (s)', 'registration (s)', '.nii.gz I/O (s)', 'peak RSS (MB)', 'TRE mean / max (mm) vs the known affine'];
     out.push('', '### Time and memory vs image size (coreg)', '', `| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`);
