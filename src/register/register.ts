@@ -488,18 +488,23 @@ function initialTransform(kind: LinearKind, fixed: Image, moving: Image, config:
   return t;
 }
 
-function optimizerOptions(stage: StageConfig, maxIterations: number, scales: Float64Array, drawn: boolean): { method: OptimizerName; options: AnyOptimizerOptions } {
-  const method: OptimizerName = stage.optimizer ?? 'lbfgs';
-  const options: AnyOptimizerOptions = {
+/** The stop rules every level's optimiser starts from: the stage's settings, else these defaults. */
+function stopOptions(stage: StageConfig, maxIterations: number, scales: Float64Array | undefined, convergenceTolerance: number): AnyOptimizerOptions {
+  return {
     maxIterations,
     scales,
-    // Relative to the level's first gradient: the cost's units (intensity², nats) must not matter.
     gradientTolerance: stage.gradientTolerance ?? 0,
+    // Relative to the level's first gradient: the cost's units (intensity², nats) must not matter.
     relativeGradientTolerance: 1e-6,
     convergenceWindow: stage.convergenceWindow ?? 10,
-    convergenceTolerance: stage.convergenceTolerance ?? 1e-7,
+    convergenceTolerance: stage.convergenceTolerance ?? convergenceTolerance,
     returnBest: true,
   };
+}
+
+function optimizerOptions(stage: StageConfig, maxIterations: number, scales: Float64Array, drawn: boolean): { method: OptimizerName; options: AnyOptimizerOptions } {
+  const method: OptimizerName = stage.optimizer ?? 'lbfgs';
+  const options = stopOptions(stage, maxIterations, scales, 1e-7);
   if (method === 'regular-step') {
     // Scaled units ≈ mm of mean point motion: start with steps of a few mm, stop at a thousandth of one.
     options.initialStepLength = stage.learningRate ?? 2;
@@ -924,17 +929,9 @@ async function runBSplineLevel(
       : undefined,
   });
   const scales = preconditioned ? cost.parameterScales(before) : undefined;
-  const options: AnyOptimizerOptions = {
-    maxIterations: level.iterations,
-    scales,
-    gradientTolerance: stage.gradientTolerance ?? 0,
-    relativeGradientTolerance: 1e-6,
-    convergenceWindow: stage.convergenceWindow ?? 10,
-    convergenceTolerance: stage.convergenceTolerance ?? 1e-6,
-    returnBest: true,
-    // One scaled unit = 1 mm of control-point motion; never move the whole grid by more than a few voxels at once.
-    maximumStepLength: 2 * Math.sqrt(bs.numberOfParameters),
-  };
+  const options = stopOptions(stage, level.iterations, scales, 1e-6);
+  // One scaled unit = 1 mm of control-point motion; never move the whole grid by more than a few voxels at once.
+  options.maximumStepLength = 2 * Math.sqrt(bs.numberOfParameters);
   if (stochastic) {
     // Gain such that the first step moves the most-driven control point by a quarter of a full-resolution voxel
     // (elastix limits steps to the full-resolution voxel too), from the gradient over all samples. Steps of a
