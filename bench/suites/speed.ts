@@ -94,25 +94,36 @@ interface ResultJson {
 
 const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 
+/** What one timed run of coreg gives: its wall time and peak RSS, and what it reports of itself. */
+interface RunOutcome {
+  seconds: number;
+  peakRssMB?: number;
+  /** The registration's own time (result.json "seconds", segment: its report's timings.totalSeconds). */
+  registrationSeconds?: number;
+  tre?: Tre;
+  dice?: number;
+}
+
+/** The thread counts coreg is timed on: the bench's, then 1 (for the scaling column). */
+const threadCounts = (o: SpeedOptions): number[] => (o.threads === 1 ? [1] : [o.threads, 1]);
+
 /**
- * coreg register `repeat` rounds, each round once on every thread count of `threadCounts` in turn: per thread count,
- * median wall time, the largest peak RSS, registration time, TRE of the last run. The counts alternate so that a
- * machine whose speed drifts during the bench (a shared host) weighs on both sides of the 1 → N thread ratio alike,
- * instead of on all of one count's runs. A count whose run fails is reported missing and not run again.
+ * `run` for `repeat` rounds, each round once on every thread count of `counts` in turn: per thread count, the median
+ * wall time and registration time, the largest peak RSS, and the last run's TRE or Dice. The counts alternate so that
+ * a machine whose speed drifts during the bench (a shared host) weighs on both sides of the 1 → N thread ratio alike,
+ * instead of on all of one count's runs. A count whose run throws is reported missing and not run again.
  */
-async function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; stages: string; metric: string }, threadCounts: number[], id: string, points?: Float64Array, gt?: PointMap, label?: string): Promise<Map<number, Timing>> {
-  const acc = threadCounts.map((threads) => ({ threads, runs: [] as number[], reg: [] as number[], peak: 0, tre: undefined as Tre | undefined, failed: undefined as string | undefined, outDir: join(o.outDir, 'runs', 'speed', slug(`${id}-${threads}t`)) }));
-  for (let k = 0; k < o.repeat; k++) {
+function alternateThreadCounts(repeat: number, counts: readonly number[], run: (threads: number, k: number) => RunOutcome): Map<number, Timing> {
+  const acc = counts.map((threads) => ({ threads, runs: [] as number[], reg: [] as number[], peak: 0, last: undefined as RunOutcome | undefined, failed: undefined as string | undefined }));
+  for (let k = 0; k < repeat; k++) {
     for (const a of acc) {
       if (a.failed) continue;
-      if (label) console.error(`bench: speed | ${label}, ${a.threads} thread(s), run ${k + 1}/${o.repeat}`);
       try {
-        const r = runCoregChain({ coregBin: o.coregBin!, fixed: c.fixed, moving: c.moving, stages: c.stages, metric: c.metric, threads: a.threads, seed: 1, outDir: a.outDir });
+        const r = run(a.threads, k);
         a.runs.push(r.seconds);
         a.peak = Math.max(a.peak, r.peakRssMB ?? 0);
-        const j = JSON.parse(readFileSync(join(a.outDir, 'result.json'), 'utf8')) as ResultJson;
-        if (typeof j.seconds === 'number') a.reg.push(j.seconds);
-        if (k === o.repeat - 1 && points && gt) a.tre = mapTre(points, r.chain[0].dimension, chainMap(r.chain), gt);
+        if (r.registrationSeconds !== undefined) a.reg.push(r.registrationSeconds);
+        a.last = r;
       } catch (e) {
         a.failed = `error: ${(e as Error).message}`;
       }
@@ -122,12 +133,34 @@ async function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; st
   for (const a of acc) {
     out.set(
       a.threads,
-      a.failed
-        ? { missing: a.failed }
-        : { seconds: median(a.runs), runs: a.runs, peakRssMB: a.peak || undefined, registrationSeconds: a.reg.length ? median(a.reg) : undefined, tre: a.tre, ioSeconds: await ioSeconds(c.fixed, c.moving, a.outDir) },
+      a.failed ? { missing: a.failed } : { seconds: median(a.runs), runs: a.runs, peakRssMB: a.peak || undefined, registrationSeconds: a.reg.length ? median(a.reg) : undefined, tre: a.last?.tre, dice: a.last?.dice },
     );
   }
   return out;
+}
+
+/**
+ * coreg register on each of `counts` threads, alternately (alternateThreadCounts), TRE from the last run, with the
+ * run's .nii.gz I/O measured after (ioSeconds).
+ */
+async function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; stages: string; metric: string }, counts: number[], id: string, points?: Float64Array, gt?: PointMap, label?: string): Promise<Map<number, Timing>> {
+  const outDir = (threads: number): string => join(o.outDir, 'runs', 'speed', slug(`${id}-${threads}t`));
+  const timings = alternateThreadCounts(o.repeat, counts, (threads, k) => {
+    if (label) console.error(`bench: speed | ${label}, ${threads} thread(s), run ${k + 1}/${o.repeat}`);
+    const r = runCoregChain({ coregBin: o.coregBin!, fixed: c.fixed, moving: c.moving, stages: c.stages, metric: c.metric, threads, seed: 1, outDir: outDir(threads) });
+    const j = JSON.parse(readFileSync(join(outDir(threads), 'result.json'), 'utf8')) as ResultJson;
+    const tre = k === o.repeat - 1 && points && gt ? mapTre(points, r.chain[0].dimension, chainMap(r.chain), gt) : undefined;
+    return { seconds: r.seconds, peakRssMB: r.peakRssMB, registrationSeconds: typeof j.seconds === 'number' ? j.seconds : undefined, tre };
+  });
+  for (const [threads, t] of timings) {
+    if (t.missing) continue;
+    try {
+      t.ioSeconds = await ioSeconds(c.fixed, c.moving, outDir(threads));
+    } catch (e) {
+      timings.set(threads, { missing: `error: ${(e as Error).message}` });
+    }
+  }
+  return timings;
 }
 
 /**
@@ -274,34 +307,21 @@ function atlasRow(o: SpeedOptions, notes: string[]): SpeedRow | undefined {
     }
   } else row.elastix = { missing: o.elastixMissing ?? 'not run' };
   if (o.coregBin) {
-    // the thread counts alternate run by run (see timeCoreg)
+    // the thread counts alternate run by run (alternateThreadCounts)
     mkdirSync(join(o.outDir, 'runs', 'speed'), { recursive: true });
-    const acc = (o.threads === 1 ? [1] : [o.threads, 1]).map((threads) => ({ threads, runs: [] as number[], reg: [] as number[], peak: 0, dice: undefined as number | undefined, failed: undefined as string | undefined }));
-    for (let k = 0; k < o.repeat; k++) {
-      for (const a of acc) {
-        if (a.failed) continue;
-        const out = join(o.outDir, 'runs', 'speed', `atlas-${a.threads}t.nii.gz`);
-        const report = join(o.outDir, 'runs', 'speed', `atlas-${a.threads}t.json`);
-        console.error(`bench: speed | atlas | coreg segment, ${a.threads} thread(s), run ${k + 1}/${o.repeat}`);
-        const args = [o.coregBin, 'segment', '--target', file(6, 't1'), ...atlases.flatMap((s) => ['--atlas', `${file(s, 't1')},${file(s, 'aal')}`]), '--out', out, '--report', report, '--fusion', 'majority', '--threads', String(a.threads), '--quiet'];
-        try {
-          const r = runTimed(process.execPath, args);
-          if (r.status !== 0) throw new Error(`coreg failed: ${r.stderr.trim().split('\n').pop()}`);
-          a.runs.push(r.seconds);
-          a.peak = Math.max(a.peak, r.peakRssMB ?? 0);
-          const rep = JSON.parse(readFileSync(report, 'utf8')) as { timings?: { totalSeconds?: number } };
-          if (typeof rep.timings?.totalSeconds === 'number') a.reg.push(rep.timings.totalSeconds);
-          a.dice = diceScores(readImageFile(out).data as ArrayLike<number>, truth).mean;
-        } catch (e) {
-          a.failed = `error: ${(e as Error).message}`;
-        }
-      }
-    }
-    for (const a of acc) {
-      const t: Timing = a.failed ? { missing: a.failed } : { seconds: median(a.runs), runs: a.runs, peakRssMB: a.peak || undefined, registrationSeconds: a.reg.length ? median(a.reg) : undefined, dice: a.dice };
-      if (a.threads === o.threads) row.coreg = t;
-      if (a.threads === 1) row.coreg1 = t;
-    }
+    const timings = alternateThreadCounts(o.repeat, threadCounts(o), (threads, k) => {
+      const out = join(o.outDir, 'runs', 'speed', `atlas-${threads}t.nii.gz`);
+      const report = join(o.outDir, 'runs', 'speed', `atlas-${threads}t.json`);
+      console.error(`bench: speed | atlas | coreg segment, ${threads} thread(s), run ${k + 1}/${o.repeat}`);
+      const args = [o.coregBin!, 'segment', '--target', file(6, 't1'), ...atlases.flatMap((s) => ['--atlas', `${file(s, 't1')},${file(s, 'aal')}`]), '--out', out, '--report', report, '--fusion', 'majority', '--threads', String(threads), '--quiet'];
+      const r = runTimed(process.execPath, args);
+      if (r.status !== 0) throw new Error(`coreg failed: ${r.stderr.trim().split('\n').pop()}`);
+      const rep = JSON.parse(readFileSync(report, 'utf8')) as { timings?: { totalSeconds?: number } };
+      const dice = diceScores(readImageFile(out).data as ArrayLike<number>, truth).mean;
+      return { seconds: r.seconds, peakRssMB: r.peakRssMB, registrationSeconds: typeof rep.timings?.totalSeconds === 'number' ? rep.timings.totalSeconds : undefined, dice };
+    });
+    row.coreg = timings.get(o.threads)!;
+    row.coreg1 = timings.get(1)!;
   } else row.coreg = { missing: 'not run' };
   return row;
 }
@@ -386,8 +406,7 @@ export async function runSpeed(o: SpeedOptions): Promise<SpeedResult> {
     const points = foregroundPoints(fixed, c.foreground);
     const row: SpeedRow = { case: c.name, metric: c.metric, coreg: {}, coreg1: {}, ...peers(o, c, points, plastimatch, plastimatchMissing) };
     if (o.coregBin) {
-      const counts = o.threads === 1 ? [1] : [o.threads, 1];
-      const timings = await timeCoreg(o, c, counts, `${c.name}-${c.metric}`, points, c.gt, `${c.name} | coreg ${c.stages} (${c.metric})`);
+      const timings = await timeCoreg(o, c, threadCounts(o), `${c.name}-${c.metric}`, points, c.gt, `${c.name} | coreg ${c.stages} (${c.metric})`);
       row.coreg = timings.get(o.threads)!;
       row.coreg1 = timings.get(1)!;
     } else row.coreg = { missing: 'not run' };
