@@ -177,8 +177,8 @@ function foregroundOrThrow(img: Image, mask: Image | undefined, subject: string)
  */
 export function foregroundCenter(img: Image, mask?: Image, subject = 'image'): number[] {
   const fg = foregroundOrThrow(img, mask, subject);
-  if (!mask && img.components === 1 && img.dimension === 3 && fg.foreground > fg.background && fg.background > -Infinity) {
-    return physicalMean(img, foregroundMean3d(img, fg, subject));
+  if (!mask && img.components === 1 && fg.foreground > fg.background && fg.background > -Infinity) {
+    return physicalMean(img, foregroundMean(img, fg, subject));
   }
   return physicalMean(img, indexMoments(img, mask, subject, fg).mean);
 }
@@ -186,10 +186,14 @@ export function foregroundCenter(img: Image, mask?: Image, subject = 'image'): n
 /**
  * The mean index of indexMoments(img, undefined, subject, fg) (the same sums in the same order: the same numbers)
  * in a loop that does only that: background pixels (and NaN, ±∞) are skipped by one comparison, no second
- * moments, no mask. A 181×217×181 head: ~25 ms instead of ~65 ms per image.
+ * moments, no mask. A 181×217×181 head: ~25 ms instead of ~65 ms per image; a 2D slice allocates no per-pixel
+ * numbers either (indexMoments's loop, cold, boxed ~24 MB of them for a 256×256 slice).
  */
-function foregroundMean3d(img: Image, fg: ForegroundWeighting, subject: string): Float64Array {
-  const [nx, ny, nz] = img.size;
+function foregroundMean(img: Image, fg: ForegroundWeighting, subject: string): Float64Array {
+  const d = img.dimension;
+  const nx = img.size[0];
+  const ny = img.size[1];
+  const nz = d === 3 ? img.size[2] : 1;
   const hx = (nx - 1) / 2;
   const hy = (ny - 1) / 2;
   const hz = (nz - 1) / 2;
@@ -221,11 +225,11 @@ function foregroundMean3d(img: Image, fg: ForegroundWeighting, subject: string):
     }
   }
   if (!(w > 0)) throw new CoregError(subject, 'no foreground pixel (inside the mask); cannot compute a centre of mass');
-  return Float64Array.from([sx / w + hx, sy / w + hy, sz / w + hz]);
+  return Float64Array.from(d === 3 ? [sx / w + hx, sy / w + hy, sz / w + hz] : [sx / w + hx, sy / w + hy]);
 }
 
 /**
- * foregroundMean3d's sums over the voxels [start, end) of a 3D image of `size` (weights min(1, max(0, (value −
+ * foregroundMean's sums over the voxels [start, end) of a 3D image of `size` (weights min(1, max(0, (value −
  * background)·scale)), written to out[o…o+3]: Σw, Σw·x, Σw·y, Σw·z over centred indices. Blocks of voxels summed
  * apart and merged in block order by foregroundCenterFromSums give the same centre for any thread count.
  */
@@ -247,7 +251,7 @@ export function foregroundSums3d(data: ArrayLike<number>, size: readonly number[
   let z = k - hz;
   for (let n = start; n < end; n++) {
     const value = data[n];
-    // as foregroundMean3d: 0 (and NaN) counts nothing, nor does +∞ (not finite: ∞ − ∞ is NaN)
+    // as foregroundMean: 0 (and NaN) counts nothing, nor does +∞ (not finite: ∞ − ∞ is NaN)
     if (value > background && value - value === 0) {
       let v = (value - background) * scale;
       if (v > 1) v = 1;

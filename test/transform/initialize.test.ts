@@ -121,26 +121,33 @@ test('masks restrict the moments (same grid and another grid)', () => {
   assert.throws(() => centerOfMass(createImage([4, 4], 'float32', { components: 2 })), { name: 'CoregError' });
 });
 
-test('foregroundCenter of a 3D image without a mask (its own loop) is bit-identical to the moments the principal axes use', () => {
-  const cases: [string, 'uint8' | 'int16' | 'float32'][] = [['uint8', 'uint8'], ['CT-like int16', 'int16'], ['float32 with NaN, ±∞', 'float32']];
-  for (const [name, type] of cases) {
-    const img = createImage([23, 19, 17], type, { spacing: [0.9, 1.1, 1.3], origin: [4, -2, 7], direction: [0, 1, 0, -1, 0, 0, 0, 0, 1] });
-    for (let n = 0; n < img.data.length; n++) {
-      const i = n % 23;
-      const j = Math.floor(n / 23) % 19;
-      const k = Math.floor(n / (23 * 19));
-      const r2 = (i - 12) ** 2 + (j - 8) ** 2 + (k - 9) ** 2;
-      const object = r2 < 40 ? (type === 'int16' ? 40 + (n % 7) : 100 + (n % 13)) : type === 'int16' ? -1000 + (n % 5) : n % 3;
-      img.data[n] = object + (type === 'int16' && r2 < 9 ? 900 : 0);
+test('foregroundCenter of a 2D or 3D image without a mask (its own loop) is bit-identical to the moments the principal axes use', () => {
+  const types: [string, 'uint8' | 'int16' | 'float32'][] = [['uint8', 'uint8'], ['CT-like int16', 'int16'], ['float32 with NaN, ±∞', 'float32']];
+  const grids = [
+    { size: [23, 19, 17], geometry: { spacing: [0.9, 1.1, 1.3], origin: [4, -2, 7], direction: [0, 1, 0, -1, 0, 0, 0, 0, 1] } },
+    { size: [23, 19], geometry: { spacing: [0.9, 1.1], origin: [4, -2], direction: [0, 1, -1, 0] } },
+  ];
+  for (const [typeName, type] of types) {
+    for (const { size, geometry } of grids) {
+      const name = `${size.length}D ${typeName}`;
+      const img = createImage(size, type, geometry);
+      const kc = size.length === 3 ? 9 : 0;
+      for (let n = 0; n < img.data.length; n++) {
+        const i = n % 23;
+        const j = Math.floor(n / 23) % 19;
+        const k = Math.floor(n / (23 * 19));
+        const r2 = (i - 12) ** 2 + (j - 8) ** 2 + (k - kc) ** 2;
+        const object = r2 < 40 ? (type === 'int16' ? 40 + (n % 7) : 100 + (n % 13)) : type === 'int16' ? -1000 + (n % 5) : n % 3;
+        img.data[n] = object + (type === 'int16' && r2 < 9 ? 900 : 0);
+      }
+      if (type === 'float32') {
+        // (inside the object and outside it)
+        for (const [n, v] of [[200, NaN], [201, Infinity], [202, -Infinity], [5, 0.5], [6, NaN]]) img.data[n] = v;
+      }
+      const fast = foregroundCenter(img);
+      const general = principalAxes(img, undefined, 'image', true).center;
+      assert.equal(fast.length, size.length);
+      assert.deepEqual(new Uint8Array(Float64Array.from(fast).buffer), new Uint8Array(Float64Array.from(general).buffer), `${name}: ${fast} vs ${general}`);
     }
-    if (type === 'float32') {
-      img.data[100] = NaN;
-      img.data[2000] = Infinity;
-      img.data[3000] = -Infinity;
-      img.data[4000] = 0.5;
-    }
-    const fast = foregroundCenter(img);
-    const general = principalAxes(img, undefined, 'image', true).center;
-    assert.deepEqual(new Uint8Array(Float64Array.from(fast).buffer), new Uint8Array(Float64Array.from(general).buffer), `${name}: ${fast} vs ${general}`);
   }
 });
