@@ -168,11 +168,16 @@ function trilinearAt(data: Plane, b: number, ox: number, oy: number, oz: number,
 }
 
 /**
- * out[c] = linear3d(planes[c], nx, ny, nz, x, y, z) for c = 0, 1, 2 (a vector field's three planes): linear3d's
- * corner and fractions found once (its steps, repeated here so that the three share them), then its interpolation
- * for each plane; false (out untouched) outside, where linear3d gives NaN.
+ * out[c] = linear3d(planes[c], nx, ny, nz, x, y, z) for c = 0, 1, 2 (a vector field's three planes) at the continuous
+ * index (x, y, z) = (ci[0], ci[1], ci[2]): linear3d's corner and fractions found once (its steps, repeated here so
+ * that the three share them), then its interpolation for each plane; false (out untouched) outside, where linear3d
+ * gives NaN. (The index comes in an array: passed as three numbers to a call V8 does not inline, from a loop over a
+ * row of points, each would be a new heap number.)
  */
-export function linearVector3d(p0: Plane, p1: Plane, p2: Plane, nx: number, ny: number, nz: number, x: number, y: number, z: number, out: Float64Array): boolean {
+export function linearVector3d(p0: Plane, p1: Plane, p2: Plane, nx: number, ny: number, nz: number, ci: Float64Array, out: Float64Array): boolean {
+  const x = ci[0];
+  const y = ci[1];
+  const z = ci[2];
   if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) return false;
   let x0 = Math.floor(x);
   let y0 = Math.floor(y);
@@ -197,9 +202,27 @@ export function linearVector3d(p0: Plane, p1: Plane, p2: Plane, nx: number, ny: 
     oz = 0;
   } else if (z0 >= nz - 1) oz = 0;
   const b = x0 + nx * y0 + nxy * z0;
-  out[0] = trilinearAt(p0, b, ox, oy, oz, fx, fy, fz);
-  out[1] = trilinearAt(p1, b, ox, oy, oz, fx, fy, fz);
-  out[2] = trilinearAt(p2, b, ox, oy, oz, fx, fy, fz);
+  // trilinearAt's arithmetic for each plane, in this loop rather than through calls: V8 does not inline three of
+  // them into a caller that is itself inlined into a row loop, and each fraction passed to a call that is not
+  // inlined is a new heap number (a field through the inverse-warped output: ~60 M of them, and their collections)
+  for (let c = 0; c < 3; c++) {
+    const data = c === 0 ? p0 : c === 1 ? p1 : p2;
+    const v000 = data[b];
+    const v100 = data[b + ox];
+    const v010 = data[b + oy];
+    const v110 = data[b + ox + oy];
+    const v001 = data[b + oz];
+    const v101 = data[b + ox + oz];
+    const v011 = data[b + oy + oz];
+    const v111 = data[b + ox + oy + oz];
+    const a00 = v000 + fx * (v100 - v000);
+    const a10 = v010 + fx * (v110 - v010);
+    const a01 = v001 + fx * (v101 - v001);
+    const a11 = v011 + fx * (v111 - v011);
+    const c0 = a00 + fy * (a10 - a00);
+    const c1 = a01 + fy * (a11 - a01);
+    out[c] = c0 + fz * (c1 - c0);
+  }
   return true;
 }
 

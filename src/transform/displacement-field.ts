@@ -62,7 +62,7 @@ export class DisplacementFieldTransform implements Transform {
       // the three planes with one set of weights (linear3d's arithmetic; the values are finite, checked above);
       // outside the domain the field is 0
       const u = this.u3;
-      if (!linearVector3d(this.planes[0], this.planes[1], this.planes[2], this.nx, this.ny, this.nz, ci[0], ci[1], ci[2], u)) u.fill(0);
+      if (!linearVector3d(this.planes[0], this.planes[1], this.planes[2], this.nx, this.ny, this.nz, ci, u)) u.fill(0);
       for (let c = 0; c < 3; c++) out[c] = u[c];
       return;
     }
@@ -84,16 +84,17 @@ export class DisplacementFieldTransform implements Transform {
     const [p0, p1, p2] = this.planes;
     const { nx, ny, nz } = this;
     const u = this.u3;
+    const ci = this.ci;
     for (let i = 0; i < n; i++) {
       const d0 = x[i] - o0;
       const d1 = y[i] - o1;
       const d2 = z[i] - o2;
       // (displacement()'s sums: 0 + each term in turn)
-      const c0 = 0 + m[0] * d0 + m[1] * d1 + m[2] * d2;
-      const c1 = 0 + m[3] * d0 + m[4] * d1 + m[5] * d2;
-      const c2 = 0 + m[6] * d0 + m[7] * d1 + m[8] * d2;
+      ci[0] = 0 + m[0] * d0 + m[1] * d1 + m[2] * d2;
+      ci[1] = 0 + m[3] * d0 + m[4] * d1 + m[5] * d2;
+      ci[2] = 0 + m[6] * d0 + m[7] * d1 + m[8] * d2;
       // (outside the domain u is 0: 0 + p, as transformPoint adds it)
-      if (!linearVector3d(p0, p1, p2, nx, ny, nz, c0, c1, c2, u)) u.fill(0);
+      if (!linearVector3d(p0, p1, p2, nx, ny, nz, ci, u)) u.fill(0);
       x[i] = u[0] + x[i];
       y[i] = u[1] + y[i];
       z[i] = u[2] + z[i];

@@ -37,7 +37,7 @@ test('linearVector3d gives linear3d of each of the three planes bit for bit (ins
   for (let i = 0; i < 4000; i++) {
     const [x, y, z] = [random() * (nx + 1) - 1, i % 40 === 0 ? ny - 0.5 : random() * (ny + 1) - 1, random() * (nz + 1) - 1];
     out.fill(9);
-    const ok = linearVector3d(planes[0], planes[1], planes[2], nx, ny, nz, x, y, z, out);
+    const ok = linearVector3d(planes[0], planes[1], planes[2], nx, ny, nz, Float64Array.of(x, y, z), out);
     const expected = planes.map((p) => linear3d(p, nx, ny, nz, x, y, z));
     if (!ok) {
       assert.ok(expected.every((v) => Number.isNaN(v)), `(${x}, ${y}, ${z}): outside for linear3d too`);

@@ -119,6 +119,14 @@ test('an integer translation shifts exactly, 0 (defaultValue) outside', () => {
   }
   const withDefault = resample(img, img, translation([2, 0]), { interpolation: 'linear', defaultValue: -1 });
   assert.equal(withDefault.data[9], -1);
+  // 3D (its linear rows are interpolated in one call): the same shift, defaultValue where the source is outside
+  const vol = createImage([6, 5, 4], 'float32');
+  for (let i = 0; i < vol.data.length; i++) vol.data[i] = (i * 7) % 23;
+  const shifted = resample(vol, vol, translation([2, 0, -1]), { interpolation: 'linear', defaultValue: -1, outputType: 'float32' });
+  for (let k = 0; k < 4; k++) for (let j = 0; j < 5; j++) for (let i = 0; i < 6; i++) {
+    const inside = i + 2 < 6 && k - 1 >= 0;
+    assert.equal(shifted.data[i + 6 * (j + 5 * k)], inside ? vol.data[i + 2 + 6 * (j + 5 * (k - 1))] : -1, `3D at ${i},${j},${k}`);
+  }
 });
 
 test('onto a grid with other size, spacing, origin and direction: matches the analytic function', () => {
