@@ -5,7 +5,6 @@ import { gunzipSync, gzip, gzipSync, inflateSync, constants as zlibConstants, ty
 import { constants as bufferConstants } from 'node:buffer';
 import { closeSync, mkdirSync, readdirSync, readFileSync, constants as fsConstants, fstatSync, fsyncSync, openSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { CoregError } from '../errors.js';
 import type { WarningSink } from '../errors.js';
 import type { Image } from '../image/image.js';
@@ -254,8 +253,16 @@ export function readDicomFolder(folder: string, series?: string): Image {
   return readDicomSeries(objects, folder);
 }
 
+/** Temporary names made by this process so far. */
+let temporaries = 0;
+
+/**
+ * A name beside `path` that no other file has: this process' id and count make it unique among running processes,
+ * the random part keeps a crashed run's leftover (same id, reused) from clashing; files are created exclusively
+ * ('wx'), so the name need not be unpredictable (and node:crypto, ~10 ms and 2 MB to load, is not needed).
+ */
 function temporaryName(path: string): string {
-  return `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  return `${path}.tmp-${process.pid}-${(++temporaries).toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
 /** Temporary files being written right now (removed by removeTemporaries on a signal). */
