@@ -49,8 +49,10 @@ export async function inputStatistics(
   for (const s of config.stages) if (Array.isArray(s.winsorize)) s.winsorize.forEach((q) => winsor.add(q));
   const movingQs = [...GUESS, ...OTSU, ...[...winsor].filter((q) => !GUESS.includes(q) && !OTSU.includes(q))];
   const mode = config.initializer ?? 'moments';
-  const centres = mode === 'moments' && !(opts.initial && opts.initial.length > 0) && !opts.fixedMask && !opts.movingMask && fixed.dimension === 3;
-  const stats = await ArrayStats.open(team, [arrays.fixed, arrays.moving], { quantiles: [[...GUESS, ...OTSU], movingQs], sizes: centres ? [fixed.size, moving.size] : [null, null] });
+  const centres = mode === 'moments' && !(opts.initial && opts.initial.length > 0) && !opts.fixedMask && !opts.movingMask;
+  // (a 2D image's sums as those of a 3D image one slice thick)
+  const size3 = (img: Image): number[] => (img.dimension === 3 ? img.size : [img.size[0], img.size[1], 1]);
+  const stats = await ArrayStats.open(team, [arrays.fixed, arrays.moving], { quantiles: [[...GUESS, ...OTSU], movingQs], sizes: centres ? [size3(fixed), size3(moving)] : [null, null] });
   try {
     const [fr, mr] = stats.range();
     checkImagePair(fixed, moving, { fixed: fr.range, moving: mr.range });

@@ -278,7 +278,10 @@ export function foregroundSums3d(data: ArrayLike<number>, size: readonly number[
   out[o + 3] = sz;
 }
 
-/** The foreground centre (LPS mm) from `blocks` blocks of foregroundSums3d (4 numbers each), merged in order. */
+/**
+ * The foreground centre (LPS mm) from `blocks` blocks of foregroundSums3d (4 numbers each), merged in order; a 2D
+ * image's sums are those of the image as one slice of size [nx, ny, 1].
+ */
 export function foregroundCenterFromSums(img: Image, sums: Float64Array, blocks: number, subject: string): number[] {
   let w = 0;
   let sx = 0;
@@ -291,7 +294,9 @@ export function foregroundCenterFromSums(img: Image, sums: Float64Array, blocks:
     sz += sums[4 * b + 3];
   }
   if (!(w > 0)) throw new CoregError(subject, 'no foreground pixel (inside the mask); cannot compute a centre of mass');
-  const [nx, ny, nz] = img.size;
+  const [nx, ny] = img.size;
+  // (2D: sums made as for a 3D image one slice thick; the z sum is unused)
+  const nz = img.dimension === 3 ? img.size[2] : 1;
   return physicalMean(img, Float64Array.from([sx / w + (nx - 1) / 2, sy / w + (ny - 1) / 2, sz / w + (nz - 1) / 2]));
 }
 

@@ -32,14 +32,16 @@ function bits(values: ArrayLike<number>): number[] {
 
 /** A head-like volume: background zeros, a bright blob, noise; a few NaN/∞ when asked. */
 function volume(size: number[], kind: 'float' | 'uint8' | 'int16', seed: number): Image {
-  const img = createImage(size, kind === 'float' ? 'float32' : kind, { spacing: [1.1, 0.9, 1.3], origin: [3, -2, 5] });
+  const d = size.length;
+  const img = createImage(size, kind === 'float' ? 'float32' : kind, { spacing: [1.1, 0.9, 1.3].slice(0, d), origin: [3, -2, 5].slice(0, d) });
   const r = createRandom(seed);
-  const [nx, ny, nz] = size;
+  const [nx, ny] = size;
+  const nz = d === 3 ? size[2] : 1;
   let n = 0;
   for (let k = 0; k < nz; k++) {
     for (let j = 0; j < ny; j++) {
       for (let i = 0; i < nx; i++, n++) {
-        const d2 = ((i - nx * 0.55) / (nx * 0.3)) ** 2 + ((j - ny * 0.45) / (ny * 0.35)) ** 2 + ((k - nz * 0.5) / (nz * 0.3)) ** 2;
+        const d2 = ((i - nx * 0.55) / (nx * 0.3)) ** 2 + ((j - ny * 0.45) / (ny * 0.35)) ** 2 + (d === 3 ? ((k - nz * 0.5) / (nz * 0.3)) ** 2 : 0);
         const inside = d2 < 1;
         const v = inside ? 80 + 40 * Math.sin(0.3 * i) * Math.cos(0.2 * j) + 10 * r() : r() < 0.1 ? 3 * r() : 0;
         img.data[n] = kind === 'int16' ? Math.round(v * 20 - 1000) : kind === 'uint8' ? Math.round(v) : v;
@@ -171,13 +173,17 @@ test('ArrayStats.range per element kind, with NaN and ±∞ in some blocks only:
   );
 });
 
-test('inputStatistics: modality guesses as guessModality, foreground centres as foregroundCenter (to rounding), on every thread count', async () => {
+test('inputStatistics: modality guesses as guessModality, foreground centres as foregroundCenter (to rounding), on every thread count, 2D and 3D', async () => {
   const fixed = volume([72, 66, 58], 'uint8', 5);
   const moving = volume([64, 70, 60], 'float', 6);
   const ct = volume([60, 60, 50], 'int16', 7);
+  // 2D: one block of the statistics (as one slice of a 3D image), and several
+  const slice = volume([210, 190], 'uint8', 9);
+  const wide = volume([320, 290], 'float', 10);
   for (const [f, m] of [
     [fixed, moving],
     [ct, moving],
+    [slice, wide],
   ]) {
     const refCentres = [foregroundCenter(f, undefined, 'fixed image'), foregroundCenter(m, undefined, 'moving image')];
     let first: string | null = null;
@@ -188,6 +194,7 @@ test('inputStatistics: modality guesses as guessModality, foreground centres as 
       const s = await inputStatistics(t, f, m, arrays, { stages: [{ transform: 'affine', metric: 'mi' }] }, {}, cache);
       assert.deepEqual(s.guesses, { fixed: guessModality(f), moving: guessModality(m) });
       const centres = [s.centers!.fixed!, s.centers!.moving!];
+      centres.forEach((c) => assert.equal(c.length, f.dimension));
       centres.forEach((c, i) => c.forEach((x, a) => assert.ok(Math.abs(x - refCentres[i][a]) <= 1e-9 * (1 + Math.abs(x)), `centre ${i} axis ${a}: ${x} vs ${refCentres[i][a]}`)));
       // the moving image's winsorising quantiles are kept for the full-resolution level
       const known = cache.get(m.data)!;
