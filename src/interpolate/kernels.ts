@@ -169,60 +169,19 @@ function trilinearAt(data: Plane, b: number, ox: number, oy: number, oz: number,
 
 /**
  * out[c] = linear3d(planes[c], nx, ny, nz, x, y, z) for c = 0, 1, 2 (a vector field's three planes) at the continuous
- * index (x, y, z) = (ci[0], ci[1], ci[2]): linear3d's corner and fractions found once (its steps, repeated here so
- * that the three share them), then its interpolation for each plane; false (out untouched) outside, where linear3d
- * gives NaN. (The index comes in an array: passed as three numbers to a call V8 does not inline, from a loop over a
- * row of points, each would be a new heap number.)
+ * index (x, y, z) = (ci[0], ci[1], ci[2]): linearValues3d's two passes for one point, its corner and fractions found
+ * once for the three planes; false (out untouched) outside, where linear3d gives NaN. Only arrays and integers cross
+ * its calls: a number that is not a small integer, passed to or returned from a call V8 does not inline (from a row
+ * loop such as addDisplacementRow3d's), is a new heap number each time.
  */
 export function linearVector3d(p0: Plane, p1: Plane, p2: Plane, nx: number, ny: number, nz: number, ci: Float64Array, out: Float64Array): boolean {
-  const x = ci[0];
-  const y = ci[1];
-  const z = ci[2];
-  if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) return false;
-  let x0 = Math.floor(x);
-  let y0 = Math.floor(y);
-  let z0 = Math.floor(z);
-  const fx = x - x0;
-  const fy = y - y0;
-  const fz = z - z0;
-  const nxy = nx * ny;
-  let ox = 1;
-  let oy = nx;
-  let oz = nxy;
-  if (x0 < 0) {
-    x0 = 0;
-    ox = 0;
-  } else if (x0 >= nx - 1) ox = 0;
-  if (y0 < 0) {
-    y0 = 0;
-    oy = 0;
-  } else if (y0 >= ny - 1) oy = 0;
-  if (z0 < 0) {
-    z0 = 0;
-    oz = 0;
-  } else if (z0 >= nz - 1) oz = 0;
-  const b = x0 + nx * y0 + nxy * z0;
-  // trilinearAt's arithmetic for each plane, in this loop rather than through calls: V8 does not inline three of
-  // them into a caller that is itself inlined into a row loop, and each fraction passed to a call that is not
-  // inlined is a new heap number (a field through the inverse-warped output: ~60 M of them, and their collections)
-  for (let c = 0; c < 3; c++) {
-    const data = c === 0 ? p0 : c === 1 ? p1 : p2;
-    const v000 = data[b];
-    const v100 = data[b + ox];
-    const v010 = data[b + oy];
-    const v110 = data[b + ox + oy];
-    const v001 = data[b + oz];
-    const v101 = data[b + ox + oz];
-    const v011 = data[b + oy + oz];
-    const v111 = data[b + ox + oy + oz];
-    const a00 = v000 + fx * (v100 - v000);
-    const a10 = v010 + fx * (v110 - v010);
-    const a01 = v001 + fx * (v101 - v001);
-    const a11 = v011 + fx * (v111 - v011);
-    const c0 = a00 + fy * (a10 - a00);
-    const c1 = a01 + fy * (a11 - a01);
-    out[c] = c0 + fz * (c1 - c0);
-  }
+  const corners = CHUNK_CORNERS;
+  const fractions = CHUNK_FRACTIONS;
+  locateChunk(nx, ny, nz, ci, 0, 1, corners, fractions);
+  if (corners[0] < 0) return false;
+  gatherChunk(p0, corners, fractions, 1, out, 0);
+  gatherChunk(p1, corners, fractions, 1, out, 1);
+  gatherChunk(p2, corners, fractions, 1, out, 2);
   return true;
 }
 
@@ -240,82 +199,113 @@ const CHUNK_FRACTIONS = new Float64Array(3 * VALUES_CHUNK);
  * ~97 ns a sample; the fresh samples of a B-spline registration are ~17 M of them).
  */
 export function linearValues3d(data: Plane, nx: number, ny: number, nz: number, ci: Float64Array, start: number, end: number, out: Float64Array): void {
-  const nxy = nx * ny;
   const corners = CHUNK_CORNERS;
   const fractions = CHUNK_FRACTIONS;
   for (let c0 = start; c0 < end; c0 += VALUES_CHUNK) {
     const c1 = Math.min(end, c0 + VALUES_CHUNK);
-    for (let i = c0, k = 0; i < c1; i++, k++) {
-      const x = ci[3 * i];
-      const y = ci[3 * i + 1];
-      const z = ci[3 * i + 2];
-      if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) {
-        corners[4 * k] = -1;
-        continue;
-      }
-      let x0 = Math.floor(x);
-      let y0 = Math.floor(y);
-      let z0 = Math.floor(z);
-      fractions[3 * k] = x - x0;
-      fractions[3 * k + 1] = y - y0;
-      fractions[3 * k + 2] = z - z0;
-      let ox = 1;
-      let oy = nx;
-      let oz = nxy;
-      if (x0 < 0) {
-        x0 = 0;
-        ox = 0;
-      } else if (x0 >= nx - 1) {
-        // x0 is nx − 1 here (x ≤ nx − 0.5; see the note above linear2d)
-        ox = 0;
-      }
-      if (y0 < 0) {
-        y0 = 0;
-        oy = 0;
-      } else if (y0 >= ny - 1) {
-        // y0 is ny − 1 here (y ≤ ny − 0.5; see the note above linear2d)
-        oy = 0;
-      }
-      if (z0 < 0) {
-        z0 = 0;
-        oz = 0;
-      } else if (z0 >= nz - 1) {
-        // z0 is nz − 1 here (z ≤ nz − 0.5; see the note above linear2d)
-        oz = 0;
-      }
-      corners[4 * k] = x0 + nx * y0 + nxy * z0;
-      corners[4 * k + 1] = ox;
-      corners[4 * k + 2] = oy;
-      corners[4 * k + 3] = oz;
+    locateChunk(nx, ny, nz, ci, c0, c1, corners, fractions);
+    gatherChunk(data, corners, fractions, c1 - c0, out, c0);
+  }
+}
+
+/**
+ * linearValues3d in a vector field's three planes at once, their location found once per point: u0[i], u1[i], u2[i]
+ * = linear3d(p0 | p1 | p2, nx, ny, nz, ci[3i], ci[3i+1], ci[3i+2]) for i in [0, n) (NaN outside).
+ */
+export function linearVectorValues3d(p0: Plane, p1: Plane, p2: Plane, nx: number, ny: number, nz: number, ci: Float64Array, n: number, u0: Float64Array, u1: Float64Array, u2: Float64Array): void {
+  const corners = CHUNK_CORNERS;
+  const fractions = CHUNK_FRACTIONS;
+  for (let c0 = 0; c0 < n; c0 += VALUES_CHUNK) {
+    const c1 = Math.min(n, c0 + VALUES_CHUNK);
+    locateChunk(nx, ny, nz, ci, c0, c1, corners, fractions);
+    gatherChunk(p0, corners, fractions, c1 - c0, u0, c0);
+    gatherChunk(p1, corners, fractions, c1 - c0, u1, c0);
+    gatherChunk(p2, corners, fractions, c1 - c0, u2, c0);
+  }
+}
+
+/**
+ * linearValues3d's first pass over the samples [c0, c1) of ci: for sample i = c0 + k its corner index and offsets to
+ * the next voxel along each axis (corners[4k…4k+3]; corners[4k] = −1 outside) and its fractions (fractions[3k…3k+2]),
+ * clamped at the edges as linear3d clamps them.
+ */
+function locateChunk(nx: number, ny: number, nz: number, ci: Float64Array, c0: number, c1: number, corners: Int32Array, fractions: Float64Array): void {
+  const nxy = nx * ny;
+  for (let i = c0, k = 0; i < c1; i++, k++) {
+    const x = ci[3 * i];
+    const y = ci[3 * i + 1];
+    const z = ci[3 * i + 2];
+    if (!(x >= -0.5 && x <= nx - 0.5 && y >= -0.5 && y <= ny - 0.5 && z >= -0.5 && z <= nz - 0.5)) {
+      corners[4 * k] = -1;
+      continue;
     }
-    for (let i = c0, k = 0; i < c1; i++, k++) {
-      const b = corners[4 * k];
-      if (b < 0) {
-        out[i] = NaN;
-        continue;
-      }
-      const ox = corners[4 * k + 1];
-      const oy = corners[4 * k + 2];
-      const oz = corners[4 * k + 3];
-      const fx = fractions[3 * k];
-      const fy = fractions[3 * k + 1];
-      const fz = fractions[3 * k + 2];
-      const v000 = data[b];
-      const v100 = data[b + ox];
-      const v010 = data[b + oy];
-      const v110 = data[b + ox + oy];
-      const v001 = data[b + oz];
-      const v101 = data[b + ox + oz];
-      const v011 = data[b + oy + oz];
-      const v111 = data[b + ox + oy + oz];
-      const a00 = v000 + fx * (v100 - v000);
-      const a10 = v010 + fx * (v110 - v010);
-      const a01 = v001 + fx * (v101 - v001);
-      const a11 = v011 + fx * (v111 - v011);
-      const c0v = a00 + fy * (a10 - a00);
-      const c1v = a01 + fy * (a11 - a01);
-      out[i] = c0v + fz * (c1v - c0v);
+    let x0 = Math.floor(x);
+    let y0 = Math.floor(y);
+    let z0 = Math.floor(z);
+    fractions[3 * k] = x - x0;
+    fractions[3 * k + 1] = y - y0;
+    fractions[3 * k + 2] = z - z0;
+    let ox = 1;
+    let oy = nx;
+    let oz = nxy;
+    if (x0 < 0) {
+      x0 = 0;
+      ox = 0;
+    } else if (x0 >= nx - 1) {
+      // x0 is nx − 1 here (x ≤ nx − 0.5; see the note above linear2d)
+      ox = 0;
     }
+    if (y0 < 0) {
+      y0 = 0;
+      oy = 0;
+    } else if (y0 >= ny - 1) {
+      // y0 is ny − 1 here (y ≤ ny − 0.5; see the note above linear2d)
+      oy = 0;
+    }
+    if (z0 < 0) {
+      z0 = 0;
+      oz = 0;
+    } else if (z0 >= nz - 1) {
+      // z0 is nz − 1 here (z ≤ nz − 0.5; see the note above linear2d)
+      oz = 0;
+    }
+    corners[4 * k] = x0 + nx * y0 + nxy * z0;
+    corners[4 * k + 1] = ox;
+    corners[4 * k + 2] = oy;
+    corners[4 * k + 3] = oz;
+  }
+}
+
+/** linearValues3d's second pass: out[o + k] for k in [0, count), sample k's interpolation in data (NaN outside). */
+function gatherChunk(data: Plane, corners: Int32Array, fractions: Float64Array, count: number, out: Float64Array, o: number): void {
+  for (let k = 0; k < count; k++) {
+    const i = o + k;
+    const b = corners[4 * k];
+    if (b < 0) {
+      out[i] = NaN;
+      continue;
+    }
+    const ox = corners[4 * k + 1];
+    const oy = corners[4 * k + 2];
+    const oz = corners[4 * k + 3];
+    const fx = fractions[3 * k];
+    const fy = fractions[3 * k + 1];
+    const fz = fractions[3 * k + 2];
+    const v000 = data[b];
+    const v100 = data[b + ox];
+    const v010 = data[b + oy];
+    const v110 = data[b + ox + oy];
+    const v001 = data[b + oz];
+    const v101 = data[b + ox + oz];
+    const v011 = data[b + oy + oz];
+    const v111 = data[b + ox + oy + oz];
+    const a00 = v000 + fx * (v100 - v000);
+    const a10 = v010 + fx * (v110 - v010);
+    const a01 = v001 + fx * (v101 - v001);
+    const a11 = v011 + fx * (v111 - v011);
+    const c0v = a00 + fy * (a10 - a00);
+    const c1v = a01 + fy * (a11 - a01);
+    out[i] = c0v + fz * (c1v - c0v);
   }
 }
 

@@ -27,7 +27,7 @@ import { DisplacementFieldTransform } from '../transform/displacement-field.js';
 import { identity, matMul } from '../image/linalg.js';
 import { composeLinear, MatrixOffsetTransform } from '../transform/linear.js';
 import { isLinear, type LinearTransform, type Transform } from '../transform/transform.js';
-import { barycentric2d, barycentric3d, linear2d, linearValues3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
+import { barycentric2d, barycentric3d, linear2d, linear3d, nearestIndex2d, nearestIndex3d, type Plane } from '../interpolate/kernels.js';
 import { bspline2d, bspline3d, bsplineCoefficients } from '../interpolate/bspline.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
 
@@ -433,19 +433,12 @@ function sampleRow3d(
         out[i] = v === v ? v : def;
       }
       break;
-    case 'linear': {
-      // linear3d's values (linearValues3d: the same arithmetic) for the whole row in one call: a call per point
-      // that V8 does not inline takes its three coordinates and returns its value as new heap numbers
-      const ci = rowIndexScratch(n);
+    case 'linear':
       for (let i = 0; i < n; i++) {
-        ci[3 * i] = xs[i];
-        ci[3 * i + 1] = ys[i];
-        ci[3 * i + 2] = zs[i];
+        const v = linear3d(src as Plane, nx, ny, nz, xs[i], ys[i], zs[i]);
+        out[i] = v === v ? v : def;
       }
-      linearValues3d(src as Plane, nx, ny, nz, ci, 0, n, out);
-      for (let i = 0; i < n; i++) if (out[i] !== out[i]) out[i] = def;
       break;
-    }
     case 'barycentric':
       for (let i = 0; i < n; i++) {
         const v = barycentric3d(src as Plane, nx, ny, nz, xs[i], ys[i], zs[i]);
@@ -459,14 +452,6 @@ function sampleRow3d(
       }
       break;
   }
-}
-
-/** sampleRow3d's interleaved continuous indices (per thread: module state), grown to the longest row. */
-let rowIndices = new Float64Array(0);
-
-function rowIndexScratch(n: number): Float64Array {
-  if (rowIndices.length < 3 * n) rowIndices = new Float64Array(3 * n);
-  return rowIndices;
 }
 
 function storeRowFloat(out: PixelArray, start: number, stride: number, values: Float64Array, n: number): void {

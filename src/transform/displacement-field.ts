@@ -6,7 +6,7 @@
 import { CoregError } from '../errors.js';
 import { physicalToIndexMatrix, type Image } from '../image/image.js';
 import { interpolationPlane } from '../interpolate/interpolator.js';
-import { linear2d, linearVector3d, type Plane } from '../interpolate/kernels.js';
+import { linear2d, linearVector3d, linearVectorValues3d, type Plane } from '../interpolate/kernels.js';
 import type { Transform } from './transform.js';
 
 export class DisplacementFieldTransform implements Transform {
@@ -22,6 +22,9 @@ export class DisplacementFieldTransform implements Transform {
   private readonly ci: Float64Array;
   private readonly u: Float64Array;
   private readonly u3 = new Float64Array(3);
+  /** addDisplacementRow3d's continuous indices (3 per point) and displacement rows, grown to the longest row. */
+  private rowIndex = new Float64Array(0);
+  private rowU = [new Float64Array(0), new Float64Array(0), new Float64Array(0)];
 
   /** `name` is what errors about the field name (its file). */
   constructor(field: Image, name = 'displacement field') {
@@ -82,24 +85,32 @@ export class DisplacementFieldTransform implements Transform {
     const m = this.toIndex;
     const [o0, o1, o2] = this.field.origin;
     const [p0, p1, p2] = this.planes;
-    const { nx, ny, nz } = this;
-    const u = this.u3;
-    const ci = this.ci;
+    if (this.rowIndex.length < 3 * n) {
+      this.rowIndex = new Float64Array(3 * n);
+      this.rowU = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];
+    }
+    const ci = this.rowIndex;
+    const [u0, u1, u2] = this.rowU;
     for (let i = 0; i < n; i++) {
       const d0 = x[i] - o0;
       const d1 = y[i] - o1;
       const d2 = z[i] - o2;
       // (displacement()'s sums: 0 + each term in turn)
-      ci[0] = 0 + m[0] * d0 + m[1] * d1 + m[2] * d2;
-      ci[1] = 0 + m[3] * d0 + m[4] * d1 + m[5] * d2;
-      ci[2] = 0 + m[6] * d0 + m[7] * d1 + m[8] * d2;
-      // (outside the domain u is 0: 0 + p, as transformPoint adds it)
-      if (!linearVector3d(p0, p1, p2, nx, ny, nz, ci, u)) u.fill(0);
-      x[i] = u[0] + x[i];
-      y[i] = u[1] + y[i];
-      z[i] = u[2] + z[i];
+      ci[3 * i] = 0 + m[0] * d0 + m[1] * d1 + m[2] * d2;
+      ci[3 * i + 1] = 0 + m[3] * d0 + m[4] * d1 + m[5] * d2;
+      ci[3 * i + 2] = 0 + m[6] * d0 + m[7] * d1 + m[8] * d2;
+    }
+    // the row's u in one call (a call per point that V8 does not inline boxes the numbers it is passed)
+    linearVectorValues3d(p0, p1, p2, this.nx, this.ny, this.nz, ci, n, u0, u1, u2);
+    for (let i = 0; i < n; i++) {
+      // (outside the domain u is 0 (NaN here): 0 + p, as transformPoint adds it)
+      const inside = u0[i] === u0[i];
+      x[i] = (inside ? u0[i] : 0) + x[i];
+      y[i] = (inside ? u1[i] : 0) + y[i];
+      z[i] = (inside ? u2[i] : 0) + z[i];
     }
   }
+
 
   transformPoint(p: ArrayLike<number>, out: Float64Array | number[]): void {
     this.displacement(p, out);
