@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { linear3d, linearValues3d } from '../../src/interpolate/kernels.js';
+import { linear3d, linearValues3d, linearVectorValues3d } from '../../src/interpolate/kernels.js';
 
 test('linearValues3d gives linear3d bit for bit (inside, at the borders, outside; float32 and float64 planes)', () => {
   const [nx, ny, nz] = [7, 5, 4];
@@ -48,4 +48,25 @@ test('linearVector3d gives linear3d of each of the three planes bit for bit (ins
     for (let c = 0; c < 3; c++) assert.ok(Object.is(out[c], expected[c]), `(${x}, ${y}, ${z}) component ${c}: ${out[c]} vs ${expected[c]}`);
   }
   assert.ok(inside > 2000 && inside < 3900, `both inside and outside points (${inside} inside)`);
+});
+
+test('linearVectorValues3d gives linear3d of each of the three planes bit for bit, NaN outside (rows longer than a chunk)', () => {
+  const [nx, ny, nz] = [6, 7, 5];
+  let s = 17;
+  const random = (): number => (s = (s * 16807) % 2147483647) / 2147483647;
+  const planes = [0, 1, 2].map((c) => Float32Array.from({ length: nx * ny * nz }, () => random() * 8 - 4 + c));
+  const n = 200;
+  const ci = new Float64Array(3 * n);
+  for (let i = 0; i < 3 * n; i++) ci[i] = random() * 8 - 1;
+  const u = [0, 1, 2].map(() => new Float64Array(n));
+  linearVectorValues3d(planes[0], planes[1], planes[2], nx, ny, nz, ci, n, u[0], u[1], u[2]);
+  let inside = 0;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < 3; c++) {
+      const expected = linear3d(planes[c], nx, ny, nz, ci[3 * i], ci[3 * i + 1], ci[3 * i + 2]);
+      assert.ok(Object.is(u[c][i], expected), `point ${i} plane ${c}: ${u[c][i]} vs ${expected}`);
+    }
+    if (Number.isFinite(u[0][i])) inside++;
+  }
+  assert.ok(inside > 20 && inside < n - 20, `both inside and outside points (${inside} inside)`);
 });
