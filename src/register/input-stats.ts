@@ -7,7 +7,7 @@
  */
 import type { Image, PixelArray } from '../image/image.js';
 import { modalityFrom, type ModalityGuess } from '../image/intensity.js';
-import { foregroundCenterFromSums } from '../transform/initialize.js';
+import { foregroundCenterFromSums, volumeSize } from '../transform/initialize.js';
 import { checkImagePair } from './check-images.js';
 import type { RegistrationConfig } from './config.js';
 import { shareArray, type ParallelFor } from './parallel-for.js';
@@ -50,9 +50,7 @@ export async function inputStatistics(
   const movingQs = [...GUESS, ...OTSU, ...[...winsor].filter((q) => !GUESS.includes(q) && !OTSU.includes(q))];
   const mode = config.initializer ?? 'moments';
   const centres = mode === 'moments' && !(opts.initial && opts.initial.length > 0) && !opts.fixedMask && !opts.movingMask;
-  // (a 2D image's sums as those of a 3D image one slice thick)
-  const size3 = (img: Image): number[] => (img.dimension === 3 ? img.size : [img.size[0], img.size[1], 1]);
-  const stats = await ArrayStats.open(team, [arrays.fixed, arrays.moving], { quantiles: [[...GUESS, ...OTSU], movingQs], sizes: centres ? [size3(fixed), size3(moving)] : [null, null] });
+  const stats = await ArrayStats.open(team, [arrays.fixed, arrays.moving], { quantiles: [[...GUESS, ...OTSU], movingQs], sizes: centres ? [volumeSize(fixed), volumeSize(moving)] : [null, null] });
   try {
     const [fr, mr] = stats.range();
     checkImagePair(fixed, moving, { fixed: fr.range, moving: mr.range });

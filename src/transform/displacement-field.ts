@@ -111,7 +111,6 @@ export class DisplacementFieldTransform implements Transform {
     }
   }
 
-
   transformPoint(p: ArrayLike<number>, out: Float64Array | number[]): void {
     this.displacement(p, out);
     for (let c = 0; c < this.dimension; c++) out[c] += p[c];
