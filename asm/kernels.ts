@@ -5,8 +5,10 @@
 // operation for operation (same f64 operations in the same order, SIMD only where two lanes do the same
 // independent operations), so the results are bit-identical to the TypeScript ones.
 //
-// Memory is managed by the caller (src/wasm/kernels.ts): every pointer argument is a byte offset into this
-// module's memory. Packed outputs are written from position `start`, as in the TypeScript kernels.
+// Memory is managed by the caller (src/wasm/kernels.ts): the module imports a shared memory (an arena that the
+// instances of several threads use at once) and every pointer argument is a byte offset into it. The module has no
+// static data: each instance is given its own scratch (setScratch). Packed outputs are written from position
+// `start`, as in the TypeScript kernels.
 
 // Affine + sampler parameters at `par` (f64): A (d·d), t (d), N (d·d, physical → index), origin (d).
 
@@ -66,16 +68,20 @@ let g2: f64 = 0;
 }
 
 /**
- * Scratch for sampleLinear3d's chunks (static data, below the 1024 bytes the allocator in src/wasm/kernels.ts
- * leaves to the module; test/wasm checks that it fits): per sample of a chunk, 4 i32 (base index or −1 outside,
- * ox, oy, oz) then 3 f64 (fx, fy, fz).
+ * Scratch for sampleLinear3d's chunks, this instance's own (the memory is shared by the instances of several
+ * threads): per sample of a chunk, 4 i32 (base index or −1 outside, ox, oy, oz) then 3 f64 (fx, fy, fz).
  */
 const CHUNK = 16;
-const scratch: usize = memory.data(CHUNK * 40, 16);
+let scratch: usize = 0;
 
-/** End of the module's static data (must be ≤ the allocator's base). */
-export function staticEnd(): usize {
-  return __heap_base;
+/** Bytes of scratch an instance needs (setScratch). */
+export function scratchBytes(): i32 {
+  return CHUNK * 40;
+}
+
+/** Gives this instance its scratch: scratchBytes() bytes at p (16-byte aligned) that no other instance uses. */
+export function setScratch(p: usize): void {
+  scratch = p;
 }
 
 /**

@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'asm', 'kernels.ts');
 const out = join(root, 'src', 'wasm', 'kernels-bytes.ts');
-// static data from byte 16 (the module's scratch), below the 1024 bytes src/wasm/kernels.ts leaves to the module
-const ARGS = [source, '--outFile', 'kernels.wasm', '-O3', '--noAssert', '--runtime', 'stub', '--use', 'abort=', '--enable', 'simd', '--initialMemory', '2', '--memoryBase', '16'];
+// The module imports its memory, shared (src/wasm/kernels.ts: one arena for the instances of every thread; a
+// shared memory needs a maximum: 4 GiB, all a 32-bit memory can address) and has no static data.
+const ARGS = [source, '--outFile', 'kernels.wasm', '-O3', '--noAssert', '--runtime', 'stub', '--use', 'abort=', '--enable', 'simd', '--enable', 'threads', '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536'];
 const hash = createHash('sha256').update(readFileSync(source)).update(JSON.stringify(ARGS.slice(1))).digest('hex').slice(0, 16);
 if (existsSync(out) && readFileSync(out, 'utf8').includes(`source ${hash}`)) process.exit(0);
 

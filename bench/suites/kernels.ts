@@ -14,7 +14,8 @@ import { sharedFloat64 } from '../../src/register/parallel-for.js';
 import { BlockedMetric, linearKernel, prepareMovingSampler, type LinearKernelInit } from '../../src/register/sample-kernels.js';
 import { METRICS, type MetricState, type SampledMetric } from '../../src/metric/index.js';
 import type { HistogramState } from '../../src/metric/histogram.js';
-import { releaseWasmKernels, setWasmKernels, wasmKernels, wasmKernelsAvailable } from '../../src/wasm/kernels.js';
+import { releaseArena, setWasmKernels, wasmArena, wasmKernelsAvailable } from '../../src/wasm/kernels.js';
+import { placeSamples } from '../../src/register/wasm-measure.js';
 import { median } from '../lib/process.js';
 
 /** Parts of one evaluation, in the order they run. */
@@ -171,17 +172,17 @@ function timedRun(n: number, evaluations: number, clock: (() => number) | null, 
 function kernelRun(w: Workload, wasm: boolean, evaluations: number, clock: (() => number) | null): RunResult {
   const n = w.fixed.length;
   const sampler = prepareMovingSampler(w.moving, 'linear');
-  const blocked = new BlockedMetric(3, n, sampler, w.points, w.fixed, null, 'mi', { bins: BINS, fixedRange: range(w.fixed), movingRange: range(w.moving.data) });
-  const init: LinearKernelInit = { ...blocked.init, params: sharedFloat64(14), moments: sharedFloat64(blocked.blocks * 12) };
   setWasmKernels(wasm);
+  // (placed in an arena as LinearRegistrationCost places it)
+  const placed = placeSamples(3, n, sampler.plane, { points: w.points, fixed: w.fixed });
+  const blocked = new BlockedMetric(3, n, sampler, w.points, w.fixed, null, 'mi', { bins: BINS, fixedRange: range(w.fixed), movingRange: range(w.moving.data) }, undefined, placed?.packed);
+  const init: LinearKernelInit = { ...blocked.init, params: sharedFloat64(13), moments: sharedFloat64(blocked.blocks * 12), wasm: placed?.wasm ?? null };
   const phases = linearKernel(init);
   setWasmKernels(undefined);
   let value = NaN;
   const G = new Array<number>(12).fill(0);
   init.params.set(w.A, 0);
   init.params.set(w.t, 9);
-  // one thread: the cost as a single-threaded registration runs it
-  init.params[13] = 1;
   let stamp = 0;
   const run = timedRun(n, evaluations, clock, () => {
     init.params[12] = stamp++;
@@ -192,6 +193,7 @@ function kernelRun(w: Workload, wasm: boolean, evaluations: number, clock: (() =
     for (let b = 0; b < blocked.blocks; b++) for (let k = 0; k < 12; k++) G[k] += init.moments[b * 12 + k];
   });
   phases.release?.();
+  if (placed) releaseArena(placed.arena);
   return { run, value, G };
 }
 
@@ -208,10 +210,10 @@ function wasmPartsRun(w: Workload, evaluations: number, clock: (() => number) | 
   const state = metric.createState({ bins: BINS, fixedRange: range(w.fixed), movingRange: range(w.moving.data) }) as HistogramState;
   const BB = BINS * BINS;
   setWasmKernels(true);
-  const wk = wasmKernels();
+  const wk = wasmArena();
   setWasmKernels(undefined);
-  if (!wk) throw new Error('WebAssembly kernels unavailable');
-  const k = wk.k;
+  const k = wk?.instance();
+  if (!wk || !k) throw new Error('WebAssembly kernels unavailable');
   const pPlane = wk.alloc(plane.byteLength);
   const pPoints = wk.alloc(24 * n);
   const pFixed = wk.alloc(8 * n);
@@ -266,7 +268,7 @@ function wasmPartsRun(w: Workload, evaluations: number, clock: (() => number) | 
     }
   });
   const G = Array.from(Gv);
-  releaseWasmKernels(wk);
+  releaseArena(wk);
   return { run, value, G };
 }
 

@@ -19,6 +19,9 @@ import { checkOverlap, SampleMetricEvaluator, type MovingSampler, type SampledCo
 import { serialSession, shareArray, sharedFloat32, sharedFloat64, sharedInt32, type BlockSession, type ParallelFor } from './parallel-for.js';
 import { BlockedMetric, bsplineKernel, histogramMergeBuffers, histogramMergeChunks, mergeChunks, mapAndSample2d, mapAndSample3d, scatter2d, scatter3d, type BSplineKernelInit, type StratifiedDraw } from './sample-kernels.js';
 import { createRandom } from '../random.js';
+import { releaseArena } from '../wasm/kernels.js';
+import { wasmBSplineApplies } from './wasm-bspline.js';
+import { placeSamples } from './wasm-measure.js';
 import { jitterPlane, maskAt, type SampleSet } from './sampling.js';
 
 export interface BSplineCostOptions extends SampledCostOptions {
@@ -73,6 +76,8 @@ export class BSplineRegistrationCost implements CostFunction {
   /** Whether `session` runs on a team's threads (else every block in this thread). */
   private onTeam = false;
   /** Per sample: linear index of the first supporting control point, or −1 outside the B-spline domain. */
+  /** The WebAssembly kernels' arena and what the cost placed in it (null: TypeScript kernels). */
+  private placed: ReturnType<typeof placeSamples>;
   private readonly bases: Int32Array;
   /** Per sample: 4 cubic weights per axis (separable), 4·d numbers. */
   private readonly weights: Float32Array;
@@ -106,10 +111,16 @@ export class BSplineRegistrationCost implements CostFunction {
     this.opts = opts;
     const d = samples.dimension;
     const n = samples.count;
+    // The WebAssembly kernels' data (the moving plane, supports, packed samples) in a shared arena, once per level
+    // (wasm-measure.ts); without it (2D, a moving mask, wasm off, { wasm: false }) the TypeScript kernels run.
+    this.placed =
+      opts.metric !== 'lncc' && opts.wasm !== false && wasmBSplineApplies(d, sampler.kind, sampler.plane, opts.movingMask)
+        ? placeSamples(d, n, sampler.plane, null, { supports: true, always: true })
+        : null;
     // Separable supports (a base index and 4 weights per axis) take 13 numbers per 3D sample instead of 128.
     // Arrays the kernels read are on shared memory (a team's threads see them; see parallel-for.ts).
-    this.bases = sharedInt32(n);
-    this.weights = sharedFloat32(n * 4 * d);
+    this.bases = this.placed?.wasm.bases ?? sharedInt32(n);
+    this.weights = this.placed?.wasm.weights ?? sharedFloat32(n * 4 * d);
     // (a stratified draw happens in the kernel's phase 2, below)
     const lncc = opts.metric === 'lncc';
     if (this.fresh) {
@@ -131,7 +142,7 @@ export class BSplineRegistrationCost implements CostFunction {
     } else {
       this.evaluator = null;
       // A fresh sampler's arrays are shared already (its draws rewrite them in place; shareArray keeps them).
-      const blocked = new BlockedMetric(d, n, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions, bsplineBlockSize(n));
+      const blocked = new BlockedMetric(d, n, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions, bsplineBlockSize(n), this.placed?.packed);
       this.blocked = blocked;
       const P = bspline.numberOfParameters;
       const [nx, nxy] = bspline.gridStrides;
@@ -155,7 +166,7 @@ export class BSplineRegistrationCost implements CostFunction {
         nx,
         nxy,
         P,
-        wasm: opts.wasm,
+        wasm: this.placed?.wasm ?? null,
         // a histogram's merge by the team's threads (phase 5)
         histogram: blocked.histogramBins > 0 ? histogramMergeBuffers(blocked.histogramBins) : null,
         gPartials: sharedFloat64(blocked.blocks * P),
@@ -200,6 +211,8 @@ export class BSplineRegistrationCost implements CostFunction {
   dispose(): void {
     this.close();
     this.local?.release?.();
+    if (this.placed) releaseArena(this.placed.arena);
+    this.placed = null;
   }
 
   /** Releases the team's threads (the cost keeps working in this thread). */

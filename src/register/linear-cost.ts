@@ -16,9 +16,11 @@ import type { CostFunction } from '../optimize/types.js';
 import type { LinearTransform, ParametricTransform } from '../transform/transform.js';
 import type { SampleSet } from './sampling.js';
 import { BlockedMetric, linearKernel, sampleMovingLinearRange, type LinearKernelInit, type MovingSampler } from './sample-kernels.js';
-import { serialSession, shareArray, sharedFloat64, sharedInt32, TEAM_MIN_SAMPLES, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
+import { serialSession, shareArray, sharedFloat64, TEAM_MIN_SAMPLES, type BlockKernel, type BlockSession, type ParallelFor } from './parallel-for.js';
 export { packMovingSample2d, packMovingSample3d, prepareMovingSampler, type MovingSampler } from './sample-kernels.js';
 import type { MetricName } from './config.js';
+import { releaseArena } from '../wasm/kernels.js';
+import { placeSamples } from './wasm-measure.js';
 import { CoregError } from '../errors.js';
 
 /**
@@ -67,8 +69,6 @@ export function accumulateMoments(
   }
 }
 
-/** Kernels told apart by the wasm linear kernel's hand-off (ids modulo this; a collision only copies more). */
-const HANDOFF_SLOTS = 64;
 
 /** Minimum fraction of samples that must map inside the moving image before the cost is declared undefined. */
 const MIN_VALID_FRACTION = 0.01;
@@ -181,6 +181,8 @@ export class LinearRegistrationCost implements CostFunction {
   /** Every other measure: per-block kernels (parallel-for.ts), run by `session`. */
   private readonly blocked: BlockedMetric | null;
   private readonly kernelInit: LinearKernelInit | null;
+  /** The WebAssembly kernels' arena and what the cost placed in it (null: TypeScript kernels). */
+  private placed: ReturnType<typeof placeSamples> = null;
   /** This thread's kernel, built on first use (with a team: while the helpers build theirs). */
   private local: ReturnType<typeof linearKernel> | null = null;
   /** Phases that run this thread's kernel (building it first). */
@@ -212,16 +214,19 @@ export class LinearRegistrationCost implements CostFunction {
       this.forward = null;
     } else {
       this.evaluator = null;
-      const blocked = new BlockedMetric(d, samples.count, sampler, shareArray(samples.points), shareArray(samples.values), this.movingMask, opts.metric, opts.metricOptions);
+      // The WebAssembly kernels' data (the moving plane, the samples, the packed samples) in a shared arena, once
+      // (wasm-measure.ts); without it (a B-spline sampler, a moving mask, few samples, wasm off) TypeScript kernels.
+      const points = shareArray(samples.points);
+      const fixed = shareArray(samples.values);
+      this.placed = sampler.kind === 'linear' && !this.movingMask ? placeSamples(d, samples.count, sampler.plane, { points, fixed }) : null;
+      const blocked = new BlockedMetric(d, samples.count, sampler, points, fixed, this.movingMask, opts.metric, opts.metricOptions, undefined, this.placed?.packed);
       this.blocked = blocked;
       this.kernelInit = {
         ...blocked.init,
-        params: sharedFloat64(d * d + d + 2),
+        params: sharedFloat64(d * d + d + 1),
         moments: sharedFloat64(blocked.blocks * d * (d + 1)),
-        // (every kernel copies its blocks out in its first evaluation on a team)
-        handoff: { sampler: sharedInt32(blocked.blocks), copied: sharedFloat64(blocked.blocks).fill(NaN), wanted: sharedInt32(HANDOFF_SLOTS).fill(1), kernels: sharedInt32(1) },
+        wasm: this.placed?.wasm ?? null,
       };
-      this.kernelInit.params[d * d + d + 1] = 1;
       this.forward = [(b) => this.localKernel()[0](b), (b) => this.localKernel()[1](b)];
       this.session = serialSession(this.forward);
     }
@@ -233,10 +238,9 @@ export class LinearRegistrationCost implements CostFunction {
    */
   async useThreads(team: ParallelFor | undefined): Promise<void> {
     if (!team || team.threads < 2 || !this.kernelInit || this.samples.count < TEAM_MIN_SAMPLES) return;
-    this.kernelInit.params[this.samples.dimension * (this.samples.dimension + 1) + 1] = team.threads;
-    // open() posts the helpers' kernel to them at once: this thread builds its own (copies of the moving image and
-    // the samples into its WebAssembly module) while they build theirs, and starts evaluating without waiting for
-    // them (late: they join the evaluations as soon as their kernels are built)
+    // open() posts the helpers' kernel to them at once: this thread builds its own (a module instance over the arena
+    // the constructor filled) while they build theirs, and starts evaluating without waiting for them (late: they
+    // join the evaluations as soon as their kernels are built)
     const opening = team.open('register.linear', this.kernelInit, this.forward!, { late: true });
     try {
       this.localKernel();
@@ -256,6 +260,8 @@ export class LinearRegistrationCost implements CostFunction {
   dispose(): void {
     this.close();
     this.local?.release?.();
+    if (this.placed) releaseArena(this.placed.arena);
+    this.placed = null;
     this.disposed = true;
   }
 
@@ -271,7 +277,6 @@ export class LinearRegistrationCost implements CostFunction {
     if (!this.forward) return;
     this.session?.close();
     this.session = serialSession(this.forward);
-    this.kernelInit!.params[this.samples.dimension * (this.samples.dimension + 1) + 1] = 1;
   }
 
   /** J(0) and J(e_j) − J(0) at the current parameters (rotation Jacobians depend on the angles). */

@@ -42,7 +42,7 @@ import { sharedInterpolationPlane } from './sample-kernels.js';
 import type { Plane } from '../interpolate/index.js';
 import { drawKernelInit, drawSamplesOn } from './parallel-sampling.js';
 import { sampleFixedImageOn } from './parallel-jitter.js';
-import { dropIdleWasmKernels } from '../wasm/kernels.js';
+import { dropIdleArenas } from '../wasm/kernels.js';
 import { shareArray, TEAM_MIN_SAMPLES, type ParallelFor } from './parallel-for.js';
 import { prefetchFits, prefetchShrinkOn, sharedSource, smoothAndShrinkOn, type ShrinkJob } from './parallel-smooth.js';
 import { jitterPlane, maskAt, type SampleSet } from './sampling.js';
@@ -1126,6 +1126,6 @@ export async function register(fixed: Image, moving: Image, config: Registration
   }
   const transforms: Transform[] = deformation ? [deformation, current!] : [current!];
   // the levels' released module instances are not kept for whatever this thread does next
-  dropIdleWasmKernels();
+  dropIdleArenas();
   return { transforms, inverseField, stages, seconds: (now() - t0) / 1000, threads: opts.parallel?.threads ?? 1, preset, ...(landmarks ? { landmarks } : {}) };
 }

@@ -17,7 +17,8 @@ import { maskAt } from './sampling.js';
 import { isHistogramMetric } from './preset.js';
 import { MULBERRY32_STEP, mulberry32Unit } from '../random.js';
 import { bsplineSupportsRange, interleaveCoefficients, type BSplineGridGeometry } from '../transform/bspline-supports.js';
-import { wasmLinearKernel, type WasmLinearInit } from './wasm-linear.js';
+import { wasmLinearKernel } from './wasm-linear.js';
+import type { PackedArrays, WasmPlacement } from './wasm-measure.js';
 import { wasmBSplineKernel } from './wasm-bspline.js';
 
 /** The moving image prepared for sampling: a float plane (linear) or B-spline coefficients. */
@@ -234,6 +235,11 @@ export interface SampleBlocksInit {
   partials: Float64Array;
   /** The merged state's derivative coefficients (written by the calling thread between the phases). */
   coefficients: Float64Array;
+  /**
+   * Where the creator placed the data for the WebAssembly kernels (a shared arena that also holds the packed
+   * samples' arrays above); absent or null: the TypeScript kernels run.
+   */
+  wasm?: WasmPlacement | null;
 }
 
 /** The calling thread's side of the metric protocol: merge the blocks' sums in order, finalize, publish. */
@@ -259,6 +265,8 @@ export class BlockedMetric {
     metricOptions: MetricOptions,
     /** Samples per block (default blockSizeFor(count)); a function of the work only, never of the thread count. */
     blockSize = blockSizeFor(count),
+    /** Where the packed samples go (the WebAssembly kernels' arena: wasm-measure.ts, placeSamples); default: new shared arrays. */
+    packed?: PackedArrays,
   ) {
     this.metric = METRICS[metric] as SampledMetric<MetricState>;
     this.state = this.metric.createState(metricOptions);
@@ -278,11 +286,11 @@ export class BlockedMetric {
       maskN: mask ? physicalToIndexMatrix(mask) : null,
       metric,
       metricOptions: { ...metricOptions },
-      values: sharedFloat64(count),
-      grads: sharedFloat64(count * dimension),
-      index: sharedInt32(count),
-      fixedPacked: sharedFloat64(count),
-      dValue: sharedFloat64(count),
+      values: packed?.values ?? sharedFloat64(count),
+      grads: packed?.grads ?? sharedFloat64(count * dimension),
+      index: packed?.index ?? sharedInt32(count),
+      fixedPacked: packed?.fixedPacked ?? sharedFloat64(count),
+      dValue: packed?.dValue ?? sharedFloat64(count),
       validCounts: sharedInt32(this.blocks),
       partials: sharedFloat64(this.blocks * sums.length),
       coefficients: sharedFloat64(coefficients.length),
@@ -349,14 +357,11 @@ function metricBlocks(init: SampleBlocksInit): { accumulate(b: number, start: nu
 
 export interface LinearKernelInit extends SampleBlocksInit {
   /**
-   * A (d×d, row-major), t (d), then an evaluation stamp (changes every evaluation), then the team's thread count
-   * (1: only the calling thread runs the blocks): written before phase 0.
+   * A (d×d, row-major), t (d), then an evaluation stamp (changes every evaluation): written before phase 0.
    */
   params: Float64Array;
   /** Per block: the moment matrix G (d × (d+1)). */
   moments: Float64Array;
-  /** The WebAssembly kernel's hand-off of packed samples between threads (wasm-linear.ts; the TypeScript kernel works in the shared arrays). */
-  handoff?: WasmLinearInit['handoff'];
 }
 
 /** Phase 0: sample and accumulate block b; phase 1: ∂cost/∂m and the block's moment matrix. */
@@ -441,8 +446,6 @@ export interface BSplineKernelInit extends SampleBlocksInit {
   } | null;
   /** [evaluation stamp (changes every evaluation), threads running the blocks]: written before phase 0. */
   stamp?: Float64Array;
-  /** false: the TypeScript kernel even where the WebAssembly one applies (the same results; no module instance). */
-  wasm?: boolean;
   /**
    * Histogram measures on a team: phase 5 merges the blocks' partial histograms by chunks of fixed rows
    * (histogramMergeChunks) into `merged` with each bin's log p in `logs` (mergeHistogramRows), which
@@ -676,7 +679,7 @@ export function scatter2d(start: number, end: number, dv: Float64Array, G: Float
  */
 export function bsplineKernel(init: BSplineKernelInit): KernelPhases {
   // the same kernel on WebAssembly SIMD when it applies (3D; bit-identical results; COREG_WASM=0 turns it off)
-  const fast = init.wasm === false ? null : wasmBSplineKernel(init);
+  const fast = wasmBSplineKernel(init);
   if (fast) return withDraw(init, fast);
   const d = init.dimension;
   const { sampler, points, values, grads, index, mask, maskN, validCounts, dValue, blockSize, count, bases, weights, A, t, nx, nxy, gPartials, ranges, P } = init;

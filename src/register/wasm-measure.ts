@@ -1,14 +1,97 @@
 /**
- * What the linear and the B-spline WebAssembly block kernels (wasm-linear.ts, wasm-bspline.ts) share: the
- * measure's per-block work (the Mattes histogram in the module, other measures in TypeScript over the packed
- * samples) and the copies of a block's packed samples between the module and the kernel's shared arrays.
- * Called per block, never per sample.
+ * What the linear and the B-spline WebAssembly block kernels (wasm-linear.ts, wasm-bspline.ts) share: where their
+ * data lives (a shared arena: placeSamples) and the measure's per-block work (the Mattes histogram in the module,
+ * other measures in TypeScript over the packed samples, which are the same arrays). Called per block, never per
+ * sample.
  */
 import type { Image } from '../image/image.js';
 import type { Plane } from '../interpolate/index.js';
 import { METRICS, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
 import type { HistogramState } from '../metric/histogram.js';
-import type { WasmKernels } from '../wasm/kernels.js';
+import { KernelArena, wasmArena, wasmKernelsAvailable, type KernelExports } from '../wasm/kernels.js';
+
+/**
+ * The kernel data a creator placed in a shared arena (SampleBlocksInit.wasm): views into `memory`, whose byte
+ * offsets are the module's pointers. The packed samples (values, grads, index, fixedPacked, dValue) of an init with
+ * a placement are views into the same memory too.
+ */
+export interface WasmPlacement {
+  memory: WebAssembly.Memory;
+  /** The arena's epoch when placed: a kernel built after its reset (a late helper of an ended session) backs off. */
+  epoch: number;
+  /** The moving plane (a copy of the sampler's). */
+  plane: Float32Array | Float64Array;
+  /** Sample points and fixed values: copies of the init's (linear), or written per block (B-spline, per evaluation). */
+  points: Float64Array;
+  fixed: Float64Array;
+  /** B-spline kernels: per sample, the first supporting control point and the 12 separable weights. */
+  bases?: Int32Array;
+  weights?: Float32Array;
+}
+
+/** The packed samples' arrays (SampleBlocksInit), all in the arena. */
+export interface PackedArrays {
+  values: Float64Array;
+  grads: Float64Array;
+  index: Int32Array;
+  fixedPacked: Float64Array;
+  dValue: Float64Array;
+}
+
+/**
+ * For the thread that creates a kernel's data: an arena (released by the creator when the kernel's last session has
+ * ended: releaseArena) with a copy of `plane`, sample arrays for `count` samples (copies of `points` and `fixed`
+ * when given, else empty: B-spline kernels fill them per block, with `supports`) and the packed samples' arrays.
+ * Null where the WebAssembly kernels do not run (off, unavailable, fewer than WASM_MIN_SAMPLES samples unless
+ * `always`); the kernels are then the TypeScript ones over ordinary shared arrays.
+ */
+export function placeSamples(
+  dimension: 2 | 3,
+  count: number,
+  plane: Plane,
+  source: { points: Float64Array; fixed: Float64Array } | null,
+  options: { supports?: boolean; always?: boolean } = {},
+): { arena: KernelArena; wasm: WasmPlacement; packed: PackedArrays } | null {
+  const arena = wasmArena(options.always ? Infinity : count);
+  if (!arena) return null;
+  const d = dimension;
+  const f32 = plane instanceof Float32Array;
+  const pPlane = arena.alloc(plane.byteLength);
+  const pPoints = arena.alloc(8 * d * count);
+  const pFixed = arena.alloc(8 * count);
+  const pBases = options.supports ? arena.alloc(4 * count) : 0;
+  const pWeights = options.supports ? arena.alloc(4 * 4 * d * count) : 0;
+  const pValues = arena.alloc(8 * count);
+  const pGrads = arena.alloc(8 * d * count);
+  const pIndex = arena.alloc(4 * count);
+  const pFixedPacked = arena.alloc(8 * count);
+  const pDValue = arena.alloc(8 * count);
+  if (arena.failed) return null;
+  const wasm: WasmPlacement = {
+    memory: arena.memory,
+    epoch: arena.epoch,
+    plane: f32 ? arena.f32(pPlane, plane.length) : arena.f64(pPlane, plane.length),
+    points: arena.f64(pPoints, d * count),
+    fixed: arena.f64(pFixed, count),
+  };
+  if (options.supports) {
+    wasm.bases = arena.i32(pBases, count);
+    wasm.weights = new Float32Array(arena.memory.buffer, pWeights, 4 * d * count);
+  }
+  (wasm.plane as Float32Array).set(plane as Float32Array);
+  if (source) {
+    wasm.points.set(source.points.subarray(0, d * count));
+    wasm.fixed.set(source.fixed.subarray(0, count));
+  }
+  const packed: PackedArrays = {
+    values: arena.f64(pValues, count),
+    grads: arena.f64(pGrads, d * count),
+    index: arena.i32(pIndex, count),
+    fixedPacked: arena.f64(pFixedPacked, count),
+    dValue: arena.f64(pDValue, count),
+  };
+  return { arena, wasm, packed };
+}
 
 /** The fields both kernels' inits have (sample-kernels.ts: LinearKernelInit, BSplineKernelInit). */
 export interface WasmBlockInit {
@@ -29,23 +112,43 @@ export interface WasmBlockInit {
   validCounts: Int32Array;
   partials: Float64Array;
   coefficients: Float64Array;
+  /** Where the creator placed the data for the WebAssembly kernels; absent: the TypeScript kernels run. */
+  wasm?: WasmPlacement | null;
+}
+
+/**
+ * A kernel's module instance over its init's arena, with `make` building the rest (its own regions), or null where
+ * the WebAssembly kernels do not run in this thread; phases that throw when the arena was reset since (the
+ * kernel of an ended session: it never runs).
+ */
+export function buildOverArena<T extends readonly unknown[]>(init: WasmBlockInit, make: (arena: KernelArena, k: KernelExports) => T | null): T | null | 'ended' {
+  const placed = init.wasm;
+  if (!placed || !wasmKernelsAvailable()) return null;
+  const arena = KernelArena.attach(placed.memory);
+  const built = arena.build(placed.epoch, () => {
+    const k = arena.instance();
+    const kernel = k ? make(arena, k) : null;
+    return arena.failed ? null : kernel;
+  });
+  return built === null && arena.epoch !== placed.epoch ? 'ended' : built;
 }
 
 const HISTOGRAM = new Set<SampledMetricName>(['mi', 'nmi', 'jointEntropy']);
 
-/** A block's packed samples in the module (views made after the kernel's last alloc) and their pointers. */
-export interface PackedViews {
-  values: Float64Array;
-  grads: Float64Array;
-  index: Int32Array;
-  fixedPacked: Float64Array;
-  dValue: Float64Array;
-  pValues: number;
-  pFixedPacked: number;
-  pDValue: number;
+/** Byte offsets of the packed samples' arrays (views into the arena). */
+export interface PackedPointers {
+  values: number;
+  grads: number;
+  index: number;
+  fixedPacked: number;
+  dValue: number;
 }
 
-/** The measure of one kernel: allocate with the kernel's buffers, `bind` after its last alloc, then per block. */
+export function packedPointers(init: WasmBlockInit): PackedPointers {
+  return { values: init.values.byteOffset, grads: init.grads.byteOffset, index: init.index.byteOffset, fixedPacked: init.fixedPacked.byteOffset, dValue: init.dValue.byteOffset };
+}
+
+/** The measure of one kernel: allocate with the kernel's regions, `bind` after its last alloc, then per block. */
 export class WasmMeasure {
   readonly histogram: boolean;
   private readonly metric: SampledMetric<MetricState>;
@@ -56,12 +159,14 @@ export class WasmMeasure {
   private readonly pHist: number;
   private readonly pSums: number;
   private readonly pTable: number;
+  private readonly p: PackedPointers;
   private wSums: Float64Array = new Float64Array(0);
   private table: Float64Array = new Float64Array(0);
   private tableStamp = NaN;
 
   constructor(
-    private readonly w: WasmKernels,
+    private readonly arena: KernelArena,
+    private readonly k: KernelExports,
     private readonly init: WasmBlockInit,
   ) {
     this.metric = METRICS[init.metric] as SampledMetric<MetricState>;
@@ -70,28 +175,29 @@ export class WasmMeasure {
     this.sums = (this.state as MetricState & { sums: Float64Array }).sums;
     this.L = this.sums.length;
     this.B = this.histogram ? (this.state as HistogramState).bins : 0;
-    this.pHist = w.alloc(8 * 4);
-    this.pSums = w.alloc(8 * this.L);
-    this.pTable = w.alloc(8 * Math.max(1, this.B * this.B));
+    this.pHist = arena.alloc(8 * 4);
+    this.pSums = arena.alloc(8 * this.L);
+    this.pTable = arena.alloc(8 * Math.max(1, this.B * this.B));
+    this.p = packedPointers(init);
   }
 
-  /** Views into the module, once every buffer of the kernel is allocated (growing the memory detaches them). */
+  /** Its regions' contents (once the kernel's allocations are done). */
   bind(): void {
-    const { w } = this;
+    const { arena } = this;
     if (this.histogram) {
       const h = this.state as HistogramState;
-      w.f64(this.pHist, 4).set([h.fixedMin, h.fixedScale, h.movingMin, h.movingScale]);
+      arena.f64(this.pHist, 4).set([h.fixedMin, h.fixedScale, h.movingMin, h.movingScale]);
     }
-    this.wSums = w.f64(this.pSums, this.L);
-    this.table = w.f64(this.pTable, Math.max(1, this.B * this.B));
+    this.wSums = arena.f64(this.pSums, this.L);
+    this.table = arena.f64(this.pTable, Math.max(1, this.B * this.B));
   }
 
   /** Phase 0: the partial sums of packed samples [start, valid) into block b's slot of `partials`. */
-  accumulate(p: PackedViews, b: number, start: number, valid: number): void {
+  accumulate(b: number, start: number, valid: number): void {
     const { init, L } = this;
     if (this.histogram) {
       this.wSums.fill(0);
-      this.w.k.histogramAccumulate(this.B, this.pHist, p.pFixedPacked, p.pValues, start, valid, this.pSums);
+      this.k.histogramAccumulate(this.B, this.pHist, this.p.fixedPacked, this.p.values, start, valid, this.pSums);
       init.partials.set(this.wSums, b * L);
     } else {
       this.metric.reset(this.state);
@@ -100,35 +206,17 @@ export class WasmMeasure {
     }
   }
 
-  /** Phase 1: ∂cost/∂m of packed samples [start, end), in the module and in the shared dValue. */
-  derivative(p: PackedViews, start: number, end: number, stamp: number): void {
+  /** Phase 1: ∂cost/∂m of packed samples [start, end) into dValue. */
+  derivative(start: number, end: number, stamp: number): void {
     const { init } = this;
     if (this.histogram) {
       if (!(this.tableStamp === stamp)) this.table.set(init.coefficients);
       this.tableStamp = stamp;
-      this.w.k.histogramDerivative(this.B, this.pHist, this.pTable, p.pFixedPacked, p.pValues, start, end, p.pDValue);
-      init.dValue.set(p.dValue.subarray(start, end), start);
+      this.k.histogramDerivative(this.B, this.pHist, this.pTable, this.p.fixedPacked, this.p.values, start, end, this.p.dValue);
     } else {
       const s = this.state as MetricState & { table?: Float64Array; coef?: Float64Array };
       (s.table ?? s.coef!).set(init.coefficients);
       this.metric.derivative(this.state, init.fixedPacked, init.values, null, start, end, init.dValue);
-      p.dValue.set(init.dValue.subarray(start, end), start);
     }
   }
-}
-
-/** Packed samples [start, end) from the module to the shared arrays (for another thread's phase 1). */
-export function publishPacked(init: WasmBlockInit, p: PackedViews, d: number, start: number, end: number): void {
-  init.values.set(p.values.subarray(start, end), start);
-  init.grads.set(p.grads.subarray(d * start, d * end), d * start);
-  init.index.set(p.index.subarray(start, end), start);
-  init.fixedPacked.set(p.fixedPacked.subarray(start, end), start);
-}
-
-/** Packed samples [start, end) from the shared arrays into the module (another thread ran the block's phase 0). */
-export function restorePacked(init: WasmBlockInit, p: PackedViews, d: number, start: number, end: number): void {
-  p.values.set(init.values.subarray(start, end), start);
-  p.grads.set(init.grads.subarray(d * start, d * end), d * start);
-  p.index.set(init.index.subarray(start, end), start);
-  p.fixedPacked.set(init.fixedPacked.subarray(start, end), start);
 }

@@ -16,6 +16,7 @@ import { AffineTransform } from '../../src/transform/linear.js';
 import { imageFromFunction, mapAbout, movingFor, rotation3d, scene3d } from './synthetic.js';
 import { BlockedMetric, bsplineKernel, histogramMergeBuffers, histogramMergeChunks, MERGE_CHUNK, mergeChunkSize, mergeChunks, prepareMovingSampler, type BSplineKernelInit } from '../../src/register/sample-kernels.js';
 import { wasmKernelsAvailable } from '../../src/wasm/kernels.js';
+import { placeSamples } from '../../src/register/wasm-measure.js';
 
 function lcg(seed: number): () => number {
   let s = seed;
@@ -36,7 +37,8 @@ function merged(d: 2 | 3, wasm: boolean, large = false): { expected: Float64Arra
   for (let i = 0; i < points.length; i++) points[i] = (0.1 + 0.8 * rnd()) * size[i % d] * moving.spacing[i % d];
   const fixed = Float64Array.from({ length: count }, () => 100 * rnd());
   const sampler = prepareMovingSampler(moving, 'linear');
-  const blocked = new BlockedMetric(d, count, sampler, points, fixed, null, 'mi', { bins: 16, fixedRange: { min: 0, max: 100 }, movingRange: { min: 0, max: 100 } }, bsplineBlockSize(count));
+  const placed = wasm ? placeSamples(d, count, sampler.plane, null, { supports: true, always: true }) : null;
+  const blocked = new BlockedMetric(d, count, sampler, points, fixed, null, 'mi', { bins: 16, fixedRange: { min: 0, max: 100 }, movingRange: { min: 0, max: 100 } }, bsplineBlockSize(count), placed?.packed);
   // supports in index order (as the sorted draws give them): each block reaches a slab of the grid
   const bases = new Int32Array(count);
   const starts = (d === 3 ? (grid[0] - 3) * (grid[1] - 3) * (grid[2] - 3) : (grid[0] - 3) * (grid[1] - 3)) - 1;
@@ -66,7 +68,7 @@ function merged(d: 2 | 3, wasm: boolean, large = false): { expected: Float64Arra
     ranges: new Int32Array(2 * blocked.blocks),
     stamp: Float64Array.from([1, 1]),
     draw: null,
-    wasm,
+    wasm: placed?.wasm ?? null,
   };
   const buffers = histogramMergeBuffers(16);
   const phases = bsplineKernel({ ...init, histogram: buffers });

@@ -1,19 +1,21 @@
 // The WebAssembly SIMD kernels (src/wasm, wired in src/register/wasm-linear.ts) against the TypeScript reference
 // kernels on random data, 2D and 3D, float32 and float64 planes, histogram and moment measures: the packed samples,
 // the blocks' metric sums, ∂cost/∂m and the moment matrices agree to 1e-6 relative (in fact bit for bit), also
-// when another instance (another thread) runs a block's second phase; and whole registrations give the same
-// transform with and without them.
+// when another instance over the same arena (another thread) runs a block's second phase, or when one thread runs
+// the TypeScript kernel over the arena's arrays; the shared arena's allocator, reset and epochs; and whole
+// registrations give the same transform with and without the module.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createNodeTeam } from '../../src/cli/worker-pool.js';
 import { createImage, type Image } from '../../src/image/image.js';
 import type { RegistrationConfig } from '../../src/register/config.js';
 import type { SampledMetricName } from '../../src/metric/index.js';
-import { sharedFloat64, sharedInt32 } from '../../src/register/parallel-for.js';
+import { sharedFloat64 } from '../../src/register/parallel-for.js';
 import { BlockedMetric, bsplineKernel, linearKernel, prepareMovingSampler, type BSplineKernelInit, type LinearKernelInit } from '../../src/register/sample-kernels.js';
 import { register } from '../../src/register/register.js';
 import type { ParametricTransform } from '../../src/transform/transform.js';
-import { BASE, setWasmKernels, wasmKernels, wasmKernelsAvailable } from '../../src/wasm/kernels.js';
+import { ARENA_BASE, dropIdleArenas, KernelArena, releaseArena, setWasmKernels, wasmKernelsAvailable } from '../../src/wasm/kernels.js';
+import { placeSamples } from '../../src/register/wasm-measure.js';
 import { imageFromFunction, mapAbout, movingFor, rotation3d, scene3d } from '../register/synthetic.js';
 
 const NO_WASM = wasmKernelsAvailable() ? false : 'WebAssembly SIMD is not available in this engine';
@@ -54,21 +56,37 @@ function setup(c: Case, seed: number): { moving: Image; points: Float64Array; fi
   return { moving, points, fixed, A, t, count };
 }
 
-function build(c: Case, s: ReturnType<typeof setup>, wasm: boolean, handoff = false): { init: LinearKernelInit; blocked: BlockedMetric; phases: ReturnType<typeof linearKernel>[] } {
+/**
+ * A linear kernel's init as LinearRegistrationCost makes it (with `wasm`: its data placed in a shared arena) and
+ * two kernels over it: two "threads". `mixed`: the first kernel is the TypeScript one over the arena's arrays.
+ */
+function build(c: Case, s: ReturnType<typeof setup>, wasm: boolean, mixed = false): { init: LinearKernelInit; blocked: BlockedMetric; phases: ReturnType<typeof linearKernel>[] } {
   const sampler = prepareMovingSampler(s.moving, 'linear');
-  const blocked = new BlockedMetric(c.d, s.count, sampler, s.points, s.fixed, null, c.metric, {
-    bins: 24,
-    fixedRange: { min: 0, max: 50 },
-    movingRange: { min: -10, max: 70 },
-  });
+  const placed = wasm ? placeSamples(c.d, s.count, sampler.plane, { points: s.points, fixed: s.fixed }, { always: true }) : null;
+  assert.equal(placed !== null, wasm, 'placed in an arena exactly when asked');
+  const blocked = new BlockedMetric(
+    c.d,
+    s.count,
+    sampler,
+    s.points,
+    s.fixed,
+    null,
+    c.metric,
+    {
+      bins: 24,
+      fixedRange: { min: 0, max: 50 },
+      movingRange: { min: -10, max: 70 },
+    },
+    undefined,
+    placed?.packed,
+  );
   const d = c.d;
-  const init: LinearKernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 2), moments: sharedFloat64(blocked.blocks * d * (d + 1)) };
-  // (as LinearRegistrationCost makes it)
-  if (handoff) init.handoff = { sampler: sharedInt32(blocked.blocks), copied: sharedFloat64(blocked.blocks).fill(NaN), wanted: sharedInt32(64).fill(1), kernels: sharedInt32(1) };
+  const init: LinearKernelInit = { ...blocked.init, params: sharedFloat64(d * d + d + 1), moments: sharedFloat64(blocked.blocks * d * (d + 1)), wasm: placed?.wasm ?? null };
+  setWasmKernels(mixed ? false : wasm);
+  const first = linearKernel(init);
   setWasmKernels(wasm);
   try {
-    // two kernels over the same init: two "threads"
-    return { init, blocked, phases: [linearKernel(init), linearKernel(init)] };
+    return { init, blocked, phases: [first, linearKernel(init)] };
   } finally {
     setWasmKernels(undefined);
   }
@@ -76,7 +94,7 @@ function build(c: Case, s: ReturnType<typeof setup>, wasm: boolean, handoff = fa
 
 /**
  * One evaluation: phase 0 of block b on kernel (b % 2), phase 1 on kernel (b + shift) % 2 ("2 threads"); with
- * shift < 0, kernel 0 alone runs every block and says so (threads = 1).
+ * shift < 0, kernel 0 alone runs every block.
  */
 function evaluate(r: ReturnType<typeof build>, s: ReturnType<typeof setup>, stamp: number, shift: number): { value: number; init: LinearKernelInit } {
   const d = s.A.length === 9 ? 3 : 2;
@@ -84,7 +102,6 @@ function evaluate(r: ReturnType<typeof build>, s: ReturnType<typeof setup>, stam
   init.params.set(s.A, 0);
   init.params.set(s.t, d * d);
   init.params[d * d + d] = stamp;
-  init.params[d * d + d + 1] = shift < 0 ? 1 : 2;
   const first = (b: number): number => (shift < 0 ? 0 : b % 2);
   const second = (b: number): number => (shift < 0 ? 0 : (b + shift) % 2);
   for (let b = 0; b < blocked.blocks; b++) phases[first(b)][0](b);
@@ -132,12 +149,10 @@ for (const d of [2, 3] as const) {
           for (let blk = 0; blk < blocks; blk++) {
             const start = blk * ts.init.blockSize;
             const end = start + b.init.validCounts[blk];
-            // one thread alone: the histogram measures keep the packed samples inside the module
-            if (shift >= 0 || !metric.endsWith('i')) {
-              assertRelativelyEqual(a.init.values.subarray(start, end), b.init.values.subarray(start, end), end - start, 'values');
-              assertRelativelyEqual(a.init.grads.subarray(d * start, d * end), b.init.grads.subarray(d * start, d * end), d * (end - start), 'gradients');
-              assert.deepEqual(Array.from(a.init.index.subarray(start, end)), Array.from(b.init.index.subarray(start, end)), 'sample index');
-            }
+            // (the packed samples are the arena's arrays: every thread's kernel writes and reads them there)
+            assertRelativelyEqual(a.init.values.subarray(start, end), b.init.values.subarray(start, end), end - start, 'values');
+            assertRelativelyEqual(a.init.grads.subarray(d * start, d * end), b.init.grads.subarray(d * start, d * end), d * (end - start), 'gradients');
+            assert.deepEqual(Array.from(a.init.index.subarray(start, end)), Array.from(b.init.index.subarray(start, end)), 'sample index');
             assertRelativelyEqual(a.init.dValue.subarray(start, end), b.init.dValue.subarray(start, end), end - start, '∂cost/∂m');
           }
           assertRelativelyEqual(a.init.partials, b.init.partials, a.init.partials.length, 'block sums');
@@ -152,39 +167,33 @@ for (const d of [2, 3] as const) {
 }
 
 for (const d of [2, 3] as const) {
-  test(`wasm linear kernel with the hand-off of packed samples (${d}D mi): the TypeScript kernel's results whether a block moves with a copy, is sampled again, or stays`, { skip: NO_WASM }, () => {
+  test(`one thread on the TypeScript kernel, one on wasm, over one arena (${d}D mi): the TypeScript kernel's results`, { skip: NO_WASM }, () => {
     const c: Case = { d, type: 'float32', metric: 'mi' };
     const s = setup(c, 31 + d);
     const ts = build(c, s, false);
-    const wa = build(c, s, true, true);
-    const handoff = wa.init.handoff!;
-    // [stamp, shift, the copies phase 0 made: 'all' (a kernel's first evaluation, or asked to after a move) or 'none']
-    const plan: [number, number, 'all' | 'none'][] = [
-      [1, 1, 'all'], // first evaluation: both copy; every block moves (restored), so both are asked to copy again
-      [2, 0, 'all'], // asked: copies; no block moves, so neither is asked again
-      [3, 1, 'none'], // no copies: every block moves and is sampled again in the other kernel
-      [4, 1, 'all'], // asked after the moves of evaluation 3
-      [5, 0, 'all'],
-      [6, 0, 'none'], // nothing moved in 5: no copies, nothing moves
-      [7, -1, 'none'], // one thread alone never copies
-    ];
-    for (const [stamp, shift, copies] of plan) {
+    const mixed = build(c, s, true, true);
+    assert.equal(mixed.phases[0].release, undefined, 'the first kernel is the TypeScript one');
+    assert.equal(typeof mixed.phases[1].release, 'function', 'the second is the WebAssembly one');
+    for (const [stamp, shift] of [
+      [1, 1],
+      [2, 0],
+      [3, 1],
+      [4, -1],
+    ]) {
       s.t[0] += 0.19;
-      const a = evaluate(wa, s, stamp, shift);
+      const a = evaluate(mixed, s, stamp, shift);
       const b = evaluate(ts, s, stamp, shift);
-      const copied = Array.from(handoff.copied).filter((x) => x === stamp).length;
-      if (shift >= 0) assert.equal(copied, copies === 'all' ? wa.blocked.blocks : 0, `evaluation ${stamp}: blocks copied out`);
       assert.equal(a.value, b.value, `evaluation ${stamp}: metric value`);
       assert.deepEqual(Array.from(a.init.validCounts), Array.from(b.init.validCounts), `evaluation ${stamp}: valid samples per block`);
       assertRelativelyEqual(a.init.partials, b.init.partials, a.init.partials.length, `evaluation ${stamp}: block sums`);
-      for (let blk = 0; blk < wa.blocked.blocks; blk++) {
-        const start = blk * wa.init.blockSize;
+      for (let blk = 0; blk < mixed.blocked.blocks; blk++) {
+        const start = blk * mixed.init.blockSize;
         const end = start + b.init.validCounts[blk];
         assertRelativelyEqual(a.init.dValue.subarray(start, end), b.init.dValue.subarray(start, end), end - start, `evaluation ${stamp}: ∂cost/∂m`);
       }
       assertRelativelyEqual(a.init.moments, b.init.moments, a.init.moments.length, `evaluation ${stamp}: moment matrices`);
     }
-    for (const r of [wa]) for (const p of r.phases) p.release?.();
+    mixed.phases[1].release?.();
   });
 }
 
@@ -218,7 +227,9 @@ function buildBSpline(kind: 'bspline' | 'float32' | 'float64', metric: SampledMe
   const c: Case = { d: 3, type: kind === 'float32' ? 'float32' : 'float64', metric };
   const s = setup(c, seed);
   const sampler = prepareMovingSampler(s.moving, kind === 'bspline' ? 'bspline' : 'linear');
-  const blocked = new BlockedMetric(3, s.count, sampler, s.points, s.fixed, null, metric, { bins: 24, fixedRange: { min: 0, max: 50 }, movingRange: { min: -10, max: 70 } });
+  // (as BSplineRegistrationCost places it; the supports here stay the test's own arrays, which the kernel copies)
+  const placed = wasm ? placeSamples(3, s.count, sampler.plane, null, { supports: true, always: true }) : null;
+  const blocked = new BlockedMetric(3, s.count, sampler, s.points, s.fixed, null, metric, { bins: 24, fixedRange: { min: 0, max: 50 }, movingRange: { min: -10, max: 70 } }, undefined, placed?.packed);
   const [gx, gy, gz] = [8, 7, 6];
   const P = 3 * gx * gy * gz;
   const bases = new Int32Array(s.count);
@@ -247,6 +258,7 @@ function buildBSpline(kind: 'bspline' | 'float32' | 'float64', metric: SampledMe
     ranges: new Int32Array(2 * blocked.blocks),
     stamp: new Float64Array(2),
     draw: null,
+    wasm: placed?.wasm ?? null,
   };
   setWasmKernels(wasm);
   try {
@@ -330,42 +342,101 @@ test('a 3D affine (mse), bspline (mi) registration gives the same transforms wit
   assert.deepEqual(a, b, 'not bit-identical');
 });
 
-test('a team mixing TypeScript (calling thread) and wasm (helpers) kernels gives the parameters of wasm alone', { skip: NO_WASM }, async () => {
-  const fixed = imageFromFunction({ size: [32, 30, 28], spacing: [1.5, 1.5, 1.6], origin: [-1, -2, -1] }, scene3d);
-  const grid = { size: [34, 34, 32], spacing: [1.4, 1.4, 1.5], origin: [-2, -2, -2] };
-  const moving = movingFor(grid, scene3d, mapAbout(rotation3d(0.03, -0.02, 0.04, 1.02), [20, 20, 20], [0.8, -0.6, 0.5]));
+test('a team (2 threads) over one arena gives the parameters of one thread', { skip: NO_WASM }, async () => {
+  const fixed = imageFromFunction({ size: [48, 46, 44], spacing: [1.5, 1.5, 1.6], origin: [-1, -2, -1] }, scene3d);
+  const grid = { size: [50, 50, 48], spacing: [1.4, 1.4, 1.5], origin: [-2, -2, -2] };
+  const moving = movingFor(grid, scene3d, mapAbout(rotation3d(0.03, -0.02, 0.04, 1.02), [30, 30, 30], [0.8, -0.6, 0.5]));
+  // (more than TEAM_MIN_SAMPLES samples: the linear level runs on the team)
   const config: RegistrationConfig = {
     stages: [
-      { transform: 'affine', metric: 'mi', levels: [{ shrink: 1, smooth: 0, iterations: 8 }] },
-      { transform: 'bspline', metric: 'mi', gridSpacing: 12, subsetSize: 5000, levels: [{ shrink: 1, smooth: 0, iterations: 8 }] },
+      { transform: 'affine', metric: 'mi', samplingPercentage: 1, levels: [{ shrink: 1, smooth: 0, iterations: 6 }] },
+      { transform: 'bspline', metric: 'mi', gridSpacing: 12, subsetSize: 5000, levels: [{ shrink: 1, smooth: 0, iterations: 6 }] },
     ],
   };
   const params = (r: Awaited<ReturnType<typeof register>>): number[] => r.transforms.flatMap((t) => Array.from((t as ParametricTransform).parameters));
   const alone = params(await register(fixed, moving, config));
   const team = createNodeTeam(2);
   try {
-    setWasmKernels(false);
     const before = team.helperBlocks;
-    const mixed = params(await register(fixed, moving, config, { parallel: team }));
-    assert.ok(team.helperBlocks > before, 'the helpers (wasm kernels) did no block');
-    assert.deepEqual(mixed, alone);
+    const together = params(await register(fixed, moving, config, { parallel: team }));
+    assert.ok(team.helperBlocks > before, 'the helper did no block');
+    assert.deepEqual(together, alone);
   } finally {
-    setWasmKernels(undefined);
     await team.close();
   }
 });
 
-test("the module's static data (sampleLinear3d's scratch) lies below the allocator's base", { skip: NO_WASM }, () => {
-  const w = wasmKernels()!;
-  assert.ok(w.k.staticEnd() > 16 && w.k.staticEnd() <= BASE, `static data ends at ${w.k.staticEnd()}, allocations start at ${BASE}`);
+test('the arena: 16-byte aligned allocations from ARENA_BASE, −1 and `failed` past 4 GiB', { skip: NO_WASM }, () => {
+  const arena = KernelArena.create()!;
+  const a = arena.alloc(10);
+  const b = arena.alloc(1000);
+  assert.equal(a, ARENA_BASE);
+  assert.equal(b, ARENA_BASE + 16);
+  assert.equal(arena.alloc(24) % 16, 0);
+  assert.ok(arena.memory.buffer.byteLength >= b + 1000);
+  assert.equal(arena.failed, false);
+  assert.equal(arena.alloc(5 * 2 ** 30), -1, 'more than a 32-bit memory holds');
+  assert.equal(arena.failed, true);
 });
 
-test('an instance whose memory cannot grow says so (the costs then use the TypeScript kernels)', { skip: NO_WASM }, () => {
-  const w = wasmKernels()!;
-  assert.equal(w.alloc(1000) % 16, 0);
-  assert.equal(w.failed, false);
-  assert.equal(w.alloc(5 * 2 ** 30), -1, 'more than a 32-bit memory holds');
-  assert.equal(w.failed, true);
+test('the arena: another thread attaching to its memory allocates after what is there; reset zeroes and starts over', { skip: NO_WASM }, () => {
+  const arena = KernelArena.create()!;
+  const p = arena.alloc(64);
+  arena.f64(p, 8).fill(7);
+  const other = KernelArena.attach(arena.memory);
+  assert.equal(other.alloc(16), p + 64, 'one allocator, in the memory');
+  assert.equal(arena.reset(), true);
+  assert.deepEqual(Array.from(arena.f64(p, 8)), new Array(8).fill(0));
+  assert.equal(arena.alloc(16), ARENA_BASE);
+});
+
+test('the arena: a kernel built for an old epoch does not touch it; a reset during a build gives the arena up', { skip: NO_WASM }, () => {
+  const arena = KernelArena.create()!;
+  const epoch = arena.epoch;
+  assert.equal(arena.build(epoch, () => 'built'), 'built');
+  assert.equal(arena.reset(), true);
+  assert.notEqual(arena.epoch, epoch);
+  let ran = false;
+  assert.equal(
+    arena.build(epoch, () => {
+      ran = true;
+      return 1;
+    }),
+    null,
+  );
+  assert.equal(ran, false, 'the late build did not run');
+  // a reset while a build is under way (another thread's): the arena must not be used again
+  const during = arena.build(arena.epoch, () => arena.reset());
+  assert.equal(during, false);
+});
+
+test('a released arena is reused (reset) by the next placement, whose kernels compute the same', { skip: NO_WASM }, () => {
+  dropIdleArenas();
+  const run = (r: ReturnType<typeof buildBSpline>, k: number): number => {
+    for (let blk = 0; blk < r.blocked.blocks; blk++) r.phases[k][0](blk);
+    const value = r.blocked.finish();
+    for (let blk = 0; blk < r.blocked.blocks; blk++) r.phases[k][1](blk);
+    return value;
+  };
+  const first = buildBSpline('float32', 'mi', true, 9);
+  const expected = run(first, 0);
+  const gradient = Float64Array.from(first.init.gPartials);
+  assert.ok(typeof first.phases[1].release === 'function', 'a wasm kernel can be released');
+  first.phases[1].release!();
+  assert.throws(() => first.phases[1][0](0), /after its release/);
+  for (const p of first.phases) p.release?.();
+  const memory = first.init.wasm!.memory;
+  releaseArena(KernelArena.attach(memory));
+  // the same inputs again, in the reused arena (its pages still hold the last kernels' data until the reset)
+  const second = buildBSpline('float32', 'mi', true, 9);
+  assert.equal(second.init.wasm!.memory, memory, 'the same memory');
+  assert.equal(run(second, 0), expected);
+  assert.deepEqual(Array.from(second.init.gPartials), Array.from(gradient));
+  // a kernel built over the first placement now (a late helper): it never touches the arena, and throws if run
+  const late = bsplineKernel(first.init);
+  assert.throws(() => late[0](0), /ended session/);
+  for (const p of second.phases) p.release?.();
+  dropIdleArenas();
 });
 
 test('BSplineRegistrationCost { wasm: false } (the TypeScript kernel) gives the default (wasm) cost bit for bit', { skip: NO_WASM }, async () => {
@@ -390,25 +461,3 @@ test('BSplineRegistrationCost { wasm: false } (the TypeScript kernel) gives the 
   assert.deepEqual(Array.from(gb), Array.from(ga));
 });
 
-test('a released kernel throws if run; the next kernel reuses its module instance and computes the same', { skip: NO_WASM }, async () => {
-  const { dropIdleWasmKernels } = await import('../../src/wasm/kernels.js');
-  dropIdleWasmKernels();
-  const run = (r: ReturnType<typeof buildBSpline>, k: number): number => {
-    for (let blk = 0; blk < r.blocked.blocks; blk++) r.phases[k][0](blk);
-    const value = r.blocked.finish();
-    for (let blk = 0; blk < r.blocked.blocks; blk++) r.phases[k][1](blk);
-    return value;
-  };
-  const first = buildBSpline('float32', 'mi', true, 9);
-  const expected = run(first, 0);
-  const gradient = Float64Array.from(first.init.gPartials);
-  assert.ok(typeof first.phases[1].release === 'function', 'a wasm kernel can be released');
-  first.phases[1].release!();
-  assert.throws(() => first.phases[1][0](0), /after its release/);
-  // the same inputs again: the released instance is reused (its memory still holds the last kernel's data)
-  const second = buildBSpline('float32', 'mi', true, 9);
-  assert.equal(run(second, 0), expected);
-  assert.deepEqual(Array.from(second.init.gPartials), Array.from(gradient));
-  for (const r of [first, second]) for (const p of r.phases) p.release?.();
-  dropIdleWasmKernels();
-});
