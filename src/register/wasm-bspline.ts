@@ -45,9 +45,9 @@ export function wasmBSplineKernel(init: WasmBSplineInit): KernelPhases | null {
     const { sampler, blockSize, validCounts, gPartials, ranges, P, nx: gnx, nxy: gnxy } = init;
     const placed = init.wasm!;
     if (!placed.bases || !placed.weights) return null;
-    const pCI = arena.alloc(8 * P);
-    const pGI = arena.alloc(8 * P);
-    const pPar = arena.alloc(8 * 24);
+    const pCI = arena.zeroed(8 * P);
+    const pGI = arena.zeroed(8 * P);
+    const pPar = arena.zeroed(8 * 24);
     const measure = new WasmMeasure(arena, k, init);
     if (arena.failed) return null;
     const cI = arena.f64(pCI, P);

@@ -37,8 +37,8 @@ export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
     const f32 = placed.plane instanceof Float32Array;
     const GW = d * (d + 1);
     const n = init.count;
-    const pPar = arena.alloc(8 * (2 * d * d + 2 * d));
-    const pG = arena.alloc(8 * 12);
+    const pPar = arena.zeroed(8 * (2 * d * d + 2 * d));
+    const pG = arena.zeroed(8 * 12);
     const measure = new WasmMeasure(arena, k, init);
     if (arena.failed) return null;
     const par = arena.f64(pPar, 2 * d * d + 2 * d);

@@ -41,7 +41,8 @@ export interface PackedArrays {
 /**
  * For the thread that creates a kernel's data: an arena (released by the creator when the kernel's last session has
  * ended: releaseArena) with a copy of `plane`, sample arrays for `count` samples (copies of `points` and `fixed`
- * when given, else empty: B-spline kernels fill them per block, with `supports`) and the packed samples' arrays.
+ * when given; else B-spline kernels fill them per block, and the cost draws the `supports` into them) and the packed
+ * samples' arrays. All are written before they are read (a reused arena is not zeroed).
  * Null where the WebAssembly kernels do not run (off, unavailable, fewer than WASM_MIN_SAMPLES samples unless
  * `always`); the kernels are then the TypeScript ones over ordinary shared arrays.
  */
@@ -175,9 +176,9 @@ export class WasmMeasure {
     this.sums = (this.state as MetricState & { sums: Float64Array }).sums;
     this.L = this.sums.length;
     this.B = this.histogram ? (this.state as HistogramState).bins : 0;
-    this.pHist = arena.alloc(8 * 4);
-    this.pSums = arena.alloc(8 * this.L);
-    this.pTable = arena.alloc(8 * Math.max(1, this.B * this.B));
+    this.pHist = arena.zeroed(8 * 4);
+    this.pSums = arena.zeroed(8 * this.L);
+    this.pTable = arena.zeroed(8 * Math.max(1, this.B * this.B));
     this.p = packedPointers(init);
   }
 

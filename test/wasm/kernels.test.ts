@@ -379,15 +379,16 @@ test('the arena: 16-byte aligned allocations from ARENA_BASE, −1 and `failed` 
   assert.equal(arena.failed, true);
 });
 
-test('the arena: another thread attaching to its memory allocates after what is there; reset zeroes and starts over', { skip: NO_WASM }, () => {
+test('the arena: another thread attaching to its memory allocates after what is there; reset starts over, zeroed() zeroes', { skip: NO_WASM }, () => {
   const arena = KernelArena.create()!;
   const p = arena.alloc(64);
   arena.f64(p, 8).fill(7);
   const other = KernelArena.attach(arena.memory);
   assert.equal(other.alloc(16), p + 64, 'one allocator, in the memory');
   assert.equal(arena.reset(), true);
-  assert.deepEqual(Array.from(arena.f64(p, 8)), new Array(8).fill(0));
-  assert.equal(arena.alloc(16), ARENA_BASE);
+  const q = arena.zeroed(64);
+  assert.equal(q, ARENA_BASE);
+  assert.deepEqual(Array.from(arena.f64(q, 8)), new Array(8).fill(0));
 });
 
 test('the arena: a kernel built for an old epoch does not touch it; a reset during a build gives the arena up', { skip: NO_WASM }, () => {
