@@ -37,8 +37,8 @@ export interface BSplineCostOptions extends SampledCostOptions {
    */
   fresh?: { image: Image; mask?: Image; count: number; seed: number; shared?: boolean };
   /**
-   * false: the TypeScript kernel, not the WebAssembly one (bit-identical results); for a cost evaluated once or
-   * twice, where the module instance's copy of the moving image would cost more memory than it saves time.
+   * false: the TypeScript kernel, not the WebAssembly one (bit-identical results), and no arena holding a copy of
+   * the moving image.
    */
   wasm?: boolean;
 }

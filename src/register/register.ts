@@ -898,14 +898,16 @@ async function runBSplineLevel(
   // with little information (air, homogeneous white matter) take steps as large as the best-informed ones,
   // driven by noise: the folds and the 1–2 mm outliers of issue 10. Off by default there.
   const preconditioned = stage.preconditioner ?? !stochastic;
-  // The stochastic gain's gradient over all the level's samples, from a cost evaluated once: the TypeScript kernel
-  // (bit-identical), no second module instance holding the moving image. Made and dropped before the level's own
-  // cost when that one's scales are not needed first, so that the two never hold memory at once (it holds a
-  // support and a gradient slot per block for every sample: +36 MB of peak on a 2 mm atlas registration).
+  // The stochastic gain's gradient over all the level's samples, from a cost evaluated once (on the WebAssembly
+  // kernels: its arena, released, then holds the level's own cost, whose moving plane lands on pages already
+  // touched; 2 threads, ch2bet: each level's preparation ~40 ms shorter than on the TypeScript kernel). Made and
+  // dropped before the level's own cost when that one's scales are not needed first, so that the two never hold
+  // memory at once (it holds a support and a gradient slot per block for every sample: +36 MB of peak on a 2 mm
+  // atlas registration).
   const levelGradient = async (): Promise<Float64Array> => {
     const g = new Float64Array(bs.numberOfParameters);
     // on the team's threads (the level's whole sample set: up to 150 000 samples, serial work otherwise)
-    const tmp = new BSplineRegistrationCost(bs, linear, samples, sampler, { ...costOptions, wasm: false });
+    const tmp = new BSplineRegistrationCost(bs, linear, samples, sampler, costOptions);
     try {
       await tmp.useThreads(opts.parallel);
       tmp.evaluate(before, g);
