@@ -75,9 +75,9 @@ export class BSplineRegistrationCost implements CostFunction {
   private session: BlockSession | null = null;
   /** Whether `session` runs on a team's threads (else every block in this thread). */
   private onTeam = false;
-  /** Per sample: linear index of the first supporting control point, or −1 outside the B-spline domain. */
   /** The WebAssembly kernels' arena and what the cost placed in it (null: TypeScript kernels). */
   private placed: ReturnType<typeof placeSamples>;
+  /** Per sample: linear index of the first supporting control point, or −1 outside the B-spline domain. */
   private readonly bases: Int32Array;
   /** Per sample: 4 cubic weights per axis (separable), 4·d numbers. */
   private readonly weights: Float32Array;
@@ -213,7 +213,10 @@ export class BSplineRegistrationCost implements CostFunction {
     this.local?.release?.();
     if (this.placed) releaseArena(this.placed.arena);
     this.placed = null;
+    this.disposed = true;
   }
+
+  private disposed = false;
 
   /** Releases the team's threads (the cost keeps working in this thread). */
   close(): void {
@@ -313,6 +316,8 @@ export class BSplineRegistrationCost implements CostFunction {
   }
 
   evaluate(params: Float64Array, gradient: Float64Array): number {
+    // (its arena, released, may hold another cost's data by now)
+    if (this.disposed) throw new Error('the cost was disposed');
     this.evaluations++;
     const bs = this.bspline;
     bs.setParameters(params);

@@ -69,7 +69,6 @@ export function accumulateMoments(
   }
 }
 
-
 /** Minimum fraction of samples that must map inside the moving image before the cost is declared undefined. */
 const MIN_VALID_FRACTION = 0.01;
 
@@ -295,6 +294,8 @@ export class LinearRegistrationCost implements CostFunction {
   }
 
   evaluate(params: Float64Array, gradient: Float64Array): number {
+    // (its arena, released, may hold another cost's data by now)
+    if (this.disposed) throw new Error('the cost was disposed');
     this.evaluations++;
     const t = this.transform;
     t.setParameters(params);

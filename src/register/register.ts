@@ -1127,7 +1127,7 @@ export async function register(fixed: Image, moving: Image, config: Registration
     current = t;
   }
   const transforms: Transform[] = deformation ? [deformation, current!] : [current!];
-  // the levels' released module instances are not kept for whatever this thread does next
+  // the levels' released arenas (WebAssembly memories) are not kept for whatever this thread does next
   dropIdleArenas();
   return { transforms, inverseField, stages, seconds: (now() - t0) / 1000, threads: opts.parallel?.threads ?? 1, preset, ...(landmarks ? { landmarks } : {}) };
 }
