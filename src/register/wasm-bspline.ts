@@ -11,7 +11,7 @@
  * per control point into its own copy once per evaluation (the stamp), and scatters into its own gradient.
  */
 import type { KernelPhases } from './parallel-for.js';
-import { buildOverArena, packedPointers, WasmMeasure, type WasmBlockInit } from './wasm-measure.js';
+import { buildOverArena, measuredPhases, packedPointers, WasmMeasure, type WasmBlockInit } from './wasm-measure.js';
 import { endedKernel } from './wasm-linear.js';
 import { interleaveCoefficients } from '../transform/bspline-supports.js';
 
@@ -41,8 +41,7 @@ export function wasmBSplineApplies(dimension: number, kind: 'linear' | 'bspline'
 export function wasmBSplineKernel(init: WasmBSplineInit): KernelPhases | null {
   if (!wasmBSplineApplies(init.dimension, init.sampler.kind, init.sampler.plane, init.mask)) return null;
   const built = buildOverArena(init, (arena, k) => {
-    const n = init.count;
-    const { sampler, blockSize, validCounts, gPartials, ranges, P, nx: gnx, nxy: gnxy } = init;
+    const { sampler, gPartials, ranges, P, nx: gnx, nxy: gnxy } = init;
     const placed = init.wasm!;
     if (!placed.bases || !placed.weights) return null;
     const pCI = arena.zeroed(8 * P);
@@ -72,16 +71,11 @@ export function wasmBSplineKernel(init: WasmBSplineInit): KernelPhases | null {
     const reach = 3 * gnxy + 3 * gnx + 4;
     // the supports are the placed arrays themselves (the cost draws into them); points and fixed values are copied
     const ownSupports = init.bases === bases && init.weights === weights;
-    let released = false;
-    const alive = (): void => {
-      if (released) throw new Error('a WebAssembly kernel ran after its release');
-    };
-
-    const phases = [
-      (b: number) => {
-        alive();
-        const start = b * blockSize;
-        const end = Math.min(n, start + blockSize);
+    return measuredPhases(
+      init,
+      measure,
+      stampOf,
+      (_b, start, end) => {
         const stamp = stampOf();
         if (!(cStamp === stamp)) interleaveCoefficients(init.c, P / 3, 3, cI);
         cStamp = stamp;
@@ -94,15 +88,9 @@ export function wasmBSplineKernel(init: WasmBSplineInit): KernelPhases | null {
           bases.set(init.bases.subarray(start, end), start);
           weights.set(init.weights.subarray(12 * start, 12 * end), 12 * start);
         }
-        const valid = map(pPlane, nx, ny, nz, pPar, pPoints, pBases, pW, pCI, gnx, gnxy, pFixed, start, end, p.values, p.grads, p.index, p.fixedPacked);
-        validCounts[b] = valid - start;
-        measure.accumulate(b, start, valid);
+        return map(pPlane, nx, ny, nz, pPar, pPoints, pBases, pW, pCI, gnx, gnxy, pFixed, start, end, p.values, p.grads, p.index, p.fixedPacked);
       },
-      (b: number) => {
-        alive();
-        const start = b * blockSize;
-        const end = start + validCounts[b];
-        measure.derivative(start, end, stampOf());
+      (b, start, end) => {
         // the block's samples reach control points [lo, hi): zero and fill only that range of its slot
         const hi = k.supportRange(start, end, p.index, pBases);
         if (hi < 0) {
@@ -119,12 +107,7 @@ export function wasmBSplineKernel(init: WasmBSplineInit): KernelPhases | null {
         k.scatter3d(start, end, p.dValue, p.grads, p.index, pBases, pW, pPar, gnx, gnxy, pGI);
         gPartials.set(gI.subarray(from, to), b * P + from);
       },
-    ];
-    return Object.assign(phases, {
-      release: (): void => {
-        released = true;
-      },
-    });
+    );
   });
   return built === 'ended' ? endedKernel() : built;
 }

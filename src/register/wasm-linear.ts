@@ -10,7 +10,7 @@
  * copy, and the image is in memory once, not once per thread.
  */
 import type { KernelPhases } from './parallel-for.js';
-import { buildOverArena, packedPointers, WasmMeasure, type WasmBlockInit } from './wasm-measure.js';
+import { buildOverArena, measuredPhases, packedPointers, WasmMeasure, type WasmBlockInit } from './wasm-measure.js';
 
 /** What the kernel reads of LinearKernelInit (sample-kernels.ts). */
 export interface WasmLinearInit extends WasmBlockInit {
@@ -32,11 +32,10 @@ export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
   if (init.sampler.kind !== 'linear' || init.mask) return null;
   const built = buildOverArena(init, (arena, k) => {
     const d = init.dimension;
-    const { sampler, blockSize, validCounts, moments, params } = init;
+    const { sampler, moments, params } = init;
     const placed = init.wasm!;
     const f32 = placed.plane instanceof Float32Array;
     const GW = d * (d + 1);
-    const n = init.count;
     const pPar = arena.zeroed(8 * (2 * d * d + 2 * d));
     const pG = arena.zeroed(8 * 12);
     const measure = new WasmMeasure(arena, k, init);
@@ -52,10 +51,6 @@ export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
     const p = packedPointers(init);
     const [nx, ny, nz] = sampler.size;
     const stamped = params.length > d * d + d;
-    let released = false;
-    const alive = (): void => {
-      if (released) throw new Error('a WebAssembly kernel ran after its release');
-    };
     const sample =
       d === 3
         ? f32
@@ -64,31 +59,20 @@ export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
         : f32
           ? (s: number, e: number) => k.sampleLinear2dF32(pPlane, nx, ny, pPar, pPoints, pFixed, s, e, p.values, p.grads, p.index, p.fixedPacked)
           : (s: number, e: number) => k.sampleLinear2dF64(pPlane, nx, ny, pPar, pPoints, pFixed, s, e, p.values, p.grads, p.index, p.fixedPacked);
-    const phases = [
-      (b: number) => {
-        alive();
-        const start = b * blockSize;
-        const end = Math.min(n, start + blockSize);
+    return measuredPhases(
+      init,
+      measure,
+      () => (stamped ? params[d * d + d] : NaN),
+      (_b, start, end) => {
         for (let j = 0; j < d * d + d; j++) par[j] = params[j];
-        const valid = sample(start, end);
-        validCounts[b] = valid - start;
-        measure.accumulate(b, start, valid);
+        return sample(start, end);
       },
-      (b: number) => {
-        alive();
-        const start = b * blockSize;
-        const end = start + validCounts[b];
-        measure.derivative(start, end, stamped ? params[d * d + d] : NaN);
+      (b, start, end) => {
         if (d === 3) k.moments3d(start, end, p.dValue, p.grads, p.index, pPoints, pG);
         else k.moments2d(start, end, p.dValue, p.grads, p.index, pPoints, pG);
         moments.set(G, b * GW);
       },
-    ];
-    return Object.assign(phases, {
-      release: (): void => {
-        released = true;
-      },
-    });
+    );
   });
   return built === 'ended' ? endedKernel() : built;
 }

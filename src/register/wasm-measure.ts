@@ -9,6 +9,7 @@ import type { Plane } from '../interpolate/index.js';
 import { METRICS, type MetricOptions, type MetricState, type SampledMetric, type SampledMetricName } from '../metric/index.js';
 import type { HistogramState } from '../metric/histogram.js';
 import { KernelArena, wasmArena, wasmKernelsAvailable, type KernelExports } from '../wasm/kernels.js';
+import type { KernelPhases } from './parallel-for.js';
 
 /**
  * The kernel data a creator placed in a shared arena (SampleBlocksInit.wasm): views into `memory`, whose byte
@@ -220,4 +221,45 @@ export class WasmMeasure {
       this.metric.derivative(this.state, init.fixedPacked, init.values, null, start, end, init.dValue);
     }
   }
+}
+
+/**
+ * Both kernels' two phases around their measure: phase 0 samples block b (`sample(b, start, end)` returns the end
+ * of its valid packed samples) and accumulates them into the block's sums; phase 1 takes ∂cost/∂m of those samples
+ * (the evaluation's `stamp()`) and then the kernel's own `after(b, start, end)` (moments, or the scatter to the
+ * control points). After `release` the phases throw.
+ */
+export function measuredPhases(
+  init: WasmBlockInit,
+  measure: WasmMeasure,
+  stamp: () => number,
+  sample: (b: number, start: number, end: number) => number,
+  after: (b: number, start: number, end: number) => void,
+): KernelPhases {
+  const { blockSize, count: n, validCounts } = init;
+  let released = false;
+  const alive = (): void => {
+    if (released) throw new Error('a WebAssembly kernel ran after its release');
+  };
+  const phases = [
+    (b: number) => {
+      alive();
+      const start = b * blockSize;
+      const valid = sample(b, start, Math.min(n, start + blockSize));
+      validCounts[b] = valid - start;
+      measure.accumulate(b, start, valid);
+    },
+    (b: number) => {
+      alive();
+      const start = b * blockSize;
+      const end = start + validCounts[b];
+      measure.derivative(start, end, stamp());
+      after(b, start, end);
+    },
+  ];
+  return Object.assign(phases, {
+    release: (): void => {
+      released = true;
+    },
+  });
 }
