@@ -10,6 +10,7 @@ import { storedInverses, type NumericInverseReport } from '../transform/inverse.
 import type { RegistrationResult } from './register.js';
 import type { ParallelFor } from './parallel-for.js';
 import { resampleOn } from './parallel-resample.js';
+import type { SharedScratch } from './parallel-for.js';
 import { invertChainOn } from './parallel-invert.js';
 
 /**
@@ -41,6 +42,13 @@ export interface RegistrationOutputOptions {
    * `{ name, taken: true }` and does not keep its pixels alive while the next images are made.
    */
   onImage?: (file: { name: string; image: Image }) => boolean | void | Promise<boolean | void>;
+  /**
+   * Shared memory for the images resampled on a team (their pixels and float planes), e.g. a released kernel arena
+   * whose pages are already touched: `bytes(n)` gives n bytes of it, `reset()` makes all of it free again. Reset
+   * before each image when the last one was taken, so pass it only if onImage, when it returns true, no longer needs
+   * the image's pixels.
+   */
+  scratch?: SharedScratch;
 }
 
 function round(v: number): number {
@@ -78,8 +86,15 @@ export async function registrationOutputs(
   opts: RegistrationOutputOptions = {},
 ): Promise<RegistrationOutputs> {
   const files: RegistrationOutput[] = [];
+  // whether the last image pushed was taken (its scratch memory is free again)
+  let taken = true;
   const pushImage = async (name: string, image: Image): Promise<void> => {
-    files.push((await opts.onImage?.({ name, image })) === true ? { name, taken: true } : { name, image });
+    taken = (await opts.onImage?.({ name, image })) === true;
+    files.push(taken ? { name, taken: true } : { name, image });
+  };
+  const scratch = (): SharedScratch | undefined => {
+    if (opts.scratch && taken) opts.scratch.reset();
+    return opts.scratch;
   };
   const chain: string[] = [];
   if (result.transforms.every(isLinear)) {
@@ -100,7 +115,7 @@ export async function registrationOutputs(
   }
   // Initializer landmarks: the matched keypoints (the report draws them).
   if (result.landmarks) files.push({ name: 'matches.csv', text: (await import('../features/auto.js')).matchesCsv(result.landmarks) });
-  await pushImage('warped.nii.gz', await resampleOn(opts.parallel, moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' }));
+  await pushImage('warped.nii.gz', await resampleOn(opts.parallel, moving, fixed, result.transforms, { interpolation: 'linear', outputType: 'float32' }, scratch()));
   let numericInverses: NumericInverseReport[] = [];
   let inverseFields: Record<string, unknown> = {};
   if (opts.inverse) {
@@ -108,7 +123,7 @@ export async function registrationOutputs(
     if (forwardField && result.inverseField) storedInverses.set(forwardField, new DisplacementFieldTransform(result.inverseField, 'inverse-warp.nii.gz'));
     const inverse = await invertChainOn(opts.parallel, result.transforms);
     numericInverses = inverse.numeric;
-    await pushImage('inverse-warped.nii.gz', await resampleOn(opts.parallel, fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' }));
+    await pushImage('inverse-warped.nii.gz', await resampleOn(opts.parallel, fixed, moving, inverse.transforms, { interpolation: 'linear', outputType: 'float32' }, scratch()));
     inverseFields = {
       inverseWarped: 'inverse-warped.nii.gz',
       ...(numericInverses.length

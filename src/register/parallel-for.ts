@@ -96,6 +96,12 @@ export function sharedInt32(n: number): Int32Array {
   return typeof SharedArrayBuffer === 'function' ? new Int32Array(new SharedArrayBuffer(4 * n)) : new Int32Array(n);
 }
 
+/** Shared memory a caller recycles (e.g. a released kernel arena): n bytes of it (16-byte aligned); reset frees all. */
+export interface SharedScratch {
+  bytes(n: number): Uint8Array;
+  reset(): void;
+}
+
 /** A copy of `a` on shared memory (or `a` itself when it already is, or when there is none). */
 export function shareArray<T extends Float64Array | Float32Array | Int32Array | Uint8Array | Int16Array | Uint16Array | Int8Array | Uint32Array>(a: T): T {
   if (typeof SharedArrayBuffer !== 'function' || a.buffer instanceof SharedArrayBuffer) return a;

@@ -13,7 +13,7 @@ import { BSplineTransform, type BSplineGridSpec } from '../transform/bspline.js'
 import { DisplacementFieldTransform } from '../transform/displacement-field.js';
 import { AffineTransform } from '../transform/linear.js';
 import { isLinear, type Transform } from '../transform/transform.js';
-import { shareArray, sharedFloat32, sharedFloat64, type BlockKernel, type ParallelFor } from './parallel-for.js';
+import { shareArray, sharedFloat32, sharedFloat64, type BlockKernel, type ParallelFor, type SharedScratch } from './parallel-for.js';
 
 /** One element of a chain as plain data. */
 export type TransformData =
@@ -92,6 +92,8 @@ export async function resampleOn(
   reference: GridLike,
   transforms: readonly Transform[],
   opts: ResampleOptions = {},
+  /** Where the shared plane and output go on a team (default: new SharedArrayBuffers). */
+  scratch?: SharedScratch,
 ): Promise<Image> {
   // Small images are not worth a session (its start costs more than the rows), and huge ones stay on this thread
   // too: their shared copies are not collected promptly (a helper's session keeps them), which cost a
@@ -101,7 +103,7 @@ export async function resampleOn(
   // On a team the pixels are read by every thread: a single-component image goes to shared memory once, already
   // as the float plane linear sampling reads (not as a private plane and then a shared copy of it).
   const kind = opts.interpolation ?? 'linear';
-  const source = parallel && moving.components === 1 && (kind === 'linear' || kind === 'barycentric') ? sharedPlaneImage(moving) : moving;
+  const source = parallel && moving.components === 1 && (kind === 'linear' || kind === 'barycentric') ? sharedPlaneImage(moving, scratch) : moving;
   const { setup, chain, out } = prepareResample(source, reference, transforms, opts);
   const data = chainData(chain);
   const total = resampleRowCount(setup);
@@ -116,7 +118,7 @@ export async function resampleOn(
     return out;
   }
   const shared: ResampleSetup = { ...setup, sources: setup.sources.map((s) => shareArray(s)) };
-  const init: ResampleKernelInit = { setup: shared, chain: data, out: sharedLike(out.data), rowsPerBlock: n };
+  const init: ResampleKernelInit = { setup: shared, chain: data, out: sharedLike(out.data, scratch), rowsPerBlock: n };
   const session = await team!.open('register.resample', init, resampleKernel(init));
   try {
     session.run(0, blocks);
@@ -127,18 +129,28 @@ export async function resampleOn(
 }
 
 /** A one-component image with its pixels as a float plane on shared memory (float64 for 32-bit integers and float64, as interpolationPlane). */
-function sharedPlaneImage(img: Image): Image {
+function sharedPlaneImage(img: Image, scratch?: SharedScratch): Image {
   const d = img.data;
   if ((d instanceof Float32Array || d instanceof Float64Array) && typeof SharedArrayBuffer === 'function' && d.buffer instanceof SharedArrayBuffer) return img;
   const wide = d instanceof Float64Array || d instanceof Int32Array || d instanceof Uint32Array;
-  const plane = wide ? sharedFloat64(d.length) : sharedFloat32(d.length);
+  const plane = scratch ? scratchArray(scratch, (wide ? Float64Array : Float32Array) as PixelArrayConstructor<Float32Array | Float64Array>, d.length) : wide ? sharedFloat64(d.length) : sharedFloat32(d.length);
   plane.set(d as ArrayLike<number>);
   return { ...img, data: plane };
 }
 
 /** An array of the same type and length as `a` on shared memory (zeros: every row is written). */
-function sharedLike(a: PixelArray): PixelArray {
+function sharedLike(a: PixelArray, scratch?: SharedScratch): PixelArray {
   if (typeof SharedArrayBuffer !== 'function') return a;
+  if (scratch) return scratchArray(scratch, a.constructor as PixelArrayConstructor, a.length);
   const Ctor = a.constructor as new (buffer: SharedArrayBuffer) => PixelArray;
   return new Ctor(new SharedArrayBuffer(a.byteLength));
+}
+
+type PixelArrayConstructor<T extends PixelArray = PixelArray> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number };
+
+/** n zeroed elements of `Ctor` in `scratch` (it may hold an earlier image's bytes; every row is written, but zeroing keeps the contract of a new array). */
+function scratchArray<T extends PixelArray>(scratch: SharedScratch, Ctor: PixelArrayConstructor<T>, n: number): T {
+  const bytes = scratch.bytes(n * Ctor.BYTES_PER_ELEMENT);
+  bytes.fill(0);
+  return new Ctor(bytes.buffer, bytes.byteOffset, n);
 }

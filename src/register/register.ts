@@ -93,6 +93,12 @@ export interface RegisterOptions {
    * `gc`, see src/cli/collect.ts) can free them there, so that they do not add to the peak memory.
    */
   collect?: () => void;
+  /**
+   * Keep this thread's released kernel arenas (shared WebAssembly memories whose pages are already touched) after
+   * the registration, for the caller to reuse (`coreg register` makes its output images in one: takeIdleArena, then
+   * dropIdleArenas); by default they are dropped.
+   */
+  keepArenas?: boolean;
 }
 
 export interface LevelLog {
@@ -1128,6 +1134,6 @@ export async function register(fixed: Image, moving: Image, config: Registration
   }
   const transforms: Transform[] = deformation ? [deformation, current!] : [current!];
   // the levels' released arenas (WebAssembly memories) are not kept for whatever this thread does next
-  dropIdleArenas();
+  if (!opts.keepArenas) dropIdleArenas();
   return { transforms, inverseField, stages, seconds: (now() - t0) / 1000, threads: opts.parallel?.threads ?? 1, preset, ...(landmarks ? { landmarks } : {}) };
 }

@@ -1,7 +1,7 @@
 // register's output resampling on a team of threads (src/register/parallel-resample.ts): warped and
 // inverse-warped images are bit-identical for 1, 2 and 3 threads (and without a team), for a linear chain, a
 // B-spline chain (the separable slice evaluator) and the numerically inverted B-spline chain (a displacement
-// field), 2D and 3D, and they are resample()'s pixels.
+// field), 2D and 3D, and they are resample()'s pixels; also when made in a recycled shared memory (a scratch).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Image } from '../../src/image/image.js';
@@ -15,6 +15,7 @@ import type { DisplacementFieldTransform } from '../../src/transform/displacemen
 import type { Transform } from '../../src/transform/transform.js';
 import { imageFromFunction, scene2d, scene3d } from './synthetic.js';
 import { teamCache } from './team-cache.js';
+import { ARENA_BASE, KernelArena } from '../../src/wasm/kernels.js';
 
 const team = teamCache();
 
@@ -68,6 +69,41 @@ for (const d of [2, 3] as const) {
     assert.ok(team(2).helperBlocks > 0, 'the helpers did no block');
   });
 }
+
+test('resampleOn on a team into a scratch (a reset kernel arena, as coreg register passes it): the same pixels, in the arena', async () => {
+  const fixed = imageFromFunction({ size: [70, 64, 60], spacing: [0.5, 0.45, 0.5], origin: [-2, 1, 0.5] }, scene3d);
+  const moving = imageFromFunction({ size: [66, 68, 62], spacing: [0.5, 0.5, 0.5], origin: [0, 0, 0] }, scene3d);
+  // an integer moving image: its float plane goes to the scratch too
+  const bytesMoving: Image = { ...moving, data: Uint8Array.from(moving.data as Float32Array, (v) => Math.max(0, Math.min(255, Math.round(v)))) };
+  const arena = KernelArena.create();
+  assert.ok(arena, 'a shared WebAssembly memory');
+  // what the last kernels left in the arena's pages: the scratch's arrays must not show it
+  arena.f64(arena.alloc(8 * 2 ** 20), 2 ** 20).fill(7.5);
+  let resets = 0;
+  const scratch = {
+    bytes: (n: number) => new Uint8Array(arena.memory.buffer, arena.alloc(n), n),
+    reset: () => {
+      resets++;
+      assert.ok(arena.reset());
+    },
+  };
+  scratch.reset();
+  const opts = { interpolation: 'linear' as const, outputType: 'float32' as const };
+  const { linear, bspline } = chains(fixed);
+  for (const [src, chain] of [
+    [moving, linear],
+    [bytesMoving, bspline],
+  ] as const) {
+    const expected = await resampleOn(team(2), src, fixed, chain, opts);
+    scratch.reset();
+    const made = await resampleOn(team(2), src, fixed, chain, opts, scratch);
+    assert.deepEqual(bytes(made), bytes(expected));
+    const data = made.data as Float32Array;
+    assert.equal(data.buffer.byteLength, arena.memory.buffer.byteLength, 'the pixels are in the arena');
+    assert.ok(data.byteOffset >= ARENA_BASE);
+  }
+  assert.equal(resets, 3);
+});
 
 for (const d of [2, 3] as const) {
   test(`invertChainOn ${d}D: the B-spline chain's numeric inverse (field and residual report) is invertChain's, bit for bit, on 2 and 3 threads`, async () => {

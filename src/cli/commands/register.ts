@@ -32,7 +32,8 @@ import { collectGarbage, youngGenerationGrows } from '../collect.js';
 import { sharePixels } from '../../parallel/shared.js';
 import { TEAM_MIN_SAMPLES } from '../../register/parallel-for.js';
 import type { Team } from '../../parallel/team.js';
-import type { ParallelFor } from '../../register/parallel-for.js';
+import type { ParallelFor, SharedScratch } from '../../register/parallel-for.js';
+import { dropIdleArenas, takeIdleArena } from '../../wasm/kernels.js';
 import { commandAction, parseIntegerOption, RAS_HELP, usageError, type CliContext } from '../common.js';
 // Point files, the HTML report and the progress bar are loaded only by the runs that use them (start-up time).
 import type { Transform } from '../../transform/transform.js';
@@ -301,6 +302,28 @@ export function registrationOutputNames(config: RegistrationConfig): string[] {
  * threads and each is compressed on libuv's thread pool as soon as it is made and written under its temporary name
  * (while the next one is resampled on one thread; a team waits for it: see onImage below).
  */
+/**
+ * The registration's last kernel arena (register's keepArenas), reset, as shared memory for the output images made on
+ * the team: its pages are already touched, so the warped and inverse-warped images (27 MB each for ch2bet, and the
+ * fixed image's float plane) do not fault fresh pages in (~11 µs each on this machine kind, not in parallel across
+ * threads). Beyond it, or without one, new SharedArrayBuffers. The other idle arenas are dropped.
+ */
+function outputScratch(): SharedScratch | undefined {
+  const arena = takeIdleArena();
+  dropIdleArenas();
+  if (!arena) return undefined;
+  let usable = true;
+  return {
+    bytes: (n: number): Uint8Array => {
+      const p = usable ? arena.alloc(n) : -1;
+      return p < 0 ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(arena.memory.buffer, p, n);
+    },
+    reset: (): void => {
+      usable = arena.reset();
+    },
+  };
+}
+
 /** Output images under this many values are compressed while the next one is made (2^24: a 64 MB float32 image). */
 const OVERLAP_MAX_VALUES = 2 ** 24;
 
@@ -334,8 +357,11 @@ export async function writeRegistrationOutputs(
   };
   const encoding = new Map<string, Promise<StagedFile[]>>();
   try {
+    const scratch = opts.parallel && opts.parallel.threads > 1 ? outputScratch() : undefined;
     const outputs = await registrationOutputs(fixed, moving, result, extra, {
       inverse: true,
+      // (a team run's onImage below returns once the file is staged: the pixels' memory is free again)
+      scratch,
       fields: opts.composite ? { composite: resolve(opts.composite) } : {},
       parallel: opts.parallel,
       onImage: (f) => {
@@ -525,6 +551,8 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
       result = await register(fixed, moving, config, {
         parallel: team,
         collect: () => collectGarbage(),
+        // its last kernel arena (pages already touched) then holds the output images' pixels (outputScratch)
+        keepArenas: !small && team.threads > 1,
         fixedMask,
         movingMask,
         initial,
