@@ -8,9 +8,8 @@ import { DisplacementFieldTransform } from '../transform/displacement-field.js';
 import { isLinear } from '../transform/transform.js';
 import { storedInverses, type NumericInverseReport } from '../transform/inverse.js';
 import type { RegistrationResult } from './register.js';
-import type { ParallelFor } from './parallel-for.js';
+import type { ParallelFor, SharedScratch } from './parallel-for.js';
 import { resampleOn } from './parallel-resample.js';
-import type { SharedScratch } from './parallel-for.js';
 import { invertChainOn } from './parallel-invert.js';
 
 /**

@@ -133,7 +133,8 @@ function sharedPlaneImage(img: Image, scratch?: SharedScratch): Image {
   const d = img.data;
   if ((d instanceof Float32Array || d instanceof Float64Array) && typeof SharedArrayBuffer === 'function' && d.buffer instanceof SharedArrayBuffer) return img;
   const wide = d instanceof Float64Array || d instanceof Int32Array || d instanceof Uint32Array;
-  const plane = scratch ? scratchArray(scratch, (wide ? Float64Array : Float32Array) as PixelArrayConstructor<Float32Array | Float64Array>, d.length) : wide ? sharedFloat64(d.length) : sharedFloat32(d.length);
+  // (every element is set below: the scratch's old bytes need no zeroing)
+  const plane = scratch ? scratchArray(scratch, (wide ? Float64Array : Float32Array) as PixelArrayConstructor<Float32Array | Float64Array>, d.length, false) : wide ? sharedFloat64(d.length) : sharedFloat32(d.length);
   plane.set(d as ArrayLike<number>);
   return { ...img, data: plane };
 }
@@ -141,16 +142,16 @@ function sharedPlaneImage(img: Image, scratch?: SharedScratch): Image {
 /** An array of the same type and length as `a` on shared memory (zeros: every row is written). */
 function sharedLike(a: PixelArray, scratch?: SharedScratch): PixelArray {
   if (typeof SharedArrayBuffer !== 'function') return a;
-  if (scratch) return scratchArray(scratch, a.constructor as PixelArrayConstructor, a.length);
+  if (scratch) return scratchArray(scratch, a.constructor as PixelArrayConstructor, a.length, true);
   const Ctor = a.constructor as new (buffer: SharedArrayBuffer) => PixelArray;
   return new Ctor(new SharedArrayBuffer(a.byteLength));
 }
 
 type PixelArrayConstructor<T extends PixelArray = PixelArray> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number };
 
-/** n zeroed elements of `Ctor` in `scratch` (it may hold an earlier image's bytes; every row is written, but zeroing keeps the contract of a new array). */
-function scratchArray<T extends PixelArray>(scratch: SharedScratch, Ctor: PixelArrayConstructor<T>, n: number): T {
+/** n elements of `Ctor` in `scratch`, which may hold an earlier image's bytes: zeroed when `zero`. */
+function scratchArray<T extends PixelArray>(scratch: SharedScratch, Ctor: PixelArrayConstructor<T>, n: number, zero: boolean): T {
   const bytes = scratch.bytes(n * Ctor.BYTES_PER_ELEMENT);
-  bytes.fill(0);
+  if (zero) bytes.fill(0);
   return new Ctor(bytes.buffer, bytes.byteOffset, n);
 }

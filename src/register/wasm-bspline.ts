@@ -12,7 +12,6 @@
  */
 import type { KernelPhases } from './parallel-for.js';
 import { buildOverArena, measuredPhases, packedPointers, WasmMeasure, type WasmBlockInit } from './wasm-measure.js';
-import { endedKernel } from './wasm-linear.js';
 import { interleaveCoefficients } from '../transform/bspline-supports.js';
 
 /** What the kernel reads of BSplineKernelInit (sample-kernels.ts). */
@@ -40,7 +39,7 @@ export function wasmBSplineApplies(dimension: number, kind: 'linear' | 'bspline'
 /** The kernel's two phases on WebAssembly, or null when it does not apply (no placement, 2D, moving mask, off). */
 export function wasmBSplineKernel(init: WasmBSplineInit): KernelPhases | null {
   if (!wasmBSplineApplies(init.dimension, init.sampler.kind, init.sampler.plane, init.mask)) return null;
-  const built = buildOverArena(init, (arena, k) => {
+  return buildOverArena(init, (arena, k) => {
     const { sampler, gPartials, ranges, P, nx: gnx, nxy: gnxy } = init;
     const placed = init.wasm!;
     if (!placed.bases || !placed.weights) return null;
@@ -109,5 +108,4 @@ export function wasmBSplineKernel(init: WasmBSplineInit): KernelPhases | null {
       },
     );
   });
-  return built === 'ended' ? endedKernel() : built;
 }

@@ -19,18 +19,10 @@ export interface WasmLinearInit extends WasmBlockInit {
   moments: Float64Array;
 }
 
-/** A kernel of a session that has ended (its arena was reset): it must never run. */
-export function endedKernel(): KernelPhases {
-  const fail = (): void => {
-    throw new Error('a WebAssembly kernel of an ended session ran');
-  };
-  return [fail, fail, fail, fail, fail, fail];
-}
-
 /** The kernel's two phases on WebAssembly, or null when it does not apply (no placement, B-spline sampler, mask, off). */
 export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
   if (init.sampler.kind !== 'linear' || init.mask) return null;
-  const built = buildOverArena(init, (arena, k) => {
+  return buildOverArena(init, (arena, k) => {
     const d = init.dimension;
     const { sampler, moments, params } = init;
     const placed = init.wasm!;
@@ -74,5 +66,4 @@ export function wasmLinearKernel(init: WasmLinearInit): KernelPhases | null {
       },
     );
   });
-  return built === 'ended' ? endedKernel() : built;
 }

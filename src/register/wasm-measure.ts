@@ -10,6 +10,7 @@ import { METRICS, type MetricOptions, type MetricState, type SampledMetric, type
 import type { HistogramState } from '../metric/histogram.js';
 import { KernelArena, wasmArena, wasmKernelsAvailable, type KernelExports } from '../wasm/kernels.js';
 import type { KernelPhases } from './parallel-for.js';
+import { isHistogramMetric } from './preset.js';
 
 /**
  * The kernel data a creator placed in a shared arena (SampleBlocksInit.wasm): views into `memory`, whose byte
@@ -78,7 +79,7 @@ export function placeSamples(
   };
   if (options.supports) {
     wasm.bases = arena.i32(pBases, count);
-    wasm.weights = new Float32Array(arena.memory.buffer, pWeights, 4 * d * count);
+    wasm.weights = arena.f32(pWeights, 4 * d * count);
   }
   (wasm.plane as Float32Array).set(plane as Float32Array);
   if (source) {
@@ -120,10 +121,10 @@ export interface WasmBlockInit {
 
 /**
  * A kernel's module instance over its init's arena, with `make` building the rest (its own regions), or null where
- * the WebAssembly kernels do not run in this thread; phases that throw when the arena was reset since (the
- * kernel of an ended session: it never runs).
+ * the WebAssembly kernels do not run in this thread; when the arena was reset since (the kernel of an ended
+ * session, which never runs), phases that throw.
  */
-export function buildOverArena<T extends readonly unknown[]>(init: WasmBlockInit, make: (arena: KernelArena, k: KernelExports) => T | null): T | null | 'ended' {
+export function buildOverArena(init: WasmBlockInit, make: (arena: KernelArena, k: KernelExports) => KernelPhases | null): KernelPhases | null {
   const placed = init.wasm;
   if (!placed || !wasmKernelsAvailable()) return null;
   const arena = KernelArena.attach(placed.memory);
@@ -132,10 +133,16 @@ export function buildOverArena<T extends readonly unknown[]>(init: WasmBlockInit
     const kernel = k ? make(arena, k) : null;
     return arena.failed ? null : kernel;
   });
-  return built === null && arena.epoch !== placed.epoch ? 'ended' : built;
+  return built === null && arena.epoch !== placed.epoch ? endedKernel() : built;
 }
 
-const HISTOGRAM = new Set<SampledMetricName>(['mi', 'nmi', 'jointEntropy']);
+/** A kernel of a session that has ended (its arena was reset): it must never run. */
+function endedKernel(): KernelPhases {
+  const fail = (): void => {
+    throw new Error('a WebAssembly kernel of an ended session ran');
+  };
+  return [fail, fail, fail, fail, fail, fail];
+}
 
 /** Byte offsets of the packed samples' arrays (views into the arena). */
 export interface PackedPointers {
@@ -173,7 +180,7 @@ export class WasmMeasure {
   ) {
     this.metric = METRICS[init.metric] as SampledMetric<MetricState>;
     this.state = this.metric.createState(init.metricOptions);
-    this.histogram = HISTOGRAM.has(init.metric);
+    this.histogram = isHistogramMetric(init.metric);
     this.sums = (this.state as MetricState & { sums: Float64Array }).sums;
     this.L = this.sums.length;
     this.B = this.histogram ? (this.state as HistogramState).bins : 0;

@@ -240,8 +240,7 @@ export const WASM_MIN_SAMPLES = 1 << 16;
 export function wasmArena(samples = Infinity): KernelArena | null {
   if (samples < WASM_MIN_SAMPLES && enabled !== true) return null;
   if (!wasmKernelsAvailable()) return null;
-  for (let a = idle.pop(); a; a = idle.pop()) if (a.reset()) return a;
-  return KernelArena.create();
+  return takeIdleArena() ?? KernelArena.create();
 }
 
 /** Gives `arena` back for reuse by this thread's next kernel data; no kernel over it may run again. */

@@ -294,15 +294,6 @@ export function registrationOutputNames(config: RegistrationConfig): string[] {
 }
 
 /**
- * Writes the chain: DIR/transform.tfm when it is all linear; otherwise one file per element (B-spline .tfm,
- * displacement field NIfTI, the linear part as its own .tfm), listed in result.json in the order they apply.
- * A syn stage also writes DIR/inverse-warp.nii.gz (moving → fixed after the linear part's inverse).
- * Every file is staged under a temporary name and all are renamed into place together, result.json last: the
- * folder holds the earlier result or the complete new one, never a mix. The images are resampled on `parallel`'s
- * threads and each is compressed on libuv's thread pool as soon as it is made and written under its temporary name
- * (while the next one is resampled on one thread; a team waits for it: see onImage below).
- */
-/**
  * The registration's last kernel arena (register's keepArenas), reset, as shared memory for the output images made on
  * the team: its pages are already touched, so the warped and inverse-warped images (27 MB each for ch2bet, and the
  * fixed image's float plane) do not fault fresh pages in (~11 µs each on this machine kind, not in parallel across
@@ -327,6 +318,15 @@ function outputScratch(): SharedScratch | undefined {
 /** Output images under this many values are compressed while the next one is made (2^24: a 64 MB float32 image). */
 const OVERLAP_MAX_VALUES = 2 ** 24;
 
+/**
+ * Writes the chain: DIR/transform.tfm when it is all linear; otherwise one file per element (B-spline .tfm,
+ * displacement field NIfTI, the linear part as its own .tfm), listed in result.json in the order they apply.
+ * A syn stage also writes DIR/inverse-warp.nii.gz (moving → fixed after the linear part's inverse).
+ * Every file is staged under a temporary name and all are renamed into place together, result.json last: the
+ * folder holds the earlier result or the complete new one, never a mix. The images are resampled on `parallel`'s
+ * threads and each is compressed on libuv's thread pool as soon as it is made and written under its temporary name
+ * (while the next one is resampled on one thread; a team waits for it: see onImage below).
+ */
 export async function writeRegistrationOutputs(
   dir: string,
   fixed: Image,
