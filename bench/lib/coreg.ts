@@ -109,6 +109,8 @@ export interface CoregChainRun {
   chain: Transform[];
   seconds: number;
   peakRssMB?: number;
+  /** The whole process's CPU time (user + system, all threads), where GNU time measured it. */
+  cpuSeconds?: number;
   iterations: string;
   /** coreg's warnings (e.g. a folding guard that stopped a level). */
   warnings: string[];
@@ -131,7 +133,7 @@ export function runCoregChain(job: CoregChainJob): CoregChainRun {
     throw new Error(`coreg failed: ${line}`);
   }
   const warnings = r.stderr.split('\n').filter((l) => l.startsWith('coreg: warning')).map((l) => l.trim());
-  return { chain: loadTransformChain(job.outDir, nodeTransformFiles), seconds: r.seconds, peakRssMB: r.peakRssMB, iterations: iterationsOf(result), warnings };
+  return { chain: loadTransformChain(job.outDir, nodeTransformFiles), seconds: r.seconds, peakRssMB: r.peakRssMB, cpuSeconds: r.cpuSeconds, iterations: iterationsOf(result), warnings };
 }
 
 export interface JacobianSummary {

@@ -2,7 +2,8 @@
 // and plastimatch (OpenMP) on the bench's cases, coreg's 1 → 2 thread scaling, how time and memory grow with the
 // image (64³ … a 512×512×300 CT) and `coreg --version`'s start-up. Every time is the median of `repeat` runs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readImageFile, writeImageFileAsync } from '../../src/io/node.js';
 import { DisplacementFieldTransform } from '../../src/transform/displacement-field.js';
@@ -41,6 +42,11 @@ export interface Timing {
   peakRssMB?: number;
   /** coreg: the registration's own time from result.json (median). */
   registrationSeconds?: number;
+  /**
+   * coreg: cores its runs kept busy, the median of CPU ÷ wall time: the registration's (result.json "cpuSeconds" ÷
+   * "seconds") where it reports one, else the whole process's. V8's compiler and collector threads count too.
+   */
+  coresBusy?: number;
   /** coreg: reading both inputs and writing warped + inverse-warped .nii.gz, measured in-process (median of 3). */
   ioSeconds?: number;
   tre?: Tre;
@@ -56,6 +62,8 @@ export interface SpeedRow {
   /** coreg on 1 thread (the scaling column). */
   coreg1: Timing;
   elastix?: Timing;
+  /** elastix on 1 thread (the machine's scaling for a C++ peer; the 3D affine case only). */
+  elastix1?: Timing;
   plastimatch?: Timing;
 }
 
@@ -71,6 +79,8 @@ export interface SpeedResult {
   sizes: SizeRow[];
   /** `coreg --version`, and bare `node -e 0` (what Node alone costs on this machine) run alternately with it. */
   startup?: { medianMs: number; runs: number[]; nodeMedianMs: number; nodeRuns: number[] };
+  /** What a second thread gives on this machine (bench/kernels/machine-scaling.c): 2·t(1 thread) ÷ t(2 threads) per round. */
+  machine?: { compute: number[]; pages: number[] };
   notes: string[];
 }
 
@@ -85,11 +95,14 @@ interface SpeedCase {
   elastixParams?: string[];
   /** elastix's metric instead of the parameter files' (e.g. AdvancedMeanSquares: MSE beside MSE). */
   elastixMetric?: string;
+  /** elastix on 1 thread too (its own 1 → N scaling on this machine). */
+  elastixScaling?: boolean;
   plastimatch?: 'mse' | 'mi';
 }
 
 interface ResultJson {
   seconds?: number;
+  cpuSeconds?: number;
 }
 
 const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
@@ -100,6 +113,8 @@ interface RunOutcome {
   peakRssMB?: number;
   /** The registration's own time (result.json "seconds", segment: its report's timings.totalSeconds). */
   registrationSeconds?: number;
+  /** CPU ÷ wall time (see Timing.coresBusy). */
+  coresBusy?: number;
   tre?: Tre;
   dice?: number;
 }
@@ -114,7 +129,7 @@ const threadCounts = (o: SpeedOptions): number[] => (o.threads === 1 ? [1] : [o.
  * instead of on all of one count's runs. A count whose run throws is reported missing and not run again.
  */
 function alternateThreadCounts(repeat: number, counts: readonly number[], run: (threads: number, k: number) => RunOutcome): Map<number, Timing> {
-  const acc = counts.map((threads) => ({ threads, runs: [] as number[], reg: [] as number[], peak: 0, last: undefined as RunOutcome | undefined, failed: undefined as string | undefined }));
+  const acc = counts.map((threads) => ({ threads, runs: [] as number[], reg: [] as number[], cores: [] as number[], peak: 0, last: undefined as RunOutcome | undefined, failed: undefined as string | undefined }));
   for (let k = 0; k < repeat; k++) {
     for (const a of acc) {
       if (a.failed) continue;
@@ -123,6 +138,7 @@ function alternateThreadCounts(repeat: number, counts: readonly number[], run: (
         a.runs.push(r.seconds);
         a.peak = Math.max(a.peak, r.peakRssMB ?? 0);
         if (r.registrationSeconds !== undefined) a.reg.push(r.registrationSeconds);
+        if (r.coresBusy !== undefined) a.cores.push(r.coresBusy);
         a.last = r;
       } catch (e) {
         a.failed = `error: ${(e as Error).message}`;
@@ -133,7 +149,7 @@ function alternateThreadCounts(repeat: number, counts: readonly number[], run: (
   for (const a of acc) {
     out.set(
       a.threads,
-      a.failed ? { missing: a.failed } : { seconds: median(a.runs), runs: a.runs, peakRssMB: a.peak || undefined, registrationSeconds: a.reg.length ? median(a.reg) : undefined, tre: a.last?.tre, dice: a.last?.dice },
+      a.failed ? { missing: a.failed } : { seconds: median(a.runs), runs: a.runs, peakRssMB: a.peak || undefined, registrationSeconds: a.reg.length ? median(a.reg) : undefined, coresBusy: a.cores.length ? median(a.cores) : undefined, tre: a.last?.tre, dice: a.last?.dice },
     );
   }
   return out;
@@ -150,7 +166,8 @@ async function timeCoreg(o: SpeedOptions, c: { fixed: string; moving: string; st
     const r = runCoregChain({ coregBin: o.coregBin!, fixed: c.fixed, moving: c.moving, stages: c.stages, metric: c.metric, threads, seed: 1, outDir: outDir(threads) });
     const j = JSON.parse(readFileSync(join(outDir(threads), 'result.json'), 'utf8')) as ResultJson;
     const tre = k === o.repeat - 1 && points && gt ? mapTre(points, r.chain[0].dimension, chainMap(r.chain), gt) : undefined;
-    return { seconds: r.seconds, peakRssMB: r.peakRssMB, registrationSeconds: typeof j.seconds === 'number' ? j.seconds : undefined, tre };
+    const coresBusy = typeof j.cpuSeconds === 'number' && typeof j.seconds === 'number' && j.seconds > 0 ? j.cpuSeconds / j.seconds : r.cpuSeconds !== undefined ? r.cpuSeconds / r.seconds : undefined;
+    return { seconds: r.seconds, peakRssMB: r.peakRssMB, registrationSeconds: typeof j.seconds === 'number' ? j.seconds : undefined, coresBusy, tre };
   });
   for (const [threads, t] of timings) {
     if (t.missing) continue;
@@ -223,7 +240,7 @@ function cases(o: SpeedOptions, notes: string[]): SpeedCase[] {
       const gt = JSON.parse(readFileSync(gtFile, 'utf8')) as { affine_3d: { A: number[][]; b: number[] }; bumps_3d: unknown };
       const affine = affineFromRows(gt.affine_3d.A, gt.affine_3d.b);
       const d2 = { fixed: ch2bet, moving: join(dir, 'ch2bet_d2_affine_nonrigid.nii.gz'), stages: 'affine,bspline', foreground: 0, gt: affineWithBumps(affine, bumpsFromJson(gt.bumps_3d)) };
-      out.push({ name: '3D affine (ch2bet d1)', metric: 'mi', fixed: ch2bet, moving: join(dir, 'ch2bet_d1_affine.nii.gz'), stages: 'affine', foreground: 0, gt: affineWithBumps(affine, []), elastixParams: ['3d_affine_mi.txt'] });
+      out.push({ name: '3D affine (ch2bet d1)', metric: 'mi', fixed: ch2bet, moving: join(dir, 'ch2bet_d1_affine.nii.gz'), stages: 'affine', foreground: 0, gt: affineWithBumps(affine, []), elastixParams: ['3d_affine_mi.txt'], elastixScaling: true });
       out.push({ name: '3D affine + B-spline (ch2bet d2)', metric: 'mi', ...d2, elastixParams: ['3d_affine_mi.txt', '3d_bspline_mi.txt'] });
       // MSE beside MSE: plastimatch, and elastix with the MI row's parameter files on AdvancedMeanSquares.
       out.push({ name: '3D affine + B-spline (ch2bet d2)', metric: 'mse', ...d2, plastimatch: 'mse', elastixParams: ['3d_affine_mi.txt', '3d_bspline_mi.txt'], elastixMetric: 'AdvancedMeanSquares' });
@@ -234,8 +251,8 @@ function cases(o: SpeedOptions, notes: string[]): SpeedCase[] {
 }
 
 /** The peers on one case. */
-function peers(o: SpeedOptions, c: SpeedCase, points: Float64Array, plastimatch: string | undefined, plastimatchMissing: string | undefined): Pick<SpeedRow, 'elastix' | 'plastimatch'> {
-  const row: Pick<SpeedRow, 'elastix' | 'plastimatch'> = {};
+function peers(o: SpeedOptions, c: SpeedCase, points: Float64Array, plastimatch: string | undefined, plastimatchMissing: string | undefined): Pick<SpeedRow, 'elastix' | 'elastix1' | 'plastimatch'> {
+  const row: Pick<SpeedRow, 'elastix' | 'elastix1' | 'plastimatch'> = {};
   const d = c.fixed.endsWith('.png') ? 2 : 3;
   const fieldTre = (file: string): Tre => mapTre(points, d, chainMap([new DisplacementFieldTransform(readImageFile(file), file)]), c.gt);
   if (c.elastixParams) {
@@ -248,6 +265,11 @@ function peers(o: SpeedOptions, c: SpeedCase, points: Float64Array, plastimatch:
           .map((text) => (c.elastixMetric ? text.replace(/^\(Metric "[^"]*"\)/m, `(Metric "${c.elastixMetric}")`) : text));
         const e = runElastixChain({ fixed: c.fixed, moving: c.moving, parameters, threads: o.threads, cacheDir: o.paths.cache, version: o.elastix, repeat: o.repeat });
         row.elastix = { seconds: median(e.runs), runs: e.runs, peakRssMB: e.peakRssMB, cached: e.cached, tre: fieldTre(elastixDeformationField(e)) };
+        if (c.elastixScaling && o.threads > 1) {
+          console.error(`bench: speed | ${c.name} | elastix, 1 thread`);
+          const e1 = runElastixChain({ fixed: c.fixed, moving: c.moving, parameters, threads: 1, cacheDir: o.paths.cache, version: o.elastix, repeat: o.repeat });
+          row.elastix1 = { seconds: median(e1.runs), runs: e1.runs, peakRssMB: e1.peakRssMB, cached: e1.cached };
+        }
       } catch (e) {
         row.elastix = { missing: `error: ${(e as Error).message}` };
       }
@@ -318,7 +340,7 @@ function atlasRow(o: SpeedOptions, notes: string[]): SpeedRow | undefined {
       if (r.status !== 0) throw new Error(`coreg failed: ${r.stderr.trim().split('\n').pop()}`);
       const rep = JSON.parse(readFileSync(report, 'utf8')) as { timings?: { totalSeconds?: number } };
       const dice = diceScores(readImageFile(out).data as ArrayLike<number>, truth).mean;
-      return { seconds: r.seconds, peakRssMB: r.peakRssMB, registrationSeconds: typeof rep.timings?.totalSeconds === 'number' ? rep.timings.totalSeconds : undefined, dice };
+      return { seconds: r.seconds, peakRssMB: r.peakRssMB, registrationSeconds: typeof rep.timings?.totalSeconds === 'number' ? rep.timings.totalSeconds : undefined, coresBusy: r.cpuSeconds !== undefined ? r.cpuSeconds / r.seconds : undefined, dice };
     });
     row.coreg = timings.get(o.threads)!;
     row.coreg1 = timings.get(1)!;
@@ -367,8 +389,8 @@ async function sizeRows(o: SpeedOptions, notes: string[]): Promise<SizeRow[]> {
 
 /** One finished row on stderr (the table comes at the end; a long run shows its figures as they come). */
 function logRow(row: SpeedRow): void {
-  const one = (name: string, t?: Timing): string => (t ? `${name} ${t.missing ?? `${sec(t.seconds)} s, ${quality(t)}, ${mb(t.peakRssMB)} MB${t.registrationSeconds !== undefined ? `, registration ${sec(t.registrationSeconds)} s` : ''}`}` : '');
-  console.error(`bench:     ${[one('coreg', row.coreg), one('coreg 1 thread', row.coreg1), one('elastix', row.elastix), one('plastimatch', row.plastimatch)].filter(Boolean).join('; ')}`);
+  const one = (name: string, t?: Timing): string => (t ? `${name} ${t.missing ?? `${sec(t.seconds)} s, ${quality(t)}, ${mb(t.peakRssMB)} MB${t.registrationSeconds !== undefined ? `, registration ${sec(t.registrationSeconds)} s` : ''}${t.coresBusy !== undefined ? `, ${t.coresBusy.toFixed(2)} cores busy` : ''}`}` : '');
+  console.error(`bench:     ${[one('coreg', row.coreg), one('coreg 1 thread', row.coreg1), one('elastix', row.elastix), one('elastix 1 thread', row.elastix1), one('plastimatch', row.plastimatch)].filter(Boolean).join('; ')}`);
 }
 
 /** `node bin/coreg.js --version`: median wall time of 11 runs (after one warm-up). */
@@ -422,6 +444,7 @@ export async function runSpeed(o: SpeedOptions): Promise<SpeedResult> {
   }
   const sizes = o.sizes && o.coregBin ? await sizeRows(o, notes) : [];
   if (!o.sizes) notes.push('size table not run (add --sizes; the 512×512×300 CT takes minutes per run)');
+  const machine = o.threads > 1 ? machineScaling(o, notes) : undefined;
   let start: SpeedResult['startup'];
   if (o.coregBin) {
     try {
@@ -430,9 +453,47 @@ export async function runSpeed(o: SpeedOptions): Promise<SpeedResult> {
       notes.push(`start-up not measured: ${(e as Error).message}`);
     }
   }
-  return { rows, sizes, startup: start, notes };
+  return { rows, sizes, startup: start, machine, notes };
 }
 
+/**
+ * What a second thread gives on this machine to C code (bench/kernels/machine-scaling.c, gcc -O2): independent
+ * arithmetic, and taking fresh memory page by page (which a registration does whenever it makes a new image or
+ * sample array). 1 and 2 threads alternately, 5 rounds; per round 2·t(1) ÷ t(2) (2.0: a second thread doubles the
+ * work done). Undefined (with a note) without gcc.
+ */
+function machineScaling(o: SpeedOptions, notes: string[]): SpeedResult['machine'] {
+  const dir = mkdtempSync(join(tmpdir(), 'coreg-machine-'));
+  try {
+    const exe = join(dir, 'machine-scaling');
+    const cc = spawnSync('gcc', ['-O2', '-pthread', '-o', exe, join(o.paths.repoRoot, 'bench', 'kernels', 'machine-scaling.c')], { encoding: 'utf8' });
+    if (cc.error || cc.status !== 0) {
+      notes.push(`machine scaling not measured: gcc failed or is missing (Debian package gcc): ${cc.error?.message ?? cc.stderr.trim()}`);
+      return undefined;
+    }
+    console.error('bench: speed | this machine: 1 vs 2 threads of C (compute, fresh pages)');
+    const time = (mode: string, threads: number): number => {
+      const r = spawnSync(exe, [mode, String(threads)], { encoding: 'utf8' });
+      if (r.error || r.status !== 0) throw new Error(`machine-scaling ${mode} ${threads} failed: ${r.error?.message ?? r.stderr}`);
+      return Number(r.stdout.trim());
+    };
+    const out = { compute: [] as number[], pages: [] as number[] };
+    for (let k = 0; k < 5; k++) {
+      for (const mode of ['compute', 'pages'] as const) {
+        const one = time(mode, 1);
+        out[mode].push((2 * one) / time(mode, 2));
+      }
+    }
+    return out;
+  } catch (e) {
+    notes.push(`machine scaling not measured: ${(e as Error).message}`);
+    return undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const spreadX = (xs: number[]): string => `${median(xs).toFixed(2)}× (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}×)`;
 const sec = (s?: number): string => (s === undefined ? '—' : s < 10 ? s.toFixed(2) : s.toFixed(1));
 const mb = (v?: number): string => (v === undefined ? '—' : String(Math.round(v)));
 const quality = (t?: Timing): string => (!t ? '' : t.missing ? t.missing : t.dice !== undefined ? `Dice ${t.dice.toFixed(3)}` : t.tre ? `${t.tre.mean.toFixed(3)} / ${t.tre.max.toFixed(3)}` : '—');
@@ -440,7 +501,7 @@ const time = (t?: Timing): string => (!t ? '' : t.missing ? '—' : sec(t.second
 
 /** The two tables and the start-up line, as markdown. */
 export function speedTables(r: SpeedResult, threads: number, repeat: number): string {
-  const head = ['case', 'metric', 'coreg (s)', 'elastix (s)', 'plastimatch (s)', 'coreg / fastest peer', 'TRE mean / max (mm) or Dice: coreg', 'elastix', 'plastimatch', 'peak RSS (MB) coreg / elastix / plastimatch', `coreg 1 → ${threads} threads: registration (s)`, 'whole process (s)', 'coreg .nii.gz I/O (s)'];
+  const head = ['case', 'metric', 'coreg (s)', 'elastix (s)', 'plastimatch (s)', 'coreg / fastest peer', 'TRE mean / max (mm) or Dice: coreg', 'elastix', 'plastimatch', 'peak RSS (MB) coreg / elastix / plastimatch', `coreg 1 → ${threads} threads: registration (s)`, 'whole process (s)', `cores busy: coreg on 1 → ${threads} threads`, `elastix 1 → ${threads} threads (s)`, 'coreg .nii.gz I/O (s)'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const row of r.rows) {
     const peerTimes = [row.elastix?.seconds, row.plastimatch?.seconds].filter((v): v is number => v !== undefined);
@@ -450,14 +511,22 @@ export function speedTables(r: SpeedResult, threads: number, repeat: number): st
     const b = row.coreg.registrationSeconds;
     const scaling = a !== undefined && b !== undefined ? `${sec(a)} → ${sec(b)} (${(a / b).toFixed(2)}×)` : '—';
     const whole = row.coreg1.seconds !== undefined && row.coreg.seconds !== undefined ? `${sec(row.coreg1.seconds)} → ${sec(row.coreg.seconds)} (${(row.coreg1.seconds / row.coreg.seconds).toFixed(2)}×)` : '—';
-    lines.push(`| ${[row.case, row.metric, row.coreg.missing ?? time(row.coreg), time(row.elastix) || 'n/a', time(row.plastimatch) || 'n/a', ratio, quality(row.coreg), quality(row.elastix) || 'n/a', quality(row.plastimatch) || 'n/a', `${mb(row.coreg.peakRssMB)} / ${row.elastix ? mb(row.elastix.peakRssMB) : 'n/a'} / ${row.plastimatch ? mb(row.plastimatch.peakRssMB) : 'n/a'}`, scaling, whole, sec(row.coreg.ioSeconds)].join(' | ')} |`);
+    const cores = row.coreg1.coresBusy !== undefined && row.coreg.coresBusy !== undefined ? `${row.coreg1.coresBusy.toFixed(2)} → ${row.coreg.coresBusy.toFixed(2)}` : '—';
+    const e1 = row.elastix1?.seconds;
+    const e2 = row.elastix?.seconds;
+    const elastixScaling = e1 !== undefined && e2 !== undefined ? `${sec(e1)} → ${sec(e2)} (${(e1 / e2).toFixed(2)}×)` : '—';
+    lines.push(`| ${[row.case, row.metric, row.coreg.missing ?? time(row.coreg), time(row.elastix) || 'n/a', time(row.plastimatch) || 'n/a', ratio, quality(row.coreg), quality(row.elastix) || 'n/a', quality(row.plastimatch) || 'n/a', `${mb(row.coreg.peakRssMB)} / ${row.elastix ? mb(row.elastix.peakRssMB) : 'n/a'} / ${row.plastimatch ? mb(row.plastimatch.peakRssMB) : 'n/a'}`, scaling, whole, cores, elastixScaling, sec(row.coreg.ioSeconds)].join(' | ')} |`);
   }
-  const out = [lines.join('\n'), '', `Times: wall clock of the whole process, median of ${repeat} run(s), ${threads} threads (elastix \`-threads ${threads}\`, plastimatch OMP_NUM_THREADS=${threads}); * = peer timings from bench/cache. Ratio against the fastest peer run on the same metric. TRE = |T_est(x) − T_true(x)| over the fixed foreground, LPS mm; peers through their dense fields. The B-spline MSE row's elastix: the MI row's parameter files with AdvancedMeanSquares. The 5-atlas row: coreg segment --fusion majority vs 5 × elastix (affine + B-spline) one after another, labels by transformix (untimed) and the same vote. Registration time: result.json "seconds" (segment: report timings.totalSeconds). .nii.gz I/O: reading the two inputs and writing warped.nii.gz and inverse-warped.nii.gz as coreg writes them (compressed in pieces on libuv's threads), timed in-process (the bench's own Node), median of 3.`];
+  const out = [lines.join('\n'), '', `Times: wall clock of the whole process, median of ${repeat} run(s), ${threads} threads (elastix \`-threads ${threads}\`, plastimatch OMP_NUM_THREADS=${threads}); * = peer timings from bench/cache. Ratio against the fastest peer run on the same metric. TRE = |T_est(x) − T_true(x)| over the fixed foreground, LPS mm; peers through their dense fields. The B-spline MSE row's elastix: the MI row's parameter files with AdvancedMeanSquares. The 5-atlas row: coreg segment --fusion majority vs 5 × elastix (affine + B-spline) one after another, labels by transformix (untimed) and the same vote. Registration time: result.json "seconds" (segment: report timings.totalSeconds). Cores busy: CPU time ÷ wall time of the registration (result.json "cpuSeconds" ÷ "seconds"; segment: of the whole process), median, V8's compiler and collector threads included: on 2 cores, a 1-thread run that keeps c cores busy can gain at most 2 ÷ c from a second thread. elastix 1 → N: its whole process, on the 3D affine case only. .nii.gz I/O: reading the two inputs and writing warped.nii.gz and inverse-warped.nii.gz as coreg writes them (compressed in pieces on libuv's threads), timed in-process (the bench's own Node), median of 3.`];
   if (r.sizes.length) {
     const h = ['image', 'voxels', 'transform (MI)', 'coreg time (s)', 'registration (s)', '.nii.gz I/O (s)', 'peak RSS (MB)', 'TRE mean / max (mm) vs the known affine'];
     out.push('', '### Time and memory vs image size (coreg)', '', `| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`);
     for (const s of r.sizes) out.push(`| ${[s.size, (s.voxels / 1e6).toFixed(2) + ' M', s.stages, s.coreg.missing ?? sec(s.coreg.seconds), sec(s.coreg.registrationSeconds), sec(s.coreg.ioSeconds), mb(s.coreg.peakRssMB), quality(s.coreg)].join(' | ')} |`);
     out.push('', 'The moving images are the fixed ones under a known affine (bench/make-size-cases.py), so affine,bspline TRE measures how much the B-spline stage disturbs an exact affine result.');
+  }
+  if (r.machine) {
+    const m = r.machine;
+    out.push('', `This machine, C code (bench/kernels/machine-scaling.c, gcc -O2), what a second thread gives (2·t(1 thread) ÷ t(2 threads) for the same work per thread; 2.00 = doubled): independent arithmetic ${spreadX(m.compute)}; taking fresh memory page by page (mmap, touch, munmap) ${spreadX(m.pages)}; median (min–max) of ${m.compute.length} alternated rounds.`);
   }
   if (r.startup) {
     const env = process.env.NODE_EXTRA_CA_CERTS ? ' This environment sets NODE_EXTRA_CA_CERTS, whose certificates Node loads at every start.' : '';

@@ -133,3 +133,31 @@ test('median', () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 2, 3]), 2.5);
 });
+
+test('speedTables: cores busy, elastix 1 → N and the machine line', async () => {
+  const { speedTables } = await import('../../bench/suites/speed.js');
+  const text = speedTables(
+    {
+      rows: [
+        {
+          case: '3D affine',
+          metric: 'mi',
+          coreg: { seconds: 2, registrationSeconds: 0.8, coresBusy: 1.85, peakRssMB: 266 },
+          coreg1: { seconds: 2.3, registrationSeconds: 0.96, coresBusy: 1.19 },
+          elastix: { seconds: 7.5, peakRssMB: 456 },
+          elastix1: { seconds: 11.4 },
+        },
+      ],
+      sizes: [],
+      machine: { compute: [2, 1.98, 1.96], pages: [1.2, 1.5, 1.4] },
+      notes: [],
+    },
+    2,
+    3,
+  );
+  const row = text.split('\n').find((l) => l.startsWith('| 3D affine'))!;
+  assert.match(row, /\| 0\.96 → 0\.80 \(1\.20×\) \|/);
+  assert.match(row, /\| 1\.19 → 1\.85 \|/);
+  assert.match(row, /\| 11\.4 → 7\.50 \(1\.52×\) \|/);
+  assert.match(text, /independent arithmetic 1\.98× \(1\.96–2\.00×\); taking fresh memory page by page \(mmap, touch, munmap\) 1\.40× \(1\.20–1\.50×\)/);
+});

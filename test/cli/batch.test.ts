@@ -81,7 +81,7 @@ function resultFiles(out: string, id: string): Map<string, Buffer> {
 /** result.json without what depends on the run rather than the inputs (every "seconds", peak memory, threads). */
 function withoutTimes(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutTimes);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'seconds' && k !== 'peakMemoryMb' && k !== 'threads').map(([k, x]) => [k, withoutTimes(x)]));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'seconds' && k !== 'peakMemoryMb' && k !== 'cpuSeconds' && k !== 'threads').map(([k, x]) => [k, withoutTimes(x)]));
   return v;
 }
 

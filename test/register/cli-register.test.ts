@@ -36,6 +36,7 @@ const QUICK = ['--transform', 'rigid', '--metric', 'ncc', '--iterations', '30x40
 interface ResultJson {
   stages: { transform: string; metric: string; levels: { iterations: number; value: number; seconds: number }[] }[];
   seconds: number;
+  cpuSeconds?: number;
   transforms: string[];
   config?: { seed?: number };
 }
@@ -65,6 +66,8 @@ test('register writes warped.nii.gz (float32 on the fixed grid), a parseable tra
   const json = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as ResultJson;
   assert.deepEqual(json.transforms, ['transform.tfm']);
   assert.equal(typeof json.seconds, 'number');
+  // the registration's CPU time: a process that computed for `seconds` used some
+  assert.ok(typeof json.cpuSeconds === 'number' && json.cpuSeconds > 0 && json.cpuSeconds < 64 * json.seconds + 1, `cpuSeconds ${json.cpuSeconds}`);
   assert.equal(json.stages.length, 1);
   assert.equal(json.stages[0].transform, 'rigid');
   assert.equal(json.stages[0].metric, 'ncc');

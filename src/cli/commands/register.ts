@@ -547,6 +547,9 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
     early.team = undefined;
     // (the image files' decoding scratch)
     if (small) collectGarbage(0);
+    // the registration's CPU time over all of this process's threads (result.json "cpuSeconds", beside its wall
+    // time "seconds"): how many cores it kept busy, V8's own compiler and collector threads included
+    const cpu0 = process.cpuUsage();
     try {
       result = await register(fixed, moving, config, {
         parallel: team,
@@ -570,6 +573,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
     } finally {
       progress.stop();
     }
+    const cpu = process.cpuUsage(cpu0);
     // The helpers' answers to the last session (which still hold its inputs: the B-spline stage's moving plane,
     // gradients and kernels, 77 MB for 3D ch2bet) arrive as messages: let them in before collecting, so that the
     // outputs are made without them (3D affine + B-spline MSE: −60 MB of peak RSS).
@@ -586,6 +590,7 @@ async function runRegister(ctx: CliContext, opts: RegisterCliOptions, early: { t
       history: Array.from(history, (levels) => Array.from(levels ?? [], (v) => v ?? [])),
       warnings,
       peakMemoryMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      cpuSeconds: Math.round((cpu.user + cpu.system) / 1e3) / 1e3,
     }, {
       composite: opts.composite,
       note: opts.quiet ? undefined : (line) => ctx.io.stderr.write(`coreg: ${line}\n`),

@@ -110,6 +110,8 @@ export interface ResultJson {
   history?: number[][][];
   warnings?: string[];
   peakMemoryMb?: number;
+  /** The registration's CPU time over all threads (user + system), beside its wall time `seconds`. */
+  cpuSeconds?: number;
   fixedPoints?: string;
   movingPoints?: string;
   landmarks?: { keypoints: { fixed: number; moving: number }; matches: number; inliers: number; inlierRatio: number; residualMm: number; descriptor: string; transform: string; matchesFile?: string; seconds?: { detect: number; match: number } };
@@ -187,6 +189,7 @@ export function registrationReportOf(
     kind: 'table',
     rows: [
       ['total time', `${json.seconds ?? '–'} s`],
+      ...(json.cpuSeconds !== undefined && json.seconds ? [['CPU time (all threads)', `${json.cpuSeconds} s (${(json.cpuSeconds / json.seconds).toFixed(2)} cores busy)`]] : []),
       ['peak memory', json.peakMemoryMb !== undefined ? `${json.peakMemoryMb} MB (resident)` : '–'],
       ['transform files (first applies first)', (json.transforms ?? []).join(', ')],
       ['chain', chain.map((t) => t.kind).join(' → ') + (chain.every(isLinear) ? ' (linear)' : '')],
