@@ -171,7 +171,7 @@ export class BSplineRegistrationCost implements CostFunction {
         histogram: blocked.histogramBins > 0 ? histogramMergeBuffers(blocked.histogramBins) : null,
         gPartials: sharedFloat64(blocked.blocks * P),
         ranges: sharedInt32(2 * blocked.blocks),
-        stamp: sharedFloat64(2).fill(1),
+        stamp: sharedFloat64(1).fill(1),
         // fresh samples: the draws' per-block work; a fixed sample set: its supports, once
         draw: {
           grid: { dimension: bspline.dimension as 2 | 3, toGrid: bspline.toGrid, gridOrigin: Array.from(bspline.gridOrigin), gridSize: Array.from(bspline.gridSize) },
@@ -197,7 +197,6 @@ export class BSplineRegistrationCost implements CostFunction {
    */
   async useThreads(team: ParallelFor | undefined): Promise<void> {
     if (!team || team.threads < 2 || !this.kernelInit) return;
-    this.kernelInit.stamp![1] = team.threads;
     const session = await team.open('register.bspline', this.kernelInit, this.local!);
     this.session?.close();
     this.session = session;
@@ -224,7 +223,6 @@ export class BSplineRegistrationCost implements CostFunction {
     this.session?.close();
     this.session = serialSession(this.local);
     this.onTeam = false;
-    this.kernelInit!.stamp![1] = 1;
   }
 
   /** Calls visit(k, i) for every packed valid sample k (sample i) of the last evaluation. */

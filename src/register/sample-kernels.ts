@@ -444,7 +444,7 @@ export interface BSplineKernelInit extends SampleBlocksInit {
     /** [1 when phase 0 first does the draw's work for its block (phase 2 fused into it: one barrier less), else 0]. */
     pending: Float64Array;
   } | null;
-  /** [evaluation stamp (changes every evaluation), threads running the blocks]: written before phase 0. */
+  /** [evaluation stamp (changes every evaluation)]: written before phase 0. */
   stamp?: Float64Array;
   /**
    * Histogram measures on a team: phase 5 merges the blocks' partial histograms by chunks of fixed rows

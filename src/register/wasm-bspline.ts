@@ -27,7 +27,7 @@ export interface WasmBSplineInit extends WasmBlockInit {
   P: number;
   gPartials: Float64Array;
   ranges: Int32Array;
-  /** [evaluation stamp (changes every evaluation), threads]; without it, cI is interleaved per block. */
+  /** [evaluation stamp (changes every evaluation)]; without it, cI is interleaved per block. */
   stamp?: Float64Array;
 }
 

@@ -14,7 +14,7 @@ import { buildOverArena, measuredPhases, packedPointers, WasmMeasure, type WasmB
 
 /** What the kernel reads of LinearKernelInit (sample-kernels.ts). */
 export interface WasmLinearInit extends WasmBlockInit {
-  /** A, t, then (optionally) an evaluation stamp that changes every evaluation and the team's thread count. */
+  /** A, t, then (optionally) an evaluation stamp that changes every evaluation. */
   params: Float64Array;
   moments: Float64Array;
 }
